@@ -1,0 +1,86 @@
+"""create_app(): routers, pure-ASGI middleware, error handlers and the lifespan that starts and stops every
+backend (the database, embedded or external)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import anyio.to_thread
+import structlog
+from fastapi import FastAPI
+
+from parley import __version__
+from parley.api_keys.endpoints import router as api_keys_router
+from parley.audit.endpoints import router as audit_router
+from parley.auth.endpoints import router as auth_router
+from parley.auth.security import Security
+from parley.bootstrap import ensure_first_admin
+from parley.config import Settings
+from parley.conversations.endpoints import router as conversations_router
+from parley.db import Database, EmbeddedPostgres, create_engine, start_embedded_postgres, verify_database
+from parley.errors import install_error_handlers
+from parley.health.endpoints import router as health_router
+from parley.kit.asgi import RequestContextMiddleware
+from parley.kit.logs import configure_logging
+from parley.migrations.runner import upgrade_to_head
+from parley.users.admin_endpoints import router as admin_users_router
+from parley.users.endpoints import router as users_router
+
+_logger = structlog.get_logger("parley.app")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        embedded: EmbeddedPostgres | None = None
+        url = settings.database_url
+        if url is None:
+            embedded = await anyio.to_thread.run_sync(start_embedded_postgres, settings.resolved_data_dir)
+            url = embedded.url
+        database: Database | None = None
+        try:
+            await verify_database(url)
+            database = Database(create_engine(url, settings))
+            await upgrade_to_head(database.engine)
+            app.state.database = database
+            app.state.security = Security.from_settings(settings)
+            async with database.session() as session:
+                await ensure_first_admin(session, app.state.security, settings)
+            _logger.info("parley_started", version=__version__, embedded_database=embedded is not None)
+            yield
+        finally:
+            if database is not None:
+                await database.dispose()
+            if embedded is not None:
+                await anyio.to_thread.run_sync(embedded.stop)
+
+    app = FastAPI(
+        title="Parley",
+        version=__version__,
+        summary="Self-hostable enterprise chat",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router in (
+        health_router,
+        auth_router,
+        users_router,
+        api_keys_router,
+        admin_users_router,
+        audit_router,
+        conversations_router,
+    ):
+        app.include_router(router)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """Factory for `uvicorn --factory parley.app:create_app_from_environment`."""
+    settings = Settings()
+    configure_logging(level=settings.log_level, json=settings.log_json)
+    return create_app(settings)

@@ -1,0 +1,73 @@
+"""The audit trail: who did what to what, from where. Written in the caller's unit of work, so an action and
+its audit row commit (or roll back) together."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.audit import repository
+from parley.models import AuditEvent
+
+
+class AuditAction(StrEnum):
+    LOGIN = "auth.login"
+    LOGIN_FAILED = "auth.login_failed"
+    LOGOUT = "auth.logout"
+    REFRESH_REUSE = "auth.refresh_token_reuse"
+    REGISTER = "auth.register"
+    PASSWORD_CHANGE = "user.password_change"  # noqa: S105 (an action name)
+    API_KEY_CREATE = "api_key.create"
+    API_KEY_REVOKE = "api_key.revoke"
+    ADMIN_USER_SUSPEND = "admin.user_suspend"
+    ADMIN_USER_UNSUSPEND = "admin.user_unsuspend"
+    ADMIN_USER_UPDATE = "admin.user_update"
+    ADMIN_USER_CREATE = "admin.user_create"
+
+
+def record(
+    session: AsyncSession,
+    action: AuditAction,
+    *,
+    actor_id: uuid.UUID | None,
+    target_type: str | None = None,
+    target_id: uuid.UUID | str | None = None,
+    ip: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    return repository.add(
+        session,
+        action=action.value,
+        actor_id=actor_id,
+        target_type=target_type,
+        target_id=str(target_id) if target_id is not None else None,
+        ip=ip,
+        details=details or {},
+    )
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    action: str | None = None,
+    actor_id: uuid.UUID | None = None,
+    target_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    page: int = 1,
+    page_size: int = 50,
+) -> tuple[list[AuditEvent], int]:
+    return await repository.list_page(
+        session,
+        action=action,
+        actor_id=actor_id,
+        target_id=target_id,
+        since=since,
+        until=until,
+        offset=(page - 1) * page_size,
+        limit=page_size,
+    )

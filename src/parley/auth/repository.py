@@ -1,0 +1,80 @@
+"""Every SQL statement about refresh tokens."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.models import RefreshToken
+
+
+def add(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    token_hash: str,
+    family_id: uuid.UUID,
+    parent_id: uuid.UUID | None,
+    expires_at: datetime,
+    ip: str | None,
+    user_agent: str | None,
+) -> RefreshToken:
+    token = RefreshToken(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        token_hash=token_hash,
+        family_id=family_id,
+        parent_id=parent_id,
+        expires_at=expires_at,
+        ip=ip,
+        user_agent=user_agent,
+    )
+    session.add(token)
+    return token
+
+
+async def consume(session: AsyncSession, token_hash: str) -> RefreshToken | None:
+    """Mark a live token used and return it; None when it is unknown, used, revoked or expired.
+
+    One conditional UPDATE: of any number of concurrent callers with the same token, PostgreSQL's row lock
+    lets exactly one see it unused.
+    """
+    row = await session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.token_hash == token_hash,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+            RefreshToken.expires_at > func.now(),
+        )
+        .values(used_at=func.now())
+        .returning(RefreshToken.id, RefreshToken.user_id, RefreshToken.family_id)
+    )
+    found = row.one_or_none()
+    if found is None:
+        return None
+    return RefreshToken(id=found.id, user_id=found.user_id, family_id=found.family_id)
+
+
+async def get_by_hash(session: AsyncSession, token_hash: str) -> RefreshToken | None:
+    return await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
+
+
+async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+
+
+async def revoke_all_of_user(
+    session: AsyncSession, user_id: uuid.UUID, *, except_family: uuid.UUID | None = None
+) -> None:
+    query = update(RefreshToken).where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+    if except_family is not None:
+        query = query.where(RefreshToken.family_id != except_family)
+    await session.execute(query.values(revoked_at=func.now()))

@@ -1,0 +1,199 @@
+"""Authentication: registration, sign-in, token rotation, sign-out, and turning a bearer credential into a
+`Principal`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.api_keys import service as api_key_service
+from parley.audit.service import AuditAction, record
+from parley.auth import sessions
+from parley.auth.permissions import permissions_of
+from parley.auth.principal import Principal
+from parley.auth.security import Security
+from parley.auth.tokens import API_KEY_PREFIX, InvalidToken
+from parley.errors import Forbidden, TooManyRequests, Unauthorized
+from parley.kit.clock import utcnow
+from parley.models import User
+from parley.users import service as user_service
+
+_BAD_CREDENTIALS = "Invalid email or password"
+_SUSPENDED = "This account is suspended. Contact your administrator."
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = "bearer"  # noqa: S105
+
+
+async def register(
+    session: AsyncSession,
+    security: Security,
+    *,
+    email: str,
+    password: str,
+    full_name: str | None,
+    ip: str | None,
+) -> User:
+    if not security.settings.registration_enabled:
+        raise Forbidden("Self-registration is turned off; ask your administrator for an account")
+    user = await user_service.create_user(
+        session,
+        security.passwords,
+        email=email,
+        password=password,
+        full_name=full_name,
+        password_min_length=security.settings.password_min_length,
+    )
+    record(session, AuditAction.REGISTER, actor_id=user.id, target_type="user", target_id=user.id, ip=ip)
+    return user
+
+
+async def login(
+    session: AsyncSession,
+    security: Security,
+    *,
+    email: str,
+    password: str,
+    ip: str | None,
+    user_agent: str | None,
+) -> TokenPair:
+    """Check a password and start a session. Unknown email and wrong password answer alike, after the same
+    work; repeated failures per account or address are throttled."""
+    email = user_service.normalise_email(email)
+    retry_after = await security.login_throttle.retry_after(email=email, ip=ip)
+    if retry_after is not None:
+        raise TooManyRequests("Too many failed sign-in attempts; try again later", retry_after_seconds=retry_after)
+    user = await user_service.get_by_email(session, email)
+    if not await security.passwords.verify(user.hashed_password if user else None, password) or user is None:
+        await security.login_throttle.record_failure(email=email, ip=ip)
+        record(
+            session,
+            AuditAction.LOGIN_FAILED,
+            actor_id=user.id if user else None,
+            target_type="user",
+            target_id=user.id if user else None,
+            ip=ip,
+            details={"email": email},
+        )
+        raise Unauthorized(_BAD_CREDENTIALS, persist_changes=True)
+    if not user.is_active:
+        raise Forbidden(_SUSPENDED)
+    await security.login_throttle.record_success(email=email)
+    if user.hashed_password and security.passwords.needs_rehash(user.hashed_password):
+        user.hashed_password = await security.passwords.hash(password)
+    user.last_login_at = utcnow()
+    issued = sessions.issue(
+        session,
+        user_id=user.id,
+        ttl_days=security.settings.refresh_token_ttl_days,
+        ip=ip,
+        user_agent=user_agent,
+    )
+    record(
+        session,
+        AuditAction.LOGIN,
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
+        ip=ip,
+        details={"session_id": str(issued.family_id)},
+    )
+    return _pair(security, user, issued)
+
+
+async def refresh(
+    session: AsyncSession,
+    security: Security,
+    *,
+    refresh_token: str,
+    ip: str | None,
+    user_agent: str | None,
+) -> TokenPair:
+    """Trade a refresh token for a new pair. The presented token dies; presenting it again revokes the
+    whole session (every newer token too)."""
+    rotation = await sessions.rotate(session, refresh_token)
+    if rotation.reused is not None:
+        record(
+            session,
+            AuditAction.REFRESH_REUSE,
+            actor_id=rotation.reused.user_id,
+            target_type="session",
+            target_id=rotation.reused.family_id,
+            ip=ip,
+        )
+        raise Unauthorized("This refresh token was already used; the session has been revoked", persist_changes=True)
+    current = rotation.current
+    if current is None:
+        raise Unauthorized("Invalid or expired refresh token")
+    user = await user_service.get(session, current.user_id)
+    if not user.is_active:
+        await sessions.revoke_family(session, current.family_id)
+        raise Forbidden(_SUSPENDED, persist_changes=True)
+    issued = sessions.issue(
+        session,
+        user_id=user.id,
+        ttl_days=security.settings.refresh_token_ttl_days,
+        family_id=current.family_id,
+        parent_id=current.id,
+        ip=ip,
+        user_agent=user_agent,
+    )
+    return _pair(security, user, issued)
+
+
+async def logout(session: AsyncSession, *, refresh_token: str, ip: str | None) -> None:
+    """End the session the refresh token belongs to. Unknown tokens are ignored (logging out is idempotent)."""
+    revoked = await sessions.revoke_by_token(session, refresh_token)
+    if revoked is not None:
+        record(
+            session,
+            AuditAction.LOGOUT,
+            actor_id=revoked.user_id,
+            target_type="session",
+            target_id=revoked.family_id,
+            ip=ip,
+        )
+
+
+async def authenticate(session: AsyncSession, security: Security, credential: str) -> Principal:
+    """The caller behind an access token or API key. Suspended users are refused on every call at once."""
+    if credential.startswith(API_KEY_PREFIX):
+        api_key = await api_key_service.resolve(session, credential)
+        if api_key is None:
+            raise Unauthorized("Invalid, expired or revoked API key")
+        user = await user_service.get(session, api_key.user_id)
+        _ensure_active(user)
+        return Principal(
+            user=user,
+            permissions=api_key_service.effective_scopes(api_key, user.role),
+            api_key_id=api_key.id,
+        )
+    try:
+        claims = security.access_tokens.verify(credential)
+    except InvalidToken as exc:
+        raise Unauthorized("Invalid or expired access token") from exc
+    found = await user_service.get_by_id_or_none(session, claims.user_id)
+    if found is None:
+        raise Unauthorized("Invalid or expired access token")
+    _ensure_active(found)
+    # Permissions follow the stored role, so a demotion takes effect before the token expires.
+    return Principal(user=found, permissions=permissions_of(found.role), session_id=claims.session_id)
+
+
+def _ensure_active(user: User) -> None:
+    if not user.is_active:
+        raise Forbidden(_SUSPENDED)
+
+
+def _pair(security: Security, user: User, issued: sessions.IssuedRefreshToken) -> TokenPair:
+    return TokenPair(
+        access_token=security.access_tokens.issue(user_id=user.id, role=user.role, session_id=issued.family_id),
+        refresh_token=issued.token,
+        expires_in=security.access_tokens.ttl_seconds,
+    )

@@ -1,0 +1,132 @@
+"""Credentials Parley issues: JWT access tokens, opaque refresh tokens and API keys.
+
+Refresh tokens and API keys carry 256 bits of randomness, so a plain SHA-256 of them is a safe thing to
+store and look up (a slow password hash would add nothing and cost every request).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from parley.config import AuthSettings
+from parley.kit.clock import utcnow
+
+_ALGORITHM = "HS256"
+API_KEY_PREFIX = "pk-"
+_API_KEY_ID_LENGTH = 12
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    role: str
+    jti: str
+    session_id: uuid.UUID | None
+
+
+class InvalidToken(Exception):
+    """A token that is malformed, forged, expired or meant for someone else."""
+
+
+class AccessTokens:
+    """Signs and verifies access tokens. Verification pins the algorithm and checks exp, aud and iss."""
+
+    def __init__(self, settings: AuthSettings, secret: str) -> None:
+        self._settings = settings
+        self._secret = secret
+
+    @property
+    def ttl_seconds(self) -> int:
+        return self._settings.access_token_ttl_seconds
+
+    def issue(self, *, user_id: uuid.UUID, role: str, session_id: uuid.UUID | None = None) -> str:
+        now = utcnow()
+        claims: dict[str, Any] = {
+            "iss": self._settings.jwt_issuer,
+            "aud": self._settings.jwt_audience,
+            "sub": str(user_id),
+            "iat": now,
+            "exp": now + timedelta(seconds=self._settings.access_token_ttl_seconds),
+            "jti": uuid.uuid4().hex,
+            "role": role,
+        }
+        if session_id is not None:
+            claims["sid"] = str(session_id)
+        return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
+
+    def verify(self, token: str) -> AccessClaims:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[_ALGORITHM],
+                audience=self._settings.jwt_audience,
+                issuer=self._settings.jwt_issuer,
+                options={"require": ["iss", "aud", "sub", "exp", "iat", "jti", "role"]},
+                leeway=5,
+            )
+            session_id = claims.get("sid")
+            return AccessClaims(
+                user_id=uuid.UUID(claims["sub"]),
+                role=str(claims["role"]),
+                jti=str(claims["jti"]),
+                session_id=uuid.UUID(session_id) if session_id else None,
+            )
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
+            raise InvalidToken(str(exc)) from exc
+
+
+def load_or_create_jwt_secret(settings: AuthSettings, data_dir: Path) -> str:
+    """The signing key from settings, else one generated on first start and kept (mode 0600) in the data dir."""
+    if settings.jwt_secret is not None:
+        return settings.jwt_secret.get_secret_value()
+    path = data_dir / "jwt-secret"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    # O_EXCL: two processes starting at once keep whichever key was written first.
+    try:
+        with path.open("x") as handle:
+            path.chmod(0o600)
+            handle.write(secret)
+    except FileExistsError:
+        return path.read_text().strip()
+    return secret
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_api_key() -> tuple[str, str]:
+    """A fresh key and its public id (the part shown in lists): `pk-<id>_<secret>`."""
+    key_id = secrets.token_hex(_API_KEY_ID_LENGTH // 2)
+    return f"{API_KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}", key_id
+
+
+def api_key_id(key: str) -> str | None:
+    """The public id inside a presented key, or None when the key is not shaped like ours."""
+    if not key.startswith(API_KEY_PREFIX):
+        return None
+    key_id, sep, secret = key[len(API_KEY_PREFIX) :].partition("_")
+    if not sep or len(key_id) != _API_KEY_ID_LENGTH or len(secret) < 20:
+        return None
+    return key_id
+
+
+def hashes_match(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())

@@ -1,0 +1,192 @@
+"""`parley serve | migrate | create-admin`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from parley.config import Settings
+from parley.db import (
+    Database,
+    EmbeddedPostgres,
+    StartupError,
+    create_engine,
+    start_embedded_postgres,
+    verify_database,
+)
+from parley.errors import ParleyError
+from parley.kit.logs import configure_logging
+from parley.migrations.runner import upgrade_to_head
+
+
+def _fail(message: str) -> int:
+    print(f"parley: error: {message}", file=sys.stderr)
+    return 1
+
+
+def _prepare_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    """Start the embedded server when no DATABASE_URL is set, check the server, migrate it."""
+    embedded = None if settings.database_url else start_embedded_postgres(settings.resolved_data_dir)
+    url = settings.database_url or (embedded.url if embedded else "")
+
+    async def check_and_migrate() -> None:
+        await verify_database(url)
+        engine = create_engine(url, settings)
+        try:
+            await upgrade_to_head(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(check_and_migrate())
+    except BaseException:
+        if embedded is not None:
+            embedded.stop()
+        raise
+    return url, embedded
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = Path(args.data_dir)
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if getattr(args, "port", None):
+        overrides["port"] = args.port
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from parley.app import create_app
+
+    settings = _settings(args)
+    configure_logging(level=settings.log_level, json=settings.log_json)
+    try:
+        url, embedded = _prepare_database(settings)
+    except StartupError as exc:
+        return _fail(str(exc))
+    try:
+        app = create_app(settings.model_copy(update={"database_url": url}))
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+        print(f"Parley is running on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
+        uvicorn.Server(config).run()
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    configure_logging(level=settings.log_level, json=settings.log_json)
+    try:
+        _, embedded = _prepare_database(settings)
+    except StartupError as exc:
+        return _fail(str(exc))
+    if embedded is not None:
+        embedded.stop()
+    print("parley: database is at the newest migration", file=sys.stderr)
+    return 0
+
+
+def _read_password() -> str | None:
+    if sys.stdin.isatty():
+        entered = getpass.getpass("Password (leave empty to generate one): ")
+    else:
+        entered = sys.stdin.readline().rstrip("\r\n")
+    return entered or None
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    from parley.auth.security import Security
+    from parley.users import service as user_service
+
+    settings = _settings(args)
+    configure_logging(level="warning", json=settings.log_json)
+    password = _read_password()
+    try:
+        url, embedded = _prepare_database(settings)
+    except StartupError as exc:
+        return _fail(str(exc))
+
+    async def create() -> tuple[str, str | None]:
+        database = Database(create_engine(url, settings))
+        security = Security.from_settings(settings)
+        try:
+            async with database.session() as session:
+                user, generated = await user_service.create_admin(
+                    session,
+                    security.passwords,
+                    email=args.email,
+                    password=password,
+                    password_min_length=settings.auth.password_min_length,
+                )
+                return user.email, generated
+        finally:
+            await database.dispose()
+
+    try:
+        email, generated = asyncio.run(create())
+    except ParleyError as exc:
+        return _fail(exc.message)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    print(f"Created admin {email}")
+    if generated:
+        print(f"Generated password (shown once): {generated}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="parley", description="Parley, a self-hostable enterprise chat")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the server (migrates first)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--data-dir", help="where Parley keeps its files (default ./data)")
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="bring the database schema to the newest version")
+    migrate.add_argument("--data-dir")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    create_admin = commands.add_parser(
+        "create-admin", help="create an admin account (password from stdin, or generated and printed once)"
+    )
+    create_admin.add_argument("--email", required=True)
+    create_admin.add_argument("--data-dir")
+    create_admin.set_defaults(handler=cmd_create_admin)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except StartupError as exc:
+        code = _fail(str(exc))
+    except KeyboardInterrupt:
+        code = 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Parley's settings: read once from the environment (and `.env`) into one typed object.
+
+Feature code receives `Settings` (or one of its parts); it never reads `os.environ` itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _postgres_url(value: str | None) -> str | None:
+    if not value:
+        return None
+    if value.startswith(("postgres://", "postgresql://")):
+        # Accept the common libpq spelling and use the asyncpg driver for it.
+        return "postgresql+asyncpg://" + value.split("://", 1)[1]
+    if not value.startswith("postgresql+asyncpg://"):
+        raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql+asyncpg://user:pass@host/db)")
+    return value
+
+
+class DatabaseSettings(BaseModel):
+    """Connection pool of the one PostgreSQL database (its URL is `Settings.database_url`)."""
+
+    pool_size: int = Field(default=10, ge=1, le=200)
+    max_overflow: int = Field(default=20, ge=0, le=500)
+    echo: bool = False
+
+
+class AuthSettings(BaseModel):
+    """Tokens, passwords and sign-in throttling."""
+
+    jwt_secret: SecretStr | None = None
+    jwt_issuer: str = "parley"
+    jwt_audience: str = "parley-api"
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
+    refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
+    registration_enabled: bool = True
+    password_min_length: int = Field(default=12, ge=8, le=128)
+    # argon2id cost; the defaults follow RFC 9106's second recommended option.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_cost_kib: int = Field(default=65_536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+    login_failures_per_account: int = Field(default=5, ge=1)
+    login_failures_per_ip: int = Field(default=30, ge=1)
+    login_failure_window_seconds: int = Field(default=900, ge=1)
+
+
+class Settings(BaseSettings):
+    """Everything Parley can be told. Environment names: `PARLEY_<FIELD>` and `PARLEY_<PART>__<FIELD>`;
+    `DATABASE_URL` and `REDIS_URL` are also read under their customary names."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PARLEY_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+    environment: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Path("./data")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65_535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_json: bool = True
+    # Addresses whose X-Forwarded-For / X-Forwarded-Proto headers are trusted (a reverse proxy).
+    forwarded_allow_ips: str = "127.0.0.1"
+
+    # Unset: Parley starts its own PostgreSQL (with pgvector) under the data dir.
+    database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "PARLEY_DATABASE_URL"))
+    database: DatabaseSettings = DatabaseSettings()
+    auth: AuthSettings = AuthSettings()
+    # The first admin, created on first start when the database has no users.
+    admin_email: str | None = None
+    admin_password: SecretStr | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_uses_asyncpg(cls, value: str | None) -> str | None:
+        return _postgres_url(value)
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from parley.conversations import service
+from parley.conversations.auth import ConversationRead, ConversationWrite
+from parley.conversations.schemas import (
+    Conversation,
+    ConversationCreate,
+    ConversationDetail,
+    ConversationUpdate,
+    Message,
+)
+from parley.db import SessionDep
+from parley.errors import problem_responses
+from parley.kit.pagination import CursorPage
+
+router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
+
+
+@router.get(
+    "",
+    response_model=CursorPage[Conversation],
+    responses=problem_responses(401, 403, 422),
+    summary="Your conversations, newest activity first",
+)
+async def list_conversations(
+    principal: ConversationRead,
+    session: SessionDep,
+    archived: Annotated[bool | None, Query(description="true: only archived; false (default): only active")] = False,
+    q: Annotated[str | None, Query(max_length=200, description="Words to find in titles and messages")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 30,
+) -> CursorPage[Conversation]:
+    found = await service.list_for(
+        session, user_id=principal.user_id, archived=archived, search=q, cursor=cursor, limit=limit
+    )
+    return CursorPage[Conversation](
+        items=[Conversation.model_validate(c) for c in found.items], next_cursor=found.next_cursor
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Conversation,
+    responses=problem_responses(401, 403, 422),
+    summary="Start a conversation",
+)
+async def create_conversation(
+    body: ConversationCreate, principal: ConversationWrite, session: SessionDep
+) -> Conversation:
+    conversation = await service.create(session, user_id=principal.user_id, title=body.title)
+    return Conversation.model_validate(conversation)
+
+
+@router.get(
+    "/{conversation_id}",
+    response_model=ConversationDetail,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="A conversation with its messages",
+)
+async def read_conversation(
+    conversation_id: uuid.UUID, principal: ConversationRead, session: SessionDep
+) -> ConversationDetail:
+    conversation, messages = await service.get_with_messages(
+        session, user_id=principal.user_id, conversation_id=conversation_id
+    )
+    return ConversationDetail.model_validate(
+        {
+            **Conversation.model_validate(conversation).model_dump(),
+            "messages": [Message.model_validate(m) for m in messages],
+        }
+    )
+
+
+@router.patch(
+    "/{conversation_id}",
+    response_model=Conversation,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Rename, archive or unarchive a conversation",
+)
+async def update_conversation(
+    conversation_id: uuid.UUID, body: ConversationUpdate, principal: ConversationWrite, session: SessionDep
+) -> Conversation:
+    conversation = await service.update(
+        session,
+        user_id=principal.user_id,
+        conversation_id=conversation_id,
+        title=body.title,
+        is_archived=body.is_archived,
+    )
+    return Conversation.model_validate(conversation)
+
+
+@router.delete(
+    "/{conversation_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Delete a conversation and its messages",
+)
+async def delete_conversation(
+    conversation_id: uuid.UUID, principal: ConversationWrite, session: SessionDep
+) -> Response:
+    await service.delete(session, user_id=principal.user_id, conversation_id=conversation_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

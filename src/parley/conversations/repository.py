@@ -1,0 +1,97 @@
+"""Every SQL statement of the conversations domain. Each query is scoped to its owner: another user's
+conversation is simply not found."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, delete, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.models import Conversation, Message
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def readable_by(user_id: uuid.UUID) -> Select[Conversation]:
+    return select(Conversation).where(Conversation.user_id == user_id)
+
+
+def prefix_tsquery(text: str) -> str | None:
+    """A to_tsquery expression matching every word of `text` as a prefix (search as you type), built only
+    from word characters so user input cannot inject tsquery syntax."""
+    words = [w.lower() for w in _WORD.findall(text)][:16]
+    return " & ".join(f"{w}:*" for w in words) or None
+
+
+def _matches(query: str) -> ColumnElement[bool]:
+    tsquery = func.to_tsquery("simple", query)
+    in_messages = exists().where(Message.conversation_id == Conversation.id, Message.content_search.op("@@")(tsquery))
+    return or_(Conversation.title_search.op("@@")(tsquery), in_messages)
+
+
+async def add(session: AsyncSession, conversation: Conversation) -> Conversation:
+    session.add(conversation)
+    await session.flush()
+    await session.refresh(conversation)
+    return conversation
+
+
+async def get(session: AsyncSession, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation | None:
+    return await session.scalar(readable_by(user_id).where(Conversation.id == conversation_id))
+
+
+async def list_slice(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    archived: bool | None,
+    search: str | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[Conversation]:
+    """Newest activity first, `limit` rows after the keyset position `after`."""
+    query = readable_by(user_id)
+    if archived is not None:
+        query = query.where(Conversation.is_archived.is_(archived))
+    if search:
+        tsquery = prefix_tsquery(search)
+        if tsquery is None:
+            return []
+        query = query.where(_matches(tsquery))
+    if after is not None:
+        moment, row_id = after
+        query = query.where(
+            or_(
+                Conversation.last_activity_at < moment,
+                (Conversation.last_activity_at == moment) & (Conversation.id < row_id),
+            )
+        )
+    rows = await session.scalars(
+        query.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(limit)
+    )
+    return list(rows)
+
+
+async def messages_of(session: AsyncSession, conversation_id: uuid.UUID) -> list[Message]:
+    rows = await session.scalars(
+        select(Message).where(Message.conversation_id == conversation_id).order_by(Message.created_at, Message.id)
+    )
+    return list(rows)
+
+
+async def flush(session: AsyncSession, conversation: Conversation) -> Conversation:
+    await session.flush()
+    await session.refresh(conversation)
+    return conversation
+
+
+async def remove(session: AsyncSession, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
+    result = await session.execute(
+        delete(Conversation)
+        .where(Conversation.id == conversation_id, Conversation.user_id == user_id)
+        .returning(Conversation.id)
+    )
+    return result.one_or_none() is not None

@@ -1,0 +1,84 @@
+"""Conversations: a user's chats, listed newest activity first, searchable, archivable."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.conversations import repository
+from parley.errors import NotFound
+from parley.kit.pagination import decode_cursor, encode_cursor
+from parley.models import Conversation, Message
+
+DEFAULT_TITLE = "New chat"
+
+
+@dataclass(frozen=True)
+class ConversationSlice:
+    items: list[Conversation]
+    next_cursor: str | None
+
+
+async def create(session: AsyncSession, *, user_id: uuid.UUID, title: str | None = None) -> Conversation:
+    return await repository.add(session, Conversation(id=uuid.uuid4(), user_id=user_id, title=title or DEFAULT_TITLE))
+
+
+async def get(session: AsyncSession, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation:
+    """The caller's conversation; someone else's is indistinguishable from a missing one."""
+    conversation = await repository.get(session, user_id=user_id, conversation_id=conversation_id)
+    if conversation is None:
+        raise NotFound("conversation not found")
+    return conversation
+
+
+async def get_with_messages(
+    session: AsyncSession, *, user_id: uuid.UUID, conversation_id: uuid.UUID
+) -> tuple[Conversation, list[Message]]:
+    conversation = await get(session, user_id=user_id, conversation_id=conversation_id)
+    return conversation, await repository.messages_of(session, conversation.id)
+
+
+async def list_for(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    archived: bool | None = False,
+    search: str | None = None,
+    cursor: str | None = None,
+    limit: int = 30,
+) -> ConversationSlice:
+    after = decode_cursor(cursor) if cursor else None
+    rows = await repository.list_slice(
+        session, user_id=user_id, archived=archived, search=search, after=after, limit=limit + 1
+    )
+    items = rows[:limit]
+    has_more = len(rows) > limit
+    last = items[-1] if items else None
+    return ConversationSlice(
+        items=items,
+        next_cursor=encode_cursor(last.last_activity_at, last.id) if has_more and last is not None else None,
+    )
+
+
+async def update(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    title: str | None = None,
+    is_archived: bool | None = None,
+) -> Conversation:
+    conversation = await get(session, user_id=user_id, conversation_id=conversation_id)
+    if title is not None:
+        conversation.title = title
+    if is_archived is not None:
+        conversation.is_archived = is_archived
+    return await repository.flush(session, conversation)
+
+
+async def delete(session: AsyncSession, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+    """Remove a conversation and, through the foreign key's cascade, its messages."""
+    if not await repository.remove(session, user_id=user_id, conversation_id=conversation_id):
+        raise NotFound("conversation not found")

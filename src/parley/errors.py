@@ -1,0 +1,212 @@
+"""Parley's error hierarchy and its one translation into RFC 9457 problem+json.
+
+Domain code raises a `ParleyError` subclass; handlers registered by `install_error_handlers` turn it (and
+validation errors, unknown routes, and anything unexpected) into `application/problem+json`. No stack trace
+ever reaches a client.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+_logger = structlog.get_logger("parley.errors")
+
+
+class ParleyError(Exception):
+    """A failure the client can act on; `status` is its HTTP status code."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        persist_changes: bool = False,
+        **extra: Any,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+        # True: the unit of work still commits (e.g. the refusal revoked a token family or wrote an audit row).
+        self.persist_changes = persist_changes
+        self.extra = extra
+
+
+class BadRequest(ParleyError):
+    status, code = 400, "bad_request"
+
+
+class Unauthorized(ParleyError):
+    status, code = 401, "unauthorized"
+
+    def __init__(self, message: str = "Authentication required", *, persist_changes: bool = False) -> None:
+        super().__init__(
+            message, headers={"WWW-Authenticate": 'Bearer realm="parley"'}, persist_changes=persist_changes
+        )
+
+
+class Forbidden(ParleyError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(ParleyError):
+    status, code = 404, "not_found"
+
+
+class Conflict(ParleyError):
+    status, code = 409, "conflict"
+
+
+class PayloadTooLarge(ParleyError):
+    status, code = 413, "payload_too_large"
+
+
+class Unprocessable(ParleyError):
+    status, code = 422, "validation_error"
+
+
+class TooManyRequests(ParleyError):
+    status, code = 429, "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_seconds: int, persist_changes: bool = False) -> None:
+        super().__init__(
+            message,
+            headers={"Retry-After": str(max(1, retry_after_seconds))},
+            persist_changes=persist_changes,
+            retry_after=max(1, retry_after_seconds),
+        )
+
+
+class QuotaExceeded(TooManyRequests):
+    code = "quota_exceeded"
+
+
+class ServiceUnavailable(ParleyError):
+    status, code = 503, "service_unavailable"
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    request: Request | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """One problem+json body: type, title, status, detail, instance, plus extension members."""
+    body: dict[str, Any] = {
+        "type": f"https://parley.dev/problems/{code or _default_code(status)}",
+        "title": _title(status),
+        "status": status,
+        "detail": detail,
+    }
+    if request is not None:
+        body["instance"] = request.url.path
+        request_id = request.scope.get("state", {}).get("request_id")
+        if request_id:
+            body["request_id"] = request_id
+    body.update(extra)
+    return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _default_code(status: int) -> str:
+    return _title(status).lower().replace(" ", "_").replace("-", "_")
+
+
+async def _parley_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ParleyError)
+    return problem_response(exc.status, exc.message, request=request, code=exc.code, headers=exc.headers, **exc.extra)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "loc": list(error.get("loc", ())),
+            "msg": error.get("msg", ""),
+            "type": error.get("type", ""),
+        }
+        for error in exc.errors()
+    ]
+    first = errors[0] if errors else None
+    where = ".".join(str(part) for part in first["loc"] if part != "body") if first else ""
+    detail = f"{where}: {first['msg']}" if first and where else (first["msg"] if first else "Invalid request")
+    return problem_response(422, detail, request=request, code="validation_error", errors=errors)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else _title(exc.status_code)
+    return problem_response(exc.status_code, detail, request=request, headers=dict(exc.headers or {}))
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    _logger.exception("unhandled_error", error_type=type(exc).__name__)
+    return problem_response(
+        500, "An unexpected error occurred. It has been logged.", request=request, code="internal_error"
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ParleyError, _parley_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "content": {
+        PROBLEM_MEDIA_TYPE: {
+            "schema": {
+                "type": "object",
+                "required": ["type", "title", "status", "detail"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "instance": {"type": "string"},
+                    "request_id": {"type": "string"},
+                },
+            }
+        }
+    }
+}
+
+_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "Missing, invalid or expired credentials",
+    403: "Authenticated but not allowed (role, scope or suspended account)",
+    404: "Not found (or not yours)",
+    409: "Conflict with existing data",
+    413: "Payload too large",
+    422: "Invalid input",
+    429: "Too many requests; see Retry-After",
+    503: "A dependency is unavailable",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries documenting the problem+json errors of a route."""
+    return {
+        status: {"description": _DESCRIPTIONS.get(status, _title(status)), **_PROBLEM_SCHEMA} for status in statuses
+    }

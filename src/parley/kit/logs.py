@@ -1,0 +1,73 @@
+"""Structured JSON logs (structlog) with the request id on every line and secrets masked."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+# Keys whose values never reach a log line, wherever they appear in an event.
+_SECRET_KEYS = frozenset(
+    {
+        "password",
+        "current_password",
+        "new_password",
+        "token",
+        "access_token",
+        "refresh_token",
+        "authorization",
+        "api_key",
+        "secret",
+        "cookie",
+        "jwt_secret",
+    }
+)
+
+
+def _mask_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event_dict):
+        if key.lower() in _SECRET_KEYS:
+            event_dict[key] = "***"
+    return event_dict
+
+
+def configure_logging(*, level: str = "info", json: bool = True) -> None:
+    """Route structlog and the standard library (uvicorn, sqlalchemy, alembic) through one JSON renderer."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _mask_secrets,
+    ]
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    # Parley writes its own access line with the request id; uvicorn's would be a duplicate.
+    logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    # Alembic narrates every migration context at INFO (also on each readiness check).
+    logging.getLogger("alembic").setLevel(logging.WARNING)

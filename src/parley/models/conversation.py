@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Computed, ForeignKey, Index, String, Text, func, text
+from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.orm import Mapped, mapped_column
+
+from parley.models.base import Base, Timestamps, UUIDPrimaryKey
+
+
+class Conversation(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "conversations"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(300), server_default="New chat")
+    model: Mapped[str | None] = mapped_column(String(200))
+    system_prompt: Mapped[str | None] = mapped_column(Text)
+    is_archived: Mapped[bool] = mapped_column(server_default=text("false"))
+    # Newest activity (creation, then each message) orders the sidebar.
+    last_activity_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    title_search: Mapped[str] = mapped_column(
+        TSVECTOR, Computed("to_tsvector('simple', coalesce(title, ''))", persisted=True)
+    )
+
+    __table_args__ = (
+        Index("ix_conversations_user_activity", "user_id", "is_archived", "last_activity_at", "id"),
+        Index("ix_conversations_title_search", "title_search", postgresql_using="gin"),
+    )

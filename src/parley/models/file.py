@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from parley.models.base import Base, Timestamps, UUIDPrimaryKey
+
+
+class File(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "files"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    conversation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("conversations.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(String(255))
+    file_type: Mapped[str] = mapped_column(String(100))
+    file_size: Mapped[int] = mapped_column(BigInteger)
+    storage_key: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    # pending | processing | ready | failed
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_files_user_created", "user_id", "created_at"),
+        Index("ix_files_conversation_id", "conversation_id"),
+    )

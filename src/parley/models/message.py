@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Computed, ForeignKey, Index, String, Text
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+from sqlalchemy.orm import Mapped, mapped_column
+
+from parley.models.base import Base, Timestamps, UUIDPrimaryKey
+
+
+class Message(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "messages"
+
+    conversation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))  # system | user | assistant
+    content: Mapped[str] = mapped_column(Text, server_default="")
+    model: Mapped[str | None] = mapped_column(String(200))
+    prompt_tokens: Mapped[int | None]
+    completion_tokens: Mapped[int | None]
+    # stop | length | cancelled | interrupted | error; null while generating.
+    finish_reason: Mapped[str | None] = mapped_column(String(32))
+    extra: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, server_default="{}")
+    content_search: Mapped[str] = mapped_column(
+        TSVECTOR, Computed("to_tsvector('simple', coalesce(content, ''))", persisted=True)
+    )
+
+    __table_args__ = (
+        Index("ix_messages_conversation_created", "conversation_id", "created_at", "id"),
+        Index("ix_messages_content_search", "content_search", postgresql_using="gin"),
+    )

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from parley.models.base import Base, Timestamps, UUIDPrimaryKey
+
+
+class User(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "users"
+
+    # Stored normalised (trimmed, lower-case); uniqueness is enforced on that form.
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    hashed_password: Mapped[str | None] = mapped_column(String(255))
+    full_name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32), server_default="user")
+    subscription_tier: Mapped[str] = mapped_column(String(32), server_default="free")
+    is_active: Mapped[bool] = mapped_column(server_default=text("true"))
+    last_login_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_users_created_at", "created_at"),
+        Index("ix_users_role_is_active", "role", "is_active"),
+        # Admin search by email or name substring.
+        Index(
+            "ix_users_email_trgm",
+            "email",
+            postgresql_using="gin",
+            postgresql_ops={"email": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_users_full_name_trgm",
+            "full_name",
+            postgresql_using="gin",
+            postgresql_ops={"full_name": "gin_trgm_ops"},
+        ),
+    )

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from parley.auth.dependencies import AdminUser
+from parley.auth.permissions import Role
+from parley.auth.security import client_ip
+from parley.db import SessionDep
+from parley.errors import problem_responses
+from parley.kit.pagination import Page
+from parley.users import service
+from parley.users.schemas import AdminUserUpdate, UserRead
+
+router = APIRouter(prefix="/api/v1/admin/users", tags=["admin"])
+
+
+@router.get(
+    "",
+    response_model=Page[UserRead],
+    responses=problem_responses(401, 403, 422),
+    summary="List users (search by email or name, filter by role and status)",
+)
+async def list_users(
+    principal: AdminUser,
+    session: SessionDep,
+    q: Annotated[str | None, Query(max_length=200, description="Substring of email or name")] = None,
+    role: Role | None = None,
+    is_active: bool | None = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[UserRead]:
+    users, total = await service.list_users(
+        session,
+        search=q,
+        role=role.value if role else None,
+        is_active=is_active,
+        page=page,
+        page_size=page_size,
+    )
+    return Page[UserRead](
+        items=[UserRead.model_validate(u) for u in users], total=total, page=page, page_size=page_size
+    )
+
+
+@router.post(
+    "/{user_id}/suspend",
+    response_model=UserRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Suspend a user: every call of theirs is refused from now on",
+)
+async def suspend(user_id: uuid.UUID, request: Request, principal: AdminUser, session: SessionDep) -> UserRead:
+    user = await service.set_active(session, admin=principal.user, user_id=user_id, active=False, ip=client_ip(request))
+    return UserRead.model_validate(user)
+
+
+@router.post(
+    "/{user_id}/unsuspend",
+    response_model=UserRead,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Reinstate a suspended user",
+)
+async def unsuspend(user_id: uuid.UUID, request: Request, principal: AdminUser, session: SessionDep) -> UserRead:
+    user = await service.set_active(session, admin=principal.user, user_id=user_id, active=True, ip=client_ip(request))
+    return UserRead.model_validate(user)
+
+
+@router.patch(
+    "/{user_id}",
+    response_model=UserRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Change a user's role or subscription tier",
+)
+async def update_user(
+    user_id: uuid.UUID, body: AdminUserUpdate, request: Request, principal: AdminUser, session: SessionDep
+) -> UserRead:
+    user = await service.admin_update(
+        session,
+        admin=principal.user,
+        user_id=user_id,
+        role=body.role,
+        subscription_tier=body.subscription_tier,
+        ip=client_ip(request),
+    )
+    return UserRead.model_validate(user)

@@ -1,0 +1,193 @@
+"""Users: accounts, profiles, password changes, and what administrators do to accounts."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.audit.service import AuditAction, record
+from parley.auth import sessions as auth_sessions
+from parley.auth.passwords import Passwords, password_problem
+from parley.auth.permissions import Role
+from parley.errors import Conflict, NotFound, Unprocessable
+from parley.models import User
+from parley.users import repository
+
+SUBSCRIPTION_TIERS = ("free", "pro", "enterprise")
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def check_password(password: str, *, email: str, min_length: int) -> None:
+    problem = password_problem(password, email=email, min_length=min_length)
+    if problem:
+        raise Unprocessable(f"password: {problem}")
+
+
+async def create_user(
+    session: AsyncSession,
+    passwords: Passwords,
+    *,
+    email: str,
+    password: str,
+    full_name: str | None = None,
+    role: Role = Role.USER,
+    password_min_length: int = 12,
+) -> User:
+    """A new account; the email is normalised and must be unused, the password must pass the policy."""
+    email = normalise_email(email)
+    check_password(password, email=email, min_length=password_min_length)
+    user = User(
+        id=uuid.uuid4(),
+        email=email,
+        hashed_password=await passwords.hash(password),
+        full_name=full_name.strip() if full_name else None,
+        role=role.value,
+    )
+    return await repository.add(session, user)
+
+
+async def get(session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await repository.get(session, user_id)
+    if user is None:
+        raise NotFound("user not found")
+    return user
+
+
+async def get_by_id_or_none(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await repository.get(session, user_id)
+
+
+async def get_by_email(session: AsyncSession, email: str) -> User | None:
+    return await repository.get_by_email(session, normalise_email(email))
+
+
+async def update_profile(
+    session: AsyncSession,
+    passwords: Passwords,
+    user: User,
+    *,
+    full_name: str | None = None,
+    full_name_set: bool = False,
+    current_password: str | None = None,
+    new_password: str | None = None,
+    keep_session: uuid.UUID | None = None,
+    ip: str | None = None,
+    password_min_length: int = 12,
+) -> User:
+    """Change one's own name and/or password. A password change needs the current password and signs out
+    every other session."""
+    if full_name_set:
+        user.full_name = full_name.strip() if full_name else None
+    if new_password is not None:
+        if not current_password or not await passwords.verify(user.hashed_password, current_password):
+            raise Unprocessable("current_password: the current password is not correct")
+        check_password(new_password, email=user.email, min_length=password_min_length)
+        user.hashed_password = await passwords.hash(new_password)
+        await auth_sessions.revoke_user_sessions(session, user.id, except_family=keep_session)
+        record(
+            session,
+            AuditAction.PASSWORD_CHANGE,
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+            ip=ip,
+        )
+    return await repository.flush(session, user)
+
+
+async def list_users(
+    session: AsyncSession,
+    *,
+    search: str | None = None,
+    role: str | None = None,
+    is_active: bool | None = None,
+    page: int = 1,
+    page_size: int = 50,
+) -> tuple[list[User], int]:
+    return await repository.list_page(
+        session,
+        search=search,
+        role=role,
+        is_active=is_active,
+        offset=(page - 1) * page_size,
+        limit=page_size,
+    )
+
+
+async def set_active(session: AsyncSession, *, admin: User, user_id: uuid.UUID, active: bool, ip: str | None) -> User:
+    """Suspend or reinstate an account. Suspension takes effect on the user's very next call: every
+    credential is checked against `is_active`, and the refresh tokens are revoked too."""
+    user = await get(session, user_id)
+    if not active:
+        if user.id == admin.id:
+            raise Conflict("you cannot suspend your own account")
+        if user.role == Role.ADMIN and user.is_active and await repository.count_active_admins(session) <= 1:
+            raise Conflict("the last active admin cannot be suspended")
+        await auth_sessions.revoke_user_sessions(session, user.id)
+    user.is_active = active
+    action = AuditAction.ADMIN_USER_UNSUSPEND if active else AuditAction.ADMIN_USER_SUSPEND
+    record(session, action, actor_id=admin.id, target_type="user", target_id=user.id, ip=ip)
+    return await repository.flush(session, user)
+
+
+async def admin_update(
+    session: AsyncSession,
+    *,
+    admin: User,
+    user_id: uuid.UUID,
+    role: Role | None,
+    subscription_tier: str | None,
+    ip: str | None,
+) -> User:
+    user = await get(session, user_id)
+    changes: dict[str, dict[str, str]] = {}
+    if role is not None and role.value != user.role:
+        if user.role == Role.ADMIN and user.is_active and await repository.count_active_admins(session) <= 1:
+            raise Conflict("the last active admin cannot lose the admin role")
+        changes["role"] = {"from": user.role, "to": role.value}
+        user.role = role.value
+    if subscription_tier is not None and subscription_tier != user.subscription_tier:
+        changes["subscription_tier"] = {"from": user.subscription_tier, "to": subscription_tier}
+        user.subscription_tier = subscription_tier
+    if changes:
+        record(
+            session,
+            AuditAction.ADMIN_USER_UPDATE,
+            actor_id=admin.id,
+            target_type="user",
+            target_id=user.id,
+            ip=ip,
+            details=changes,
+        )
+    return await repository.flush(session, user)
+
+
+async def create_admin(
+    session: AsyncSession,
+    passwords: Passwords,
+    *,
+    email: str,
+    password: str | None,
+    password_min_length: int = 12,
+) -> tuple[User, str | None]:
+    """An admin account; returns the generated password when none was given (to be shown once)."""
+    generated = None if password else secrets.token_urlsafe(18)
+    user = await create_user(
+        session,
+        passwords,
+        email=email,
+        password=password or generated or "",
+        role=Role.ADMIN,
+        password_min_length=password_min_length,
+    )
+    record(session, AuditAction.ADMIN_USER_CREATE, actor_id=None, target_type="user", target_id=user.id)
+    return user, generated
+
+
+async def has_users(session: AsyncSession) -> bool:
+    return await repository.any_exist(session)

@@ -1,0 +1,83 @@
+"""Plain functions that arrange test data and sign people in."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from parley.auth.permissions import Role
+from parley.db import Database
+from parley.users import service as user_service
+
+# Cheap argon2 so the suite stays fast; production uses the RFC 9106 defaults.
+TEST_AUTH: dict[str, Any] = {
+    "argon2_time_cost": 1,
+    "argon2_memory_cost_kib": 1024,
+    "argon2_parallelism": 1,
+    "jwt_secret": "test-signing-key-" + "x" * 32,
+}
+PASSWORD = "a perfectly fine passphrase"
+
+
+@dataclass
+class SignedIn:
+    id: uuid.UUID
+    email: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+async def create_user(
+    app: FastAPI,
+    *,
+    email: str | None = None,
+    password: str = PASSWORD,
+    role: Role = Role.USER,
+    full_name: str | None = None,
+) -> uuid.UUID:
+    database: Database = app.state.database
+    async with database.session() as session:
+        user = await user_service.create_user(
+            session,
+            app.state.security.passwords,
+            email=email or f"user-{uuid.uuid4().hex[:8]}@example.com",
+            password=password,
+            full_name=full_name,
+            role=role,
+        )
+        return user.id
+
+
+async def sign_in(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def signed_in_user(
+    app: FastAPI, client: httpx.AsyncClient, *, role: Role = Role.USER, email: str | None = None
+) -> SignedIn:
+    email = email or f"{role.value}-{uuid.uuid4().hex[:8]}@example.com"
+    user_id = await create_user(app, email=email, role=role)
+    tokens = await sign_in(client, email)
+    return SignedIn(id=user_id, email=email, access_token=tokens["access_token"], refresh_token=tokens["refresh_token"])
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The response is an RFC 9457 problem with this status."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert isinstance(body["title"], str) and isinstance(body["detail"], str) and body["type"]
+    assert "Traceback" not in response.text
+    return body
