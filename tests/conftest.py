@@ -90,10 +90,10 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    await _empty_tables(app)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
-    await _empty_tables(app)
 
 
 async def _empty_tables(app: FastAPI) -> None:

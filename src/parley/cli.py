@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from parley.config import Settings
 from parley.db import (
@@ -85,6 +88,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             lifespan="on",
         )
         print(f"Parley is running on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
+        # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal to the handler that
+        # was there before it; a no-op handler there lets this function go on to stop the embedded database.
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop_signal, lambda *_: None)
         uvicorn.Server(config).run()
     finally:
         if embedded is not None:
@@ -183,6 +190,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
     except StartupError as exc:
         code = _fail(str(exc))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: "
+            f"{error['msg'].removeprefix('Value error, ')}"
+            for error in exc.errors()
+        )
+        code = _fail(f"invalid settings: {problems}")
     except KeyboardInterrupt:
         code = 130
     return code
