@@ -22,10 +22,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.app import create_app
-from parley.config import AuthSettings, Settings
+from parley.config import AuthSettings, LLMSettings, Settings
 from parley.db import Database, start_embedded_postgres
 from parley.models import Base
-from tests.factories import TEST_AUTH
+from tests.factories import TEST_AUTH, TEST_LLM, TEST_MODELS_YAML
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -71,13 +71,17 @@ def database_url(postgres_root: Path, worker_id_name: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    models_file = tmp_path_factory.mktemp("config") / "models.yaml"
+    models_file.write_text(TEST_MODELS_YAML)
     return Settings(
         environment="test",
         database_url=database_url,
         data_dir=tmp_path_factory.mktemp("data"),
         log_level="warning",
         auth=AuthSettings(**TEST_AUTH),
+        llm=LLMSettings(**TEST_LLM),
         admin_email="first-admin@parley.test",
+        models_file=models_file,
     )
 
 
@@ -102,6 +106,9 @@ async def _empty_tables(app: FastAPI) -> None:
     async with database.engine.begin() as connection:
         await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
     await app.state.security.login_throttle.reset()
+    await app.state.chat_engine.runs.cancel_all("test ended")
+    for breaker in app.state.router._breakers.values():
+        breaker.success()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -111,3 +118,26 @@ async def session(app: FastAPI, client: httpx.AsyncClient) -> AsyncIterator[Asyn
     async with database.sessionmaker() as db_session:
         yield db_session
         await db_session.commit()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def live_url(app: FastAPI) -> AsyncIterator[str]:
+    """The same app served over real HTTP (uvicorn, in this event loop), for streaming, disconnects and
+    SDK clients, which an in-memory transport cannot show."""
+    import asyncio
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None, access_log=False)
+    )
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task

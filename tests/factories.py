@@ -22,6 +22,59 @@ TEST_AUTH: dict[str, Any] = {
 }
 PASSWORD = "a perfectly fine passphrase"
 
+# Short intervals so stop, disconnect and crash behaviour shows within a test's time.
+TEST_LLM: dict[str, Any] = {
+    "disconnect_grace_seconds": 0.5,
+    "checkpoint_interval_seconds": 0.2,
+    "breaker_failure_threshold": 3,
+    "breaker_cooldown_seconds": 30,
+}
+
+# The scripted models the suite chats with (the YAML format of PARLEY_MODELS).
+TEST_MODELS_YAML = """
+default: echo
+models:
+  - name: echo
+    provider: scripted
+    reply: echo
+    context_window: 4096
+    price_per_1k_input: 0.5
+    price_per_1k_output: 1.5
+  - name: slow
+    provider: scripted
+    reply: echo
+    tokens_per_second: 25
+    context_window: 4096
+  - name: cheap
+    provider: scripted
+    reply: "the cheap answer"
+  - name: failing
+    provider: scripted
+    fail: "status:500"
+    max_retries: 1
+    fallbacks: [echo]
+  - name: broken-only
+    provider: scripted
+    fail: "status:503"
+    max_retries: 0
+  - name: dropping
+    provider: scripted
+    fail: "drop_after_tokens:3"
+    reply: "one two three four five six"
+    fallbacks: [cheap]
+  - name: hanging
+    provider: scripted
+    fail: hang
+    timeout_seconds: 0.3
+    max_retries: 0
+    fallbacks: [echo]
+  - name: tiny
+    provider: scripted
+    reply: echo
+    context_window: 300
+    max_output_tokens: 50
+"""
+
 
 @dataclass
 class SignedIn:

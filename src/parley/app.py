@@ -16,6 +16,8 @@ from parley.audit.endpoints import router as audit_router
 from parley.auth.endpoints import router as auth_router
 from parley.auth.security import Security
 from parley.bootstrap import ensure_first_admin
+from parley.chat.endpoints import router as chat_router
+from parley.chat.engine import ChatEngine
 from parley.config import Settings
 from parley.conversations.endpoints import router as conversations_router
 from parley.db import Database, EmbeddedPostgres, create_engine, start_embedded_postgres, verify_database
@@ -23,7 +25,10 @@ from parley.errors import install_error_handlers
 from parley.health.endpoints import router as health_router
 from parley.kit.asgi import RequestContextMiddleware
 from parley.kit.logs import configure_logging
+from parley.llm.registry import ModelRegistry
+from parley.llm.router import Router
 from parley.migrations.runner import upgrade_to_head
+from parley.usage.endpoints import router as usage_router
 from parley.users.admin_endpoints import router as admin_users_router
 from parley.users.endpoints import router as users_router
 
@@ -41,6 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             embedded = await anyio.to_thread.run_sync(start_embedded_postgres, settings.resolved_data_dir)
             url = embedded.url
         database: Database | None = None
+        registry: ModelRegistry | None = None
+        engine: ChatEngine | None = None
         try:
             await verify_database(url)
             database = Database(create_engine(url, settings))
@@ -49,9 +56,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.security = Security.from_settings(settings)
             async with database.session() as session:
                 await ensure_first_admin(session, app.state.security, settings)
-            _logger.info("parley_started", version=__version__, embedded_database=embedded is not None)
+            registry = ModelRegistry(settings.load_model_catalog(), data_dir=settings.resolved_data_dir)
+            await registry.start()
+            app.state.models = registry
+            app.state.router = Router(registry, settings.llm)
+            engine = ChatEngine(database, app.state.router, settings.llm)
+            app.state.chat_engine = engine
+            await engine.start()
+            _logger.info(
+                "parley_started",
+                version=__version__,
+                embedded_database=embedded is not None,
+                models=registry.names,
+            )
             yield
         finally:
+            if engine is not None:
+                await engine.stop()
+            if registry is not None:
+                await registry.aclose()
             if database is not None:
                 await database.dispose()
             if embedded is not None:
@@ -73,6 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_users_router,
         audit_router,
         conversations_router,
+        chat_router,
+        usage_router,
     ):
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware)

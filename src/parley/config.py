@@ -5,11 +5,15 @@ Feature code receives `Settings` (or one of its parts); it never reads `os.envir
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
+import yaml
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from parley.llm.config import ModelCatalog, bundled_catalog
 
 
 def _postgres_url(value: str | None) -> str | None:
@@ -50,6 +54,22 @@ class AuthSettings(BaseModel):
     login_failure_window_seconds: int = Field(default=900, ge=1)
 
 
+class LLMSettings(BaseModel):
+    """How chats run: streaming, cancellation, resilience."""
+
+    # A client that disconnects and does not come back within this many seconds cancels its generation.
+    disconnect_grace_seconds: float = Field(default=15.0, ge=0, le=3600)
+    # The partial answer is saved this often while streaming, so a crash loses at most this much.
+    checkpoint_interval_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Consecutive failures that open a model's circuit, and how long it stays open.
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
+    # `auto`: prompts up to this many characters (without code) go to the cheapest model.
+    auto_short_prompt_chars: int = Field(default=400, ge=0)
+    # Events of a finished generation kept for late reconnects.
+    replay_retention_seconds: float = Field(default=120.0, ge=0)
+
+
 class Settings(BaseSettings):
     """Everything Parley can be told. Environment names: `PARLEY_<FIELD>` and `PARLEY_<PART>__<FIELD>`;
     `DATABASE_URL` and `REDIS_URL` are also read under their customary names."""
@@ -77,6 +97,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "PARLEY_DATABASE_URL"))
     database: DatabaseSettings = DatabaseSettings()
     auth: AuthSettings = AuthSettings()
+    llm: LLMSettings = LLMSettings()
+    # YAML model catalogue (README, "Models"); unset = only the bundled local model.
+    models_file: Path | None = Field(default=None, validation_alias=AliasChoices("PARLEY_MODELS", "PARLEY_MODELS_FILE"))
+    # Redis (optional): shared throttling, stream replay and stop signals across replicas.
+    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "PARLEY_REDIS_URL"))
     # The first admin, created on first start when the database has no users.
     admin_email: str | None = None
     admin_password: SecretStr | None = None
@@ -89,3 +114,18 @@ class Settings(BaseSettings):
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()
+
+    def load_model_catalog(self) -> ModelCatalog:
+        """The model catalogue from `models_file` (API keys resolved from the environment), or the bundled one."""
+        if self.models_file is None:
+            return bundled_catalog()
+        try:
+            raw = yaml.safe_load(self.models_file.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValueError(f"cannot read the models file {self.models_file}: {exc}") from exc
+        if not isinstance(raw, dict) or not isinstance(raw.get("models"), list):
+            raise ValueError(f"{self.models_file}: expected a top-level 'models:' list")
+        for entry in raw["models"]:
+            if isinstance(entry, dict) and entry.get("api_key_env"):
+                entry["api_key"] = os.environ.get(str(entry["api_key_env"]))
+        return ModelCatalog.model_validate(raw)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -144,15 +144,34 @@ class Database:
                     await session.commit()
                 else:
                     await session.rollback()
+                _run_rollback_callbacks(session)
                 raise
             except BaseException:
                 await session.rollback()
+                _run_rollback_callbacks(session)
                 raise
             else:
                 await session.commit()
+                # Work that must only start once the data it needs is committed (e.g. a generation that
+                # answers the message just saved).
+                session.info.pop("after_rollback", None)
+                for callback in session.info.pop("after_commit", []):
+                    callback()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], None], *, on_rollback: Callable[[], None]) -> None:
+    """Run `callback` once this unit of work has committed, or `on_rollback` if it does not."""
+    session.info.setdefault("after_commit", []).append(callback)
+    session.info.setdefault("after_rollback", []).append(on_rollback)
+
+
+def _run_rollback_callbacks(session: AsyncSession) -> None:
+    session.info.pop("after_commit", None)
+    for callback in session.info.pop("after_rollback", []):
+        callback()
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:

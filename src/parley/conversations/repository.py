@@ -77,7 +77,7 @@ async def list_slice(
 
 async def messages_of(session: AsyncSession, conversation_id: uuid.UUID) -> list[Message]:
     rows = await session.scalars(
-        select(Message).where(Message.conversation_id == conversation_id).order_by(Message.created_at, Message.id)
+        select(Message).where(Message.conversation_id == conversation_id).order_by(Message.seq)
     )
     return list(rows)
 

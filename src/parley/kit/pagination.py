@@ -48,3 +48,19 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         return parsed, uuid.UUID(row_id)
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
         raise Unprocessable("cursor: not a cursor this server issued") from exc
+
+
+def encode_position(position: int) -> str:
+    """A cursor for lists ordered by an integer position."""
+    return base64.urlsafe_b64encode(json.dumps(["p", position]).encode()).decode().rstrip("=")
+
+
+def decode_position(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        tag, position = json.loads(raw)
+        if tag != "p" or type(position) is not int or not 0 < position < 2**63:
+            raise ValueError("not a position cursor")
+        return position
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+        raise Unprocessable("cursor: not a cursor this server issued") from exc

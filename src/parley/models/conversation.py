@@ -18,6 +18,9 @@ class Conversation(UUIDPrimaryKey, Timestamps, Base):
     model: Mapped[str | None] = mapped_column(String(200))
     system_prompt: Mapped[str | None] = mapped_column(Text)
     is_archived: Mapped[bool] = mapped_column(server_default=text("false"))
+    # A running summary of the turns that no longer fit the model's context, and the last message it covers.
+    summary: Mapped[str | None] = mapped_column(Text)
+    summary_through_message_id: Mapped[uuid.UUID | None]
     # Newest activity (creation, then each message) orders the sidebar.
     last_activity_at: Mapped[datetime] = mapped_column(server_default=func.now())
     title_search: Mapped[str] = mapped_column(

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Computed, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, Computed, ForeignKey, Identity, Index, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -14,6 +14,8 @@ class Message(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "messages"
 
     conversation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    # Insertion order: a question and its answer are saved in one transaction, so share a timestamp.
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
     role: Mapped[str] = mapped_column(String(16))  # system | user | assistant
     content: Mapped[str] = mapped_column(Text, server_default="")
     model: Mapped[str | None] = mapped_column(String(200))
@@ -28,5 +30,11 @@ class Message(UUIDPrimaryKey, Timestamps, Base):
 
     __table_args__ = (
         Index("ix_messages_conversation_created", "conversation_id", "created_at", "id"),
+        Index("ix_messages_conversation_seq", "conversation_id", "seq"),
         Index("ix_messages_content_search", "content_search", postgresql_using="gin"),
+        Index(
+            "ix_messages_unfinished",
+            "updated_at",
+            postgresql_where=text("finish_reason IS NULL AND role = 'assistant'"),
+        ),
     )

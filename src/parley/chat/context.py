@@ -1,0 +1,150 @@
+"""What the model sees: the system prompt, a summary of old turns, and as many recent turns as fit.
+
+Token counts come from the model's own tokenizer (llama.cpp's for the local model, a bundled one or the
+provider's count for remote ones). The common case (everything fits) costs one count. When the history no
+longer fits, the oldest turns are folded into a running summary kept on the conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from parley.errors import PayloadTooLarge
+from parley.kit.clock import utcnow
+from parley.llm.base import ChatMessage, ChatRequest, GenerationParams, ProviderError
+from parley.llm.registry import RegisteredModel
+from parley.llm.router import Router
+from parley.models import Message
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are Parley, a helpful assistant for the employees of this company. Answer accurately and concisely, "
+    "use Markdown where it helps, and say so when you are not sure. Today is {today}."
+)
+_SUMMARY_INSTRUCTION = (
+    "Summarise the conversation below in at most 200 words for your own later reference. Keep facts, names, "
+    "numbers, decisions and open questions; drop pleasantries. Reply with the summary only."
+)
+# Room left for the answer beyond max_output_tokens: chat-template tokens the counts may miss.
+_SAFETY_TOKENS = 32
+
+
+@dataclass(frozen=True)
+class Prompt:
+    messages: list[ChatMessage]
+    prompt_tokens: int
+    # Set when older turns were folded into a new summary, to be saved on the conversation.
+    new_summary: str | None = None
+    summary_through: uuid.UUID | None = None
+
+
+def system_message(system_prompt: str | None) -> ChatMessage:
+    text = system_prompt or DEFAULT_SYSTEM_PROMPT.format(today=utcnow().date().isoformat())
+    return ChatMessage("system", text)
+
+
+def _turns(history: Sequence[Message], *, summary_through: uuid.UUID | None) -> list[Message]:
+    ids = [m.id for m in history]
+    start = ids.index(summary_through) + 1 if summary_through in ids else 0
+    return [m for m in history[start:] if m.role in ("user", "assistant") and m.content]
+
+
+def _with_summary(system: ChatMessage, summary: str | None) -> list[ChatMessage]:
+    if not summary:
+        return [system]
+    return [system, ChatMessage("system", f"Summary of the earlier part of this conversation:\n{summary}")]
+
+
+async def build_prompt(
+    router: Router,
+    model: RegisteredModel,
+    *,
+    system_prompt: str | None,
+    history: Sequence[Message],
+    summary: str | None,
+    summary_through: uuid.UUID | None,
+) -> Prompt:
+    config = model.config
+    budget = config.context_window - config.max_output_tokens - _SAFETY_TOKENS
+    system = system_message(system_prompt)
+    turns = _turns(history, summary_through=summary_through)
+    head = _with_summary(system, summary)
+    messages = [*head, *(ChatMessage(m.role, m.content) for m in turns)]  # type: ignore[arg-type]
+    total = await model.model.count_tokens(messages)
+    if total <= budget:
+        return Prompt(messages=messages, prompt_tokens=total)
+
+    # Too long: keep the newest turns that fit beside the system prompt and a summary of the rest.
+    as_messages = [ChatMessage(m.role, m.content) for m in turns]  # type: ignore[arg-type]
+    counts = await asyncio.gather(*(model.model.count_tokens([m]) for m in as_messages))
+    head_tokens = await model.model.count_tokens([system, ChatMessage("system", "x" * 1200)])
+    room = budget - head_tokens
+    kept = 0
+    used = 0
+    for count in reversed(counts):
+        if used + count > room:
+            break
+        used += count
+        kept += 1
+    if kept == 0:
+        raise PayloadTooLarge(
+            f"the message is too long for the model {config.name} "
+            f"(its context window is {config.context_window} tokens)"
+        )
+    dropped = turns[: len(turns) - kept]
+    new_summary = await summarise(router, model, previous=summary, turns=dropped, budget=budget)
+    messages = [*_with_summary(system, new_summary), *as_messages[len(as_messages) - kept :]]
+    return Prompt(
+        messages=messages,
+        prompt_tokens=await model.model.count_tokens(messages),
+        new_summary=new_summary,
+        summary_through=dropped[-1].id if dropped else summary_through,
+    )
+
+
+async def summarise(
+    router: Router, model: RegisteredModel, *, previous: str | None, turns: Sequence[Message], budget: int
+) -> str | None:
+    """Fold `turns` (and the previous summary) into a new summary. On failure keep the old one: the
+    conversation goes on, only with less memory of its beginning."""
+    if not turns:
+        return previous
+    lines = [f"Earlier summary: {previous}"] if previous else []
+    lines += [f"{m.role}: {m.content}" for m in turns]
+    # Characters, not tokens, bound the input here: roughly 3 characters per token keeps it inside the window.
+    text = "\n".join(lines)[-max(1000, budget * 3) :]
+    request = ChatRequest(
+        messages=[ChatMessage("system", _SUMMARY_INSTRUCTION), ChatMessage("user", text)],
+        params=GenerationParams(max_tokens=300, temperature=0.2),
+    )
+    try:
+        result = await router.complete(model, request)
+    except ProviderError:
+        return previous
+    return result.text.strip() or previous
+
+
+async def generate_title(router: Router, model: RegisteredModel, *, question: str, answer: str) -> str:
+    """A short title for the sidebar; falls back to the start of the question when the model can't."""
+    request = ChatRequest(
+        messages=[
+            ChatMessage(
+                "system",
+                "Write a title of at most six words for this conversation, in the language of the question. "
+                "Reply with the title only, without quotes.",
+            ),
+            ChatMessage("user", f"Question: {question[:1000]}\n\nAnswer: {answer[:1000]}"),
+        ],
+        params=GenerationParams(max_tokens=24, temperature=0.2),
+    )
+    try:
+        title = (await router.complete(model, request)).text
+    except ProviderError:
+        title = ""
+    title = " ".join(title.strip().strip("\"'“”#*").split())[:80]
+    if not title:
+        words = question.split()
+        title = " ".join(words[:8]) + ("…" if len(words) > 8 else "")
+    return title[:300] or "New chat"

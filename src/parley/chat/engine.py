@@ -1,0 +1,316 @@
+"""The generation engine: runs each answer in its own task, streams it as SSE events, checkpoints it, and
+finalises it (message, usage record, title) whatever happens: finish, stop, disconnect, failure."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from parley.chat import context, repository
+from parley.chat.runs import Run, RunRegistry
+from parley.config import LLMSettings
+from parley.conversations.service import DEFAULT_TITLE
+from parley.db import Database
+from parley.errors import ParleyError
+from parley.kit.sse import encode_event
+from parley.llm.base import ChatRequest, Finish, GenerationParams, ProviderError, TextDelta, Usage
+from parley.llm.registry import RegisteredModel
+from parley.llm.router import ModelSwitch, Router
+from parley.usage import service as usage_service
+
+_logger = structlog.get_logger("parley.chat")
+
+
+@dataclass
+class Generation:
+    """Everything a run needs, gathered by the request that started it."""
+
+    run: Run
+    model: RegisteredModel
+    user_id: uuid.UUID
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    user_message_id: uuid.UUID
+    params: GenerationParams
+    api_key_id: uuid.UUID | None = None
+    system_prompt: str | None = None
+    first_exchange: bool = False
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+class ChatEngine:
+    def __init__(self, database: Database, router: Router, settings: LLMSettings) -> None:
+        self.database = database
+        self.router = router
+        self.settings = settings
+        self.runs = RunRegistry(retention_seconds=settings.replay_retention_seconds)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # Lifecycle ---------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.sweep_interrupted()
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="interrupted-answer-sweeper")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                await self.runs.cancel_all("shutdown")
+
+    @property
+    def stale_after(self) -> timedelta:
+        # A live generation checkpoints every interval; ten missed checkpoints mean it is gone.
+        return timedelta(seconds=max(10.0, self.settings.checkpoint_interval_seconds * 10))
+
+    async def sweep_interrupted(self) -> int:
+        keep = {run.message_id for run in self.runs.active()}
+        async with self.database.session() as session:
+            count = await repository.mark_interrupted(session, stale_after=self.stale_after, keep=keep)
+        if count:
+            _logger.warning("answers_interrupted", count=count)
+        return count
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.stale_after.total_seconds() / 2)
+            try:
+                await self.sweep_interrupted()
+            except Exception as exc:  # a failed sweep is retried next round; the engine keeps serving
+                _logger.error("sweep_failed", error=str(exc))
+
+    # Running -----------------------------------------------------------------------------------------
+    def launch(self, generation: Generation) -> None:
+        self.runs.start(generation.run, lambda _run: self._generate(generation))
+
+    async def _generate(self, job: Generation) -> None:
+        run = job.run
+        started = time.monotonic()
+        parts: list[str] = []
+        model_name = job.model.config.name
+        spent: list[tuple[str, Usage]] = []
+        usage: Usage | None = None
+        finish_reason = "error"
+        problem: dict[str, Any] | None = None
+        ttft_ms: int | None = None
+        prompt_tokens = 0
+        new_summary: tuple[str | None, uuid.UUID | None] | None = None
+
+        def emit(event: str, data: dict[str, Any]) -> None:
+            run.append(encode_event(event, data, event_id=run.next_id()))
+
+        emit(
+            "message",
+            {
+                "conversation_id": str(job.conversation_id),
+                "user_message_id": str(job.user_message_id),
+                "assistant_message_id": str(job.message_id),
+                "model": model_name,
+            },
+        )
+        checkpoints = asyncio.create_task(self._checkpoint(job.message_id, parts))
+        try:
+            async with self.database.session() as session:
+                conversation_row = await repository.conversation_state(session, job.conversation_id)
+                history = [m for m in await repository.history(session, job.conversation_id) if m.id != job.message_id]
+            prompt = await context.build_prompt(
+                self.router,
+                job.model,
+                system_prompt=job.system_prompt or conversation_row.system_prompt,
+                history=history,
+                summary=conversation_row.summary,
+                summary_through=conversation_row.summary_through_message_id,
+            )
+            prompt_tokens = prompt.prompt_tokens
+            if prompt.new_summary is not None:
+                new_summary = (prompt.new_summary, prompt.summary_through)
+            async for event in self.router.stream(job.model, ChatRequest(prompt.messages, job.params)):
+                if type(event) is TextDelta:
+                    if ttft_ms is None:
+                        ttft_ms = int((time.monotonic() - started) * 1000)
+                    parts.append(event.text)
+                    emit("delta", {"text": event.text})
+                elif isinstance(event, ModelSwitch):
+                    if event.spent is not None:
+                        spent.append((event.from_model, event.spent))
+                    model_name = event.to_model
+                    emit("fallback", {"from_model": event.from_model, "model": event.to_model, "reason": event.reason})
+                elif isinstance(event, Finish):
+                    finish_reason = event.reason
+                    usage = event.usage
+        except asyncio.CancelledError:
+            finish_reason = "cancelled"
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+        except ParleyError as exc:
+            problem = {
+                "type": f"https://parley.dev/problems/{exc.code}",
+                "title": exc.code,
+                "status": exc.status,
+                "detail": exc.message,
+            }
+        except ProviderError as exc:
+            problem = {
+                "type": "https://parley.dev/problems/model_unavailable",
+                "title": "Bad Gateway",
+                "status": 502,
+                "detail": str(exc),
+            }
+        except Exception as exc:  # never leave an answer unfinished: record the failure, keep the partial text
+            _logger.exception("generation_failed", error_type=type(exc).__name__)
+            problem = {
+                "type": "https://parley.dev/problems/internal_error",
+                "title": "Internal Server Error",
+                "status": 500,
+                "detail": "the answer could not be completed; it has been logged",
+            }
+        finally:
+            checkpoints.cancel()
+
+        content = "".join(parts)
+        if usage is None:
+            usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=len(parts))
+        latency_ms = int((time.monotonic() - started) * 1000)
+        cost = await self._finalise(
+            job,
+            content=content,
+            finish_reason=finish_reason,
+            model_name=model_name,
+            usage=usage,
+            spent=spent,
+            latency_ms=latency_ms,
+            ttft_ms=ttft_ms,
+            problem=problem,
+            new_summary=new_summary,
+        )
+        job.result = {
+            "conversation_id": str(job.conversation_id),
+            "message_id": str(job.message_id),
+            "user_message_id": str(job.user_message_id),
+            "content": content,
+            "finish_reason": finish_reason,
+            "model": model_name,
+            "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens},
+            "cost": str(cost),
+            "problem": problem,
+        }
+        if problem is not None:
+            emit("error", {"problem": problem, "message_id": str(job.message_id)})
+        else:
+            emit(
+                "done",
+                {
+                    "message_id": str(job.message_id),
+                    "finish_reason": finish_reason,
+                    "model": model_name,
+                    "usage": job.result["usage"],
+                    "cost": str(cost),
+                },
+            )
+            if job.first_exchange and finish_reason in ("stop", "length") and content:
+                await self._title(job, content, emit, model_name)
+        run.finish()
+
+    async def _checkpoint(self, message_id: uuid.UUID, parts: list[str]) -> None:
+        """Save the partial answer every interval, so a crash loses at most that much (and so the sweep can
+        tell this answer is still being written)."""
+        saved = -1
+        while True:
+            await asyncio.sleep(self.settings.checkpoint_interval_seconds)
+            try:
+                async with self.database.session() as session:
+                    # Unchanged text still refreshes updated_at: the heartbeat.
+                    await repository.save_progress(session, message_id, "".join(parts))
+                saved = len(parts)
+            except Exception as exc:  # a missed checkpoint is retried at the next interval
+                _logger.warning("checkpoint_failed", error=str(exc), saved_parts=saved)
+
+    async def _finalise(
+        self,
+        job: Generation,
+        *,
+        content: str,
+        finish_reason: str,
+        model_name: str,
+        usage: Usage,
+        spent: list[tuple[str, Usage]],
+        latency_ms: int,
+        ttft_ms: int | None,
+        problem: dict[str, Any] | None,
+        new_summary: tuple[str | None, uuid.UUID | None] | None,
+    ) -> Decimal:
+        final_model = self.router.registry.get(model_name) or job.model
+        cost = final_model.config.cost(usage.prompt_tokens, usage.completion_tokens)
+        extra: dict[str, Any] = {"cost": str(cost), "latency_ms": latency_ms, "ttft_ms": ttft_ms}
+        if problem is not None:
+            extra["problem"] = problem
+        if spent:
+            extra["fallbacks"] = [name for name, _ in spent]
+        async with self.database.session() as session:
+            await repository.finish_message(
+                session,
+                job.message_id,
+                content=content,
+                finish_reason="error" if problem is not None else finish_reason,
+                model=model_name,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                extra=extra,
+            )
+            for abandoned, abandoned_usage in spent:
+                registered = self.router.registry.get(abandoned)
+                abandoned_cost = (
+                    registered.config.cost(abandoned_usage.prompt_tokens, abandoned_usage.completion_tokens)
+                    if registered
+                    else Decimal(0)
+                )
+                usage_service.record(
+                    session,
+                    user_id=job.user_id,
+                    model=abandoned,
+                    prompt_tokens=abandoned_usage.prompt_tokens,
+                    completion_tokens=abandoned_usage.completion_tokens,
+                    cost_usd=abandoned_cost,
+                    conversation_id=job.conversation_id,
+                    message_id=job.message_id,
+                    api_key_id=job.api_key_id,
+                )
+            usage_service.record(
+                session,
+                user_id=job.user_id,
+                model=model_name,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cost_usd=cost,
+                conversation_id=job.conversation_id,
+                message_id=job.message_id,
+                api_key_id=job.api_key_id,
+                latency_ms=latency_ms,
+                ttft_ms=ttft_ms,
+            )
+            values: dict[str, Any] = {}
+            if new_summary is not None:
+                values = {"summary": new_summary[0], "summary_through_message_id": new_summary[1]}
+            await repository.touch_conversation(session, job.conversation_id, **values)
+        return cost
+
+    async def _title(self, job: Generation, answer: str, emit: Any, model_name: str) -> None:
+        question = ""
+        async with self.database.session() as session:
+            question = await repository.message_content(session, job.user_message_id) or ""
+        # The model that actually answered (after any fallback) writes the title.
+        model = self.router.registry.get(model_name) or job.model
+        title = await context.generate_title(self.router, model, question=question, answer=answer)
+        async with self.database.session() as session:
+            updated = await repository.set_default_title(session, job.conversation_id, title, default=DEFAULT_TITLE)
+        if updated:
+            emit("title", {"conversation_id": str(job.conversation_id), "title": title})

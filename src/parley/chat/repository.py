@@ -1,0 +1,148 @@
+"""Every SQL statement of the chat domain: messages of a conversation, answers being written."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.models import Conversation, Message
+
+
+def add_message(
+    session: AsyncSession,
+    *,
+    conversation_id: uuid.UUID,
+    role: str,
+    content: str,
+    model: str | None = None,
+    finish_reason: str | None = None,
+) -> Message:
+    message = Message(
+        id=uuid.uuid4(),
+        conversation_id=conversation_id,
+        role=role,
+        content=content,
+        model=model,
+        finish_reason=finish_reason,
+        extra={},
+    )
+    session.add(message)
+    return message
+
+
+async def history(session: AsyncSession, conversation_id: uuid.UUID) -> list[Message]:
+    """Every message of the conversation, oldest first."""
+    rows = await session.scalars(
+        select(Message).where(Message.conversation_id == conversation_id).order_by(Message.seq)
+    )
+    return list(rows)
+
+
+async def page(
+    session: AsyncSession, *, conversation_id: uuid.UUID, before_seq: int | None, limit: int
+) -> list[Message]:
+    """Up to `limit` messages older than position `before_seq`, newest first."""
+    query = select(Message).where(Message.conversation_id == conversation_id)
+    if before_seq is not None:
+        query = query.where(Message.seq < before_seq)
+    rows = await session.scalars(query.order_by(Message.seq.desc()).limit(limit))
+    return list(rows)
+
+
+async def get_owned(session: AsyncSession, *, user_id: uuid.UUID, message_id: uuid.UUID) -> Message | None:
+    return await session.scalar(
+        select(Message)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Message.id == message_id, Conversation.user_id == user_id)
+    )
+
+
+async def delete_messages(session: AsyncSession, message_ids: list[uuid.UUID]) -> None:
+    if message_ids:
+        await session.execute(delete(Message).where(Message.id.in_(message_ids)))
+
+
+async def save_progress(session: AsyncSession, message_id: uuid.UUID, content: str) -> None:
+    """Checkpoint an answer being written (also a heartbeat: `updated_at` shows the generation is alive)."""
+    await session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.finish_reason.is_(None))
+        .values(content=content, updated_at=func.now())
+    )
+
+
+async def finish_message(
+    session: AsyncSession,
+    message_id: uuid.UUID,
+    *,
+    content: str,
+    finish_reason: str,
+    model: str,
+    prompt_tokens: int | None,
+    completion_tokens: int | None,
+    extra: dict[str, Any],
+) -> None:
+    await session.execute(
+        update(Message)
+        .where(Message.id == message_id)
+        .values(
+            content=content,
+            finish_reason=finish_reason,
+            model=model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            extra=extra,
+            updated_at=func.now(),
+        )
+    )
+
+
+async def touch_conversation(session: AsyncSession, conversation_id: uuid.UUID, **values: Any) -> None:
+    await session.execute(
+        update(Conversation).where(Conversation.id == conversation_id).values(last_activity_at=func.now(), **values)
+    )
+
+
+async def mark_interrupted(session: AsyncSession, *, stale_after: timedelta, keep: set[uuid.UUID]) -> int:
+    """Answers nobody is writing any more (their generation died with its server) become `interrupted`,
+    keeping what was checkpointed."""
+    query = (
+        update(Message)
+        .where(
+            Message.role == "assistant",
+            Message.finish_reason.is_(None),
+            Message.updated_at < func.now() - stale_after,
+        )
+        .values(finish_reason="interrupted")
+        .returning(Message.id)
+    )
+    if keep:
+        query = query.where(Message.id.not_in(keep))
+    result = await session.execute(query)
+    return len(result.all())
+
+
+async def conversation_state(session: AsyncSession, conversation_id: uuid.UUID) -> Conversation:
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise LookupError(f"conversation {conversation_id} vanished during generation")
+    return conversation
+
+
+async def message_content(session: AsyncSession, message_id: uuid.UUID) -> str | None:
+    return await session.scalar(select(Message.content).where(Message.id == message_id))
+
+
+async def set_default_title(session: AsyncSession, conversation_id: uuid.UUID, title: str, *, default: str) -> bool:
+    """Title a conversation that still has the default title (a user's own rename always wins)."""
+    result = await session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id, Conversation.title == default)
+        .values(title=title)
+        .returning(Conversation.id)
+    )
+    return result.one_or_none() is not None

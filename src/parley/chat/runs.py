@@ -1,0 +1,142 @@
+"""Generations in flight: their event logs (for replay on reconnect), their listeners, cancellation.
+
+A generation runs in its own task, not in the HTTP request that started it, so a client that drops off and
+reconnects with `Last-Event-ID` finds it still going and gets what it missed. When nobody has listened for
+`grace_seconds`, the generation is cancelled, so no tokens are paid for nobody.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+from parley.errors import Conflict
+
+
+class Run:
+    """One generation: an append-only log of encoded SSE events with ids `<n>` (1, 2, …)."""
+
+    def __init__(self, *, conversation_id: uuid.UUID, message_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        self.conversation_id = conversation_id
+        self.message_id = message_id
+        self.user_id = user_id
+        self.events: list[bytes] = []
+        self.finished = False
+        self.finished_at: float | None = None
+        self.cancel_reason: str | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.listeners = 0
+        self._waiters: list[asyncio.Future[None]] = []
+        self._grace_timer: asyncio.TimerHandle | None = None
+        self.done = asyncio.Event()
+
+    # The producer side -------------------------------------------------------------------------------
+    def next_id(self) -> str:
+        return str(len(self.events) + 1)
+
+    def append(self, encoded: bytes) -> None:
+        self.events.append(encoded)
+        self._wake()
+
+    def finish(self) -> None:
+        self.finished = True
+        self.finished_at = time.monotonic()
+        if self._grace_timer is not None:
+            self._grace_timer.cancel()
+        self._wake()
+        self.done.set()
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def cancel(self, reason: str) -> bool:
+        """Ask the generation to stop; the partial answer is kept. False when it had already finished."""
+        if self.finished or self.task is None:
+            return False
+        self.cancel_reason = self.cancel_reason or reason
+        self.task.cancel()
+        return True
+
+    # The listener side --------------------------------------------------------------------------------
+    async def listen(self, *, after: int = 0, grace_seconds: float) -> AsyncIterator[bytes]:
+        """Events after number `after`, then live ones until the run finishes. Events that piled up while
+        the listener was busy come as one chunk."""
+        self.listeners += 1
+        if self._grace_timer is not None:
+            self._grace_timer.cancel()
+            self._grace_timer = None
+        position = max(0, after)
+        try:
+            while True:
+                if position < len(self.events):
+                    chunk = b"".join(self.events[position:])
+                    position = len(self.events)
+                    yield chunk
+                    continue
+                if self.finished:
+                    return
+                waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._waiters.append(waiter)
+                await waiter
+        finally:
+            self.listeners -= 1
+            if self.listeners == 0 and not self.finished:
+                self._grace_timer = asyncio.get_running_loop().call_later(grace_seconds, self._cancel_if_abandoned)
+
+    def _cancel_if_abandoned(self) -> None:
+        self._grace_timer = None
+        if self.listeners == 0:
+            self.cancel("disconnected")
+
+
+class RunRegistry:
+    """The runs of this process, by conversation (one live run per conversation). Finished runs stay for
+    `retention_seconds` so a late reconnect can still replay the end of the answer."""
+
+    def __init__(self, *, retention_seconds: float) -> None:
+        self.retention_seconds = retention_seconds
+        self._runs: dict[uuid.UUID, Run] = {}
+
+    def reserve(self, run: Run) -> None:
+        """Claim the conversation for a new generation (409 while another one is still running)."""
+        self._prune()
+        current = self._runs.get(run.conversation_id)
+        if current is not None and not current.finished:
+            raise Conflict("a reply is still being generated in this conversation; stop it first")
+        self._runs[run.conversation_id] = run
+
+    def release(self, run: Run) -> None:
+        """Forget a run that never started (its request was rolled back)."""
+        if self._runs.get(run.conversation_id) is run:
+            del self._runs[run.conversation_id]
+
+    def start(self, run: Run, work: Callable[[Run], Coroutine[Any, Any, None]]) -> None:
+        run.task = asyncio.create_task(work(run), name=f"generation-{run.message_id}")
+
+    def get(self, conversation_id: uuid.UUID) -> Run | None:
+        return self._runs.get(conversation_id)
+
+    def active(self) -> list[Run]:
+        return [run for run in self._runs.values() if not run.finished]
+
+    def _prune(self) -> None:
+        horizon = time.monotonic() - self.retention_seconds
+        stale = [
+            key
+            for key, run in self._runs.items()
+            if run.finished and run.finished_at is not None and run.finished_at < horizon
+        ]
+        for key in stale:
+            del self._runs[key]
+
+    async def cancel_all(self, reason: str) -> None:
+        runs = self.active()
+        for run in runs:
+            run.cancel(reason)
+        await asyncio.gather(*(run.done.wait() for run in runs))

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from parley.conversations.schemas import Message
+
+
+def _not_blank(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+class GenerationOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(default=None, max_length=100, description="a model alias, or `auto`")
+    stream: bool = True
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1, le=32_768)
+
+
+class ChatCreate(GenerationOptions):
+    conversation_id: uuid.UUID | None = None
+    message: str = Field(min_length=1, max_length=100_000)
+    system_prompt: str | None = Field(default=None, max_length=20_000)
+
+    _message = field_validator("message")(_not_blank)
+
+
+class Regenerate(GenerationOptions):
+    """Regenerate the last answer; with `message`, the last user message is replaced by it first (edit)."""
+
+    message: str | None = Field(default=None, min_length=1, max_length=100_000)
+
+    _message = field_validator("message")(_not_blank)
+
+
+class ChatUsage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class ChatResult(BaseModel):
+    """The whole answer, for `stream: false`."""
+
+    conversation_id: uuid.UUID
+    user_message_id: uuid.UUID
+    message_id: uuid.UUID
+    content: str
+    finish_reason: str
+    model: str
+    usage: ChatUsage
+    cost: str
+    problem: dict[str, Any] | None = None
+
+
+class StopResult(BaseModel):
+    message_id: uuid.UUID | None
+    finish_reason: str | None
+    content: str | None
+
+
+class MessagePage(BaseModel):
+    items: list[Message]
+    next_cursor: str | None = None

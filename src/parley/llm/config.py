@@ -1,0 +1,113 @@
+"""The model catalogue: which models users can pick, how to reach each, what it costs, where to fall back.
+
+Read from the YAML file named by `PARLEY_MODELS` (see README, "Models"); without one, the catalogue holds only
+the bundled local model. Secrets are never in the file: `api_key_env` names the environment variable that
+holds the key, resolved once when settings are read.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+ProviderName = Literal["local", "openai", "anthropic", "bedrock", "scripted"]
+AUTO_MODEL = "auto"
+
+
+class ModelConfig(BaseModel):
+    """One entry of `models:`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$", description="the alias users pick")
+    provider: ProviderName
+    label: str | None = Field(default=None, description="display name in the model picker")
+    # Upstream model id (OpenAI model / Azure deployment, Anthropic model, Bedrock model id).
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    api_key: SecretStr | None = Field(default=None, exclude=True, description="resolved from api_key_env")
+    # Azure OpenAI: set api_version (and base_url = https://<resource>.openai.azure.com).
+    api_version: str | None = None
+    # Bedrock.
+    region: str | None = None
+    endpoint_url: str | None = None
+    # Local: a GGUF file; unset = the bundled model.
+    path: Path | None = None
+    parallel: int = Field(default=4, ge=1, le=64, description="local: concurrent generation slots")
+    threads: int | None = Field(default=None, ge=1, le=256)
+
+    context_window: int = Field(default=8192, ge=256, le=10_000_000)
+    max_output_tokens: int = Field(default=1024, ge=1, le=1_000_000)
+    price_per_1k_input: Decimal = Field(default=Decimal(0), ge=0)
+    price_per_1k_output: Decimal = Field(default=Decimal(0), ge=0)
+    fallbacks: tuple[str, ...] = ()
+    timeout_seconds: float = Field(default=60.0, gt=0, le=3600, description="no event for this long: failure")
+    max_retries: int = Field(default=2, ge=0, le=10)
+
+    # Scripted (tests and benchmarks).
+    first_token_ms: float = Field(default=0, ge=0)
+    tokens_per_second: float = Field(default=0, ge=0, description="0: as fast as possible")
+    reply: str = "echo"
+    fail: str | None = Field(default=None, pattern=r"^(status:\d{3}|hang|drop_after_tokens:\d+)$")
+
+    @property
+    def display_name(self) -> str:
+        return self.label or self.name
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
+        return (
+            Decimal(prompt_tokens) * self.price_per_1k_input + Decimal(completion_tokens) * self.price_per_1k_output
+        ) / 1000
+
+
+class ModelCatalog(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    models: tuple[ModelConfig, ...] = Field(min_length=1)
+    default: str | None = Field(default=None, description="the model used when a request names none")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelCatalog:
+        names = [m.name for m in self.models]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate model names: {', '.join(duplicates)}")
+        if AUTO_MODEL in names:
+            raise ValueError(f"'{AUTO_MODEL}' is reserved for automatic routing")
+        known = set(names)
+        for model in self.models:
+            unknown = [f for f in model.fallbacks if f not in known or f == model.name]
+            if unknown:
+                raise ValueError(f"model {model.name}: unknown fallback(s) {', '.join(unknown)}")
+        if self.default is not None and self.default not in known:
+            raise ValueError(f"default model {self.default} is not in the catalogue")
+        return self
+
+    @property
+    def default_name(self) -> str:
+        return self.default or self.models[0].name
+
+    def get(self, name: str) -> ModelConfig | None:
+        for model in self.models:
+            if model.name == name:
+                return model
+        return None
+
+
+def bundled_catalog() -> ModelCatalog:
+    """Only the bundled local model: what Parley offers with no configuration."""
+    return ModelCatalog(
+        models=(
+            ModelConfig(
+                name="local",
+                provider="local",
+                label="Qwen2.5 Coder 0.5B (local)",
+                context_window=8192,
+                max_output_tokens=1024,
+            ),
+        )
+    )

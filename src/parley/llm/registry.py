@@ -1,0 +1,77 @@
+"""Configured model aliases → provider instances, started and stopped with the app."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import structlog
+
+from parley.llm.base import ChatModel
+from parley.llm.config import ModelCatalog, ModelConfig
+
+_logger = structlog.get_logger("parley.llm")
+
+# Imported on first use, so a deployment without, say, Bedrock never loads boto.
+_PROVIDER_CLASSES = {
+    "local": ("parley.llm.providers.local", "LocalModel"),
+    "openai": ("parley.llm.providers.openai_compat", "OpenAICompatibleModel"),
+    "anthropic": ("parley.llm.providers.anthropic", "AnthropicModel"),
+    "bedrock": ("parley.llm.providers.bedrock", "BedrockModel"),
+    "scripted": ("parley.llm.providers.scripted", "ScriptedModel"),
+}
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    config: ModelConfig
+    model: ChatModel
+
+
+def build_provider(config: ModelConfig, *, data_dir: Path) -> ChatModel:
+    module_name, class_name = _PROVIDER_CLASSES[config.provider]
+    provider_class: Any = getattr(importlib.import_module(module_name), class_name)
+    return cast(ChatModel, provider_class(config, data_dir=data_dir))
+
+
+class ModelRegistry:
+    """The catalogue's models, each built once. Providers with a `start()` (the local model) are started in
+    the background so the server is up at once; their `stream()` waits until they are ready."""
+
+    def __init__(self, catalog: ModelCatalog, *, data_dir: Path) -> None:
+        self.catalog = catalog
+        self._models = {c.name: RegisteredModel(c, build_provider(c, data_dir=data_dir)) for c in catalog.models}
+        self._starting: list[asyncio.Task[None]] = []
+
+    def get(self, name: str) -> RegisteredModel | None:
+        return self._models.get(name)
+
+    def __iter__(self) -> Iterator[RegisteredModel]:
+        return iter(self._models.values())
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._models)
+
+    async def start(self) -> None:
+        for registered in self._models.values():
+            start = getattr(registered.model, "start", None)
+            if start is not None:
+                self._starting.append(asyncio.create_task(self._start_one(registered.config.name, start)))
+
+    async def _start_one(self, name: str, start: Any) -> None:
+        try:
+            await start()
+            _logger.info("model_ready", model=name)
+        except Exception as exc:  # reported, and the model's stream() raises it to callers
+            _logger.error("model_start_failed", model=name, error=str(exc))
+
+    async def aclose(self) -> None:
+        for task in self._starting:
+            task.cancel()
+        await asyncio.gather(*self._starting, return_exceptions=True)
+        await asyncio.gather(*(m.model.aclose() for m in self._models.values()), return_exceptions=True)

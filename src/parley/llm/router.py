@@ -1,0 +1,273 @@
+"""Routing: which model answers, and what happens when it fails.
+
+For each request the router tries the chosen model, retrying retryable failures (429, 5xx, timeouts) with
+jittered backoff while nothing has been streamed yet; then it walks the model's fallback chain. A stream that
+breaks after tokens were sent continues on the next model: the client sees one answer and a `ModelSwitch`.
+Each model has a circuit breaker, so a model that keeps failing is skipped until it has had time to recover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
+
+import structlog
+
+from parley.config import LLMSettings
+from parley.errors import NotFound
+from parley.llm.base import (
+    ChatEvent,
+    ChatMessage,
+    ChatRequest,
+    Completion,
+    Finish,
+    ProviderError,
+    TextDelta,
+    Usage,
+)
+from parley.llm.config import AUTO_MODEL, ModelConfig
+from parley.llm.registry import ModelRegistry, RegisteredModel
+
+_logger = structlog.get_logger("parley.llm.router")
+_CONTINUE_PROMPT = (
+    "Your previous answer was cut off. Continue it exactly where it stopped, without repeating anything and "
+    "without any preamble."
+)
+_QUEUE_END = object()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSwitch:
+    """The answer continues on another model. `spent` estimates what the abandoned attempt consumed."""
+
+    from_model: str
+    to_model: str
+    reason: str
+    spent: Usage | None
+
+
+RoutedEvent = TextDelta | Finish | ModelSwitch
+
+
+class AllModelsFailed(ProviderError):
+    """Every model of the chain failed or was unavailable."""
+
+
+class CircuitBreaker:
+    """Closed: calls pass. After `threshold` consecutive failures: open (calls skip this model) for
+    `cooldown` seconds, then half-open: one trial call decides."""
+
+    def __init__(self, threshold: int, cooldown: float) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.failures = 0
+        self.opened_at: float | None = None
+        self._trial_in_flight = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.opened_at is not None and time.monotonic() - self.opened_at < self.cooldown
+
+    def allows(self) -> bool:
+        if self.opened_at is None:
+            return True
+        if time.monotonic() - self.opened_at < self.cooldown or self._trial_in_flight:
+            return False
+        self._trial_in_flight = True
+        return True
+
+    def success(self) -> None:
+        self.failures = 0
+        self.opened_at = None
+        self._trial_in_flight = False
+
+    def failure(self) -> None:
+        self.failures += 1
+        if self._trial_in_flight or self.failures >= self.threshold:
+            self.opened_at = time.monotonic()
+        self._trial_in_flight = False
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff with full jitter: 0.25 s, 0.5 s, 1 s … (capped at 4 s), times 0.5 to 1.5."""
+    jitter: float = random.uniform(0.5, 1.5)  # noqa: S311 (jitter, not security)
+    return float(min(4.0, 0.25 * 2**attempt) * jitter)
+
+
+class Router:
+    def __init__(self, registry: ModelRegistry, settings: LLMSettings) -> None:
+        self.registry = registry
+        self.settings = settings
+        self._breakers = {
+            name: CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_cooldown_seconds)
+            for name in registry.names
+        }
+
+    def breaker(self, name: str) -> CircuitBreaker:
+        return self._breakers[name]
+
+    def resolve(self, requested: str | None, messages: Sequence[ChatMessage]) -> RegisteredModel:
+        """The model a request names (an alias, `auto`, or nothing for the default). Unknown names are 404."""
+        catalog = self.registry.catalog
+        name = requested or catalog.default_name
+        if name == AUTO_MODEL:
+            name = self._auto(messages)
+        registered = self.registry.get(name)
+        if registered is None:
+            raise NotFound(f"model '{name}' is not configured; see GET /v1/models", param="model")
+        return registered
+
+    def _auto(self, messages: Sequence[ChatMessage]) -> str:
+        """Short, simple prompts (no code) go to the cheapest available model; the rest to the default."""
+        default = self.registry.catalog.default_name
+        last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        if len(last_user) > self.settings.auto_short_prompt_chars or "```" in last_user:
+            return default
+        candidates = [m.config for m in self.registry if not self._breakers[m.config.name].is_open]
+        if not candidates:
+            return default
+        cheapest = min(candidates, key=lambda c: c.price_per_1k_input + c.price_per_1k_output)
+        return cheapest.name
+
+    def _chain(self, first: ModelConfig) -> list[str]:
+        chain = [first.name]
+        for name in first.fallbacks:
+            if name not in chain:
+                chain.append(name)
+        return chain
+
+    async def stream(self, model: RegisteredModel, request: ChatRequest) -> AsyncIterator[RoutedEvent]:
+        """Answer `request` with `model`, its retries and its fallbacks. Raises `AllModelsFailed` when no
+        model could finish."""
+        sent: list[str] = []
+        last_error: ProviderError | None = None
+        previous: str | None = None
+        for name in self._chain(model.config):
+            registered = self.registry.get(name)
+            breaker = self._breakers[name]
+            if registered is None or not breaker.allows():
+                last_error = last_error or ProviderError(f"model {name} is unavailable (circuit open)")
+                continue
+            if previous is not None:
+                spent = await self._estimate(previous, request, sent)
+                yield ModelSwitch(previous, name, str(last_error) if last_error else "unavailable", spent)
+            previous = name
+            attempt_request = request if not sent else _continuation(request, "".join(sent))
+            for attempt in range(registered.config.max_retries + 1):
+                streamed = 0
+                try:
+                    async for event in _watched(registered, attempt_request):
+                        if isinstance(event, TextDelta):
+                            streamed += 1
+                            sent.append(event.text)
+                            yield event
+                        else:
+                            breaker.success()
+                            yield event
+                            return
+                except ProviderError as exc:
+                    breaker.failure()
+                    last_error = exc
+                    _logger.warning(
+                        "model_call_failed",
+                        model=name,
+                        attempt=attempt + 1,
+                        status=exc.status,
+                        retryable=exc.retryable,
+                        streamed_tokens=streamed,
+                        error=str(exc),
+                    )
+                    if streamed or not exc.retryable or attempt >= registered.config.max_retries:
+                        break
+                    if not breaker.allows():
+                        break
+                    await asyncio.sleep(backoff_seconds(attempt))
+        raise AllModelsFailed(
+            f"no model could answer: {last_error}" if last_error else "no model could answer",
+            status=last_error.status if last_error else None,
+            retryable=True,
+        )
+
+    async def complete(self, model: RegisteredModel, request: ChatRequest) -> Completion:
+        """A whole answer (titles, summaries), with the same retries, timeouts and fallbacks as a stream."""
+        parts: list[str] = []
+        async for event in self.stream(model, request):
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+            elif isinstance(event, Finish):
+                return Completion(text="".join(parts), finish_reason=event.reason, usage=event.usage)
+        raise ProviderError("the model's stream ended without a finish", retryable=True)
+
+    async def _estimate(self, name: str, request: ChatRequest, sent: list[str]) -> Usage | None:
+        registered = self.registry.get(name)
+        if registered is None:
+            return None
+        try:
+            prompt = await registered.model.count_tokens(request.messages)
+        except ProviderError:
+            return None
+        return Usage(prompt_tokens=prompt, completion_tokens=len(sent))
+
+
+def _continuation(request: ChatRequest, partial: str) -> ChatRequest:
+    messages = [
+        *request.messages,
+        ChatMessage("assistant", partial),
+        ChatMessage("user", _CONTINUE_PROMPT),
+    ]
+    return replace(request, messages=messages)
+
+
+async def _watched(registered: RegisteredModel, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+    """The provider's stream, read by its own task so that a model that goes silent for longer than its
+    `timeout_seconds` fails there (as a retryable ProviderError) without the timeout ever firing inside the
+    caller's code. Closing this generator cancels the provider's task, which closes the upstream call."""
+    queue: asyncio.Queue[object] = asyncio.Queue()
+    timeout = registered.config.timeout_seconds
+
+    async def pump() -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout) as deadline:
+                rescheduled = loop.time()
+                async for event in registered.model.stream(request):
+                    queue.put_nowait(event)
+                    now = loop.time()
+                    # Moving the deadline costs a timer; once per half second is precise enough.
+                    if now - rescheduled > 0.5:
+                        deadline.reschedule(now + timeout)
+                        rescheduled = now
+        except TimeoutError:
+            queue.put_nowait(
+                ProviderError(f"model {registered.config.name} sent nothing for {timeout:g}s", retryable=True)
+            )
+        except ProviderError as exc:
+            queue.put_nowait(exc)
+        except Exception as exc:  # an adapter bug must fail this call, not hang the caller
+            queue.put_nowait(
+                ProviderError(f"model {registered.config.name} failed: {type(exc).__name__}", retryable=True)
+            )
+        finally:
+            queue.put_nowait(_QUEUE_END)
+
+    task = asyncio.create_task(pump())
+    try:
+        while True:
+            item = await queue.get()
+            if item is _QUEUE_END:
+                raise ProviderError(
+                    f"model {registered.config.name} ended its stream without finishing", retryable=True
+                )
+            if isinstance(item, ProviderError):
+                raise item
+            event: ChatEvent = item  # type: ignore[assignment]
+            yield event
+            if isinstance(event, Finish):
+                return
+    finally:
+        # Not awaited: the pump closes the upstream call on its own, and awaiting here could swallow a
+        # cancellation aimed at the caller.
+        task.cancel()

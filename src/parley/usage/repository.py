@@ -1,0 +1,62 @@
+"""Every SQL statement about usage records."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.models import UsageLog
+
+
+def add(session: AsyncSession, usage: UsageLog) -> None:
+    session.add(usage)
+
+
+async def totals(
+    session: AsyncSession, *, user_id: uuid.UUID, since: datetime, until: datetime
+) -> tuple[int, int, Decimal, int]:
+    row = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(UsageLog.prompt_tokens), 0),
+                func.coalesce(func.sum(UsageLog.completion_tokens), 0),
+                func.coalesce(func.sum(UsageLog.cost_usd), 0),
+                func.count(),
+            ).where(UsageLog.user_id == user_id, UsageLog.created_at >= since, UsageLog.created_at < until)
+        )
+    ).one()
+    return int(row[0]), int(row[1]), Decimal(row[2]), int(row[3])
+
+
+async def series(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    since: datetime,
+    until: datetime,
+    group_by: Literal["day", "model"],
+    timezone: str = "UTC",
+) -> list[tuple[str, int, int, Decimal, int]]:
+    key = (
+        func.to_char(func.timezone(timezone, UsageLog.created_at), "YYYY-MM-DD")
+        if group_by == "day"
+        else UsageLog.model
+    )
+    rows = await session.execute(
+        select(
+            key.label("key"),
+            func.sum(UsageLog.prompt_tokens),
+            func.sum(UsageLog.completion_tokens),
+            func.sum(UsageLog.cost_usd),
+            func.count(),
+        )
+        .where(UsageLog.user_id == user_id, UsageLog.created_at >= since, UsageLog.created_at < until)
+        .group_by(key)
+        .order_by(key)
+    )
+    return [(str(r[0]), int(r[1]), int(r[2]), Decimal(r[3]), int(r[4])) for r in rows]

@@ -1,0 +1,93 @@
+"""Usage and cost: one record per completion (tokens, model, cost, latency), and a user's totals over time."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.errors import Unprocessable
+from parley.kit.clock import utcnow
+from parley.models import UsageLog
+from parley.usage import repository
+
+MAX_RANGE = timedelta(days=366)
+
+
+@dataclass(frozen=True)
+class UsagePoint:
+    key: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: Decimal
+    requests: int
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    since: datetime
+    until: datetime
+    group_by: str
+    total: UsagePoint
+    series: list[UsagePoint]
+
+
+def record(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cost_usd: Decimal,
+    conversation_id: uuid.UUID | None = None,
+    message_id: uuid.UUID | None = None,
+    api_key_id: uuid.UUID | None = None,
+    latency_ms: int | None = None,
+    ttft_ms: int | None = None,
+) -> None:
+    repository.add(
+        session,
+        UsageLog(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            api_key_id=api_key_id,
+            model=model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost_usd=cost_usd,
+            latency_ms=latency_ms,
+            ttft_ms=ttft_ms,
+        ),
+    )
+
+
+async def report(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    since: datetime | None,
+    until: datetime | None,
+    group_by: Literal["day", "model"],
+) -> UsageReport:
+    until = until or utcnow()
+    since = since or until - timedelta(days=30)
+    if since >= until:
+        raise Unprocessable("from: must be before to")
+    if until - since > MAX_RANGE:
+        raise Unprocessable("the range may span at most 366 days")
+    prompt, completion, cost, count = await repository.totals(session, user_id=user_id, since=since, until=until)
+    rows = await repository.series(session, user_id=user_id, since=since, until=until, group_by=group_by)
+    return UsageReport(
+        since=since,
+        until=until,
+        group_by=group_by,
+        total=UsagePoint("total", prompt, completion, cost, count),
+        series=[UsagePoint(*row) for row in rows],
+    )

@@ -1,0 +1,257 @@
+"""Chatting: the answer streams in as numbered events, and nothing is lost when something goes wrong."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import select, update
+
+from parley.models import Conversation, Message, UsageLog
+from tests.factories import assert_problem, signed_in_user
+from tests.sse import answer_text, collect, parse_events
+
+CHAT = "/api/v1/chat"
+
+
+async def _chat(client, headers, **body):
+    response = await client.post(CHAT, json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/event-stream")
+    return parse_events(response.text)
+
+
+class TestStreaming:
+    async def test_events_in_order_with_ids_and_everything_saved(self, client, app, session):
+        me = await signed_in_user(app, client)
+        events = await _chat(client, me.headers, message="Hello there, how are you?")
+
+        assert [e.event for e in events][0] == "message"
+        assert events[-1].event in ("done", "title")
+        assert [int(e.id) for e in events] == list(range(1, len(events) + 1))
+        first = events[0].data
+        assert answer_text(events) == "Hello there, how are you?"
+        done = next(e for e in events if e.event == "done").data
+        assert done["finish_reason"] == "stop" and done["model"] == "echo"
+        assert done["usage"]["completion_tokens"] == 5 and done["usage"]["prompt_tokens"] > 5
+        expected_cost = (done["usage"]["prompt_tokens"] * 0.5 + 5 * 1.5) / 1000
+        assert abs(float(done["cost"]) - expected_cost) < 1e-9
+
+        conversation_id = uuid.UUID(first["conversation_id"])
+        messages = (
+            await session.scalars(
+                select(Message).where(Message.conversation_id == conversation_id).order_by(Message.seq)
+            )
+        ).all()
+        assert [(m.role, m.content, m.finish_reason) for m in messages] == [
+            ("user", "Hello there, how are you?", None),
+            ("assistant", "Hello there, how are you?", "stop"),
+        ]
+        assert str(messages[1].id) == first["assistant_message_id"] == done["message_id"]
+        usage = (await session.scalars(select(UsageLog).where(UsageLog.user_id == me.id))).all()
+        assert len(usage) == 1 and usage[0].model == "echo" and usage[0].completion_tokens == 5
+        assert usage[0].ttft_ms is not None and usage[0].latency_ms is not None
+
+    async def test_a_title_is_generated_after_the_first_exchange(self, client, app):
+        me = await signed_in_user(app, client)
+        events = await _chat(client, me.headers, message="Plan a team offsite in Lisbon")
+        title = next(e for e in events if e.event == "title").data
+        conversation = await client.get(f"/api/v1/conversations/{title['conversation_id']}", headers=me.headers)
+        assert conversation.json()["title"] == title["title"] != "New chat"
+        # The second exchange leaves the title alone.
+        more = await _chat(client, me.headers, message="And in Porto?", conversation_id=title["conversation_id"])
+        assert not [e for e in more if e.event == "title"]
+
+    async def test_follow_up_sees_the_history(self, client, app):
+        me = await signed_in_user(app, client)
+        first = await _chat(client, me.headers, message="first question")
+        conversation_id = first[0].data["conversation_id"]
+        second = await _chat(client, me.headers, message="second question", conversation_id=conversation_id)
+        done = next(e for e in second if e.event == "done").data
+        first_done = next(e for e in first if e.event == "done").data
+        assert done["usage"]["prompt_tokens"] > first_done["usage"]["prompt_tokens"]
+        detail = (await client.get(f"/api/v1/conversations/{conversation_id}", headers=me.headers)).json()
+        assert [m["role"] for m in detail["messages"]] == ["user", "assistant", "user", "assistant"]
+
+    async def test_not_streaming_returns_one_json_body(self, client, app):
+        me = await signed_in_user(app, client)
+        response = await client.post(CHAT, json={"message": "just the answer", "stream": False}, headers=me.headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["content"] == "just the answer" and body["finish_reason"] == "stop"
+        assert body["usage"]["completion_tokens"] == 3
+
+    async def test_unknown_model_is_404_and_nothing_is_saved(self, client, app, session):
+        me = await signed_in_user(app, client)
+        response = await client.post(CHAT, json={"message": "hi", "model": "gpt-17"}, headers=me.headers)
+        assert "gpt-17" in assert_problem(response, 404)["detail"]
+        count = await session.scalar(select(Conversation.id).where(Conversation.user_id == me.id))
+        assert count is None
+
+    async def test_another_users_conversation_is_404(self, client, app):
+        alice = await signed_in_user(app, client)
+        bob = await signed_in_user(app, client)
+        theirs = (await _chat(client, alice.headers, message="secret"))[0].data["conversation_id"]
+        response = await client.post(CHAT, json={"message": "hi", "conversation_id": theirs}, headers=bob.headers)
+        assert_problem(response, 404)
+
+    async def test_max_tokens_gives_finish_length(self, client, app):
+        me = await signed_in_user(app, client)
+        events = await _chat(client, me.headers, message="one two three four five six", max_tokens=2)
+        done = next(e for e in events if e.event == "done").data
+        assert answer_text(events) == "one two" and done["finish_reason"] == "length"
+
+
+class TestFailures:
+    async def test_failing_model_falls_back_before_any_token(self, client, app):
+        me = await signed_in_user(app, client)
+        events = await _chat(client, me.headers, message="are you there", model="failing")
+        kinds = [e.event for e in events]
+        assert "fallback" in kinds and kinds.index("fallback") < kinds.index("delta")
+        fallback = next(e for e in events if e.event == "fallback").data
+        assert fallback["from_model"] == "failing" and fallback["model"] == "echo"
+        assert next(e for e in events if e.event == "done").data["model"] == "echo"
+        assert answer_text(events) == "are you there"
+
+    async def test_stream_broken_midway_continues_on_the_fallback_as_one_answer(self, client, app, session):
+        me = await signed_in_user(app, client)
+        events = await _chat(client, me.headers, message="count please", model="dropping")
+        kinds = [e.event for e in events]
+        assert kinds.count("fallback") == 1 and kinds.index("delta") < kinds.index("fallback")
+        assert answer_text(events) == "one two three" + "the cheap answer"
+        done = next(e for e in events if e.event == "done").data
+        stored = await session.get(Message, uuid.UUID(done["message_id"]))
+        assert stored.content == answer_text(events) and stored.model == "cheap"
+        models = (await session.scalars(select(UsageLog.model).where(UsageLog.user_id == me.id))).all()
+        assert sorted(models) == ["cheap", "dropping"]
+
+    async def test_a_silent_model_times_out_and_falls_back(self, client, app):
+        me = await signed_in_user(app, client)
+        events = await _chat(client, me.headers, message="hello?", model="hanging")
+        assert next(e for e in events if e.event == "fallback").data["model"] == "echo"
+        assert answer_text(events) == "hello?"
+
+    async def test_no_model_left_gives_an_error_event_and_keeps_the_question(self, client, app, session):
+        me = await signed_in_user(app, client)
+        events = await _chat(client, me.headers, message="anyone?", model="broken-only")
+        error = events[-1]
+        assert error.event == "error" and error.data["problem"]["status"] == 502
+        conversation_id = uuid.UUID(events[0].data["conversation_id"])
+        messages = (await session.scalars(select(Message).where(Message.conversation_id == conversation_id))).all()
+        assert {(m.role, m.finish_reason) for m in messages} == {("user", None), ("assistant", "error")}
+
+    async def test_circuit_opens_after_repeated_failures(self, client, app):
+        me = await signed_in_user(app, client)
+        for _ in range(3):
+            await _chat(client, me.headers, message="x", model="broken-only")
+        assert app.state.router.breaker("broken-only").is_open
+        events = await _chat(client, me.headers, message="x", model="broken-only")
+        assert "circuit open" in events[-1].data["problem"]["detail"]
+
+    async def test_message_too_long_for_the_context_window(self, client, app):
+        me = await signed_in_user(app, client)
+        events = await _chat(client, me.headers, message="word " * 400, model="tiny")
+        assert events[-1].event == "error" and events[-1].data["problem"]["status"] == 413
+
+
+class TestContext:
+    async def test_old_turns_are_summarised_when_the_window_is_full(self, client, app, session):
+        me = await signed_in_user(app, client)
+        conversation_id = None
+        for n in range(6):
+            body = {"message": f"turn {n} " + "filler " * 40, "model": "tiny"}
+            if conversation_id:
+                body["conversation_id"] = conversation_id
+            events = await _chat(client, me.headers, **body)
+            conversation_id = events[0].data["conversation_id"]
+            assert events[-1].event in ("done", "title"), events[-1]
+        conversation = await session.get(Conversation, uuid.UUID(conversation_id))
+        assert conversation.summary and conversation.summary_through_message_id is not None
+
+
+class TestStopAndResume:
+    async def test_stop_keeps_the_partial_answer(self, client, app, session):
+        me = await signed_in_user(app, client)
+        long_message = " ".join(f"w{n}" for n in range(200))
+        stream = asyncio.create_task(client.post(CHAT, json={"message": long_message, "model": "slow"}, headers=me.headers))
+        await asyncio.sleep(0.5)
+        run = next(iter(app.state.chat_engine.runs.active()))
+        started = asyncio.get_running_loop().time()
+        stopped = await client.post(f"{CHAT}/{run.conversation_id}/stop", headers=me.headers)
+        assert asyncio.get_running_loop().time() - started < 1.0
+        assert stopped.status_code == 200 and stopped.json()["finish_reason"] == "cancelled"
+        events = parse_events((await stream).text)
+        done = next(e for e in events if e.event == "done").data
+        assert done["finish_reason"] == "cancelled"
+        partial = answer_text(events)
+        assert 0 < len(partial) < len(long_message)
+        stored = await session.get(Message, run.message_id)
+        assert stored.content == partial and stored.finish_reason == "cancelled"
+
+    async def test_a_second_message_while_answering_is_409(self, client, app):
+        me = await signed_in_user(app, client)
+        stream = asyncio.create_task(
+            client.post(CHAT, json={"message": "a " * 100, "model": "slow"}, headers=me.headers)
+        )
+        await asyncio.sleep(0.3)
+        run = next(iter(app.state.chat_engine.runs.active()))
+        again = await client.post(
+            CHAT, json={"message": "hurry", "conversation_id": str(run.conversation_id)}, headers=me.headers
+        )
+        assert_problem(again, 409)
+        await client.post(f"{CHAT}/{run.conversation_id}/stop", headers=me.headers)
+        await stream
+
+    async def test_disconnect_then_resume_with_last_event_id(self, client, app, live_url):
+        me = await signed_in_user(app, client)
+        text = " ".join(f"t{n}" for n in range(40))
+        async with httpx.AsyncClient(base_url=live_url, timeout=10) as http:
+            seen = ""
+            async with http.stream("POST", CHAT, json={"message": text, "model": "slow"}, headers=me.headers) as response:
+                async for chunk in response.aiter_text():
+                    seen += chunk
+                    if seen.count("event: delta") >= 5:
+                        break
+            before = parse_events(seen.rsplit("\n\n", 1)[0] + "\n\n")
+            conversation_id = before[0].data["conversation_id"]
+            last_id = before[-1].id
+            await asyncio.sleep(0.2)  # a network blip, shorter than the grace period
+            async with http.stream(
+                "GET", f"{CHAT}/{conversation_id}/stream", headers={**me.headers, "Last-Event-ID": last_id}
+            ) as response:
+                after = await collect(response)
+        assert int(after[0].id) == int(last_id) + 1
+        assert answer_text(before) + answer_text(after) == text
+        assert next(e for e in after if e.event == "done").data["finish_reason"] == "stop"
+
+    async def test_client_gone_longer_than_grace_cancels_the_answer(self, client, app, live_url, session):
+        me = await signed_in_user(app, client)
+        text = " ".join(f"t{n}" for n in range(200))
+        async with httpx.AsyncClient(base_url=live_url, timeout=10) as http:
+            async with http.stream("POST", CHAT, json={"message": text, "model": "slow"}, headers=me.headers) as response:
+                async for chunk in response.aiter_text():
+                    if "event: delta" in chunk:
+                        break
+        run = next(iter(app.state.chat_engine.runs.active()))
+        await asyncio.wait_for(run.done.wait(), timeout=3)
+        stored = await session.get(Message, run.message_id)
+        assert stored.finish_reason == "cancelled" and 0 < len(stored.content) < len(text)
+
+    async def test_answers_orphaned_by_a_crash_become_interrupted(self, client, app, session):
+        me = await signed_in_user(app, client)
+        events = await _chat(client, me.headers, message="prepare the data")
+        conversation_id = uuid.UUID(events[0].data["conversation_id"])
+        orphan = Message(
+            conversation_id=conversation_id, role="assistant", content="half of an ans", finish_reason=None, extra={}
+        )
+        session.add(orphan)
+        await session.commit()
+        await session.execute(
+            update(Message).where(Message.id == orphan.id).values(updated_at=Message.updated_at - timedelta(minutes=5))
+        )
+        await session.commit()
+        assert await app.state.chat_engine.sweep_interrupted() == 1
+        await session.refresh(orphan)
+        assert orphan.finish_reason == "interrupted" and orphan.content == "half of an ans"

@@ -1,0 +1,326 @@
+"""Who may call what: every route under /api, asked by every kind of caller, checked against one table.
+
+The table below is the authorization contract. A route added to the app without a row here fails
+`test_every_api_route_has_an_expectation`, so nothing ships with unreviewed access rules.
+
+Callers: nobody (no header), forged/expired/unsigned access tokens, a revoked API key, a suspended user (by
+token and by API key), user A (who owns the objects in the paths), user B, an admin, and two of A's API keys:
+one scoped to `conversations:read` only and one with the default (full non-admin) scopes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import fastapi.routing
+import httpx
+import jwt
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from parley.auth.permissions import Role
+from tests.factories import PASSWORD, TEST_AUTH, assert_problem, create_user, sign_in, signed_in_user
+
+API = "/api/v1"
+KEYS = f"{API}/users/me/api-keys"
+
+# Callers whose credential is missing or worthless: always 401 with a WWW-Authenticate challenge.
+UNAUTHENTICATED = ("anonymous", "expired_token", "forged_token", "unsigned_token", "revoked_key")
+# Callers who prove who they are but whose account is suspended: always 403.
+SUSPENDED = ("suspended_user", "suspended_user_key")
+# Callers with a live credential; each route's row says what they get.
+ALLOWED = ("user_a", "user_b", "admin", "read_key", "full_key")
+CALLERS = UNAUTHENTICATED + SUSPENDED + ALLOWED
+
+
+@dataclass
+class World:
+    """The people and credentials of one test, and the client they call through."""
+
+    client: httpx.AsyncClient
+    user_a_email: str
+    target_user: uuid.UUID
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def auth(self, caller: str) -> dict[str, str]:
+        return self.headers[caller]
+
+
+Body = Callable[[World], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """Status each live caller gets: user A (owner of the path's objects), user B, an admin, A's key scoped to
+    `conversations:read`, A's key with default scopes."""
+
+    user_a: int
+    user_b: int
+    admin: int
+    read_key: int
+    full_key: int
+
+    def of(self, caller: str) -> int:
+        status: int = getattr(self, caller)
+        return status
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    path: str
+    # Authenticated route: what each live caller gets. Public route: `public`, the one status everybody gets.
+    allowed: Allowed | None = None
+    public: int | None = None
+    body: Body | None = None
+    label: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path}" + (f" [{self.label}]" if self.label else "")
+
+    def expected(self, caller: str) -> int:
+        if self.public is not None:
+            return self.public
+        assert self.allowed is not None
+        if caller in UNAUTHENTICATED:
+            return 401
+        if caller in SUSPENDED:
+            return 403
+        return self.allowed.of(caller)
+
+
+def _fixed(value: Any) -> Body:
+    async def body(world: World) -> Any:
+        return value
+
+    return body
+
+
+async def _fresh_email(world: World) -> dict[str, str]:
+    return {"email": f"new-{uuid.uuid4().hex[:10]}@example.com", "password": PASSWORD}
+
+
+async def _user_a_credentials(world: World) -> dict[str, str]:
+    return {"email": world.user_a_email, "password": PASSWORD}
+
+
+async def _fresh_refresh_token(world: World) -> dict[str, str]:
+    return {"refresh_token": (await sign_in(world.client, world.user_a_email))["refresh_token"]}
+
+
+async def _new_conversation_of_a(world: World) -> str:
+    response = await world.client.post(f"{API}/conversations", json={"title": "A's"}, headers=world.auth("user_a"))
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def _new_api_key_of_a(world: World) -> str:
+    response = await world.client.post(KEYS, json={"name": "to revoke"}, headers=world.auth("user_a"))
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def _target_user(world: World) -> str:
+    return str(world.target_user)
+
+
+# Path parameters are made fresh for every request, so one caller's DELETE cannot change what the next one sees.
+PATH_PARAMETERS: dict[str, Callable[[World], Awaitable[str]]] = {
+    "conversation_id": _new_conversation_of_a,
+    "key_id": _new_api_key_of_a,
+    "user_id": _target_user,
+}
+
+OWNER_ONLY_READ = Allowed(user_a=200, user_b=404, admin=404, read_key=200, full_key=200)
+OWNER_ONLY_WRITE = Allowed(user_a=200, user_b=404, admin=404, read_key=403, full_key=200)
+OWNER_ONLY_DELETE = Allowed(user_a=204, user_b=404, admin=404, read_key=403, full_key=204)
+ADMIN_ONLY = Allowed(user_a=403, user_b=403, admin=200, read_key=403, full_key=403)
+SIGNED_IN_ONLY = Allowed(user_a=200, user_b=200, admin=200, read_key=403, full_key=403)
+CHANGE_PASSWORD = {"current_password": PASSWORD, "new_password": "an entirely new passphrase"}
+
+CASES: list[Case] = [
+    # Public: the Authorization header, whatever it holds, changes nothing.
+    Case("GET", "/healthz", public=200),
+    Case("GET", "/readyz", public=200),
+    Case("POST", f"{API}/auth/register", public=201, body=_fresh_email),
+    Case("POST", f"{API}/auth/login", public=200, body=_user_a_credentials),
+    Case("POST", f"{API}/auth/refresh", public=200, body=_fresh_refresh_token),
+    Case("POST", f"{API}/auth/logout", public=204, body=_fresh_refresh_token),
+    # Your own profile.
+    Case("GET", f"{API}/users/me", Allowed(200, 200, 200, read_key=403, full_key=200)),
+    Case(
+        "PATCH",
+        f"{API}/users/me",
+        Allowed(200, 200, 200, read_key=403, full_key=200),
+        body=_fixed({"full_name": "Renamed"}),
+        label="name",
+    ),
+    Case("PATCH", f"{API}/users/me", SIGNED_IN_ONLY, body=_fixed(CHANGE_PASSWORD), label="password change"),
+    # Managing credentials needs a signed-in session: a leaked key cannot mint or revoke keys.
+    Case("GET", KEYS, SIGNED_IN_ONLY),
+    Case("POST", KEYS, Allowed(201, 201, 201, 403, 403), body=_fixed({"name": "another"})),
+    Case("DELETE", KEYS + "/{key_id}", Allowed(user_a=204, user_b=404, admin=404, read_key=403, full_key=403)),
+    # Administration.
+    Case("GET", f"{API}/admin/users", ADMIN_ONLY),
+    Case("PATCH", f"{API}/admin/users/{{user_id}}", ADMIN_ONLY, body=_fixed({"subscription_tier": "pro"})),
+    Case("POST", f"{API}/admin/users/{{user_id}}/suspend", ADMIN_ONLY),
+    Case("POST", f"{API}/admin/users/{{user_id}}/unsuspend", ADMIN_ONLY),
+    Case("GET", f"{API}/admin/audit-events", ADMIN_ONLY),
+    # Conversations: someone else's is "not found", for admins too.
+    Case("GET", f"{API}/conversations", Allowed(200, 200, 200, read_key=200, full_key=200)),
+    Case("POST", f"{API}/conversations", Allowed(201, 201, 201, read_key=403, full_key=201), body=_fixed({})),
+    Case("GET", f"{API}/conversations/{{conversation_id}}", OWNER_ONLY_READ),
+    Case("PATCH", f"{API}/conversations/{{conversation_id}}", OWNER_ONLY_WRITE, body=_fixed({"title": "Renamed"})),
+    Case("DELETE", f"{API}/conversations/{{conversation_id}}", OWNER_ONLY_DELETE),
+]
+
+
+def app_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path) of every endpoint of the app, including those of included routers.
+
+    FastAPI >= 0.16x keeps included routers as one entry each in `app.routes`; `iter_route_contexts` walks into
+    them (older versions list the routes themselves, which the fallback handles).
+    """
+    walk = getattr(fastapi.routing, "iter_route_contexts", None)
+    entries: Iterable[Any] = walk(app.routes) if walk is not None else app.routes
+    found = set()
+    for entry in entries:
+        if isinstance(getattr(entry, "original_route", entry), APIRoute):
+            found.update((method, str(entry.path)) for method in entry.methods or ())
+    return found
+
+
+def _access_token(claims: dict[str, Any], secret: str) -> str:
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def _claims(user_id: uuid.UUID, *, expires_in: timedelta) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "iss": "parley",
+        "aud": "parley-api",
+        "sub": str(user_id),
+        "iat": now - timedelta(hours=2),
+        "exp": now + expires_in,
+        "jti": uuid.uuid4().hex,
+        "role": "user",
+    }
+
+
+def _unsigned_token(claims: dict[str, Any]) -> str:
+    """An `alg: none` token: well-formed, carrying valid claims, with no signature at all."""
+
+    def part(value: dict[str, Any]) -> str:
+        raw = json.dumps(value, default=lambda moment: int(moment.timestamp())).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+def _bearer(credential: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {credential}"}
+
+
+async def _api_key(client: httpx.AsyncClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
+    response = await client.post(KEYS, json={"name": "key", **body}, headers=headers)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def _build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
+    user_a = await signed_in_user(app, client)
+    user_b = await signed_in_user(app, client)
+    admin = await signed_in_user(app, client, role=Role.ADMIN)
+    suspended = await signed_in_user(app, client)
+    target = await create_user(app)
+    secret = TEST_AUTH["jwt_secret"]
+
+    # The expired token differs from a working one only in `exp`: the 401 is about expiry, not shape.
+    assert (
+        await client.get(
+            f"{API}/users/me", headers=_bearer(_access_token(_claims(user_a.id, expires_in=timedelta(hours=1)), secret))
+        )
+    ).status_code == 200
+
+    read_key = await _api_key(client, user_a.headers, scopes=["conversations:read"])
+    full_key = await _api_key(client, user_a.headers)
+    revoked_key = await _api_key(client, user_a.headers)
+    assert (await client.delete(f"{KEYS}/{revoked_key['id']}", headers=user_a.headers)).status_code == 204
+    suspended_key = await _api_key(client, suspended.headers)
+    suspension = await client.post(f"{API}/admin/users/{suspended.id}/suspend", headers=admin.headers)
+    assert suspension.status_code == 200, suspension.text
+
+    world = World(client=client, user_a_email=user_a.email, target_user=target)
+    world.headers = {
+        "anonymous": {},
+        "expired_token": _bearer(_access_token(_claims(user_a.id, expires_in=-timedelta(hours=1)), secret)),
+        "forged_token": _bearer(
+            _access_token(_claims(user_a.id, expires_in=timedelta(hours=1)), "not-the-server-key-" + "y" * 32)
+        ),
+        "unsigned_token": _bearer(_unsigned_token(_claims(user_a.id, expires_in=timedelta(hours=1)))),
+        "revoked_key": _bearer(revoked_key["key"]),
+        "suspended_user": suspended.headers,
+        "suspended_user_key": _bearer(suspended_key["key"]),
+        "user_a": user_a.headers,
+        "user_b": user_b.headers,
+        "admin": admin.headers,
+        "read_key": _bearer(read_key["key"]),
+        "full_key": _bearer(full_key["key"]),
+    }
+    assert set(world.headers) == set(CALLERS)
+    return world
+
+
+def _mismatch(case: Case, caller: str, response: httpx.Response) -> str | None:
+    """Why this response breaks the contract, or None when it keeps it."""
+    expected = case.expected(caller)
+    if response.status_code != expected:
+        return f"{caller}: expected {expected}, got {response.status_code} {response.text[:200]}"
+    if expected >= 400:
+        try:
+            assert_problem(response, expected)
+        except AssertionError as exc:
+            return f"{caller}: {expected} is not problem+json ({exc})"
+    if expected == 401 and not response.headers.get("www-authenticate", "").startswith("Bearer"):
+        return f"{caller}: 401 without a Bearer WWW-Authenticate challenge"
+    return None
+
+
+class TestAuthorizationMatrix:
+    def test_every_api_route_has_an_expectation(self, app):
+        routes = app_routes(app)
+        api_routes = {(method, path) for method, path in routes if path.startswith("/api")}
+        # A walk that silently found nothing would make this test pass vacuously.
+        assert len(api_routes) >= 16, f"the route walk found too few routes: {sorted(routes)}"
+        covered = {(case.method, case.path) for case in CASES}
+        missing = api_routes - covered
+        assert not missing, f"routes with no row in the authorization table: {sorted(missing)}"
+        stale = covered - routes
+        assert not stale, f"rows for routes that no longer exist: {sorted(stale)}"
+
+    @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+    async def test_each_caller_gets_what_the_table_says(self, case: Case, client, app):
+        world = await _build_world(app, client)
+        problems = []
+        for caller in CALLERS:
+            path = case.path
+            for name, make in PATH_PARAMETERS.items():
+                if "{" + name + "}" in path:
+                    path = path.replace("{" + name + "}", await make(world))
+            body = await case.body(world) if case.body else None
+            response = await client.request(
+                case.method, path, headers=world.auth(caller), json=body if case.body else None
+            )
+            # An exact status match also means no caller is ever let through (2xx) where the table refuses.
+            if (problem := _mismatch(case, caller, response)) is not None:
+                problems.append(problem)
+        assert not problems, f"{case.id}:\n" + "\n".join(problems)
