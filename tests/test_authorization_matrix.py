@@ -128,6 +128,14 @@ async def _new_api_key_of_a(world: World) -> str:
     return str(response.json()["id"])
 
 
+async def _new_message_of_a(world: World) -> str:
+    response = await world.client.post(
+        f"{API}/chat", json={"message": "hello", "stream": False}, headers=world.auth("user_a")
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["user_message_id"])
+
+
 async def _target_user(world: World) -> str:
     return str(world.target_user)
 
@@ -136,6 +144,7 @@ async def _target_user(world: World) -> str:
 PATH_PARAMETERS: dict[str, Callable[[World], Awaitable[str]]] = {
     "conversation_id": _new_conversation_of_a,
     "key_id": _new_api_key_of_a,
+    "message_id": _new_message_of_a,
     "user_id": _target_user,
 }
 
@@ -180,6 +189,20 @@ CASES: list[Case] = [
     Case("GET", f"{API}/conversations/{{conversation_id}}", OWNER_ONLY_READ),
     Case("PATCH", f"{API}/conversations/{{conversation_id}}", OWNER_ONLY_WRITE, body=_fixed({"title": "Renamed"})),
     Case("DELETE", f"{API}/conversations/{{conversation_id}}", OWNER_ONLY_DELETE),
+    # Chat: sending needs the `chat` scope; another user's conversation or message is "not found".
+    Case("POST", f"{API}/chat", Allowed(200, 200, 200, read_key=403, full_key=200), body=_fixed({"message": "hi"})),
+    Case("POST", f"{API}/chat/{{conversation_id}}/stop", OWNER_ONLY_WRITE),
+    # A fresh conversation has nothing to regenerate (409) and nothing streaming to reattach to (404).
+    Case(
+        "POST",
+        f"{API}/chat/{{conversation_id}}/regenerate",
+        Allowed(user_a=409, user_b=404, admin=404, read_key=403, full_key=409),
+        body=_fixed({}),
+    ),
+    Case("GET", f"{API}/chat/{{conversation_id}}/stream", Allowed(404, 404, 404, read_key=404, full_key=404)),
+    Case("GET", f"{API}/chat/{{conversation_id}}/messages", OWNER_ONLY_READ),
+    Case("DELETE", f"{API}/chat/messages/{{message_id}}", OWNER_ONLY_DELETE),
+    Case("GET", f"{API}/users/me/usage", Allowed(200, 200, 200, read_key=403, full_key=200)),
 ]
 
 

@@ -14,8 +14,11 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import compile_path
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _logger = structlog.get_logger("parley.errors")
@@ -156,7 +159,30 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else _title(exc.status_code)
-    return problem_response(exc.status_code, detail, request=request, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names only the methods of the first route matching the path; RFC 9110 wants all of them.
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return problem_response(exc.status_code, detail, request=request, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        if route.methods and route.path and compile_path(route.path)[0].match(request.url.path):
+            methods.update(route.methods)
+    return sorted(methods)
+
+
+async def _data_error(request: Request, exc: Exception) -> JSONResponse:
+    # PostgreSQL refused a value the validation let through (a control character, a number or date out of
+    # range): the input was at fault, so it is a 422 and not a 500.
+    return problem_response(
+        422,
+        "a value in the request cannot be stored or compared (invalid characters, or out of range)",
+        request=request,
+        code="validation_error",
+    )
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -170,6 +196,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ParleyError, _parley_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
 

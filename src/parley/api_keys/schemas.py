@@ -6,14 +6,13 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from parley.auth.permissions import Permission
+from parley.kit.inputs import Input
 
 
-class ApiKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ApiKeyCreate(Input):
     name: str = Field(min_length=1, max_length=100)
     scopes: list[Permission] | None = Field(default=None, max_length=20)
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650, strict=True)
 
     @field_validator("name")
     @classmethod

@@ -2,27 +2,23 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, EmailStr, Field
+
+from parley.kit.inputs import Input
 
 
-class RegisterRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RegisterRequest(Input):
     email: EmailStr = Field(max_length=320)
     password: str = Field(min_length=1, max_length=256)
     full_name: str | None = Field(default=None, max_length=200)
 
 
-class LoginRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class LoginRequest(Input):
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=256)
 
 
-class RefreshRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RefreshRequest(Input):
     refresh_token: str = Field(min_length=1, max_length=512)
 
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from parley.conversations.schemas import Message
+from parley.kit.inputs import Input
 
 
 def _not_blank(value: str | None) -> str | None:
@@ -14,9 +15,7 @@ def _not_blank(value: str | None) -> str | None:
     return value
 
 
-class GenerationOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class GenerationOptions(Input):
     model: str | None = Field(default=None, max_length=100, description="a model alias, or `auto`")
     stream: bool = True
     temperature: float | None = Field(default=None, ge=0, le=2)

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from parley.kit.inputs import Input
+
 
 def _clean_title(value: str | None) -> str | None:
     if value is None:
@@ -16,17 +18,13 @@ def _clean_title(value: str | None) -> str | None:
     return cleaned
 
 
-class ConversationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ConversationCreate(Input):
     title: str | None = Field(default=None, max_length=300)
 
     _title = field_validator("title")(_clean_title)
 
 
-class ConversationUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ConversationUpdate(Input):
     title: str | None = Field(default=None, max_length=300)
     is_archived: bool | None = None
 

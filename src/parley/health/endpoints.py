@@ -7,7 +7,7 @@ from sqlalchemy import text
 from starlette.responses import JSONResponse
 
 from parley.db import Database
-from parley.errors import problem_response
+from parley.errors import problem_response, problem_responses
 from parley.migrations.runner import is_current
 
 router = APIRouter(tags=["health"])
@@ -21,7 +21,7 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="Readiness: the database answers and its schema is current",
-    responses={503: {"description": "Not ready (problem+json)"}},
+    responses=problem_responses(503),
 )
 async def readyz(request: Request) -> Any:
     database: Database = request.app.state.database

@@ -42,11 +42,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         moment, row_id = json.loads(raw)
+        if not isinstance(moment, str) or not isinstance(row_id, str):
+            raise ValueError("not a cursor")
         parsed = datetime.fromisoformat(moment)
-        if parsed.tzinfo is None:
-            raise ValueError("naive timestamp")
+        # Only moments this server can have written (and PostgreSQL can compare without overflow).
+        if parsed.tzinfo is None or not 1970 <= parsed.year <= 9000:
+            raise ValueError("not a cursor timestamp")
         return parsed, uuid.UUID(row_id)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+    except (ValueError, TypeError, AttributeError, binascii.Error, json.JSONDecodeError) as exc:
         raise Unprocessable("cursor: not a cursor this server issued") from exc
 
 

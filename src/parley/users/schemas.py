@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from parley.auth.permissions import Role
+from parley.kit.inputs import Input
 
 
 class UserRead(BaseModel):
@@ -22,18 +23,14 @@ class UserRead(BaseModel):
     last_login_at: datetime | None
 
 
-class ProfileUpdate(BaseModel):
+class ProfileUpdate(Input):
     """What a user may change about themselves. Anything else (role, tier, is_active…) is refused with 422."""
-
-    model_config = ConfigDict(extra="forbid")
 
     full_name: str | None = Field(default=None, max_length=200)
     current_password: str | None = Field(default=None, min_length=1, max_length=256)
     new_password: str | None = Field(default=None, min_length=1, max_length=256)
 
 
-class AdminUserUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AdminUserUpdate(Input):
     role: Role | None = None
     subscription_tier: Literal["free", "pro", "enterprise"] | None = None
