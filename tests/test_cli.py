@@ -22,7 +22,9 @@ PARLEY = [sys.executable, "-m", "parley"]
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_") and k != "DATABASE_URL"}
     env.update(
-        PARLEY_AUTH__ARGON2_TIME_COST="1", PARLEY_AUTH__ARGON2_MEMORY_COST_KIB="1024", PARLEY_AUTH__ARGON2_PARALLELISM="1"
+        PARLEY_AUTH__ARGON2_TIME_COST="1",
+        PARLEY_AUTH__ARGON2_MEMORY_COST_KIB="1024",
+        PARLEY_AUTH__ARGON2_PARALLELISM="1",
     )
     env.update(extra)
     return env

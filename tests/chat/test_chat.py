@@ -28,7 +28,7 @@ class TestStreaming:
         me = await signed_in_user(app, client)
         events = await _chat(client, me.headers, message="Hello there, how are you?")
 
-        assert [e.event for e in events][0] == "message"
+        assert events[0].event == "message"
         assert events[-1].event in ("done", "title")
         assert [int(e.id) for e in events] == list(range(1, len(events) + 1))
         first = events[0].data
@@ -175,7 +175,9 @@ class TestStopAndResume:
     async def test_stop_keeps_the_partial_answer(self, client, app, session):
         me = await signed_in_user(app, client)
         long_message = " ".join(f"w{n}" for n in range(200))
-        stream = asyncio.create_task(client.post(CHAT, json={"message": long_message, "model": "slow"}, headers=me.headers))
+        stream = asyncio.create_task(
+            client.post(CHAT, json={"message": long_message, "model": "slow"}, headers=me.headers)
+        )
         await asyncio.sleep(0.5)
         run = next(iter(app.state.chat_engine.runs.active()))
         started = asyncio.get_running_loop().time()
@@ -209,7 +211,9 @@ class TestStopAndResume:
         text = " ".join(f"t{n}" for n in range(40))
         async with httpx.AsyncClient(base_url=live_url, timeout=10) as http:
             seen = ""
-            async with http.stream("POST", CHAT, json={"message": text, "model": "slow"}, headers=me.headers) as response:
+            async with http.stream(
+                "POST", CHAT, json={"message": text, "model": "slow"}, headers=me.headers
+            ) as response:
                 async for chunk in response.aiter_text():
                     seen += chunk
                     if seen.count("event: delta") >= 5:
@@ -229,11 +233,12 @@ class TestStopAndResume:
     async def test_client_gone_longer_than_grace_cancels_the_answer(self, client, app, live_url, session):
         me = await signed_in_user(app, client)
         text = " ".join(f"t{n}" for n in range(200))
-        async with httpx.AsyncClient(base_url=live_url, timeout=10) as http:
-            async with http.stream("POST", CHAT, json={"message": text, "model": "slow"}, headers=me.headers) as response:
-                async for chunk in response.aiter_text():
-                    if "event: delta" in chunk:
-                        break
+        async with httpx.AsyncClient(base_url=live_url, timeout=10) as http, http.stream(
+            "POST", CHAT, json={"message": text, "model": "slow"}, headers=me.headers
+        ) as response:
+            async for chunk in response.aiter_text():
+                if "event: delta" in chunk:
+                    break
         run = next(iter(app.state.chat_engine.runs.active()))
         await asyncio.wait_for(run.done.wait(), timeout=3)
         stored = await session.get(Message, run.message_id)

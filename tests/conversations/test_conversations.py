@@ -56,7 +56,9 @@ class TestCrud:
     async def test_blank_title_is_422(self, client, app):
         me = await signed_in_user(app, client)
         created = await _create(client, me.headers)
-        assert_problem(await client.patch(f"{CONVERSATIONS}/{created['id']}", json={"title": "   "}, headers=me.headers), 422)
+        assert_problem(
+            await client.patch(f"{CONVERSATIONS}/{created['id']}", json={"title": "   "}, headers=me.headers), 422
+        )
 
     async def test_another_users_conversation_is_404_for_every_verb(self, client, app):
         alice = await signed_in_user(app, client)

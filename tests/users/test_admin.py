@@ -42,9 +42,7 @@ class TestSuspension:
     async def test_suspended_user_is_refused_at_once_with_every_credential(self, client, app, session):
         admin = await signed_in_user(app, client, role=Role.ADMIN)
         victim = await signed_in_user(app, client)
-        key = (
-            await client.post("/api/v1/users/me/api-keys", json={"name": "k"}, headers=victim.headers)
-        ).json()["key"]
+        key = (await client.post("/api/v1/users/me/api-keys", json={"name": "k"}, headers=victim.headers)).json()["key"]
 
         response = await client.post(f"{ADMIN_USERS}/{victim.id}/suspend", headers=admin.headers)
         assert response.status_code == 200 and response.json()["is_active"] is False
@@ -60,9 +58,7 @@ class TestSuspension:
         assert back.status_code == 200 and back.json()["is_active"] is True
         assert (await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {key}"})).status_code == 200
 
-        actions = (
-            await session.scalars(select(AuditEvent.action).where(AuditEvent.target_id == str(victim.id)))
-        ).all()
+        actions = (await session.scalars(select(AuditEvent.action).where(AuditEvent.target_id == str(victim.id)))).all()
         assert {"admin.user_suspend", "admin.user_unsuspend"} <= set(actions)
 
     async def test_admin_cannot_suspend_themselves(self, client, app):
