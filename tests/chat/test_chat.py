@@ -233,9 +233,10 @@ class TestStopAndResume:
     async def test_client_gone_longer_than_grace_cancels_the_answer(self, client, app, live_url, session):
         me = await signed_in_user(app, client)
         text = " ".join(f"t{n}" for n in range(200))
-        async with httpx.AsyncClient(base_url=live_url, timeout=10) as http, http.stream(
-            "POST", CHAT, json={"message": text, "model": "slow"}, headers=me.headers
-        ) as response:
+        async with (
+            httpx.AsyncClient(base_url=live_url, timeout=10) as http,
+            http.stream("POST", CHAT, json={"message": text, "model": "slow"}, headers=me.headers) as response,
+        ):
             async for chunk in response.aiter_text():
                 if "event: delta" in chunk:
                     break
