@@ -28,6 +28,8 @@ from parley.kit.logs import configure_logging
 from parley.llm.registry import ModelRegistry
 from parley.llm.router import Router
 from parley.migrations.runner import upgrade_to_head
+from parley.openai_api.endpoints import router as openai_router
+from parley.openai_api.errors import openai_error_response
 from parley.usage.endpoints import router as usage_router
 from parley.users.admin_endpoints import router as admin_users_router
 from parley.users.endpoints import router as users_router
@@ -87,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    install_error_handlers(app)
+    install_error_handlers(app, surfaces={"/v1/": openai_error_response})
     for router in (
         health_router,
         auth_router,
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         conversations_router,
         chat_router,
         usage_router,
+        openai_router,
     ):
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware)

@@ -7,6 +7,7 @@ ever reaches a client.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -108,7 +109,12 @@ def problem_response(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    """One problem+json body: type, title, status, detail, instance, plus extension members."""
+    """One problem+json body: type, title, status, detail, instance, plus extension members. Paths of a
+    surface with its own error format (the OpenAI-compatible `/v1`) get that format instead."""
+    if request is not None:
+        for prefix, render in getattr(request.app.state, "error_surfaces", {}).items():
+            if request.url.path.startswith(prefix):
+                return render(request, status, detail, headers or {}, extra)  # type: ignore[no-any-return]
     body: dict[str, Any] = {
         "type": f"https://parley.dev/problems/{code or _default_code(status)}",
         "title": _title(status),
@@ -192,7 +198,12 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def install_error_handlers(app: FastAPI) -> None:
+ErrorRenderer = Callable[[Request, int, str, dict[str, str], dict[str, Any]], JSONResponse]
+
+
+def install_error_handlers(app: FastAPI, *, surfaces: dict[str, ErrorRenderer] | None = None) -> None:
+    """Register the handlers; `surfaces` maps a path prefix to a renderer for APIs with their own error shape."""
+    app.state.error_surfaces = surfaces or {}
     app.add_exception_handler(ParleyError, _parley_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
