@@ -22,7 +22,7 @@ async def _sdk(client, app, live_url, **key_body):
 
 class TestChatCompletions:
     async def test_non_streaming_completion_and_usage_record(self, client, app, live_url, session):
-        me, key, sdk = await _sdk(client, app, live_url)
+        me, _, sdk = await _sdk(client, app, live_url)
         completion = await sdk.chat.completions.create(
             model="echo",
             messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "ping pong"}],
@@ -112,16 +112,15 @@ class TestDisconnect:
         me, key, _ = await _sdk(client, app, live_url)
         words = " ".join(f"w{n}" for n in range(200))
         body = {"model": "slow", "stream": True, "messages": [{"role": "user", "content": words}]}
-        async with httpx.AsyncClient(base_url=live_url, timeout=10) as http:
-            async with http.stream(
-                "POST", "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
-            ) as response:
-                received = 0
-                async for line in response.aiter_lines():
-                    if line.startswith("data: {") and '"delta":{"content":"' in line and '"content":""' not in line:
-                        received += 1
-                        if received == 3:
-                            break
+        async with httpx.AsyncClient(base_url=live_url, timeout=10) as http, http.stream(
+            "POST", "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
+        ) as response:
+            received = 0
+            async for line in response.aiter_lines():
+                if line.startswith("data: {") and '"delta":{"content":"' in line and '"content":""' not in line:
+                    received += 1
+                    if received == 3:
+                        break
         row = None
         for _ in range(50):
             row = await session.scalar(select(UsageLog).where(UsageLog.user_id == me.id))
