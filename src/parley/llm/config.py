@@ -108,6 +108,8 @@ def bundled_catalog() -> ModelCatalog:
                 label="Qwen2.5 Coder 0.5B (local)",
                 context_window=8192,
                 max_output_tokens=1024,
+                # Two CPU cores take tens of seconds over a long prompt before the first token.
+                timeout_seconds=300,
             ),
         )
     )
