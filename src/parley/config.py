@@ -61,6 +61,8 @@ class LLMSettings(BaseModel):
     disconnect_grace_seconds: float = Field(default=15.0, ge=0, le=3600)
     # The partial answer is saved this often while streaming, so a crash loses at most this much.
     checkpoint_interval_seconds: float = Field(default=2.0, gt=0, le=60)
+    # An unfinished answer not checkpointed for this long lost its generation (a crash): marked interrupted.
+    interrupted_after_seconds: float = Field(default=30.0, gt=0, le=3600)
     # Consecutive failures that open a model's circuit, and how long it stays open.
     breaker_failure_threshold: int = Field(default=5, ge=1)
     breaker_cooldown_seconds: float = Field(default=30.0, gt=0)

@@ -8,6 +8,7 @@ start-up checks fail with one line that says what to do.
 from __future__ import annotations
 
 import contextlib
+import json
 import warnings
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import asyncpg
+import psutil
 import structlog
 from fastapi import Depends, Request
 from sqlalchemy.engine import make_url
@@ -57,6 +59,7 @@ def start_embedded_postgres(data_dir: Path, database: str = EMBEDDED_DATABASE_NA
             "or set DATABASE_URL to an external PostgreSQL with pgvector"
         ) from exc
     data_dir.mkdir(parents=True, exist_ok=True)
+    _forget_dead_handles(data_dir / "postgres")
     try:
         server = get_server(data_dir / "postgres", cleanup_mode="stop")
     except Exception as exc:
@@ -73,6 +76,21 @@ def start_embedded_postgres(data_dir: Path, database: str = EMBEDDED_DATABASE_NA
     libpq_url = make_url(server.get_uri(database))
     url = libpq_url.set(drivername="postgresql+asyncpg")
     return EmbeddedPostgres(server=server, url=url.render_as_string(hide_password=False))
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """pgserver stops the server when its last user process lets go, counting users in a pid file. A Parley
+    that was killed never let go, so the server would never be stopped again: drop pids that are gone."""
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
 
 
 def asyncpg_dsn(url: str) -> str:

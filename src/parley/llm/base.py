@@ -6,7 +6,7 @@ Pydantic, no per-token validation) because one is created for every token on the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -84,8 +84,9 @@ class ChatModel(Protocol):
     """One configured model. `stream` yields `TextDelta`s then exactly one `Finish`, or raises
     `ProviderError`. Cancelling the consuming task must cancel the upstream call."""
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
-        """Generate an answer incrementally (implemented as an async generator)."""
+    def stream(self, request: ChatRequest) -> AsyncGenerator[ChatEvent, None]:
+        """Generate an answer incrementally. An async generator, so a caller that stops early can `aclose()`
+        it and free the upstream (a llama.cpp slot, an HTTP stream) at once."""
         ...
 
     async def count_tokens(self, messages: Sequence[ChatMessage]) -> int:

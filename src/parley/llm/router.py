@@ -9,6 +9,7 @@ Each model has a circuit breaker, so a model that keeps failing is skipped until
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -233,13 +234,16 @@ async def _watched(registered: RegisteredModel, request: ChatRequest) -> AsyncIt
         try:
             async with asyncio.timeout(timeout) as deadline:
                 rescheduled = loop.time()
-                async for event in registered.model.stream(request):
-                    queue.put_nowait(event)
-                    now = loop.time()
-                    # Moving the deadline costs a timer; once per half second is precise enough.
-                    if now - rescheduled > 0.5:
-                        deadline.reschedule(now + timeout)
-                        rescheduled = now
+                # aclosing: when this task is cancelled the provider's generator closes here and now,
+                # releasing its upstream stream, instead of whenever it is garbage-collected.
+                async with contextlib.aclosing(registered.model.stream(request)) as events:
+                    async for event in events:
+                        queue.put_nowait(event)
+                        now = loop.time()
+                        # Moving the deadline costs a timer; once per half second is precise enough.
+                        if now - rescheduled > 0.5:
+                            deadline.reschedule(now + timeout)
+                            rescheduled = now
         except TimeoutError:
             queue.put_nowait(
                 ProviderError(f"model {registered.config.name} sent nothing for {timeout:g}s", retryable=True)
