@@ -74,3 +74,28 @@ class TestLogout:
 
     async def test_logout_with_an_unknown_token_is_harmless(self, client):
         assert (await client.post("/api/v1/auth/logout", json={"refresh_token": "whatever"})).status_code == 204
+
+
+class TestBrowserSessionCookie:
+    async def test_login_sets_an_httponly_cookie_that_refreshes_and_rotates(self, client, app):
+        me = await signed_in_user(app, client)
+        cookie = client.cookies.get("parley_refresh", path="/api/v1/auth")
+        assert cookie == me.refresh_token
+        response = await client.post("/api/v1/auth/refresh")
+        assert response.status_code == 200, response.text
+        set_cookie = response.headers["set-cookie"].lower()
+        assert "httponly" in set_cookie and "samesite=strict" in set_cookie and "path=/api/v1/auth" in set_cookie
+        assert client.cookies.get("parley_refresh", path="/api/v1/auth") == response.json()["refresh_token"]
+        # The cookie's old value is dead like any used refresh token.
+        assert_problem(await _refresh(client, cookie), 401)
+
+    async def test_logout_clears_the_cookie_and_ends_the_session(self, client, app):
+        await signed_in_user(app, client)
+        rotated = (await client.post("/api/v1/auth/refresh")).json()["refresh_token"]
+        assert (await client.post("/api/v1/auth/logout")).status_code == 204
+        assert client.cookies.get("parley_refresh", path="/api/v1/auth") is None
+        assert_problem(await _refresh(client, rotated), 401)
+
+    async def test_no_token_and_no_cookie_is_401(self, client):
+        client.cookies.clear()
+        assert_problem(await client.post("/api/v1/auth/refresh"), 401)

@@ -6,10 +6,34 @@ from parley.auth import service
 from parley.auth.schemas import LoginRequest, RefreshRequest, RegisterRequest, TokenPairResponse
 from parley.auth.security import SecurityDep, client_ip
 from parley.db import SessionDep
-from parley.errors import problem_responses
+from parley.errors import Unauthorized, problem_responses
 from parley.users.schemas import UserRead
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+# Browsers keep the refresh token in this cookie: httpOnly (no script can read it), SameSite=Strict (no other
+# site can make the browser send it), and only on the auth routes.
+REFRESH_COOKIE = "parley_refresh"
+_COOKIE_PATH = "/api/v1/auth"
+
+
+def _set_refresh_cookie(request: Request, response: Response, token: str, security: SecurityDep) -> None:
+    response.set_cookie(
+        REFRESH_COOKIE,
+        token,
+        max_age=security.settings.refresh_token_ttl_days * 86_400,
+        path=_COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def _presented_refresh_token(body: RefreshRequest | None, request: Request) -> str:
+    token = (body.refresh_token if body else None) or request.cookies.get(REFRESH_COOKIE)
+    if not token:
+        raise Unauthorized("No refresh token: send refresh_token, or sign in again")
+    return token
 
 
 @router.post(
@@ -37,7 +61,9 @@ async def register(body: RegisterRequest, request: Request, session: SessionDep,
     responses=problem_responses(401, 403, 422, 429),
     summary="Sign in with email and password",
 )
-async def login(body: LoginRequest, request: Request, session: SessionDep, security: SecurityDep) -> TokenPairResponse:
+async def login(
+    body: LoginRequest, request: Request, response: Response, session: SessionDep, security: SecurityDep
+) -> TokenPairResponse:
     pair = await service.login(
         session,
         security,
@@ -46,6 +72,7 @@ async def login(body: LoginRequest, request: Request, session: SessionDep, secur
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent"),
     )
+    _set_refresh_cookie(request, response, pair.refresh_token, security)
     return TokenPairResponse(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
     )
@@ -55,18 +82,23 @@ async def login(body: LoginRequest, request: Request, session: SessionDep, secur
     "/refresh",
     response_model=TokenPairResponse,
     responses=problem_responses(401, 403, 422),
-    summary="Trade a refresh token for a new token pair (the old refresh token dies)",
+    summary="Trade a refresh token (body, or the session cookie) for a new pair; the old one dies",
 )
 async def refresh(
-    body: RefreshRequest, request: Request, session: SessionDep, security: SecurityDep
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    security: SecurityDep,
+    body: RefreshRequest | None = None,
 ) -> TokenPairResponse:
     pair = await service.refresh(
         session,
         security,
-        refresh_token=body.refresh_token,
+        refresh_token=_presented_refresh_token(body, request),
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent"),
     )
+    _set_refresh_cookie(request, response, pair.refresh_token, security)
     return TokenPairResponse(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
     )
@@ -78,6 +110,10 @@ async def refresh(
     responses=problem_responses(422),
     summary="End the session a refresh token belongs to",
 )
-async def logout(body: RefreshRequest, request: Request, session: SessionDep) -> Response:
-    await service.logout(session, refresh_token=body.refresh_token, ip=client_ip(request))
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+async def logout(request: Request, session: SessionDep, body: RefreshRequest | None = None) -> Response:
+    token = (body.refresh_token if body else None) or request.cookies.get(REFRESH_COOKIE)
+    if token:
+        await service.logout(session, refresh_token=token, ip=client_ip(request))
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    response.delete_cookie(REFRESH_COOKIE, path=_COOKIE_PATH, httponly=True, samesite="strict")
+    return response

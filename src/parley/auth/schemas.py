@@ -19,7 +19,9 @@ class LoginRequest(Input):
 
 
 class RefreshRequest(Input):
-    refresh_token: str = Field(min_length=1, max_length=512)
+    """The refresh token, or nothing when the browser holds it in Parley's httpOnly session cookie."""
+
+    refresh_token: str | None = Field(default=None, min_length=1, max_length=512)
 
 
 class TokenPairResponse(BaseModel):
