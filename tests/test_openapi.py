@@ -89,8 +89,9 @@ class TestOpenApiDocument:
 
 
 class TestRoutingErrors:
-    @pytest.mark.parametrize("path", ["/api/v1/no-such-thing", "/nowhere", "/api/v2/users/me"])
-    async def test_unknown_route_is_404_problem(self, client, path):
+    # Other unknown paths belong to the web app's client-side routes (tests/web/test_spa.py).
+    @pytest.mark.parametrize("path", ["/api/v1/no-such-thing", "/api/nowhere", "/api/v2/users/me"])
+    async def test_unknown_api_route_is_404_problem(self, client, path):
         body = assert_problem(await client.get(path), 404)
         assert body["instance"] == path
 

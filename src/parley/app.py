@@ -1,10 +1,11 @@
 """create_app(): routers, pure-ASGI middleware, error handlers and the lifespan that starts and stops every
-backend (the database, embedded or external)."""
+backend (the database, embedded or external; Redis when `REDIS_URL` is set)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 import structlog
@@ -15,9 +16,11 @@ from parley.api_keys.endpoints import router as api_keys_router
 from parley.audit.endpoints import router as audit_router
 from parley.auth.endpoints import router as auth_router
 from parley.auth.security import Security
+from parley.auth.throttle import LoginThrottle, redis_storage
 from parley.bootstrap import ensure_first_admin
 from parley.chat.endpoints import router as chat_router
 from parley.chat.engine import ChatEngine
+from parley.chat.relay import RunRelay
 from parley.config import Settings
 from parley.conversations.endpoints import router as conversations_router
 from parley.db import Database, EmbeddedPostgres, create_engine, start_embedded_postgres, verify_database
@@ -33,6 +36,10 @@ from parley.openai_api.errors import openai_error_response
 from parley.usage.endpoints import router as usage_router
 from parley.users.admin_endpoints import router as admin_users_router
 from parley.users.endpoints import router as users_router
+from parley.web.spa import SinglePageApp
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 _logger = structlog.get_logger("parley.app")
 
@@ -50,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database: Database | None = None
         registry: ModelRegistry | None = None
         engine: ChatEngine | None = None
+        redis: Redis | None = None
         try:
             await verify_database(url)
             database = Database(create_engine(url, settings))
@@ -58,23 +66,41 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.security = Security.from_settings(settings)
             async with database.session() as session:
                 await ensure_first_admin(session, app.state.security, settings)
+            relay: RunRelay | None = None
+            if settings.redis_url is not None:
+                # Imported only here: a single Parley process never loads the Redis client.
+                from parley.chat.redis_relay import RedisRelay, connect
+
+                redis = connect(settings.redis_url)
+                relay = RedisRelay(redis, prefix=settings.redis_key_prefix, settings=settings.llm)
+                app.state.security.login_throttle = LoginThrottle(
+                    settings.auth,
+                    redis_storage(
+                        settings.redis_url,
+                        key_prefix=f"{settings.redis_key_prefix}:limits",
+                        connection_pool=redis.connection_pool,
+                    ),
+                )
             registry = ModelRegistry(settings.load_model_catalog(), data_dir=settings.resolved_data_dir)
             await registry.start()
             app.state.models = registry
             app.state.router = Router(registry, settings.llm)
-            engine = ChatEngine(database, app.state.router, settings.llm)
+            engine = ChatEngine(database, app.state.router, settings.llm, relay=relay)
             app.state.chat_engine = engine
             await engine.start()
             _logger.info(
                 "parley_started",
                 version=__version__,
                 embedded_database=embedded is not None,
+                redis=redis is not None,
                 models=registry.names,
             )
             yield
         finally:
             if engine is not None:
                 await engine.stop()
+            if redis is not None:
+                await redis.aclose()
             if registry is not None:
                 await registry.aclose()
             if database is not None:
@@ -103,6 +129,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openai_router,
     ):
         app.include_router(router)
+    # Last: everything no API route matched is the web app (or a 404 for API paths).
+    app.mount("/", SinglePageApp(), name="web")
     app.add_middleware(RequestContextMiddleware)
     return app
 

@@ -168,11 +168,11 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         # Starlette names only the methods of the first route matching the path; RFC 9110 wants all of them.
-        headers["Allow"] = ", ".join(_allowed_methods(request))
+        headers["Allow"] = ", ".join(allowed_methods(request))
     return problem_response(exc.status_code, detail, request=request, headers=headers)
 
 
-def _allowed_methods(request: Request) -> list[str]:
+def allowed_methods(request: Request) -> list[str]:
     methods: set[str] = set()
     for route in iter_route_contexts(request.app.routes):
         if route.methods and route.path and compile_path(route.path)[0].match(request.url.path):
