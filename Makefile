@@ -6,7 +6,12 @@ UV := $(PYTHON) -m uv
 export UV_PYTHON_DOWNLOADS := never
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install run test lint format migrate clean
+# The web app (web/) and its TypeScript SDK (sdk/typescript/) are built into the Python package.
+WEB_BUILD := src/parley/web/static/index.html
+WEB_SOURCES := $(shell find web sdk/typescript -type f \
+	-not -path '*/node_modules/*' -not -path '*/dist/*' -not -name '*.tsbuildinfo' 2>/dev/null)
+
+.PHONY: install run test test-python test-web lint format migrate web clean
 
 .venv/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -15,23 +20,41 @@ export HF_HUB_OFFLINE := 1
 
 install: .venv/.installed
 
-run: install
+# npm ci only when a lock file changed; a build only when a source changed.
+node_modules/.installed: $(wildcard package.json package-lock.json web/package.json web/package-lock.json sdk/typescript/package.json sdk/typescript/package-lock.json)
+	@if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; \
+	else for dir in sdk/typescript web; do \
+	  if [ -f $$dir/package-lock.json ]; then (cd $$dir && npm ci --no-audit --no-fund) || exit 1; fi; done; fi
+	@mkdir -p node_modules && touch $@
+
+$(WEB_BUILD): node_modules/.installed $(WEB_SOURCES)
+	@if [ -f web/package.json ]; then cd web && npm run build; else echo "no web/ yet"; fi
+
+web: $(WEB_BUILD)
+
+run: install web
 	$(UV) run --frozen parley serve
 
 migrate: install
 	$(UV) run --frozen parley migrate
 
-test: install
+test: install web test-web test-python
+
+test-web: node_modules/.installed
+	@if [ -f sdk/typescript/package.json ]; then cd sdk/typescript && npm test; fi
+	@if [ -f web/package.json ]; then cd web && npm test; fi
+
+test-python: install
 	$(UV) run --frozen pytest -n 2 --dist loadfile
 
 lint: install
-	$(UV) run --frozen ruff format --check src tests
-	$(UV) run --frozen ruff check src tests
+	$(UV) run --frozen ruff format --check src tests bench
+	$(UV) run --frozen ruff check src tests bench
 	$(UV) run --frozen mypy --strict src
 
 format: install
-	$(UV) run --frozen ruff format src tests
-	$(UV) run --frozen ruff check --fix src tests
+	$(UV) run --frozen ruff format src tests bench
+	$(UV) run --frozen ruff check --fix src tests bench
 
 clean:
-	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache node_modules web/node_modules sdk/typescript/node_modules
