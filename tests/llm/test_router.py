@@ -1,0 +1,100 @@
+"""Routing decisions: which model answers, retries, and the circuit breaker's states."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from parley.config import LLMSettings
+from parley.errors import NotFound
+from parley.llm.base import ChatMessage, ChatRequest, Finish, TextDelta
+from parley.llm.config import ModelCatalog, ModelConfig
+from parley.llm.registry import ModelRegistry
+from parley.llm.router import AllModelsFailed, CircuitBreaker, ModelSwitch, Router
+
+
+def _router(*models: ModelConfig, default: str | None = None, **settings: object) -> Router:
+    catalog = ModelCatalog(models=models, default=default)
+    return Router(ModelRegistry(catalog, data_dir=Path("/nonexistent")), LLMSettings(**settings))
+
+
+def _priced(name: str, price: str) -> ModelConfig:
+    return ModelConfig(
+        name=name, provider="scripted", price_per_1k_input=Decimal(price), price_per_1k_output=Decimal(price)
+    )
+
+
+class TestAuto:
+    def test_short_simple_prompts_go_to_the_cheapest_model(self):
+        router = _router(_priced("big", "10"), _priced("small", "0.1"), _priced("mid", "1"), default="big")
+        chosen = router.resolve("auto", [ChatMessage("user", "What's the capital of France?")])
+        assert chosen.config.name == "small"
+
+    def test_long_or_code_prompts_go_to_the_default(self):
+        router = _router(_priced("big", "10"), _priced("small", "0.1"), default="big", auto_short_prompt_chars=50)
+        assert router.resolve("auto", [ChatMessage("user", "x" * 51)]).config.name == "big"
+        assert router.resolve("auto", [ChatMessage("user", "fix ```print(1)```")]).config.name == "big"
+
+    def test_a_model_whose_circuit_is_open_is_not_chosen(self):
+        router = _router(_priced("big", "10"), _priced("small", "0.1"), default="big", breaker_failure_threshold=1)
+        router.breaker("small").failure()
+        assert router.resolve("auto", [ChatMessage("user", "hi")]).config.name == "big"
+
+    def test_no_model_named_means_the_default_and_unknown_names_are_404(self):
+        router = _router(_priced("a", "1"), _priced("b", "1"), default="b")
+        assert router.resolve(None, []).config.name == "b"
+        with pytest.raises(NotFound):
+            router.resolve("zzz", [])
+
+
+class TestCircuitBreaker:
+    def test_opens_after_threshold_then_lets_one_trial_through_after_cooldown(self, monkeypatch):
+        now = [1000.0]
+        monkeypatch.setattr("parley.llm.router.time.monotonic", lambda: now[0])
+        breaker = CircuitBreaker(threshold=2, cooldown=30)
+        breaker.failure()
+        assert breaker.allows()
+        breaker.failure()
+        assert not breaker.allows() and breaker.is_open
+        now[0] += 31
+        assert breaker.allows()  # the one trial call
+        assert not breaker.allows()  # nobody else while it is in flight
+        breaker.failure()  # the trial failed: open again
+        assert not breaker.allows()
+        now[0] += 31
+        assert breaker.allows()
+        breaker.success()
+        assert breaker.allows() and breaker.allows()
+
+
+class TestRetries:
+    async def test_retries_then_falls_back_and_reports_the_switch(self, monkeypatch):
+        monkeypatch.setattr("parley.llm.router.backoff_seconds", lambda attempt: 0)
+        attempts = {"n": 0}
+        flaky = ModelConfig(name="flaky", provider="scripted", fail="status:503", max_retries=2, fallbacks=("ok",))
+        router = _router(flaky, ModelConfig(name="ok", provider="scripted"))
+        original = router.registry.get("flaky").model.stream
+
+        def counting(request):
+            attempts["n"] += 1
+            return original(request)
+
+        monkeypatch.setattr(router.registry.get("flaky").model, "stream", counting)
+        events = [
+            e async for e in router.stream(router.registry.get("flaky"), ChatRequest([ChatMessage("user", "hi")]))
+        ]
+        assert attempts["n"] == 3  # the first try and two retries
+        assert isinstance(events[0], ModelSwitch) and events[0].to_model == "ok"
+        assert isinstance(events[1], TextDelta) and isinstance(events[-1], Finish)
+
+    async def test_a_client_error_is_not_retried(self, monkeypatch):
+        monkeypatch.setattr("parley.llm.router.backoff_seconds", lambda attempt: 0)
+        bad = ModelConfig(name="bad", provider="scripted", fail="status:400", max_retries=3)
+        router = _router(bad)
+        with pytest.raises(AllModelsFailed) as failure:
+            async for _ in router.stream(router.registry.get("bad"), ChatRequest([ChatMessage("user", "hi")])):
+                pass
+        assert failure.value.status == 400
+        assert router.breaker("bad").failures == 1
