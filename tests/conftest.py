@@ -5,12 +5,20 @@ tables.
 Departure from ARCHITECTURE.md's "each test in a rolled-back transaction": tests here go through the app's
 real unit of work (commit on success, rollback on error) and some need real concurrency (50 refreshes at
 once), which one shared transaction cannot give. Emptying the tables after each test costs a few ms.
+
+Redis (the twin of the in-process limiter, replay and stop signals): the local server at
+`PARLEY_TEST_REDIS_URL` (default `redis://127.0.0.1:6379/15`), with a key prefix of its own per worker and run,
+so parallel workers and runs never see each other's keys. Tests that need it are skipped when it is not running,
+and fail instead when `PARLEY_REQUIRE_SERVICES=1` (CI).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -105,6 +113,11 @@ async def _empty_tables(app: FastAPI) -> None:
     tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
     async with database.engine.begin() as connection:
         await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+    await reset_app(app)
+
+
+async def reset_app(app: FastAPI) -> None:
+    """Forget what a test left in an app besides the tables: sign-in failures, runs, open circuits."""
     await app.state.security.login_throttle.reset()
     await app.state.chat_engine.runs.cancel_all("test ended")
     for breaker in app.state.router._breakers.values():
@@ -124,8 +137,13 @@ async def session(app: FastAPI, client: httpx.AsyncClient) -> AsyncIterator[Asyn
 async def live_url(app: FastAPI) -> AsyncIterator[str]:
     """The same app served over real HTTP (uvicorn, in this event loop), for streaming, disconnects and
     SDK clients, which an in-memory transport cannot show."""
-    import asyncio
+    async with serve(app) as url:
+        yield url
 
+
+@contextlib.asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[str]:
+    """Serve an (already started) app over real HTTP with uvicorn in this event loop; yields its base URL."""
     import uvicorn
 
     with socket.socket() as probe:
@@ -138,6 +156,75 @@ async def live_url(app: FastAPI) -> AsyncIterator[str]:
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+# Redis: the twin of the in-process parts, and what lets several replicas work together ----------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A reachable Redis; skips (fails under PARLEY_REQUIRE_SERVICES=1) when there is none."""
+    import redis
+
+    url = os.environ.get("PARLEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2) as probe:
+            probe.ping()
+    except (redis.RedisError, OSError) as exc:
+        message = f"Redis is not reachable at {url} ({exc}); start one with `redis-server --daemonize yes`"
+        if os.environ.get("PARLEY_REQUIRE_SERVICES"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_key_prefix(redis_url: str, worker_id_name: str) -> Iterator[str]:
+    """This worker's own key prefix for this run; its keys are removed at the end."""
+    import redis
+
+    prefix = f"parley-test-{worker_id_name}-{uuid.uuid4().hex[:8]}"
+    yield prefix
+    with redis.Redis.from_url(url=redis_url) as cleanup:
+        keys = list(cleanup.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            cleanup.delete(*keys)
+
+
+@pytest.fixture(scope="session")
+def redis_settings(settings: Settings, redis_url: str, redis_key_prefix: str) -> Settings:
+    """The test settings with Redis: what every replica of a multi-instance Parley is given."""
+    return settings.model_copy(update={"redis_url": redis_url, "redis_key_prefix": redis_key_prefix})
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def redis_app(redis_settings: Settings) -> AsyncIterator[FastAPI]:
+    """An app on the Redis twin (replica A of the multi-instance tests), on the same database as `app`."""
+    application = create_app(redis_settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def redis_live_url(redis_app: FastAPI) -> AsyncIterator[str]:
+    async with serve(redis_app) as url:
+        yield url
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def replica_b(redis_settings: Settings) -> AsyncIterator[FastAPI]:
+    """A second app with the same settings as `redis_app`: another replica behind the same load balancer."""
+    application = create_app(redis_settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def replica_b_url(replica_b: FastAPI) -> AsyncIterator[str]:
+    async with serve(replica_b) as url:
+        yield url

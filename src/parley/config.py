@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     models_file: Path | None = Field(default=None, validation_alias=AliasChoices("PARLEY_MODELS", "PARLEY_MODELS_FILE"))
     # Redis (optional): shared throttling, stream replay and stop signals across replicas.
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "PARLEY_REDIS_URL"))
+    # Prefix of Parley's Redis keys and channels, for several deployments (or test runs) sharing one Redis.
+    redis_key_prefix: str = Field(default="parley", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     # The first admin, created on first start when the database has no users.
     admin_email: str | None = None
     admin_password: SecretStr | None = None

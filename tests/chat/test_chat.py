@@ -172,16 +172,18 @@ class TestContext:
 
 
 class TestStopAndResume:
-    async def test_stop_keeps_the_partial_answer(self, client, app, session):
-        me = await signed_in_user(app, client)
+    """On both twins (`twin`): in-process, and on Redis, where every event is also relayed."""
+
+    async def test_stop_keeps_the_partial_answer(self, twin, session):
+        me = await signed_in_user(twin.app, twin.client)
         long_message = " ".join(f"w{n}" for n in range(200))
         stream = asyncio.create_task(
-            client.post(CHAT, json={"message": long_message, "model": "slow"}, headers=me.headers)
+            twin.client.post(CHAT, json={"message": long_message, "model": "slow"}, headers=me.headers)
         )
         await asyncio.sleep(0.5)
-        run = next(iter(app.state.chat_engine.runs.active()))
+        run = next(iter(twin.app.state.chat_engine.runs.active()))
         started = asyncio.get_running_loop().time()
-        stopped = await client.post(f"{CHAT}/{run.conversation_id}/stop", headers=me.headers)
+        stopped = await twin.client.post(f"{CHAT}/{run.conversation_id}/stop", headers=me.headers)
         assert asyncio.get_running_loop().time() - started < 1.0
         assert stopped.status_code == 200 and stopped.json()["finish_reason"] == "cancelled"
         events = parse_events((await stream).text)
@@ -189,27 +191,36 @@ class TestStopAndResume:
         assert done["finish_reason"] == "cancelled"
         partial = answer_text(events)
         assert 0 < len(partial) < len(long_message)
+        assert stopped.json()["content"] == partial
         stored = await session.get(Message, run.message_id)
         assert stored.content == partial and stored.finish_reason == "cancelled"
 
-    async def test_a_second_message_while_answering_is_409(self, client, app):
-        me = await signed_in_user(app, client)
+    async def test_stop_when_nothing_runs_reports_the_last_answer(self, twin):
+        me = await signed_in_user(twin.app, twin.client)
+        events = await _chat(twin.client, me.headers, message="all done")
+        conversation_id = events[0].data["conversation_id"]
+        stopped = await twin.client.post(f"{CHAT}/{conversation_id}/stop", headers=me.headers)
+        assert stopped.status_code == 200
+        assert stopped.json()["finish_reason"] == "stop" and stopped.json()["content"] == "all done"
+
+    async def test_a_second_message_while_answering_is_409(self, twin):
+        me = await signed_in_user(twin.app, twin.client)
         stream = asyncio.create_task(
-            client.post(CHAT, json={"message": "a " * 100, "model": "slow"}, headers=me.headers)
+            twin.client.post(CHAT, json={"message": "a " * 100, "model": "slow"}, headers=me.headers)
         )
         await asyncio.sleep(0.3)
-        run = next(iter(app.state.chat_engine.runs.active()))
-        again = await client.post(
+        run = next(iter(twin.app.state.chat_engine.runs.active()))
+        again = await twin.client.post(
             CHAT, json={"message": "hurry", "conversation_id": str(run.conversation_id)}, headers=me.headers
         )
         assert_problem(again, 409)
-        await client.post(f"{CHAT}/{run.conversation_id}/stop", headers=me.headers)
+        await twin.client.post(f"{CHAT}/{run.conversation_id}/stop", headers=me.headers)
         await stream
 
-    async def test_disconnect_then_resume_with_last_event_id(self, client, app, live_url):
-        me = await signed_in_user(app, client)
+    async def test_disconnect_then_resume_with_last_event_id(self, twin):
+        me = await signed_in_user(twin.app, twin.client)
         text = " ".join(f"t{n}" for n in range(40))
-        async with httpx.AsyncClient(base_url=live_url, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=twin.live_url, timeout=10) as http:
             seen = ""
             async with http.stream(
                 "POST", CHAT, json={"message": text, "model": "slow"}, headers=me.headers
@@ -230,24 +241,49 @@ class TestStopAndResume:
         assert answer_text(before) + answer_text(after) == text
         assert next(e for e in after if e.event == "done").data["finish_reason"] == "stop"
 
-    async def test_client_gone_longer_than_grace_cancels_the_answer(self, client, app, live_url, session):
-        me = await signed_in_user(app, client)
+    async def test_resume_after_the_end_replays_the_rest_and_stops(self, twin):
+        me = await signed_in_user(twin.app, twin.client)
+        events = await _chat(twin.client, me.headers, message="short and sweet")
+        conversation_id = events[0].data["conversation_id"]
+        replay = await twin.client.get(f"{CHAT}/{conversation_id}/stream", headers={**me.headers, "Last-Event-ID": "2"})
+        assert replay.status_code == 200
+        assert [(e.id, e.event, e.data) for e in parse_events(replay.text)] == [
+            (e.id, e.event, e.data) for e in events[2:]
+        ]
+        nothing_left = await twin.client.get(
+            f"{CHAT}/{conversation_id}/stream", headers={**me.headers, "Last-Event-ID": events[-1].id}
+        )
+        assert nothing_left.status_code == 200 and nothing_left.text == ""
+
+    async def test_resume_where_nothing_ran_or_not_yours_is_404(self, twin):
+        me = await signed_in_user(twin.app, twin.client)
+        other = await signed_in_user(twin.app, twin.client)
+        events = await _chat(twin.client, me.headers, message="mine")
+        conversation_id = events[0].data["conversation_id"]
+        assert_problem(await twin.client.get(f"{CHAT}/{conversation_id}/stream", headers=other.headers), 404)
+        assert_problem(await twin.client.post(f"{CHAT}/{conversation_id}/stop", headers=other.headers), 404)
+        created = await twin.client.post("/api/v1/conversations", json={}, headers=me.headers)
+        assert created.status_code == 201, created.text
+        assert_problem(await twin.client.get(f"{CHAT}/{created.json()['id']}/stream", headers=me.headers), 404)
+
+    async def test_client_gone_longer_than_grace_cancels_the_answer(self, twin, session):
+        me = await signed_in_user(twin.app, twin.client)
         text = " ".join(f"t{n}" for n in range(200))
         async with (
-            httpx.AsyncClient(base_url=live_url, timeout=10) as http,
+            httpx.AsyncClient(base_url=twin.live_url, timeout=10) as http,
             http.stream("POST", CHAT, json={"message": text, "model": "slow"}, headers=me.headers) as response,
         ):
             async for chunk in response.aiter_text():
                 if "event: delta" in chunk:
                     break
-        run = next(iter(app.state.chat_engine.runs.active()))
+        run = next(iter(twin.app.state.chat_engine.runs.active()))
         await asyncio.wait_for(run.done.wait(), timeout=3)
         stored = await session.get(Message, run.message_id)
         assert stored.finish_reason == "cancelled" and 0 < len(stored.content) < len(text)
 
-    async def test_answers_orphaned_by_a_crash_become_interrupted(self, client, app, session):
-        me = await signed_in_user(app, client)
-        events = await _chat(client, me.headers, message="prepare the data")
+    async def test_answers_orphaned_by_a_crash_become_interrupted(self, twin, session):
+        me = await signed_in_user(twin.app, twin.client)
+        events = await _chat(twin.client, me.headers, message="prepare the data")
         conversation_id = uuid.UUID(events[0].data["conversation_id"])
         orphan = Message(
             conversation_id=conversation_id, role="assistant", content="half of an ans", finish_reason=None, extra={}
@@ -258,6 +294,6 @@ class TestStopAndResume:
             update(Message).where(Message.id == orphan.id).values(updated_at=Message.updated_at - timedelta(minutes=5))
         )
         await session.commit()
-        assert await app.state.chat_engine.sweep_interrupted() == 1
+        assert await twin.app.state.chat_engine.sweep_interrupted() == 1
         await session.refresh(orphan)
         assert orphan.finish_reason == "interrupted" and orphan.content == "half of an ans"

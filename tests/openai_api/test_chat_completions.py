@@ -112,9 +112,12 @@ class TestDisconnect:
         me, key, _ = await _sdk(client, app, live_url)
         words = " ".join(f"w{n}" for n in range(200))
         body = {"model": "slow", "stream": True, "messages": [{"role": "user", "content": words}]}
-        async with httpx.AsyncClient(base_url=live_url, timeout=10) as http, http.stream(
-            "POST", "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
-        ) as response:
+        async with (
+            httpx.AsyncClient(base_url=live_url, timeout=10) as http,
+            http.stream(
+                "POST", "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
+            ) as response,
+        ):
             received = 0
             async for line in response.aiter_lines():
                 if line.startswith("data: {") and '"delta":{"content":"' in line and '"content":""' not in line:

@@ -1,13 +1,14 @@
 """Sign-in throttling: failures per account and per client address within a moving window.
 
-Backed by the `limits` library: in-process memory by default, Redis when a storage URI names it, so every
-replica counts the same failures.
+Backed by the `limits` library: in-process memory by default; with `REDIS_URL`, Redis (`redis_storage`), so
+every replica counts the same failures.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import Storage
@@ -17,10 +18,27 @@ from limits.storage import storage_from_string
 from parley.config import AuthSettings
 
 
+def redis_storage(redis_url: str, *, key_prefix: str, connection_pool: Any = None) -> Storage:
+    """The `limits` storage on Redis (`async+redis://…` through redis-py's asyncio client), on the process's
+    connection pool when one is given (so closing that client closes this storage too)."""
+    scheme, separator, rest = redis_url.partition("://")
+    if not separator or scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("REDIS_URL must be a redis://, rediss:// or unix:// URL")
+    uri = f"async+{'redis+unix' if scheme == 'unix' else scheme}://{rest}"
+    options: dict[str, Any] = {"implementation": "redispy", "key_prefix": key_prefix}
+    if connection_pool is not None:
+        options["connection_pool"] = connection_pool
+    storage = storage_from_string(uri, **options)
+    assert isinstance(storage, Storage)
+    return storage
+
+
 class LoginThrottle:
-    def __init__(self, settings: AuthSettings, storage_uri: str = "async+memory://") -> None:
-        storage = storage_from_string(storage_uri)
-        assert isinstance(storage, Storage), "an async+ storage URI is required"
+    def __init__(self, settings: AuthSettings, storage: Storage | str = "async+memory://") -> None:
+        if isinstance(storage, str):
+            named = storage_from_string(storage)
+            assert isinstance(named, Storage), "an async+ storage URI is required"
+            storage = named
         self._storage = storage
         self._limiter = MovingWindowRateLimiter(self._storage)
         window = settings.login_failure_window_seconds

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, StreamingResponse
 from parley.chat import service
 from parley.chat.auth import ChatReader, Chatter, EngineDep
 from parley.chat.engine import ChatEngine
-from parley.chat.runs import Run
+from parley.chat.runs import RunFeed
 from parley.chat.schemas import ChatCreate, ChatResult, GenerationOptions, MessagePage, Regenerate, StopResult
 from parley.conversations.schemas import Message
 from parley.db import SessionDep
@@ -33,7 +33,7 @@ def _params(body: GenerationOptions) -> GenerationParams:
     return GenerationParams(temperature=body.temperature, max_tokens=body.max_tokens)
 
 
-async def _sse(run: Run, *, after: int, grace_seconds: float) -> AsyncIterator[bytes]:
+async def _sse(run: RunFeed, *, after: int, grace_seconds: float) -> AsyncIterator[bytes]:
     async for chunk in run.listen(after=after, grace_seconds=grace_seconds):
         yield chunk
 

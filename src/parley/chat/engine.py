@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 
 from parley.chat import context, repository
+from parley.chat.relay import InProcessRelay, RunRelay
 from parley.chat.runs import Run, RunRegistry
 from parley.config import LLMSettings
 from parley.conversations.service import DEFAULT_TITLE
@@ -47,16 +48,21 @@ class Generation:
 
 
 class ChatEngine:
-    def __init__(self, database: Database, router: Router, settings: LLMSettings) -> None:
+    def __init__(
+        self, database: Database, router: Router, settings: LLMSettings, *, relay: RunRelay | None = None
+    ) -> None:
         self.database = database
         self.router = router
         self.settings = settings
         self.runs = RunRegistry(retention_seconds=settings.replay_retention_seconds)
+        # Shares runs with other replicas (Redis), or does nothing when this process is the only one.
+        self.relay: RunRelay = relay or InProcessRelay()
         self._sweeper: asyncio.Task[None] | None = None
 
     # Lifecycle ---------------------------------------------------------------------------------------
     async def start(self) -> None:
         await self.sweep_interrupted()
+        await self.relay.start(self.runs)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="interrupted-answer-sweeper")
 
     async def stop(self) -> None:
@@ -65,11 +71,14 @@ class ChatEngine:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(10):
                 await self.runs.cancel_all("shutdown")
+        # After the runs: their ends still reach readers on other replicas.
+        await self.relay.aclose()
 
     @property
     def stale_after(self) -> timedelta:
-        # A live generation checkpoints every interval; ten missed checkpoints mean it is gone.
-        return timedelta(seconds=max(10.0, self.settings.checkpoint_interval_seconds * 10))
+        # A live generation checkpoints every interval; the sweep waits several missed checkpoints at least.
+        seconds = max(self.settings.interrupted_after_seconds, self.settings.checkpoint_interval_seconds * 3)
+        return timedelta(seconds=seconds)
 
     async def sweep_interrupted(self) -> int:
         keep = {run.message_id for run in self.runs.active()}
@@ -89,6 +98,7 @@ class ChatEngine:
 
     # Running -----------------------------------------------------------------------------------------
     def launch(self, generation: Generation) -> None:
+        self.relay.publish(generation.run)
         self.runs.start(generation.run, lambda _run: self._generate(generation))
 
     async def _generate(self, job: Generation) -> None:

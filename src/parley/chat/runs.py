@@ -3,6 +3,10 @@
 A generation runs in its own task, not in the HTTP request that started it, so a client that drops off and
 reconnects with `Last-Event-ID` finds it still going and gets what it missed. When nobody has listened for
 `grace_seconds`, the generation is cancelled, so no tokens are paid for nobody.
+
+With several replicas, a `RunObserver` (the Redis relay, `parley.chat.relay`) sees every event appended and
+the finish, so another replica can serve a reconnect; that replica's reader counts here as a listener through
+`remote_listener_seen`.
 """
 
 from __future__ import annotations
@@ -11,9 +15,24 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from parley.errors import Conflict
+
+
+class RunObserver(Protocol):
+    """Told of every event a run appends (`number` is its SSE id) and of its finish. Called on the streaming hot
+    path: it must only take note, never wait."""
+
+    def appended(self, run: Run, number: int, encoded: bytes) -> None: ...
+
+    def finished(self, run: Run) -> None: ...
+
+
+class RunFeed(Protocol):
+    """What a client can (re)attach to: a run of this process, or one relayed from another replica."""
+
+    def listen(self, *, after: int = 0, grace_seconds: float) -> AsyncIterator[bytes]: ...
 
 
 class Run:
@@ -31,6 +50,10 @@ class Run:
         self.listeners = 0
         self._waiters: list[asyncio.Future[None]] = []
         self._grace_timer: asyncio.TimerHandle | None = None
+        self._grace_seconds = 0.0
+        # Monotonic time until which a reader on another replica is known to be attached.
+        self.remote_listener_until = 0.0
+        self.observer: RunObserver | None = None
         self.done = asyncio.Event()
 
     # The producer side -------------------------------------------------------------------------------
@@ -39,6 +62,8 @@ class Run:
 
     def append(self, encoded: bytes) -> None:
         self.events.append(encoded)
+        if self.observer is not None:
+            self.observer.appended(self, len(self.events), encoded)
         self._wake()
 
     def finish(self) -> None:
@@ -46,6 +71,8 @@ class Run:
         self.finished_at = time.monotonic()
         if self._grace_timer is not None:
             self._grace_timer.cancel()
+        if self.observer is not None:
+            self.observer.finished(self)
         self._wake()
         self.done.set()
 
@@ -62,6 +89,10 @@ class Run:
         self.cancel_reason = self.cancel_reason or reason
         self.task.cancel()
         return True
+
+    def remote_listener_seen(self, *, for_seconds: float) -> None:
+        """A reader on another replica is attached and will say so again within `for_seconds`."""
+        self.remote_listener_until = max(self.remote_listener_until, time.monotonic() + for_seconds)
 
     # The listener side --------------------------------------------------------------------------------
     async def listen(self, *, after: int = 0, grace_seconds: float) -> AsyncIterator[bytes]:
@@ -87,12 +118,19 @@ class Run:
         finally:
             self.listeners -= 1
             if self.listeners == 0 and not self.finished:
+                self._grace_seconds = grace_seconds
                 self._grace_timer = asyncio.get_running_loop().call_later(grace_seconds, self._cancel_if_abandoned)
 
     def _cancel_if_abandoned(self) -> None:
         self._grace_timer = None
-        if self.listeners == 0:
-            self.cancel("disconnected")
+        if self.listeners > 0 or self.finished:
+            return
+        # A remote reader counts like a local one: the grace period starts when its heartbeats stop.
+        wait = self.remote_listener_until + self._grace_seconds - time.monotonic()
+        if wait > 0:
+            self._grace_timer = asyncio.get_running_loop().call_later(wait, self._cancel_if_abandoned)
+            return
+        self.cancel("disconnected")
 
 
 class RunRegistry:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.auth.principal import Principal
 from parley.chat import repository
 from parley.chat.engine import ChatEngine, Generation
-from parley.chat.runs import Run
+from parley.chat.runs import Run, RunFeed
 from parley.conversations import service as conversation_service
 from parley.db import after_commit
 from parley.errors import Conflict, NotFound
@@ -19,6 +19,9 @@ from parley.kit.pagination import decode_position, encode_position
 from parley.llm.base import ChatMessage, GenerationParams
 from parley.llm.registry import RegisteredModel
 from parley.models import Message
+
+# How long a stop waits for the answer to be finalised before reporting what is saved.
+_STOP_WAIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -143,12 +146,15 @@ def _start(
 async def stop(
     session: AsyncSession, engine: ChatEngine, principal: Principal, *, conversation_id: uuid.UUID
 ) -> Message | None:
-    """Stop the answer being generated; its text so far is kept (finish_reason `cancelled`)."""
+    """Stop the answer being generated, here or on another replica; its text so far is kept (finish_reason
+    `cancelled`)."""
     conversation = await conversation_service.get(session, user_id=principal.user_id, conversation_id=conversation_id)
     run = engine.runs.get(conversation.id)
     if run is not None and run.cancel("stopped"):
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(_STOP_WAIT_SECONDS):
             await run.done.wait()
+    elif run is None or run.finished:
+        await engine.relay.request_stop(conversation.id, wait_seconds=_STOP_WAIT_SECONDS)
     history = await repository.history(session, conversation.id)
     answers = [m for m in history if m.role == "assistant"]
     if not answers:
@@ -159,13 +165,17 @@ async def stop(
 
 async def live_run(
     session: AsyncSession, engine: ChatEngine, principal: Principal, *, conversation_id: uuid.UUID
-) -> Run:
-    """The generation of a conversation to (re)attach to: running, or finished moments ago."""
+) -> RunFeed:
+    """The generation of a conversation to (re)attach to: running, or finished moments ago; here, or on another
+    replica (whose latest run supersedes one that finished here)."""
     conversation = await conversation_service.get(session, user_id=principal.user_id, conversation_id=conversation_id)
     run = engine.runs.get(conversation.id)
-    if run is None:
+    if run is not None and not run.finished:
+        return run
+    feed = await engine.relay.find(conversation.id) or run
+    if feed is None:
         raise NotFound("nothing is being generated in this conversation")
-    return run
+    return feed
 
 
 async def messages_page(

@@ -1,0 +1,344 @@
+"""The Redis twin of the relay (`parley.chat.relay`): several replicas behind a load balancer serve each other's
+answers. Imported only when `REDIS_URL` is set.
+
+What goes through Redis (names under the configured prefix, `parley` by default):
+
+- `{prefix}:run:{conversation_id}`: a stream with the conversation's latest run. Entry ids are the SSE event
+  numbers (`<n>-0`, with `n` also as a field, `e` the encoded event), so a reader resumes after Last-Event-ID by
+  reading after id `<n>-0`. When the run finishes, an end marker (`end` field, id `<last + 1>-0`, never sent to
+  clients) closes it and the key expires after `replay_retention_seconds`. While the run is live the key lives
+  `_LIVE_TTL_MS` and the holder refreshes it, so the stream of a replica that died vanishes and its readers stop.
+- `{prefix}:chat:stop`: pub/sub; the payload is a conversation id whose live run its holder cancels.
+- `{prefix}:chat:listening`: pub/sub heartbeats of remote readers, `"<conversation id> <seconds>"`. A replica
+  reading another's run through Redis publishes one every `heartbeat_interval` while attached; the holder counts
+  that as a listener for `<seconds>` (two intervals, so one lost beat is forgiven), and its disconnect grace
+  period starts only once the heartbeats stop. Pub/sub keeps this state where it is used, in the holder's memory,
+  with no keys to clean up; a heartbeat lost to a reconnect is covered by the next one.
+
+No network round trip per token: appends only queue an entry; one flusher per process sends what has piled up
+every `flush_interval` (25 ms) as one pipeline, and at once for a run's first event and its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Literal, cast
+
+import structlog
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from parley.chat.runs import Run, RunFeed, RunRegistry
+from parley.config import LLMSettings
+from parley.db import StartupError
+
+_logger = structlog.get_logger("parley.chat.relay")
+
+# Entries kept per stream (approximately). Local replay keeps every event; a reconnect elsewhere after more than
+# this many events of one answer (long answers are a few thousand tokens) replays only the most recent ones.
+STREAM_MAXLEN = 10_000
+# A live run's stream outlives its holder by at most this much; the holder refreshes it every third of it.
+_LIVE_TTL_MS = 60_000
+# A finished run's stream stays at least this long, so readers tailing it still see its end.
+_MIN_RETENTION_MS = 5_000
+# Entries read per XREAD; how long one blocks before checking that the stream still exists.
+_READ_BATCH = 1_000
+_BLOCK_MS = 5_000
+# Entries queued while Redis cannot be reached, at most (the oldest are dropped beyond, with a warning).
+_MAX_PENDING = 100_000
+_RETRY_SECONDS = 1.0
+
+_Kind = Literal["new", "event", "end", "alive"]
+_Entry = tuple[_Kind, str, int, bytes]
+# A stream entry as read back (the client speaks RESP2 and returns bytes): its id and fields.
+_StreamEntry = tuple[bytes, dict[bytes, bytes]]
+
+
+def connect(url: str) -> Redis:
+    """The process's one Redis client (a connection pool); closed with `aclose()` at shutdown."""
+    return Redis.from_url(url)
+
+
+class RedisRelay:
+    """Publishes this process's runs to Redis streams, serves stop requests and remote-listener heartbeats for
+    them, and reads other replicas' runs."""
+
+    def __init__(self, client: Redis, *, prefix: str, settings: LLMSettings, flush_interval: float = 0.025) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._retention_ms = max(_MIN_RETENTION_MS, int(settings.replay_retention_seconds * 1000))
+        self.heartbeat_interval = min(5.0, max(0.1, settings.disconnect_grace_seconds / 3))
+        self._flush_interval = flush_interval
+        self.stop_channel = f"{prefix}:chat:stop"
+        self.listening_channel = f"{prefix}:chat:listening"
+        self._pending: list[_Entry] = []
+        self._has_pending = asyncio.Event()
+        self._urgent = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
+        self._stopping = False
+        self._live: dict[uuid.UUID, Run] = {}
+        self._runs: RunRegistry | None = None
+        self._pubsub: PubSub | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._requests: asyncio.Task[None] | None = None
+
+    def stream_key(self, conversation_id: uuid.UUID) -> str:
+        return f"{self._prefix}:run:{conversation_id}"
+
+    # Lifecycle ---------------------------------------------------------------------------------------
+    async def start(self, runs: RunRegistry) -> None:
+        self._runs = runs
+        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await self._pubsub.subscribe(self.stop_channel, self.listening_channel)
+        except (RedisError, OSError) as exc:  # as with an unreachable DATABASE_URL, Parley does not start
+            options = self._client.connection_pool.connection_kwargs
+            where = options.get("path") or f"{options.get('host')}:{options.get('port')}"
+            raise StartupError(f"cannot reach Redis at {where} ({exc}); start it or fix REDIS_URL") from exc
+        self._requests = asyncio.create_task(self._serve_requests(), name="relay-requests")
+        self._flusher = asyncio.create_task(self._flush_forever(), name="relay-flusher")
+
+    async def aclose(self) -> None:
+        if self._requests is not None:
+            self._requests.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._requests
+        if self._flusher is not None:
+            self._stopping = True
+            self._urgent.set()
+            self._has_pending.set()
+            try:
+                async with asyncio.timeout(5):
+                    await self._flusher
+            except TimeoutError:
+                _logger.warning("relay_entries_lost", entries=len(self._pending))
+        if self._pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped in redis-py
+
+    # Publishing (the hot path: queue only) ------------------------------------------------------------
+    def publish(self, run: Run) -> None:
+        run.observer = self
+        self._live[run.conversation_id] = run
+        # The new run replaces the conversation's previous stream (its ids start again at 1).
+        self._queue(("new", self.stream_key(run.conversation_id), 0, b""), urgent=False)
+
+    def appended(self, run: Run, number: int, encoded: bytes) -> None:
+        # The first event goes out at once, so a reconnect to another replica finds the run.
+        self._queue(("event", self.stream_key(run.conversation_id), number, encoded), urgent=number == 1)
+
+    def finished(self, run: Run) -> None:
+        if self._live.get(run.conversation_id) is run:
+            del self._live[run.conversation_id]
+        self._queue(("end", self.stream_key(run.conversation_id), len(run.events) + 1, b""), urgent=True)
+
+    def _queue(self, entry: _Entry, *, urgent: bool) -> None:
+        self._pending.append(entry)
+        self._has_pending.set()
+        if urgent:
+            self._urgent.set()
+
+    async def _flush_forever(self) -> None:
+        keepalive = _LIVE_TTL_MS / 3000
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(keepalive):
+                    await self._has_pending.wait()
+            if not self._has_pending.is_set():
+                for run in self._live.values():
+                    self._pending.append(("alive", self.stream_key(run.conversation_id), 0, b""))
+            elif not self._urgent.is_set():
+                # Let a batch gather, unless a first event or an end is waiting.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._flush_interval):
+                        await self._urgent.wait()
+            try:
+                delivered = await self.flush()
+            except Exception:  # a bug here must not end relaying for the life of the process
+                _logger.exception("relay_flush_crashed")
+                delivered = False
+            if self._stopping and not self._pending:
+                return
+            if not delivered:
+                await asyncio.sleep(_RETRY_SECONDS)
+
+    async def flush(self) -> bool:
+        """Send everything queued, in order, as one pipeline. False when Redis could not be reached (the entries
+        are kept for the next attempt)."""
+        async with self._flush_lock:
+            batch, self._pending = self._pending, []
+            self._has_pending.clear()
+            self._urgent.clear()
+            if not batch:
+                return True
+            pipe = self._client.pipeline(transaction=False)
+            for kind, key, number, payload in batch:
+                if kind == "event":
+                    pipe.xadd(key, {"n": number, "e": payload}, id=f"{number}-0", maxlen=STREAM_MAXLEN)
+                    if number == 1:
+                        pipe.pexpire(key, _LIVE_TTL_MS)
+                elif kind == "end":
+                    pipe.xadd(key, {"n": number, "end": 1}, id=f"{number}-0", maxlen=STREAM_MAXLEN)
+                    pipe.pexpire(key, self._retention_ms)
+                elif kind == "new":
+                    pipe.delete(key)
+                else:
+                    pipe.pexpire(key, _LIVE_TTL_MS)
+            try:
+                results: list[Any] = await pipe.execute(raise_on_error=False)
+            except (RedisError, OSError) as exc:
+                kept = batch + self._pending
+                self._pending = kept[-_MAX_PENDING:]
+                self._has_pending.set()
+                _logger.warning(
+                    "relay_flush_failed", error=str(exc), entries=len(kept), dropped=len(kept) - len(self._pending)
+                )
+                return False
+            failures = [result for result in results if isinstance(result, Exception)]
+            if failures:
+                _logger.warning("relay_entries_refused", error=str(failures[0]), count=len(failures))
+            return True
+
+    # Serving other replicas -------------------------------------------------------------------------
+    async def _serve_requests(self) -> None:
+        assert self._pubsub is not None
+        while True:
+            try:
+                message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+            except (RedisError, OSError) as exc:  # the next read reconnects and subscribes again
+                _logger.warning("relay_subscription_lost", error=str(exc))
+                await asyncio.sleep(_RETRY_SECONDS)
+                continue
+            if message is not None:
+                self._handle(_text(message["channel"]), _text(message["data"]))
+
+    def _handle(self, channel: str, data: str) -> None:
+        conversation, _, seconds = data.partition(" ")
+        try:
+            conversation_id = uuid.UUID(conversation)
+            for_seconds = float(seconds) if seconds else 0.0
+        except ValueError:
+            _logger.warning("relay_message_malformed", channel=channel)
+            return
+        run = self._runs.get(conversation_id) if self._runs is not None else None
+        if run is None or run.finished:
+            return  # held by another replica, or over already
+        if channel == self.stop_channel:
+            run.cancel("stopped")
+        elif channel == self.listening_channel:
+            run.remote_listener_seen(for_seconds=for_seconds)
+
+    # Reaching other replicas' runs -------------------------------------------------------------------
+    async def find(self, conversation_id: uuid.UUID) -> RunFeed | None:
+        try:
+            latest = await self._latest(self.stream_key(conversation_id))
+        except (RedisError, OSError) as exc:  # what this replica holds can still be served
+            _logger.warning("relay_unreachable", error=str(exc))
+            return None
+        if latest is None:
+            return None
+        entry_id, fields = latest
+        end = int(entry_id.partition(b"-")[0]) if b"end" in fields else None
+        return RemoteRun(self, conversation_id, end_number=end)
+
+    async def request_stop(self, conversation_id: uuid.UUID, *, wait_seconds: float) -> None:
+        try:
+            await self._stop_and_wait(conversation_id, wait_seconds=wait_seconds)
+        except (RedisError, OSError) as exc:  # the caller reports what is saved so far
+            _logger.warning("relay_unreachable", error=str(exc))
+
+    async def _stop_and_wait(self, conversation_id: uuid.UUID, *, wait_seconds: float) -> None:
+        key = self.stream_key(conversation_id)
+        latest = await self._latest(key)
+        if latest is None or b"end" in latest[1]:
+            return  # nothing is being generated anywhere
+        await self._client.publish(self.stop_channel, str(conversation_id))
+        last_id = latest[0]
+        deadline = time.monotonic() + wait_seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            entries = await self._after(key, last_id, block_ms=min(_BLOCK_MS, int(remaining * 1000)))
+            if not entries:
+                if not await self._client.exists(key):
+                    return
+                continue
+            for entry_id, fields in entries:
+                last_id = entry_id
+                if b"end" in fields:
+                    return
+        _logger.warning("remote_stop_unconfirmed", conversation_id=str(conversation_id), wait_seconds=wait_seconds)
+
+    async def beat(self, conversation_id: uuid.UUID) -> None:
+        """Tell the holder of a conversation's run, until cancelled, that a reader here is attached."""
+        message = f"{conversation_id} {self.heartbeat_interval * 2:.3f}"
+        while True:
+            try:
+                await self._client.publish(self.listening_channel, message)
+            except (RedisError, OSError) as exc:  # the next beat may get through; the holder forgives one
+                _logger.warning("relay_heartbeat_failed", error=str(exc))
+            await asyncio.sleep(self.heartbeat_interval)
+
+    async def read(self, conversation_id: uuid.UUID, *, after: int) -> AsyncIterator[bytes]:
+        """The encoded events of a conversation's stream after number `after`, as they come, until its end."""
+        key = self.stream_key(conversation_id)
+        last_id = f"{after}-0".encode()
+        while True:
+            entries = await self._after(key, last_id, block_ms=_BLOCK_MS)
+            if not entries:
+                if not await self._client.exists(key):
+                    return  # its holder died (the stream expired)
+                continue
+            chunk: list[bytes] = []
+            for entry_id, fields in entries:
+                last_id = entry_id
+                payload = fields.get(b"e")
+                if payload is None:  # the end marker
+                    if chunk:
+                        yield b"".join(chunk)
+                    return
+                chunk.append(payload)
+            yield b"".join(chunk)
+
+    async def _latest(self, key: str) -> _StreamEntry | None:
+        entries = cast(list[_StreamEntry], await self._client.xrevrange(key, count=1))
+        return entries[0] if entries else None
+
+    async def _after(self, key: str, last_id: bytes, *, block_ms: int) -> list[_StreamEntry]:
+        """Entries after `last_id`, waiting up to `block_ms` for some (nothing when none came)."""
+        reply = await self._client.xread({key: last_id}, count=_READ_BATCH, block=max(1, block_ms))
+        if not reply:
+            return []
+        return cast(list[tuple[bytes, list[_StreamEntry]]], reply)[0][1]
+
+
+class RemoteRun:
+    """A run held by another replica, read from its Redis stream."""
+
+    def __init__(self, relay: RedisRelay, conversation_id: uuid.UUID, *, end_number: int | None) -> None:
+        self._relay = relay
+        self.conversation_id = conversation_id
+        # The end marker's number when the run had already finished at lookup.
+        self.end_number = end_number
+
+    async def listen(self, *, after: int = 0, grace_seconds: float) -> AsyncIterator[bytes]:
+        """Events after number `after`, then live ones until the end marker. `grace_seconds` is the holder's
+        business: this reader's heartbeats tell it someone is listening."""
+        if self.end_number is not None and after >= self.end_number:
+            return
+        heartbeat = None
+        if self.end_number is None:
+            heartbeat = asyncio.create_task(self._relay.beat(self.conversation_id), name="relay-heartbeat")
+        try:
+            async for chunk in self._relay.read(self.conversation_id, after=after):
+                yield chunk
+        finally:
+            if heartbeat is not None:
+                heartbeat.cancel()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,60 @@
+"""The relay: how generations are shared between replicas, so any replica can resume or stop any answer.
+
+Two twins, chosen by settings (ARCHITECTURE.md, "Every backend has an in-process twin"):
+
+- `InProcessRelay` (no `REDIS_URL`): one process holds every run; the relay does nothing, so a single Parley
+  behaves exactly as before and never imports a Redis client.
+- `RedisRelay` (`parley.chat.redis_relay`, with `REDIS_URL`): every event a run appends also goes to a Redis
+  stream; a replica that does not hold the run reads that stream, and asks the holder to stop it over pub/sub.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Protocol
+
+from parley.chat.runs import Run, RunFeed, RunRegistry
+
+
+class RunRelay(Protocol):
+    """Shares this process's runs with other replicas and reaches theirs."""
+
+    async def start(self, runs: RunRegistry) -> None:
+        """Begin serving requests about `runs` (stop requests, remote listeners) from other replicas."""
+        ...
+
+    async def aclose(self) -> None:
+        """Deliver what is still pending (the end of runs cancelled at shutdown), then stop."""
+        ...
+
+    def publish(self, run: Run) -> None:
+        """Share a run about to start: its events from the first one on, and its finish."""
+        ...
+
+    async def find(self, conversation_id: uuid.UUID) -> RunFeed | None:
+        """The latest run of a conversation, held by another replica (or finished moments ago), if any."""
+        ...
+
+    async def request_stop(self, conversation_id: uuid.UUID, *, wait_seconds: float) -> None:
+        """Ask whichever replica holds the conversation's live run to stop it, and wait (at most `wait_seconds`)
+        until it has finished, so its final state can be read."""
+        ...
+
+
+class InProcessRelay:
+    """The single-process twin: every run is local, so there is nothing to share or reach."""
+
+    async def start(self, runs: RunRegistry) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+    def publish(self, run: Run) -> None:
+        return None
+
+    async def find(self, conversation_id: uuid.UUID) -> RunFeed | None:
+        return None
+
+    async def request_stop(self, conversation_id: uuid.UUID, *, wait_seconds: float) -> None:
+        return None
