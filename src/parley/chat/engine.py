@@ -276,31 +276,13 @@ class ChatEngine:
                 completion_tokens=usage.completion_tokens,
                 extra=extra,
             )
-            for abandoned, abandoned_usage in spent:
-                registered = self.router.registry.get(abandoned)
-                abandoned_cost = (
-                    registered.config.cost(abandoned_usage.prompt_tokens, abandoned_usage.completion_tokens)
-                    if registered
-                    else Decimal(0)
-                )
-                usage_service.record(
-                    session,
-                    user_id=job.user_id,
-                    model=abandoned,
-                    prompt_tokens=abandoned_usage.prompt_tokens,
-                    completion_tokens=abandoned_usage.completion_tokens,
-                    cost_usd=abandoned_cost,
-                    conversation_id=job.conversation_id,
-                    message_id=job.message_id,
-                    api_key_id=job.api_key_id,
-                )
-            usage_service.record(
+            usage_service.record_completion(
                 session,
+                self.router.registry.config,
                 user_id=job.user_id,
                 model=model_name,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                cost_usd=cost,
+                usage=usage,
+                abandoned=spent,
                 conversation_id=job.conversation_id,
                 message_id=job.message_id,
                 api_key_id=job.api_key_id,

@@ -50,6 +50,10 @@ class ModelRegistry:
     def get(self, name: str) -> RegisteredModel | None:
         return self._models.get(name)
 
+    def config(self, name: str) -> ModelConfig | None:
+        registered = self._models.get(name)
+        return registered.config if registered else None
+
     def __iter__(self) -> Iterator[RegisteredModel]:
         return iter(self._models.values())
 

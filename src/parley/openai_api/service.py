@@ -9,7 +9,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import anyio
@@ -202,28 +201,14 @@ async def _record(
     latency_ms = int((time.monotonic() - accounting.started) * 1000)
     try:
         async with database.session() as session:
-            for name, spent in accounting.abandoned:
-                abandoned = router.registry.get(name)
-                usage_service.record(
-                    session,
-                    user_id=principal.user_id,
-                    api_key_id=principal.api_key_id,
-                    model=name,
-                    prompt_tokens=spent.prompt_tokens,
-                    completion_tokens=spent.completion_tokens,
-                    cost_usd=(
-                        abandoned.config.cost(spent.prompt_tokens, spent.completion_tokens) if abandoned else Decimal(0)
-                    ),
-                )
-            final = router.registry.get(accounting.model)
-            usage_service.record(
+            usage_service.record_completion(
                 session,
+                lambda name: found.config if (found := router.registry.get(name)) else None,
                 user_id=principal.user_id,
                 api_key_id=principal.api_key_id,
                 model=accounting.model,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                cost_usd=final.config.cost(usage.prompt_tokens, usage.completion_tokens) if final else Decimal(0),
+                usage=usage,
+                abandoned=accounting.abandoned,
                 latency_ms=latency_ms,
                 ttft_ms=accounting.ttft_ms,
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -12,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.errors import Unprocessable
 from parley.kit.clock import utcnow
+from parley.llm.base import Usage
+from parley.llm.config import ModelConfig
 from parley.models import UsageLog
 from parley.usage import repository
 
@@ -66,6 +69,56 @@ def record(
             ttft_ms=ttft_ms,
         ),
     )
+
+
+def record_completion(
+    session: AsyncSession,
+    prices: Callable[[str], ModelConfig | None],
+    *,
+    user_id: uuid.UUID,
+    model: str,
+    usage: Usage,
+    abandoned: Sequence[tuple[str, Usage]] = (),
+    conversation_id: uuid.UUID | None = None,
+    message_id: uuid.UUID | None = None,
+    api_key_id: uuid.UUID | None = None,
+    latency_ms: int | None = None,
+    ttft_ms: int | None = None,
+) -> Decimal:
+    """Record one answer: a row for each model that spent tokens on it (models abandoned by a fallback
+    first), priced from the catalogue. Returns the cost of the model that finished it."""
+
+    def cost(name: str, spent: Usage) -> Decimal:
+        config = prices(name)
+        return config.cost(spent.prompt_tokens, spent.completion_tokens) if config else Decimal(0)
+
+    for name, spent in abandoned:
+        record(
+            session,
+            user_id=user_id,
+            model=name,
+            prompt_tokens=spent.prompt_tokens,
+            completion_tokens=spent.completion_tokens,
+            cost_usd=cost(name, spent),
+            conversation_id=conversation_id,
+            message_id=message_id,
+            api_key_id=api_key_id,
+        )
+    final_cost = cost(model, usage)
+    record(
+        session,
+        user_id=user_id,
+        model=model,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cost_usd=final_cost,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        api_key_id=api_key_id,
+        latency_ms=latency_ms,
+        ttft_ms=ttft_ms,
+    )
+    return final_cost
 
 
 async def report(
