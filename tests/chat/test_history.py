@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from tests.factories import assert_problem, signed_in_user
@@ -113,3 +114,16 @@ class TestUsage:
         empty = {"from": (now - timedelta(days=2)).isoformat(), "to": (now - timedelta(days=1)).isoformat()}
         body = (await client.get("/api/v1/users/me/usage", params=empty, headers=me.headers)).json()
         assert body["total"]["requests"] == 0 and body["series"] == []
+
+
+class TestFollowUps:
+    async def test_the_next_message_need_not_wait_for_the_title(self, client, app):
+        me = await signed_in_user(app, client)
+        conversation_id, _ = await _ask(client, me.headers, "hello there")
+        run = app.state.chat_engine.runs.get(uuid.UUID(conversation_id))
+        run.finished = False  # as if the title were still being written
+        try:
+            follow_up, _ = await _ask(client, me.headers, "and another thing", conversation_id)
+            assert follow_up == conversation_id
+        finally:
+            run.finished = True

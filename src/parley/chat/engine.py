@@ -213,6 +213,7 @@ class ChatEngine:
             "cost": str(cost),
             "problem": problem,
         }
+        run.answered = True
         if problem is not None:
             emit("error", {"problem": problem, "message_id": str(job.message_id)})
         else:

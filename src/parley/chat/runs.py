@@ -44,6 +44,9 @@ class Run:
         self.user_id = user_id
         self.events: list[bytes] = []
         self.finished = False
+        # The answer is complete (done or error sent); only follow-up work such as the title may still run,
+        # and a new message in the conversation need not wait for it.
+        self.answered = False
         self.finished_at: float | None = None
         self.cancel_reason: str | None = None
         self.task: asyncio.Task[None] | None = None
@@ -145,7 +148,7 @@ class RunRegistry:
         """Claim the conversation for a new generation (409 while another one is still running)."""
         self._prune()
         current = self._runs.get(run.conversation_id)
-        if current is not None and not current.finished:
+        if current is not None and not current.finished and not current.answered:
             raise Conflict("a reply is still being generated in this conversation; stop it first")
         self._runs[run.conversation_id] = run
 

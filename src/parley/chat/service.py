@@ -84,7 +84,7 @@ async def regenerate(
     """Answer the last user message again (replacing it first when edited); the old answer is removed."""
     conversation = await conversation_service.get(session, user_id=principal.user_id, conversation_id=conversation_id)
     current = engine.runs.get(conversation.id)
-    if current is not None and not current.finished:
+    if current is not None and not current.finished and not current.answered:
         raise Conflict("a reply is still being generated in this conversation; stop it first")
     history = await repository.history(session, conversation.id)
     last_user_index = next((i for i in range(len(history) - 1, -1, -1) if history[i].role == "user"), None)
@@ -197,6 +197,6 @@ async def delete_message(
     if message is None:
         raise NotFound("message not found")
     run = engine.runs.get(message.conversation_id)
-    if run is not None and not run.finished and run.message_id == message.id:
+    if run is not None and not run.answered and not run.finished and run.message_id == message.id:
         raise Conflict("this answer is still being generated; stop it first")
     await repository.delete_messages(session, [message.id])

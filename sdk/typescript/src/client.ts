@@ -1,0 +1,361 @@
+/**
+ * The Parley API client: typed methods over `fetch`, with the session's access token attached, one refresh on
+ * a 401 (then the session is over), and the account's suspension detected on any call.
+ */
+import { ChatStream, type ResumeOptions } from "./chat-stream.js";
+import {
+  ParleyApiError,
+  ParleySessionEndedError,
+  type Problem,
+  type SessionEndReason,
+  isSuspension,
+  readProblem,
+} from "./errors.js";
+import { type RefreshOutcome, Session, type SessionMode } from "./session.js";
+import type {
+  AdminUserUpdate,
+  ApiKey,
+  ApiKeyCreate,
+  ApiKeyCreated,
+  AuditEventPage,
+  ChatCreate,
+  ChatResult,
+  Conversation,
+  ConversationCreate,
+  ConversationDetail,
+  ConversationPage,
+  ConversationUpdate,
+  MessagePage,
+  ModelList,
+  ProfileUpdate,
+  Regenerate,
+  RegisterRequest,
+  Role,
+  StopResult,
+  TokenPair,
+  UsageReport,
+  User,
+  UserPage,
+} from "./types.js";
+
+export interface ParleyClientOptions {
+  /** Where Parley is served, e.g. `https://chat.example.com`; empty (default) means this page's origin. */
+  baseUrl?: string;
+  /** An API key (`pk-…`): used as the bearer token; no sign-in, no refresh. */
+  apiKey?: string;
+  /**
+   * `cookie` keeps the refresh token in Parley's httpOnly cookie (browsers, same origin); `tokens` keeps both
+   * tokens in memory and sends the refresh token in the body (Node, scripts). Default: `cookie` when a
+   * `document` exists, else `tokens`.
+   */
+  session?: SessionMode;
+  /** Tokens mode: called with every new token pair, e.g. to persist the refresh token. */
+  onTokens?: (pair: TokenPair) => void;
+  /** Called once when the session ends by itself: the refresh failed, or the account was suspended. */
+  onSessionEnded?: (reason: SessionEndReason, problem: Problem) => void;
+  /** Reconnects of a broken chat stream. */
+  resume?: ResumeOptions;
+  fetch?: typeof fetch;
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | null | undefined>;
+  body?: unknown;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  /** Attach the access token (default true). */
+  auth?: boolean;
+}
+
+export interface StreamOptions {
+  signal?: AbortSignal;
+}
+
+export interface ConversationListQuery {
+  q?: string;
+  archived?: boolean;
+  cursor?: string;
+  limit?: number;
+}
+
+export interface UsageQuery {
+  from?: string | Date;
+  to?: string | Date;
+  group_by?: "day" | "model";
+}
+
+export interface UserListQuery {
+  q?: string;
+  role?: Role;
+  is_active?: boolean;
+  page?: number;
+  page_size?: number;
+}
+
+export class ParleyClient {
+  readonly session: Session;
+  private readonly baseUrl: string;
+  private readonly fetchImpl: typeof fetch;
+  private readonly apiKey: string | undefined;
+
+  constructor(private readonly options: ParleyClientOptions = {}) {
+    this.baseUrl = (options.baseUrl ?? "").replace(/\/+$/, "");
+    const fetchImpl = options.fetch ?? globalThis.fetch;
+    this.fetchImpl = (input, init) => fetchImpl(input, init);
+    this.apiKey = options.apiKey;
+    const mode = options.session ?? (typeof document === "undefined" ? "tokens" : "cookie");
+    this.session = new Session({
+      mode,
+      refresh: (token) => this.refreshRequest(token),
+      onTokens: options.onTokens,
+    });
+  }
+
+  // ---- transport ---------------------------------------------------------------------------------------
+
+  url(path: string, query?: RequestOptions["query"]): string {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query ?? {})) {
+      if (value !== undefined && value !== null && value !== "") params.set(key, String(value));
+    }
+    const search = params.toString();
+    return `${this.baseUrl}${path}${search ? `?${search}` : ""}`;
+  }
+
+  /** Sends a request with auth; on a 401 refreshes once and retries; ends the session when that fails. */
+  async fetch(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+    const withAuth = options.auth ?? true;
+    const attempt = (token: string | null): Promise<Response> => {
+      const headers: Record<string, string> = { Accept: "application/json, text/event-stream", ...options.headers };
+      if (options.body !== undefined) headers["Content-Type"] = "application/json";
+      if (withAuth && token) headers["Authorization"] = `Bearer ${token}`;
+      return this.fetchImpl(this.url(path, options.query), {
+        method,
+        headers,
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        signal: options.signal,
+        credentials: "same-origin",
+      });
+    };
+    if (!withAuth) return attempt(null);
+    if (this.apiKey) return this.watchSuspension(await attempt(this.apiKey));
+
+    const used = this.session.accessToken;
+    let response = await attempt(used);
+    if (response.status === 401 && this.session.canRefresh) {
+      const outcome = await this.session.renew(used);
+      if (!outcome.ok && outcome.status !== 401 && outcome.status !== 403) {
+        // the refresh itself failed (a 5xx, a 429): the session may still be fine, so it does not end
+        throw new ParleyApiError(outcome.problem as Problem);
+      }
+      if (!outcome.ok) {
+        const problem = await readProblem(response);
+        const reason: SessionEndReason = isSuspension(outcome.problem as Problem) ? "suspended" : "expired";
+        this.endSession(reason, problem);
+        throw new ParleySessionEndedError(problem, reason);
+      }
+      response = await attempt(outcome.accessToken);
+      if (response.status === 401) {
+        const problem = await readProblem(response);
+        this.session.clear();
+        this.endSession("expired", problem);
+        throw new ParleySessionEndedError(problem, "expired");
+      }
+    }
+    return this.watchSuspension(response);
+  }
+
+  private async watchSuspension(response: Response): Promise<Response> {
+    if (response.status !== 403) return response;
+    const problem = await readProblem(response.clone());
+    if (isSuspension(problem)) {
+      this.session.clear();
+      this.endSession("suspended", problem);
+      throw new ParleySessionEndedError(problem, "suspended");
+    }
+    return response;
+  }
+
+  private endSession(reason: SessionEndReason, problem: Problem): void {
+    this.options.onSessionEnded?.(reason, problem);
+  }
+
+  /** Sends a request and decodes the JSON answer; throws ParleyApiError on an error status. */
+  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const response = await this.fetch(method, path, options);
+    if (!response.ok) throw new ParleyApiError(await readProblem(response));
+    if (response.status === 204) return undefined as T;
+    return (await response.json()) as T;
+  }
+
+  private async refreshRequest(token: string | null): Promise<RefreshOutcome & { pair?: TokenPair }> {
+    const response = await this.fetchImpl(this.url("/api/v1/auth/refresh"), {
+      method: "POST",
+      headers: token ? { "Content-Type": "application/json", Accept: "application/json" } : { Accept: "application/json" },
+      body: token ? JSON.stringify({ refresh_token: token }) : undefined,
+      credentials: "same-origin",
+    });
+    if (!response.ok) return { ok: false, status: response.status, problem: await readProblem(response) };
+    const pair = (await response.json()) as TokenPair;
+    return { ok: true, accessToken: pair.access_token, pair };
+  }
+
+  private stream(method: string, path: string, body: unknown, conversationId: string | undefined, options: StreamOptions): ChatStream {
+    return new ChatStream(
+      {
+        conversationId,
+        open: async (signal) => {
+          const response = await this.fetch(method, path, { body, signal });
+          if (!response.ok) throw new ParleyApiError(await readProblem(response));
+          return response;
+        },
+        resume: async (id, lastEventId, signal) => {
+          const response = await this.fetch("GET", `/api/v1/chat/${id}/stream`, {
+            signal,
+            headers: lastEventId ? { "Last-Event-ID": lastEventId } : {},
+          });
+          if (response.status === 404) return null;
+          if (!response.ok) throw new ParleyApiError(await readProblem(response));
+          return response;
+        },
+      },
+      options.signal,
+      this.options.resume,
+    );
+  }
+
+  // ---- auth ----------------------------------------------------------------------------------------------
+
+  readonly auth = {
+    register: (body: RegisterRequest): Promise<User> =>
+      this.request("POST", "/api/v1/auth/register", { body, auth: false }),
+    /** Signs in; cookie mode keeps only the access token (the refresh token stays in the httpOnly cookie). */
+    login: async (email: string, password: string): Promise<User> => {
+      const pair = await this.request<TokenPair>("POST", "/api/v1/auth/login", { body: { email, password }, auth: false });
+      this.session.setTokens(pair);
+      this.options.onTokens?.(pair);
+      return this.users.me();
+    },
+    /** Uses an existing pair (tokens mode), e.g. one persisted from an earlier run. */
+    useTokens: (pair: Pick<TokenPair, "access_token" | "refresh_token">): void => this.session.setTokens(pair),
+    /** Restores the session from the refresh cookie (or the held refresh token); null when there is none. */
+    restore: async (): Promise<User | null> => {
+      if (!this.session.canRefresh) return null;
+      const outcome = await this.session.refresh();
+      if (!outcome.ok) return null;
+      return this.users.me();
+    },
+    logout: async (): Promise<void> => {
+      const token = this.session.currentRefreshToken;
+      this.session.clear();
+      await this.request("POST", "/api/v1/auth/logout", {
+        body: token ? { refresh_token: token } : undefined,
+        auth: false,
+      });
+    },
+  };
+
+  // ---- users ---------------------------------------------------------------------------------------------
+
+  readonly users = {
+    me: (): Promise<User> => this.request("GET", "/api/v1/users/me"),
+    updateMe: (body: ProfileUpdate): Promise<User> => this.request("PATCH", "/api/v1/users/me", { body }),
+    changePassword: (currentPassword: string, newPassword: string): Promise<User> =>
+      this.request("PATCH", "/api/v1/users/me", {
+        body: { current_password: currentPassword, new_password: newPassword },
+      }),
+    usage: (query: UsageQuery = {}): Promise<UsageReport> =>
+      this.request("GET", "/api/v1/users/me/usage", {
+        query: { from: isoDate(query.from), to: isoDate(query.to), group_by: query.group_by },
+      }),
+  };
+
+  readonly apiKeys = {
+    list: (): Promise<ApiKey[]> => this.request("GET", "/api/v1/users/me/api-keys"),
+    /** The answer's `key` is shown this once: Parley keeps only its hash. */
+    create: (body: ApiKeyCreate): Promise<ApiKeyCreated> => this.request("POST", "/api/v1/users/me/api-keys", { body }),
+    revoke: (id: string): Promise<void> => this.request("DELETE", `/api/v1/users/me/api-keys/${id}`),
+  };
+
+  // ---- conversations and chat ----------------------------------------------------------------------------
+
+  readonly conversations = {
+    list: (query: ConversationListQuery = {}, options: StreamOptions = {}): Promise<ConversationPage> =>
+      this.request("GET", "/api/v1/conversations", { query: { ...query }, signal: options.signal }),
+    create: (body: ConversationCreate = {}): Promise<Conversation> =>
+      this.request("POST", "/api/v1/conversations", { body }),
+    get: (id: string): Promise<ConversationDetail> => this.request("GET", `/api/v1/conversations/${id}`),
+    update: (id: string, body: ConversationUpdate): Promise<Conversation> =>
+      this.request("PATCH", `/api/v1/conversations/${id}`, { body }),
+    rename: (id: string, title: string): Promise<Conversation> =>
+      this.request("PATCH", `/api/v1/conversations/${id}`, { body: { title } }),
+    archive: (id: string, archived = true): Promise<Conversation> =>
+      this.request("PATCH", `/api/v1/conversations/${id}`, { body: { is_archived: archived } }),
+    delete: (id: string): Promise<void> => this.request("DELETE", `/api/v1/conversations/${id}`),
+  };
+
+  readonly chat = {
+    /** Sends a message; iterate the result for its events (`for await (const e of client.chat.send(…))`). */
+    send: (body: Omit<ChatCreate, "stream">, options: StreamOptions = {}): ChatStream =>
+      this.stream("POST", "/api/v1/chat", { ...body, stream: true }, body.conversation_id ?? undefined, options),
+    /** The whole answer at once (`stream: false`). */
+    complete: (body: Omit<ChatCreate, "stream">): Promise<ChatResult> =>
+      this.request("POST", "/api/v1/chat", { body: { ...body, stream: false } }),
+    /** Answers the last question again; with `message`, edits that question first. */
+    regenerate: (conversationId: string, body: Omit<Regenerate, "stream"> = {}, options: StreamOptions = {}): ChatStream =>
+      this.stream("POST", `/api/v1/chat/${conversationId}/regenerate`, { ...body, stream: true }, conversationId, options),
+    /** Reattaches to an answer still being written (after a reload); throws a 404 ParleyApiError when none is. */
+    resume: (conversationId: string, lastEventId?: string, options: StreamOptions = {}): ChatStream =>
+      new ChatStream(
+        {
+          conversationId,
+          open: async (signal) => {
+            const response = await this.fetch("GET", `/api/v1/chat/${conversationId}/stream`, {
+              signal,
+              headers: lastEventId ? { "Last-Event-ID": lastEventId } : {},
+            });
+            if (!response.ok) throw new ParleyApiError(await readProblem(response));
+            return response;
+          },
+          resume: async (id, last, signal) => {
+            const response = await this.fetch("GET", `/api/v1/chat/${id}/stream`, {
+              signal,
+              headers: last ? { "Last-Event-ID": last } : {},
+            });
+            if (response.status === 404) return null;
+            if (!response.ok) throw new ParleyApiError(await readProblem(response));
+            return response;
+          },
+        },
+        options.signal,
+        this.options.resume,
+      ),
+    stop: (conversationId: string): Promise<StopResult> => this.request("POST", `/api/v1/chat/${conversationId}/stop`),
+    messages: (conversationId: string, query: { cursor?: string; limit?: number } = {}): Promise<MessagePage> =>
+      this.request("GET", `/api/v1/chat/${conversationId}/messages`, { query: { ...query } }),
+    deleteMessage: (messageId: string): Promise<void> => this.request("DELETE", `/api/v1/chat/messages/${messageId}`),
+  };
+
+  /** `/v1/models`: the models this account may use (includes `auto`). */
+  readonly models = {
+    list: (): Promise<ModelList> => this.request("GET", "/v1/models"),
+  };
+
+  // ---- administration ------------------------------------------------------------------------------------
+
+  readonly admin = {
+    users: (query: UserListQuery = {}): Promise<UserPage> =>
+      this.request("GET", "/api/v1/admin/users", { query: { ...query } }),
+    suspend: (id: string): Promise<User> => this.request("POST", `/api/v1/admin/users/${id}/suspend`),
+    unsuspend: (id: string): Promise<User> => this.request("POST", `/api/v1/admin/users/${id}/unsuspend`),
+    updateUser: (id: string, body: AdminUserUpdate): Promise<User> =>
+      this.request("PATCH", `/api/v1/admin/users/${id}`, { body }),
+    auditEvents: (query: { page?: number; page_size?: number } = {}): Promise<AuditEventPage> =>
+      this.request("GET", "/api/v1/admin/audit-events", { query: { ...query } }),
+  };
+}
+
+function isoDate(value: string | Date | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  return value instanceof Date ? value.toISOString() : value;
+}

@@ -1,0 +1,29 @@
+export { ParleyClient } from "./client.js";
+export type { ParleyClientOptions, RequestOptions, StreamOptions, ConversationListQuery, UsageQuery, UserListQuery } from "./client.js";
+export { ChatStream } from "./chat-stream.js";
+export type {
+  ChatEvent,
+  ResumeOptions,
+  MessageEventData,
+  DeltaEventData,
+  FallbackEventData,
+  DoneEventData,
+  ErrorEventData,
+  TitleEventData,
+} from "./chat-stream.js";
+export { SSEParser, readSSE } from "./sse.js";
+export type { SSEMessage } from "./sse.js";
+export { Session } from "./session.js";
+export type { SessionMode } from "./session.js";
+export {
+  ParleyApiError,
+  ParleyNetworkError,
+  ParleySessionEndedError,
+  isSuspension,
+  readProblem,
+  isNetworkFailure,
+  isAbort,
+} from "./errors.js";
+export type { Problem, SessionEndReason } from "./errors.js";
+export type * from "./types.js";
+export type { paths, components, operations } from "./schema.js";

@@ -1,0 +1,177 @@
+"""End-to-end fixtures: a real `parley serve` (embedded PostgreSQL, scripted models, a fresh data directory)
+started once per run, and Debian's Chromium driven by Playwright (it never downloads a browser of its own).
+
+The web app must have been built first (`make web`); screenshots of the main screens go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, BrowserType, Page, Playwright, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+STATIC_INDEX = ROOT / "src" / "parley" / "web" / "static" / "index.html"
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("PARLEY_E2E_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "admin-password-e2e"
+# echo: repeats the question word by word (fast); slow: the same at a pace that leaves time to press Stop;
+# flaky: always fails, so echo answers instead; markdown: a fixed answer with code, a table and LaTeX.
+MODELS_YAML = """\
+default: echo
+models:
+  - {name: echo, provider: scripted, reply: echo, first_token_ms: 100, tokens_per_second: 25}
+  - {name: slow, provider: scripted, reply: echo, first_token_ms: 100, tokens_per_second: 4}
+  - {name: flaky, provider: scripted, reply: echo, fail: "status:500", max_retries: 0, fallbacks: [echo]}
+  - name: markdown
+    provider: scripted
+    tokens_per_second: 200
+    reply: "Here is code:\\n\\n```python\\nprint('hi')\\n```\\n\\n| a | b |\\n|---|---|\\n| 1 | 2 |\\n\\n$E=mc^2$"
+"""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "e2e: end-to-end test in a real browser against a running Parley")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def parley_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not STATIC_INDEX.is_file():
+        pytest.fail(f"The web app is not built ({STATIC_INDEX} is missing): run `make web` first")
+    workdir = tmp_path_factory.mktemp("e2e-parley")
+    models = workdir / "models.yaml"
+    models.write_text(MODELS_YAML)
+    port = _free_port()
+    # Only what this server needs: nothing from the developer's own Parley settings leaks in.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PARLEY_")}
+    for key in ("DATABASE_URL", "REDIS_URL"):
+        env.pop(key, None)
+    env.update(
+        PARLEY_MODELS=str(models),
+        PARLEY_ADMIN_EMAIL=ADMIN_EMAIL,
+        PARLEY_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        PARLEY_AUTH__ARGON2_TIME_COST="1",
+        PARLEY_AUTH__ARGON2_MEMORY_COST_KIB="1024",
+        PARLEY_AUTH__ARGON2_PARALLELISM="1",
+        PARLEY_LOG_JSON="false",
+        PARLEY_LOG_LEVEL="warning",
+        HF_HUB_OFFLINE="1",
+    )
+    log_path = workdir / "parley.log"
+    log = log_path.open("wb")
+    command = [sys.executable, "-m", "parley", "serve", "--port", str(port), "--data-dir", str(workdir / "data")]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, server, log_path)
+        yield url
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+        log.close()
+
+
+def _wait_ready(url: str, server: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"parley serve exited with {server.returncode}:\n{log_path.read_text()[-4000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"parley serve did not become ready in 120 s:\n{log_path.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def base_url(parley_url: str) -> str:
+    return parley_url
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`apt-get install chromium`)")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True}
+
+
+# pytest-playwright keeps one Playwright for the whole session; while it lives, its event loop counts as the
+# running loop, and the asyncio tests that the same xdist worker runs afterwards fail ("cannot be called from a
+# running event loop"). So Playwright and the browser live per module here, and are gone before other tests run.
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser_type(playwright: Playwright) -> BrowserType:
+    return playwright.chromium
+
+
+@pytest.fixture(scope="module")
+def launch_browser(browser_type_launch_args: dict[str, Any], browser_type: BrowserType) -> Any:
+    def launch(**kwargs: Any) -> Browser:
+        return browser_type.launch(**{**browser_type_launch_args, **kwargs})
+
+    return launch
+
+
+@pytest.fixture(scope="module")
+def browser(launch_browser: Any) -> Iterator[Browser]:
+    launched: Browser = launch_browser()
+    yield launched
+    launched.close()
+
+
+@pytest.fixture(scope="module")
+def browser_context_args(base_url: str) -> dict[str, Any]:
+    # English UI whatever the machine's locale; tests that switch language do it through the UI.
+    return {"base_url": base_url, "locale": "en-US", "viewport": {"width": 1280, "height": 800}}
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Iterator[Page]:
+    """A page that fails its test on any uncaught script error (a broken bundle, a CSP violation that throws…)."""
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    yield opened
+    assert not errors, f"script errors in the page: {errors}"

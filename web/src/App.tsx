@@ -1,0 +1,72 @@
+import { lazy, type ReactNode, Suspense } from "react";
+import { useTranslation } from "react-i18next";
+import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-router-dom";
+import { AuthProvider, useAuth } from "./auth/AuthProvider";
+import { RegisterPage } from "./auth/RegisterPage";
+import { SignInPage } from "./auth/SignInPage";
+import { ChatPage } from "./chat/ChatPage";
+import { AppShell } from "./layout/AppShell";
+import { SettingsPage } from "./settings/SettingsPage";
+
+// The chart and admin pages load on first visit: most sessions never open them.
+const UsagePage = lazy(() => import("./usage/UsagePage"));
+const AdminPage = lazy(() => import("./admin/AdminPage"));
+
+function Loading() {
+  const { t } = useTranslation();
+  return (
+    <div className="loading" role="status">
+      {t("app.loading")}
+    </div>
+  );
+}
+
+function SignedIn({ children }: { children: ReactNode }) {
+  const { status } = useAuth();
+  const location = useLocation();
+  if (status === "loading") return <Loading />;
+  if (status === "signed-out") return <Navigate to="/signin" replace state={{ from: location.pathname }} />;
+  return children;
+}
+
+function SignedOut({ children }: { children: ReactNode }) {
+  const { status } = useAuth();
+  const location = useLocation();
+  if (status === "loading") return <Loading />;
+  if (status === "signed-in") {
+    const from = (location.state as { from?: string } | null)?.from;
+    return <Navigate to={from && from !== "/signin" ? from : "/chat"} replace />;
+  }
+  return children;
+}
+
+function AdminOnly({ children }: { children: ReactNode }) {
+  const { user } = useAuth();
+  return user?.role === "admin" ? children : <Navigate to="/chat" replace />;
+}
+
+export function AppRoutes() {
+  return (
+    <Routes>
+      <Route path="/signin" element={<SignedOut><SignInPage /></SignedOut>} />
+      <Route path="/register" element={<SignedOut><RegisterPage /></SignedOut>} />
+      <Route element={<SignedIn><AppShell /></SignedIn>}>
+        <Route path="/chat/:id?" element={<ChatPage />} />
+        <Route path="/settings" element={<SettingsPage />} />
+        <Route path="/usage" element={<Suspense fallback={<Loading />}><UsagePage /></Suspense>} />
+        <Route path="/admin" element={<AdminOnly><Suspense fallback={<Loading />}><AdminPage /></Suspense></AdminOnly>} />
+      </Route>
+      <Route path="*" element={<Navigate to="/chat" replace />} />
+    </Routes>
+  );
+}
+
+export function App() {
+  return (
+    <BrowserRouter>
+      <AuthProvider>
+        <AppRoutes />
+      </AuthProvider>
+    </BrowserRouter>
+  );
+}

@@ -1,0 +1,152 @@
+import type { Role, SubscriptionTier, User, UserPage } from "@parley/sdk";
+import { useCallback, useEffect, useRef, useState } from "react";
+import { useTranslation } from "react-i18next";
+import { api } from "../api/client";
+import { describeError } from "../api/errors";
+import { ConfirmDialog } from "../components/ConfirmDialog";
+import { Notice } from "../components/Notice";
+import { formatNumber } from "../format";
+import { PageHeader } from "../layout/PageHeader";
+import { UserRow } from "./UserRow";
+
+const PAGE_SIZE = 20;
+
+/** Administrators: find users, filter by role and status, suspend/reinstate, change role and plan. */
+export default function AdminPage() {
+  const { t } = useTranslation();
+  const [query, setQuery] = useState("");
+  const [role, setRole] = useState<"" | Role>("");
+  const [status, setStatus] = useState<"" | "active" | "suspended">("");
+  const [page, setPage] = useState(1);
+  const [result, setResult] = useState<UserPage | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [message, setMessage] = useState<string | null>(null);
+  const [suspending, setSuspending] = useState<User | null>(null);
+
+  const latest = useRef(0);
+  const load = useCallback(async () => {
+    const request = ++latest.current;
+    try {
+      const found = await api.admin.users({
+        q: query.trim() || undefined,
+        role: role || undefined,
+        is_active: status === "" ? undefined : status === "active",
+        page,
+        page_size: PAGE_SIZE,
+      });
+      // an answer to an older filter that arrives late must not replace a newer one
+      if (request !== latest.current) return;
+      setResult(found);
+      setError(null);
+    } catch (caught) {
+      if (request === latest.current) setError(describeError(caught, t));
+    }
+  }, [query, role, status, page, t]);
+
+  useEffect(() => {
+    const timer = setTimeout(() => void load(), query ? 250 : 0);
+    return () => clearTimeout(timer);
+  }, [load, query]);
+
+  async function change(user: User, run: () => Promise<User>) {
+    setError(null);
+    try {
+      const updated = await run();
+      setResult((current) => current && { ...current, items: current.items.map((item) => (item.id === updated.id ? updated : item)) });
+      setMessage(t("admin.updated", { email: updated.email }));
+    } catch (caught) {
+      setError(describeError(caught, t));
+      void load();
+    }
+    return user;
+  }
+
+  const pages = result ? Math.max(1, Math.ceil(result.total / result.page_size)) : 1;
+  return (
+    <div className="page-content">
+      <PageHeader title={t("admin.title")} />
+      <div className="filters">
+        <input type="search" aria-label={t("admin.search")} placeholder={t("admin.search")} value={query} onChange={(event) => { setQuery(event.target.value); setPage(1); }} />
+        <label className="inline-field">
+          <span>{t("admin.role")}</span>
+          <select aria-label={t("admin.role")} value={role} onChange={(event) => { setRole(event.target.value as "" | Role); setPage(1); }}>
+            <option value="">{t("admin.all")}</option>
+            <option value="user">{t("admin.user")}</option>
+            <option value="admin">{t("admin.admin")}</option>
+          </select>
+        </label>
+        <label className="inline-field">
+          <span>{t("admin.status")}</span>
+          <select aria-label={t("admin.status")} value={status} onChange={(event) => { setStatus(event.target.value as "" | "active" | "suspended"); setPage(1); }}>
+            <option value="">{t("admin.all")}</option>
+            <option value="active">{t("admin.active")}</option>
+            <option value="suspended">{t("admin.suspended")}</option>
+          </select>
+        </label>
+      </div>
+      {error && <Notice kind="error">{error}</Notice>}
+      {message && <Notice kind="success">{message}</Notice>}
+      {result && (
+        <>
+          <p className="muted small-text">{t("admin.count", { count: result.total, formatted: formatNumber(result.total) })}</p>
+          {result.items.length === 0 ? (
+            <p className="muted">{t("admin.noUsers")}</p>
+          ) : (
+            <div className="table-wrap">
+              <table className="data-table users-table">
+                <thead>
+                  <tr>
+                    <th scope="col">{t("admin.user")}</th>
+                    <th scope="col">{t("admin.role")}</th>
+                    <th scope="col">{t("admin.tier")}</th>
+                    <th scope="col">{t("admin.status")}</th>
+                    <th scope="col">{t("admin.lastLogin")}</th>
+                    <th scope="col">{t("admin.actions")}</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {result.items.map((user) => (
+                    <UserRow
+                      key={user.id}
+                      user={user}
+                      onRole={(next: Role) => void change(user, () => api.admin.updateUser(user.id, { role: next }))}
+                      onTier={(next: SubscriptionTier) => void change(user, () => api.admin.updateUser(user.id, { subscription_tier: next }))}
+                      onSuspend={() => setSuspending(user)}
+                      onUnsuspend={() => void change(user, () => api.admin.unsuspend(user.id))}
+                    />
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+          {pages > 1 && (
+            <nav className="pager" aria-label={t("admin.page", { page, pages })}>
+              <button type="button" className="button" disabled={page <= 1} onClick={() => setPage(page - 1)}>
+                {t("admin.previous")}
+              </button>
+              <span>{t("admin.page", { page, pages })}</span>
+              <button type="button" className="button" disabled={page >= pages} onClick={() => setPage(page + 1)}>
+                {t("admin.next")}
+              </button>
+            </nav>
+          )}
+        </>
+      )}
+      {suspending && (
+        <ConfirmDialog
+          title={t("admin.suspendTitle", { email: suspending.email })}
+          confirmLabel={t("admin.suspend")}
+          danger
+          onCancel={() => setSuspending(null)}
+          onConfirm={() => {
+            const target = suspending;
+            setSuspending(null);
+            void change(target, () => api.admin.suspend(target.id));
+          }}
+        >
+          <p>{t("admin.suspendBody")}</p>
+        </ConfirmDialog>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,60 @@
+import type { Role, SubscriptionTier, User } from "@parley/sdk";
+import { useTranslation } from "react-i18next";
+import { useAuth } from "../auth/AuthProvider";
+import { formatDateTime } from "../format";
+
+const TIERS: SubscriptionTier[] = ["free", "pro", "enterprise"];
+
+interface Props {
+  user: User;
+  onRole(role: Role): void;
+  onTier(tier: SubscriptionTier): void;
+  onSuspend(): void;
+  onUnsuspend(): void;
+}
+
+export function UserRow({ user, onRole, onTier, onSuspend, onUnsuspend }: Props) {
+  const { t } = useTranslation();
+  const { user: me } = useAuth();
+  const self = me?.id === user.id;
+  return (
+    <tr data-email={user.email}>
+      <td>
+        <div className="user-cell">
+          <span>{user.full_name || user.email}</span>
+          {user.full_name && <span className="muted small-text">{user.email}</span>}
+        </div>
+      </td>
+      <td>
+        <select aria-label={t("admin.roleFor", { email: user.email })} value={user.role} disabled={self} onChange={(event) => onRole(event.target.value as Role)}>
+          <option value="user">{t("admin.user")}</option>
+          <option value="admin">{t("admin.admin")}</option>
+        </select>
+      </td>
+      <td>
+        <select aria-label={t("admin.tierFor", { email: user.email })} value={user.subscription_tier} onChange={(event) => onTier(event.target.value as SubscriptionTier)}>
+          {TIERS.map((tier) => (
+            <option key={tier} value={tier}>
+              {t(`admin.${tier}`)}
+            </option>
+          ))}
+        </select>
+      </td>
+      <td>
+        <span className={`badge ${user.is_active ? "ok" : "warn"}`}>{user.is_active ? t("admin.active") : t("admin.suspended")}</span>
+      </td>
+      <td>{user.last_login_at ? formatDateTime(user.last_login_at) : "—"}</td>
+      <td>
+        {user.is_active ? (
+          <button type="button" className="button danger small" disabled={self} onClick={onSuspend} aria-label={`${t("admin.suspend")}: ${user.email}`}>
+            {t("admin.suspend")}
+          </button>
+        ) : (
+          <button type="button" className="button small" onClick={onUnsuspend} aria-label={`${t("admin.unsuspend")}: ${user.email}`}>
+            {t("admin.unsuspend")}
+          </button>
+        )}
+      </td>
+    </tr>
+  );
+}

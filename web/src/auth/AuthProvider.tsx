@@ -1,0 +1,84 @@
+/** Who is signed in: restores the session from the refresh cookie on load, signs in and out, and returns to
+ * the sign-in page with a reason when the session ends by itself (expired, suspended, signed out elsewhere). */
+import type { User } from "@parley/sdk";
+import { createContext, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from "react";
+import { api, broadcastSignOut, onSessionEnded } from "../api/client";
+
+export type AuthNotice = "suspended" | "expired" | "signedOut" | "registered" | null;
+
+interface AuthState {
+  status: "loading" | "signed-in" | "signed-out";
+  user: User | null;
+  notice: AuthNotice;
+  signIn(email: string, password: string): Promise<void>;
+  signOut(): Promise<void>;
+  setUser(user: User): void;
+  setNotice(notice: AuthNotice): void;
+}
+
+const AuthContext = createContext<AuthState | null>(null);
+
+export function AuthProvider({ children }: { children: ReactNode }) {
+  const [status, setStatus] = useState<AuthState["status"]>("loading");
+  const [user, setUserState] = useState<User | null>(null);
+  const [notice, setNotice] = useState<AuthNotice>(null);
+
+  useEffect(() => {
+    let cancelled = false;
+    api.auth
+      .restore()
+      .then((restored) => {
+        if (cancelled) return;
+        setUserState(restored);
+        setStatus(restored ? "signed-in" : "signed-out");
+      })
+      .catch(() => {
+        if (!cancelled) setStatus("signed-out");
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, []);
+
+  useEffect(
+    () =>
+      onSessionEnded((reason) => {
+        setUserState(null);
+        setStatus("signed-out");
+        setNotice(reason === "suspended" ? "suspended" : reason === "expired" ? "expired" : "signedOut");
+      }),
+    [],
+  );
+
+  const signIn = useCallback(async (email: string, password: string) => {
+    const signedIn = await api.auth.login(email, password);
+    setNotice(null);
+    setUserState(signedIn);
+    setStatus("signed-in");
+  }, []);
+
+  const signOut = useCallback(async () => {
+    try {
+      await api.auth.logout();
+    } catch {
+      // the session ends here whatever the server said (it may be unreachable)
+    } finally {
+      broadcastSignOut();
+      setUserState(null);
+      setStatus("signed-out");
+      setNotice(null);
+    }
+  }, []);
+
+  const value = useMemo<AuthState>(
+    () => ({ status, user, notice, signIn, signOut, setUser: setUserState, setNotice }),
+    [status, user, notice, signIn, signOut],
+  );
+  return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
+}
+
+export function useAuth(): AuthState {
+  const state = useContext(AuthContext);
+  if (!state) throw new Error("useAuth outside AuthProvider");
+  return state;
+}

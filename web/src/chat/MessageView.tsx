@@ -1,0 +1,110 @@
+import { type KeyboardEvent, lazy, Suspense, useState } from "react";
+import { useTranslation } from "react-i18next";
+import { CopyButton } from "../components/CopyButton";
+import { Icon } from "../components/Icon";
+import { Notice } from "../components/Notice";
+import type { ChatMessage } from "./types";
+
+// Markdown, highlighting and KaTeX are most of the app's weight: they load after the first screen, and until
+// then an answer shows as plain text.
+const Markdown = lazy(() => import("./Markdown").then((module) => ({ default: module.Markdown })));
+
+interface Props {
+  message: ChatMessage;
+  /** Offered on the last question / last answer only, when nothing is streaming. */
+  canEdit?: boolean;
+  canRegenerate?: boolean;
+  onEdit?(text: string): void;
+  onRegenerate?(): void;
+}
+
+export function MessageView({ message, canEdit = false, canRegenerate = false, onEdit, onRegenerate }: Props) {
+  const { t } = useTranslation();
+  const [editing, setEditing] = useState(false);
+  const [draft, setDraft] = useState(message.content);
+  const isUser = message.role === "user";
+
+  function submitEdit() {
+    const text = draft.trim();
+    if (!text) return;
+    setEditing(false);
+    onEdit?.(text);
+  }
+
+  function onKeyDown(event: KeyboardEvent<HTMLTextAreaElement>) {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      submitEdit();
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      setEditing(false);
+    }
+  }
+
+  return (
+    <article
+      className={`message ${isUser ? "from-user" : "from-assistant"} ${message.status}`}
+      aria-label={isUser ? t("chat.you") : t("chat.assistant")}
+      aria-busy={message.status === "streaming"}
+      data-status={message.status}
+    >
+      <div className="message-body">
+        {editing ? (
+          <div className="edit-box">
+            <textarea aria-label={t("chat.editLabel")} value={draft} onChange={(event) => setDraft(event.target.value)} onKeyDown={onKeyDown} autoFocus rows={3} />
+            <div className="edit-actions">
+              <button type="button" className="button" onClick={() => setEditing(false)}>
+                {t("app.cancel")}
+              </button>
+              <button type="button" className="button primary" onClick={submitEdit}>
+                {t("chat.saveAndSubmit")}
+              </button>
+            </div>
+          </div>
+        ) : isUser ? (
+          <p className="user-text">{message.content}</p>
+        ) : message.content ? (
+          <Suspense fallback={<p className="user-text">{message.content}</p>}>
+            <Markdown text={message.content} />
+          </Suspense>
+        ) : message.status === "streaming" ? (
+          <p className="thinking" role="status">
+            <span className="dots" aria-hidden="true" />
+            {t("chat.thinking")}
+          </p>
+        ) : null}
+        {message.fallback && (
+          <Notice kind="warning">{t("chat.fallback", { from: message.fallback.from, to: message.fallback.to })}</Notice>
+        )}
+        {message.status === "error" && <Notice kind="error">{message.error ?? t("chat.interrupted")}</Notice>}
+        {message.finishReason === "cancelled" && <p className="muted small-text">{t("chat.stopped")}</p>}
+        {message.finishReason === "interrupted" && <p className="muted small-text">{t("chat.interrupted")}</p>}
+      </div>
+      {!editing && message.status !== "streaming" && (
+        <div className="message-actions">
+          {message.content && <CopyButton text={() => message.content} label={t("chat.copyMessage")} doneLabel={t("app.copied")} />}
+          {isUser && canEdit && (
+            <button
+              type="button"
+              className="icon-button"
+              aria-label={t("chat.edit")}
+              title={t("chat.edit")}
+              onClick={() => {
+                setDraft(message.content);
+                setEditing(true);
+              }}
+            >
+              <Icon name="edit" size={16} />
+            </button>
+          )}
+          {!isUser && canRegenerate && (
+            <button type="button" className="icon-button" aria-label={t("chat.regenerate")} title={t("chat.regenerate")} onClick={onRegenerate}>
+              <Icon name="refresh" size={16} />
+            </button>
+          )}
+          {!isUser && message.model && <span className="message-model">{message.model}</span>}
+        </div>
+      )}
+    </article>
+  );
+}

@@ -1,0 +1,25 @@
+import type { Message } from "@parley/sdk";
+import type { ChatMessage } from "./types";
+
+/** The server's messages (newest first) as the chat view shows them (oldest first, user and assistant only). */
+export function fromServer(items: Message[]): ChatMessage[] {
+  return items
+    .filter((message) => message.role === "user" || message.role === "assistant")
+    .reverse()
+    .map((message) => {
+      const problem = message.metadata?.["problem"] as { detail?: string; title?: string } | undefined;
+      const fallbacks = message.metadata?.["fallbacks"] as string[] | undefined;
+      const view: ChatMessage = {
+        id: message.id,
+        role: message.role as ChatMessage["role"],
+        content: message.content,
+        model: message.model,
+        finishReason: message.finish_reason,
+        completionTokens: message.completion_tokens,
+        status: problem ? "error" : "done",
+      };
+      if (problem) view.error = problem.detail || problem.title || "error";
+      if (fallbacks?.length && message.model) view.fallback = { from: fallbacks[fallbacks.length - 1] ?? "", to: message.model };
+      return view;
+    });
+}

@@ -1,0 +1,292 @@
+/**
+ * The state of one conversation's chat: loading its messages, sending, streaming the answer token by token
+ * (batched per animation frame), stopping, regenerating and editing the last question. The SDK reconnects a
+ * broken stream by itself; this hook shows that, and reloads the messages if the answer ended meanwhile.
+ */
+import { type ChatStream, ParleyApiError, ParleySessionEndedError, isAbort } from "@parley/sdk";
+import { useCallback, useEffect, useRef, useState } from "react";
+import { useTranslation } from "react-i18next";
+import { api } from "../api/client";
+import { describeError } from "../api/errors";
+import { fromServer } from "./fromServer";
+import type { ChatMessage } from "./types";
+
+export interface ChatCallbacks {
+  /** The first answer of a new conversation started: it now has an id. */
+  onStarted(conversationId: string): void;
+  onTitle(conversationId: string, title: string): void;
+  onActivity(conversationId: string): void;
+}
+
+type Connection = "ok" | "reconnecting";
+
+const nextFrame: (callback: () => void) => void =
+  typeof requestAnimationFrame === "function" ? (callback) => requestAnimationFrame(callback) : (callback) => setTimeout(callback, 16);
+
+let temporaryIds = 0;
+const temporaryId = (): string => `local-${++temporaryIds}`;
+
+export function useChat(conversationId: string | undefined, model: string, callbacks: ChatCallbacks) {
+  const { t } = useTranslation();
+  const [messages, setMessages] = useState<ChatMessage[]>([]);
+  const [loading, setLoading] = useState(false);
+  const [loadError, setLoadError] = useState<unknown>(null);
+  const [earlierCursor, setEarlierCursor] = useState<string | null>(null);
+  const [streaming, setStreaming] = useState(false);
+  const [connection, setConnection] = useState<Connection>("ok");
+  /** The conversation whose messages are in `messages` (a new chat gets its id mid-stream). */
+  const shownFor = useRef<string | undefined>(undefined);
+  /** A new chat's id, learnt from the stream: navigating to it must not reload (and lose) the live answer. */
+  const adopted = useRef<string | undefined>(undefined);
+  const controller = useRef<AbortController | null>(null);
+  const runs = useRef(0);
+  /** Settles when the previous stream has closed: the server takes a new question only after that (a title may
+   * still be written after the answer is done). */
+  const previousClosed = useRef<Promise<void>>(Promise.resolve());
+  const activeConversation = useRef<string | undefined>(undefined);
+  const callbacksRef = useRef(callbacks);
+  callbacksRef.current = callbacks;
+
+  const patchLast = useCallback((id: string, patch: (message: ChatMessage) => ChatMessage) => {
+    setMessages((current) => current.map((message) => (message.id === id ? patch(message) : message)));
+  }, []);
+
+  /** Reads a stream of events into the assistant message `placeholderId`. */
+  const consume = useCallback(
+    async (stream: ChatStream, placeholderId: string, userId: string | null, resumed = false) => {
+      let assistantId = placeholderId;
+      let pending = "";
+      let scheduled = false;
+      const flush = (): void => {
+        scheduled = false;
+        if (!pending) return;
+        const text = pending;
+        pending = "";
+        patchLast(assistantId, (message) => ({ ...message, content: message.content + text }));
+      };
+      const run = ++runs.current;
+      // Only the newest run may say whether something is streaming (an older one may still be reading its title).
+      const setMine = (value: boolean): void => {
+        if (runs.current === run) setStreaming(value);
+      };
+      setStreaming(true);
+      setConnection("ok");
+      try {
+        for await (const event of stream) {
+          switch (event.event) {
+            case "message": {
+              const { conversation_id: id, assistant_message_id: answerId, user_message_id: questionId, model: used } = event.data;
+              const previous = assistantId;
+              assistantId = answerId;
+              setMessages((current) =>
+                current.map((message) => {
+                  if (message.id === previous) return { ...message, id: answerId, model: used };
+                  if (userId && message.id === userId) return { ...message, id: questionId };
+                  return message;
+                }),
+              );
+              activeConversation.current = id;
+              if (shownFor.current !== id) {
+                shownFor.current = id;
+                adopted.current = id;
+                callbacksRef.current.onStarted(id);
+              } else {
+                callbacksRef.current.onActivity(id);
+              }
+              break;
+            }
+            case "delta":
+              pending += event.data.text;
+              if (!scheduled) {
+                scheduled = true;
+                nextFrame(flush);
+              }
+              break;
+            case "fallback": {
+              const { from_model: from, model: to } = event.data;
+              patchLast(assistantId, (message) => ({ ...message, fallback: { from, to }, model: to }));
+              break;
+            }
+            case "done":
+              flush();
+              patchLast(assistantId, (message) => ({
+                ...message,
+                status: "done",
+                finishReason: event.data.finish_reason,
+                model: event.data.model,
+                completionTokens: event.data.usage.completion_tokens,
+              }));
+              // the answer is complete: a title may still follow, but the user can go on
+              setMine(false);
+              break;
+            case "error":
+              flush();
+              patchLast(assistantId, (message) => ({
+                ...message,
+                status: "error",
+                finishReason: "error",
+                error: event.data.problem.detail || event.data.problem.title || t("chat.interrupted"),
+              }));
+              setMine(false);
+              break;
+            case "title":
+              callbacksRef.current.onTitle(event.data.conversation_id, event.data.title);
+              break;
+            case "reconnecting":
+              setConnection("reconnecting");
+              break;
+            case "reconnected":
+              setConnection("ok");
+              break;
+          }
+        }
+        flush();
+        if (stream.detached && stream.conversationId) {
+          // The answer ended while we were disconnected: the server has the whole of it.
+          const page = await api.chat.messages(stream.conversationId, { limit: 100 });
+          setMessages(fromServer(page.items));
+        }
+      } catch (caught) {
+        flush();
+        if (isAbort(caught) || caught instanceof ParleySessionEndedError) return;
+        if (resumed && caught instanceof ParleyApiError && caught.status === 404 && stream.conversationId) {
+          // nothing is being written after all (it ended just now): show what the server has
+          const page = await api.chat.messages(stream.conversationId, { limit: 100 }).catch(() => null);
+          if (page) setMessages(fromServer(page.items));
+          return;
+        }
+        const message = describeError(caught, t);
+        patchLast(assistantId, (current) => ({ ...current, status: "error", error: t("chat.failed", { message }) }));
+      } finally {
+        setMine(false);
+        if (runs.current === run) setConnection("ok");
+        if (stream.conversationId) callbacksRef.current.onActivity(stream.conversationId);
+      }
+    },
+    [patchLast, t],
+  );
+
+  // Load the conversation's messages when it changes (not when a new chat just got its id).
+  const consumeRef = useRef(consume);
+  consumeRef.current = consume;
+  useEffect(() => {
+    if (conversationId !== undefined && conversationId === adopted.current) {
+      adopted.current = undefined;
+      return;
+    }
+    adopted.current = undefined;
+    controller.current?.abort();
+    shownFor.current = conversationId;
+    setMessages([]);
+    setLoadError(null);
+    setEarlierCursor(null);
+    if (!conversationId) return;
+    let cancelled = false;
+    setLoading(true);
+    api.chat
+      .messages(conversationId, { limit: 100 })
+      .then((page) => {
+        if (cancelled) return;
+        const loaded = fromServer(page.items);
+        const last = loaded[loaded.length - 1];
+        const unfinished = last?.role === "assistant" && !last.finishReason && last.status !== "error";
+        if (last && unfinished) loaded[loaded.length - 1] = { ...last, status: "streaming", content: "" };
+        setMessages(loaded);
+        setEarlierCursor(page.next_cursor ?? null);
+        if (last && unfinished) {
+          // An answer is still being written (after a reload): reattach, replay it and watch it finish.
+          const abort = new AbortController();
+          controller.current = abort;
+          activeConversation.current = conversationId;
+          const resumed = consumeRef.current(api.chat.resume(conversationId, undefined, { signal: abort.signal }), last.id, null, true);
+          previousClosed.current = resumed.catch(() => undefined);
+        }
+      })
+      .catch((caught: unknown) => !cancelled && setLoadError(caught))
+      .finally(() => !cancelled && setLoading(false));
+    return () => {
+      cancelled = true;
+    };
+  }, [conversationId]);
+
+  useEffect(() => () => controller.current?.abort(), []);
+
+  const start = useCallback(
+    (stream: (signal: AbortSignal) => ChatStream, userId: string | null, abort: AbortController) => {
+      const placeholder: ChatMessage = { id: temporaryId(), role: "assistant", content: "", status: "streaming", model };
+      setMessages((current) => [...current, placeholder]);
+      setStreaming(true);
+      const previous = previousClosed.current;
+      const done = previous.then(() => {
+        controller.current = abort;
+        return consume(stream(abort.signal), placeholder.id, userId);
+      });
+      previousClosed.current = done.catch(() => undefined);
+    },
+    [consume, model],
+  );
+
+  const send = useCallback(
+    (text: string) => {
+      if (streaming || !text.trim()) return;
+      const question: ChatMessage = { id: temporaryId(), role: "user", content: text, status: "done" };
+      setMessages((current) => [...current, question]);
+      activeConversation.current = conversationId;
+      start(
+        (signal) => api.chat.send({ message: text, conversation_id: conversationId ?? null, model: model || null }, { signal }),
+        question.id,
+        new AbortController(),
+      );
+    },
+    [conversationId, model, start, streaming],
+  );
+
+  const regenerate = useCallback(
+    (edited?: string) => {
+      if (streaming || !conversationId) return;
+      setMessages((current) => {
+        const lastUser = current.map((message) => message.role).lastIndexOf("user");
+        const kept = current.slice(0, lastUser + 1);
+        const question = kept[lastUser];
+        if (edited !== undefined && question) kept[lastUser] = { ...question, content: edited };
+        return kept;
+      });
+      activeConversation.current = conversationId;
+      start(
+        (signal) =>
+          api.chat.regenerate(conversationId, { model: model || null, ...(edited !== undefined ? { message: edited } : {}) }, { signal }),
+        null,
+        new AbortController(),
+      );
+    },
+    [conversationId, model, start, streaming],
+  );
+
+  const stop = useCallback(async () => {
+    const id = activeConversation.current;
+    const running = controller.current;
+    if (!id) {
+      running?.abort();
+      return;
+    }
+    try {
+      // The stream then ends with `done` (finish_reason "cancelled") and the text so far.
+      await api.chat.stop(id);
+    } catch {
+      running?.abort();
+      return;
+    }
+    setTimeout(() => {
+      if (controller.current === running) running?.abort();
+    }, 5000);
+  }, []);
+
+  const loadEarlier = useCallback(async () => {
+    if (!conversationId || !earlierCursor) return;
+    const page = await api.chat.messages(conversationId, { limit: 100, cursor: earlierCursor });
+    setMessages((current) => [...fromServer(page.items), ...current]);
+    setEarlierCursor(page.next_cursor ?? null);
+  }, [conversationId, earlierCursor]);
+
+  return { messages, loading, loadError, streaming, connection, send, stop, regenerate, hasEarlier: earlierCursor !== null, loadEarlier };
+}
