@@ -224,6 +224,12 @@ class TestErrors:
             await collect(model, ChatRequest(MESSAGES))
         assert caught.value.retryable
 
+    async def test_chunk_of_the_wrong_shape(self, upstream: FakeUpstream, model: OpenAICompatibleModel) -> None:
+        upstream.handler = streaming([chunk(content="a"), sse(json.dumps({"choices": "not a list"}))])
+        with pytest.raises(ProviderError, match="malformed") as caught:
+            await collect(model, ChatRequest(MESSAGES))
+        assert caught.value.retryable
+
     async def test_nothing_listening(self, upstream: FakeUpstream) -> None:
         await upstream.stop()
         provider = OpenAICompatibleModel(model_config(upstream), data_dir=DATA_DIR)

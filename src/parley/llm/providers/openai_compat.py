@@ -3,6 +3,13 @@ that copy it (vLLM, Ollama, llama.cpp server, LiteLLM and other gateways).
 
 The official SDK does the HTTP and SSE work; this module only translates. Its retries are off because the
 router retries (with fallbacks and a circuit breaker) and two layers of retries multiply.
+
+Two of the SDK's conveniences are skipped on this hot path because they cost more than the rest of a chat:
+the typed `chat.completions.create()` walks every message of the history through its TypedDict transform
+(milliseconds per request with a long conversation), and each streamed chunk would become a
+`ChatCompletionChunk` model (most of Parley's CPU per token). The request body is built here as plain JSON
+and posted with the client's own `post()` (auth headers, Azure's deployment path, errors and timeouts all
+still the SDK's), and the chunks arrive as the decoded JSON objects.
 """
 
 from __future__ import annotations
@@ -10,9 +17,9 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import openai
-from openai.types.chat import ChatCompletionMessageParam
 
 from parley.llm.base import (
     ChatEvent,
@@ -61,6 +68,7 @@ class OpenAICompatibleModel:
                 api_key=api_key,
                 max_retries=0,
                 timeout=config.timeout_seconds,
+                http_client=_http_client(),
             )
         else:
             self._client = openai.AsyncOpenAI(
@@ -68,20 +76,17 @@ class OpenAICompatibleModel:
                 api_key=api_key,
                 max_retries=0,
                 timeout=config.timeout_seconds,
+                http_client=_http_client(),
             )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
-        params = request.params
         try:
-            upstream = await self._client.chat.completions.create(
-                model=self._upstream_model,
-                messages=[_message_param(m) for m in request.messages],
+            upstream = await self._client.post(
+                "/chat/completions",
+                body=self._body(request),
+                cast_to=object,
                 stream=True,
-                stream_options={"include_usage": True},
-                max_tokens=params.max_tokens or self.config.max_output_tokens,
-                temperature=openai.omit if params.temperature is None else params.temperature,
-                top_p=openai.omit if params.top_p is None else params.top_p,
-                stop=list(params.stop) if params.stop else openai.omit,
+                stream_cls=openai.AsyncStream[object],
             )
         except openai.APIError as exc:
             raise self._provider_error(exc) from exc
@@ -95,31 +100,57 @@ class OpenAICompatibleModel:
                 async for chunk in upstream:
                     # With include_usage the usage arrives in an extra chunk after the finish reason; some
                     # servers put it on the last content chunk instead, and some never send it.
-                    if chunk.usage is not None:
-                        usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-                    for choice in chunk.choices:
-                        text = choice.delta.content
-                        if text:
-                            yield TextDelta(text)
-                        if choice.finish_reason is not None:
-                            finish_reason = _FINISH_REASONS.get(choice.finish_reason, "stop")
+                    if not isinstance(chunk, dict):
+                        raise self._malformed()
+                    try:
+                        reported = chunk.get("usage")
+                        if reported:
+                            usage = Usage(int(reported["prompt_tokens"]), int(reported["completion_tokens"]))
+                        for choice in chunk.get("choices") or ():
+                            text = (choice.get("delta") or {}).get("content")
+                            if text:
+                                yield TextDelta(text)
+                            reason = choice.get("finish_reason")
+                            if reason is not None:
+                                finish_reason = _FINISH_REASONS.get(reason, "stop")
+                    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                        raise self._malformed() from exc
         except openai.APIError as exc:
             # After the finish reason only the usage chunk and [DONE] were missing: the answer is whole.
             if finish_reason is None:
                 raise self._provider_error(exc) from exc
         except json.JSONDecodeError as exc:
-            raise ProviderError(
-                f"model {self.config.name}: the server sent a malformed stream event", retryable=True
-            ) from exc
+            raise self._malformed() from exc
         if finish_reason is None:
             raise ProviderError(f"model {self.config.name}: the stream ended without a finish reason", retryable=True)
         yield Finish(finish_reason, usage)
+
+    def _body(self, request: ChatRequest) -> dict[str, Any]:
+        """The Chat Completions request, as JSON-ready values (what `create()` would send)."""
+        params = request.params
+        body: dict[str, Any] = {
+            "model": self._upstream_model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": params.max_tokens or self.config.max_output_tokens,
+        }
+        if params.temperature is not None:
+            body["temperature"] = params.temperature
+        if params.top_p is not None:
+            body["top_p"] = params.top_p
+        if params.stop:
+            body["stop"] = list(params.stop)
+        return body
 
     async def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
         return await count_chat_tokens_async(messages)
 
     async def aclose(self) -> None:
         await self._client.close()
+
+    def _malformed(self) -> ProviderError:
+        return ProviderError(f"model {self.config.name}: the server sent a malformed stream event", retryable=True)
 
     def _provider_error(self, exc: openai.APIError) -> ProviderError:
         name = self.config.name
@@ -155,9 +186,11 @@ class OpenAICompatibleModel:
         return text[:_MAX_ERROR_TEXT]
 
 
-def _message_param(message: ChatMessage) -> ChatCompletionMessageParam:
-    if message.role == "system":
-        return {"role": "system", "content": message.content}
-    if message.role == "assistant":
-        return {"role": "assistant", "content": message.content}
-    return {"role": "user", "content": message.content}
+def _http_client() -> Any:
+    """The SDK's aiohttp transport when aiohttp is installed (it is, with aioboto3): it reads a streamed
+    response for about half the CPU of the default one, which counts once per token. Same defaults
+    (connection limits, redirects) as the SDK's own client; None falls back to that client."""
+    try:
+        return openai.DefaultAioHttpClient()
+    except RuntimeError:  # the SDK's adapter is missing (aiohttp absent or too old)
+        return None
