@@ -19,6 +19,7 @@ import asyncpg
 import psutil
 import structlog
 from fastapi import Depends, Request
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -175,6 +176,11 @@ class Database:
                 session.info.pop("after_rollback", None)
                 for callback in session.info.pop("after_commit", []):
                     callback()
+
+    async def ping(self) -> None:
+        """Raise unless the database answers a trivial query."""
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import text
 from starlette.responses import JSONResponse
 
 from parley.db import Database
@@ -26,8 +25,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> Any:
     database: Database = request.app.state.database
     try:
-        async with database.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        await database.ping()
         current = await is_current(database.engine)
     except Exception as exc:  # any failure to reach the database means "not ready", never a 500
         return problem_response(503, f"database unreachable: {type(exc).__name__}", request=request)

@@ -1,6 +1,6 @@
 """Pure-ASGI middleware: request id, access log line, security headers.
 
-Pure ASGI (not BaseHTTPMiddleware) so a streamed response passes through with no per-chunk overhead.
+Pure ASGI (not Starlette's base HTTP middleware class) so a streamed response passes through with no per-chunk overhead.
 """
 
 from __future__ import annotations
