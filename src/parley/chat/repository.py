@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.models import Conversation, Message
@@ -40,6 +40,10 @@ async def history(session: AsyncSession, conversation_id: uuid.UUID) -> list[Mes
         select(Message).where(Message.conversation_id == conversation_id).order_by(Message.seq)
     )
     return list(rows)
+
+
+async def has_messages(session: AsyncSession, conversation_id: uuid.UUID) -> bool:
+    return bool(await session.scalar(select(exists().where(Message.conversation_id == conversation_id))))
 
 
 async def page(

@@ -47,12 +47,13 @@ async def send(
     """Save the user's message (committed before any model is called) and start the answer."""
     if conversation_id is None:
         conversation = await conversation_service.create(session, user_id=principal.user_id)
-        previous: list[Message] = []
+        has_history = False
     else:
         conversation = await conversation_service.get(
             session, user_id=principal.user_id, conversation_id=conversation_id
         )
-        previous = await repository.history(session, conversation.id)
+        # Only whether there is history matters here; the engine loads it once, after the commit.
+        has_history = await repository.has_messages(session, conversation.id)
     registered = engine.router.resolve(model or conversation.model, [ChatMessage("user", message)])
     if system_prompt is not None:
         conversation.system_prompt = system_prompt
@@ -67,7 +68,7 @@ async def send(
         registered_model=registered,
         params=params,
         system_prompt=system_prompt,
-        first_exchange=not previous,
+        first_exchange=not has_history,
     )
 
 
