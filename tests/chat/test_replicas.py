@@ -22,17 +22,22 @@ from tests.factories import PASSWORD, assert_problem, create_user, signed_in_use
 from tests.sse import answer_text, collect, parse_events
 
 CHAT = "/api/v1/chat"
+GRACE_SECONDS = 1.5
 LOGIN = "/api/v1/auth/login"
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def replicas(client, redis_app, redis_live_url, replica_b, replica_b_url):
     """Replica A and B, each as (app, HTTP base URL); `client` has emptied the shared database."""
+    original = {id(app): app.state.chat_engine.settings.disconnect_grace_seconds for app in (redis_app, replica_b)}
     for app in (redis_app, replica_b):
         await reset_app(app)
+        # Long enough that a loaded machine's scheduling delays do not pass for a client that left.
+        app.state.chat_engine.settings.disconnect_grace_seconds = GRACE_SECONDS
     yield (redis_app, redis_live_url), (replica_b, replica_b_url)
     for app in (redis_app, replica_b):
         await app.state.chat_engine.runs.cancel_all("test ended")
+        app.state.chat_engine.settings.disconnect_grace_seconds = original[id(app)]
 
 
 async def _start_slowly(http: httpx.AsyncClient, headers, text: str, *, deltas: int) -> list:
@@ -52,7 +57,7 @@ class TestResumeOnAnotherReplica:
         (app_a, url_a), (_, url_b) = replicas
         async with httpx.AsyncClient(base_url=url_a, timeout=10) as via_a:
             me = await signed_in_user(app_a, via_a)
-            text = " ".join(f"t{n}" for n in range(60))  # ~2.4 s at 25 tokens/s: well past the 0.5 s grace
+            text = " ".join(f"t{n}" for n in range(100))  # ~4 s at 25 tokens/s: well past the grace
             before = await _start_slowly(via_a, me.headers, text, deltas=5)
         conversation_id, last_id = before[0].data["conversation_id"], before[-1].id
         await asyncio.sleep(0.2)
@@ -91,11 +96,11 @@ class TestResumeOnAnotherReplica:
             seen = ""
             async for chunk in response.aiter_text():
                 seen += chunk
-                if seen.count("event: delta") >= 20:  # ~0.8 s: longer than the grace on its own
+                if seen.count("event: delta") >= 45:  # ~1.8 s: longer than the grace on its own
                     break
         run = app_a.state.chat_engine.runs.get(conversation_id)
         assert not run.finished
-        await asyncio.wait_for(run.done.wait(), timeout=3)
+        await asyncio.wait_for(run.done.wait(), timeout=GRACE_SECONDS + 5)
         stored = await session.get(Message, run.message_id)
         assert stored.finish_reason == "cancelled" and 0 < len(stored.content) < len(text)
 
