@@ -31,7 +31,7 @@ class Security:
         )
 
 
-def _security(request: Request) -> Security:
+async def _security(request: Request) -> Security:
     security: Security = request.app.state.security
     return security
 

@@ -15,7 +15,7 @@ Chatter = Annotated[Principal, Depends(require(Permission.CHAT, Permission.CONVE
 ChatReader = Annotated[Principal, Depends(require(Permission.CONVERSATIONS_READ))]
 
 
-def _engine(request: Request) -> ChatEngine:
+async def _engine(request: Request) -> ChatEngine:
     engine: ChatEngine = request.app.state.chat_engine
     return engine
 
