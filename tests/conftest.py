@@ -95,6 +95,13 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    async with running_app(settings) as application:
+        yield application
+
+
+@contextlib.asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """An app built from `settings` with its lifespan (database, models, chat engine) started."""
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
@@ -205,8 +212,7 @@ def redis_settings(settings: Settings, redis_url: str, redis_key_prefix: str) ->
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def redis_app(redis_settings: Settings) -> AsyncIterator[FastAPI]:
     """An app on the Redis twin (replica A of the multi-instance tests), on the same database as `app`."""
-    application = create_app(redis_settings)
-    async with application.router.lifespan_context(application):
+    async with running_app(redis_settings) as application:
         yield application
 
 
@@ -219,8 +225,7 @@ async def redis_live_url(redis_app: FastAPI) -> AsyncIterator[str]:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def replica_b(redis_settings: Settings) -> AsyncIterator[FastAPI]:
     """A second app with the same settings as `redis_app`: another replica behind the same load balancer."""
-    application = create_app(redis_settings)
-    async with application.router.lifespan_context(application):
+    async with running_app(redis_settings) as application:
         yield application
 
 

@@ -259,25 +259,8 @@ class ChatEngine:
         problem: dict[str, Any] | None,
         new_summary: tuple[str | None, uuid.UUID | None] | None,
     ) -> Decimal:
-        final_model = self.router.registry.get(model_name) or job.model
-        cost = final_model.config.cost(usage.prompt_tokens, usage.completion_tokens)
-        extra: dict[str, Any] = {"cost": str(cost), "latency_ms": latency_ms, "ttft_ms": ttft_ms}
-        if problem is not None:
-            extra["problem"] = problem
-        if spent:
-            extra["fallbacks"] = [name for name, _ in spent]
         async with self.database.session() as session:
-            await repository.finish_message(
-                session,
-                job.message_id,
-                content=content,
-                finish_reason="error" if problem is not None else finish_reason,
-                model=model_name,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                extra=extra,
-            )
-            usage_service.record_completion(
+            cost = usage_service.record_completion(
                 session,
                 self.router.registry.config,
                 user_id=job.user_id,
@@ -289,6 +272,21 @@ class ChatEngine:
                 api_key_id=job.api_key_id,
                 latency_ms=latency_ms,
                 ttft_ms=ttft_ms,
+            )
+            extra: dict[str, Any] = {"cost": str(cost), "latency_ms": latency_ms, "ttft_ms": ttft_ms}
+            if problem is not None:
+                extra["problem"] = problem
+            if spent:
+                extra["fallbacks"] = [name for name, _ in spent]
+            await repository.finish_message(
+                session,
+                job.message_id,
+                content=content,
+                finish_reason="error" if problem is not None else finish_reason,
+                model=model_name,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                extra=extra,
             )
             values: dict[str, Any] = {}
             if new_summary is not None:
