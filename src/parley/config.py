@@ -72,6 +72,71 @@ class LLMSettings(BaseModel):
     replay_retention_seconds: float = Field(default=120.0, ge=0)
 
 
+class S3Settings(BaseModel):
+    """S3 (or any S3-API server: MinIO, Ceph, moto). Setting `bucket` switches file storage from local files to S3."""
+
+    bucket: str | None = None
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    # Key prefix inside the bucket, for several deployments sharing one bucket.
+    prefix: str = Field(default="parley/", max_length=200)
+
+
+class FileSettings(BaseModel):
+    """Uploads: size limits per subscription tier and the limits that refuse archive bombs."""
+
+    # Largest upload in MiB per subscription tier; a tier not listed gets `default_max_upload_mib`.
+    max_upload_mib: dict[str, int] = Field(default_factory=lambda: {"free": 10, "pro": 50, "enterprise": 200})
+    default_max_upload_mib: int = Field(default=10, ge=1)
+    # OOXML (docx/xlsx/pptx) are zip files: refused before unpacking beyond these.
+    zip_max_entries: int = Field(default=10_000, ge=1)
+    zip_max_uncompressed_mib: int = Field(default=512, ge=1)
+    zip_max_ratio: int = Field(default=100, ge=2)
+    # Extracted text beyond this many characters is cut (a 100 MiB CSV is not a document).
+    max_extracted_chars: int = Field(default=20_000_000, ge=1000)
+
+
+class EmbeddingSettings(BaseModel):
+    """How text becomes vectors: the bundled model (default) or any OpenAI-compatible embeddings endpoint."""
+
+    # minilm: bundled all-MiniLM-L6-v2 int8 ONNX; e5-small: bundled multilingual-e5-small; openai: `base_url`.
+    provider: Literal["minilm", "e5-small", "openai"] = "minilm"
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    model: str = "text-embedding-3-small"
+    # Vectors are stored as vector(384); a remote model must be asked for 384 dimensions.
+    dimensions: int = Field(default=384, ge=1, le=4096)
+    batch_size: int = Field(default=32, ge=1, le=2048)
+    # Threads of the embedding pool (CPU work never runs on the event loop).
+    threads: int = Field(default=1, ge=1, le=64)
+
+
+class RagSettings(BaseModel):
+    """Chunking and retrieval."""
+
+    chunk_tokens: int = Field(default=350, ge=32, le=4000)
+    chunk_overlap_tokens: int = Field(default=50, ge=0, le=1000)
+    top_k: int = Field(default=6, ge=1, le=50)
+    # Reciprocal rank fusion constant (Cormack et al. use 60).
+    rrf_k: int = Field(default=60, ge=1)
+    # Candidates taken from each of the vector and the full-text search before fusion.
+    candidates: int = Field(default=40, ge=1, le=1000)
+    hnsw_ef_search: int = Field(default=100, ge=10, le=1000)
+
+
+class JobSettings(BaseModel):
+    """Background jobs (ingestion …): the outbox table is the source of truth; a worker claims rows from it."""
+
+    # In-process workers in each API process (0: this replica only serves requests).
+    workers: int = Field(default=2, ge=0, le=64)
+    poll_interval_seconds: float = Field(default=2.0, gt=0, le=60)
+    # A claimed job whose worker died is taken again after its lease runs out.
+    lease_seconds: float = Field(default=300.0, ge=5)
+    max_attempts: int = Field(default=5, ge=1, le=100)
+
+
 class Settings(BaseSettings):
     """Everything Parley can be told. Environment names: `PARLEY_<FIELD>` and `PARLEY_<PART>__<FIELD>`;
     `DATABASE_URL` and `REDIS_URL` are also read under their customary names."""
@@ -106,6 +171,13 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "PARLEY_REDIS_URL"))
     # Prefix of Parley's Redis keys and channels, for several deployments (or test runs) sharing one Redis.
     redis_key_prefix: str = Field(default="parley", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    # RabbitMQ (optional): wakes workers of every replica when a job is committed; the outbox stays the truth.
+    rabbitmq_url: str | None = Field(default=None, validation_alias=AliasChoices("RABBITMQ_URL", "PARLEY_RABBITMQ_URL"))
+    s3: S3Settings = S3Settings()
+    files: FileSettings = FileSettings()
+    embeddings: EmbeddingSettings = EmbeddingSettings()
+    rag: RagSettings = RagSettings()
+    jobs: JobSettings = JobSettings()
     # The first admin, created on first start when the database has no users.
     admin_email: str | None = None
     admin_password: SecretStr | None = None

@@ -4,18 +4,31 @@ from parley.models.api_key import ApiKey
 from parley.models.audit_event import AuditEvent
 from parley.models.base import Base
 from parley.models.conversation import Conversation
+from parley.models.conversation_knowledge_base import ConversationKnowledgeBase
 from parley.models.file import File
+from parley.models.file_chunk import EMBEDDING_DIMENSIONS, FileChunk
+from parley.models.job import Job
+from parley.models.knowledge_base import KnowledgeBase
+from parley.models.knowledge_base_file import KnowledgeBaseFile
+from parley.models.knowledge_base_grant import KnowledgeBaseGrant
 from parley.models.message import Message
 from parley.models.refresh_token import RefreshToken
 from parley.models.usage_log import UsageLog
 from parley.models.user import User
 
 __all__ = [
+    "EMBEDDING_DIMENSIONS",
     "ApiKey",
     "AuditEvent",
     "Base",
     "Conversation",
+    "ConversationKnowledgeBase",
     "File",
+    "FileChunk",
+    "Job",
+    "KnowledgeBase",
+    "KnowledgeBaseFile",
+    "KnowledgeBaseGrant",
     "Message",
     "RefreshToken",
     "UsageLog",

@@ -21,6 +21,12 @@ class File(UUIDPrimaryKey, Timestamps, Base):
     # pending | processing | ready | failed
     status: Mapped[str] = mapped_column(String(16), server_default="pending")
     status_reason: Mapped[str | None] = mapped_column(Text)
+    # The media type decided from the content (magic bytes), served back on download.
+    mime_type: Mapped[str] = mapped_column(String(100), server_default="application/octet-stream")
+    page_count: Mapped[int | None]
+    chunk_count: Mapped[int] = mapped_column(server_default="0")
+    # The embedding model the chunks were embedded with; a different configured model means re-embedding.
+    embedding_model: Mapped[str | None] = mapped_column(String(100))
 
     __table_args__ = (
         Index("ix_files_user_created", "user_id", "created_at"),

@@ -24,6 +24,8 @@ class Message(UUIDPrimaryKey, Timestamps, Base):
     # stop | length | cancelled | interrupted | error; null while generating.
     finish_reason: Mapped[str | None] = mapped_column(String(32))
     extra: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, server_default="{}")
+    # Sources of a grounded answer: [{n, file_id, filename, page, snippet}]; `[n]` in the content points here.
+    citations: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     content_search: Mapped[str] = mapped_column(
         TSVECTOR, Computed("to_tsvector('simple', coalesce(content, ''))", persisted=True)
     )

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from parley.models.base import Base, Timestamps, UUIDPrimaryKey
+
+
+class KnowledgeBase(UUIDPrimaryKey, Timestamps, Base):
+    """A named set of files, shared with users or roles through grants."""
+
+    __tablename__ = "knowledge_bases"
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, server_default="")
+
+    __table_args__ = (Index("ix_knowledge_bases_owner_created", "owner_id", "created_at"),)
