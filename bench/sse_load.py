@@ -301,6 +301,7 @@ def servers(
         cwd=ROOT,
     )
     parley: subprocess.Popen[bytes] | None = None
+    redis: subprocess.Popen[bytes] | None = None
     try:
         _wait_http(f"http://{HOST}:{mock_port}/v1/models", mock, "the mock", workdir / "mock.log")
         models = workdir / "models.yaml"
@@ -326,8 +327,24 @@ def servers(
             PARLEY_AUTH__JWT_SECRET="bench-signing-key-" + "x" * 32,
         )
         env.update(parley_env or {})
+        # Another source tree of Parley (e.g. the previous version, for a before/after comparison).
+        if os.environ.get("BENCH_PARLEY_SRC"):
+            extra = env.get("PYTHONPATH")
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.environ["BENCH_PARLEY_SRC"], extra]))
+        command = [PYTHON, "-m", "parley", "serve", "--port", str(parley_port), "--data-dir", str(workdir / "data")]
+        # Several Parley processes (`parley serve --workers N`), sharing runs through a Redis started here.
+        workers = int(os.environ.get("BENCH_PARLEY_WORKERS", "1"))
+        if workers > 1:
+            redis_port = free_port()
+            redis = subprocess.Popen(  # noqa: S603 (a throwaway Redis for the run)
+                ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],  # noqa: S607
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            env["REDIS_URL"] = f"redis://{HOST}:{redis_port}/0"
+            command += ["--workers", str(workers)]
         parley = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-            [PYTHON, "-m", "parley", "serve", "--port", str(parley_port), "--data-dir", str(workdir / "data")],
+            command,
             stdout=parley_log,
             stderr=subprocess.STDOUT,
             cwd=workdir,
@@ -339,6 +356,8 @@ def servers(
     finally:
         if parley is not None:
             _stop(parley)
+        if redis is not None:
+            _stop(redis)
         _stop(mock)
         mock_log.close()
         parley_log.close()
@@ -441,10 +460,23 @@ class CpuMeter:
         return usage
 
 
-def cpu_meter(servers: Servers) -> CpuMeter:
+def parley_processes(servers: Servers) -> list[psutil.Process]:
+    """The Parley process and, with `--workers`, its worker processes."""
     parley = psutil.Process(servers.parley.pid)
+    try:
+        return [parley, *parley.children(recursive=True)]
+    except psutil.Error:
+        return [parley]
+
+
+def cpu_meter(servers: Servers) -> CpuMeter:
     mock = psutil.Process(servers.mock.pid)
     me = psutil.Process()
     return CpuMeter(
-        {"parley": lambda: [parley], "postgres": servers.postgres, "mock": lambda: [mock], "loadgen": lambda: [me]}
+        {
+            "parley": lambda: parley_processes(servers),
+            "postgres": servers.postgres,
+            "mock": lambda: [mock],
+            "loadgen": lambda: [me],
+        }
     )

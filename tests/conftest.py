@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import socket
 import uuid
@@ -27,6 +28,7 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.app import create_app
@@ -71,7 +73,11 @@ def postgres_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def database_url(postgres_root: Path, worker_id_name: str) -> Iterator[str]:
     name = f"parley_test_{worker_id_name}"
-    embedded = start_embedded_postgres(postgres_root, database=name)
+    # xdist workers start at the same moment: one initialises the shared cluster, the others then attach to it.
+    postgres_root.parent.mkdir(parents=True, exist_ok=True)
+    with (postgres_root.parent / "embedded-pg.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        embedded = start_embedded_postgres(postgres_root, database=name)
     embedded.server.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE); CREATE DATABASE "{name}";')
     yield embedded.url
     embedded.stop()
@@ -118,8 +124,17 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 async def _empty_tables(app: FastAPI) -> None:
     database: Database = app.state.database
     tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
-    async with database.engine.begin() as connection:
-        await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+    # A background job of the previous test (ingestion) may still hold row locks: PostgreSQL breaks the
+    # deadlock by failing one side; when that is the TRUNCATE, do it again.
+    for attempt in range(10):
+        try:
+            async with database.engine.begin() as connection:
+                await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+            break
+        except DBAPIError:
+            if attempt == 9:
+                raise
+            await asyncio.sleep(0.1)
     await reset_app(app)
 
 
@@ -233,3 +248,23 @@ async def replica_b(redis_settings: Settings) -> AsyncIterator[FastAPI]:
 async def replica_b_url(replica_b: FastAPI) -> AsyncIterator[str]:
     async with serve(replica_b) as url:
         yield url
+
+
+# RabbitMQ: wakes the job workers of every replica when a job is committed -------------------------------------
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def rabbitmq_url() -> str:
+    """A reachable RabbitMQ; skips (fails under PARLEY_REQUIRE_SERVICES=1) when there is none."""
+    import aio_pika
+
+    url = os.environ.get("PARLEY_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    try:
+        connection = await aio_pika.connect(url, timeout=3)
+        await connection.close()
+    except Exception as exc:  # any failure to connect means: no usable RabbitMQ here
+        message = f"RabbitMQ is not reachable at {url} ({type(exc).__name__}: {exc}); start one (rabbitmq-server)"
+        if os.environ.get("PARLEY_REQUIRE_SERVICES"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return url

@@ -73,6 +73,16 @@ models:
     reply: echo
     context_window: 300
     max_output_tokens: 50
+  - name: show-prompt
+    provider: scripted
+    reply: prompt
+    context_window: 8192
+    max_output_tokens: 4000
+  - name: small-window
+    provider: scripted
+    reply: echo
+    context_window: 1200
+    max_output_tokens: 100
 """
 
 

@@ -81,6 +81,8 @@ class Case:
     public: int | None = None
     body: Body | None = None
     label: str = ""
+    # The body is sent as multipart/form-data (`body` returns httpx `files=`), not JSON.
+    multipart: bool = False
 
     @property
     def id(self) -> str:
@@ -136,6 +138,14 @@ async def _new_message_of_a(world: World) -> str:
     return str(response.json()["user_message_id"])
 
 
+async def _new_file_of_a(world: World) -> str:
+    response = await world.client.post(
+        f"{API}/chat/upload", files={"file": ("a.txt", b"A's notes", "text/plain")}, headers=world.auth("user_a")
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
 async def _target_user(world: World) -> str:
     return str(world.target_user)
 
@@ -145,14 +155,63 @@ PATH_PARAMETERS: dict[str, Callable[[World], Awaitable[str]]] = {
     "conversation_id": _new_conversation_of_a,
     "key_id": _new_api_key_of_a,
     "message_id": _new_message_of_a,
+    "file_id": _new_file_of_a,
     "user_id": _target_user,
 }
+
+
+async def _new_knowledge_base_of_a(world: World) -> str:
+    """A new knowledge base of A holding A's newest file and attached to A's newest conversation (so routes about
+    a file or a conversation's knowledge base find one), remembered for the grant maker."""
+    headers = world.auth("user_a")
+    response = await world.client.post(f"{API}/knowledge-bases", json={"name": "A's"}, headers=headers)
+    assert response.status_code == 201, response.text
+    kb_id = str(response.json()["id"])
+    files = (await world.client.get(f"{API}/files", params={"limit": 1}, headers=headers)).json()["items"]
+    if files:
+        added = await world.client.post(
+            f"{API}/knowledge-bases/{kb_id}/files", json={"file_id": files[0]["id"]}, headers=headers
+        )
+        assert added.status_code == 201, added.text
+    chats = (await world.client.get(f"{API}/conversations", params={"limit": 1}, headers=headers)).json()["items"]
+    if chats:
+        attached = await world.client.put(
+            f"{API}/conversations/{chats[0]['id']}/knowledge-bases/{kb_id}", headers=headers
+        )
+        assert attached.status_code == 200, attached.text
+    world.__dict__["last_knowledge_base"] = kb_id
+    return kb_id
+
+
+async def _new_grant_of_a(world: World) -> str:
+    kb_id = world.__dict__["last_knowledge_base"]
+    response = await world.client.post(
+        f"{API}/knowledge-bases/{kb_id}/grants", json={"user_id": str(world.target_user)}, headers=world.auth("user_a")
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def _file_of_a_body(world: World) -> dict[str, str]:
+    return {"file_id": await _new_file_of_a(world)}
+
+
+async def _grant_to_target_body(world: World) -> dict[str, str]:
+    return {"user_id": str(world.target_user), "permission": "read"}
+
+
+# After file_id and conversation_id: the knowledge base maker uses what they made; the grant maker uses its KB.
+PATH_PARAMETERS["knowledge_base_id"] = _new_knowledge_base_of_a
+PATH_PARAMETERS["grant_id"] = _new_grant_of_a
 
 OWNER_ONLY_READ = Allowed(user_a=200, user_b=404, admin=404, read_key=200, full_key=200)
 OWNER_ONLY_WRITE = Allowed(user_a=200, user_b=404, admin=404, read_key=403, full_key=200)
 OWNER_ONLY_DELETE = Allowed(user_a=204, user_b=404, admin=404, read_key=403, full_key=204)
 ADMIN_ONLY = Allowed(user_a=403, user_b=403, admin=200, read_key=403, full_key=403)
 SIGNED_IN_ONLY = Allowed(user_a=200, user_b=200, admin=200, read_key=403, full_key=403)
+# Knowledge-base routes need `files:*` scopes, which the `conversations:read` key lacks.
+KB_OWNER_ONLY = Allowed(user_a=200, user_b=404, admin=404, read_key=403, full_key=200)
+KB_OWNER_ONLY_DELETE = Allowed(user_a=204, user_b=404, admin=404, read_key=403, full_key=204)
 CHANGE_PASSWORD = {"current_password": PASSWORD, "new_password": "an entirely new passphrase"}
 
 CASES: list[Case] = [
@@ -203,6 +262,51 @@ CASES: list[Case] = [
     Case("GET", f"{API}/chat/{{conversation_id}}/messages", OWNER_ONLY_READ),
     Case("DELETE", f"{API}/chat/messages/{{message_id}}", OWNER_ONLY_DELETE),
     Case("GET", f"{API}/users/me/usage", Allowed(200, 200, 200, read_key=403, full_key=200)),
+    # Files: `files:read` / `files:write` scopes; another user's file is "not found", for admins too.
+    Case(
+        "POST",
+        f"{API}/chat/upload",
+        Allowed(201, 201, 201, read_key=403, full_key=201),
+        body=_fixed({"file": ("n.txt", b"notes", "text/plain")}),
+        multipart=True,
+    ),
+    Case("GET", f"{API}/files", Allowed(200, 200, 200, read_key=403, full_key=200)),
+    Case("GET", f"{API}/files/{{file_id}}", Allowed(user_a=200, user_b=404, admin=404, read_key=403, full_key=200)),
+    Case(
+        "GET",
+        f"{API}/files/{{file_id}}/content",
+        Allowed(user_a=200, user_b=404, admin=404, read_key=403, full_key=200),
+    ),
+    Case("DELETE", f"{API}/files/{{file_id}}", OWNER_ONLY_DELETE),
+    # Knowledge bases: `files:read` / `files:write` scopes; someone else's knowledge base is "not found" (admins too).
+    Case("GET", f"{API}/knowledge-bases", Allowed(200, 200, 200, read_key=403, full_key=200)),
+    Case(
+        "POST", f"{API}/knowledge-bases", Allowed(201, 201, 201, read_key=403, full_key=201), body=_fixed({"name": "K"})
+    ),
+    Case("GET", f"{API}/knowledge-bases/{{knowledge_base_id}}", KB_OWNER_ONLY),
+    Case("PATCH", f"{API}/knowledge-bases/{{knowledge_base_id}}", KB_OWNER_ONLY, body=_fixed({"name": "Renamed"})),
+    Case("DELETE", f"{API}/knowledge-bases/{{knowledge_base_id}}", KB_OWNER_ONLY_DELETE),
+    Case("GET", f"{API}/knowledge-bases/{{knowledge_base_id}}/files", KB_OWNER_ONLY),
+    Case(
+        "POST",
+        f"{API}/knowledge-bases/{{knowledge_base_id}}/files",
+        Allowed(201, 404, 404, read_key=403, full_key=201),
+        body=_file_of_a_body,
+    ),
+    Case("DELETE", f"{API}/knowledge-bases/{{knowledge_base_id}}/files/{{file_id}}", KB_OWNER_ONLY_DELETE),
+    Case("GET", f"{API}/knowledge-bases/{{knowledge_base_id}}/grants", KB_OWNER_ONLY),
+    Case(
+        "POST",
+        f"{API}/knowledge-bases/{{knowledge_base_id}}/grants",
+        Allowed(201, 404, 404, read_key=403, full_key=201),
+        body=_grant_to_target_body,
+    ),
+    Case("DELETE", f"{API}/knowledge-bases/{{knowledge_base_id}}/grants/{{grant_id}}", KB_OWNER_ONLY_DELETE),
+    Case("GET", f"{API}/conversations/{{conversation_id}}/knowledge-bases", KB_OWNER_ONLY),
+    Case("PUT", f"{API}/conversations/{{conversation_id}}/knowledge-bases/{{knowledge_base_id}}", KB_OWNER_ONLY),
+    Case(
+        "DELETE", f"{API}/conversations/{{conversation_id}}/knowledge-bases/{{knowledge_base_id}}", KB_OWNER_ONLY_DELETE
+    ),
 ]
 
 
@@ -340,9 +444,8 @@ class TestAuthorizationMatrix:
                 if "{" + name + "}" in path:
                     path = path.replace("{" + name + "}", await make(world))
             body = await case.body(world) if case.body else None
-            response = await client.request(
-                case.method, path, headers=world.auth(caller), json=body if case.body else None
-            )
+            payload = {"files": body} if case.multipart else {"json": body if case.body else None}
+            response = await client.request(case.method, path, headers=world.auth(caller), **payload)
             # An exact status match also means no caller is ever let through (2xx) where the table refuses.
             if (problem := _mismatch(case, caller, response)) is not None:
                 problems.append(problem)

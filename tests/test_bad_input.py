@@ -152,6 +152,13 @@ ROUTES: list[Route] = [
         (Field("title", "text", nullable=True), Field("is_archived", "bool", nullable=True)),
         state=f"{API}/conversations/{{conversation_id}}",
     ),
+    Route(
+        "POST",
+        f"{API}/knowledge-bases",
+        {"name": "Handbook", "description": "Policies"},
+        (Field("name", "text"), Field("description", "text", empty_ok=True)),
+        state=f"{API}/knowledge-bases",
+    ),
 ]
 
 
@@ -356,6 +363,24 @@ PATH_ID_ROUTES = [
     ("PATCH", f"{API}/admin/users/{{}}", "admin", {"subscription_tier": "pro"}),
     ("POST", f"{API}/admin/users/{{}}/suspend", "admin", None),
     ("POST", f"{API}/admin/users/{{}}/unsuspend", "admin", None),
+    ("GET", f"{API}/files/{{}}", "user", None),
+    ("GET", f"{API}/files/{{}}/content", "user", None),
+    ("DELETE", f"{API}/files/{{}}", "user", None),
+    ("GET", f"{API}/knowledge-bases/{{}}", "user", None),
+    ("PATCH", f"{API}/knowledge-bases/{{}}", "user", {"name": "x"}),
+    ("DELETE", f"{API}/knowledge-bases/{{}}", "user", None),
+    ("GET", f"{API}/knowledge-bases/{{}}/files", "user", None),
+    ("POST", f"{API}/knowledge-bases/{{}}/files", "user", {"file_id": str(uuid.UUID(int=1))}),
+    ("DELETE", f"{API}/knowledge-bases/{{}}/files/{uuid.UUID(int=1)}", "user", None),
+    ("DELETE", f"{API}/knowledge-bases/{uuid.UUID(int=1)}/files/{{}}", "user", None),
+    ("GET", f"{API}/knowledge-bases/{{}}/grants", "user", None),
+    ("POST", f"{API}/knowledge-bases/{{}}/grants", "user", {"role": "user"}),
+    ("DELETE", f"{API}/knowledge-bases/{{}}/grants/{uuid.UUID(int=1)}", "user", None),
+    ("DELETE", f"{API}/knowledge-bases/{uuid.UUID(int=1)}/grants/{{}}", "user", None),
+    ("GET", f"{API}/conversations/{{}}/knowledge-bases", "user", None),
+    ("PUT", f"{API}/conversations/{{}}/knowledge-bases/{uuid.UUID(int=1)}", "user", None),
+    ("PUT", f"{API}/conversations/{uuid.UUID(int=1)}/knowledge-bases/{{}}", "user", None),
+    ("DELETE", f"{API}/conversations/{{}}/knowledge-bases/{uuid.UUID(int=1)}", "user", None),
 ]
 
 
@@ -451,6 +476,32 @@ QUERY_CASES: dict[str, tuple[str, list[dict[str, str]]]] = {
             _forged_cursor(f'["9999-12-31T23:59:59-05:00", "{SOME_ID}"]'),  # after year 9999 once in UTC
         ],
     ),
+    "files": (
+        f"{API}/files",
+        [
+            {"limit": "0"},
+            {"limit": "101"},
+            {"limit": "abc"},
+            {"status": "exploded"},
+            {"conversation_id": "not-a-uuid"},
+            {"cursor": "!!!"},
+            {"cursor": "c" * 201},
+            _forged_cursor('{"garbage": true}'),
+            _forged_cursor(f'["2024-01-01T00:00:00", "{SOME_ID}"]'),
+        ],
+    ),
+    "knowledge bases": (
+        f"{API}/knowledge-bases",
+        [
+            {"limit": "0"},
+            {"limit": "101"},
+            {"limit": "abc"},
+            {"cursor": "!!!"},
+            {"cursor": "c" * 201},
+            _forged_cursor('{"garbage": true}'),
+            _forged_cursor(f'["2024-01-01T00:00:00", "{SOME_ID}"]'),
+        ],
+    ),
 }
 
 
@@ -467,3 +518,39 @@ class TestInvalidQueryParameters:
             except AssertionError as exc:
                 failures.append(f"{_describe(params)}: {str(exc).splitlines()[0][:160]}")
         assert not failures, f"{name}: {len(failures)} bad parameter(s) not refused with 422:\n" + "\n".join(failures)
+
+
+UPLOAD_CASES: list[tuple[str, dict[str, Any]]] = [
+    ("JSON body", {"json": {"file": "abc"}}),
+    ("form-encoded body", {"data": {"file": "abc"}}),
+    ("no file part", {"files": {"other": ("a.txt", b"a")}}),
+    ("file as a text field", {"files": {"file": (None, b"abc")}}),
+    ("unknown field", {"files": {"file": ("a.txt", b"a")}, "data": {"surprise": "1"}}),
+    ("conversation_id: not a uuid", {"files": {"file": ("a.txt", b"a")}, "data": {"conversation_id": "nope"}}),
+    ("conversation_id: 10,000 chars", {"files": {"file": ("a.txt", b"a")}, "data": {"conversation_id": LONG}}),
+    ("conversation_id: NUL", {"files": {"file": ("a.txt", b"a")}, "data": {"conversation_id": "a\x00b"}}),
+    ("knowledge_base_id: number", {"files": {"file": ("a.txt", b"a")}, "data": {"knowledge_base_id": "12345"}}),
+    ("file: empty", {"files": {"file": ("a.txt", b"")}}),
+    ("file: NUL in text", {"files": {"file": ("a.txt", b"a\x00b")}}),
+    ("file: invalid JSON", {"files": {"file": ("a.json", b"{")}}),
+]
+
+
+class TestBadUploads:
+    """The upload takes multipart/form-data, so its bad inputs are listed here rather than derived from ROUTES."""
+
+    async def test_every_bad_upload_is_a_4xx_problem_and_nothing_is_kept(self, lenient_client, context):
+        headers = context.headers["user"]
+        failures = []
+        for label, kwargs in UPLOAD_CASES:
+            response = await lenient_client.post(f"{API}/chat/upload", headers=headers, **kwargs)
+            try:
+                assert 400 <= response.status_code < 500, f"status {response.status_code}"
+                assert_problem(response, response.status_code)
+                assert LONG not in response.text, "the 10,000-char input is echoed back"
+            except AssertionError as exc:
+                failures.append(f"{label}: {str(exc).splitlines()[0]} | {response.text[:160]}")
+        listed = await _snapshot(lenient_client, f"{API}/files", headers)
+        if listed["items"]:
+            failures.append(f"refused uploads were kept: {listed['items']}")
+        assert not failures, "\n".join(failures)

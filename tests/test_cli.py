@@ -70,6 +70,18 @@ class TestStartupFailures:
         assert len(lines) == 1, result.stderr
         assert "lacks the vector extension" in lines[0]
 
+    def test_several_workers_without_redis_are_refused(self, tmp_path):
+        result = subprocess.run(
+            [*PARLEY, "serve", "--workers", "2", "--data-dir", str(tmp_path)],
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 1
+        assert "Traceback" not in result.stderr
+        assert "parley: error: --workers above 1 needs REDIS_URL" in result.stderr
+
     def test_non_postgres_url_is_refused(self, tmp_path):
         result = subprocess.run(
             [*PARLEY, "migrate", "--data-dir", str(tmp_path)],

@@ -21,19 +21,31 @@ from parley.auth.throttle import LoginThrottle, redis_storage
 from parley.bootstrap import ensure_first_admin
 from parley.chat.endpoints import router as chat_router
 from parley.chat.engine import ChatEngine
+from parley.chat.grounding import Grounder
 from parley.chat.relay import RunRelay
 from parley.config import Settings
 from parley.conversations.endpoints import router as conversations_router
 from parley.db import Database, EmbeddedPostgres, create_engine, start_embedded_postgres, verify_database
+from parley.embeddings import Embedder, create_embedder
 from parley.errors import install_error_handlers
+from parley.files.endpoints import router as files_router
+from parley.files.service import DELETE_BYTES_JOB
+from parley.files.tasks import StoredFileDeletion
 from parley.health.endpoints import router as health_router
+from parley.ingestion.tasks import JOB_KIND as INGEST_FILE_JOB
+from parley.ingestion.tasks import IngestionTask
+from parley.jobs import JobWorker
 from parley.kit.asgi import RequestContextMiddleware
 from parley.kit.logs import configure_logging
+from parley.knowledge_bases.endpoints import conversation_router as conversation_knowledge_bases_router
+from parley.knowledge_bases.endpoints import router as knowledge_bases_router
 from parley.llm.registry import ModelRegistry
 from parley.llm.router import Router
 from parley.migrations.runner import upgrade_to_head
+from parley.openai_api.embeddings import router as openai_embeddings_router
 from parley.openai_api.endpoints import router as openai_router
 from parley.openai_api.errors import openai_error_response
+from parley.storage import Storage, open_storage
 from parley.usage.endpoints import router as usage_router
 from parley.users.admin_endpoints import router as admin_users_router
 from parley.users.endpoints import router as users_router
@@ -59,11 +71,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         registry: ModelRegistry | None = None
         engine: ChatEngine | None = None
         redis: Redis | None = None
+        storage: Storage | None = None
+        jobs: JobWorker | None = None
+        embedder: Embedder | None = None
         try:
             await verify_database(url)
             database = Database(create_engine(url, settings))
             await upgrade_to_head(database.engine)
             app.state.database = database
+            storage = await open_storage(settings)
+            app.state.storage = storage
+            # Handlers are registered here and below; the worker starts once all of them are.
+            jobs = JobWorker(database, settings.jobs, rabbitmq_url=settings.rabbitmq_url)
+            jobs.register(DELETE_BYTES_JOB, StoredFileDeletion(storage))
+            app.state.jobs = jobs
             app.state.security = Security.from_settings(settings)
             async with database.session() as session:
                 await ensure_first_admin(session, app.state.security, settings)
@@ -86,9 +107,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await registry.start()
             app.state.models = registry
             app.state.router = Router(registry, settings.llm)
-            engine = ChatEngine(database, app.state.router, settings.llm, relay=relay)
+            # The bundled embedding model is checked to be installed here and loaded on first use.
+            embedder = create_embedder(settings.embeddings)
+            app.state.embedder = embedder
+            grounder = Grounder(database, app.state.router, embedder, settings.rag)
+            engine = ChatEngine(database, app.state.router, settings.llm, relay=relay, grounder=grounder)
             app.state.chat_engine = engine
             await engine.start()
+            jobs.register(INGEST_FILE_JOB, IngestionTask(database, storage, embedder, settings))
+            await jobs.start()
             _logger.info(
                 "parley_started",
                 version=__version__,
@@ -102,12 +129,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.freeze()
             yield
         finally:
+            if jobs is not None:
+                await jobs.stop()
             if engine is not None:
                 await engine.stop()
+            if embedder is not None:
+                await embedder.aclose()
             if redis is not None:
                 await redis.aclose()
             if registry is not None:
                 await registry.aclose()
+            if storage is not None:
+                await storage.aclose()
             if database is not None:
                 await database.dispose()
             if embedded is not None:
@@ -129,9 +162,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_users_router,
         audit_router,
         conversations_router,
+        files_router,
+        knowledge_bases_router,
+        conversation_knowledge_bases_router,
         chat_router,
         usage_router,
         openai_router,
+        openai_embeddings_router,
     ):
         app.include_router(router)
     # Last: everything no API route matched is the web app (or a 404 for API paths).

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -24,6 +27,9 @@ from parley.db import (
 from parley.errors import ParleyError
 from parley.kit.logs import configure_logging
 from parley.migrations.runner import upgrade_to_head
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def _fail(message: str) -> int:
@@ -64,6 +70,12 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)  # type: ignore[arg-type]
 
 
+# The youngest generation is collected after this many new container objects (CPython's default: 700). A
+# streaming server allocates a few per token of every stream and frees nearly all of them at once by reference
+# counting: at the default it would run hundreds of collections a second, each with its fixed cost.
+_GC_YOUNG_THRESHOLD = 10_000
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -71,32 +83,81 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     configure_logging(level=settings.log_level, json=settings.log_json)
+    workers: int = args.workers
+    if workers < 1:
+        return _fail("--workers must be at least 1")
+    if workers > 1 and settings.redis_url is None:
+        return _fail(
+            "--workers above 1 needs REDIS_URL: without Redis the process that runs an answer is the only one "
+            "that can resume or stop it, so Parley must run as one process (leave out --workers, or set REDIS_URL)"
+        )
     try:
         url, embedded = _prepare_database(settings)
     except StartupError as exc:
         return _fail(str(exc))
+    gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     try:
-        app = create_app(settings.model_copy(update={"database_url": url}))
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            proxy_headers=True,
-            forwarded_allow_ips=settings.forwarded_allow_ips,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
+        options = {
+            "host": settings.host,
+            "port": settings.port,
+            "proxy_headers": True,
+            "forwarded_allow_ips": settings.forwarded_allow_ips,
+            "log_config": None,
+            "access_log": False,
+            "lifespan": "on",
+        }
+        print(
+            f"Parley is running on http://{settings.host}:{settings.port}"
+            + (f" ({workers} processes)" if workers > 1 else ""),
+            file=sys.stderr,
+            flush=True,
         )
-        print(f"Parley is running on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
-        # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal to the handler that
-        # was there before it; a no-op handler there lets this function go on to stop the embedded database.
-        for stop_signal in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(stop_signal, lambda *_: None)
-        uvicorn.Server(config).run()
+        if workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            _prepare_workers(settings, url)
+            config = uvicorn.Config("parley.cli:worker_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+            # The supervisor stops its workers on SIGINT/SIGTERM and returns; the embedded database stops below.
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+        else:
+            app = create_app(settings.model_copy(update={"database_url": url}))
+            config = uvicorn.Config(app, **options)  # type: ignore[arg-type]
+            # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal to the handler that
+            # was there before it; a no-op handler there lets this function go on to stop the embedded database.
+            for stop_signal in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(stop_signal, lambda *_: None)
+            uvicorn.Server(config).run()
     finally:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _prepare_workers(settings: Settings, url: str) -> None:
+    """What the worker processes must share rather than each create at once: the JWT signing key (a file in
+    the data dir when not configured) and the first admin; and the settings they read from the environment."""
+    from parley.auth.security import Security
+    from parley.bootstrap import ensure_first_admin
+
+    async def bootstrap() -> None:
+        database = Database(create_engine(url, settings))
+        try:
+            async with database.session() as session:
+                await ensure_first_admin(session, Security.from_settings(settings), settings)
+        finally:
+            await database.dispose()
+
+    asyncio.run(bootstrap())
+    os.environ["DATABASE_URL"] = url
+    os.environ["PARLEY_DATA_DIR"] = str(settings.resolved_data_dir)
+
+
+def worker_app() -> FastAPI:
+    """The app of one `parley serve --workers N` process (uvicorn's factory): settings from the environment."""
+    from parley.app import create_app_from_environment
+
+    gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    return create_app_from_environment()
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -169,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument("--data-dir", help="where Parley keeps its files (default ./data)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes sharing the port (default 1); more than 1 needs REDIS_URL, through which they share "
+        "running answers (resume, stop)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     migrate = commands.add_parser("migrate", help="bring the database schema to the newest version")

@@ -30,8 +30,10 @@ def _postgres_url(value: str | None) -> str | None:
 class DatabaseSettings(BaseModel):
     """Connection pool of the one PostgreSQL database (its URL is `Settings.database_url`)."""
 
-    pool_size: int = Field(default=10, ge=1, le=200)
-    max_overflow: int = Field(default=20, ge=0, le=500)
+    # Kept open: a chat holds a connection for a few milliseconds at a time, but 100 concurrent chats need
+    # dozens at once, and opening one costs more than a chat's whole request.
+    pool_size: int = Field(default=40, ge=1, le=200)
+    max_overflow: int = Field(default=10, ge=0, le=500)
     echo: bool = False
 
 
@@ -101,15 +103,17 @@ class FileSettings(BaseModel):
 class EmbeddingSettings(BaseModel):
     """How text becomes vectors: the bundled model (default) or any OpenAI-compatible embeddings endpoint."""
 
-    # minilm: bundled all-MiniLM-L6-v2 int8 ONNX; e5-small: bundled multilingual-e5-small; openai: `base_url`.
-    provider: Literal["minilm", "e5-small", "openai"] = "minilm"
+    # e5-small: bundled multilingual-e5-small (default: a question in one language finds passages in another;
+    # see bench/README.md, "Embeddings"); minilm: bundled all-MiniLM-L6-v2 int8 ONNX (English, ~3x faster);
+    # openai: any OpenAI-compatible endpoint at `base_url`.
+    provider: Literal["minilm", "e5-small", "openai"] = "e5-small"
     base_url: str | None = None
     api_key: SecretStr | None = None
     model: str = "text-embedding-3-small"
     # Vectors are stored as vector(384); a remote model must be asked for 384 dimensions.
     dimensions: int = Field(default=384, ge=1, le=4096)
     batch_size: int = Field(default=32, ge=1, le=2048)
-    # Threads of the embedding pool (CPU work never runs on the event loop).
+    # Threads of the embedding pool = cores embedding may use (each model call runs single-threaded in one).
     threads: int = Field(default=1, ge=1, le=64)
 
 
@@ -124,6 +128,10 @@ class RagSettings(BaseModel):
     # Candidates taken from each of the vector and the full-text search before fusion.
     candidates: int = Field(default=40, ge=1, le=1000)
     hnsw_ef_search: int = Field(default=100, ge=10, le=1000)
+    # A question about files still being read waits this long for them before answering without them.
+    ingestion_wait_seconds: float = Field(default=120.0, ge=0, le=3600)
+    # "Summarise this document" reads at most this many whole documents (map-reduce over each).
+    summary_max_documents: int = Field(default=5, ge=1, le=50)
 
 
 class JobSettings(BaseModel):

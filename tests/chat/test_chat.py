@@ -297,3 +297,39 @@ class TestStopAndResume:
         assert await twin.app.state.chat_engine.sweep_interrupted() == 1
         await session.refresh(orphan)
         assert orphan.finish_reason == "interrupted" and orphan.content == "half of an ans"
+
+
+class TestCheckpoints:
+    async def test_every_running_answer_is_saved_in_one_checkpoint(self, client, app, session):
+        me = await signed_in_user(app, client)
+        engine = app.state.chat_engine
+        streams = [
+            asyncio.create_task(
+                client.post(
+                    CHAT,
+                    json={"message": " ".join(f"{tag}{n}" for n in range(100)), "model": "slow"},
+                    headers=me.headers,
+                )
+            )
+            for tag in ("a", "b")
+        ]
+        await asyncio.sleep(0.5)
+        runs = engine.runs.active()
+        assert len(runs) == 2
+        await engine.checkpoint()
+        rows = (
+            await session.execute(
+                select(Message.id, Message.content, Message.finish_reason).where(
+                    Message.id.in_([run.message_id for run in runs])
+                )
+            )
+        ).all()
+        assert len(rows) == 2
+        for row in rows:
+            assert row.finish_reason is None
+            words = row.content.split()
+            assert words and words == [f"{words[0][0]}{n}" for n in range(len(words))]
+        for run in runs:
+            await client.post(f"{CHAT}/{run.conversation_id}/stop", headers=me.headers)
+        for stream in streams:
+            await stream

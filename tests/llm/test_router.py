@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 
@@ -98,3 +99,61 @@ class TestRetries:
                 pass
         assert failure.value.status == 400
         assert router.breaker("bad").failures == 1
+
+
+class TestIdleTimeout:
+    """A model that goes silent fails the attempt (retryable, so the chain goes on); only the time spent waiting
+    for the model counts, and a cancellation from outside stays a cancellation."""
+
+    async def test_a_silent_model_fails_over_to_the_next(self):
+        silent = ModelConfig(name="silent", provider="scripted", fail="hang", timeout_seconds=0.2, fallbacks=("ok",))
+        router = _router(silent, ModelConfig(name="ok", provider="scripted"))
+        events = [
+            e async for e in router.stream(router.registry.get("silent"), ChatRequest([ChatMessage("user", "hi")]))
+        ]
+        assert isinstance(events[0], ModelSwitch)
+        assert events[0].from_model == "silent" and "sent nothing for 0.2s" in events[0].reason
+        assert isinstance(events[-1], Finish)
+
+    async def test_a_silent_model_alone_fails_the_call(self):
+        silent = ModelConfig(name="silent", provider="scripted", fail="hang", timeout_seconds=0.2)
+        router = _router(silent)
+        with pytest.raises(AllModelsFailed, match="sent nothing"):
+            async for _ in router.stream(router.registry.get("silent"), ChatRequest([ChatMessage("user", "hi")])):
+                pass
+
+    async def test_time_the_caller_spends_between_events_does_not_count(self):
+        model = ModelConfig(name="m", provider="scripted", reply="one two three", timeout_seconds=0.1)
+        router = _router(model)
+        texts = []
+        async for event in router.stream(router.registry.get("m"), ChatRequest([ChatMessage("user", "hi")])):
+            if isinstance(event, TextDelta):
+                texts.append(event.text)
+                await asyncio.sleep(0.25)  # slower than the model's timeout, but it is the caller that is slow
+        assert "".join(texts).split() == ["one", "two", "three"]
+
+    async def test_cancelling_the_caller_cancels_and_closes_the_model_stream(self):
+        closed = asyncio.Event()
+        model = ModelConfig(name="m", provider="scripted", fail="hang", timeout_seconds=30)
+        router = _router(model)
+        registered = router.registry.get("m")
+
+        async def hanging(request):
+            try:
+                await asyncio.Event().wait()
+                yield TextDelta("never")
+            finally:
+                closed.set()
+
+        registered.model.stream = hanging  # type: ignore[method-assign]
+
+        async def consume():
+            async for _ in router.stream(registered, ChatRequest([ChatMessage("user", "hi")])):
+                pass
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert closed.is_set()

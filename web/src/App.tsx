@@ -11,6 +11,9 @@ import { SettingsPage } from "./settings/SettingsPage";
 // The chart and admin pages load on first visit: most sessions never open them.
 const UsagePage = lazy(() => import("./usage/UsagePage"));
 const AdminPage = lazy(() => import("./admin/AdminPage"));
+const FilesPage = lazy(() => import("./files/FilesPage"));
+const KnowledgeBasesPage = lazy(() => import("./knowledge/KnowledgeBasesPage"));
+const KnowledgeBasePage = lazy(() => import("./knowledge/KnowledgeBasePage"));
 
 function Loading() {
   const { t } = useTranslation();
@@ -53,6 +56,9 @@ export function AppRoutes() {
       <Route element={<SignedIn><AppShell /></SignedIn>}>
         <Route path="/chat/:id?" element={<ChatPage />} />
         <Route path="/settings" element={<SettingsPage />} />
+        <Route path="/files" element={<Suspense fallback={<Loading />}><FilesPage /></Suspense>} />
+        <Route path="/knowledge-bases" element={<Suspense fallback={<Loading />}><KnowledgeBasesPage /></Suspense>} />
+        <Route path="/knowledge-bases/:id" element={<Suspense fallback={<Loading />}><KnowledgeBasePage /></Suspense>} />
         <Route path="/usage" element={<Suspense fallback={<Loading />}><UsagePage /></Suspense>} />
         <Route path="/admin" element={<AdminOnly><Suspense fallback={<Loading />}><AdminPage /></Suspense></AdminOnly>} />
       </Route>

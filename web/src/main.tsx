@@ -6,6 +6,7 @@ import "./styles/base.css";
 import "./styles/layout.css";
 import "./styles/chat.css";
 import "./styles/pages.css";
+import "./styles/files.css";
 import { applyTheme } from "./theme/theme";
 
 applyTheme();

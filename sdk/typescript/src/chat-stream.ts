@@ -5,6 +5,7 @@
  */
 import { ParleyNetworkError, isAbort, isNetworkFailure } from "./errors.js";
 import { readSSE } from "./sse.js";
+import type { Citation } from "./types.js";
 
 export interface MessageEventData {
   conversation_id: string;
@@ -26,6 +27,18 @@ export interface DoneEventData {
   model: string;
   usage: { prompt_tokens: number; completion_tokens: number };
   cost: string;
+  /** The sources the answer drew on (documents of the message or conversation); `[n]` in the text refers to them. */
+  citations?: Citation[];
+}
+/** What happens before the answer starts when documents are involved. */
+export type StatusStage = "reading_files" | "searching" | "summarising";
+export interface StatusEventData {
+  stage: StatusStage | (string & {});
+  /** reading_files: the files still being read. */
+  files?: string[];
+  /** summarising: parts done out of total. */
+  done?: number;
+  total?: number;
 }
 export interface ErrorEventData {
   problem: { type?: string; title?: string; status?: number; detail?: string; [key: string]: unknown };
@@ -41,6 +54,7 @@ type Tagged<E extends string, D> = { event: E; data: D; id: string | undefined }
 export type ChatEvent =
   | Tagged<"message", MessageEventData>
   | Tagged<"delta", DeltaEventData>
+  | Tagged<"status", StatusEventData>
   | Tagged<"fallback", FallbackEventData>
   | Tagged<"done", DoneEventData>
   | Tagged<"error", ErrorEventData>
@@ -50,7 +64,7 @@ export type ChatEvent =
   /** Emitted by the SDK (not the server): reattached; the events missed meanwhile follow. */
   | Tagged<"reconnected", { attempt: number }>;
 
-const SERVER_EVENTS = new Set(["message", "delta", "fallback", "done", "error", "title"]);
+const SERVER_EVENTS = new Set(["message", "status", "delta", "fallback", "done", "error", "title"]);
 
 export interface ResumeOptions {
   /** How many reconnects in a row to try before giving up (default 5). */

@@ -20,6 +20,17 @@ import type {
   AuditEventPage,
   ChatCreate,
   ChatResult,
+  FilePage,
+  FileRecord,
+  FileStatus,
+  KnowledgeBase,
+  KnowledgeBaseCreate,
+  KnowledgeBaseFile,
+  KnowledgeBaseFilePage,
+  KnowledgeBaseGrant,
+  KnowledgeBaseGrantCreate,
+  KnowledgeBasePage,
+  KnowledgeBaseUpdate,
   Conversation,
   ConversationCreate,
   ConversationDetail,
@@ -31,6 +42,7 @@ import type {
   Regenerate,
   RegisterRequest,
   Role,
+  SourceOptions,
   StopResult,
   TokenPair,
   UsageReport,
@@ -84,6 +96,34 @@ export interface UsageQuery {
   group_by?: "day" | "model";
 }
 
+export interface PageQuery {
+  cursor?: string;
+  limit?: number;
+}
+
+export interface FileListQuery extends PageQuery {
+  conversation_id?: string;
+  status?: FileStatus;
+}
+
+export interface UploadOptions {
+  /** The conversation the file belongs to (its later messages may draw on it too). */
+  conversationId?: string | null;
+  /** Add the file straight to this knowledge base (needs write access to it). */
+  knowledgeBaseId?: string | null;
+  /** Called as the bytes go out (browsers: through XMLHttpRequest, the one way to see upload progress). */
+  onProgress?: (loaded: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+/** A file's bytes, as `GET /api/v1/files/{id}/content` serves them. */
+export interface FileContent {
+  blob: Blob;
+  /** From Content-Disposition, when the server names it. */
+  filename: string | null;
+  contentType: string;
+}
+
 export interface UserListQuery {
   q?: string;
   role?: Role;
@@ -124,19 +164,24 @@ export class ParleyClient {
 
   /** Sends a request with auth; on a 401 refreshes once and retries; ends the session when that fails. */
   async fetch(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
-    const withAuth = options.auth ?? true;
     const attempt = (token: string | null): Promise<Response> => {
       const headers: Record<string, string> = { Accept: "application/json, text/event-stream", ...options.headers };
-      if (options.body !== undefined) headers["Content-Type"] = "application/json";
-      if (withAuth && token) headers["Authorization"] = `Bearer ${token}`;
+      if (options.body !== undefined && !(options.body instanceof FormData)) headers["Content-Type"] = "application/json";
+      if (token) headers["Authorization"] = `Bearer ${token}`;
+      const body = options.body === undefined || options.body instanceof FormData ? options.body : JSON.stringify(options.body);
       return this.fetchImpl(this.url(path, options.query), {
         method,
         headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        body: body as BodyInit | undefined,
         signal: options.signal,
         credentials: "same-origin",
       });
     };
+    return this.authorized(attempt, options.auth ?? true);
+  }
+
+  /** Runs `attempt` with the access token; on a 401 refreshes once and runs it again with the new one. */
+  private async authorized(attempt: (token: string | null) => Promise<Response>, withAuth = true): Promise<Response> {
     if (!withAuth) return attempt(null);
     if (this.apiKey) return this.watchSuspension(await attempt(this.apiKey));
 
@@ -163,6 +208,53 @@ export class ParleyClient {
       }
     }
     return this.watchSuspension(response);
+  }
+
+  /**
+   * Uploads a multipart form. With `onProgress` and XMLHttpRequest available (browsers) it goes through XHR, whose
+   * upload events report the bytes sent (fetch cannot); otherwise through fetch. Same auth and refresh either way.
+   */
+  private upload(path: string, form: FormData, options: UploadOptions): Promise<Response> {
+    const { onProgress, signal } = options;
+    if (!onProgress || typeof XMLHttpRequest === "undefined") {
+      return this.fetch("POST", path, { body: form, signal });
+    }
+    const attempt = (token: string | null): Promise<Response> =>
+      new Promise<Response>((resolve, reject) => {
+        const xhr = new XMLHttpRequest();
+        xhr.open("POST", this.url(path));
+        xhr.setRequestHeader("Accept", "application/json");
+        if (token) xhr.setRequestHeader("Authorization", `Bearer ${token}`);
+        xhr.upload.addEventListener("progress", (event) => {
+          if (event.lengthComputable) onProgress(event.loaded, event.total);
+        });
+        const onAbort = (): void => xhr.abort();
+        signal?.addEventListener("abort", onAbort, { once: true });
+        xhr.addEventListener("load", () => {
+          signal?.removeEventListener("abort", onAbort);
+          const headers = new Headers();
+          for (const line of xhr.getAllResponseHeaders().trim().split(/[\r\n]+/)) {
+            const colon = line.indexOf(":");
+            if (colon > 0) headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+          }
+          const empty = xhr.status === 204 || xhr.status === 205 || xhr.status === 304;
+          resolve(new Response(empty ? null : xhr.responseText, { status: xhr.status, statusText: xhr.statusText, headers }));
+        });
+        xhr.addEventListener("error", () => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(new TypeError("the upload could not reach the server"));
+        });
+        xhr.addEventListener("abort", () => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(signal?.reason ?? new DOMException("The upload was cancelled", "AbortError"));
+        });
+        if (signal?.aborted) {
+          reject(signal.reason ?? new DOMException("The upload was cancelled", "AbortError"));
+          return;
+        }
+        xhr.send(form);
+      });
+    return this.authorized(attempt);
   }
 
   private async watchSuspension(response: Response): Promise<Response> {
@@ -285,6 +377,12 @@ export class ParleyClient {
     create: (body: ConversationCreate = {}): Promise<Conversation> =>
       this.request("POST", "/api/v1/conversations", { body }),
     get: (id: string): Promise<ConversationDetail> => this.request("GET", `/api/v1/conversations/${id}`),
+    /** The knowledge bases attached to a conversation: every later message of it draws on them. */
+    knowledgeBases: (id: string): Promise<KnowledgeBase[]> => this.request("GET", `/api/v1/conversations/${id}/knowledge-bases`),
+    attachKnowledgeBase: (id: string, knowledgeBaseId: string): Promise<KnowledgeBase> =>
+      this.request("PUT", `/api/v1/conversations/${id}/knowledge-bases/${knowledgeBaseId}`),
+    detachKnowledgeBase: (id: string, knowledgeBaseId: string): Promise<void> =>
+      this.request("DELETE", `/api/v1/conversations/${id}/knowledge-bases/${knowledgeBaseId}`),
     update: (id: string, body: ConversationUpdate): Promise<Conversation> =>
       this.request("PATCH", `/api/v1/conversations/${id}`, { body }),
     rename: (id: string, title: string): Promise<Conversation> =>
@@ -296,13 +394,14 @@ export class ParleyClient {
 
   readonly chat = {
     /** Sends a message; iterate the result for its events (`for await (const e of client.chat.send(…))`). */
-    send: (body: Omit<ChatCreate, "stream">, options: StreamOptions = {}): ChatStream =>
+    send: (body: Omit<ChatCreate, "stream"> & SourceOptions, options: StreamOptions = {}): ChatStream =>
       this.stream("POST", "/api/v1/chat", { ...body, stream: true }, body.conversation_id ?? undefined, options),
     /** The whole answer at once (`stream: false`). */
-    complete: (body: Omit<ChatCreate, "stream">): Promise<ChatResult> =>
+    complete: (body: Omit<ChatCreate, "stream"> & SourceOptions): Promise<ChatResult> =>
       this.request("POST", "/api/v1/chat", { body: { ...body, stream: false } }),
-    /** Answers the last question again; with `message`, edits that question first. */
-    regenerate: (conversationId: string, body: Omit<Regenerate, "stream"> = {}, options: StreamOptions = {}): ChatStream =>
+    /** Answers the last question again; with `message`, edits that question first. Without `file_ids` /
+     * `knowledge_base_ids` the question keeps the documents it named. */
+    regenerate: (conversationId: string, body: Omit<Regenerate, "stream"> & SourceOptions = {}, options: StreamOptions = {}): ChatStream =>
       this.stream("POST", `/api/v1/chat/${conversationId}/regenerate`, { ...body, stream: true }, conversationId, options),
     /** Reattaches to an answer still being written (after a reload); throws a 404 ParleyApiError when none is. */
     resume: (conversationId: string, lastEventId?: string, options: StreamOptions = {}): ChatStream =>
@@ -336,6 +435,62 @@ export class ParleyClient {
     deleteMessage: (messageId: string): Promise<void> => this.request("DELETE", `/api/v1/chat/messages/${messageId}`),
   };
 
+  // ---- files and knowledge bases -------------------------------------------------------------------------
+
+  readonly files = {
+    /** Uploads a file (201: stored, `pending`); it is then read and indexed in the background: poll `get`. */
+    upload: async (file: Blob, options: UploadOptions = {}, filename?: string): Promise<FileRecord> => {
+      const form = new FormData();
+      const name = filename ?? (typeof (file as { name?: unknown }).name === "string" ? (file as File).name : "upload");
+      form.append("file", file, name);
+      if (options.conversationId) form.append("conversation_id", options.conversationId);
+      if (options.knowledgeBaseId) form.append("knowledge_base_id", options.knowledgeBaseId);
+      const response = await this.upload("/api/v1/chat/upload", form, options);
+      if (!response.ok) throw new ParleyApiError(await readProblem(response));
+      return (await response.json()) as FileRecord;
+    },
+    list: (query: FileListQuery = {}, options: StreamOptions = {}): Promise<FilePage> =>
+      this.request("GET", "/api/v1/files", { query: { ...query }, signal: options.signal }),
+    get: (id: string, options: StreamOptions = {}): Promise<FileRecord> =>
+      this.request("GET", `/api/v1/files/${id}`, { signal: options.signal }),
+    /** The file's bytes, fetched with the access token (a bare link would carry no bearer token). */
+    content: async (id: string, options: StreamOptions = {}): Promise<FileContent> => {
+      const response = await this.fetch("GET", `/api/v1/files/${id}/content`, {
+        signal: options.signal,
+        headers: { Accept: "*/*" },
+      });
+      if (!response.ok) throw new ParleyApiError(await readProblem(response));
+      return {
+        blob: await response.blob(),
+        filename: filenameOf(response.headers.get("Content-Disposition")),
+        contentType: response.headers.get("Content-Type") ?? "application/octet-stream",
+      };
+    },
+    delete: (id: string): Promise<void> => this.request("DELETE", `/api/v1/files/${id}`),
+  };
+
+  readonly knowledgeBases = {
+    list: (query: PageQuery = {}, options: StreamOptions = {}): Promise<KnowledgeBasePage> =>
+      this.request("GET", "/api/v1/knowledge-bases", { query: { ...query }, signal: options.signal }),
+    create: (body: KnowledgeBaseCreate): Promise<KnowledgeBase> => this.request("POST", "/api/v1/knowledge-bases", { body }),
+    get: (id: string): Promise<KnowledgeBase> => this.request("GET", `/api/v1/knowledge-bases/${id}`),
+    update: (id: string, body: KnowledgeBaseUpdate): Promise<KnowledgeBase> =>
+      this.request("PATCH", `/api/v1/knowledge-bases/${id}`, { body }),
+    delete: (id: string): Promise<void> => this.request("DELETE", `/api/v1/knowledge-bases/${id}`),
+    files: (id: string, query: PageQuery = {}): Promise<KnowledgeBaseFilePage> =>
+      this.request("GET", `/api/v1/knowledge-bases/${id}/files`, { query: { ...query } }),
+    addFile: (id: string, fileId: string): Promise<KnowledgeBaseFile> =>
+      this.request("POST", `/api/v1/knowledge-bases/${id}/files`, { body: { file_id: fileId } }),
+    removeFile: (id: string, fileId: string): Promise<void> =>
+      this.request("DELETE", `/api/v1/knowledge-bases/${id}/files/${fileId}`),
+    grants: (id: string): Promise<KnowledgeBaseGrant[]> => this.request("GET", `/api/v1/knowledge-bases/${id}/grants`),
+    /** Shares with one user (`user_email`) or everyone with a role, to read or also to add and remove files. */
+    grant: (id: string, body: KnowledgeBaseGrantCreate): Promise<KnowledgeBaseGrant> =>
+      this.request("POST", `/api/v1/knowledge-bases/${id}/grants`, { body }),
+    revokeGrant: (id: string, grantId: string): Promise<void> =>
+      this.request("DELETE", `/api/v1/knowledge-bases/${id}/grants/${grantId}`),
+  };
+
   /** `/v1/models`: the models this account may use (includes `auto`). */
   readonly models = {
     list: (): Promise<ModelList> => this.request("GET", "/v1/models"),
@@ -353,6 +508,22 @@ export class ParleyClient {
     auditEvents: (query: { page?: number; page_size?: number } = {}): Promise<AuditEventPage> =>
       this.request("GET", "/api/v1/admin/audit-events", { query: { ...query } }),
   };
+}
+
+/** The file name in a Content-Disposition header (RFC 6266: `filename*` wins over `filename`). */
+export function filenameOf(header: string | null): string | null {
+  if (!header) return null;
+  const extended = /filename\*\s*=\s*([^']*)'[^']*'([^;]+)/i.exec(header);
+  if (extended?.[2]) {
+    try {
+      return decodeURIComponent(extended[2].trim());
+    } catch {
+      // malformed escape: fall back to the plain parameter
+    }
+  }
+  const plain = /filename\s*=\s*("((?:[^"\\]|\\.)*)"|[^;]+)/i.exec(header);
+  if (!plain) return null;
+  return (plain[2] !== undefined ? plain[2].replace(/\\(.)/g, "$1") : (plain[1] ?? "").trim()) || null;
 }
 
 function isoDate(value: string | Date | undefined): string | undefined {

@@ -1,5 +1,17 @@
 export { ParleyClient } from "./client.js";
-export type { ParleyClientOptions, RequestOptions, StreamOptions, ConversationListQuery, UsageQuery, UserListQuery } from "./client.js";
+export { filenameOf } from "./client.js";
+export type {
+  ParleyClientOptions,
+  RequestOptions,
+  StreamOptions,
+  ConversationListQuery,
+  UsageQuery,
+  UserListQuery,
+  PageQuery,
+  FileListQuery,
+  UploadOptions,
+  FileContent,
+} from "./client.js";
 export { ChatStream } from "./chat-stream.js";
 export type {
   ChatEvent,
@@ -8,6 +20,8 @@ export type {
   DeltaEventData,
   FallbackEventData,
   DoneEventData,
+  StatusEventData,
+  StatusStage,
   ErrorEventData,
   TitleEventData,
 } from "./chat-stream.js";

@@ -56,4 +56,33 @@ export interface ChatResult {
   usage: { prompt_tokens: number; completion_tokens: number };
   cost: string;
   problem?: Record<string, unknown> | null;
+  citations?: Citation[];
 }
+
+// ---- files and knowledge bases ----------------------------------------------------------------------------
+
+/** An uploaded file (`POST /api/v1/chat/upload`, `GET /api/v1/files/{id}`); `status` follows ingestion. */
+export type FileRecord = Schemas["UploadedFile"];
+/** How far a file is: stored (`pending`), being read and indexed (`processing`), usable (`ready`) or not (`failed`). */
+export type FileStatus = FileRecord["status"];
+export type FileType = FileRecord["file_type"];
+export type FilePage = Schemas["CursorPage_UploadedFile_"];
+export type KnowledgeBase = Schemas["KnowledgeBase"];
+/** What the signed-in user may do with a knowledge base. */
+export type KnowledgeBaseAccess = KnowledgeBase["access"];
+export type KnowledgeBasePage = Schemas["CursorPage_KnowledgeBase_"];
+export type KnowledgeBaseCreate = Schemas["KnowledgeBaseCreate"];
+export type KnowledgeBaseUpdate = Schemas["KnowledgeBaseUpdate"];
+/** A file in a knowledge base (possibly someone else's: `owner_id`). */
+export type KnowledgeBaseFile = Schemas["KnowledgeBaseFile"];
+export type KnowledgeBaseFilePage = Schemas["CursorPage_KnowledgeBaseFile_"];
+/** Who may use a knowledge base besides its owner: one user or everyone with a role. */
+export type KnowledgeBaseGrant = Schemas["Grant"];
+export type GrantPermission = KnowledgeBaseGrant["permission"];
+/** Share with one user (by email or id) or with everyone with a role. */
+export type KnowledgeBaseGrantCreate = Schemas["GrantCreate"];
+/** A source an answer drew on; `[n]` in the answer refers to it. */
+export type Citation = Schemas["Citation"];
+
+/** Documents one message may draw on (`POST /api/v1/chat`, regenerate). */
+export type SourceOptions = Pick<ChatCreate, "file_ids" | "knowledge_base_ids">;

@@ -4,6 +4,9 @@ export interface Call {
   path: string;
   headers: Record<string, string>;
   body: unknown;
+  /** A multipart body (uploads). */
+  form?: FormData;
+  query: URLSearchParams;
 }
 
 export type Handler = (call: Call, signal: AbortSignal | undefined) => Response | Promise<Response>;
@@ -22,7 +25,8 @@ export function fakeServer(routes: Record<string, Handler>) {
     const url = new URL(String(input), "http://parley.test");
     const headers = Object.fromEntries(new Headers(init.headers).entries());
     const body = typeof init.body === "string" ? JSON.parse(init.body) : undefined;
-    const call: Call = { method: init.method ?? "GET", path: url.pathname, headers, body };
+    const call: Call = { method: init.method ?? "GET", path: url.pathname, headers, body, query: url.searchParams };
+    if (init.body instanceof FormData) call.form = init.body;
     calls.push(call);
     const handler = routes[`${call.method} ${call.path}`];
     if (!handler) return problem(404, `no route ${call.method} ${call.path}`);

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from parley.models import ApiKey
+from parley.models import ApiKey, User
 
 # Writing last_used_at on every call would turn each read into a write; once a minute is precise enough.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -21,8 +21,12 @@ async def add(session: AsyncSession, api_key: ApiKey) -> ApiKey:
     return api_key
 
 
-async def get_by_prefix(session: AsyncSession, prefix: str) -> ApiKey | None:
-    return await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+async def get_with_owner(session: AsyncSession, prefix: str) -> tuple[ApiKey, User] | None:
+    """The key with this public prefix and its owner, in one query (authentication needs both)."""
+    row = (
+        await session.execute(select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.prefix == prefix))
+    ).first()
+    return (row[0], row[1]) if row is not None else None
 
 
 async def list_of_user(session: AsyncSession, user_id: uuid.UUID) -> list[ApiKey]:

@@ -76,19 +76,25 @@ async def revoke(session: AsyncSession, user: User, key_id: uuid.UUID, *, ip: st
     record(session, AuditAction.API_KEY_REVOKE, actor_id=user.id, target_type="api_key", target_id=key_id, ip=ip)
 
 
-async def resolve(session: AsyncSession, presented: str) -> ApiKey | None:
-    """The live key matching a presented secret, or None (unknown, wrong secret, revoked or expired)."""
+async def resolve(session: AsyncSession, presented: str) -> tuple[ApiKey, User] | None:
+    """The live key matching a presented secret and its owner (as stored now: the caller checks the account is
+    active), or None (unknown, wrong secret, revoked or expired)."""
     public_id = api_key_id(presented)
     if public_id is None:
         return None
-    api_key = await repository.get_by_prefix(session, public_id)
-    if api_key is None or not hashes_match(api_key.secret_hash, token_hash(presented)):
+    found = await repository.get_with_owner(session, public_id)
+    if found is None:
+        return None
+    api_key, owner = found
+    if not hashes_match(api_key.secret_hash, token_hash(presented)):
         return None
     now = utcnow()
     if api_key.revoked_at is not None or (api_key.expires_at is not None and api_key.expires_at <= now):
         return None
-    await repository.touch(session, api_key.id, now)
-    return api_key
+    # `last_used_at` has a resolution of a minute: most calls need no write at all.
+    if api_key.last_used_at is None or api_key.last_used_at < now - repository.LAST_USED_RESOLUTION:
+        await repository.touch(session, api_key.id, now)
+    return api_key, owner
 
 
 def effective_scopes(api_key: ApiKey, role: str) -> frozenset[Permission]:

@@ -27,6 +27,9 @@ class AuditAction(StrEnum):
     ADMIN_USER_UNSUSPEND = "admin.user_unsuspend"
     ADMIN_USER_UPDATE = "admin.user_update"
     ADMIN_USER_CREATE = "admin.user_create"
+    KNOWLEDGE_BASE_DELETE = "knowledge_base.delete"
+    KNOWLEDGE_BASE_GRANT_CREATE = "knowledge_base.grant_create"
+    KNOWLEDGE_BASE_GRANT_DELETE = "knowledge_base.grant_delete"
 
 
 def record(

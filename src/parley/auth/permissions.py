@@ -11,6 +11,9 @@ class Permission(StrEnum):
     CONVERSATIONS_READ = "conversations:read"
     CONVERSATIONS_WRITE = "conversations:write"
     CHAT = "chat"
+    # Upload, list, download and delete files; create and share knowledge bases.
+    FILES_READ = "files:read"
+    FILES_WRITE = "files:write"
     ADMIN_USERS = "admin:users"
     ADMIN_AUDIT = "admin:audit"
 
@@ -27,6 +30,8 @@ _USER_PERMISSIONS = frozenset(
         Permission.CONVERSATIONS_READ,
         Permission.CONVERSATIONS_WRITE,
         Permission.CHAT,
+        Permission.FILES_READ,
+        Permission.FILES_WRITE,
     }
 )
 

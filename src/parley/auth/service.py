@@ -164,10 +164,10 @@ async def logout(session: AsyncSession, *, refresh_token: str, ip: str | None) -
 async def authenticate(session: AsyncSession, security: Security, credential: str) -> Principal:
     """The caller behind an access token or API key. Suspended users are refused on every call at once."""
     if credential.startswith(API_KEY_PREFIX):
-        api_key = await api_key_service.resolve(session, credential)
-        if api_key is None:
+        resolved = await api_key_service.resolve(session, credential)
+        if resolved is None:
             raise Unauthorized("Invalid, expired or revoked API key")
-        user = await user_service.get(session, api_key.user_id)
+        api_key, user = resolved
         _ensure_active(user)
         return Principal(
             user=user,

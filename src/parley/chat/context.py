@@ -57,6 +57,12 @@ def _with_summary(system: ChatMessage, summary: str | None) -> list[ChatMessage]
     return [system, ChatMessage("system", f"Summary of the earlier part of this conversation:\n{summary}")]
 
 
+def prompt_budget(model: RegisteredModel) -> int:
+    """Tokens a prompt may take: the model's context window less room for the answer."""
+    config = model.config
+    return config.context_window - config.max_output_tokens - _SAFETY_TOKENS
+
+
 async def build_prompt(
     router: Router,
     model: RegisteredModel,
@@ -65,12 +71,16 @@ async def build_prompt(
     history: Sequence[Message],
     summary: str | None,
     summary_through: uuid.UUID | None,
+    sources: ChatMessage | None = None,
 ) -> Prompt:
+    """`sources` (numbered document excerpts) go right after the system prompt and always stay in."""
     config = model.config
-    budget = config.context_window - config.max_output_tokens - _SAFETY_TOKENS
+    budget = prompt_budget(model)
     system = system_message(system_prompt)
     turns = _turns(history, summary_through=summary_through)
     head = _with_summary(system, summary)
+    if sources is not None:
+        head.append(sources)
     messages = [*head, *(ChatMessage(m.role, m.content) for m in turns)]  # type: ignore[arg-type]
     total = await model.model.count_tokens(messages)
     if total <= budget:
@@ -79,7 +89,9 @@ async def build_prompt(
     # Too long: keep the newest turns that fit beside the system prompt and a summary of the rest.
     as_messages = [ChatMessage(m.role, m.content) for m in turns]  # type: ignore[arg-type]
     counts = await asyncio.gather(*(model.model.count_tokens([m]) for m in as_messages))
-    head_tokens = await model.model.count_tokens([system, ChatMessage("system", "x" * 1200)])
+    head_tokens = await model.model.count_tokens(
+        [system, ChatMessage("system", "x" * 1200), *([sources] if sources is not None else [])]
+    )
     room = budget - head_tokens
     kept = 0
     used = 0
@@ -95,7 +107,8 @@ async def build_prompt(
         )
     dropped = turns[: len(turns) - kept]
     new_summary = await summarise(router, model, previous=summary, turns=dropped, budget=budget)
-    messages = [*_with_summary(system, new_summary), *as_messages[len(as_messages) - kept :]]
+    new_head = _with_summary(system, new_summary) + ([sources] if sources is not None else [])
+    messages = [*new_head, *as_messages[len(as_messages) - kept :]]
     return Prompt(
         messages=messages,
         prompt_tokens=await model.model.count_tokens(messages),

@@ -1,21 +1,28 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import JSONResponse
 
 from parley.chat import service
 from parley.chat.auth import ChatReader, Chatter, EngineDep
 from parley.chat.engine import ChatEngine
-from parley.chat.runs import RunFeed
-from parley.chat.schemas import ChatCreate, ChatResult, GenerationOptions, MessagePage, Regenerate, StopResult
+from parley.chat.grounding import Attachments
+from parley.chat.schemas import (
+    ChatCreate,
+    ChatResult,
+    GenerationOptions,
+    MessagePage,
+    Regenerate,
+    SourceOptions,
+    StopResult,
+)
 from parley.conversations.schemas import Message
 from parley.db import SessionDep
 from parley.errors import problem_responses
-from parley.kit.sse import SSE_HEADERS
+from parley.kit.sse import EventStreamResponse
 from parley.llm.base import GenerationParams
 
 router = APIRouter(prefix="/api/v1/chat", tags=["chat"])
@@ -33,17 +40,10 @@ def _params(body: GenerationOptions) -> GenerationParams:
     return GenerationParams(temperature=body.temperature, max_tokens=body.max_tokens)
 
 
-async def _sse(run: RunFeed, *, after: int, grace_seconds: float) -> AsyncIterator[bytes]:
-    async for chunk in run.listen(after=after, grace_seconds=grace_seconds):
-        yield chunk
-
-
 async def _respond(engine: ChatEngine, started: service.Started, *, stream: bool) -> Response:
     grace = engine.settings.disconnect_grace_seconds
     if stream:
-        return StreamingResponse(
-            _sse(started.run, after=0, grace_seconds=grace), media_type="text/event-stream", headers=SSE_HEADERS
-        )
+        return EventStreamResponse(started.run.listen(after=0, grace_seconds=grace))
     # Not streaming: wait for the whole answer (as a listener, so a vanished client still cancels it).
     async for _ in started.run.listen(after=0, grace_seconds=grace):
         pass
@@ -66,8 +66,15 @@ async def chat(body: ChatCreate, principal: Chatter, session: SessionDep, engine
         model=body.model,
         system_prompt=body.system_prompt,
         params=_params(body),
+        attachments=_attachments(body),
     )
     return await _respond_after_commit(engine, started, stream=body.stream)
+
+
+def _attachments(body: SourceOptions) -> Attachments:
+    return Attachments(
+        file_ids=tuple(dict.fromkeys(body.file_ids)), knowledge_base_ids=tuple(dict.fromkeys(body.knowledge_base_ids))
+    )
 
 
 async def _respond_after_commit(engine: ChatEngine, started: service.Started, *, stream: bool) -> Response:
@@ -124,11 +131,7 @@ async def resume(
 ) -> Response:
     run = await service.live_run(session, engine, principal, conversation_id=conversation_id)
     position = after if after is not None else _event_number(last_event_id)
-    return StreamingResponse(
-        _sse(run, after=position, grace_seconds=engine.settings.disconnect_grace_seconds),
-        media_type="text/event-stream",
-        headers=SSE_HEADERS,
-    )
+    return EventStreamResponse(run.listen(after=position, grace_seconds=engine.settings.disconnect_grace_seconds))
 
 
 def _event_number(last_event_id: str | None) -> int:
@@ -157,6 +160,8 @@ async def regenerate(
         edited_message=body.message,
         model=body.model,
         params=_params(body),
+        # Named (even as empty lists) they replace the message's documents; left out, it keeps them.
+        attachments=_attachments(body) if body.model_fields_set & {"file_ids", "knowledge_base_ids"} else None,
     )
     return await _respond_after_commit(engine, started, stream=body.stream)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -15,19 +16,35 @@ from typing import Any
 import structlog
 
 from parley.chat import context, repository
+from parley.chat.grounding import Attachments, Grounder, Grounding
 from parley.chat.relay import InProcessRelay, RunRelay
 from parley.chat.runs import Run, RunRegistry
 from parley.config import LLMSettings
 from parley.conversations.service import DEFAULT_TITLE
 from parley.db import Database
 from parley.errors import ParleyError
-from parley.kit.sse import encode_event
+from parley.kit.sse import encode_delta, encode_event
 from parley.llm.base import ChatRequest, Finish, GenerationParams, ProviderError, TextDelta, Usage
 from parley.llm.registry import RegisteredModel
 from parley.llm.router import ModelSwitch, Router
+from parley.models import Message
 from parley.usage import service as usage_service
 
 _logger = structlog.get_logger("parley.chat")
+# After this many answers the modules and caches that load on first use (the model SDK and its HTTP client,
+# tokenizer tables, compiled SQL) are in memory for good: they are moved out of the garbage collector's sight.
+_FREEZE_AFTER_ANSWERS = 20
+
+
+@dataclass(frozen=True)
+class ConversationSnapshot:
+    """The conversation as the request that started a run read it (prompt settings, and the history with the
+    new question, without the answer's placeholder), so the run does not read it all again."""
+
+    system_prompt: str | None
+    summary: str | None
+    summary_through_message_id: uuid.UUID | None
+    history: list[Message]
 
 
 @dataclass
@@ -44,30 +61,52 @@ class Generation:
     api_key_id: uuid.UUID | None = None
     system_prompt: str | None = None
     first_exchange: bool = False
+    role: str = "user"
+    # The question being answered and the documents it names: what grounding retrieves for.
+    question: str = ""
+    attachments: Attachments = field(default_factory=Attachments)
+    # None: the run reads the conversation itself. Dropped once the prompt is built.
+    snapshot: ConversationSnapshot | None = None
     result: dict[str, Any] = field(default_factory=dict)
 
 
 class ChatEngine:
     def __init__(
-        self, database: Database, router: Router, settings: LLMSettings, *, relay: RunRelay | None = None
+        self,
+        database: Database,
+        router: Router,
+        settings: LLMSettings,
+        *,
+        relay: RunRelay | None = None,
+        grounder: Grounder | None = None,
     ) -> None:
         self.database = database
+        # Finds sources in the user's documents; None: answers draw on the conversation only.
+        self.grounder = grounder
         self.router = router
         self.settings = settings
         self.runs = RunRegistry(retention_seconds=settings.replay_retention_seconds)
         # Shares runs with other replicas (Redis), or does nothing when this process is the only one.
         self.relay: RunRelay = relay or InProcessRelay()
         self._sweeper: asyncio.Task[None] | None = None
+        # The partial answers being written (message id -> their parts so far), checkpointed together by
+        # one task: one statement per interval for all of them, not one transaction per answer.
+        self._writing: dict[uuid.UUID, list[str]] = {}
+        self._checkpointer: asyncio.Task[None] | None = None
+        self._answers = 0
 
     # Lifecycle ---------------------------------------------------------------------------------------
     async def start(self) -> None:
         await self.sweep_interrupted()
         await self.relay.start(self.runs)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="interrupted-answer-sweeper")
+        self._ensure_checkpointer()
 
     async def stop(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(10):
                 await self.runs.cancel_all("shutdown")
@@ -98,6 +137,7 @@ class ChatEngine:
 
     # Running -----------------------------------------------------------------------------------------
     def launch(self, generation: Generation) -> None:
+        self._ensure_checkpointer()
         self.relay.publish(generation.run)
         self.runs.start(generation.run, lambda _run: self._generate(generation))
 
@@ -113,9 +153,12 @@ class ChatEngine:
         ttft_ms: int | None = None
         prompt_tokens = 0
         new_summary: tuple[str | None, uuid.UUID | None] | None = None
+        grounding = Grounding()
 
         def emit(event: str, data: dict[str, Any]) -> None:
             run.append(encode_event(event, data, event_id=run.next_id()))
+
+        append = run.append
 
         emit(
             "message",
@@ -126,19 +169,31 @@ class ChatEngine:
                 "model": model_name,
             },
         )
-        checkpoints = asyncio.create_task(self._checkpoint(job.message_id, parts))
+        self._writing[job.message_id] = parts
         try:
-            async with self.database.session() as session:
-                conversation_row = await repository.conversation_state(session, job.conversation_id)
-                history = [m for m in await repository.history(session, job.conversation_id) if m.id != job.message_id]
+            snapshot = job.snapshot or await self._read_conversation(job)
+            job.snapshot = None
+            if self.grounder is not None:
+                grounding = await self.grounder.ground(
+                    user_id=job.user_id,
+                    role=job.role,
+                    conversation_id=job.conversation_id,
+                    attachments=job.attachments,
+                    question=job.question,
+                    model=job.model,
+                    budget_tokens=context.prompt_budget(job.model),
+                    progress=lambda stage, details: emit("status", {"stage": stage, **details}),
+                )
             prompt = await context.build_prompt(
                 self.router,
                 job.model,
-                system_prompt=job.system_prompt or conversation_row.system_prompt,
-                history=history,
-                summary=conversation_row.summary,
-                summary_through=conversation_row.summary_through_message_id,
+                system_prompt=job.system_prompt or snapshot.system_prompt,
+                history=snapshot.history,
+                summary=snapshot.summary,
+                summary_through=snapshot.summary_through_message_id,
+                sources=grounding.message(),
             )
+            del snapshot  # the history need not stay in memory while the answer streams
             prompt_tokens = prompt.prompt_tokens
             if prompt.new_summary is not None:
                 new_summary = (prompt.new_summary, prompt.summary_through)
@@ -147,7 +202,7 @@ class ChatEngine:
                     if ttft_ms is None:
                         ttft_ms = int((time.monotonic() - started) * 1000)
                     parts.append(event.text)
-                    emit("delta", {"text": event.text})
+                    append(encode_delta(event.text, len(run.events) + 1))
                 elif isinstance(event, ModelSwitch):
                     if event.spent is not None:
                         spent.append((event.from_model, event.spent))
@@ -184,12 +239,13 @@ class ChatEngine:
                 "detail": "the answer could not be completed; it has been logged",
             }
         finally:
-            checkpoints.cancel()
+            self._writing.pop(job.message_id, None)
 
         content = "".join(parts)
         if usage is None:
             usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=len(parts))
         latency_ms = int((time.monotonic() - started) * 1000)
+        citations = grounding.citations(content, job.question)
         cost = await self._finalise(
             job,
             content=content,
@@ -201,6 +257,8 @@ class ChatEngine:
             ttft_ms=ttft_ms,
             problem=problem,
             new_summary=new_summary,
+            citations=citations,
+            preparation=grounding.spent,
         )
         job.result = {
             "conversation_id": str(job.conversation_id),
@@ -212,8 +270,12 @@ class ChatEngine:
             "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens},
             "cost": str(cost),
             "problem": problem,
+            "citations": citations,
         }
         run.answered = True
+        self._answers += 1
+        if self._answers == _FREEZE_AFTER_ANSWERS:
+            _freeze_heap()
         if problem is not None:
             emit("error", {"problem": problem, "message_id": str(job.message_id)})
         else:
@@ -225,25 +287,40 @@ class ChatEngine:
                     "model": model_name,
                     "usage": job.result["usage"],
                     "cost": str(cost),
+                    "citations": citations,
                 },
             )
             if job.first_exchange and finish_reason in ("stop", "length") and content:
                 await self._title(job, content, emit, model_name)
         run.finish()
 
-    async def _checkpoint(self, message_id: uuid.UUID, parts: list[str]) -> None:
-        """Save the partial answer every interval, so a crash loses at most that much (and so the sweep can
-        tell this answer is still being written)."""
-        saved = -1
+    async def _read_conversation(self, job: Generation) -> ConversationSnapshot:
+        async with self.database.session() as session:
+            row = await repository.conversation_state(session, job.conversation_id)
+            history = [m for m in await repository.history(session, job.conversation_id) if m.id != job.message_id]
+        return ConversationSnapshot(row.system_prompt, row.summary, row.summary_through_message_id, history)
+
+    def _ensure_checkpointer(self) -> None:
+        if self._checkpointer is None or self._checkpointer.done():
+            self._checkpointer = asyncio.create_task(self._checkpoint_forever(), name="answer-checkpointer")
+
+    async def _checkpoint_forever(self) -> None:
+        """Save every partial answer each interval, so a crash loses at most that much (and so the sweep can
+        tell these answers are still being written), in one statement for all of them."""
         while True:
             await asyncio.sleep(self.settings.checkpoint_interval_seconds)
-            try:
-                async with self.database.session() as session:
-                    # Unchanged text still refreshes updated_at: the heartbeat.
-                    await repository.save_progress(session, message_id, "".join(parts))
-                saved = len(parts)
-            except Exception as exc:  # a missed checkpoint is retried at the next interval
-                _logger.warning("checkpoint_failed", error=str(exc), saved_parts=saved)
+            await self.checkpoint()
+
+    async def checkpoint(self) -> None:
+        if not self._writing:
+            return
+        # Unchanged text still refreshes updated_at: the heartbeat.
+        progress = [(message_id, "".join(parts)) for message_id, parts in self._writing.items()]
+        try:
+            async with self.database.session() as session:
+                await repository.save_progress(session, progress)
+        except Exception as exc:  # a missed checkpoint is retried at the next interval
+            _logger.warning("checkpoint_failed", error=str(exc), answers=len(progress))
 
     async def _finalise(
         self,
@@ -258,6 +335,8 @@ class ChatEngine:
         ttft_ms: int | None,
         problem: dict[str, Any] | None,
         new_summary: tuple[str | None, uuid.UUID | None] | None,
+        citations: list[dict[str, Any]],
+        preparation: list[tuple[str, Usage]],
     ) -> Decimal:
         async with self.database.session() as session:
             cost = usage_service.record_completion(
@@ -266,7 +345,8 @@ class ChatEngine:
                 user_id=job.user_id,
                 model=model_name,
                 usage=usage,
-                abandoned=spent,
+                # Models that spent tokens on this answer before it: summaries of documents, abandoned fallbacks.
+                abandoned=[*preparation, *spent],
                 conversation_id=job.conversation_id,
                 message_id=job.message_id,
                 api_key_id=job.api_key_id,
@@ -287,6 +367,7 @@ class ChatEngine:
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
                 extra=extra,
+                citations=citations or None,
             )
             values: dict[str, Any] = {}
             if new_summary is not None:
@@ -305,3 +386,12 @@ class ChatEngine:
             updated = await repository.set_default_title(session, job.conversation_id, title, default=DEFAULT_TITLE)
         if updated:
             emit("title", {"conversation_id": str(job.conversation_id), "title": title})
+
+
+def _freeze_heap() -> None:
+    """Collect once, then exclude every object alive now from later collections (`gc.freeze`). A full
+    collection walks every tracked object and stops the event loop meanwhile, i.e. every open stream at once;
+    what is alive after start-up and the first answers (modules, caches, pools) lives as long as the process,
+    so walking it again and again only makes those pauses longer."""
+    gc.collect()
+    gc.freeze()

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Literal, cast
 
 import structlog
@@ -324,7 +324,7 @@ class RemoteRun:
         # The end marker's number when the run had already finished at lookup.
         self.end_number = end_number
 
-    async def listen(self, *, after: int = 0, grace_seconds: float) -> AsyncIterator[bytes]:
+    async def listen(self, *, after: int = 0, grace_seconds: float) -> AsyncGenerator[bytes, None]:
         """Events after number `after`, then live ones until the end marker. `grace_seconds` is the holder's
         business: this reader's heartbeats tell it someone is listening."""
         if self.end_number is not None and after >= self.end_number:

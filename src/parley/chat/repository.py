@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import ARRAY, Text, Uuid, bindparam, delete, exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from parley.models import Conversation, Message
+from parley.models import Conversation, ConversationKnowledgeBase, File, Message
 
 
 def add_message(
@@ -70,13 +71,20 @@ async def delete_messages(session: AsyncSession, message_ids: list[uuid.UUID]) -
         await session.execute(delete(Message).where(Message.id.in_(message_ids)))
 
 
-async def save_progress(session: AsyncSession, message_id: uuid.UUID, content: str) -> None:
-    """Checkpoint an answer being written (also a heartbeat: `updated_at` shows the generation is alive)."""
-    await session.execute(
-        update(Message)
-        .where(Message.id == message_id, Message.finish_reason.is_(None))
-        .values(content=content, updated_at=func.now())
-    )
+_SAVE_PROGRESS = text(
+    "UPDATE messages SET content = progress.content, updated_at = now() "
+    "FROM unnest(:ids, :contents) AS progress(id, content) "
+    "WHERE messages.id = progress.id AND messages.finish_reason IS NULL"
+).bindparams(bindparam("ids", type_=ARRAY(Uuid())), bindparam("contents", type_=ARRAY(Text())))
+
+
+async def save_progress(session: AsyncSession, progress: Sequence[tuple[uuid.UUID, str]]) -> None:
+    """Checkpoint answers being written, all in one statement (also a heartbeat: `updated_at` shows their
+    generations are alive). An answer finished meanwhile keeps its final text."""
+    if progress:
+        await session.execute(
+            _SAVE_PROGRESS, {"ids": [item[0] for item in progress], "contents": [item[1] for item in progress]}
+        )
 
 
 async def finish_message(
@@ -89,11 +97,13 @@ async def finish_message(
     prompt_tokens: int | None,
     completion_tokens: int | None,
     extra: dict[str, Any],
+    citations: list[dict[str, Any]] | None = None,
 ) -> None:
     await session.execute(
         update(Message)
         .where(Message.id == message_id)
         .values(
+            citations=citations,
             content=content,
             finish_reason=finish_reason,
             model=model,
@@ -150,3 +160,20 @@ async def set_default_title(session: AsyncSession, conversation_id: uuid.UUID, t
         .returning(Conversation.id)
     )
     return result.one_or_none() is not None
+
+
+async def has_documents(session: AsyncSession, conversation_id: uuid.UUID) -> bool:
+    """Whether answers in this conversation draw on documents: files uploaded into it or knowledge bases
+    attached to it."""
+    files = exists().where(File.conversation_id == conversation_id)
+    bases = exists().where(ConversationKnowledgeBase.conversation_id == conversation_id)
+    return bool(await session.scalar(select(files | bases)))
+
+
+async def conversation_file_ids(session: AsyncSession, conversation_id: uuid.UUID | None) -> list[uuid.UUID]:
+    if conversation_id is None:
+        return []
+    rows = await session.scalars(
+        select(File.id).where(File.conversation_id == conversation_id).order_by(File.created_at, File.id)
+    )
+    return list(rows)

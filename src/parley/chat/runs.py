@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import Any, Protocol
 
 from parley.errors import Conflict
@@ -32,7 +32,7 @@ class RunObserver(Protocol):
 class RunFeed(Protocol):
     """What a client can (re)attach to: a run of this process, or one relayed from another replica."""
 
-    def listen(self, *, after: int = 0, grace_seconds: float) -> AsyncIterator[bytes]: ...
+    def listen(self, *, after: int = 0, grace_seconds: float) -> AsyncGenerator[bytes, None]: ...
 
 
 class Run:
@@ -98,7 +98,7 @@ class Run:
         self.remote_listener_until = max(self.remote_listener_until, time.monotonic() + for_seconds)
 
     # The listener side --------------------------------------------------------------------------------
-    async def listen(self, *, after: int = 0, grace_seconds: float) -> AsyncIterator[bytes]:
+    async def listen(self, *, after: int = 0, grace_seconds: float) -> AsyncGenerator[bytes, None]:
         """Events after number `after`, then live ones until the run finishes. Events that piled up while
         the listener was busy come as one chunk."""
         self.listeners += 1
@@ -106,16 +106,20 @@ class Run:
             self._grace_timer.cancel()
             self._grace_timer = None
         position = max(0, after)
+        events = self.events
+        new_future = asyncio.get_running_loop().create_future
         try:
             while True:
-                if position < len(self.events):
-                    chunk = b"".join(self.events[position:])
-                    position = len(self.events)
+                count = len(events)
+                if position < count:
+                    # Mostly one event per wake-up (one token): sent as it is, no copy.
+                    chunk = events[position] if count - position == 1 else b"".join(events[position:])
+                    position = count
                     yield chunk
                     continue
                 if self.finished:
                     return
-                waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                waiter: asyncio.Future[None] = new_future()
                 self._waiters.append(waiter)
                 await waiter
         finally:
@@ -177,7 +181,8 @@ class RunRegistry:
             del self._runs[key]
 
     async def cancel_all(self, reason: str) -> None:
-        runs = self.active()
+        # A run that was reserved but never started (its request failed before the commit) has nothing to wait for.
+        runs = [run for run in self.active() if run.task is not None]
         for run in runs:
             run.cancel(reason)
         await asyncio.gather(*(run.done.wait() for run in runs))

@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from parley.conversations.schemas import Message
+from parley.conversations.schemas import Citation, Message
 from parley.kit.inputs import Input
 
 
@@ -22,7 +22,16 @@ class GenerationOptions(Input):
     max_tokens: int | None = Field(default=None, ge=1, le=32_768)
 
 
-class ChatCreate(GenerationOptions):
+class SourceOptions(Input):
+    file_ids: list[uuid.UUID] = Field(
+        default_factory=list, max_length=20, description="files to draw on for this message (yours or shared)"
+    )
+    knowledge_base_ids: list[uuid.UUID] = Field(
+        default_factory=list, max_length=10, description="knowledge bases to draw on for this message"
+    )
+
+
+class ChatCreate(GenerationOptions, SourceOptions):
     conversation_id: uuid.UUID | None = None
     message: str = Field(min_length=1, max_length=100_000)
     system_prompt: str | None = Field(default=None, max_length=20_000)
@@ -30,7 +39,7 @@ class ChatCreate(GenerationOptions):
     _message = field_validator("message")(_not_blank)
 
 
-class Regenerate(GenerationOptions):
+class Regenerate(GenerationOptions, SourceOptions):
     """Regenerate the last answer; with `message`, the last user message is replaced by it first (edit)."""
 
     message: str | None = Field(default=None, min_length=1, max_length=100_000)
@@ -55,6 +64,7 @@ class ChatResult(BaseModel):
     usage: ChatUsage
     cost: str
     problem: dict[str, Any] | None = None
+    citations: list[Citation] = []
 
 
 class StopResult(BaseModel):

@@ -10,12 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.auth.principal import Principal
 from parley.chat import repository
-from parley.chat.engine import ChatEngine, Generation
+from parley.chat.engine import ChatEngine, ConversationSnapshot, Generation
+from parley.chat.grounding import Attachments
 from parley.chat.runs import Run, RunFeed
 from parley.conversations import service as conversation_service
 from parley.db import after_commit
 from parley.errors import Conflict, NotFound
+from parley.files import service as file_service
 from parley.kit.pagination import decode_position, encode_position
+from parley.knowledge_bases import service as knowledge_base_service
 from parley.llm.base import ChatMessage, GenerationParams
 from parley.llm.registry import RegisteredModel
 from parley.models import Message
@@ -43,22 +46,27 @@ async def send(
     model: str | None,
     system_prompt: str | None,
     params: GenerationParams,
+    attachments: Attachments = Attachments(),
 ) -> Started:
-    """Save the user's message (committed before any model is called) and start the answer."""
+    """Save the user's message (committed before any model is called) and start the answer. `attachments` name
+    files and knowledge bases this message may draw on (beyond the conversation's own)."""
     if conversation_id is None:
         conversation = await conversation_service.create(session, user_id=principal.user_id)
-        has_history = False
+        history: list[Message] = []
     else:
         conversation = await conversation_service.get(
             session, user_id=principal.user_id, conversation_id=conversation_id
         )
-        # Only whether there is history matters here; the engine loads it once, after the commit.
-        has_history = await repository.has_messages(session, conversation.id)
+        # Read once, here: the engine builds the prompt from it rather than reading it again.
+        history = await repository.history(session, conversation.id)
     registered = engine.router.resolve(model or conversation.model, [ChatMessage("user", message)])
     if system_prompt is not None:
         conversation.system_prompt = system_prompt
     conversation.model = registered.config.name
     user_message = repository.add_message(session, conversation_id=conversation.id, role="user", content=message)
+    if attachments:
+        await _check_attachments(session, principal, conversation_id=conversation.id, attachments=attachments)
+        user_message.extra = {"attachments": attachments.as_json()}
     return _start(
         session,
         engine,
@@ -68,7 +76,16 @@ async def send(
         registered_model=registered,
         params=params,
         system_prompt=system_prompt,
-        first_exchange=not has_history,
+        first_exchange=not history,
+        question=message,
+        attachments=attachments,
+        # A conversation created just now has no summary (nor those attributes loaded).
+        snapshot=ConversationSnapshot(
+            system_prompt if conversation_id is None else conversation.system_prompt,
+            None if conversation_id is None else conversation.summary,
+            None if conversation_id is None else conversation.summary_through_message_id,
+            [*history, user_message],
+        ),
     )
 
 
@@ -81,8 +98,10 @@ async def regenerate(
     edited_message: str | None,
     model: str | None,
     params: GenerationParams,
+    attachments: Attachments | None = None,
 ) -> Started:
-    """Answer the last user message again (replacing it first when edited); the old answer is removed."""
+    """Answer the last user message again (replacing it first when edited); the old answer is removed.
+    `attachments` replace the documents the message named; without them it keeps those it had."""
     conversation = await conversation_service.get(session, user_id=principal.user_id, conversation_id=conversation_id)
     current = engine.runs.get(conversation.id)
     if current is not None and not current.finished and not current.answered:
@@ -95,6 +114,11 @@ async def regenerate(
     await repository.delete_messages(session, [m.id for m in history[last_user_index + 1 :]])
     if edited_message is not None:
         last_user.content = edited_message
+    if attachments is not None:
+        await _check_attachments(session, principal, conversation_id=conversation.id, attachments=attachments)
+        last_user.extra = {**last_user.extra, "attachments": attachments.as_json()}
+    else:
+        attachments = Attachments.from_json(last_user.extra.get("attachments"))
     registered = engine.router.resolve(model or conversation.model, [ChatMessage("user", last_user.content)])
     conversation.model = registered.config.name
     return _start(
@@ -107,6 +131,14 @@ async def regenerate(
         params=params,
         system_prompt=None,
         first_exchange=last_user_index == 0,
+        question=last_user.content,
+        attachments=attachments,
+        snapshot=ConversationSnapshot(
+            conversation.system_prompt,
+            conversation.summary,
+            conversation.summary_through_message_id,
+            history[: last_user_index + 1],
+        ),
     )
 
 
@@ -121,6 +153,9 @@ def _start(
     params: GenerationParams,
     system_prompt: str | None,
     first_exchange: bool,
+    question: str,
+    attachments: Attachments,
+    snapshot: ConversationSnapshot,
 ) -> Started:
     answer = repository.add_message(
         session, conversation_id=conversation_id, role="assistant", content="", model=registered_model.config.name
@@ -138,10 +173,30 @@ def _start(
         api_key_id=principal.api_key_id,
         system_prompt=system_prompt,
         first_exchange=first_exchange,
+        role=principal.user.role,
+        question=question,
+        attachments=attachments,
+        snapshot=snapshot,
     )
     # The answer starts only once the user's message is committed; if the commit fails, nothing runs.
     after_commit(session, lambda: engine.launch(generation), on_rollback=lambda: engine.runs.release(run))
     return Started(generation)
+
+
+async def _check_attachments(
+    session: AsyncSession, principal: Principal, *, conversation_id: uuid.UUID, attachments: Attachments
+) -> None:
+    """Every named file and knowledge base must be readable by the caller (404 otherwise, like a missing one).
+    The caller's own files not yet in a conversation join this one, so its later messages draw on them too."""
+    user_id, role = principal.user_id, principal.user.role
+    for file_id in attachments.file_ids:
+        file = await file_service.get_readable(session, user_id=user_id, role=role, file_id=file_id)
+        if file.user_id == user_id and file.conversation_id is None:
+            file.conversation_id = conversation_id
+    for knowledge_base_id in attachments.knowledge_base_ids:
+        await knowledge_base_service.require_readable(
+            session, user_id=user_id, role=role, knowledge_base_id=knowledge_base_id
+        )
 
 
 async def stop(

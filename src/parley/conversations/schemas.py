@@ -43,6 +43,19 @@ class Conversation(BaseModel):
     last_activity_at: datetime
 
 
+class Citation(BaseModel):
+    """A source an answer drew on; `[n]` in the answer refers to it."""
+
+    n: int
+    file_id: uuid.UUID
+    filename: str
+    page: int | None = None
+    sheet: str | None = None
+    snippet: str
+    # Whether the answer refers to it with `[n]` (every source given to the model is listed).
+    cited: bool = False
+
+
 class Message(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -56,6 +69,12 @@ class Message(BaseModel):
     completion_tokens: int | None
     created_at: datetime
     metadata: dict[str, Any] = Field(default_factory=dict, validation_alias="extra")
+    citations: list[Citation] = Field(default_factory=list)
+
+    @field_validator("citations", mode="before")
+    @classmethod
+    def _no_citations(cls, value: Any) -> Any:
+        return value or []
 
 
 class ConversationDetail(Conversation):

@@ -71,3 +71,8 @@ def configure_logging(*, level: str = "info", json: bool = True) -> None:
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     # Alembic narrates every migration context at INFO (also on each readiness check).
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # The model SDK and its HTTP clients log a line per upstream request at INFO (and more per chunk at DEBUG):
+    # per chat, that costs more than it tells. Parley logs its own failures of model calls.
+    if level.upper() != "DEBUG":
+        for name in ("openai", "httpx", "httpx2", "httpcore", "aiohttp"):
+            logging.getLogger(name).setLevel(logging.WARNING)

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 
 import structlog
@@ -37,7 +37,6 @@ _CONTINUE_PROMPT = (
     "Your previous answer was cut off. Continue it exactly where it stopped, without repeating anything and "
     "without any preamble."
 )
-_QUEUE_END = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,15 +159,16 @@ class Router:
             for attempt in range(registered.config.max_retries + 1):
                 streamed = 0
                 try:
-                    async for event in _watched(registered, attempt_request):
-                        if isinstance(event, TextDelta):
-                            streamed += 1
-                            sent.append(event.text)
-                            yield event
-                        else:
-                            breaker.success()
-                            yield event
-                            return
+                    async with contextlib.aclosing(_watched(registered, attempt_request)) as events:
+                        async for event in events:
+                            if type(event) is TextDelta:
+                                streamed += 1
+                                sent.append(event.text)
+                                yield event
+                            else:
+                                breaker.success()
+                                yield event
+                                return
                 except ProviderError as exc:
                     breaker.failure()
                     last_error = exc
@@ -222,56 +222,75 @@ def _continuation(request: ChatRequest, partial: str) -> ChatRequest:
     return replace(request, messages=messages)
 
 
-async def _watched(registered: RegisteredModel, request: ChatRequest) -> AsyncIterator[ChatEvent]:
-    """The provider's stream, read by its own task so that a model that goes silent for longer than its
-    `timeout_seconds` fails there (as a retryable ProviderError) without the timeout ever firing inside the
-    caller's code. Closing this generator cancels the provider's task, which closes the upstream call."""
-    queue: asyncio.Queue[object] = asyncio.Queue()
+class _IdleWatch:
+    """Fails a stream whose model stays silent for `timeout` seconds while its reader waits for it, with no task
+    of its own and no timer per event: one timer per stream, moved on only when it fires (at most once per
+    `timeout`), and a timestamp per read. It cancels the reading task; `_watched` turns that cancellation (and
+    only that one) into a retryable `ProviderError`, so the timeout never fires inside the caller's own code."""
+
+    __slots__ = ("_handle", "_loop", "_task", "expired", "since", "timeout", "waiting")
+
+    def __init__(self, timeout: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self.timeout = timeout
+        self.since = self._loop.time()
+        self.waiting = False
+        self.expired = False
+        self._handle: asyncio.TimerHandle | None = self._loop.call_at(self.since + timeout, self._check)
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        due = self.since + self.timeout
+        if self.waiting and now >= due and self._task is not None:
+            self.expired = True
+            self._handle = None
+            self._task.cancel()
+            return
+        self._handle = self._loop.call_at(due if self.waiting and due > now else now + self.timeout, self._check)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+async def _watched(registered: RegisteredModel, request: ChatRequest) -> AsyncGenerator[ChatEvent, None]:
+    """The provider's stream, failing as a retryable ProviderError when the model goes silent for longer than its
+    `timeout_seconds` (only the time spent waiting for the model counts) or ends without finishing. Closing
+    this generator closes the provider's, which closes the upstream call at once."""
+    name = registered.config.name
     timeout = registered.config.timeout_seconds
-
-    async def pump() -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout) as deadline:
-                rescheduled = loop.time()
-                # aclosing: when this task is cancelled the provider's generator closes here and now,
-                # releasing its upstream stream, instead of whenever it is garbage-collected.
-                async with contextlib.aclosing(registered.model.stream(request)) as events:
-                    async for event in events:
-                        queue.put_nowait(event)
-                        now = loop.time()
-                        # Moving the deadline costs a timer; once per half second is precise enough.
-                        if now - rescheduled > 0.5:
-                            deadline.reschedule(now + timeout)
-                            rescheduled = now
-        except TimeoutError:
-            queue.put_nowait(
-                ProviderError(f"model {registered.config.name} sent nothing for {timeout:g}s", retryable=True)
-            )
-        except ProviderError as exc:
-            queue.put_nowait(exc)
-        except Exception as exc:  # an adapter bug must fail this call, not hang the caller
-            queue.put_nowait(
-                ProviderError(f"model {registered.config.name} failed: {type(exc).__name__}", retryable=True)
-            )
-        finally:
-            queue.put_nowait(_QUEUE_END)
-
-    task = asyncio.create_task(pump())
+    watch = _IdleWatch(timeout)
+    loop = asyncio.get_running_loop()
+    events = registered.model.stream(request)
+    read = events.__anext__
     try:
         while True:
-            item = await queue.get()
-            if item is _QUEUE_END:
-                raise ProviderError(
-                    f"model {registered.config.name} ended its stream without finishing", retryable=True
-                )
-            if isinstance(item, ProviderError):
-                raise item
-            event: ChatEvent = item  # type: ignore[assignment]
+            watch.since = loop.time()
+            watch.waiting = True
+            try:
+                event = await read()
+            except StopAsyncIteration:
+                raise ProviderError(f"model {name} ended its stream without finishing", retryable=True) from None
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if watch.expired and task is not None and task.uncancel() == 0:
+                    raise ProviderError(f"model {name} sent nothing for {timeout:g}s", retryable=True) from None
+                raise
+            except ProviderError:
+                raise
+            except Exception as exc:  # an adapter bug must fail this call, not the caller
+                raise ProviderError(f"model {name} failed: {type(exc).__name__}", retryable=True) from exc
+            finally:
+                watch.waiting = False
             yield event
-            if isinstance(event, Finish):
+            if type(event) is Finish:
                 return
     finally:
-        # Not awaited: the pump closes the upstream call on its own, and awaiting here could swallow a
-        # cancellation aimed at the caller.
-        task.cancel()
+        watch.close()
+        # The provider's generator is finished already when it raised; otherwise this closes its upstream
+        # response now rather than whenever it is garbage-collected. A failure while closing must not hide
+        # the exception (or the cancellation) that got us here.
+        with contextlib.suppress(Exception):
+            await events.aclose()

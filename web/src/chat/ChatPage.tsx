@@ -1,10 +1,13 @@
 import { ParleyApiError } from "@parley/sdk";
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { type DragEvent, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { useNavigate, useParams } from "react-router-dom";
 import { describeError } from "../api/errors";
 import { Icon } from "../components/Icon";
 import { Notice } from "../components/Notice";
+import { useUploads } from "../files/useUploads";
+import { ConversationKnowledgeBases } from "../knowledge/ConversationKnowledgeBases";
+import { useKnowledgeBaseList } from "../knowledge/useKnowledgeBaseList";
 import { useConversations } from "../sidebar/ConversationsProvider";
 import { Composer } from "./Composer";
 import { MessageView } from "./MessageView";
@@ -36,13 +39,55 @@ export function ChatPage() {
   const lastContent = chat.messages[chat.messages.length - 1]?.content;
   const { atBottom, jumpToLatest, pin } = useAutoScroll(scroller, `${chat.messages.length}:${lastContent?.length ?? 0}`);
 
+  // Files attached to the next message, and the knowledge bases chosen for the messages of this page.
+  const attachments = useUploads({ conversationId: id });
+  const knowledgeBases = useKnowledgeBaseList();
+  const [selectedBases, setSelectedBases] = useState<string[]>([]);
+  const [dragging, setDragging] = useState(false);
+  const dragDepth = useRef(0);
+  const { clear: clearAttachments } = attachments;
+  // Attachments not sent belong to the conversation they were uploaded to: another one starts without them.
+  useEffect(() => clearAttachments(), [id, clearAttachments]);
+
   const send = useCallback(
     (text: string) => {
       pin();
-      chat.send(text);
+      const files = attachments.uploads
+        .filter((upload) => upload.file && upload.state !== "failed" && upload.state !== "rejected")
+        .map((upload) => ({ id: upload.file!.id, filename: upload.file!.filename }));
+      chat.send(text, { files, knowledgeBaseIds: selectedBases });
+      attachments.clear();
     },
-    [chat, pin],
+    [attachments, chat, pin, selectedBases],
   );
+
+  const hasFiles = (event: DragEvent): boolean => Array.from(event.dataTransfer?.types ?? []).includes("Files");
+  const dropHandlers = {
+    onDragEnter: (event: DragEvent) => {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      dragDepth.current++;
+      setDragging(true);
+    },
+    onDragOver: (event: DragEvent) => {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "copy";
+    },
+    onDragLeave: (event: DragEvent) => {
+      if (!hasFiles(event)) return;
+      dragDepth.current = Math.max(0, dragDepth.current - 1);
+      if (dragDepth.current === 0) setDragging(false);
+    },
+    onDrop: (event: DragEvent) => {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      dragDepth.current = 0;
+      setDragging(false);
+      const files = Array.from(event.dataTransfer.files);
+      if (files.length) attachments.add(files);
+    },
+  };
 
   // Fetch the markdown renderer while the user reads or types, so answers render richly from the first token.
   useEffect(() => {
@@ -65,9 +110,16 @@ export function ChatPage() {
   const notFound = chat.loadError instanceof ParleyApiError && chat.loadError.status === 404;
 
   return (
-    <div className="chat-page">
+    <div className={`chat-page ${dragging ? "dragging" : ""}`} {...dropHandlers}>
+      {dragging && (
+        <div className="drop-overlay" aria-hidden="true">
+          <Icon name="paperclip" size={28} />
+          <span>{t("chat.dropFiles")}</span>
+        </div>
+      )}
       <header className="chat-header">
         <ModelPicker value={model} onChange={setModel} />
+        {id && !notFound && <ConversationKnowledgeBases conversationId={id} available={knowledgeBases.items} />}
         {chat.connection === "reconnecting" && (
           <span className="connection-status" role="status">
             {t("chat.reconnecting")}
@@ -113,7 +165,18 @@ export function ChatPage() {
         </button>
       )}
       <div className="composer-wrap">
-        <Composer streaming={chat.streaming} disabled={notFound} onSend={send} onStop={() => void chat.stop()} />
+        <Composer
+          streaming={chat.streaming}
+          disabled={notFound}
+          onSend={send}
+          onStop={() => void chat.stop()}
+          attachments={attachments.uploads}
+          onAttach={attachments.add}
+          onRemoveAttachment={attachments.remove}
+          knowledgeBases={knowledgeBases.items}
+          selectedKnowledgeBases={selectedBases}
+          onKnowledgeBasesChange={setSelectedBases}
+        />
       </div>
     </div>
   );

@@ -1,5 +1,6 @@
 import { render, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
+import { MemoryRouter } from "react-router-dom";
 import { describe, expect, it, vi } from "vitest";
 import { Composer } from "./Composer";
 
@@ -49,5 +50,54 @@ describe("Composer", () => {
     const { onStop, box } = setup(false);
     await userEvent.type(box, "x{Escape}");
     expect(onStop).not.toHaveBeenCalled();
+  });
+});
+
+describe("Composer attachments", () => {
+  const upload = (state: "uploading" | "ready" | "rejected", name = "a.txt") => ({ key: name, name, size: 10, state, percent: 50 });
+
+  it("waits for uploads before sending, then sends", async () => {
+    const onSend = vi.fn();
+    const { rerender } = render(
+      <Composer streaming={false} onSend={onSend} onStop={vi.fn()} attachments={[upload("uploading")]} onAttach={vi.fn()} onRemoveAttachment={vi.fn()} />,
+    );
+    const box = screen.getByRole("textbox", { name: "Message" });
+    await userEvent.type(box, "What does it say?{Enter}");
+    expect(onSend).not.toHaveBeenCalled();
+    expect(screen.getByRole("button", { name: "Send" })).toBeDisabled();
+    rerender(<Composer streaming={false} onSend={onSend} onStop={vi.fn()} attachments={[upload("ready")]} onAttach={vi.fn()} onRemoveAttachment={vi.fn()} />);
+    await userEvent.type(box, "{Enter}");
+    expect(onSend).toHaveBeenCalledWith("What does it say?");
+  });
+
+  it("attaches chosen and pasted files", async () => {
+    const onAttach = vi.fn();
+    render(<Composer streaming={false} onSend={vi.fn()} onStop={vi.fn()} onAttach={onAttach} />);
+    const file = new File(["hello"], "notes.txt", { type: "text/plain" });
+    await userEvent.upload(screen.getByTestId("composer-file-input"), file);
+    expect(onAttach).toHaveBeenCalledWith([file]);
+    expect(screen.getByRole("button", { name: "Attach files" })).toBeEnabled();
+    const box = screen.getByRole("textbox", { name: "Message" });
+    box.focus();
+    await userEvent.paste({ files: [file] } as unknown as DataTransfer);
+    expect(onAttach).toHaveBeenCalledTimes(2);
+    expect(box).toHaveValue("");
+  });
+
+  it("chooses knowledge bases and shows them as removable chips", async () => {
+    const onChange = vi.fn();
+    const bases = [{ id: "k1", name: "Handbook", description: "", access: "owner" as const, file_count: 2, owner_id: "u1", created_at: "", updated_at: "" }];
+    const { rerender } = render(
+      <Composer streaming={false} onSend={vi.fn()} onStop={vi.fn()} knowledgeBases={bases} selectedKnowledgeBases={[]} onKnowledgeBasesChange={onChange} />,
+      { wrapper: MemoryRouter },
+    );
+    await userEvent.click(screen.getByRole("button", { name: "Use knowledge bases" }));
+    await userEvent.click(screen.getByRole("checkbox", { name: /Handbook/ }));
+    expect(onChange).toHaveBeenCalledWith(["k1"]);
+    rerender(
+      <Composer streaming={false} onSend={vi.fn()} onStop={vi.fn()} knowledgeBases={bases} selectedKnowledgeBases={["k1"]} onKnowledgeBasesChange={onChange} />,
+    );
+    await userEvent.click(screen.getByRole("button", { name: "Stop using Handbook" }));
+    expect(onChange).toHaveBeenLastCalledWith([]);
   });
 });

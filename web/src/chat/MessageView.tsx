@@ -1,8 +1,10 @@
-import { type KeyboardEvent, lazy, Suspense, useState } from "react";
+import { type KeyboardEvent, lazy, Suspense, useCallback, useRef, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { CopyButton } from "../components/CopyButton";
 import { Icon } from "../components/Icon";
 import { Notice } from "../components/Notice";
+import { ProgressLine } from "./ProgressLine";
+import { SourcePanel, SourcesList } from "./Sources";
 import type { ChatMessage } from "./types";
 
 // Markdown, highlighting and KaTeX are most of the app's weight: they load after the first screen, and until
@@ -23,6 +25,18 @@ export function MessageView({ message, canEdit = false, canRegenerate = false, o
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(message.content);
   const isUser = message.role === "user";
+  const [activeSource, setActiveSource] = useState<number | null>(null);
+  const sourceTrigger = useRef<HTMLElement | null>(null);
+  const citations = message.citations;
+  const openSource = useCallback((n: number, trigger: HTMLElement) => {
+    sourceTrigger.current = trigger;
+    setActiveSource((current) => (current === n ? null : n));
+  }, []);
+  const closeSource = useCallback(() => {
+    setActiveSource(null);
+    sourceTrigger.current?.focus();
+  }, []);
+  const activeCitation = activeSource === null ? undefined : citations?.find((citation) => citation.n === activeSource);
 
   function submitEdit() {
     const text = draft.trim();
@@ -62,17 +76,33 @@ export function MessageView({ message, canEdit = false, canRegenerate = false, o
             </div>
           </div>
         ) : isUser ? (
-          <p className="user-text">{message.content}</p>
+          <>
+            {message.attachments?.length ? (
+              <ul className="message-attachments" aria-label={t("chat.attachments")}>
+                {message.attachments.map((file) => (
+                  <li key={file.id} className="attachment-chip sent">
+                    <Icon name="file" size={14} />
+                    <span className="attachment-name">{file.filename}</span>
+                  </li>
+                ))}
+              </ul>
+            ) : null}
+            <p className="user-text">{message.content}</p>
+          </>
         ) : message.content ? (
           <Suspense fallback={<p className="user-text">{message.content}</p>}>
-            <Markdown text={message.content} />
+            <Markdown text={message.content} citations={citations} onCite={openSource} />
           </Suspense>
+        ) : message.status === "streaming" && message.progress ? (
+          <ProgressLine progress={message.progress} />
         ) : message.status === "streaming" ? (
           <p className="thinking" role="status">
             <span className="dots" aria-hidden="true" />
             {t("chat.thinking")}
           </p>
         ) : null}
+        {!isUser && citations?.length ? <SourcesList citations={citations} active={activeSource} onSelect={openSource} /> : null}
+        {activeCitation && <SourcePanel citation={activeCitation} onClose={closeSource} />}
         {message.fallback && (
           <Notice kind="warning">{t("chat.fallback", { from: message.fallback.from, to: message.fallback.to })}</Notice>
         )}

@@ -18,6 +18,7 @@ export function fromServer(items: Message[]): ChatMessage[] {
         completionTokens: message.completion_tokens,
         status: problem ? "error" : "done",
       };
+      if (message.citations?.length) view.citations = message.citations;
       if (problem) view.error = problem.detail || problem.title || "error";
       if (fallbacks?.length && message.model) view.fallback = { from: fallbacks[fallbacks.length - 1] ?? "", to: message.model };
       return view;

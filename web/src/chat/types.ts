@@ -1,3 +1,5 @@
+import type { Citation, StatusEventData } from "@parley/sdk";
+
 export type MessageStatus = "done" | "streaming" | "error";
 
 /** A message as the chat view shows it. */
@@ -11,4 +13,10 @@ export interface ChatMessage {
   error?: string;
   fallback?: { from: string; to: string };
   completionTokens?: number | null;
+  /** What the server is doing before the answer starts (reading files, searching, summarising). */
+  progress?: StatusEventData;
+  /** The sources of a grounded answer; `[n]` in the content refers to them. */
+  citations?: Citation[];
+  /** Files sent with a question (shown on it). */
+  attachments?: { id: string; filename: string }[];
 }

@@ -166,4 +166,34 @@ describe("useChat", () => {
     ]);
     expect(messages).not.toHaveBeenCalled(); // the new chat's id did not reload (and lose) the live answer
   });
+
+  it("sends attached files and knowledge bases, shows progress, then the answer's citations", async () => {
+    const citations = [{ n: 1, file_id: "f1", filename: "notes.txt", page: null, sheet: null, snippet: "the fact", cited: true }];
+    const { stream, step } = scriptedStream([
+      ev("message", { conversation_id: "c1", user_message_id: "u1", assistant_message_id: "a1", model: "echo" }, 1),
+      ev("status", { stage: "reading_files", files: ["notes.txt"] }, 2),
+      ev("status", { stage: "searching" }, 3),
+      ev("delta", { text: "It is so [1]." }, 4),
+      ev("done", { ...DONE, citations }, 5),
+    ]);
+    send.mockReturnValue(stream);
+    const { result } = setup();
+    act(() => result.current.send("What is it?", { files: [{ id: "f1", filename: "notes.txt" }], knowledgeBaseIds: ["k1"] }));
+    expect(result.current.messages[0]?.attachments).toEqual([{ id: "f1", filename: "notes.txt" }]);
+    await waitFor(() =>
+      expect(send).toHaveBeenCalledWith(
+        { message: "What is it?", conversation_id: null, model: "echo", file_ids: ["f1"], knowledge_base_ids: ["k1"] },
+        expect.anything(),
+      ),
+    );
+    await step();
+    await step();
+    expect(result.current.messages[1]?.progress).toEqual({ stage: "reading_files", files: ["notes.txt"] });
+    await step();
+    expect(result.current.messages[1]?.progress).toEqual({ stage: "searching" });
+    await step();
+    expect(result.current.messages[1]).toMatchObject({ content: "It is so [1].", progress: undefined });
+    await step();
+    expect(result.current.messages[1]).toMatchObject({ status: "done", citations });
+  });
 });

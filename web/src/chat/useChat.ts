@@ -20,6 +20,12 @@ export interface ChatCallbacks {
 
 type Connection = "ok" | "reconnecting";
 
+/** Documents a question may draw on: files attached to it (ready or still being read) and knowledge bases. */
+export interface ChatSources {
+  files?: { id: string; filename: string }[];
+  knowledgeBaseIds?: string[];
+}
+
 const nextFrame: (callback: () => void) => void =
   typeof requestAnimationFrame === "function" ? (callback) => requestAnimationFrame(callback) : (callback) => setTimeout(callback, 16);
 
@@ -62,7 +68,7 @@ export function useChat(conversationId: string | undefined, model: string, callb
         if (!pending) return;
         const text = pending;
         pending = "";
-        patchLast(assistantId, (message) => ({ ...message, content: message.content + text }));
+        patchLast(assistantId, (message) => ({ ...message, content: message.content + text, progress: undefined }));
       };
       const run = ++runs.current;
       // Only the newest run may say whether something is streaming (an older one may still be reading its title).
@@ -102,6 +108,11 @@ export function useChat(conversationId: string | undefined, model: string, callb
                 nextFrame(flush);
               }
               break;
+            case "status": {
+              const progress = event.data;
+              patchLast(assistantId, (message) => ({ ...message, progress }));
+              break;
+            }
             case "fallback": {
               const { from_model: from, model: to } = event.data;
               patchLast(assistantId, (message) => ({ ...message, fallback: { from, to }, model: to }));
@@ -115,6 +126,8 @@ export function useChat(conversationId: string | undefined, model: string, callb
                 finishReason: event.data.finish_reason,
                 model: event.data.model,
                 completionTokens: event.data.usage.completion_tokens,
+                progress: undefined,
+                citations: event.data.citations?.length ? event.data.citations : message.citations,
               }));
               // the answer is complete: a title may still follow, but the user can go on
               setMine(false);
@@ -125,6 +138,7 @@ export function useChat(conversationId: string | undefined, model: string, callb
                 ...message,
                 status: "error",
                 finishReason: "error",
+                progress: undefined,
                 error: event.data.problem.detail || event.data.problem.title || t("chat.interrupted"),
               }));
               setMine(false);
@@ -227,13 +241,26 @@ export function useChat(conversationId: string | undefined, model: string, callb
   );
 
   const send = useCallback(
-    (text: string) => {
+    (text: string, sources: ChatSources = {}) => {
       if (streaming || !text.trim()) return;
       const question: ChatMessage = { id: temporaryId(), role: "user", content: text, status: "done" };
+      if (sources.files?.length) question.attachments = sources.files;
+      const fileIds = sources.files?.map((file) => file.id) ?? [];
+      const knowledgeBaseIds = sources.knowledgeBaseIds ?? [];
       setMessages((current) => [...current, question]);
       activeConversation.current = conversationId;
       start(
-        (signal) => api.chat.send({ message: text, conversation_id: conversationId ?? null, model: model || null }, { signal }),
+        (signal) =>
+          api.chat.send(
+            {
+              message: text,
+              conversation_id: conversationId ?? null,
+              model: model || null,
+              ...(fileIds.length ? { file_ids: fileIds } : {}),
+              ...(knowledgeBaseIds.length ? { knowledge_base_ids: knowledgeBaseIds } : {}),
+            },
+            { signal },
+          ),
         question.id,
         new AbortController(),
       );

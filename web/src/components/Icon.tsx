@@ -19,6 +19,12 @@ const PATHS = {
   logout: "M15 4h4v16h-4M10 8l-4 4 4 4M6 12h10",
   down: "M12 5v14M6 13l6 6 6-6",
   chat: "M4 5h16v11H9l-5 4z",
+  file: "M6 3h8l4 4v14H6zM14 3v4h4",
+  paperclip: "M20 11.5l-8 8a5 5 0 0 1-7-7l8.5-8.5a3.3 3.3 0 0 1 4.7 4.7L9.7 17.2a1.7 1.7 0 0 1-2.4-2.4L15 7",
+  book: "M5 4h11a3 3 0 0 1 3 3v13H8a3 3 0 0 1-3-3zM5 17a3 3 0 0 1 3-3h11M9 8h6",
+  download: "M12 4v11M7 10l5 5 5-5M5 20h14",
+  upload: "M12 20V9M7 14l5-5 5 5M5 4h14",
+  share: "M18 8a3 3 0 1 0 0-.01zM6 15a3 3 0 1 0 0-.01zM18 22a3 3 0 1 0 0-.01zM8.6 13.5l6.8-4M8.6 16.5l6.8 4",
 } as const;
 
 export type IconName = keyof typeof PATHS;

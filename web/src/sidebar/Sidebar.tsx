@@ -49,6 +49,12 @@ export function Sidebar({ onNavigate }: { onNavigate(): void }) {
         <ConversationList onNavigate={onNavigate} />
       </nav>
       <nav className="sidebar-bottom" aria-label={t("nav.mainNavigation")}>
+        <NavLink to="/files" className="nav-link" onClick={onNavigate}>
+          <Icon name="file" /> {t("nav.files")}
+        </NavLink>
+        <NavLink to="/knowledge-bases" className="nav-link" onClick={onNavigate}>
+          <Icon name="book" /> {t("nav.knowledgeBases")}
+        </NavLink>
         <NavLink to="/usage" className="nav-link" onClick={onNavigate}>
           <Icon name="chart" /> {t("nav.usage")}
         </NavLink>

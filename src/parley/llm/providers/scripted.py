@@ -43,6 +43,9 @@ class ScriptedModel:
         self._argument = argument
 
     def reply_for(self, request: ChatRequest) -> str:
+        if self.config.reply == "prompt":
+            # Everything the model was shown, in order: lets tests see what reached the model.
+            return "\n\n".join(f"{m.role}: {m.content}" for m in request.messages)
         if self.config.reply != "echo":
             return self.config.reply
         for message in reversed(request.messages):

@@ -1,0 +1,377 @@
+"""Text out of an uploaded file, with where each piece came from (page, sheet, nearest heading).
+
+Blocking and CPU-bound: callers run `extract` in a worker thread. Every failure a user can act on is an
+`ExtractionError` whose message is shown as the file's status reason ("password-protected", "looks scanned",
+"corrupt"); anything a parser raises on a broken file becomes one too.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+_logger = structlog.get_logger("parley.ingestion")
+
+_MARKDOWN_HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
+_FENCE = re.compile(r"^ {0,3}(```|~~~)")
+_BLANK_RUNS = re.compile(r"\n\s*\n(\s*\n)+")
+_SPACES = re.compile(r"[ \t\f\v\u00a0]+")
+_HTML_DROP = ("script", "style", "noscript", "template", "svg", "iframe", "object", "head")
+_HEADING_MARK = "\x00H\x00"
+_HTML_BLOCKS = [
+    "p",
+    "div",
+    "li",
+    "tr",
+    "table",
+    "ul",
+    "ol",
+    "pre",
+    "blockquote",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "nav",
+    "aside",
+    "main",
+    "dt",
+    "dd",
+    "figcaption",
+    "hr",
+    "form",
+    "details",
+    "summary",
+]
+
+
+class ExtractionError(Exception):
+    """The file cannot be turned into text; `message` is the user-facing reason."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A run of text with one origin: a PDF page or slide (`page`), a sheet, and the heading it falls under."""
+
+    text: str
+    page: int | None = None
+    sheet: str | None = None
+    heading: str | None = None
+
+
+@dataclass
+class ExtractedDocument:
+    sections: list[Section]
+    page_count: int | None
+    # True when the text was cut at `max_chars`.
+    truncated: bool = False
+
+    @property
+    def char_count(self) -> int:
+        return sum(len(section.text) for section in self.sections)
+
+
+@dataclass
+class _Collector:
+    """Gathers sections up to the character budget; `full` tells extractors to stop early."""
+
+    max_chars: int
+    sections: list[Section] = field(default_factory=list)
+    used: int = 0
+    truncated: bool = False
+
+    @property
+    def full(self) -> bool:
+        return self.used >= self.max_chars
+
+    def add(self, text: str, *, page: int | None = None, sheet: str | None = None, heading: str | None = None) -> None:
+        text = _tidy(text)
+        if not text or self.full:
+            return
+        room = self.max_chars - self.used
+        if len(text) > room:
+            text, self.truncated = text[:room], True
+        self.used += len(text)
+        self.sections.append(Section(text=text, page=page, sheet=sheet, heading=heading))
+
+    def document(self, page_count: int | None) -> ExtractedDocument:
+        return ExtractedDocument(sections=self.sections, page_count=page_count, truncated=self.truncated)
+
+
+def _tidy(text: str) -> str:
+    lines = (_SPACES.sub(" ", line).strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()
+
+
+def extract(data: bytes, file_type: str, *, max_chars: int) -> ExtractedDocument:
+    """The text of a file of `file_type` (pdf, docx, xlsx, pptx, html, md, txt, csv, json, code), at most
+    `max_chars` characters of it. Raises ExtractionError with a reason a user can read."""
+    extractor = _EXTRACTORS.get(file_type, _text)
+    collector = _Collector(max_chars=max_chars)
+    try:
+        page_count = extractor(data, collector)
+    except ExtractionError:
+        raise
+    except Exception as exc:  # parsers raise anything on a damaged file; the user needs one clear reason
+        _logger.info("extraction_failed", file_type=file_type, error_type=type(exc).__name__, error=str(exc)[:200])
+        raise ExtractionError(f"the file could not be read as {file_type.upper()}: it looks damaged") from exc
+    document = collector.document(page_count)
+    if not document.sections:
+        raise ExtractionError("the file contains no text")
+    return document
+
+
+# PDF ---------------------------------------------------------------------------------------------------------
+
+
+def _pdf(data: bytes, out: _Collector) -> int:
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+    except PdfReadError as exc:
+        raise ExtractionError("the PDF is damaged and cannot be read") from exc
+    if reader.is_encrypted:
+        # An owner password alone (empty user password) restricts editing, not reading: such PDFs open.
+        try:
+            opened = reader.decrypt("")
+        except (FileNotDecryptedError, DependencyError, NotImplementedError) as exc:
+            raise ExtractionError("the PDF is password-protected; upload it without a password") from exc
+        if not opened:
+            raise ExtractionError("the PDF is password-protected; upload it without a password")
+    page_count = len(reader.pages)
+    found_text = False
+    for number, page in enumerate(reader.pages, start=1):
+        if out.full:
+            break
+        text = page.extract_text() or ""
+        if text.strip():
+            found_text = True
+            out.add(text, page=number)
+    if not found_text and page_count:
+        raise ExtractionError("the PDF looks scanned (images only); OCR is not supported")
+    return page_count
+
+
+# Office ------------------------------------------------------------------------------------------------------
+
+
+def _heading_level(style_name: str) -> int | None:
+    if style_name == "Title":
+        return 0
+    match = re.fullmatch(r"Heading (\d)", style_name)
+    return int(match.group(1)) if match else None
+
+
+def _docx(data: bytes, out: _Collector) -> None:
+    import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    document = docx.Document(io.BytesIO(data))
+    heading: str | None = None
+    lines: list[str] = []
+
+    def flush() -> None:
+        out.add("\n".join(lines), heading=heading)
+        lines.clear()
+
+    for block in document.iter_inner_content():
+        if out.full:
+            break
+        if isinstance(block, Paragraph):
+            text = block.text.strip()
+            style = block.style.name if block.style is not None and block.style.name else ""
+            if text and _heading_level(style) is not None:
+                flush()
+                heading = text
+            if text:
+                lines.append(text)
+        elif isinstance(block, Table):
+            lines.extend(_table_lines([[cell.text for cell in row.cells] for row in block.rows]))
+    flush()
+    return None
+
+
+def _table_lines(rows: list[list[str]]) -> Iterator[str]:
+    """Rows as "header: value | header: value" when the first row reads as a header, else "a | b | c"."""
+    rows = [[_SPACES.sub(" ", cell.replace("\n", " ")).strip() for cell in row] for row in rows]
+    rows = [row for row in rows if any(row)]
+    if not rows:
+        return
+    header = rows[0]
+    labelled = len(rows) > 1 and all(header) and not any(_is_number(cell) for cell in header)
+    if labelled:
+        yield " | ".join(header)
+        for row in rows[1:]:
+            yield " | ".join(f"{name}: {value}" for name, value in zip(header, row, strict=False) if value)
+    else:
+        for row in rows:
+            yield " | ".join(cell for cell in row if cell)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", ""))
+    except ValueError:
+        return False
+    return True
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _xlsx(data: bytes, out: _Collector) -> None:
+    import openpyxl  # type: ignore[import-untyped]
+
+    workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    try:
+        for sheet in workbook.worksheets:
+            if out.full:
+                break
+            rows: list[list[str]] = []
+            budget = out.max_chars - out.used
+            size = 0
+            for values in sheet.iter_rows(values_only=True):
+                row = [_cell_text(value) for value in values]
+                rows.append(row)
+                size += sum(len(cell) + 3 for cell in row)
+                if size > budget:  # no need to read further than what can be kept
+                    break
+            out.add("\n".join(_table_lines(rows)), sheet=sheet.title)
+    finally:
+        workbook.close()
+
+
+def _pptx(data: bytes, out: _Collector) -> int:
+    from pptx import Presentation
+
+    presentation = Presentation(io.BytesIO(data))
+    slides = list(presentation.slides)
+    for number, slide in enumerate(slides, start=1):
+        if out.full:
+            break
+        title_shape = slide.shapes.title
+        title = title_shape.text_frame.text.strip() if title_shape is not None and title_shape.has_text_frame else ""
+        lines = [title] if title else []
+        for shape in slide.shapes:
+            if shape is title_shape:
+                continue
+            if shape.has_text_frame:
+                lines.append(shape.text_frame.text)
+            if getattr(shape, "has_table", False) and shape.has_table:
+                table = shape.table
+                lines.extend(_table_lines([[cell.text for cell in row.cells] for row in table.rows]))
+        if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
+            notes = slide.notes_slide.notes_text_frame.text.strip()
+            if notes:
+                lines.append(f"Notes: {notes}")
+        out.add("\n".join(lines), page=number, heading=title or None)
+    return len(slides)
+
+
+# HTML and text -----------------------------------------------------------------------------------------------
+
+
+def _html(data: bytes, out: _Collector) -> None:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(data, "html.parser")
+    for tag in soup(list(_HTML_DROP)):
+        tag.decompose()
+    for heading in soup.find_all(["h1", "h2", "h3", "h4", "h5", "h6"]):
+        heading.replace_with(f"\n{_HEADING_MARK}{heading.get_text(' ', strip=True)}\n")
+    # Blocks end lines; inline markup (<b>, <a>) stays inside its sentence.
+    for block in soup.find_all(_HTML_BLOCKS):
+        block.insert_before("\n")
+        block.insert_after("\n")
+    for tag in soup.find_all(["br", "td", "th"]):
+        tag.insert_after("\n" if tag.name == "br" else " | ")
+    text = soup.get_text()
+    _split_on_marked_headings(text, out)
+
+
+def _split_on_marked_headings(text: str, out: _Collector) -> None:
+    heading: str | None = None
+    lines: list[str] = []
+    for line in text.split("\n"):
+        if line.startswith(_HEADING_MARK):
+            out.add("\n".join(lines), heading=heading)
+            lines.clear()
+            heading = line[len(_HEADING_MARK) :].strip() or None
+            if heading:
+                lines.append(heading)
+        else:
+            lines.append(line)
+    out.add("\n".join(lines), heading=heading)
+
+
+def _markdown(data: bytes, out: _Collector) -> None:
+    marked: list[str] = []
+    in_fence = False
+    for line in decode_text(data).split("\n"):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        match = None if in_fence else _MARKDOWN_HEADING.match(line)
+        marked.append(f"{_HEADING_MARK}{match.group(2)}" if match else line)
+    _split_on_marked_headings("\n".join(marked), out)
+
+
+def _json(data: bytes, out: _Collector) -> None:
+    text = decode_text(data)
+    # Indented, so a minified document still breaks into lines the chunker can cut between; text that is not
+    # valid JSON after all is indexed as it is.
+    with contextlib.suppress(ValueError):
+        text = json.dumps(json.loads(text), indent=1, ensure_ascii=False)
+    out.add(text)
+
+
+def _text(data: bytes, out: _Collector) -> None:
+    out.add(decode_text(data))
+
+
+def decode_text(data: bytes) -> str:
+    """Bytes of a text file as str: a BOM decides, else UTF-8, else Windows-1252 (never fails)."""
+    for bom, encoding in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+_EXTRACTORS: dict[str, Callable[[bytes, _Collector], int | None]] = {
+    "pdf": _pdf,
+    "docx": _docx,
+    "xlsx": _xlsx,
+    "pptx": _pptx,
+    "html": _html,
+    "md": _markdown,
+    "json": _json,
+    "txt": _text,
+    "csv": _text,
+    "code": _text,
+}

@@ -1,0 +1,165 @@
+"""The `ingest_file` job: an uploaded file's bytes become chunks with vectors, and the file becomes `ready`.
+
+Idempotent: every run first deletes the chunks a previous (crashed or retried) run left, and a file that is
+already `ready` with the configured embedding model is left alone, so a job delivered twice costs nothing.
+A file deleted meanwhile is nothing to do. Extraction and chunking run in a worker thread, embedding in the
+embedder's own pool; no transaction stays open while the CPU works, and chunks are written in batches of
+`INSERT_BATCH`, so a 1000-page document holds neither a connection nor all its vectors for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import delete, insert, select, update
+
+from parley.config import Settings
+from parley.db import Database
+from parley.embeddings import Embedder, EmbeddingError, count_tokens
+from parley.ingestion.chunking import Chunk, chunk_sections
+from parley.ingestion.extraction import ExtractionError, extract
+from parley.ingestion.injection import looks_like_instructions
+from parley.jobs import PermanentJobError
+from parley.models import File, FileChunk
+from parley.storage import Storage, StorageNotFound
+
+_logger = structlog.get_logger("parley.ingestion")
+
+JOB_KIND = "ingest_file"
+# Chunks embedded and inserted per step (and per transaction).
+INSERT_BATCH = 256
+PENDING, PROCESSING, READY, FAILED = "pending", "processing", "ready", "failed"
+
+
+@dataclass(frozen=True)
+class PreparedDocument:
+    chunks: list[Chunk]
+    page_count: int | None
+    truncated: bool
+
+
+class IngestionTask:
+    """The handler of `ingest_file` jobs (payload `{"file_id": "<uuid>"}`)."""
+
+    def __init__(self, database: Database, storage: Storage, embedder: Embedder, settings: Settings) -> None:
+        self.database = database
+        self.storage = storage
+        self.embedder = embedder
+        self.settings = settings
+
+    async def __call__(self, payload: dict[str, Any]) -> None:
+        try:
+            file_id = uuid.UUID(str(payload["file_id"]))
+        except (KeyError, ValueError) as exc:
+            raise PermanentJobError(f"ingest_file needs a file_id, got {payload!r}") from exc
+        file = await self._start(file_id)
+        if file is None:
+            return
+        log = _logger.bind(file_id=str(file_id), file_type=file.file_type)
+        try:
+            data = await self.storage.get(file.storage_key)
+            prepared = await asyncio.to_thread(self.prepare, data, file.file_type)
+            stored = await self._store_chunks(file, prepared.chunks)
+        except ExtractionError as exc:
+            await self._finish(file_id, status=FAILED, reason=exc.message)
+            log.info("ingestion_refused", reason=exc.message)
+            return
+        except StorageNotFound as exc:
+            await self._finish(file_id, status=FAILED, reason="the uploaded file is missing from storage")
+            raise PermanentJobError(str(exc)) from exc
+        except EmbeddingError as exc:
+            if exc.retryable:
+                await self._finish(file_id, status=FAILED, reason=f"embedding failed, will retry: {exc}")
+                raise
+            await self._finish(file_id, status=FAILED, reason=f"embedding failed: {exc}")
+            raise PermanentJobError(str(exc)) from exc
+        except Exception:
+            # The job is retried; until then the file says so rather than staying "processing" forever.
+            await self._finish(file_id, status=FAILED, reason="processing failed, will retry")
+            raise
+        if not stored:
+            return  # the file was deleted while it was being processed
+        reason = "the text was cut at the extraction limit" if prepared.truncated else None
+        await self._finish(
+            file_id,
+            status=READY,
+            reason=reason,
+            chunk_count=len(prepared.chunks),
+            page_count=prepared.page_count,
+            embedding_model=self.embedder.name,
+        )
+        log.info("ingestion_done", chunks=len(prepared.chunks), pages=prepared.page_count)
+
+    def prepare(self, data: bytes, file_type: str) -> PreparedDocument:
+        """Extract and chunk. Blocking (CPU): runs in a worker thread."""
+        document = extract(data, file_type, max_chars=self.settings.files.max_extracted_chars)
+        chunks = chunk_sections(
+            document.sections,
+            chunk_tokens=self.settings.rag.chunk_tokens,
+            overlap_tokens=self.settings.rag.chunk_overlap_tokens,
+            count_tokens=lambda texts: count_tokens(self.embedder, texts),
+        )
+        if not chunks:
+            raise ExtractionError("the file contains no text")
+        return PreparedDocument(chunks=chunks, page_count=document.page_count, truncated=document.truncated)
+
+    async def _start(self, file_id: uuid.UUID) -> File | None:
+        """Mark the file processing and clear what an earlier run left; None when there is nothing to do."""
+        async with self.database.session() as session:
+            file = await session.scalar(select(File).where(File.id == file_id).with_for_update())
+            if file is None:
+                return None
+            if file.status == READY and file.embedding_model == self.embedder.name:
+                return None
+            await session.execute(delete(FileChunk).where(FileChunk.file_id == file_id))
+            file.status = PROCESSING
+            file.status_reason = None
+            file.chunk_count = 0
+            return file
+
+    async def _store_chunks(self, file: File, chunks: list[Chunk]) -> bool:
+        """Embed and insert in batches; False when the file disappeared on the way."""
+        for start in range(0, len(chunks), INSERT_BATCH):
+            batch = chunks[start : start + INSERT_BATCH]
+            vectors = await self.embedder.embed_documents([chunk.text for chunk in batch])
+            flags = [looks_like_instructions(chunk.text) for chunk in batch]
+            async with self.database.session() as session:
+                # Holding the row (key share) keeps a concurrent delete from pulling it away mid-insert.
+                alive = await session.scalar(
+                    select(File.id).where(File.id == file.id).with_for_update(read=True, key_share=True)
+                )
+                if alive is None:
+                    return False
+                await session.execute(
+                    insert(FileChunk),
+                    [
+                        {
+                            "id": uuid.uuid4(),
+                            "file_id": file.id,
+                            "user_id": file.user_id,
+                            "chunk_index": chunk.index,
+                            "text": chunk.text,
+                            "token_count": chunk.token_count,
+                            "page": chunk.page,
+                            "sheet": chunk.sheet,
+                            "heading": chunk.heading,
+                            "injection_flagged": flagged,
+                            "embedding": vector,
+                        }
+                        for chunk, vector, flagged in zip(batch, vectors, flags, strict=True)
+                    ],
+                )
+        return True
+
+    async def _finish(self, file_id: uuid.UUID, *, status: str, reason: str | None, **values: Any) -> None:
+        async with self.database.session() as session:
+            if status == FAILED:
+                await session.execute(delete(FileChunk).where(FileChunk.file_id == file_id))
+                values.setdefault("chunk_count", 0)
+            await session.execute(
+                update(File).where(File.id == file_id).values(status=status, status_reason=reason, **values)
+            )

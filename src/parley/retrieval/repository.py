@@ -1,0 +1,210 @@
+"""The SQL of retrieval: one statement per search, with the access filter inside both arms.
+
+Hybrid search = pgvector HNSW (cosine) top-N + PostgreSQL full-text top-N, fused by reciprocal rank fusion:
+score(chunk) = sum over the arms that found it of 1 / (rrf_k + rank in that arm). The access filter (which files
+the caller may read) and the scope (which of those this search is about) are CTEs both arms use, so a chunk the
+caller cannot read is never a candidate and never takes a candidate's place.
+
+The HNSW arm relies on pgvector >= 0.8 iterative index scans (`hnsw.iterative_scan = relaxed_order`, set per
+transaction by the caller): the index is walked in distance order and the access filter applied as it goes, and
+the walk continues until enough readable rows were found. Without it a filter that keeps few rows would leave
+the HNSW arm with fewer than N hits. `relaxed_order` may return rows slightly out of order, so the arm is
+materialised and re-sorted by distance before ranking.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import BindParameter, TextClause, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.models import EMBEDDING_DIMENSIONS
+
+# Files the caller may read: own, uploaded into one of the caller's conversations, or in a knowledge base the
+# caller owns or was granted (by user id or by role). Then narrowed by the scope, and to files ready for search.
+VISIBLE_FILES_CTE = """
+readable_knowledge_bases AS (
+    SELECT kb.id FROM knowledge_bases kb WHERE kb.owner_id = :user_id
+    UNION
+    SELECT g.knowledge_base_id FROM knowledge_base_grants g WHERE g.user_id = :user_id OR g.role = :role
+),
+readable_files AS (
+    SELECT f.id FROM files f WHERE f.user_id = :user_id
+    UNION
+    SELECT f.id FROM files f JOIN conversations c ON c.id = f.conversation_id WHERE c.user_id = :user_id
+    UNION
+    SELECT kbf.file_id FROM knowledge_base_files kbf
+    WHERE kbf.knowledge_base_id IN (SELECT id FROM readable_knowledge_bases)
+),
+scope_files AS (
+    SELECT unnest(CAST(:file_ids AS uuid[])) AS id
+    UNION
+    SELECT f.id FROM files f WHERE f.conversation_id = :conversation_id
+    UNION
+    SELECT kbf.file_id FROM knowledge_base_files kbf
+    WHERE kbf.knowledge_base_id = ANY(CAST(:knowledge_base_ids AS uuid[]))
+       OR kbf.knowledge_base_id IN (
+           SELECT ckb.knowledge_base_id FROM conversation_knowledge_bases ckb
+           WHERE ckb.conversation_id = :conversation_id
+       )
+),
+visible_files AS MATERIALIZED (
+    SELECT f.id, f.filename FROM files f
+    WHERE f.status = 'ready'
+      AND f.id IN (SELECT id FROM readable_files)
+      AND (:everything OR f.id IN (SELECT id FROM scope_files))
+)"""
+
+# The membership test `file_id IN (SELECT …)` is wrapped in `IS TRUE` so the planner keeps it as a hashed
+# filter on the index scan instead of turning it into a join, which would lose the index's distance order
+# (and make the HNSW arm a sort of every readable chunk).
+HYBRID_SEARCH = f"""
+WITH {VISIBLE_FILES_CTE},
+vector_candidates AS MATERIALIZED (
+    SELECT ch.id, ch.embedding <=> :query_vector AS distance
+    FROM file_chunks ch
+    WHERE (ch.file_id IN (SELECT id FROM visible_files)) IS TRUE
+    ORDER BY ch.embedding <=> :query_vector
+    LIMIT :candidates
+),
+vector_ranked AS (
+    SELECT id, row_number() OVER (ORDER BY distance, id) AS rank FROM vector_candidates
+),
+text_ranked AS (
+    SELECT ch.id, row_number() OVER (ORDER BY ts_rank_cd(ch.text_search, q.query) DESC, ch.id) AS rank
+    FROM file_chunks ch, (SELECT to_tsquery('simple', :text_query) AS query) q
+    WHERE :text_query <> ''
+      AND ch.text_search @@ q.query
+      AND (ch.file_id IN (SELECT id FROM visible_files)) IS TRUE
+    ORDER BY rank
+    LIMIT :candidates
+),
+fused AS (
+    SELECT id, sum(1.0 / (:rrf_k + rank)) AS score, min(rank) AS best_rank
+    FROM (SELECT id, rank FROM vector_ranked UNION ALL SELECT id, rank FROM text_ranked) AS both_arms
+    GROUP BY id
+    ORDER BY score DESC, best_rank, id
+    LIMIT :top_k
+)
+SELECT ch.id AS chunk_id, ch.file_id, vf.filename, ch.chunk_index, ch.page, ch.sheet, ch.heading, ch.text,
+       ch.injection_flagged, ch.token_count, fused.score
+FROM fused
+JOIN file_chunks ch ON ch.id = fused.id
+JOIN visible_files vf ON vf.id = ch.file_id
+ORDER BY fused.score DESC, fused.best_rank, ch.id
+"""  # noqa: S608 (composed of constants; values are bind parameters)
+
+_FILE_CHUNKS = f"""
+WITH {VISIBLE_FILES_CTE}
+SELECT ch.id AS chunk_id, ch.file_id, vf.filename, ch.chunk_index, ch.page, ch.sheet, ch.heading, ch.text,
+       ch.injection_flagged, ch.token_count, 0.0 AS score
+FROM file_chunks ch
+JOIN visible_files vf ON vf.id = ch.file_id
+WHERE ch.file_id = :file_id
+ORDER BY ch.chunk_index
+"""  # noqa: S608 (constants only)
+
+_FILE_IS_READABLE = f"""
+WITH {VISIBLE_FILES_CTE.replace("f.status = 'ready'", "TRUE")}
+SELECT EXISTS (SELECT 1 FROM visible_files WHERE id = :file_id)
+"""  # noqa: S608 (constants only)
+
+# Files of the scope the caller may read that are still being read (the chat waits for them, bounded).
+_PENDING_FILES = f"""
+WITH {VISIBLE_FILES_CTE.replace("f.status = 'ready'", "f.status IN ('pending', 'processing')")}
+SELECT f.filename FROM files f WHERE f.id IN (SELECT id FROM visible_files) ORDER BY f.filename
+"""  # noqa: S608 (constants only)
+
+PARAMETER_TYPES = (
+    bindparam("file_ids", type_=ARRAY(UUID(as_uuid=True))),
+    bindparam("knowledge_base_ids", type_=ARRAY(UUID(as_uuid=True))),
+    bindparam("conversation_id", type_=UUID(as_uuid=True)),
+    bindparam("user_id", type_=UUID(as_uuid=True)),
+)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Whose access, and which of the readable files (`everything`: all of them)."""
+
+    user_id: uuid.UUID
+    role: str
+    file_ids: Sequence[uuid.UUID] = ()
+    knowledge_base_ids: Sequence[uuid.UUID] = ()
+    conversation_id: uuid.UUID | None = None
+    everything: bool = False
+
+    def parameters(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "role": self.role,
+            "file_ids": list(self.file_ids),
+            "knowledge_base_ids": list(self.knowledge_base_ids),
+            "conversation_id": self.conversation_id,
+            "everything": self.everything,
+        }
+
+
+async def tune_vector_search(session: AsyncSession, *, ef_search: int, max_scan_tuples: int = 20_000) -> None:
+    """Settings of the HNSW scans for the rest of this transaction (like SET LOCAL, but with bind parameters)."""
+    await session.execute(
+        text(
+            "SELECT set_config('hnsw.ef_search', :ef, true), set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+            " set_config('hnsw.max_scan_tuples', :max_tuples, true)"
+        ),
+        {"ef": str(ef_search), "max_tuples": str(max_scan_tuples)},
+    )
+
+
+def vector_bind() -> BindParameter[Any]:
+    return bindparam("query_vector", type_=Vector(EMBEDDING_DIMENSIONS))
+
+
+def hybrid_search_statement() -> TextClause:
+    return text(HYBRID_SEARCH).bindparams(*PARAMETER_TYPES, vector_bind())
+
+
+async def hybrid_search(
+    session: AsyncSession,
+    where: Filter,
+    *,
+    query_vector: Sequence[float],
+    text_query: str,
+    candidates: int,
+    rrf_k: int,
+    top_k: int,
+) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        hybrid_search_statement(),
+        {
+            **where.parameters(),
+            "query_vector": list(query_vector),
+            "text_query": text_query,
+            "candidates": candidates,
+            "rrf_k": rrf_k,
+            "top_k": top_k,
+        },
+    )
+    return [dict(row) for row in rows.mappings()]
+
+
+async def file_is_readable(session: AsyncSession, where: Filter, file_id: uuid.UUID) -> bool:
+    statement = text(_FILE_IS_READABLE).bindparams(*PARAMETER_TYPES, bindparam("file_id", type_=UUID(as_uuid=True)))
+    return bool(await session.scalar(statement, {**where.parameters(), "everything": True, "file_id": file_id}))
+
+
+async def file_chunks(session: AsyncSession, where: Filter, file_id: uuid.UUID) -> list[dict[str, Any]]:
+    statement = text(_FILE_CHUNKS).bindparams(*PARAMETER_TYPES, bindparam("file_id", type_=UUID(as_uuid=True)))
+    rows = await session.execute(statement, {**where.parameters(), "everything": True, "file_id": file_id})
+    return [dict(row) for row in rows.mappings()]
+
+
+async def pending_files(session: AsyncSession, where: Filter) -> list[str]:
+    statement = text(_PENDING_FILES).bindparams(*PARAMETER_TYPES)
+    return list(await session.scalars(statement, where.parameters()))

@@ -1,0 +1,185 @@
+"""Retrieval: the chunks of readable files that best answer a question, for citing in a chat answer.
+
+Hybrid search (vector + full text, fused by reciprocal rank fusion) in one SQL statement whose access filter is
+evaluated on every call: a chunk is a candidate only if the caller may read its file right now (own file, file
+of one of the caller's conversations, or file of a knowledge base the caller owns or is granted by user or
+role). The scope then says which of those readable files this search is about.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.config import RagSettings
+from parley.embeddings import Embedder
+from parley.errors import NotFound
+from parley.retrieval import repository
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# Words that carry no subject in a question. The full-text arm ORs the remaining words, so a natural question
+# ("What is the warranty of the ZX-9000?") matches chunks holding any of its subject words; without this list
+# every chunk containing "the" would be a candidate.
+_STOPWORD_TEXT = """
+    a about above after again all also am an and any are as at be because been before being below between both
+    but by can could did do does doing down during each few for from further had has have having he her here hers
+    him his how i if in into is it its itself just me more most my no nor not now of off on once only or other
+    our ours out over own please same she should so some such than that the their theirs them then there these
+    they this those through to too under until up us very was we were what when where which while who whom why
+    will with would you your yours tell give show find know list describe explain"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+_MAX_QUERY_WORDS = 32
+
+
+@dataclass(frozen=True)
+class RetrievalScope:
+    """What to search among the files the caller may read: the files named, the files of the knowledge bases
+    named, and (with `conversation_id`) the files uploaded to that conversation and of the knowledge bases
+    attached to it. `everything` searches every readable file. An empty scope searches nothing."""
+
+    file_ids: Sequence[uuid.UUID] = ()
+    knowledge_base_ids: Sequence[uuid.UUID] = ()
+    conversation_id: uuid.UUID | None = None
+    everything: bool = False
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.file_ids or self.knowledge_base_ids or self.conversation_id or self.everything)
+
+
+@dataclass(frozen=True)
+class RetrievedChunk:
+    chunk_id: uuid.UUID
+    file_id: uuid.UUID
+    filename: str
+    chunk_index: int
+    page: int | None
+    sheet: str | None
+    heading: str | None
+    text: str
+    # Reads like instructions to the model: must be fenced as quoted data in a prompt.
+    injection_flagged: bool
+    # Tokens of `text` by the embedder's tokenizer (what a prompt budget counts).
+    token_count: int
+    # Reciprocal-rank-fusion score (higher is better); 0 for whole-document reads.
+    score: float
+
+
+def keyword_query(question: str) -> str:
+    """A to_tsquery expression ORing the subject words of `question`, built only from letters and digits so
+    user input cannot inject tsquery syntax; '' when nothing is left."""
+    words: list[str] = []
+    for word in _WORD.findall(question.lower()):
+        if word not in _STOPWORDS and (len(word) > 1 or word.isdigit()) and word not in words:
+            words.append(word)
+    return " | ".join(words[:_MAX_QUERY_WORDS])
+
+
+def _chunk(row: dict[str, Any]) -> RetrievedChunk:
+    return RetrievedChunk(
+        chunk_id=row["chunk_id"],
+        file_id=row["file_id"],
+        filename=row["filename"],
+        chunk_index=row["chunk_index"],
+        page=row["page"],
+        sheet=row["sheet"],
+        heading=row["heading"],
+        text=row["text"],
+        injection_flagged=row["injection_flagged"],
+        token_count=row["token_count"],
+        score=float(row["score"]),
+    )
+
+
+async def search_by_vector(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    role: str,
+    query: str,
+    query_vector: Sequence[float],
+    scope: RetrievalScope,
+    top_k: int,
+    settings: RagSettings,
+) -> list[RetrievedChunk]:
+    """`search` with the question already embedded (benchmarks, and callers that embed in batches)."""
+    if scope.is_empty or top_k < 1:
+        return []
+    await repository.tune_vector_search(session, ef_search=max(settings.hnsw_ef_search, settings.candidates))
+    rows = await repository.hybrid_search(
+        session,
+        repository.Filter(
+            user_id=user_id,
+            role=role,
+            file_ids=scope.file_ids,
+            knowledge_base_ids=scope.knowledge_base_ids,
+            conversation_id=scope.conversation_id,
+            everything=scope.everything,
+        ),
+        query_vector=query_vector,
+        text_query=keyword_query(query),
+        candidates=max(settings.candidates, top_k),
+        rrf_k=settings.rrf_k,
+        top_k=top_k,
+    )
+    return [_chunk(row) for row in rows]
+
+
+async def search(
+    session: AsyncSession,
+    embedder: Embedder,
+    *,
+    user_id: uuid.UUID,
+    role: str,
+    query: str,
+    scope: RetrievalScope,
+    top_k: int,
+    settings: RagSettings,
+) -> list[RetrievedChunk]:
+    """The `top_k` chunks best matching `query` among the readable files in `scope`, best first."""
+    if scope.is_empty or top_k < 1 or not query.strip():
+        return []
+    query_vector = await embedder.embed_query(query)
+    return await search_by_vector(
+        session,
+        user_id=user_id,
+        role=role,
+        query=query,
+        query_vector=query_vector,
+        scope=scope,
+        top_k=top_k,
+        settings=settings,
+    )
+
+
+async def pending_files(session: AsyncSession, *, user_id: uuid.UUID, role: str, scope: RetrievalScope) -> list[str]:
+    """Names of the readable files in `scope` still waiting to be read (pending or processing)."""
+    if scope.is_empty:
+        return []
+    return await repository.pending_files(
+        session,
+        repository.Filter(
+            user_id=user_id,
+            role=role,
+            file_ids=scope.file_ids,
+            knowledge_base_ids=scope.knowledge_base_ids,
+            conversation_id=scope.conversation_id,
+            everything=scope.everything,
+        ),
+    )
+
+
+async def readable_file_chunks(
+    session: AsyncSession, *, user_id: uuid.UUID, role: str, file_id: uuid.UUID
+) -> list[RetrievedChunk]:
+    """Every chunk of one readable file in document order (for summarising a whole document). NotFound when the
+    caller may not read the file; an empty list while it is not yet ready."""
+    where = repository.Filter(user_id=user_id, role=role)
+    if not await repository.file_is_readable(session, where, file_id):
+        raise NotFound("file not found")
+    return [_chunk(row) for row in await repository.file_chunks(session, where, file_id)]

@@ -1,0 +1,35 @@
+"""Choosing the storage backend from settings."""
+
+from __future__ import annotations
+
+from parley.config import Settings
+from parley.storage.base import Storage
+from parley.storage.local import LocalStorage
+
+
+def create_storage(settings: Settings) -> Storage:
+    """S3 when `settings.s3.bucket` is set, else local files under `<data dir>/files`. Both open lazily."""
+    if settings.s3.bucket:
+        # Imported only here: a single-machine Parley never loads boto.
+        from parley.storage.s3 import S3Storage
+
+        return S3Storage(settings.s3)
+    return LocalStorage(settings.resolved_data_dir / "files")
+
+
+async def open_storage(settings: Settings) -> Storage:
+    """The configured storage, checked usable: the local directory exists, the S3 bucket answers (else a
+    StartupError saying what to fix)."""
+    if settings.s3.bucket:
+        from parley.storage.s3 import S3Storage
+
+        s3 = S3Storage(settings.s3)
+        try:
+            await s3.start()
+        except BaseException:
+            await s3.aclose()
+            raise
+        return s3
+    local = LocalStorage(settings.resolved_data_dir / "files")
+    await local.start()
+    return local
