@@ -172,7 +172,13 @@ class Database:
                 _run_rollback_callbacks(session)
                 raise
             else:
-                await session.commit()
+                try:
+                    await session.commit()
+                except BaseException:
+                    # A failed commit is a rollback: whatever waited for the commit is undone too (e.g. a
+                    # conversation reserved for an answer that will never start).
+                    _run_rollback_callbacks(session)
+                    raise
                 # Work that must only start once the data it needs is committed (e.g. a generation that
                 # answers the message just saved).
                 session.info.pop("after_rollback", None)

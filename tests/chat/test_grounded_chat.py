@@ -186,3 +186,44 @@ class TestSummaries:
             await session.scalars(select(UsageLog).where(UsageLog.message_id == uuid.UUID(done.data["message_id"])))
         )
         assert len(rows) > 1
+
+
+class TestFailedCommit:
+    async def test_a_message_whose_commit_failed_does_not_block_the_conversation(self, app, client, monkeypatch):
+        """The answer is reserved before the commit; a failed commit must release it, or every later message
+        in the conversation would get 409 until a restart."""
+        import httpx
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        me = await signed_in_user(app, client)
+        first = await client.post(CHAT, json={"message": "hello", "stream": False}, headers=me.headers)
+        conversation_id = first.json()["conversation_id"]
+        real_commit = AsyncSession.commit
+
+        async def failing_commit(self: AsyncSession) -> None:
+            if self.info.get("after_commit"):  # the chat's unit of work: it launches the answer after commit
+                raise ConnectionResetError("the database went away mid-commit")
+            await real_commit(self)
+
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as lenient:
+            monkeypatch.setattr(AsyncSession, "commit", failing_commit)
+            failed = await lenient.post(
+                CHAT, json={"conversation_id": conversation_id, "message": "lost", "stream": False}, headers=me.headers
+            )
+            monkeypatch.undo()
+        assert_problem(failed, 500)
+
+        again = await client.post(
+            CHAT,
+            json={"conversation_id": conversation_id, "message": "still there?", "stream": False},
+            headers=me.headers,
+        )
+        assert again.status_code == 200, again.text
+        contents = [
+            m["content"]
+            for m in (await client.get(f"/api/v1/conversations/{conversation_id}", headers=me.headers)).json()[
+                "messages"
+            ]
+        ]
+        assert "lost" not in contents and "still there?" in contents

@@ -65,6 +65,9 @@ class Generation:
     # The question being answered and the documents it names: what grounding retrieves for.
     question: str = ""
     attachments: Attachments = field(default_factory=Attachments)
+    # Whether the answer draws on documents (named on the message, or the conversation's): decided by the
+    # request, in its transaction, so a plain chat costs the run nothing here.
+    grounded: bool = False
     # None: the run reads the conversation itself. Dropped once the prompt is built.
     snapshot: ConversationSnapshot | None = None
     result: dict[str, Any] = field(default_factory=dict)
@@ -173,7 +176,7 @@ class ChatEngine:
         try:
             snapshot = job.snapshot or await self._read_conversation(job)
             job.snapshot = None
-            if self.grounder is not None:
+            if self.grounder is not None and job.grounded:
                 grounding = await self.grounder.ground(
                     user_id=job.user_id,
                     role=job.role,

@@ -2,8 +2,8 @@
 the model (numbered, and fenced as data so text inside a document cannot instruct it), and the citations that
 come back with the answer.
 
-Plain chats pay nothing here: when neither the message nor its conversation has documents, no embedding is
-computed and no retrieval runs.
+Plain chats pay nothing here: the engine calls the grounder only when the message or its conversation has
+documents (the request decides that in its own transaction).
 """
 
 from __future__ import annotations
@@ -194,9 +194,6 @@ class Grounder:
             knowledge_base_ids=attachments.knowledge_base_ids,
             conversation_id=conversation_id,
         )
-        async with self.database.session() as session:
-            if not attachments and not await repository.has_documents(session, conversation_id):
-                return Grounding()
         await self._wait_for_ingestion(user_id=user_id, role=role, scope=scope, progress=progress)
         # Sources may take about half of what is left of the context window; the rest is for the conversation.
         source_budget = max(256, budget_tokens // 2)

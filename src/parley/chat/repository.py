@@ -43,10 +43,6 @@ async def history(session: AsyncSession, conversation_id: uuid.UUID) -> list[Mes
     return list(rows)
 
 
-async def has_messages(session: AsyncSession, conversation_id: uuid.UUID) -> bool:
-    return bool(await session.scalar(select(exists().where(Message.conversation_id == conversation_id))))
-
-
 async def page(
     session: AsyncSession, *, conversation_id: uuid.UUID, before_seq: int | None, limit: int
 ) -> list[Message]:

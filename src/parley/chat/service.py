@@ -79,6 +79,8 @@ async def send(
         first_exchange=not history,
         question=message,
         attachments=attachments,
+        grounded=bool(attachments)
+        or (conversation_id is not None and await repository.has_documents(session, conversation.id)),
         # A conversation created just now has no summary (nor those attributes loaded).
         snapshot=ConversationSnapshot(
             system_prompt if conversation_id is None else conversation.system_prompt,
@@ -133,6 +135,7 @@ async def regenerate(
         first_exchange=last_user_index == 0,
         question=last_user.content,
         attachments=attachments,
+        grounded=bool(attachments) or await repository.has_documents(session, conversation.id),
         snapshot=ConversationSnapshot(
             conversation.system_prompt,
             conversation.summary,
@@ -155,6 +158,7 @@ def _start(
     first_exchange: bool,
     question: str,
     attachments: Attachments,
+    grounded: bool,
     snapshot: ConversationSnapshot,
 ) -> Started:
     answer = repository.add_message(
@@ -176,6 +180,7 @@ def _start(
         role=principal.user.role,
         question=question,
         attachments=attachments,
+        grounded=grounded,
         snapshot=snapshot,
     )
     # The answer starts only once the user's message is committed; if the commit fails, nothing runs.

@@ -80,6 +80,17 @@ def keyword_query(question: str) -> str:
     return " | ".join(words[:_MAX_QUERY_WORDS])
 
 
+def _filter(user_id: uuid.UUID, role: str, scope: RetrievalScope) -> repository.Filter:
+    return repository.Filter(
+        user_id=user_id,
+        role=role,
+        file_ids=scope.file_ids,
+        knowledge_base_ids=scope.knowledge_base_ids,
+        conversation_id=scope.conversation_id,
+        everything=scope.everything,
+    )
+
+
 def _chunk(row: dict[str, Any]) -> RetrievedChunk:
     return RetrievedChunk(
         chunk_id=row["chunk_id"],
@@ -113,14 +124,7 @@ async def search_by_vector(
     await repository.tune_vector_search(session, ef_search=max(settings.hnsw_ef_search, settings.candidates))
     rows = await repository.hybrid_search(
         session,
-        repository.Filter(
-            user_id=user_id,
-            role=role,
-            file_ids=scope.file_ids,
-            knowledge_base_ids=scope.knowledge_base_ids,
-            conversation_id=scope.conversation_id,
-            everything=scope.everything,
-        ),
+        _filter(user_id, role, scope),
         query_vector=query_vector,
         text_query=keyword_query(query),
         candidates=max(settings.candidates, top_k),
@@ -163,14 +167,7 @@ async def pending_files(session: AsyncSession, *, user_id: uuid.UUID, role: str,
         return []
     return await repository.pending_files(
         session,
-        repository.Filter(
-            user_id=user_id,
-            role=role,
-            file_ids=scope.file_ids,
-            knowledge_base_ids=scope.knowledge_base_ids,
-            conversation_id=scope.conversation_id,
-            everything=scope.everything,
-        ),
+        _filter(user_id, role, scope),
     )
 
 
