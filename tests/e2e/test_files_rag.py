@@ -159,6 +159,7 @@ def test_knowledge_base_shared_by_email(page: Page, base_url: str, artifacts: Pa
 
     # the colleague sees it, read-only, and can ask it a question from the composer
     page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     sign_in(page, colleague)
     _open_nav(page, "Knowledge bases")
     card = page.locator(".kb-card").filter(has_text=name)

@@ -27,7 +27,8 @@ def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("textbox", name="Message")).to_be_visible()
+    # Signing in runs argon2 on the server: on a loaded CI machine that alone can take seconds.
+    expect(page.get_by_role("textbox", name="Message")).to_be_visible(timeout=20_000)
 
 
 def choose_model(page: Page, model: str) -> None:

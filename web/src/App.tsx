@@ -25,10 +25,13 @@ function Loading() {
 }
 
 function SignedIn({ children }: { children: ReactNode }) {
-  const { status } = useAuth();
+  const { status, signedOutOnPurpose } = useAuth();
   const location = useLocation();
   if (status === "loading") return <Loading />;
-  if (status === "signed-out") return <Navigate to="/signin" replace state={{ from: location.pathname }} />;
+  if (status === "signed-out") {
+    // Back to where they were after an expired session; after signing out, the next sign-in starts at the chat.
+    return <Navigate to="/signin" replace state={signedOutOnPurpose ? undefined : { from: location.pathname }} />;
+  }
   return children;
 }
 

@@ -10,6 +10,8 @@ interface AuthState {
   status: "loading" | "signed-in" | "signed-out";
   user: User | null;
   notice: AuthNotice;
+  /** The user signed out themselves: the next sign-in (maybe someone else) starts afresh, not where they were. */
+  signedOutOnPurpose: boolean;
   signIn(email: string, password: string): Promise<void>;
   signOut(): Promise<void>;
   setUser(user: User): void;
@@ -22,6 +24,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   const [status, setStatus] = useState<AuthState["status"]>("loading");
   const [user, setUserState] = useState<User | null>(null);
   const [notice, setNotice] = useState<AuthNotice>(null);
+  const [signedOutOnPurpose, setSignedOutOnPurpose] = useState(false);
 
   useEffect(() => {
     let cancelled = false;
@@ -53,6 +56,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   const signIn = useCallback(async (email: string, password: string) => {
     const signedIn = await api.auth.login(email, password);
     setNotice(null);
+    setSignedOutOnPurpose(false);
     setUserState(signedIn);
     setStatus("signed-in");
   }, []);
@@ -64,6 +68,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
       // the session ends here whatever the server said (it may be unreachable)
     } finally {
       broadcastSignOut();
+      setSignedOutOnPurpose(true);
       setUserState(null);
       setStatus("signed-out");
       setNotice(null);
@@ -71,8 +76,8 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   }, []);
 
   const value = useMemo<AuthState>(
-    () => ({ status, user, notice, signIn, signOut, setUser: setUserState, setNotice }),
-    [status, user, notice, signIn, signOut],
+    () => ({ status, user, notice, signedOutOnPurpose, signIn, signOut, setUser: setUserState, setNotice }),
+    [status, user, notice, signedOutOnPurpose, signIn, signOut],
   );
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
 }
