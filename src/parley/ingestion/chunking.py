@@ -40,6 +40,9 @@ class _Unit:
     new_line: bool
 
 
+_LONG_RUN = re.compile(r"\S{100}")
+
+
 def chunk_sections(
     sections: Sequence[Section], *, chunk_tokens: int, overlap_tokens: int, count_tokens: TokenCount
 ) -> list[Chunk]:
@@ -50,7 +53,10 @@ def chunk_sections(
         for line_number, line in enumerate(section.text.split("\n")):
             sentences = [s for s in _SENTENCE_END.split(line) if s.strip()]
             for position, sentence in enumerate(sentences):
-                pieces.append((number, sentence.strip(), position == 0 and line_number > 0))
+                # A run without spaces longer than any word (base64, a pasted blob) is cut into word-sized
+                # pieces: whole, it would be one chunk of megabytes that the tokenizer and embedder crawl through.
+                text = _LONG_RUN.sub(r"\g<0> ", sentence.strip()).strip()
+                pieces.append((number, text, position == 0 and line_number > 0))
     counts = count_tokens([text for _, text, _ in pieces]) if pieces else []
     per_section: list[list[_Unit]] = [[] for _ in sections]
     oversized: list[tuple[int, str, bool]] = []
