@@ -31,7 +31,7 @@ _logger = structlog.get_logger("parley.ingestion")
 
 JOB_KIND = "ingest_file"
 # Chunks embedded and inserted per step (and per transaction).
-INSERT_BATCH = 256
+INSERT_BATCH = 64
 PENDING, PROCESSING, READY, FAILED = "pending", "processing", "ready", "failed"
 
 
@@ -125,6 +125,10 @@ class IngestionTask:
         """Embed and insert in batches; False when the file disappeared on the way."""
         for start in range(0, len(chunks), INSERT_BATCH):
             batch = chunks[start : start + INSERT_BATCH]
+            # A file deleted meanwhile stops before its next batch is embedded, not after: a big document
+            # must not keep the (shared) embedding pool busy for a file nobody will read.
+            if not await self._exists(file.id):
+                return False
             vectors = await self.embedder.embed_documents([chunk.text for chunk in batch])
             flags = [looks_like_instructions(chunk.text) for chunk in batch]
             async with self.database.session() as session:
@@ -154,6 +158,10 @@ class IngestionTask:
                     ],
                 )
         return True
+
+    async def _exists(self, file_id: uuid.UUID) -> bool:
+        async with self.database.session() as session:
+            return await session.scalar(select(File.id).where(File.id == file_id)) is not None
 
     async def _finish(self, file_id: uuid.UUID, *, status: str, reason: str | None, **values: Any) -> None:
         async with self.database.session() as session:
