@@ -200,6 +200,31 @@ async def _grant_to_target_body(world: World) -> dict[str, str]:
     return {"user_id": str(world.target_user), "permission": "read"}
 
 
+async def _new_group_with_target(world: World) -> str:
+    """A new group (made by the admin) with the target user in it, so removing that member finds one."""
+    admin = world.auth("admin")
+    response = await world.client.post(
+        f"{API}/admin/groups", json={"name": f"group {uuid.uuid4().hex[:10]}"}, headers=admin
+    )
+    assert response.status_code == 201, response.text
+    group_id = str(response.json()["id"])
+    added = await world.client.post(
+        f"{API}/admin/groups/{group_id}/members", json={"user_id": str(world.target_user)}, headers=admin
+    )
+    assert added.status_code == 201, added.text
+    return group_id
+
+
+async def _fresh_group_name(world: World) -> dict[str, str]:
+    return {"name": f"group {uuid.uuid4().hex[:10]}"}
+
+
+async def _target_as_member(world: World) -> dict[str, str]:
+    return {"user_id": str(world.target_user)}
+
+
+PATH_PARAMETERS["group_id"] = _new_group_with_target
+
 # After file_id and conversation_id: the knowledge base maker uses what they made; the grant maker uses its KB.
 PATH_PARAMETERS["knowledge_base_id"] = _new_knowledge_base_of_a
 PATH_PARAMETERS["grant_id"] = _new_grant_of_a
@@ -241,6 +266,22 @@ CASES: list[Case] = [
     Case("PATCH", f"{API}/admin/users/{{user_id}}", ADMIN_ONLY, body=_fixed({"subscription_tier": "pro"})),
     Case("POST", f"{API}/admin/users/{{user_id}}/suspend", ADMIN_ONLY),
     Case("POST", f"{API}/admin/users/{{user_id}}/unsuspend", ADMIN_ONLY),
+    Case("GET", f"{API}/admin/groups", ADMIN_ONLY),
+    Case("POST", f"{API}/admin/groups", Allowed(403, 403, 201, 403, 403), body=_fresh_group_name),
+    Case("GET", f"{API}/admin/groups/{{group_id}}", ADMIN_ONLY),
+    Case("PATCH", f"{API}/admin/groups/{{group_id}}", ADMIN_ONLY, body=_fresh_group_name),
+    Case("DELETE", f"{API}/admin/groups/{{group_id}}", Allowed(403, 403, 204, 403, 403)),
+    Case("GET", f"{API}/admin/groups/{{group_id}}/members", ADMIN_ONLY),
+    Case(
+        "POST",
+        f"{API}/admin/groups/{{group_id}}/members",
+        Allowed(403, 403, 201, 403, 403),
+        body=_target_as_member,
+    ),
+    Case("DELETE", f"{API}/admin/groups/{{group_id}}/members/{{user_id}}", Allowed(403, 403, 204, 403, 403)),
+    # Group names, to share with: anyone signed in (and keys with profile scope).
+    Case("GET", f"{API}/groups", Allowed(200, 200, 200, read_key=403, full_key=200)),
+    Case("GET", f"{API}/users/me/groups", Allowed(200, 200, 200, read_key=403, full_key=200)),
     Case("GET", f"{API}/admin/audit-events", ADMIN_ONLY),
     # Conversations: someone else's is "not found", for admins too.
     Case("GET", f"{API}/conversations", Allowed(200, 200, 200, read_key=200, full_key=200)),

@@ -31,6 +31,8 @@ from parley.errors import install_error_handlers
 from parley.files.endpoints import router as files_router
 from parley.files.service import DELETE_BYTES_JOB
 from parley.files.tasks import StoredFileDeletion
+from parley.groups.admin_endpoints import router as admin_groups_router
+from parley.groups.endpoints import router as groups_router
 from parley.health.endpoints import router as health_router
 from parley.ingestion.tasks import JOB_KIND as INGEST_FILE_JOB
 from parley.ingestion.tasks import IngestionTask
@@ -114,7 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine = ChatEngine(database, app.state.router, settings.llm, relay=relay, grounder=grounder)
             app.state.chat_engine = engine
             await engine.start()
-            jobs.register(INGEST_FILE_JOB, IngestionTask(database, storage, embedder, settings))
+            ingestion = IngestionTask(database, storage, embedder, settings)
+            jobs.register(INGEST_FILE_JOB, ingestion, on_give_up=ingestion.give_up)
             await jobs.start()
             _logger.info(
                 "parley_started",
@@ -160,6 +163,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         users_router,
         api_keys_router,
         admin_users_router,
+        admin_groups_router,
+        groups_router,
         audit_router,
         conversations_router,
         files_router,

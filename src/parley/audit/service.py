@@ -30,6 +30,11 @@ class AuditAction(StrEnum):
     KNOWLEDGE_BASE_DELETE = "knowledge_base.delete"
     KNOWLEDGE_BASE_GRANT_CREATE = "knowledge_base.grant_create"
     KNOWLEDGE_BASE_GRANT_DELETE = "knowledge_base.grant_delete"
+    GROUP_CREATE = "group.create"
+    GROUP_UPDATE = "group.update"
+    GROUP_DELETE = "group.delete"
+    GROUP_MEMBER_ADD = "group.member_add"
+    GROUP_MEMBER_REMOVE = "group.member_remove"
 
 
 def record(

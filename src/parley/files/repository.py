@@ -21,8 +21,8 @@ def readable_by(user_id: uuid.UUID, role: str) -> Select[File]:
     """Files the user may see and download.
 
     The access rule of files, in one place: a user's own uploads, and files shared through a knowledge base
-    the user may read (owned, or granted to the user or their `role`), so reading, downloading and retrieval
-    agree.
+    the user may read (owned, or granted to the user, their `role` or a group of theirs), so reading,
+    downloading and retrieval agree.
     """
     return select(File).where(
         or_(File.user_id == user_id, file_readable_through_knowledge_base(File.id, user_id=user_id, role=role))

@@ -69,6 +69,8 @@ def _grant_out(view: service.GrantView) -> Grant:
         user_id=grant.user_id,
         user_email=view.user_email,
         role=grant.role,
+        group_id=grant.group_id,
+        group_name=view.group_name,
         permission="write" if grant.permission == "write" else "read",
         created_at=grant.created_at,
     )
@@ -238,7 +240,7 @@ async def list_grants(knowledge_base_id: uuid.UUID, principal: KnowledgeBaseRead
     status_code=status.HTTP_201_CREATED,
     response_model=Grant,
     responses=problem_responses(401, 403, 404, 422),
-    summary="Share a knowledge base with a user or a role (owner only)",
+    summary="Share a knowledge base with a user, a role or a group (owner only)",
 )
 async def create_grant(
     knowledge_base_id: uuid.UUID,
@@ -255,6 +257,7 @@ async def create_grant(
         grantee_id=body.user_id,
         grantee_email=str(body.user_email) if body.user_email is not None else None,
         grantee_role=body.role.value if body.role is not None else None,
+        grantee_group_id=body.group_id,
         permission=body.permission,
         ip=client_ip(request),
     )

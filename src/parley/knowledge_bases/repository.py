@@ -1,8 +1,8 @@
 """Every SQL statement of the knowledge-bases domain, and the access rules other domains reuse.
 
 Access is decided in SQL on every call (never cached): a knowledge base is readable by its owner and by every
-user granted it by user id or by role; writable by its owner and by `write` grants. Revoking a grant or changing
-a user's role therefore takes effect on the next statement.
+user granted it by user id, by role or through one of their groups; writable by its owner and by `write`
+grants. Revoking a grant, changing a user's role or their groups therefore takes effect on the next statement.
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
+from parley.groups.repository import group_ids_of
 from parley.models import (
     ConversationKnowledgeBase,
     File,
+    Group,
     KnowledgeBase,
     KnowledgeBaseFile,
     KnowledgeBaseGrant,
@@ -47,11 +49,16 @@ def _role_of(user_id: uuid.UUID, role: str | None) -> ColumnElement[str]:
 
 
 def _grant_matches(user_id: uuid.UUID, role: str | None) -> ColumnElement[bool]:
-    return or_(KnowledgeBaseGrant.user_id == user_id, KnowledgeBaseGrant.role == _role_of(user_id, role))
+    return or_(
+        KnowledgeBaseGrant.user_id == user_id,
+        KnowledgeBaseGrant.role == _role_of(user_id, role),
+        KnowledgeBaseGrant.group_id.in_(group_ids_of(user_id)),
+    )
 
 
 def readable_knowledge_base_ids(user_id: uuid.UUID, role: str | None = None) -> Select[uuid.UUID]:
-    """Ids of the knowledge bases `user_id` may read: owned, or granted to the user or their role."""
+    """Ids of the knowledge bases `user_id` may read: owned, or granted to the user, their role or one of
+    their groups."""
     owned = select(KnowledgeBase.id).where(KnowledgeBase.owner_id == user_id)
     granted = select(KnowledgeBaseGrant.knowledge_base_id).where(_grant_matches(user_id, role))
     return select(owned.union(granted).subquery().c[0])
@@ -73,8 +80,8 @@ def file_readable_through_knowledge_base(
 
 
 def _access_level(user_id: uuid.UUID, role: str) -> ColumnElement[str | None]:
-    """'owner', 'write', 'read' or NULL (no access), per knowledge-base row; a write grant by user or by role
-    outranks a read grant."""
+    """'owner', 'write', 'read' or NULL (no access), per knowledge-base row; a write grant (by user, role or
+    group) outranks a read grant."""
     best_grant = (
         select(func.max(KnowledgeBaseGrant.permission))  # 'write' > 'read'
         .where(KnowledgeBaseGrant.knowledge_base_id == KnowledgeBase.id, _grant_matches(user_id, role))
@@ -221,15 +228,19 @@ async def files_slice(
 # Grants --------------------------------------------------------------------------------------------------------
 
 
-async def grants_of(session: AsyncSession, knowledge_base_id: uuid.UUID) -> list[tuple[KnowledgeBaseGrant, str | None]]:
-    """The grants of a knowledge base with the grantee's email (None for role grants), oldest first."""
+async def grants_of(
+    session: AsyncSession, knowledge_base_id: uuid.UUID
+) -> list[tuple[KnowledgeBaseGrant, str | None, str | None]]:
+    """The grants of a knowledge base with the grantee user's email and the grantee group's name (each None
+    when the grant is not to a user / a group), oldest first."""
     rows = await session.execute(
-        select(KnowledgeBaseGrant, User.email)
+        select(KnowledgeBaseGrant, User.email, Group.name)
         .outerjoin(User, User.id == KnowledgeBaseGrant.user_id)
+        .outerjoin(Group, Group.id == KnowledgeBaseGrant.group_id)
         .where(KnowledgeBaseGrant.knowledge_base_id == knowledge_base_id)
         .order_by(KnowledgeBaseGrant.created_at, KnowledgeBaseGrant.id)
     )
-    return [(row[0], row[1]) for row in rows]
+    return [(row[0], row[1], row[2]) for row in rows]
 
 
 async def upsert_grant(
@@ -238,17 +249,26 @@ async def upsert_grant(
     knowledge_base_id: uuid.UUID,
     user_id: uuid.UUID | None,
     role: str | None,
+    group_id: uuid.UUID | None,
     permission: str,
 ) -> KnowledgeBaseGrant:
     """Grant, or change the permission of the grant the grantee already holds (one grant per grantee)."""
-    grantee_column, where = (
-        ("user_id", KnowledgeBaseGrant.user_id.is_not(None))
-        if user_id is not None
-        else ("role", KnowledgeBaseGrant.role.is_not(None))
-    )
+    if user_id is not None:
+        grantee_column, where = "user_id", KnowledgeBaseGrant.user_id.is_not(None)
+    elif group_id is not None:
+        grantee_column, where = "group_id", KnowledgeBaseGrant.group_id.is_not(None)
+    else:
+        grantee_column, where = "role", KnowledgeBaseGrant.role.is_not(None)
     statement = (
         insert(KnowledgeBaseGrant)
-        .values(id=uuid.uuid4(), knowledge_base_id=knowledge_base_id, user_id=user_id, role=role, permission=permission)
+        .values(
+            id=uuid.uuid4(),
+            knowledge_base_id=knowledge_base_id,
+            user_id=user_id,
+            role=role,
+            group_id=group_id,
+            permission=permission,
+        )
         .on_conflict_do_update(
             index_elements=["knowledge_base_id", grantee_column],
             index_where=where,

@@ -65,18 +65,19 @@ class KnowledgeBaseFile(BaseModel):
 
 
 class GrantCreate(Input):
-    """Exactly one grantee: a user (by email or id) or everyone with a role."""
+    """Exactly one grantee: a user (by email or id), everyone with a role, or every member of a group."""
 
     user_email: EmailStr | None = Field(default=None, max_length=320)
     user_id: uuid.UUID | None = None
     role: Role | None = None
+    group_id: uuid.UUID | None = None
     permission: Literal["read", "write"] = "read"
 
     @model_validator(mode="after")
     def _one_grantee(self) -> GrantCreate:
-        named = [name for name in ("user_email", "user_id", "role") if getattr(self, name) is not None]
+        named = [name for name in ("user_email", "user_id", "role", "group_id") if getattr(self, name) is not None]
         if len(named) != 1:
-            raise ValueError("name exactly one grantee: user_email, user_id or role")
+            raise ValueError("name exactly one grantee: user_email, user_id, role or group_id")
         return self
 
 
@@ -86,5 +87,7 @@ class Grant(BaseModel):
     user_id: uuid.UUID | None
     user_email: str | None
     role: str | None
+    group_id: uuid.UUID | None
+    group_name: str | None
     permission: Literal["read", "write"]
     created_at: datetime

@@ -1,4 +1,5 @@
-"""Knowledge bases: named sets of files that their owner shares with users or roles, for retrieval in chats.
+"""Knowledge bases: named sets of files that their owner shares with users, roles or groups, for retrieval in
+chats.
 
 Access levels: the owner may do everything; a `write` grant adds and removes files and renames; a `read` grant
 searches and cites (and reads the files). A caller with no access gets 404, as if the knowledge base did not
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.audit.service import AuditAction, record
 from parley.conversations import service as conversation_service
 from parley.errors import Forbidden, NotFound, Unprocessable
+from parley.groups import service as group_service
 from parley.kit.pagination import decode_cursor, encode_cursor
 from parley.knowledge_bases import repository
 from parley.knowledge_bases.repository import Access
@@ -56,6 +58,7 @@ class MemberFileSlice:
 class GrantView:
     grant: KnowledgeBaseGrant
     user_email: str | None
+    group_name: str | None = None
 
 
 async def create(session: AsyncSession, *, owner_id: uuid.UUID, name: str, description: str = "") -> KnowledgeBaseView:
@@ -206,7 +209,10 @@ async def list_grants(
 ) -> list[GrantView]:
     """Who the knowledge base is shared with; only its owner may see (grants name other users)."""
     await _require(session, user_id=user_id, role=role, knowledge_base_id=knowledge_base_id, level="owner")
-    return [GrantView(grant=g, user_email=email) for g, email in await repository.grants_of(session, knowledge_base_id)]
+    return [
+        GrantView(grant=grant, user_email=email, group_name=group_name)
+        for grant, email, group_name in await repository.grants_of(session, knowledge_base_id)
+    ]
 
 
 async def grant(
@@ -218,14 +224,19 @@ async def grant(
     grantee_id: uuid.UUID | None = None,
     grantee_email: str | None = None,
     grantee_role: str | None = None,
+    grantee_group_id: uuid.UUID | None = None,
     permission: str = "read",
     ip: str | None,
 ) -> GrantView:
-    """Share a knowledge base with one user or with a role (owner only). Granting again to the same grantee
-    changes the permission of the existing grant."""
+    """Share a knowledge base with one user, a role or a group (owner only). Granting again to the same
+    grantee changes the permission of the existing grant."""
     await _require(session, user_id=user_id, role=role, knowledge_base_id=knowledge_base_id, level="owner")
     grantee_email_found: str | None = None
-    if grantee_role is None:
+    group_name: str | None = None
+    if grantee_group_id is not None:
+        group_name = await group_service.grantee_name(session, grantee_group_id)
+        grantee_id = None
+    elif grantee_role is None:
         user = None
         if grantee_id is not None:
             user = await user_service.get_by_id_or_none(session, grantee_id)
@@ -239,7 +250,12 @@ async def grant(
     else:
         grantee_id = None
     created = await repository.upsert_grant(
-        session, knowledge_base_id=knowledge_base_id, user_id=grantee_id, role=grantee_role, permission=permission
+        session,
+        knowledge_base_id=knowledge_base_id,
+        user_id=grantee_id,
+        role=grantee_role,
+        group_id=grantee_group_id,
+        permission=permission,
     )
     record(
         session,
@@ -252,10 +268,11 @@ async def grant(
             "grant_id": str(created.id),
             "user_id": str(grantee_id) if grantee_id else None,
             "role": grantee_role,
+            "group_id": str(grantee_group_id) if grantee_group_id else None,
             "permission": permission,
         },
     )
-    return GrantView(grant=created, user_email=grantee_email_found)
+    return GrantView(grant=created, user_email=grantee_email_found, group_name=group_name)
 
 
 async def revoke(

@@ -7,6 +7,7 @@ from parley.models.conversation import Conversation
 from parley.models.conversation_knowledge_base import ConversationKnowledgeBase
 from parley.models.file import File
 from parley.models.file_chunk import EMBEDDING_DIMENSIONS, FileChunk
+from parley.models.group import Group, GroupMember
 from parley.models.job import Job
 from parley.models.knowledge_base import KnowledgeBase
 from parley.models.knowledge_base_file import KnowledgeBaseFile
@@ -25,6 +26,8 @@ __all__ = [
     "ConversationKnowledgeBase",
     "File",
     "FileChunk",
+    "Group",
+    "GroupMember",
     "Job",
     "KnowledgeBase",
     "KnowledgeBaseFile",

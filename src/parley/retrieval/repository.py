@@ -27,12 +27,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.models import EMBEDDING_DIMENSIONS
 
 # Files the caller may read: own, uploaded into one of the caller's conversations, or in a knowledge base the
-# caller owns or was granted (by user id or by role). Then narrowed by the scope, and to files ready for search.
+# caller owns or was granted (by user id, by role or through a group they belong to). Then narrowed by the
+# scope, and to files ready for search.
 VISIBLE_FILES_CTE = """
 readable_knowledge_bases AS (
     SELECT kb.id FROM knowledge_bases kb WHERE kb.owner_id = :user_id
     UNION
-    SELECT g.knowledge_base_id FROM knowledge_base_grants g WHERE g.user_id = :user_id OR g.role = :role
+    SELECT g.knowledge_base_id FROM knowledge_base_grants g
+    WHERE g.user_id = :user_id
+       OR g.role = :role
+       OR g.group_id IN (SELECT gm.group_id FROM group_members gm WHERE gm.user_id = :user_id)
 ),
 readable_files AS (
     SELECT f.id FROM files f WHERE f.user_id = :user_id

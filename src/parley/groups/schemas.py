@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, EmailStr, Field, field_validator, model_validator
+
+from parley.kit.inputs import Input
+
+
+def _clean_name(value: str | None) -> str | None:
+    if value is None:
+        return None
+    cleaned = " ".join(value.split())
+    if not cleaned:
+        raise ValueError("name must not be blank")
+    return cleaned
+
+
+class GroupCreate(Input):
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=1000)
+
+    _name = field_validator("name")(_clean_name)
+
+
+class GroupUpdate(Input):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    description: str | None = Field(default=None, max_length=1000)
+
+    _name = field_validator("name")(_clean_name)
+
+
+class GroupSummary(BaseModel):
+    """What every signed-in user may see of a group: enough to pick it when sharing."""
+
+    id: uuid.UUID
+    name: str
+    description: str
+    member_count: int
+
+
+class Group(GroupSummary):
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberAdd(Input):
+    """Exactly one of the two."""
+
+    user_email: EmailStr | None = Field(default=None, max_length=320)
+    user_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _one_user(self) -> MemberAdd:
+        if (self.user_email is None) == (self.user_id is None):
+            raise ValueError("name exactly one user: user_email or user_id")
+        return self
+
+
+class GroupMember(BaseModel):
+    user_id: uuid.UUID
+    email: str
+    name: str | None
+    role: str
+    is_active: bool
+    added_at: datetime

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from parley.models.base import Base, Timestamps, UUIDPrimaryKey
+
+
+class Group(UUIDPrimaryKey, Timestamps, Base):
+    """A named set of users (a team, a department) that administrators keep, for sharing with all of them."""
+
+    __tablename__ = "groups"
+
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, server_default="")
+
+    __table_args__ = (
+        # Names are unique regardless of case: "Finance" and "finance" would be the same group to a person.
+        Index("uq_groups_name_lower", func.lower(name), unique=True),
+    )
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+
+    group_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    # The primary key serves "members of a group"; access checks ask "groups of a user".
+    __table_args__ = (Index("ix_group_members_user_id", "user_id"),)
