@@ -167,6 +167,37 @@ class TestFailures:
         assert stored.status == "ready" and len(chunks) == 1
 
 
+class TestGivenUp:
+    @pytest.mark.parametrize("left_as", ["failed", "processing"])
+    async def test_a_file_whose_job_was_given_up_says_so_for_good(self, app, client, left_as):
+        # "failed" + "will retry": the last retry failed too; "processing": its workers kept dying mid-file.
+        file = await _file(app, b"Some text to embed.", "txt")
+        async with app.state.database.session() as session:
+            await session.execute(
+                update(File)
+                .where(File.id == file.id)
+                .values(status=left_as, status_reason="processing failed, will retry")
+            )
+            session.add(
+                FileChunk(
+                    id=uuid.uuid4(), file_id=file.id, user_id=file.user_id, chunk_index=0, text="half", token_count=1
+                )
+            )
+
+        await _task(app).give_up({"file_id": str(file.id)}, "ConnectionError: upstream down")
+
+        stored, chunks = await _reload(app, file.id)
+        assert stored.status == "failed" and chunks == []
+        assert "will retry" not in stored.status_reason and "upload it again" in stored.status_reason
+
+    async def test_a_ready_file_is_left_alone(self, app, client):
+        file = await _file(app, b"Badges open every door on floor three.", "txt")
+        await _task(app)({"file_id": str(file.id)})
+        await _task(app).give_up({"file_id": str(file.id)}, "stale give-up")
+        stored, chunks = await _reload(app, file.id)
+        assert stored.status == "ready" and len(chunks) == 1
+
+
 class TestIdempotence:
     async def test_a_resumed_job_replaces_what_a_crashed_run_left(self, app, client):
         file = await _file(app, documents.pdf(HANDBOOK_PAGES), "pdf")

@@ -191,6 +191,67 @@ class TestRetries:
         assert (job.status, job.attempts, job.last_error) == ("failed", 1, "the file is encrypted")
 
 
+class TestGivingUp:
+    async def test_the_give_up_hook_hears_of_the_last_failure_once(self, database, kind, make_worker):
+        worker = make_worker(database, max_attempts=2)
+        given_up: list[tuple[dict[str, Any], str]] = []
+
+        async def broken(payload: dict[str, Any]) -> None:
+            raise ConnectionError("upstream down")
+
+        async def hook(payload: dict[str, Any], error: str) -> None:
+            given_up.append((payload, error))
+
+        worker.register(kind, broken, on_give_up=hook)
+        job_id = await add_job(database, kind, {"file_id": "f1"})
+        await worker.run_pending()
+        assert given_up == []  # a retry is still to come
+        await make_due(database, job_id)
+        await worker.run_pending()
+
+        assert given_up == [({"file_id": "f1"}, "ConnectionError: upstream down")]
+        assert (await job_row(database, job_id)).status == "failed"
+
+    async def test_a_permanent_error_is_the_handlers_own_last_word(self, database, kind, make_worker):
+        worker = make_worker(database, max_attempts=5)
+        given_up: list[str] = []
+
+        async def refuse(payload: dict[str, Any]) -> None:
+            raise PermanentJobError("the file is encrypted")
+
+        async def hook(payload: dict[str, Any], error: str) -> None:
+            given_up.append(error)
+
+        worker.register(kind, refuse, on_give_up=hook)
+        await add_job(database, kind, {})
+        await worker.run_pending()
+        assert given_up == []
+
+    async def test_a_job_whose_workers_keep_dying_is_given_up_and_a_failing_hook_changes_nothing(
+        self, database, kind, make_worker
+    ):
+        worker = make_worker(database, max_attempts=1)
+        heard: list[str] = []
+
+        async def hook(payload: dict[str, Any], error: str) -> None:
+            heard.append(error)
+            raise RuntimeError("the hook itself broke")
+
+        worker.register(kind, Recorder(), on_give_up=hook)
+        job_id = await add_job(database, kind, {})
+        async with database.session() as session:  # its worker died holding it
+            await session.execute(
+                update(Job)
+                .where(Job.id == job_id)
+                .values(status="running", attempts=1, locked_until=func.now() - func.make_interval(0, 0, 0, 0, 0, 0, 1))
+            )
+
+        assert await worker.run_pending() == 1
+        assert len(heard) == 1 and "worker lost" in heard[0]
+        assert (await job_row(database, job_id)).status == "failed"
+        assert await worker.run_pending() == 0
+
+
 class TestCrashedWorkers:
     async def test_a_killed_workers_job_is_claimed_again_once_its_lease_runs_out(
         self, database, database_url, kind, make_worker

@@ -33,6 +33,7 @@ JOB_KIND = "ingest_file"
 # Chunks embedded and inserted per step (and per transaction).
 INSERT_BATCH = 64
 PENDING, PROCESSING, READY, FAILED = "pending", "processing", "ready", "failed"
+GAVE_UP_REASON = "the file could not be read after several attempts; upload it again, or ask an administrator"
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,24 @@ class IngestionTask:
             embedding_model=self.embedder.name,
         )
         log.info("ingestion_done", chunks=len(prepared.chunks), pages=prepared.page_count)
+
+    async def give_up(self, payload: dict[str, Any], error: str) -> None:
+        """The job was given up after its last retry (or its workers kept dying mid-file): the file's status
+        says so for good instead of "will retry" (or "processing" forever)."""
+        try:
+            file_id = uuid.UUID(str(payload["file_id"]))
+        except (KeyError, ValueError):
+            return
+        _logger.error("ingestion_given_up", file_id=str(file_id), error=error)
+        async with self.database.session() as session:
+            failed = await session.scalar(
+                update(File)
+                .where(File.id == file_id, File.status != READY)
+                .values(status=FAILED, status_reason=GAVE_UP_REASON, chunk_count=0)
+                .returning(File.id)
+            )
+            if failed is not None:  # what a crashed run left of it goes too
+                await session.execute(delete(FileChunk).where(FileChunk.file_id == file_id))
 
     def prepare(self, data: bytes, file_type: str) -> PreparedDocument:
         """Extract and chunk. Blocking (CPU): runs in a worker thread."""

@@ -24,6 +24,9 @@ _logger = structlog.get_logger("parley.jobs")
 _DATABASE_ERRORS = (OSError, TimeoutError, SQLAlchemyError)
 
 JobHandler = Callable[[dict[str, Any]], Awaitable[None]]
+# Told when a job of its kind is given up for good after retries (or after its workers kept dying), with the
+# job's payload and last error: the place to turn "will retry" into a final state the user can see.
+GiveUpHandler = Callable[[dict[str, Any], str], Awaitable[None]]
 
 
 class PermanentJobError(Exception):
@@ -54,6 +57,7 @@ class JobWorker:
         self.database = database
         self.settings = settings
         self._handlers: dict[str, JobHandler] = {}
+        self._give_up_handlers: dict[str, GiveUpHandler] = {}
         self._retry_base = retry_base_seconds
         self._retry_max = retry_max_seconds
         self._stop_timeout = stop_timeout_seconds
@@ -66,10 +70,14 @@ class JobWorker:
             else None
         )
 
-    def register(self, kind: str, handler: JobHandler) -> None:
+    def register(self, kind: str, handler: JobHandler, *, on_give_up: GiveUpHandler | None = None) -> None:
+        """Run jobs of `kind` with `handler`; `on_give_up` (optional) is awaited once when such a job fails for
+        good without the handler having said so (`PermanentJobError` is the handler's own final word)."""
         if kind in self._handlers:
             raise ValueError(f"a handler for job kind {kind!r} is already registered")
         self._handlers[kind] = handler
+        if on_give_up is not None:
+            self._give_up_handlers[kind] = on_give_up
         self.wake()
 
     @property
@@ -140,10 +148,10 @@ class JobWorker:
         log = _logger.bind(job_id=str(job.id), kind=job.kind, attempt=job.attempts)
         if job.attempts > self.settings.max_attempts:
             # Claimed again after its lease ran out more often than it may be tried: its worker keeps dying.
-            await self._record(
-                outbox.mark_failed, job, f"stopped without finishing {job.attempts - 1} times (worker lost)"
-            )
+            error = f"stopped without finishing {job.attempts - 1} times (worker lost)"
+            await self._record(outbox.mark_failed, job, error)
             log.error("job_failed", reason="worker lost too often")
+            await self._give_up(job, error)
             return
         heartbeat = asyncio.create_task(self._keep_lease(job))
         try:
@@ -160,6 +168,7 @@ class JobWorker:
             if job.attempts >= self.settings.max_attempts:
                 log.error("job_failed", error=error)
                 await self._record(outbox.mark_failed, job, error)
+                await self._give_up(job, error)
             else:
                 delay = self._backoff(job.attempts)
                 log.warning("job_retry", error=error, retry_in_seconds=round(delay, 1))
@@ -170,6 +179,17 @@ class JobWorker:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+
+    async def _give_up(self, job: ClaimedJob, error: str) -> None:
+        handler = self._give_up_handlers.get(job.kind)
+        if handler is None:
+            return
+        try:
+            await handler(job.payload, error)
+        except Exception as exc:  # the job stays failed either way; the hook's own failure is only logged
+            _logger.error(
+                "job_give_up_hook_failed", job_id=str(job.id), kind=job.kind, error=f"{type(exc).__name__}: {exc}"
+            )
 
     def _backoff(self, attempts: int) -> float:
         delay: float = min(self._retry_base * 2.0 ** (attempts - 1), self._retry_max)
