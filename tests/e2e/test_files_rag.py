@@ -1,6 +1,7 @@
 """Files and grounded answers in a real browser: attach a document in the composer, watch it upload and get
 read, ask about it and see the answer's sources; the Files page lists and deletes files; a knowledge base is
-created, filled from my files, shared by email, and used by the colleague it was shared with.
+created, filled from my files, shared by email, and used by the colleague it was shared with; a file uploaded
+straight into a knowledge base is read there, listed among my files, and answers from it.
 
 The scripted `echo` model repeats the question, so a question that ends in `[1]` yields an answer citing source 1;
 the sources themselves (the `done` event's citations) come from Parley's retrieval over the uploaded file.
@@ -189,6 +190,57 @@ def test_knowledge_base_shared_by_email(page: Page, base_url: str, artifacts: Pa
     page.screenshot(path=artifacts / "24-conversation-knowledge-bases.png")
     page.get_by_role("button", name=f"Detach {name}").click()
     expect(page.get_by_text("None attached.")).to_be_visible()
+
+
+def test_upload_straight_into_a_knowledge_base(page: Page, base_url: str, artifacts: Path) -> None:
+    email = new_email("kb-upload")
+    register_by_api(base_url, email)
+    sign_in(page, email)
+
+    # a new knowledge base, opened
+    tag = uuid.uuid4().hex[:6]
+    name = f"Field notes {tag}"
+    _open_nav(page, "Knowledge bases")
+    page.get_by_label("Name").fill(name)
+    page.get_by_role("button", name="Create knowledge base").click()
+    expect(page.get_by_role("heading", name=name)).to_be_visible()
+    expect(page.get_by_text("No files in this knowledge base yet.")).to_be_visible()
+
+    # a file uploaded from the knowledge base's own page lands in it, and is read
+    code = f"OSPREY-{tag.upper()}"
+    filename = f"osprey-{tag}.txt"
+    fact = f"Project Osprey notes.\n\nThe meeting point of Project Osprey is gate {code}, behind the old mill.\n"
+    _choose_files(page, "Upload into this knowledge base", _text_file(filename, fact))
+    row = page.get_by_role("row").filter(has_text=filename)
+    expect(row).to_contain_text("Ready", timeout=INGEST_TIMEOUT)
+    expect(page.get_by_role("heading", name=re.compile(r"^Files\s*\(1\)$"))).to_be_visible()
+    expect(page.get_by_role("list", name="Upload into this knowledge base")).to_have_count(0)
+    page.screenshot(path=artifacts / "27-knowledge-base-upload.png", full_page=True)
+
+    # the list counts it, and opening the knowledge base again shows it
+    page.get_by_role("link", name="All knowledge bases").click()
+    card = page.locator(".kb-card").filter(has_text=name)
+    expect(card).to_contain_text("1 file")
+    card.get_by_role("link", name=f"Open {name}").click()
+    expect(page.get_by_role("row").filter(has_text=filename)).to_contain_text("Ready")
+
+    # it is my own file too
+    _open_nav(page, "Files")
+    expect(page.get_by_role("row").filter(has_text=filename)).to_contain_text("Ready")
+
+    # a new chat asks the knowledge base about it
+    page.get_by_role("button", name="New chat").click()
+    choose_model(page, "echo")
+    page.get_by_role("button", name="Use knowledge bases").click()
+    page.get_by_role("checkbox", name=re.compile(re.escape(name))).check()
+    page.keyboard.press("Escape")
+    expect(page.locator(".composer .kb-chip")).to_contain_text(name)
+    send(page, "Where is the meeting point of Project Osprey? [1]")
+    _wait_for_answer(page)
+    answer = last_answer(page)
+    expect(answer.get_by_role("region", name="Sources")).to_contain_text(filename)
+    answer.get_by_role("button", name=f"Source 1: {filename}").click()
+    expect(answer.get_by_role("dialog")).to_contain_text(code)
 
 
 def test_attachments_on_a_360px_phone(page: Page, base_url: str, artifacts: Path) -> None:
