@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from parley.models import Conversation, Message, UsageLog
 from tests.factories import assert_problem, signed_in_user
@@ -50,16 +50,31 @@ class TestStreaming:
             ("assistant", "Hello there, how are you?", "stop"),
         ]
         assert str(messages[1].id) == first["assistant_message_id"] == done["message_id"]
-        usage = (await session.scalars(select(UsageLog).where(UsageLog.user_id == me.id))).all()
+        usage = (
+            await session.scalars(select(UsageLog).where(UsageLog.user_id == me.id, UsageLog.ttft_ms.is_not(None)))
+        ).all()
         assert len(usage) == 1 and usage[0].model == "echo" and usage[0].completion_tokens == 5
-        assert usage[0].ttft_ms is not None and usage[0].latency_ms is not None
+        assert usage[0].latency_ms is not None
 
-    async def test_a_title_is_generated_after_the_first_exchange(self, client, app):
+    async def test_a_title_is_generated_after_the_first_exchange_and_its_tokens_are_counted(self, client, app, session):
         me = await signed_in_user(app, client)
         events = await _chat(client, me.headers, message="Plan a team offsite in Lisbon")
         title = next(e for e in events if e.event == "title").data
         conversation = await client.get(f"/api/v1/conversations/{title['conversation_id']}", headers=me.headers)
         assert conversation.json()["title"] == title["title"] != "New chat"
+        # Two rows for the one answer: the answer itself, then the title the same model wrote for it.
+        done = next(e for e in events if e.event == "done").data
+        rows = (
+            await session.scalars(
+                select(UsageLog).where(UsageLog.message_id == uuid.UUID(done["message_id"])).order_by(UsageLog.ttft_ms)
+            )
+        ).all()
+        assert len(rows) == 2 and {r.model for r in rows} == {"echo"}
+        answer_row, title_row = rows
+        assert answer_row.ttft_ms is not None and title_row.ttft_ms is None
+        assert title_row.prompt_tokens > 0 and title_row.completion_tokens > 0 and title_row.cost_usd > 0
+        report = (await client.get("/api/v1/users/me/usage", headers=me.headers)).json()
+        assert report["total"]["completion_tokens"] == answer_row.completion_tokens + title_row.completion_tokens
         # The second exchange leaves the title alone.
         more = await _chat(client, me.headers, message="And in Porto?", conversation_id=title["conversation_id"])
         assert not [e for e in more if e.event == "title"]
@@ -125,7 +140,8 @@ class TestFailures:
         stored = await session.get(Message, uuid.UUID(done["message_id"]))
         assert stored.content == answer_text(events) and stored.model == "cheap"
         models = (await session.scalars(select(UsageLog.model).where(UsageLog.user_id == me.id))).all()
-        assert sorted(models) == ["cheap", "dropping"]
+        # The abandoned attempt, the answer, and the title (written by the model that answered).
+        assert sorted(models) == ["cheap", "cheap", "dropping"]
 
     async def test_a_silent_model_times_out_and_falls_back(self, client, app):
         me = await signed_in_user(app, client)
@@ -169,6 +185,16 @@ class TestContext:
             assert events[-1].event in ("done", "title"), events[-1]
         conversation = await session.get(Conversation, uuid.UUID(conversation_id))
         assert conversation.summary and conversation.summary_through_message_id is not None
+        # Summarising cost tokens: each summary is a usage row of its own beside its answer's.
+        answers = await session.scalar(
+            select(func.count())
+            .select_from(Message)
+            .where(Message.conversation_id == conversation.id, Message.role == "assistant")
+        )
+        rows = await session.scalar(
+            select(func.count()).select_from(UsageLog).where(UsageLog.conversation_id == conversation.id)
+        )
+        assert rows > answers + 1  # + 1: the title
 
 
 class TestStopAndResume:

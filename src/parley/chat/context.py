@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from parley.errors import PayloadTooLarge
 from parley.kit.clock import utcnow
-from parley.llm.base import ChatMessage, ChatRequest, GenerationParams, ProviderError
+from parley.llm.base import ChatMessage, ChatRequest, GenerationParams, ProviderError, Usage
 from parley.llm.registry import RegisteredModel
 from parley.llm.router import Router
 from parley.models import Message
@@ -38,6 +38,14 @@ class Prompt:
     # Set when older turns were folded into a new summary, to be saved on the conversation.
     new_summary: str | None = None
     summary_through: uuid.UUID | None = None
+    # Tokens models spent building this prompt (summarising old turns), by model, for usage_logs.
+    spent: tuple[tuple[str, Usage], ...] = ()
+
+
+@dataclass(frozen=True)
+class Title:
+    text: str
+    spent: tuple[tuple[str, Usage], ...] = ()
 
 
 def system_message(system_prompt: str | None) -> ChatMessage:
@@ -106,7 +114,7 @@ async def build_prompt(
             f"(its context window is {config.context_window} tokens)"
         )
     dropped = turns[: len(turns) - kept]
-    new_summary = await summarise(router, model, previous=summary, turns=dropped, budget=budget)
+    new_summary, spent = await summarise(router, model, previous=summary, turns=dropped, budget=budget)
     new_head = _with_summary(system, new_summary) + ([sources] if sources is not None else [])
     messages = [*new_head, *as_messages[len(as_messages) - kept :]]
     return Prompt(
@@ -114,16 +122,17 @@ async def build_prompt(
         prompt_tokens=await model.model.count_tokens(messages),
         new_summary=new_summary,
         summary_through=dropped[-1].id if dropped else summary_through,
+        spent=spent,
     )
 
 
 async def summarise(
     router: Router, model: RegisteredModel, *, previous: str | None, turns: Sequence[Message], budget: int
-) -> str | None:
-    """Fold `turns` (and the previous summary) into a new summary. On failure keep the old one: the
-    conversation goes on, only with less memory of its beginning."""
+) -> tuple[str | None, tuple[tuple[str, Usage], ...]]:
+    """Fold `turns` (and the previous summary) into a new summary, with the tokens that cost. On failure keep
+    the old one: the conversation goes on, only with less memory of its beginning."""
     if not turns:
-        return previous
+        return previous, ()
     lines = [f"Earlier summary: {previous}"] if previous else []
     lines += [f"{m.role}: {m.content}" for m in turns]
     # Characters, not tokens, bound the input here: roughly 3 characters per token keeps it inside the window.
@@ -135,12 +144,13 @@ async def summarise(
     try:
         result = await router.complete(model, request)
     except ProviderError:
-        return previous
-    return result.text.strip() or previous
+        return previous, ()
+    return result.text.strip() or previous, result.spent
 
 
-async def generate_title(router: Router, model: RegisteredModel, *, question: str, answer: str) -> str:
-    """A short title for the sidebar; falls back to the start of the question when the model can't."""
+async def generate_title(router: Router, model: RegisteredModel, *, question: str, answer: str) -> Title:
+    """A short title for the sidebar, with the tokens it cost; falls back to the start of the question when the
+    model can't."""
     request = ChatRequest(
         messages=[
             ChatMessage(
@@ -152,12 +162,14 @@ async def generate_title(router: Router, model: RegisteredModel, *, question: st
         ],
         params=GenerationParams(max_tokens=24, temperature=0.2),
     )
+    spent: tuple[tuple[str, Usage], ...] = ()
     try:
-        title = (await router.complete(model, request)).text
+        result = await router.complete(model, request)
+        title, spent = result.text, result.spent
     except ProviderError:
         title = ""
     title = " ".join(title.strip().strip("\"'“”#*").split())[:80]
     if not title:
         words = question.split()
         title = " ".join(words[:8]) + ("…" if len(words) > 8 else "")
-    return title[:300] or "New chat"
+    return Title(text=title[:300] or "New chat", spent=spent)

@@ -198,6 +198,7 @@ class ChatEngine:
             )
             del snapshot  # the history need not stay in memory while the answer streams
             prompt_tokens = prompt.prompt_tokens
+            grounding.spent.extend(prompt.spent)
             if prompt.new_summary is not None:
                 new_summary = (prompt.new_summary, prompt.summary_through)
             async for event in self.router.stream(job.model, ChatRequest(prompt.messages, job.params)):
@@ -348,7 +349,8 @@ class ChatEngine:
                 user_id=job.user_id,
                 model=model_name,
                 usage=usage,
-                # Models that spent tokens on this answer before it: summaries of documents, abandoned fallbacks.
+                # Models that spent tokens on this answer before it: summaries of documents and of old turns,
+                # abandoned fallbacks.
                 abandoned=[*preparation, *spent],
                 conversation_id=job.conversation_id,
                 message_id=job.message_id,
@@ -386,9 +388,21 @@ class ChatEngine:
         model = self.router.registry.get(model_name) or job.model
         title = await context.generate_title(self.router, model, question=question, answer=answer)
         async with self.database.session() as session:
-            updated = await repository.set_default_title(session, job.conversation_id, title, default=DEFAULT_TITLE)
+            updated = await repository.set_default_title(
+                session, job.conversation_id, title.text, default=DEFAULT_TITLE
+            )
+            # The title's tokens are the user's too (counted with the answer it names).
+            usage_service.record_spent(
+                session,
+                self.router.registry.config,
+                title.spent,
+                user_id=job.user_id,
+                conversation_id=job.conversation_id,
+                message_id=job.message_id,
+                api_key_id=job.api_key_id,
+            )
         if updated:
-            emit("title", {"conversation_id": str(job.conversation_id), "title": title})
+            emit("title", {"conversation_id": str(job.conversation_id), "title": title.text})
 
 
 def _freeze_heap() -> None:

@@ -290,8 +290,7 @@ class Grounder:
         except ProviderError:
             # A part the model could not summarise is kept as its opening text: the summary stays whole.
             return part.shortened()
-        if result.usage is not None:
-            grounding.spent.append((model.config.name, result.usage))
+        grounding.spent.extend(result.spent)
         text = result.text.strip() or part.shortened().text
         return _Part(
             file_id=part.file_id,

@@ -67,6 +67,9 @@ class Completion:
     text: str
     finish_reason: FinishReason
     usage: Usage | None
+    # Every model that spent tokens on this completion, by name: those a fallback abandoned, then the one that
+    # finished (when its usage is known). Filled by the router; what callers record in usage_logs.
+    spent: tuple[tuple[str, Usage], ...] = ()
 
 
 class ProviderError(Exception):

@@ -195,11 +195,21 @@ class Router:
     async def complete(self, model: RegisteredModel, request: ChatRequest) -> Completion:
         """A whole answer (titles, summaries), with the same retries, timeouts and fallbacks as a stream."""
         parts: list[str] = []
+        spent: list[tuple[str, Usage]] = []
+        current = model.config.name
         async for event in self.stream(model, request):
             if isinstance(event, TextDelta):
                 parts.append(event.text)
+            elif isinstance(event, ModelSwitch):
+                if event.spent is not None:
+                    spent.append((event.from_model, event.spent))
+                current = event.to_model
             elif isinstance(event, Finish):
-                return Completion(text="".join(parts), finish_reason=event.reason, usage=event.usage)
+                if event.usage is not None:
+                    spent.append((current, event.usage))
+                return Completion(
+                    text="".join(parts), finish_reason=event.reason, usage=event.usage, spent=tuple(spent)
+                )
         raise ProviderError("the model's stream ended without a finish", retryable=True)
 
     async def _estimate(self, name: str, request: ChatRequest, sent: list[str]) -> Usage | None:

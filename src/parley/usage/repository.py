@@ -12,6 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.models import UsageLog
 
+# Requests are answers (or API calls without a stored message), not rows: an answer's title, summaries and
+# abandoned fallbacks are rows of their own but part of the one request.
+_REQUESTS = func.count(func.distinct(func.coalesce(UsageLog.message_id, UsageLog.id)))
+
 
 def add(session: AsyncSession, usage: UsageLog) -> None:
     session.add(usage)
@@ -26,7 +30,7 @@ async def totals(
                 func.coalesce(func.sum(UsageLog.prompt_tokens), 0),
                 func.coalesce(func.sum(UsageLog.completion_tokens), 0),
                 func.coalesce(func.sum(UsageLog.cost_usd), 0),
-                func.count(),
+                _REQUESTS,
             ).where(UsageLog.user_id == user_id, UsageLog.created_at >= since, UsageLog.created_at < until)
         )
     ).one()
@@ -53,7 +57,7 @@ async def series(
             func.sum(UsageLog.prompt_tokens),
             func.sum(UsageLog.completion_tokens),
             func.sum(UsageLog.cost_usd),
-            func.count(),
+            _REQUESTS,
         )
         .where(UsageLog.user_id == user_id, UsageLog.created_at >= since, UsageLog.created_at < until)
         .group_by(key)

@@ -71,6 +71,37 @@ def record(
     )
 
 
+def _cost(prices: Callable[[str], ModelConfig | None], name: str, spent: Usage) -> Decimal:
+    config = prices(name)
+    return config.cost(spent.prompt_tokens, spent.completion_tokens) if config else Decimal(0)
+
+
+def record_spent(
+    session: AsyncSession,
+    prices: Callable[[str], ModelConfig | None],
+    spent: Sequence[tuple[str, Usage]],
+    *,
+    user_id: uuid.UUID,
+    conversation_id: uuid.UUID | None = None,
+    message_id: uuid.UUID | None = None,
+    api_key_id: uuid.UUID | None = None,
+) -> None:
+    """A row for each (model, tokens) spent on work around an answer (summaries, titles, abandoned
+    fallbacks), priced from the catalogue."""
+    for name, used in spent:
+        record(
+            session,
+            user_id=user_id,
+            model=name,
+            prompt_tokens=used.prompt_tokens,
+            completion_tokens=used.completion_tokens,
+            cost_usd=_cost(prices, name, used),
+            conversation_id=conversation_id,
+            message_id=message_id,
+            api_key_id=api_key_id,
+        )
+
+
 def record_completion(
     session: AsyncSession,
     prices: Callable[[str], ModelConfig | None],
@@ -87,24 +118,16 @@ def record_completion(
 ) -> Decimal:
     """Record one answer: a row for each model that spent tokens on it (models abandoned by a fallback
     first), priced from the catalogue. Returns the cost of the model that finished it."""
-
-    def cost(name: str, spent: Usage) -> Decimal:
-        config = prices(name)
-        return config.cost(spent.prompt_tokens, spent.completion_tokens) if config else Decimal(0)
-
-    for name, spent in abandoned:
-        record(
-            session,
-            user_id=user_id,
-            model=name,
-            prompt_tokens=spent.prompt_tokens,
-            completion_tokens=spent.completion_tokens,
-            cost_usd=cost(name, spent),
-            conversation_id=conversation_id,
-            message_id=message_id,
-            api_key_id=api_key_id,
-        )
-    final_cost = cost(model, usage)
+    record_spent(
+        session,
+        prices,
+        abandoned,
+        user_id=user_id,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        api_key_id=api_key_id,
+    )
+    final_cost = _cost(prices, model, usage)
     record(
         session,
         user_id=user_id,
