@@ -11,10 +11,12 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from datetime import timedelta
 
 import httpx
 import pytest_asyncio
 import redis.asyncio
+from sqlalchemy import func, update
 
 from parley.models import Message
 from tests.conftest import reset_app
@@ -171,6 +173,62 @@ class TestStopOnAnotherReplica:
             await via_b.post(f"{CHAT}/{run.conversation_id}/stop", headers=me.headers)
             await stream
         assert run.finished and run.cancel_reason == "stopped"
+
+
+class TestOneAnswerAtATimeAcrossReplicas:
+    async def test_b_refuses_a_second_answer_while_a_is_writing_one_and_accepts_once_it_stopped(
+        self, replicas, session
+    ):
+        (app_a, url_a), (_, url_b) = replicas
+        async with (
+            httpx.AsyncClient(base_url=url_a, timeout=10) as via_a,
+            httpx.AsyncClient(base_url=url_b, timeout=10) as via_b,
+        ):
+            me = await signed_in_user(app_a, via_a)
+            stream = asyncio.create_task(
+                via_a.post(CHAT, json={"message": "w " * 200, "model": "slow"}, headers=me.headers)
+            )
+            await asyncio.sleep(0.5)
+            run = next(iter(app_a.state.chat_engine.runs.active()))
+            conversation = str(run.conversation_id)
+            # Longer than a checkpoint interval: B judges by the answer's checkpoints, not by a lucky moment.
+            await asyncio.sleep(app_a.state.chat_engine.settings.checkpoint_interval_seconds + 0.5)
+
+            follow_up = {"message": "and another thing", "conversation_id": conversation, "stream": False}
+            problem = assert_problem(await via_b.post(CHAT, json=follow_up, headers=me.headers), 409)
+            assert "still being generated" in problem["detail"]
+            assert_problem(await via_b.post(f"{CHAT}/{conversation}/regenerate", json={}, headers=me.headers), 409)
+            assert_problem(await via_b.delete(f"{CHAT}/messages/{run.message_id}", headers=me.headers), 409)
+            assert not run.finished  # nothing B refused touched A's answer
+
+            await via_b.post(f"{CHAT}/{conversation}/stop", headers=me.headers)
+            await stream
+            accepted = await via_b.post(CHAT, json=follow_up, headers=me.headers)
+            assert accepted.status_code == 200, accepted.text
+        stored = await session.get(Message, run.message_id)
+        assert stored.finish_reason == "cancelled"
+
+    async def test_an_answer_left_unfinished_by_a_crashed_replica_does_not_block_the_conversation(
+        self, replicas, session
+    ):
+        (app_a, url_a), _ = replicas
+        async with httpx.AsyncClient(base_url=url_a, timeout=10) as via_a:
+            me = await signed_in_user(app_a, via_a)
+            first = await via_a.post(CHAT, json={"message": "hello", "stream": False}, headers=me.headers)
+            conversation = first.json()["conversation_id"]
+            # As a replica that died mid-answer leaves it: unfinished, its last checkpoint a minute old.
+            await session.execute(
+                update(Message)
+                .where(Message.id == uuid.UUID(first.json()["message_id"]))
+                .values(finish_reason=None, updated_at=func.now() - timedelta(minutes=1))
+            )
+            await session.commit()
+            again = await via_a.post(
+                CHAT,
+                json={"message": "still there?", "conversation_id": conversation, "stream": False},
+                headers=me.headers,
+            )
+        assert again.status_code == 200, again.text
 
 
 class TestSignInThrottleAcrossReplicas:

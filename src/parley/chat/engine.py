@@ -117,6 +117,12 @@ class ChatEngine:
         await self.relay.aclose()
 
     @property
+    def live_within(self) -> timedelta:
+        """An unfinished answer checkpointed this recently is still being written (by some replica): every
+        live answer's row is refreshed each checkpoint interval, so a few missed ones mean it is not."""
+        return timedelta(seconds=self.settings.checkpoint_interval_seconds * 5)
+
+    @property
     def stale_after(self) -> timedelta:
         # A live generation checkpoints every interval; the sweep waits several missed checkpoints at least.
         seconds = max(self.settings.interrupted_after_seconds, self.settings.checkpoint_interval_seconds * 3)

@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 from parley.errors import Conflict
 
+STILL_ANSWERING = "a reply is still being generated in this conversation; stop it first"
+
 
 class RunObserver(Protocol):
     """Told of every event a run appends (`number` is its SSE id) and of its finish. Called on the streaming hot
@@ -153,7 +155,7 @@ class RunRegistry:
         self._prune()
         current = self._runs.get(run.conversation_id)
         if current is not None and not current.finished and not current.answered:
-            raise Conflict("a reply is still being generated in this conversation; stop it first")
+            raise Conflict(STILL_ANSWERING)
         self._runs[run.conversation_id] = run
 
     def release(self, run: Run) -> None:

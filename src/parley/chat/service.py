@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,11 +13,12 @@ from parley.auth.principal import Principal
 from parley.chat import repository
 from parley.chat.engine import ChatEngine, ConversationSnapshot, Generation
 from parley.chat.grounding import Attachments
-from parley.chat.runs import Run, RunFeed
+from parley.chat.runs import STILL_ANSWERING, Run, RunFeed
 from parley.conversations import service as conversation_service
 from parley.db import after_commit
 from parley.errors import Conflict, NotFound
 from parley.files import service as file_service
+from parley.kit.clock import utcnow
 from parley.kit.pagination import decode_position, encode_position
 from parley.knowledge_bases import service as knowledge_base_service
 from parley.llm.base import ChatMessage, GenerationParams
@@ -55,10 +57,11 @@ async def send(
         history: list[Message] = []
     else:
         conversation = await conversation_service.get(
-            session, user_id=principal.user_id, conversation_id=conversation_id
+            session, user_id=principal.user_id, conversation_id=conversation_id, lock=True
         )
         # Read once, here: the engine builds the prompt from it rather than reading it again.
         history = await repository.history(session, conversation.id)
+        _refuse_while_answering(engine, history)
     registered = engine.router.resolve(model or conversation.model, [ChatMessage("user", message)])
     if system_prompt is not None:
         conversation.system_prompt = system_prompt
@@ -104,11 +107,14 @@ async def regenerate(
 ) -> Started:
     """Answer the last user message again (replacing it first when edited); the old answer is removed.
     `attachments` replace the documents the message named; without them it keeps those it had."""
-    conversation = await conversation_service.get(session, user_id=principal.user_id, conversation_id=conversation_id)
+    conversation = await conversation_service.get(
+        session, user_id=principal.user_id, conversation_id=conversation_id, lock=True
+    )
     current = engine.runs.get(conversation.id)
     if current is not None and not current.finished and not current.answered:
-        raise Conflict("a reply is still being generated in this conversation; stop it first")
+        raise Conflict(STILL_ANSWERING)
     history = await repository.history(session, conversation.id)
+    _refuse_while_answering(engine, history)
     last_user_index = next((i for i in range(len(history) - 1, -1, -1) if history[i].role == "user"), None)
     if last_user_index is None:
         raise Conflict("there is no message to answer in this conversation yet")
@@ -142,6 +148,22 @@ async def regenerate(
             conversation.summary_through_message_id,
             history[: last_user_index + 1],
         ),
+    )
+
+
+def _refuse_while_answering(engine: ChatEngine, history: Sequence[Message]) -> None:
+    """One answer at a time per conversation, across replicas: an unfinished answer whose checkpoints are
+    fresh is being written somewhere (this process's runs are also checked by `RunRegistry.reserve`). The
+    caller holds the conversation's row lock, so two replicas cannot both pass this check."""
+    if any(_being_written(engine, message) for message in history):
+        raise Conflict(STILL_ANSWERING)
+
+
+def _being_written(engine: ChatEngine, message: Message) -> bool:
+    return (
+        message.role == "assistant"
+        and message.finish_reason is None
+        and message.updated_at >= utcnow() - engine.live_within
     )
 
 
@@ -259,5 +281,7 @@ async def delete_message(
         raise NotFound("message not found")
     run = engine.runs.get(message.conversation_id)
     if run is not None and not run.answered and not run.finished and run.message_id == message.id:
+        raise Conflict("this answer is still being generated; stop it first")
+    if _being_written(engine, message):  # by another replica
         raise Conflict("this answer is still being generated; stop it first")
     await repository.delete_messages(session, [message.id])
