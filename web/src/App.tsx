@@ -11,6 +11,8 @@ import { SettingsPage } from "./settings/SettingsPage";
 // The chart and admin pages load on first visit: most sessions never open them.
 const UsagePage = lazy(() => import("./usage/UsagePage"));
 const AdminPage = lazy(() => import("./admin/AdminPage"));
+const GroupsPage = lazy(() => import("./admin/GroupsPage"));
+const GroupPage = lazy(() => import("./admin/GroupPage"));
 const FilesPage = lazy(() => import("./files/FilesPage"));
 const KnowledgeBasesPage = lazy(() => import("./knowledge/KnowledgeBasesPage"));
 const KnowledgeBasePage = lazy(() => import("./knowledge/KnowledgeBasePage"));
@@ -64,6 +66,8 @@ export function AppRoutes() {
         <Route path="/knowledge-bases/:id" element={<Suspense fallback={<Loading />}><KnowledgeBasePage /></Suspense>} />
         <Route path="/usage" element={<Suspense fallback={<Loading />}><UsagePage /></Suspense>} />
         <Route path="/admin" element={<AdminOnly><Suspense fallback={<Loading />}><AdminPage /></Suspense></AdminOnly>} />
+        <Route path="/admin/groups" element={<AdminOnly><Suspense fallback={<Loading />}><GroupsPage /></Suspense></AdminOnly>} />
+        <Route path="/admin/groups/:id" element={<AdminOnly><Suspense fallback={<Loading />}><GroupPage /></Suspense></AdminOnly>} />
       </Route>
       <Route path="*" element={<Navigate to="/chat" replace />} />
     </Routes>

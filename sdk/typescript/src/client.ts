@@ -23,6 +23,14 @@ import type {
   FilePage,
   FileRecord,
   FileStatus,
+  Group,
+  GroupCreate,
+  GroupMember,
+  GroupMemberAdd,
+  GroupMemberPage,
+  GroupPage,
+  GroupSummary,
+  GroupUpdate,
   KnowledgeBase,
   KnowledgeBaseCreate,
   KnowledgeBaseFile,
@@ -130,6 +138,17 @@ export interface UserListQuery {
   is_active?: boolean;
   page?: number;
   page_size?: number;
+}
+
+export interface GroupListQuery {
+  q?: string;
+  page?: number;
+  page_size?: number;
+}
+
+export interface GroupSummaryQuery {
+  q?: string;
+  limit?: number;
 }
 
 export class ParleyClient {
@@ -360,6 +379,14 @@ export class ParleyClient {
       this.request("GET", "/api/v1/users/me/usage", {
         query: { from: isoDate(query.from), to: isoDate(query.to), group_by: query.group_by },
       }),
+    /** The groups I am a member of. */
+    groups: (): Promise<GroupSummary[]> => this.request("GET", "/api/v1/users/me/groups"),
+  };
+
+  /** Groups as every signed-in user sees them: to pick one when sharing (administrators manage them in `admin`). */
+  readonly groups = {
+    list: (query: GroupSummaryQuery = {}, options: StreamOptions = {}): Promise<GroupSummary[]> =>
+      this.request("GET", "/api/v1/groups", { query: { ...query }, signal: options.signal }),
   };
 
   readonly apiKeys = {
@@ -484,7 +511,8 @@ export class ParleyClient {
     removeFile: (id: string, fileId: string): Promise<void> =>
       this.request("DELETE", `/api/v1/knowledge-bases/${id}/files/${fileId}`),
     grants: (id: string): Promise<KnowledgeBaseGrant[]> => this.request("GET", `/api/v1/knowledge-bases/${id}/grants`),
-    /** Shares with one user (`user_email`) or everyone with a role, to read or also to add and remove files. */
+    /** Shares with one user (`user_email`), a group (`group_id`) or everyone with a role, to read or also to add
+     * and remove files. */
     grant: (id: string, body: KnowledgeBaseGrantCreate): Promise<KnowledgeBaseGrant> =>
       this.request("POST", `/api/v1/knowledge-bases/${id}/grants`, { body }),
     revokeGrant: (id: string, grantId: string): Promise<void> =>
@@ -507,6 +535,23 @@ export class ParleyClient {
       this.request("PATCH", `/api/v1/admin/users/${id}`, { body }),
     auditEvents: (query: { page?: number; page_size?: number } = {}): Promise<AuditEventPage> =>
       this.request("GET", "/api/v1/admin/audit-events", { query: { ...query } }),
+    /** Groups by name; `q` searches names and descriptions. */
+    groups: (query: GroupListQuery = {}, options: StreamOptions = {}): Promise<GroupPage> =>
+      this.request("GET", "/api/v1/admin/groups", { query: { ...query }, signal: options.signal }),
+    group: (id: string): Promise<Group> => this.request("GET", `/api/v1/admin/groups/${id}`),
+    /** A 409 ParleyApiError when another group has the name (names are unique whatever their case). */
+    createGroup: (body: GroupCreate): Promise<Group> => this.request("POST", "/api/v1/admin/groups", { body }),
+    updateGroup: (id: string, body: GroupUpdate): Promise<Group> =>
+      this.request("PATCH", `/api/v1/admin/groups/${id}`, { body }),
+    /** Deletes the group with its memberships and everything shared with it. */
+    deleteGroup: (id: string): Promise<void> => this.request("DELETE", `/api/v1/admin/groups/${id}`),
+    groupMembers: (id: string, query: { page?: number; page_size?: number } = {}): Promise<GroupMemberPage> =>
+      this.request("GET", `/api/v1/admin/groups/${id}/members`, { query: { ...query } }),
+    /** Adds a user by email or id; adding a member again answers with the existing membership. */
+    addGroupMember: (id: string, body: GroupMemberAdd): Promise<GroupMember> =>
+      this.request("POST", `/api/v1/admin/groups/${id}/members`, { body }),
+    removeGroupMember: (id: string, userId: string): Promise<void> =>
+      this.request("DELETE", `/api/v1/admin/groups/${id}/members/${userId}`),
   };
 }
 

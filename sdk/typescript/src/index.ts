@@ -7,6 +7,8 @@ export type {
   ConversationListQuery,
   UsageQuery,
   UserListQuery,
+  GroupListQuery,
+  GroupSummaryQuery,
   PageQuery,
   FileListQuery,
   UploadOptions,

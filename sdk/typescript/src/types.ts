@@ -76,11 +76,27 @@ export type KnowledgeBaseUpdate = Schemas["KnowledgeBaseUpdate"];
 /** A file in a knowledge base (possibly someone else's: `owner_id`). */
 export type KnowledgeBaseFile = Schemas["KnowledgeBaseFile"];
 export type KnowledgeBaseFilePage = Schemas["CursorPage_KnowledgeBaseFile_"];
-/** Who may use a knowledge base besides its owner: one user or everyone with a role. */
+/** Who may use a knowledge base besides its owner: one user, a group, or everyone with a role. */
 export type KnowledgeBaseGrant = Schemas["Grant"];
 export type GrantPermission = KnowledgeBaseGrant["permission"];
-/** Share with one user (by email or id) or with everyone with a role. */
+/** Share with one user (by email or id), a group, or everyone with a role. */
 export type KnowledgeBaseGrantCreate = Schemas["GrantCreate"];
+
+// ---- groups ---------------------------------------------------------------------------------------------
+
+/** A named set of users kept by administrators; knowledge bases can be shared with all its members at once. */
+export type Group = Schemas["Group"];
+export type GroupCreate = Schemas["GroupCreate"];
+export type GroupUpdate = Schemas["GroupUpdate"];
+export type GroupPage = Schemas["Page_Group_"];
+/** A group's member, as administrators see them. */
+export type GroupMember = Schemas["GroupMember"];
+export type GroupMemberPage = Schemas["Page_GroupMember_"];
+/** Add a member by email or by id (exactly one). */
+export type GroupMemberAdd = Schemas["MemberAdd"];
+/** What every signed-in user may see of a group: enough to pick it when sharing. */
+export type GroupSummary = Schemas["GroupSummary"];
+
 /** A source an answer drew on; `[n]` in the answer refers to it. */
 export type Citation = Schemas["Citation"];
 

@@ -7,6 +7,7 @@ import { ConfirmDialog } from "../components/ConfirmDialog";
 import { Notice } from "../components/Notice";
 import { formatNumber } from "../format";
 import { PageHeader } from "../layout/PageHeader";
+import { AdminNav } from "./AdminNav";
 import { UserRow } from "./UserRow";
 
 const PAGE_SIZE = 20;
@@ -64,6 +65,7 @@ export default function AdminPage() {
   const pages = result ? Math.max(1, Math.ceil(result.total / result.page_size)) : 1;
   return (
     <div className="page-content">
+      <AdminNav />
       <PageHeader title={t("admin.title")} />
       <div className="filters">
         <input type="search" aria-label={t("admin.search")} placeholder={t("admin.search")} value={query} onChange={(event) => { setQuery(event.target.value); setPage(1); }} />
