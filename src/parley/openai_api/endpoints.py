@@ -3,10 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from parley.chat.auth import Chatter
-from parley.kit.sse import SSE_HEADERS
+from parley.kit.sse import EventStreamResponse
 from parley.llm.config import AUTO_MODEL
 from parley.llm.router import AllModelsFailed, Router
 from parley.openai_api import service
@@ -53,10 +53,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
     database = request.app.state.database
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(
-            service.stream(llm_router, database, principal, model, chat_request, include_usage=include_usage),
-            media_type="text/event-stream",
-            headers=SSE_HEADERS,
+        return EventStreamResponse(
+            service.stream(llm_router, database, principal, model, chat_request, include_usage=include_usage)
         )
     try:
         completion = await service.complete(llm_router, database, principal, model, chat_request)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,7 +103,7 @@ async def stream(
     request: ChatRequest,
     *,
     include_usage: bool,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """`chat.completion.chunk` events in OpenAI's exact format, then `data: [DONE]`."""
     accounting = Accounting(model=model.config.name)
     completion_id = _completion_id()
