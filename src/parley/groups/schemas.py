@@ -5,30 +5,21 @@ from datetime import datetime
 
 from pydantic import BaseModel, EmailStr, Field, field_validator, model_validator
 
-from parley.kit.inputs import Input
-
-
-def _clean_name(value: str | None) -> str | None:
-    if value is None:
-        return None
-    cleaned = " ".join(value.split())
-    if not cleaned:
-        raise ValueError("name must not be blank")
-    return cleaned
+from parley.kit.inputs import Input, clean_name
 
 
 class GroupCreate(Input):
     name: str = Field(min_length=1, max_length=100)
     description: str = Field(default="", max_length=1000)
 
-    _name = field_validator("name")(_clean_name)
+    _name = field_validator("name")(clean_name)
 
 
 class GroupUpdate(Input):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=1000)
 
-    _name = field_validator("name")(_clean_name)
+    _name = field_validator("name")(clean_name)
 
 
 class GroupSummary(BaseModel):

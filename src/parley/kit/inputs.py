@@ -24,3 +24,14 @@ class Input(BaseModel):
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
         return _reject_nul(value)
+
+
+def clean_name(value: str | None) -> str | None:
+    """A display name as people mean it: runs of whitespace become one space, ends trimmed; blank is refused.
+    For `field_validator("name")(clean_name)` on request bodies."""
+    if value is None:
+        return None
+    cleaned = " ".join(value.split())
+    if not cleaned:
+        raise ValueError("name must not be blank")
+    return cleaned

@@ -7,30 +7,21 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from parley.auth.permissions import Role
-from parley.kit.inputs import Input
-
-
-def _clean_name(value: str | None) -> str | None:
-    if value is None:
-        return None
-    cleaned = " ".join(value.split())
-    if not cleaned:
-        raise ValueError("name must not be blank")
-    return cleaned
+from parley.kit.inputs import Input, clean_name
 
 
 class KnowledgeBaseCreate(Input):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=2000)
 
-    _name = field_validator("name")(_clean_name)
+    _name = field_validator("name")(clean_name)
 
 
 class KnowledgeBaseUpdate(Input):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
 
-    _name = field_validator("name")(_clean_name)
+    _name = field_validator("name")(clean_name)
 
 
 class KnowledgeBase(BaseModel):

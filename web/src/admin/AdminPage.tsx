@@ -9,6 +9,7 @@ import { formatNumber } from "../format";
 import { PageHeader } from "../layout/PageHeader";
 import { AdminNav } from "./AdminNav";
 import { UserRow } from "./UserRow";
+import { Pager } from "../components/Pager";
 
 const PAGE_SIZE = 20;
 
@@ -121,17 +122,7 @@ export default function AdminPage() {
               </table>
             </div>
           )}
-          {pages > 1 && (
-            <nav className="pager" aria-label={t("admin.page", { page, pages })}>
-              <button type="button" className="button" disabled={page <= 1} onClick={() => setPage(page - 1)}>
-                {t("admin.previous")}
-              </button>
-              <span>{t("admin.page", { page, pages })}</span>
-              <button type="button" className="button" disabled={page >= pages} onClick={() => setPage(page + 1)}>
-                {t("admin.next")}
-              </button>
-            </nav>
-          )}
+          <Pager page={page} pages={pages} onPage={setPage} />
         </>
       )}
       {suspending && (

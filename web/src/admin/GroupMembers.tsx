@@ -6,6 +6,7 @@ import { describeError } from "../api/errors";
 import { Icon } from "../components/Icon";
 import { Notice } from "../components/Notice";
 import { formatDate } from "../format";
+import { Pager } from "../components/Pager";
 
 const PAGE_SIZE = 50;
 
@@ -149,17 +150,7 @@ export function GroupMembers({ group, onCountChange }: Props) {
           </table>
         </div>
       )}
-      {pages > 1 && (
-        <nav className="pager" aria-label={t("admin.page", { page, pages })}>
-          <button type="button" className="button" disabled={page <= 1} onClick={() => setPage(page - 1)}>
-            {t("admin.previous")}
-          </button>
-          <span>{t("admin.page", { page, pages })}</span>
-          <button type="button" className="button" disabled={page >= pages} onClick={() => setPage(page + 1)}>
-            {t("admin.next")}
-          </button>
-        </nav>
-      )}
+      <Pager page={page} pages={pages} onPage={setPage} />
     </section>
   );
 }

@@ -9,6 +9,7 @@ import { Notice } from "../components/Notice";
 import { formatNumber } from "../format";
 import { PageHeader } from "../layout/PageHeader";
 import { AdminNav } from "./AdminNav";
+import { Pager } from "../components/Pager";
 
 const PAGE_SIZE = 50;
 
@@ -155,17 +156,7 @@ export default function GroupsPage() {
               </table>
             </div>
           )}
-          {pages > 1 && (
-            <nav className="pager" aria-label={t("admin.page", { page, pages })}>
-              <button type="button" className="button" disabled={page <= 1} onClick={() => setPage(page - 1)}>
-                {t("admin.previous")}
-              </button>
-              <span>{t("admin.page", { page, pages })}</span>
-              <button type="button" className="button" disabled={page >= pages} onClick={() => setPage(page + 1)}>
-                {t("admin.next")}
-              </button>
-            </nav>
-          )}
+          <Pager page={page} pages={pages} onPage={setPage} />
         </>
       )}
     </div>
