@@ -113,7 +113,8 @@ class EmbeddingSettings(BaseModel):
     # Vectors are stored as vector(384); a remote model must be asked for 384 dimensions.
     dimensions: int = Field(default=384, ge=1, le=4096)
     batch_size: int = Field(default=32, ge=1, le=2048)
-    # Threads of the embedding pool = cores embedding may use (each model call runs single-threaded in one).
+    # Threads that embed documents = cores ingestion may use (each model call runs single-threaded in one).
+    # Questions get one more thread of their own, so a chat never waits for a running document batch.
     threads: int = Field(default=1, ge=1, le=64)
 
 

@@ -1,9 +1,18 @@
-"""The part every in-process model shares: a thread pool of its own, batching, lazy loading.
+"""The part every in-process model shares: a thread pool of its own, fair scheduling, batching, lazy loading.
 
-CPU budget: `settings.embeddings.threads` is the number of cores embedding may take. The pool has that many
-threads and each model call runs single-threaded inside its thread (onnxruntime intra-op 1, OpenMP 1), so a
-long document's batches run side by side on `threads` cores and never more, leaving the rest of the machine to
-the event loop, the database and the chat model.
+CPU budget: `settings.embeddings.threads` is the number of cores document embedding (ingestion) may take.
+The pool has that many long-lived document threads and each model call runs single-threaded inside its thread
+(onnxruntime intra-op 1, OpenMP 1), so a long document's batches run side by side on `threads` cores and never
+more, leaving the rest of the machine to the event loop, the database and the chat model. Queries get one
+more thread of their own (the query lane), so while a question is being embedded during an upload, embedding
+takes at most `threads + 1` cores, for the few milliseconds of one query.
+
+Scheduling (`FairPool`, in pool.py): the pool is shared by chat questions and document ingestion, so it is not
+first in, first out. A query (`embed_query`: the question a user is waiting on) runs on the query lane, or on
+a document thread that comes free first (queries go before any queued document batch there too), so it never
+waits for a document batch, queued or running. Document calls take turns batch by batch: each waiting call
+gets one batch in before any gets another, so a small document queued behind a big one waits for about one of
+its batches, not all of them.
 
 Loading is lazy: the model is verified (pinned SHA-256) and loaded by the first call, inside a pool thread.
 A process that never embeds (a replica with no job workers that gets no `/v1/embeddings` call) never pays
@@ -16,9 +25,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
@@ -26,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from parley.embeddings.base import EmbeddingError
+from parley.embeddings.pool import FairPool
 
 _BLOCK_SIZE = 4 * 1024 * 1024
 
@@ -60,15 +71,18 @@ def verified(path: Path, sha256: str) -> Path:
 
 
 class LocalEmbedder(ABC):
-    """An in-process model behind a dedicated thread pool. Subclasses load the model (`_load`, once, in a
-    pool thread) and embed one batch (`_encode`, in a pool thread)."""
+    """An in-process model behind a dedicated, fair thread pool. Subclasses load the model (`_load`, once, in a
+    pool thread) and embed one batch (`_encode`, in a pool thread). Pool threads, the query lane's included, live
+    as long as the embedder, so per-thread state (`threading.local`) made by `_encode` is made once per thread."""
 
     name: str
     dimensions: int
 
     def __init__(self, *, threads: int, batch_size: int) -> None:
         self._batch_size = batch_size
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="parley-embed")
+        self._pool = FairPool(threads=threads, name="parley-embed")
+        # An embedder dropped without `aclose()` still lets its idle threads go.
+        weakref.finalize(self, self._pool.close)
         self._load_lock = threading.Lock()
         self._loaded = False
 
@@ -98,10 +112,14 @@ class LocalEmbedder(ABC):
         # Similar lengths in one batch waste less on padding; the answer keeps the caller's order.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         batches = [order[i : i + self._batch_size] for i in range(0, len(order), self._batch_size)]
-        loop = asyncio.get_running_loop()
-        results = await asyncio.gather(
-            *(loop.run_in_executor(self._pool, self._run, [texts[i] for i in batch], False) for batch in batches)
-        )
+        futures = self._pool.submit_batches([partial(self._run, [texts[i] for i in batch], False) for batch in batches])
+        try:
+            results = await asyncio.gather(*futures)
+        except BaseException:
+            # A failed batch fails the call: the rest of its batches leave the queue rather than run for nothing.
+            for future in futures:
+                future.cancel()
+            raise
         vectors: list[list[float]] = [[] for _ in texts]
         for batch, matrix in zip(batches, results, strict=True):
             for row, index in enumerate(batch):
@@ -109,11 +127,12 @@ class LocalEmbedder(ABC):
         return vectors
 
     async def embed_query(self, text: str) -> list[float]:
-        loop = asyncio.get_running_loop()
-        matrix = await loop.run_in_executor(self._pool, self._run, [text], True)
+        matrix = await self._pool.submit_query(partial(self._run, [text], True))
         vector: list[float] = matrix[0].tolist()
         return vector
 
     async def aclose(self) -> None:
-        # Waiting lets a running batch finish rather than pulling the model away under it.
-        await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
+        """Stop the pool: a running batch finishes (rather than losing the model under it), queued work fails
+        with a retryable `EmbeddingError`. Safe to call more than once."""
+        self._pool.close()
+        await asyncio.to_thread(self._pool.join)
