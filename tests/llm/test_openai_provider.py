@@ -287,3 +287,39 @@ class TestCountTokens:
         assert await model.count_tokens(MESSAGES) == 3 + 4 * 4 + 4 + 3 + 2 + 3
         assert await model.count_tokens(MESSAGES) == count_chat_tokens(MESSAGES)
         assert upstream.requests == []
+
+
+class TestConnections:
+    async def test_streams_beyond_max_connections_wait_for_one_and_the_default_is_far_above_the_sdks(
+        self, upstream: FakeUpstream
+    ) -> None:
+        # Each streaming answer holds a connection: a limit of 2 lets two answers run and holds the third
+        # until one ends. (The SDK's own client would hold every answer past 1,000.)
+        assert ModelConfig(name="m", provider="openai").max_connections >= 10_000
+        release = asyncio.Event()
+
+        async def held(request: ReceivedRequest, response: Response) -> None:
+            await response.start()
+            await response.send(chunk(role="assistant", content=""))
+            await release.wait()
+            for event in answer("done"):
+                await response.send(event)
+
+        upstream.handler = held
+        provider = OpenAICompatibleModel(model_config(upstream, max_connections=2), data_dir=DATA_DIR)
+        try:
+            answers = [
+                asyncio.create_task(collect(provider, ChatRequest([ChatMessage("user", f"q{n}")]))) for n in range(3)
+            ]
+            for _ in range(100):
+                if len(upstream.requests) >= 2:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.3)
+            assert len(upstream.requests) == 2  # the third waits for a connection
+            release.set()
+            results = await asyncio.wait_for(asyncio.gather(*answers), timeout=10)
+        finally:
+            await provider.aclose()
+        assert len(upstream.requests) == 3
+        assert all(events[-1] == Finish("stop", Usage(prompt_tokens=21, completion_tokens=3)) for events in results)

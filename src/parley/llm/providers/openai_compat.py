@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import openai
 
 from parley.llm.base import (
@@ -68,7 +69,7 @@ class OpenAICompatibleModel:
                 api_key=api_key,
                 max_retries=0,
                 timeout=config.timeout_seconds,
-                http_client=_http_client(),
+                http_client=_http_client(config.max_connections),
             )
         else:
             self._client = openai.AsyncOpenAI(
@@ -76,7 +77,7 @@ class OpenAICompatibleModel:
                 api_key=api_key,
                 max_retries=0,
                 timeout=config.timeout_seconds,
-                http_client=_http_client(),
+                http_client=_http_client(config.max_connections),
             )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
@@ -186,11 +187,13 @@ class OpenAICompatibleModel:
         return text[:_MAX_ERROR_TEXT]
 
 
-def _http_client() -> Any:
+def _http_client(max_connections: int) -> Any:
     """The SDK's aiohttp transport when aiohttp is installed (it is, with aioboto3): it reads a streamed
-    response for about half the CPU of the default one, which counts once per token. Same defaults
-    (connection limits, redirects) as the SDK's own client; None falls back to that client."""
+    response for about half the CPU of the default one, which counts once per token. The SDK's defaults
+    (timeouts, redirects), except the connection limit: every streaming answer holds a connection, and the
+    SDK's 1,000 would make answers beyond it wait for one; None falls back to the SDK's own client."""
+    limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=100, keepalive_expiry=5.0)
     try:
-        return openai.DefaultAioHttpClient()
+        return openai.DefaultAioHttpClient(limits=limits)
     except RuntimeError:  # the SDK's adapter is missing (aiohttp absent or too old)
         return None
