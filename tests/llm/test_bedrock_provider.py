@@ -315,3 +315,28 @@ class TestCountTokens:
     async def test_counts_locally_without_calling_the_server(self, upstream: FakeUpstream, model: BedrockModel) -> None:
         assert await model.count_tokens(MESSAGES) == count_chat_tokens(MESSAGES)
         assert upstream.requests == []
+
+
+class TestConnections:
+    async def test_more_answers_stream_at_once_than_botocores_default_pool_of_ten(
+        self, upstream: FakeUpstream, model: BedrockModel
+    ) -> None:
+        release = asyncio.Event()
+        events = answer("ok")
+
+        async def held(request: ReceivedRequest, response: Response) -> None:
+            await response.start(headers=EVENT_STREAM)
+            await release.wait()
+            for item in events:
+                await response.send(item)
+
+        upstream.handler = held
+        answers = [asyncio.create_task(collect(model, ChatRequest([ChatMessage("user", f"q{n}")]))) for n in range(12)]
+        for _ in range(250):
+            if len(upstream.requests) == 12:
+                break
+            await asyncio.sleep(0.02)
+        assert len(upstream.requests) == 12  # all twelve reached the server at the same time
+        release.set()
+        results = await asyncio.wait_for(asyncio.gather(*answers), timeout=10)
+        assert all(result[0] == TextDelta("ok") for result in results)

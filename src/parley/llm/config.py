@@ -47,7 +47,10 @@ class ModelConfig(BaseModel):
     fallbacks: tuple[str, ...] = ()
     timeout_seconds: float = Field(default=60.0, gt=0, le=3600, description="no event for this long: failure")
     max_connections: int = Field(
-        default=10_000, ge=1, le=1_000_000, description="openai: open connections at most (one per answer streaming)"
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="remote providers: open connections at most (one per answer streaming)",
     )
     max_retries: int = Field(default=2, ge=0, le=10)
 

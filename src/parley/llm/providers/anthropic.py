@@ -76,6 +76,12 @@ class AnthropicModel:
             base_url=config.base_url,
             max_retries=0,
             timeout=config.timeout_seconds,
+            # Each streaming answer holds a connection; the SDK's default pool stops at 1,000.
+            http_client=anthropic.DefaultAsyncHttpxClient(
+                limits=httpx2.Limits(
+                    max_connections=config.max_connections, max_keepalive_connections=100, keepalive_expiry=5.0
+                )
+            ),
         )
         self._count_endpoint_available = True
 

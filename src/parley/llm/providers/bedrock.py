@@ -86,6 +86,8 @@ class BedrockModel:
                         connect_timeout=self.config.timeout_seconds,
                         read_timeout=self.config.timeout_seconds,
                         retries={"total_max_attempts": 1, "mode": "standard"},
+                        # Each streaming answer holds a connection; botocore's default pool holds 10.
+                        max_pool_connections=self.config.max_connections,
                     )
                     self._client = await self._exit_stack.enter_async_context(
                         self._session.client(
