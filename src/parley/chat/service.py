@@ -280,8 +280,7 @@ async def delete_message(
     if message is None:
         raise NotFound("message not found")
     run = engine.runs.get(message.conversation_id)
-    if run is not None and not run.answered and not run.finished and run.message_id == message.id:
-        raise Conflict("this answer is still being generated; stop it first")
-    if _being_written(engine, message):  # by another replica
+    written_here = run is not None and not run.answered and not run.finished and run.message_id == message.id
+    if written_here or _being_written(engine, message):  # here, or by another replica
         raise Conflict("this answer is still being generated; stop it first")
     await repository.delete_messages(session, [message.id])
