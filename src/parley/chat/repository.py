@@ -158,12 +158,29 @@ async def set_default_title(session: AsyncSession, conversation_id: uuid.UUID, t
     return result.one_or_none() is not None
 
 
-async def has_documents(session: AsyncSession, conversation_id: uuid.UUID) -> bool:
-    """Whether answers in this conversation draw on documents: files uploaded into it or knowledge bases
-    attached to it."""
-    files = exists().where(File.conversation_id == conversation_id)
-    bases = exists().where(ConversationKnowledgeBase.conversation_id == conversation_id)
-    return bool(await session.scalar(select(files | bases)))
+async def conversation_for_answer(
+    session: AsyncSession, *, user_id: uuid.UUID, conversation_id: uuid.UUID
+) -> tuple[Conversation, list[Message], bool] | None:
+    """What a new answer needs, in one round trip: the caller's conversation, its row locked until the
+    transaction ends (requests starting answers take turns, on every replica), its whole history oldest first,
+    and whether answers in it draw on documents. None when the caller has no such conversation."""
+    has_documents = (
+        exists().where(File.conversation_id == Conversation.id)
+        | exists().where(ConversationKnowledgeBase.conversation_id == Conversation.id)
+    ).label("has_documents")
+    rows = (
+        await session.execute(
+            select(Conversation, Message, has_documents)
+            .outerjoin(Message, Message.conversation_id == Conversation.id)
+            .where(Conversation.id == conversation_id, Conversation.user_id == user_id)
+            .order_by(Message.seq)
+            .with_for_update(of=Conversation)
+        )
+    ).all()
+    if not rows:
+        return None
+    history = [row[1] for row in rows if row[1] is not None]
+    return rows[0][0], history, bool(rows[0][2])
 
 
 async def conversation_file_ids(session: AsyncSession, conversation_id: uuid.UUID | None) -> list[uuid.UUID]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +22,7 @@ from parley.kit.pagination import decode_position, encode_position
 from parley.knowledge_bases import service as knowledge_base_service
 from parley.llm.base import ChatMessage, GenerationParams
 from parley.llm.registry import RegisteredModel
-from parley.models import Message
+from parley.models import Conversation, Message
 
 # How long a stop waits for the answer to be finalised before reporting what is saved.
 _STOP_WAIT_SECONDS = 5.0
@@ -55,13 +54,10 @@ async def send(
     if conversation_id is None:
         conversation = await conversation_service.create(session, user_id=principal.user_id)
         history: list[Message] = []
+        has_documents = False
     else:
-        conversation = await conversation_service.get(
-            session, user_id=principal.user_id, conversation_id=conversation_id, lock=True
-        )
         # Read once, here: the engine builds the prompt from it rather than reading it again.
-        history = await repository.history(session, conversation.id)
-        _refuse_while_answering(engine, history)
+        conversation, history, has_documents = await _open_for_answer(session, engine, principal, conversation_id)
     registered = engine.router.resolve(model or conversation.model, [ChatMessage("user", message)])
     if system_prompt is not None:
         conversation.system_prompt = system_prompt
@@ -82,8 +78,7 @@ async def send(
         first_exchange=not history,
         question=message,
         attachments=attachments,
-        grounded=bool(attachments)
-        or (conversation_id is not None and await repository.has_documents(session, conversation.id)),
+        grounded=bool(attachments) or has_documents,
         # A conversation created just now has no summary (nor those attributes loaded).
         snapshot=ConversationSnapshot(
             system_prompt if conversation_id is None else conversation.system_prompt,
@@ -107,14 +102,7 @@ async def regenerate(
 ) -> Started:
     """Answer the last user message again (replacing it first when edited); the old answer is removed.
     `attachments` replace the documents the message named; without them it keeps those it had."""
-    conversation = await conversation_service.get(
-        session, user_id=principal.user_id, conversation_id=conversation_id, lock=True
-    )
-    current = engine.runs.get(conversation.id)
-    if current is not None and not current.finished and not current.answered:
-        raise Conflict(STILL_ANSWERING)
-    history = await repository.history(session, conversation.id)
-    _refuse_while_answering(engine, history)
+    conversation, history, has_documents = await _open_for_answer(session, engine, principal, conversation_id)
     last_user_index = next((i for i in range(len(history) - 1, -1, -1) if history[i].role == "user"), None)
     if last_user_index is None:
         raise Conflict("there is no message to answer in this conversation yet")
@@ -141,7 +129,7 @@ async def regenerate(
         first_exchange=last_user_index == 0,
         question=last_user.content,
         attachments=attachments,
-        grounded=bool(attachments) or await repository.has_documents(session, conversation.id),
+        grounded=bool(attachments) or has_documents,
         snapshot=ConversationSnapshot(
             conversation.system_prompt,
             conversation.summary,
@@ -151,12 +139,24 @@ async def regenerate(
     )
 
 
-def _refuse_while_answering(engine: ChatEngine, history: Sequence[Message]) -> None:
-    """One answer at a time per conversation, across replicas: an unfinished answer whose checkpoints are
-    fresh is being written somewhere (this process's runs are also checked by `RunRegistry.reserve`). The
-    caller holds the conversation's row lock, so two replicas cannot both pass this check."""
+async def _open_for_answer(
+    session: AsyncSession, engine: ChatEngine, principal: Principal, conversation_id: uuid.UUID
+) -> tuple[Conversation, list[Message], bool]:
+    """The caller's conversation (locked), its history and whether it has documents, once no answer is being
+    written in it. One answer at a time per conversation, across replicas: an unfinished answer whose
+    checkpoints are fresh is being written somewhere; the row lock keeps two replicas from both passing."""
+    found = await repository.conversation_for_answer(
+        session, user_id=principal.user_id, conversation_id=conversation_id
+    )
+    if found is None:
+        raise NotFound("conversation not found")
+    conversation, history, has_documents = found
+    current = engine.runs.get(conversation.id)
+    if current is not None and not current.finished and not current.answered:
+        raise Conflict(STILL_ANSWERING)
     if any(_being_written(engine, message) for message in history):
         raise Conflict(STILL_ANSWERING)
+    return conversation, history, has_documents
 
 
 def _being_written(engine: ChatEngine, message: Message) -> bool:

@@ -39,13 +39,8 @@ async def add(session: AsyncSession, conversation: Conversation) -> Conversation
     return conversation
 
 
-async def get(
-    session: AsyncSession, *, user_id: uuid.UUID, conversation_id: uuid.UUID, lock: bool = False
-) -> Conversation | None:
-    """`lock`: hold the row until the transaction ends (`FOR UPDATE`), so requests that change what the
-    conversation is doing (a new answer) take turns, on every replica."""
-    query = readable_by(user_id).where(Conversation.id == conversation_id)
-    return await session.scalar(query.with_for_update() if lock else query)
+async def get(session: AsyncSession, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation | None:
+    return await session.scalar(readable_by(user_id).where(Conversation.id == conversation_id))
 
 
 async def list_slice(

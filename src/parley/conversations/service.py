@@ -25,12 +25,9 @@ async def create(session: AsyncSession, *, user_id: uuid.UUID, title: str | None
     return await repository.add(session, Conversation(id=uuid.uuid4(), user_id=user_id, title=title or DEFAULT_TITLE))
 
 
-async def get(
-    session: AsyncSession, *, user_id: uuid.UUID, conversation_id: uuid.UUID, lock: bool = False
-) -> Conversation:
-    """The caller's conversation; someone else's is indistinguishable from a missing one. `lock` holds its row
-    until the caller's transaction ends."""
-    conversation = await repository.get(session, user_id=user_id, conversation_id=conversation_id, lock=lock)
+async def get(session: AsyncSession, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation:
+    """The caller's conversation; someone else's is indistinguishable from a missing one."""
+    conversation = await repository.get(session, user_id=user_id, conversation_id=conversation_id)
     if conversation is None:
         raise NotFound("conversation not found")
     return conversation
