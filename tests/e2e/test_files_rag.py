@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.ui import choose_model, last_answer, new_email, register_by_api, send, sign_in
 
@@ -42,6 +42,19 @@ def _wait_for_answer(page: Page) -> None:
     expect(answer).to_have_attribute("data-status", re.compile("^(done|error)$"), timeout=ANSWER_TIMEOUT)
     if answer.get_attribute("data-status") == "error":
         raise AssertionError(f"the answer failed: {answer.inner_text()}")
+
+
+def _ask_in_a_new_chat_with(page: Page, knowledge_base: str, question: str) -> Locator:
+    """A new chat with the echo model and `knowledge_base` picked for the message; the finished answer."""
+    page.get_by_role("button", name="New chat").click()
+    choose_model(page, "echo")
+    page.get_by_role("button", name="Use knowledge bases").click()
+    page.get_by_role("checkbox", name=re.compile(re.escape(knowledge_base))).check()
+    page.keyboard.press("Escape")
+    expect(page.locator(".composer .kb-chip")).to_contain_text(knowledge_base)
+    send(page, question)
+    _wait_for_answer(page)
+    return last_answer(page)
 
 
 def _open_nav(page: Page, name: str) -> None:
@@ -171,15 +184,7 @@ def test_knowledge_base_shared_by_email(page: Page, base_url: str, artifacts: Pa
     expect(page.get_by_role("button", name="Add from my files")).to_have_count(0)
     expect(page.get_by_role("region", name="Sharing")).to_have_count(0)
 
-    page.get_by_role("button", name="New chat").click()
-    choose_model(page, "echo")
-    page.get_by_role("button", name="Use knowledge bases").click()
-    page.get_by_role("checkbox", name=re.compile(re.escape(name))).check()
-    page.keyboard.press("Escape")
-    expect(page.locator(".composer .kb-chip")).to_contain_text(name)
-    send(page, "Are first class train tickets reimbursed? [1]")
-    _wait_for_answer(page)
-    answer = last_answer(page)
+    answer = _ask_in_a_new_chat_with(page, name, "Are first class train tickets reimbursed? [1]")
     expect(answer.get_by_role("region", name="Sources")).to_contain_text(filename)
 
     # the knowledge base attached to the whole conversation, then detached
@@ -229,15 +234,7 @@ def test_upload_straight_into_a_knowledge_base(page: Page, base_url: str, artifa
     expect(page.get_by_role("row").filter(has_text=filename)).to_contain_text("Ready")
 
     # a new chat asks the knowledge base about it
-    page.get_by_role("button", name="New chat").click()
-    choose_model(page, "echo")
-    page.get_by_role("button", name="Use knowledge bases").click()
-    page.get_by_role("checkbox", name=re.compile(re.escape(name))).check()
-    page.keyboard.press("Escape")
-    expect(page.locator(".composer .kb-chip")).to_contain_text(name)
-    send(page, "Where is the meeting point of Project Osprey? [1]")
-    _wait_for_answer(page)
-    answer = last_answer(page)
+    answer = _ask_in_a_new_chat_with(page, name, "Where is the meeting point of Project Osprey? [1]")
     expect(answer.get_by_role("region", name="Sources")).to_contain_text(filename)
     answer.get_by_role("button", name=f"Source 1: {filename}").click()
     expect(answer.get_by_role("dialog")).to_contain_text(code)
