@@ -23,8 +23,11 @@ import argparse
 import asyncio
 import datetime
 import os
+import tempfile
 import time
+from pathlib import Path
 
+import chat_path_probe
 from sse_load import (
     MOCK_END,
     MOCK_TOKEN,
@@ -148,6 +151,11 @@ def main() -> None:
     parser.add_argument("--tokens-per-second", type=float, default=20)
     parser.add_argument("--answer-tokens", type=int, default=100, help="tokens per answer (100: 5 s at 20 tok/s)")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the data dir and the servers' logs")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also time the spans of the chat path inside Parley (bench/chat_path_probe.py) and print them",
+    )
     args = parser.parse_args()
     loop = install_uvloop()
     print(f"B1 time to first token added by Parley — {datetime.datetime.now().isoformat(timespec='seconds')}")
@@ -162,13 +170,20 @@ def main() -> None:
     )
     # The scripted model waits `first_token_ms`, then paces every token, the first included.
     mock_delay = max(0.0, args.first_token_ms - 1000 / args.tokens_per_second)
-    with servers(
-        first_token_ms=mock_delay,
-        tokens_per_second=args.tokens_per_second,
-        reply=reply(args.answer_tokens),
-        keep_workdir=args.keep_workdir,
-    ) as started:
-        asyncio.run(run(started, args))
+    with tempfile.TemporaryDirectory(prefix="parley-probe-") as probe_dir:
+        parley_env = chat_path_probe.install(Path(probe_dir)) if args.breakdown else None
+        with servers(
+            first_token_ms=mock_delay,
+            tokens_per_second=args.tokens_per_second,
+            reply=reply(args.answer_tokens),
+            keep_workdir=args.keep_workdir,
+            parley_env=parley_env,
+        ) as started:
+            asyncio.run(run(started, args))
+            if args.breakdown:
+                time.sleep(1.5)  # the probe writes its samples every second
+                print("\nInside Parley, per chat (the probe's timers add a little to each span):")
+                print(chat_path_probe.table(Path(probe_dir)))
 
 
 if __name__ == "__main__":
