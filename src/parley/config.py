@@ -100,6 +100,10 @@ class FileSettings(BaseModel):
     max_extracted_chars: int = Field(default=20_000_000, ge=1000)
 
 
+def _half_the_cores() -> int:
+    return max(1, min(64, (os.cpu_count() or 2) // 2))
+
+
 class EmbeddingSettings(BaseModel):
     """How text becomes vectors: the bundled model (default) or any OpenAI-compatible embeddings endpoint."""
 
@@ -113,9 +117,10 @@ class EmbeddingSettings(BaseModel):
     # Vectors are stored as vector(384); a remote model must be asked for 384 dimensions.
     dimensions: int = Field(default=384, ge=1, le=4096)
     batch_size: int = Field(default=32, ge=1, le=2048)
-    # Threads that embed documents = cores ingestion may use (each model call runs single-threaded in one).
-    # Questions get one more thread of their own, so a chat never waits for a running document batch.
-    threads: int = Field(default=1, ge=1, le=64)
+    # Threads that embed documents = cores ingestion may use (each model call runs single-threaded in one);
+    # by default half the machine's, so uploads never take the cores the chat needs. Questions get one more
+    # thread of their own, so a chat never waits for a running document batch.
+    threads: int = Field(default_factory=_half_the_cores, ge=1, le=64)
 
 
 class RagSettings(BaseModel):
