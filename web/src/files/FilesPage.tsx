@@ -1,5 +1,5 @@
 import type { FileRecord } from "@parley/sdk";
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { api } from "../api/client";
 import { describeError } from "../api/errors";
@@ -8,8 +8,8 @@ import { Icon } from "../components/Icon";
 import { Notice } from "../components/Notice";
 import { formatDate } from "../format";
 import { PageHeader } from "../layout/PageHeader";
-import { AttachmentChip } from "./AttachmentChip";
 import { formatBytes } from "./format";
+import { UploadButton, UploadList } from "./PageUploads";
 import { isSettled, pollFile } from "./pollFile";
 import { StatusBadge } from "./StatusBadge";
 import { type UploadState, useUploads } from "./useUploads";
@@ -25,7 +25,6 @@ export default function FilesPage() {
   const [error, setError] = useState<string | null>(null);
   const [deleting, setDeleting] = useState<FileRecord | null>(null);
   const [downloading, setDownloading] = useState<string | null>(null);
-  const picker = useRef<HTMLInputElement>(null);
 
   const upsert = useCallback((file: FileRecord) => {
     setFiles((current) => {
@@ -105,32 +104,10 @@ export default function FilesPage() {
   return (
     <div className="page-content">
       <PageHeader title={t("files.title")}>
-        <input
-          ref={picker}
-          type="file"
-          multiple
-          hidden
-          tabIndex={-1}
-          aria-hidden="true"
-          data-testid="files-input"
-          onChange={(event) => {
-            const chosen = Array.from(event.target.files ?? []);
-            event.target.value = "";
-            if (chosen.length) uploads.add(chosen);
-          }}
-        />
-        <button type="button" className="button primary" onClick={() => picker.current?.click()}>
-          <Icon name="upload" size={16} /> {t("files.upload")}
-        </button>
+        <UploadButton label={t("files.upload")} primary onFiles={uploads.add} />
       </PageHeader>
       <p className="muted">{t("files.hint")}</p>
-      {uploads.uploads.length > 0 && (
-        <ul className="attachment-list page-uploads" aria-label={t("files.upload")} aria-live="polite">
-          {uploads.uploads.map((upload) => (
-            <AttachmentChip key={upload.key} upload={upload} onRemove={uploads.remove} />
-          ))}
-        </ul>
-      )}
+      <UploadList label={t("files.upload")} uploads={uploads.uploads} onRemove={uploads.remove} />
       {error && <Notice kind="error">{error}</Notice>}
       {files === null ? (
         error ? null : (

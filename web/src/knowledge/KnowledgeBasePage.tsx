@@ -1,5 +1,5 @@
 import { type FileRecord, type KnowledgeBase, type KnowledgeBaseFile, ParleyApiError } from "@parley/sdk";
-import { type FormEvent, useCallback, useEffect, useRef, useState } from "react";
+import { type FormEvent, useCallback, useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { api } from "../api/client";
@@ -7,9 +7,9 @@ import { describeError } from "../api/errors";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { Icon } from "../components/Icon";
 import { Notice } from "../components/Notice";
-import { AttachmentChip } from "../files/AttachmentChip";
 import { FileTable } from "../files/FilesPage";
 import { openFile } from "../files/openFile";
+import { UploadButton, UploadList } from "../files/PageUploads";
 import { isSettled } from "../files/pollFile";
 import { useUploads } from "../files/useUploads";
 import { PageHeader } from "../layout/PageHeader";
@@ -33,7 +33,6 @@ export default function KnowledgeBasePage() {
   const [removing, setRemoving] = useState<KnowledgeBaseFile | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [downloading, setDownloading] = useState<string | null>(null);
-  const picker = useRef<HTMLInputElement>(null);
 
   const canWrite = base?.access === "owner" || base?.access === "write";
   const isOwner = base?.access === "owner";
@@ -235,32 +234,10 @@ export default function KnowledgeBasePage() {
                 <Icon name="plus" size={16} /> {t("knowledge.addFile")}
               </button>
             </div>
-            <input
-              ref={picker}
-              type="file"
-              multiple
-              hidden
-              tabIndex={-1}
-              aria-hidden="true"
-              data-testid="kb-files-input"
-              onChange={(event) => {
-                const chosen = Array.from(event.target.files ?? []);
-                event.target.value = "";
-                if (chosen.length) uploads.add(chosen);
-              }}
-            />
-            <button type="button" className="button" onClick={() => picker.current?.click()}>
-              <Icon name="upload" size={16} /> {t("knowledge.uploadInto")}
-            </button>
+            <UploadButton label={t("knowledge.uploadInto")} onFiles={uploads.add} />
           </div>
         )}
-        {uploads.uploads.length > 0 && (
-          <ul className="attachment-list page-uploads" aria-label={t("knowledge.uploadInto")} aria-live="polite">
-            {uploads.uploads.map((upload) => (
-              <AttachmentChip key={upload.key} upload={upload} onRemove={uploads.remove} />
-            ))}
-          </ul>
-        )}
+        <UploadList label={t("knowledge.uploadInto")} uploads={uploads.uploads} onRemove={uploads.remove} />
         {files === null ? (
           <p className="muted">{t("app.loading")}</p>
         ) : files.length === 0 ? (
