@@ -1,10 +1,11 @@
 import type { KnowledgeBase } from "@parley/sdk";
-import { useEffect, useId, useRef, useState } from "react";
+import { useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { api } from "../api/client";
 import { describeError } from "../api/errors";
 import { Icon } from "../components/Icon";
 import { Notice } from "../components/Notice";
+import { usePopover } from "../components/usePopover";
 
 interface Props {
   conversationId: string;
@@ -16,13 +17,10 @@ interface Props {
 export function ConversationKnowledgeBases({ conversationId, available }: Props) {
   const { t } = useTranslation();
   const [attached, setAttached] = useState<KnowledgeBase[] | null>(null);
-  const [open, setOpen] = useState(false);
+  const { open, setOpen, panelId, root, button, onKeyDown } = usePopover();
   const [choice, setChoice] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const panelId = useId();
-  const root = useRef<HTMLDivElement>(null);
-  const button = useRef<HTMLButtonElement>(null);
 
   useEffect(() => {
     let cancelled = false;
@@ -36,15 +34,6 @@ export function ConversationKnowledgeBases({ conversationId, available }: Props)
       cancelled = true;
     };
   }, [conversationId]);
-
-  useEffect(() => {
-    if (!open) return undefined;
-    const onPointer = (event: MouseEvent): void => {
-      if (root.current && !root.current.contains(event.target as Node)) setOpen(false);
-    };
-    document.addEventListener("mousedown", onPointer);
-    return () => document.removeEventListener("mousedown", onPointer);
-  }, [open]);
 
   const attachedIds = new Set((attached ?? []).map((base) => base.id));
   const candidates = (available ?? []).filter((base) => !attachedIds.has(base.id));
@@ -83,14 +72,7 @@ export function ConversationKnowledgeBases({ conversationId, available }: Props)
     <div
       className="conversation-kbs"
       ref={root}
-      onKeyDown={(event) => {
-        if (event.key === "Escape" && open) {
-          event.preventDefault();
-          event.stopPropagation();
-          setOpen(false);
-          button.current?.focus();
-        }
-      }}
+      onKeyDown={onKeyDown}
     >
       <button
         ref={button}

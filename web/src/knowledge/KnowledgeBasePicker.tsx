@@ -1,8 +1,8 @@
 import type { KnowledgeBase } from "@parley/sdk";
-import { useEffect, useId, useRef, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { Link } from "react-router-dom";
 import { Icon } from "../components/Icon";
+import { usePopover } from "../components/usePopover";
 
 interface Props {
   knowledgeBases: KnowledgeBase[] | null;
@@ -14,19 +14,7 @@ interface Props {
 /** The composer's choice of knowledge bases for the next messages: a button that opens a list of checkboxes. */
 export function KnowledgeBasePicker({ knowledgeBases, selected, onChange, disabled = false }: Props) {
   const { t } = useTranslation();
-  const [open, setOpen] = useState(false);
-  const panelId = useId();
-  const root = useRef<HTMLDivElement>(null);
-  const button = useRef<HTMLButtonElement>(null);
-
-  useEffect(() => {
-    if (!open) return undefined;
-    const onPointer = (event: MouseEvent): void => {
-      if (root.current && !root.current.contains(event.target as Node)) setOpen(false);
-    };
-    document.addEventListener("mousedown", onPointer);
-    return () => document.removeEventListener("mousedown", onPointer);
-  }, [open]);
+  const { open, setOpen, panelId, root, button, onKeyDown } = usePopover();
 
   function toggle(id: string, checked: boolean) {
     onChange(checked ? [...selected, id] : selected.filter((item) => item !== id));
@@ -36,14 +24,7 @@ export function KnowledgeBasePicker({ knowledgeBases, selected, onChange, disabl
     <div
       className="kb-picker"
       ref={root}
-      onKeyDown={(event) => {
-        if (event.key === "Escape" && open) {
-          event.preventDefault();
-          event.stopPropagation();
-          setOpen(false);
-          button.current?.focus();
-        }
-      }}
+      onKeyDown={onKeyDown}
     >
       <button
         ref={button}
