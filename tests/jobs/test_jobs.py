@@ -128,6 +128,18 @@ class TestEnqueueIsTransactional:
         assert (await job_row(database, other_id)).status == "queued"
 
 
+async def _abandoned_by_dead_workers(database, job_id, *, attempts: int) -> None:
+    """The job as workers that died holding it leave it: running, claimed `attempts` times, its lease over."""
+    async with database.session() as session:
+        await session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(
+                status="running", attempts=attempts, locked_until=func.now() - func.make_interval(0, 0, 0, 0, 0, 0, 1)
+            )
+        )
+
+
 class TestRetries:
     async def test_a_failing_job_is_retried_with_growing_backoff_then_fails_with_its_last_error(
         self, database, kind, make_worker
@@ -239,12 +251,7 @@ class TestGivingUp:
 
         worker.register(kind, Recorder(), on_give_up=hook)
         job_id = await add_job(database, kind, {})
-        async with database.session() as session:  # its worker died holding it
-            await session.execute(
-                update(Job)
-                .where(Job.id == job_id)
-                .values(status="running", attempts=1, locked_until=func.now() - func.make_interval(0, 0, 0, 0, 0, 0, 1))
-            )
+        await _abandoned_by_dead_workers(database, job_id, attempts=1)  # its worker died holding it
 
         assert await worker.run_pending() == 1
         assert len(heard) == 1 and "worker lost" in heard[0]
@@ -296,12 +303,7 @@ class TestCrashedWorkers:
         handler = Recorder()
         worker.register(kind, handler)
         job_id = await add_job(database, kind, {})
-        async with database.session() as session:  # three workers died holding it
-            await session.execute(
-                update(Job)
-                .where(Job.id == job_id)
-                .values(status="running", attempts=3, locked_until=func.now() - func.make_interval(0, 0, 0, 0, 0, 0, 1))
-            )
+        await _abandoned_by_dead_workers(database, job_id, attempts=3)  # three workers died holding it
 
         assert await worker.run_pending() == 1
         job = await job_row(database, job_id)
