@@ -53,6 +53,27 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: end-to-end test in a real browser against a running Parley")
 
 
+def _browser_required() -> bool:
+    """In CI a missing browser is a broken machine, so the end-to-end tests fail there; elsewhere they skip."""
+    return bool(os.environ.get("PARLEY_REQUIRE_SERVICES") or os.environ.get("CI"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def chromium_executable() -> str:
+    """Debian's Chromium, checked before anything else (autouse, session scope: it runs before the server starts).
+    Missing: every end-to-end test skips with the way to install it, or fails under CI / PARLEY_REQUIRE_SERVICES,
+    so `make test` passes on a machine without a browser while CI cannot silently lose these tests."""
+    if not Path(CHROMIUM).is_file():
+        message = (
+            f"Chromium is not installed at {CHROMIUM}, so the browser tests cannot run: install it with "
+            "`sudo apt-get install chromium` (or point PARLEY_E2E_CHROMIUM at a Chromium binary)"
+        )
+        if _browser_required():
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -120,10 +141,13 @@ def base_url(parley_url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`apt-get install chromium`)")
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True}
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any], chromium_executable: str) -> dict[str, Any]:
+    return {
+        **browser_type_launch_args,
+        "executable_path": chromium_executable,
+        "args": CHROMIUM_ARGS,
+        "headless": True,
+    }
 
 
 # pytest-playwright keeps one Playwright for the whole session; while it lives, its event loop counts as the
