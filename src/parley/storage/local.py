@@ -11,13 +11,15 @@ from typing import BinaryIO
 
 import anyio.to_thread
 
+from parley.kit.private_paths import make_private_dir, open_private_file
 from parley.storage.base import StorageNotFound, UnsafeStorageKey, validate_key
 
 
 class LocalStorage:
     """Objects as files below `root`. Writes go to a temporary file in the same directory, are flushed to
     disk, then renamed over the target, so a reader (or a crash) never meets half an object. Every file
-    operation runs in a worker thread: a slow disk never stalls the event loop."""
+    operation runs in a worker thread: a slow disk never stalls the event loop. Uploads are private: folders
+    are 0700 and files 0600, so no other account on the machine can list or read them."""
 
     name = "local"
 
@@ -32,7 +34,8 @@ class LocalStorage:
         return path
 
     async def start(self) -> None:
-        await anyio.to_thread.run_sync(lambda: self.root.mkdir(parents=True, exist_ok=True))
+        # Also tightens a root an older Parley created world-readable: nothing below it is reachable then.
+        await anyio.to_thread.run_sync(make_private_dir, self.root)
 
     async def put(self, key: str, data: bytes, *, content_type: str) -> None:
         path = self.path_of(key)
@@ -67,11 +70,11 @@ class LocalStorage:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     # A name no key can have (keys never start with a dot), so a stray temporary file never shadows an object.
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with temporary.open("xb") as handle:
+        with os.fdopen(open_private_file(temporary), "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
