@@ -80,6 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from parley.app import create_app
+    from parley.kit.http1 import Http1Protocol
 
     settings = _settings(args)
     configure_logging(level=settings.log_level, json=settings.log_json)
@@ -105,6 +106,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "log_config": None,
             "access_log": False,
             "lifespan": "on",
+            # uvicorn's httptools protocol, except that it serves requests offering an HTTP/2 upgrade (Java's
+            # HttpClient, curl --http2) with their body instead of losing it.
+            "http": Http1Protocol,
         }
         print(
             f"Parley is running on http://{settings.host}:{settings.port}"
