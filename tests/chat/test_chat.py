@@ -197,6 +197,48 @@ class TestContext:
         assert rows > answers + 1  # + 1: the title
 
 
+class TestTitles:
+    """A conversation keeps "New chat" only until an answer in it ends, however that answer ended."""
+
+    async def test_a_stopped_first_answer_still_titles_the_conversation(self, client, app):
+        me = await signed_in_user(app, client)
+        question = "Compare these " + " ".join(f"w{n}" for n in range(200))
+        stream = asyncio.create_task(client.post(CHAT, json={"message": question, "model": "slow"}, headers=me.headers))
+        await asyncio.sleep(0.5)
+        run = next(iter(app.state.chat_engine.runs.active()))
+        stopped = await client.post(f"{CHAT}/{run.conversation_id}/stop", headers=me.headers)
+        assert stopped.status_code == 200 and stopped.json()["finish_reason"] == "cancelled"
+        events = parse_events((await stream).text)
+        assert next(e for e in events if e.event == "done").data["finish_reason"] == "cancelled"
+        title = next(e for e in events if e.event == "title").data
+        conversation = await client.get(f"/api/v1/conversations/{run.conversation_id}", headers=me.headers)
+        assert conversation.json()["title"] == title["title"] != "New chat"
+
+    async def test_an_interrupted_first_answer_leaves_the_title_to_the_next_answer(self, client, app, session):
+        me = await signed_in_user(app, client)
+        created = await client.post("/api/v1/conversations", json={}, headers=me.headers)
+        conversation_id = uuid.UUID(created.json()["id"])
+        # What a crash mid-answer leaves: the question, and the answer up to its last checkpoint.
+        session.add(Message(conversation_id=conversation_id, role="user", content="What is pgvector?", extra={}))
+        await session.flush()
+        session.add(
+            Message(
+                conversation_id=conversation_id,
+                role="assistant",
+                content="pgvector is",
+                finish_reason="interrupted",
+                extra={},
+            )
+        )
+        await session.commit()
+        events = await _chat(
+            client, me.headers, message="Go on about pgvector please", conversation_id=str(conversation_id)
+        )
+        title = next(e for e in events if e.event == "title").data
+        conversation = await client.get(f"/api/v1/conversations/{conversation_id}", headers=me.headers)
+        assert conversation.json()["title"] == title["title"] != "New chat"
+
+
 class TestStopAndResume:
     """On both twins (`twin`): in-process, and on Redis, where every event is also relayed."""
 

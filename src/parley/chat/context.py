@@ -170,6 +170,12 @@ async def generate_title(router: Router, model: RegisteredModel, *, question: st
         title = ""
     title = " ".join(title.strip().strip("\"'“”#*").split())[:80]
     if not title:
-        words = question.split()
-        title = " ".join(words[:8]) + ("…" if len(words) > 8 else "")
-    return Title(text=title[:300] or "New chat", spent=spent)
+        return title_from_question(question, spent=spent)
+    return Title(text=title[:300], spent=spent)
+
+
+def title_from_question(question: str, *, spent: tuple[tuple[str, Usage], ...] = ()) -> Title:
+    """The start of the question as a title: when no model can (or should) be asked for one."""
+    words = question.split()
+    title = " ".join(words[:8]) + ("…" if len(words) > 8 else "")
+    return Title(text=title[:80] or "New chat", spent=spent)

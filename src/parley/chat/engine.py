@@ -34,6 +34,8 @@ _logger = structlog.get_logger("parley.chat")
 # After this many answers the modules and caches that load on first use (the model SDK and its HTTP client,
 # tokenizer tables, compiled SQL) are in memory for good: they are moved out of the garbage collector's sight.
 _FREEZE_AFTER_ANSWERS = 20
+# Answers cancelled for these reasons (the user's Stop, a client gone for good) still title their conversation.
+_TITLED_CANCELS = frozenset({"stopped", "disconnected"})
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,8 @@ class Generation:
     params: GenerationParams
     api_key_id: uuid.UUID | None = None
     system_prompt: str | None = None
-    first_exchange: bool = False
+    # The conversation is still called "New chat": this answer, however it ends, gives it a title.
+    untitled: bool = False
     role: str = "user"
     # The question being answered and the documents it names: what grounding retrieves for.
     question: str = ""
@@ -282,7 +285,7 @@ class ChatEngine:
             "problem": problem,
             "citations": citations,
         }
-        run.answered = True
+        run.mark_answered()
         self._answers += 1
         if self._answers == _FREEZE_AFTER_ANSWERS:
             _freeze_heap()
@@ -300,8 +303,11 @@ class ChatEngine:
                     "citations": citations,
                 },
             )
-            if job.first_exchange and finish_reason in ("stop", "length") and content:
-                await self._title(job, content, emit, model_name)
+        # A failure before any text leaves the title to the answer that follows (a retry), as the model is down;
+        # so does an answer cut short by a shutdown or a suspension, where nobody waits for a title now.
+        titled_ending = finish_reason != "cancelled" or run.cancel_reason in _TITLED_CANCELS
+        if job.untitled and (problem is None or content) and titled_ending:
+            await self._title(job, content, emit, model_name, model_failed=problem is not None)
         run.finish()
 
     async def _read_conversation(self, job: Generation) -> ConversationSnapshot:
@@ -386,13 +392,30 @@ class ChatEngine:
             await repository.touch_conversation(session, job.conversation_id, **values)
         return cost
 
-    async def _title(self, job: Generation, answer: str, emit: Any, model_name: str) -> None:
+    async def _title(self, job: Generation, answer: str, emit: Any, model_name: str, *, model_failed: bool) -> None:
+        """Title a conversation still called "New chat" after its answer ended, however it ended: a stopped,
+        failed or empty first answer must not leave it untitled for good. A title that is itself cancelled (a
+        second stop, shutdown) leaves the default, and the conversation's next answer titles it instead."""
+        try:
+            await self._write_title(job, answer, emit, model_name, model_failed=model_failed)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+
+    async def _write_title(
+        self, job: Generation, answer: str, emit: Any, model_name: str, *, model_failed: bool
+    ) -> None:
         question = ""
         async with self.database.session() as session:
             question = await repository.message_content(session, job.user_message_id) or ""
-        # The model that actually answered (after any fallback) writes the title.
-        model = self.router.registry.get(model_name) or job.model
-        title = await context.generate_title(self.router, model, question=question, answer=answer)
+        if model_failed:
+            # The model has just failed: asking it again would only delay the end of the stream.
+            title = context.title_from_question(question)
+        else:
+            # The model that actually answered (after any fallback) writes the title, from whatever text exists.
+            model = self.router.registry.get(model_name) or job.model
+            title = await context.generate_title(self.router, model, question=question, answer=answer)
         async with self.database.session() as session:
             updated = await repository.set_default_title(
                 session, job.conversation_id, title.text, default=DEFAULT_TITLE

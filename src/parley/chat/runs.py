@@ -49,6 +49,8 @@ class Run:
         # The answer is complete (done or error sent); only follow-up work such as the title may still run,
         # and a new message in the conversation need not wait for it.
         self.answered = False
+        # Set with `answered`: what a stop waits for (the answer saved), not the title that may follow.
+        self.answer_saved = asyncio.Event()
         self.finished_at: float | None = None
         self.cancel_reason: str | None = None
         self.task: asyncio.Task[None] | None = None
@@ -80,6 +82,11 @@ class Run:
             self.observer.finished(self)
         self._wake()
         self.done.set()
+
+    def mark_answered(self) -> None:
+        """The answer is saved and its `done` or `error` is in the log; only follow-up work may still run."""
+        self.answered = True
+        self.answer_saved.set()
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []

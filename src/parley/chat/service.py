@@ -75,7 +75,8 @@ async def send(
         registered_model=registered,
         params=params,
         system_prompt=system_prompt,
-        first_exchange=not history,
+        # Still titled "New chat" (new, or its first answer ended before a title was written): this answer titles it.
+        untitled=conversation.title == conversation_service.DEFAULT_TITLE,
         question=message,
         attachments=attachments,
         grounded=bool(attachments) or has_documents,
@@ -126,7 +127,7 @@ async def regenerate(
         registered_model=registered,
         params=params,
         system_prompt=None,
-        first_exchange=last_user_index == 0,
+        untitled=conversation.title == conversation_service.DEFAULT_TITLE,
         question=last_user.content,
         attachments=attachments,
         grounded=bool(attachments) or has_documents,
@@ -177,7 +178,7 @@ def _start(
     registered_model: RegisteredModel,
     params: GenerationParams,
     system_prompt: str | None,
-    first_exchange: bool,
+    untitled: bool,
     question: str,
     attachments: Attachments,
     grounded: bool,
@@ -198,7 +199,7 @@ def _start(
         params=params,
         api_key_id=principal.api_key_id,
         system_prompt=system_prompt,
-        first_exchange=first_exchange,
+        untitled=untitled,
         role=principal.user.role,
         question=question,
         attachments=attachments,
@@ -234,8 +235,9 @@ async def stop(
     conversation = await conversation_service.get(session, user_id=principal.user_id, conversation_id=conversation_id)
     run = engine.runs.get(conversation.id)
     if run is not None and run.cancel("stopped"):
+        # The answer saved is what the caller asked for; a title written after it need not hold up the reply.
         async with asyncio.timeout(_STOP_WAIT_SECONDS):
-            await run.done.wait()
+            await run.answer_saved.wait()
     elif run is None or run.finished:
         await engine.relay.request_stop(conversation.id, wait_seconds=_STOP_WAIT_SECONDS)
     history = await repository.history(session, conversation.id)
