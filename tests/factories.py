@@ -83,6 +83,15 @@ models:
     reply: echo
     context_window: 1200
     max_output_tokens: 100
+  - name: rate-limited
+    provider: scripted
+    fail: "status:429"
+    max_retries: 0
+  - name: quiet
+    provider: scripted
+    reply: echo
+    first_token_ms: 10000
+    tokens_per_second: 25
 """
 
 

@@ -120,7 +120,7 @@ class TestStreaming:
 
 
 class TestFailures:
-    async def test_failing_model_falls_back_before_any_token(self, client, app):
+    async def test_failing_model_falls_back_before_any_token(self, client, app, session):
         me = await signed_in_user(app, client)
         events = await _chat(client, me.headers, message="are you there", model="failing")
         kinds = [e.event for e in events]
@@ -129,6 +129,9 @@ class TestFailures:
         assert fallback["from_model"] == "failing" and fallback["model"] == "echo"
         assert next(e for e in events if e.event == "done").data["model"] == "echo"
         assert answer_text(events) == "are you there"
+        # The refused attempts (500 before any token) were never billed: only the answering model is spend.
+        models = (await session.scalars(select(UsageLog.model).where(UsageLog.user_id == me.id))).all()
+        assert set(models) == {"echo"}
 
     async def test_stream_broken_midway_continues_on_the_fallback_as_one_answer(self, client, app, session):
         me = await signed_in_user(app, client)

@@ -90,6 +90,27 @@ class TestRetries:
         assert isinstance(events[0], ModelSwitch) and events[0].to_model == "ok"
         assert isinstance(events[1], TextDelta) and isinstance(events[-1], Finish)
 
+    async def test_a_model_refused_before_its_first_token_spent_nothing(self, monkeypatch):
+        """A 5xx before any token is never billed: the switch carries no spend, however long the prompt."""
+        monkeypatch.setattr("parley.llm.router.backoff_seconds", lambda attempt: 0)
+        refused = ModelConfig(name="refused", provider="scripted", fail="status:500", max_retries=1, fallbacks=("ok",))
+        router = _router(refused, ModelConfig(name="ok", provider="scripted"))
+        request = ChatRequest([ChatMessage("user", "a long question " * 100)])
+        events = [e async for e in router.stream(router.registry.get("refused"), request)]
+        switch = events[0]
+        assert isinstance(switch, ModelSwitch) and switch.from_model == "refused" and switch.spent is None
+
+    async def test_a_model_that_broke_after_tokens_spent_what_it_generated(self):
+        dropping = ModelConfig(
+            name="dropping", provider="scripted", reply="a b c d e f", fail="drop_after_tokens:2", fallbacks=("ok",)
+        )
+        router = _router(dropping, ModelConfig(name="ok", provider="scripted", reply="rest"))
+        events = [
+            e async for e in router.stream(router.registry.get("dropping"), ChatRequest([ChatMessage("user", "q")]))
+        ]
+        switch = next(e for e in events if isinstance(e, ModelSwitch))
+        assert switch.spent is not None and switch.spent.completion_tokens == 2 and switch.spent.prompt_tokens > 0
+
     async def test_a_client_error_is_not_retried(self, monkeypatch):
         monkeypatch.setattr("parley.llm.router.backoff_seconds", lambda attempt: 0)
         bad = ModelConfig(name="bad", provider="scripted", fail="status:400", max_retries=3)

@@ -88,12 +88,44 @@ class TestErrors:
         with pytest.raises(openai.NotFoundError) as caught:
             await sdk.chat.completions.create(model="gpt-99", messages=[{"role": "user", "content": "hi"}])
         assert "gpt-99" in caught.value.body["message"]
+        assert caught.value.body["code"] == "model_not_found" and caught.value.body["param"] == "model"
 
-    async def test_invalid_request_names_the_parameter(self, client, app, live_url):
+    async def test_invalid_request_is_a_400_naming_the_parameter(self, client, app, live_url):
         _, _, sdk = await _sdk(client, app, live_url)
-        with pytest.raises(openai.UnprocessableEntityError) as caught:
+        with pytest.raises(openai.BadRequestError) as caught:
             await sdk.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}], temperature=7)
-        assert caught.value.body["param"] == "temperature"
+        assert caught.value.status_code == 400
+        assert caught.value.body["type"] == "invalid_request_error" and caught.value.body["param"] == "temperature"
+        with pytest.raises(openai.BadRequestError) as caught:
+            await sdk.chat.completions.create(model="echo", messages=[{"role": "user", "content": 42}])
+        assert caught.value.body["param"] == "messages.0.content"
+        with pytest.raises(openai.BadRequestError) as caught:
+            await sdk.chat.completions.create(model="echo", messages=[{"content": "who am I?"}])
+        assert caught.value.body["param"] == "messages.0.role"
+
+    async def test_invalid_json_is_a_400_naming_no_parameter(self, client, app, live_url):
+        _, key, _ = await _sdk(client, app, live_url)
+        async with httpx.AsyncClient(base_url=live_url) as http:
+            response = await http.post(
+                "/v1/chat/completions",
+                content=b'{"model": "echo", "messages": [',
+                headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            )
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert error["type"] == "invalid_request_error" and error["param"] is None
+        assert "JSON" in error["message"]
+
+    async def test_an_unknown_route_is_not_called_an_unknown_model(self, client, app, live_url):
+        _, key, _ = await _sdk(client, app, live_url)
+        async with httpx.AsyncClient(base_url=live_url) as http:
+            response = await http.post(
+                "/v1/chat/completion", json={"model": "echo"}, headers={"Authorization": f"Bearer {key}"}
+            )
+        assert response.status_code == 404
+        error = response.json()["error"]
+        assert error["code"] == "unknown_url" and error["type"] == "not_found_error"
+        assert "/v1/chat/completion" in error["message"]
 
     async def test_key_without_chat_scope_is_refused(self, client, app, live_url):
         _, _, sdk = await _sdk(client, app, live_url, scopes=["conversations:read"])
@@ -105,6 +137,76 @@ class TestErrors:
         with pytest.raises(openai.APIStatusError) as caught:
             await sdk.chat.completions.create(model="broken-only", messages=[{"role": "user", "content": "hi"}])
         assert caught.value.status_code == 502
+
+
+def _counting_sdk(live_url: str, key: str, *, max_retries: int) -> tuple[openai.AsyncOpenAI, list[str]]:
+    """The SDK with retries on, and the list of requests it actually sent."""
+    sent: list[str] = []
+
+    async def note(request: httpx.Request) -> None:
+        sent.append(request.url.path)
+
+    http = httpx.AsyncClient(event_hooks={"request": [note]})
+    return openai.AsyncOpenAI(base_url=f"{live_url}/v1", api_key=key, max_retries=max_retries, http_client=http), sent
+
+
+class TestStreamedFailures:
+    """A stream whose every model fails before its first token answers with the error status, so the SDK raises
+    its status error (not a status-less APIError mid-stream) and retries what is worth retrying."""
+
+    async def test_every_model_failing_before_a_token_is_a_502_the_sdk_retries(self, client, app, live_url):
+        _, key, _ = await _sdk(client, app, live_url)
+        sdk, sent = _counting_sdk(live_url, key, max_retries=1)
+        with pytest.raises(openai.InternalServerError) as caught:
+            await sdk.chat.completions.create(
+                model="broken-only", messages=[{"role": "user", "content": "hi"}], stream=True
+            )
+        assert caught.value.status_code == 502
+        assert caught.value.body["type"] == "server_error" and "no model could answer" in caught.value.body["message"]
+        assert sent == ["/v1/chat/completions"] * 2
+
+    async def test_a_rate_limited_upstream_is_a_429_the_sdk_retries(self, client, app, live_url):
+        _, key, _ = await _sdk(client, app, live_url)
+        sdk, sent = _counting_sdk(live_url, key, max_retries=1)
+        with pytest.raises(openai.RateLimitError) as caught:
+            await sdk.chat.completions.create(
+                model="rate-limited", messages=[{"role": "user", "content": "hi"}], stream=True
+            )
+        assert caught.value.status_code == 429 and caught.value.body["type"] == "rate_limit_error"
+        assert sent == ["/v1/chat/completions"] * 2
+
+    async def test_a_fallback_before_the_first_token_still_streams_with_200(self, client, app, live_url):
+        _, _, sdk = await _sdk(client, app, live_url)
+        stream = await sdk.chat.completions.create(
+            model="failing", messages=[{"role": "user", "content": "still here"}], stream=True
+        )
+        chunks = [chunk async for chunk in stream]
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "still here"
+        assert chunks[-1].model == "echo"
+
+
+class TestUsageOfRefusedAttempts:
+    """An attempt the upstream refused before any token was never billed: it is no spend."""
+
+    async def test_a_fallback_after_a_500_records_only_the_model_that_answered(self, client, app, live_url, session):
+        me, _, sdk = await _sdk(client, app, live_url)
+        await sdk.chat.completions.create(model="failing", messages=[{"role": "user", "content": "a b c"}])
+        stream = await sdk.chat.completions.create(
+            model="failing", messages=[{"role": "user", "content": "d e"}], stream=True
+        )
+        [chunk async for chunk in stream]
+        rows = (await session.scalars(select(UsageLog).where(UsageLog.user_id == me.id))).all()
+        assert sorted((row.model, row.completion_tokens) for row in rows) == [("echo", 2), ("echo", 3)]
+
+    async def test_a_request_no_model_could_start_costs_nothing(self, client, app, live_url, session):
+        me, _, sdk = await _sdk(client, app, live_url)
+        for stream in (False, True):
+            with pytest.raises(openai.InternalServerError):
+                await sdk.chat.completions.create(
+                    model="broken-only", messages=[{"role": "user", "content": "a long prompt " * 50}], stream=stream
+                )
+        rows = (await session.scalars(select(UsageLog).where(UsageLog.user_id == me.id))).all()
+        assert all(row.prompt_tokens == 0 and row.completion_tokens == 0 and row.cost_usd == 0 for row in rows)
 
 
 class TestDisconnect:

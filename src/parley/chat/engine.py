@@ -24,7 +24,7 @@ from parley.conversations.service import DEFAULT_TITLE
 from parley.db import Database
 from parley.errors import ParleyError
 from parley.kit.sse import encode_delta, encode_event
-from parley.llm.base import ChatRequest, Finish, GenerationParams, ProviderError, TextDelta, Usage
+from parley.llm.base import ChatRequest, Finish, GenerationParams, ProviderError, TextDelta, Usage, unreported_usage
 from parley.llm.registry import RegisteredModel
 from parley.llm.router import ModelSwitch, Router
 from parley.models import Message
@@ -164,6 +164,7 @@ class ChatEngine:
         problem: dict[str, Any] | None = None
         ttft_ms: int | None = None
         prompt_tokens = 0
+        parts_before_model = 0  # of the answer, written by models abandoned before the current one
         new_summary: tuple[str | None, uuid.UUID | None] | None = None
         grounding = Grounding()
 
@@ -220,6 +221,7 @@ class ChatEngine:
                     if event.spent is not None:
                         spent.append((event.from_model, event.spent))
                     model_name = event.to_model
+                    parts_before_model = len(parts)
                     emit("fallback", {"from_model": event.from_model, "model": event.to_model, "reason": event.reason})
                 elif isinstance(event, Finish):
                     finish_reason = event.reason
@@ -256,7 +258,8 @@ class ChatEngine:
 
         content = "".join(parts)
         if usage is None:
-            usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=len(parts))
+            # No count from the provider (stopped, failed): the last model spent what it generated, if anything.
+            usage = unreported_usage(prompt_tokens=prompt_tokens, generated_tokens=len(parts) - parts_before_model)
         latency_ms = int((time.monotonic() - started) * 1000)
         citations = grounding.citations(content, job.question)
         cost = await self._finalise(

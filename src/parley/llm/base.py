@@ -44,6 +44,19 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
 
+NO_USAGE = Usage(prompt_tokens=0, completion_tokens=0)
+
+
+def unreported_usage(*, prompt_tokens: int, generated_tokens: int) -> Usage:
+    """What an attempt spent when it ended without the provider's own count (it broke, or was cut short): its
+    prompt and what it generated, as we counted them. An attempt that generated nothing was refused before its
+    first token (a 429, a 5xx, a timeout, a dropped connection): providers do not bill those, so it spent
+    nothing, whatever its prompt."""
+    if generated_tokens <= 0:
+        return NO_USAGE
+    return Usage(prompt_tokens=prompt_tokens, completion_tokens=generated_tokens)
+
+
 @dataclass(frozen=True, slots=True)
 class TextDelta:
     """A piece of the answer, in order."""

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, replace
 
 import structlog
@@ -28,6 +28,7 @@ from parley.llm.base import (
     ProviderError,
     TextDelta,
     Usage,
+    unreported_usage,
 )
 from parley.llm.config import AUTO_MODEL, ModelConfig
 from parley.llm.registry import ModelRegistry, RegisteredModel
@@ -139,12 +140,14 @@ class Router:
                 chain.append(name)
         return chain
 
-    async def stream(self, model: RegisteredModel, request: ChatRequest) -> AsyncIterator[RoutedEvent]:
+    async def stream(self, model: RegisteredModel, request: ChatRequest) -> AsyncGenerator[RoutedEvent, None]:
         """Answer `request` with `model`, its retries and its fallbacks. Raises `AllModelsFailed` when no
         model could finish."""
         sent: list[str] = []
         last_error: ProviderError | None = None
         previous: str | None = None
+        # Tokens the previous model of the chain generated before it failed: all it can have spent.
+        generated = 0
         for name in self._chain(model.config):
             registered = self.registry.get(name)
             breaker = self._breakers[name]
@@ -152,9 +155,10 @@ class Router:
                 last_error = last_error or ProviderError(f"model {name} is unavailable (circuit open)")
                 continue
             if previous is not None:
-                spent = await self._estimate(previous, request, sent)
+                spent = await self._estimate(previous, request, generated)
                 yield ModelSwitch(previous, name, str(last_error) if last_error else "unavailable", spent)
             previous = name
+            generated = 0
             attempt_request = request if not sent else _continuation(request, "".join(sent))
             for attempt in range(registered.config.max_retries + 1):
                 streamed = 0
@@ -163,6 +167,7 @@ class Router:
                         async for event in events:
                             if type(event) is TextDelta:
                                 streamed += 1
+                                generated += 1
                                 sent.append(event.text)
                                 yield event
                             else:
@@ -212,15 +217,17 @@ class Router:
                 )
         raise ProviderError("the model's stream ended without a finish", retryable=True)
 
-    async def _estimate(self, name: str, request: ChatRequest, sent: list[str]) -> Usage | None:
+    async def _estimate(self, name: str, request: ChatRequest, generated: int) -> Usage | None:
+        """What an abandoned model spent: nothing when it was refused before its first token (never billed),
+        else its prompt and the tokens it generated (it broke before reporting its own count)."""
         registered = self.registry.get(name)
-        if registered is None:
+        if registered is None or generated == 0:
             return None
         try:
             prompt = await registered.model.count_tokens(request.messages)
         except ProviderError:
             return None
-        return Usage(prompt_tokens=prompt, completion_tokens=len(sent))
+        return unreported_usage(prompt_tokens=prompt, generated_tokens=generated)
 
 
 def _continuation(request: ChatRequest, partial: str) -> ChatRequest:

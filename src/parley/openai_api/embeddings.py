@@ -15,12 +15,10 @@ import numpy as np
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from parley.auth.dependencies import require
-from parley.auth.permissions import Permission
-from parley.auth.principal import Principal
 from parley.db import SessionDep
 from parley.embeddings import Embedder, EmbeddingError, count_tokens
 from parley.errors import ParleyError
+from parley.openai_api.auth import OpenAIUser
 from parley.usage import service as usage_service
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -41,8 +39,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (502, "The embedding model failed"),
     )
 }
-
-EmbeddingUser = Annotated[Principal, Depends(require(Permission.CHAT))]
 
 
 class EmbeddingRequest(BaseModel):
@@ -111,7 +107,7 @@ def _encoded(vector: list[float], encoding_format: str) -> list[float] | str:
 
 @router.post("/embeddings", responses=_ERRORS, summary="Create embeddings (OpenAI format)")
 async def create_embeddings(
-    body: EmbeddingRequest, principal: EmbeddingUser, embedder: EmbedderDep, session: SessionDep
+    body: EmbeddingRequest, principal: OpenAIUser, embedder: EmbedderDep, session: SessionDep
 ) -> dict[str, Any]:
     if body.model not in (DEFAULT_MODEL, embedder.name):
         raise UnknownEmbeddingModel(f"the embedding model '{body.model}' does not exist; use '{embedder.name}'")

@@ -5,12 +5,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from parley.chat.auth import Chatter
 from parley.kit.sse import EventStreamResponse
+from parley.llm.base import ProviderError
 from parley.llm.config import AUTO_MODEL
-from parley.llm.router import AllModelsFailed, Router
+from parley.llm.router import Router
 from parley.openai_api import service
-from parley.openai_api.errors import openai_error_body
+from parley.openai_api.auth import OpenAIUser
+from parley.openai_api.errors import upstream_failure_response
 from parley.openai_api.schemas import ChatCompletionRequest
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -20,15 +21,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     for status, description in (
         (401, "Invalid API key (OpenAI error shape)"),
         (403, "The key lacks the `chat` scope, or the account is suspended"),
+        (400, "Invalid request, naming the parameter (OpenAI error shape)"),
         (404, "Unknown model"),
-        (422, "Invalid request (OpenAI error shape)"),
-        (502, "No configured model could answer"),
+        (429, "The models are rate-limited: retry after a pause"),
+        (502, "No configured model could answer (also when streaming: the status comes with the first token)"),
     )
 }
 
 
 @router.get("/models", responses=_ERRORS, summary="The models this Parley offers (OpenAI format)")
-async def list_models(request: Request, principal: Chatter) -> dict[str, Any]:
+async def list_models(request: Request, principal: OpenAIUser) -> dict[str, Any]:
     llm_router: Router = request.app.state.router
     data = [
         {"id": AUTO_MODEL, "object": "model", "created": 0, "owned_by": "parley"},
@@ -46,18 +48,24 @@ async def list_models(request: Request, principal: Chatter) -> dict[str, Any]:
     response_model=None,
     summary="Create a chat completion (OpenAI format; streams with stream=true)",
 )
-async def chat_completions(body: ChatCompletionRequest, request: Request, principal: Chatter) -> Response:
+async def chat_completions(body: ChatCompletionRequest, request: Request, principal: OpenAIUser) -> Response:
     llm_router: Router = request.app.state.router
     chat_request = service.to_chat_request(body)
     model = llm_router.resolve(body.model, chat_request.messages)
     database = request.app.state.database
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return EventStreamResponse(
-            service.stream(llm_router, database, principal, model, chat_request, include_usage=include_usage)
+        completion = service.CompletionStream(
+            llm_router, database, principal, model, chat_request, include_usage=include_usage
         )
+        try:
+            # The status is decided by the first token: no model could start the answer, an error status.
+            await completion.open()
+        except ProviderError as exc:
+            return upstream_failure_response(exc)
+        return EventStreamResponse(completion.chunks())
     try:
-        completion = await service.complete(llm_router, database, principal, model, chat_request)
-    except AllModelsFailed as exc:
-        return JSONResponse(openai_error_body(502, str(exc)), status_code=502)
-    return JSONResponse(completion)
+        whole = await service.complete(llm_router, database, principal, model, chat_request)
+    except ProviderError as exc:
+        return upstream_failure_response(exc)
+    return JSONResponse(whole)

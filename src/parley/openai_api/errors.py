@@ -1,4 +1,10 @@
-"""Errors on the `/v1` surface use OpenAI's shape, which OpenAI SDKs turn into their own exception types."""
+"""Errors on the `/v1` surface use OpenAI's shape, which OpenAI SDKs turn into their own exception types.
+
+OpenAI answers a malformed request with 400 `invalid_request_error` naming the offending parameter as a dotted
+path (`messages.0.content`), so validation errors (422 elsewhere in Parley) are 400 here; an unreadable JSON body
+names no parameter; an unknown `/v1` route is a plain 404, not an unknown model. A failure of the upstream models
+keeps a status SDKs act on: 429 (retried after a pause) for a rate limit, 400 for a request the model refused
+as invalid, 502 (retried) for everything else."""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+
+from parley.llm.base import ProviderError
 
 _TYPES = {
     400: "invalid_request_error",
@@ -17,29 +25,76 @@ _TYPES = {
     422: "invalid_request_error",
     429: "rate_limit_error",
 }
-_CODES = {401: "invalid_api_key", 404: "model_not_found", 429: "rate_limit_exceeded"}
+_CODES = {401: "invalid_api_key", 404: "not_found", 429: "rate_limit_exceeded"}
+# Segments pydantic adds to an error's location for the member of a union it tried (`str`, `list[Part]`…):
+# they name types, not parameters, and are no part of the path a client sent.
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none", "bytes"})
+# Upstream statuses that mean "the request itself was refused" (too long for the context, bad parameters).
+_INVALID_UPSTREAM = frozenset({400, 413, 422})
 
 
-def openai_error_body(status: int, message: str, *, param: str | None = None) -> dict[str, Any]:
+def openai_error_body(
+    status: int, message: str, *, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
     return {
         "error": {
             "message": message,
             "type": _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"),
             "param": param,
-            "code": _CODES.get(status),
+            "code": code or _CODES.get(status),
         }
     }
+
+
+def failure_status(exc: ProviderError) -> int:
+    """The status a client gets when no model could answer: what it should do next, not the upstream's raw code
+    (an upstream 401/404 is Parley's configuration at fault, a server error for the client)."""
+    if exc.status == 429:
+        return 429
+    if exc.status in _INVALID_UPSTREAM:
+        return 400
+    return 502
+
+
+def upstream_failure_response(exc: ProviderError) -> JSONResponse:
+    """The error answer of a completion that no model could start."""
+    status = failure_status(exc)
+    return JSONResponse(openai_error_body(status, str(exc)), status_code=status)
+
+
+def _param(location: list[Any] | tuple[Any, ...]) -> str | None:
+    """`messages.0.content` from pydantic's `("body", "messages", 0, "content", "str")`."""
+    path: list[str] = []
+    for part in location[1:] if location and location[0] == "body" else location:
+        if isinstance(part, str) and (part in _TYPE_TAGS or not part.isidentifier()):
+            break
+        path.append(str(part))
+    return ".".join(path) or None
 
 
 def openai_error_response(
     request: Request, status: int, message: str, headers: dict[str, str], extra: dict[str, Any]
 ) -> JSONResponse:
+    """The renderer `install_error_handlers` calls for every error under `/v1/`."""
     param = extra.get("param")
-    if param is None and extra.get("errors"):
-        location = [str(part) for part in extra["errors"][0].get("loc", ()) if part != "body"]
-        param = ".".join(location) or None
+    code: str | None = None
+    errors = extra.get("errors")
+    if status == 422 and isinstance(errors, list):
+        status = 400
+        first = errors[0] if errors else {}
+        if first.get("type") == "json_invalid":
+            message, param = "We could not parse the JSON body of your request: it is not valid JSON.", None
+        elif param is None:
+            param = _param(first.get("loc", ()))
+    elif status == 422:
+        status = 400
+    if status == 404 and param == "model":
+        code = "model_not_found"
+    elif status == 404 and message == "Not Found" and not extra:
+        # No route took the path (Starlette's and the web app's plain 404): say so, as OpenAI does.
+        message, code = f"Unknown request URL: {request.method} {request.url.path}", "unknown_url"
     return JSONResponse(
-        openai_error_body(status, message, param=param if isinstance(param, str) else None),
+        openai_error_body(status, message, param=param if isinstance(param, str) else None, code=code),
         status_code=status,
         headers=headers,
     )

@@ -16,10 +16,19 @@ import structlog
 
 from parley.auth.principal import Principal
 from parley.db import Database
-from parley.llm.base import ChatMessage, ChatRequest, Finish, GenerationParams, ProviderError, TextDelta, Usage
+from parley.llm.base import (
+    ChatMessage,
+    ChatRequest,
+    Finish,
+    GenerationParams,
+    ProviderError,
+    TextDelta,
+    Usage,
+    unreported_usage,
+)
 from parley.llm.registry import RegisteredModel
-from parley.llm.router import ModelSwitch, Router
-from parley.openai_api.errors import openai_error_body
+from parley.llm.router import ModelSwitch, RoutedEvent, Router
+from parley.openai_api.errors import failure_status, openai_error_body
 from parley.openai_api.schemas import ChatCompletionRequest
 from parley.usage import service as usage_service
 
@@ -61,6 +70,7 @@ async def complete(
     """A whole `chat.completion` object."""
     accounting = Accounting(model=model.config.name)
     parts: list[str] = []
+    parts_before_model = 0  # written by models abandoned before the one answering, counted in their records
     finish = "stop"
     try:
         async for event in router.stream(model, request):
@@ -70,11 +80,12 @@ async def complete(
                 parts.append(event.text)
             elif isinstance(event, ModelSwitch):
                 _switched(accounting, event)
+                parts_before_model = len(parts)
             elif isinstance(event, Finish):
                 finish = event.reason
                 accounting.usage = event.usage
     finally:
-        accounting.completion_parts = len(parts)
+        accounting.completion_parts = len(parts) - parts_before_model
         await _record(database, router, principal, request, accounting)
     usage = _final_usage(accounting)
     return {
@@ -95,75 +106,120 @@ async def complete(
     }
 
 
-async def stream(
-    router: Router,
-    database: Database,
-    principal: Principal,
-    model: RegisteredModel,
-    request: ChatRequest,
-    *,
-    include_usage: bool,
-) -> AsyncGenerator[bytes, None]:
-    """`chat.completion.chunk` events in OpenAI's exact format, then `data: [DONE]`."""
-    accounting = Accounting(model=model.config.name)
-    completion_id = _completion_id()
-    created = int(time.time())
-    parts = 0
+class CompletionStream:
+    """A streamed completion whose HTTP status waits for the first thing worth sending.
 
-    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+    `open()` reads the router until the first token (or the finish of an empty answer), so a request whose every
+    model fails before anything was sent raises there and gets a real error status (429, 502…) that SDKs turn
+    into their status errors and retry; only once something is ready does `chunks()` answer 200 and stream
+    `chat.completion.chunk` events in OpenAI's exact format, then `data: [DONE]`. A failure after that can
+    only be told in the stream, as OpenAI does."""
+
+    def __init__(
+        self,
+        router: Router,
+        database: Database,
+        principal: Principal,
+        model: RegisteredModel,
+        request: ChatRequest,
+        *,
+        include_usage: bool,
+    ) -> None:
+        self._router = router
+        self._database = database
+        self._principal = principal
+        self._request = request
+        self._include_usage = include_usage
+        self._accounting = Accounting(model=model.config.name)
+        self._events = router.stream(model, request)
+        self._first: RoutedEvent | None = None
+        self._id = _completion_id()
+        self._created = int(time.time())
+
+    async def open(self) -> None:
+        """Wait for the first token (fallbacks included). Raises `ProviderError`, with the attempt recorded,
+        when no model could start the answer."""
+        try:
+            async for event in self._events:
+                if isinstance(event, ModelSwitch):
+                    _switched(self._accounting, event)
+                    continue
+                self._first = event
+                return
+        except BaseException:
+            # Nothing will be streamed: close the upstream call now and count what was spent (nothing, unless
+            # a fallback broke after generating).
+            with anyio.CancelScope(shield=True):
+                await self._events.aclose()
+                await _record(self._database, self._router, self._principal, self._request, self._accounting)
+            raise
+
+    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         payload = {
-            "id": completion_id,
+            "id": self._id,
             "object": "chat.completion.chunk",
-            "created": created,
-            "model": accounting.model,
+            "created": self._created,
+            "model": self._accounting.model,
             "system_fingerprint": None,
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
         }
         return b"data: " + _dumps(payload).encode() + b"\n\n"
 
-    # Text chunks share everything but the text: encode the frame once per model, splice the text in.
-    prefix = suffix = b""
-
-    def frame() -> tuple[bytes, bytes]:
-        head, _, tail = chunk({"content": "\x00"}).partition(b'"\\u0000"')
+    def _frame(self) -> tuple[bytes, bytes]:
+        """Text chunks share everything but the text: the frame is encoded once per model, the text spliced in."""
+        head, _, tail = self._chunk({"content": "\x00"}).partition(b'"\\u0000"')
         return head, tail
 
-    try:
-        yield chunk({"role": "assistant", "content": ""})
-        prefix, suffix = frame()
-        async for event in router.stream(model, request):
-            if type(event) is TextDelta:
-                if accounting.ttft_ms is None:
-                    accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        """The body of the 200 response, after a successful `open()`."""
+        accounting = self._accounting
+        parts = 0
+        try:
+            yield self._chunk({"role": "assistant", "content": ""})
+            prefix, suffix = self._frame()
+            first = self._first
+            if type(first) is TextDelta:
+                accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
                 parts += 1
-                yield prefix + _dumps(event.text).encode() + suffix
-            elif isinstance(event, ModelSwitch):
-                _switched(accounting, event)
-                prefix, suffix = frame()
-            elif isinstance(event, Finish):
-                accounting.usage = event.usage
-                accounting.completion_parts = parts
-                yield chunk({}, event.reason)
-        accounting.completion_parts = parts
-        if include_usage:
-            payload = {
-                "id": completion_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": accounting.model,
-                "system_fingerprint": None,
-                "choices": [],
-                "usage": _usage_body(_final_usage(accounting)),
-            }
-            yield b"data: " + _dumps(payload).encode() + b"\n\n"
-    except ProviderError as exc:
-        yield b"data: " + _dumps(openai_error_body(502, str(exc))).encode() + b"\n\n"
-    finally:
-        accounting.completion_parts = parts
-        # Shielded: a client that hung up still gets its tokens counted.
-        with anyio.CancelScope(shield=True):
-            await _record(database, router, principal, request, accounting)
-    yield b"data: [DONE]\n\n"
+                yield prefix + _dumps(first.text).encode() + suffix
+            elif isinstance(first, Finish):
+                accounting.usage = first.usage
+                yield self._chunk({}, first.reason)
+            async for event in self._events:
+                if type(event) is TextDelta:
+                    if accounting.ttft_ms is None:
+                        accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
+                    parts += 1
+                    yield prefix + _dumps(event.text).encode() + suffix
+                elif isinstance(event, ModelSwitch):
+                    _switched(accounting, event)
+                    parts = 0  # what the abandoned model generated is in its own record
+                    prefix, suffix = self._frame()
+                elif isinstance(event, Finish):
+                    accounting.usage = event.usage
+                    accounting.completion_parts = parts
+                    yield self._chunk({}, event.reason)
+            accounting.completion_parts = parts
+            if self._include_usage:
+                payload = {
+                    "id": self._id,
+                    "object": "chat.completion.chunk",
+                    "created": self._created,
+                    "model": accounting.model,
+                    "system_fingerprint": None,
+                    "choices": [],
+                    "usage": _usage_body(_final_usage(accounting)),
+                }
+                yield b"data: " + _dumps(payload).encode() + b"\n\n"
+        except ProviderError as exc:
+            yield b"data: " + _dumps(openai_error_body(failure_status(exc), str(exc))).encode() + b"\n\n"
+        finally:
+            accounting.completion_parts = parts
+            # Shielded: a client that hung up still gets its tokens counted.
+            with anyio.CancelScope(shield=True):
+                await self._events.aclose()
+                await _record(self._database, self._router, self._principal, self._request, accounting)
+        yield b"data: [DONE]\n\n"
 
 
 def _switched(accounting: Accounting, event: ModelSwitch) -> None:
@@ -189,15 +245,16 @@ async def _record(
 ) -> None:
     usage = accounting.usage
     if usage is None:
-        # Cut short before the provider reported usage: count the prompt ourselves.
+        # Cut short or failed before the provider reported usage: what it generated, with the prompt we count
+        # ourselves; nothing at all when it was refused before the first token.
         registered = router.registry.get(accounting.model)
         prompt = 0
-        if registered is not None:
+        if registered is not None and accounting.completion_parts:
             try:
                 prompt = await registered.model.count_tokens(request.messages)
             except ProviderError:
                 prompt = 0
-        usage = Usage(prompt_tokens=prompt, completion_tokens=accounting.completion_parts)
+        usage = unreported_usage(prompt_tokens=prompt, generated_tokens=accounting.completion_parts)
     latency_ms = int((time.monotonic() - accounting.started) * 1000)
     try:
         async with database.session() as session:
