@@ -491,3 +491,84 @@ class TestAuthorizationMatrix:
             if (problem := _mismatch(case, caller, response)) is not None:
                 problems.append(problem)
         assert not problems, f"{case.id}:\n" + "\n".join(problems)
+
+
+# Every scope an API key can hold (README, "Authentication"), and the routes that need exactly which scopes. A key
+# holding one scope may call the routes whose needs it covers and gets 403 on every other. `/v1` stores no
+# conversation: `chat` alone opens it.
+DOCUMENTED_SCOPES = (
+    "profile:read",
+    "profile:write",
+    "conversations:read",
+    "conversations:write",
+    "chat",
+    "files:read",
+    "files:write",
+    "admin:users",
+    "admin:audit",
+)
+
+
+@dataclass(frozen=True)
+class ScopedRoute:
+    method: str
+    path: str
+    needs: frozenset[str]
+    body: Any = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+SCOPED_ROUTES = (
+    ScopedRoute("GET", f"{API}/users/me", frozenset({"profile:read"})),
+    ScopedRoute("PATCH", f"{API}/users/me", frozenset({"profile:write"}), {"full_name": "Scoped"}),
+    ScopedRoute("GET", f"{API}/conversations", frozenset({"conversations:read"})),
+    ScopedRoute("POST", f"{API}/conversations", frozenset({"conversations:write"}), {}),
+    # The web chat stores the conversation, so it needs both.
+    ScopedRoute("POST", f"{API}/chat", frozenset({"chat", "conversations:write"}), {"message": "hi", "stream": False}),
+    ScopedRoute("GET", f"{API}/users/me/usage", frozenset({"profile:read"})),
+    ScopedRoute("GET", f"{API}/files", frozenset({"files:read"})),
+    ScopedRoute("POST", f"{API}/knowledge-bases", frozenset({"files:write"}), {"name": "K"}),
+    ScopedRoute("GET", f"{API}/admin/users", frozenset({"admin:users"})),
+    ScopedRoute("GET", f"{API}/admin/audit-events", frozenset({"admin:audit"})),
+    ScopedRoute("GET", "/v1/models", frozenset({"chat"})),
+    ScopedRoute(
+        "POST",
+        "/v1/chat/completions",
+        frozenset({"chat"}),
+        {"model": "echo", "messages": [{"role": "user", "content": "hi"}]},
+    ),
+    ScopedRoute("POST", "/v1/embeddings", frozenset({"chat"}), {"input": "hi"}),
+)
+
+
+class TestEachScopeOpensItsRoutes:
+    def test_the_table_names_every_scope_and_every_v1_route(self, app):
+        from parley.auth.permissions import Permission
+
+        assert set(DOCUMENTED_SCOPES) == {permission.value for permission in Permission}
+        v1_routes = {(method, path) for method, path in app_routes(app) if path.startswith("/v1/")}
+        assert v1_routes == {(route.method, route.path) for route in SCOPED_ROUTES if route.path.startswith("/v1/")}
+
+    @pytest.mark.parametrize("scope", DOCUMENTED_SCOPES)
+    async def test_a_key_with_one_scope_gets_exactly_the_routes_that_scope_opens(self, scope: str, client, app):
+        # An admin's key, so the admin scopes can be granted too; the key alone limits what it may do.
+        admin = await signed_in_user(app, client, role=Role.ADMIN)
+        key = await _api_key(client, admin.headers, scopes=[scope])
+        problems = []
+        for route in SCOPED_ROUTES:
+            response = await client.request(route.method, route.path, json=route.body, headers=_bearer(key["key"]))
+            opened = route.needs <= {scope}
+            if opened and not 200 <= response.status_code < 300:
+                problems.append(f"{route.id}: opened by {scope}, got {response.status_code} {response.text[:200]}")
+            elif not opened and response.status_code != 403:
+                problems.append(f"{route.id}: needs {sorted(route.needs)}, got {response.status_code} for {scope}")
+            elif not opened and route.path.startswith("/v1/"):
+                error = response.json()["error"]
+                if error["type"] != "permission_error" or scope in error["message"]:
+                    problems.append(f"{route.id}: 403 not in OpenAI's shape or blaming the wrong scope: {error}")
+            elif not opened:
+                assert_problem(response, 403)
+        assert not problems, f"key with only {scope}:\n" + "\n".join(problems)
