@@ -1,21 +1,23 @@
-import { lazy, type ReactNode, Suspense } from "react";
+import type { ReactNode } from "react";
 import { useTranslation } from "react-i18next";
 import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-router-dom";
 import { AuthProvider, useAuth } from "./auth/AuthProvider";
 import { RegisterPage } from "./auth/RegisterPage";
 import { SignInPage } from "./auth/SignInPage";
 import { ChatPage } from "./chat/ChatPage";
+import { lazyPage } from "./components/LazyPage";
 import { AppShell } from "./layout/AppShell";
 import { SettingsPage } from "./settings/SettingsPage";
 
-// The chart and admin pages load on first visit: most sessions never open them.
-const UsagePage = lazy(() => import("./usage/UsagePage"));
-const AdminPage = lazy(() => import("./admin/AdminPage"));
-const GroupsPage = lazy(() => import("./admin/GroupsPage"));
-const GroupPage = lazy(() => import("./admin/GroupPage"));
-const FilesPage = lazy(() => import("./files/FilesPage"));
-const KnowledgeBasesPage = lazy(() => import("./knowledge/KnowledgeBasesPage"));
-const KnowledgeBasePage = lazy(() => import("./knowledge/KnowledgeBasePage"));
+// The chart, files and admin pages load on first visit: most sessions never open them. Each says so and offers
+// Try again when its code cannot be fetched, instead of taking the whole app down.
+const UsagePage = lazyPage(() => import("./usage/UsagePage"));
+const AdminPage = lazyPage(() => import("./admin/AdminPage"));
+const GroupsPage = lazyPage(() => import("./admin/GroupsPage"));
+const GroupPage = lazyPage(() => import("./admin/GroupPage"));
+const FilesPage = lazyPage(() => import("./files/FilesPage"));
+const KnowledgeBasesPage = lazyPage(() => import("./knowledge/KnowledgeBasesPage"));
+const KnowledgeBasePage = lazyPage(() => import("./knowledge/KnowledgeBasePage"));
 
 function Loading() {
   const { t } = useTranslation();
@@ -61,13 +63,13 @@ export function AppRoutes() {
       <Route element={<SignedIn><AppShell /></SignedIn>}>
         <Route path="/chat/:id?" element={<ChatPage />} />
         <Route path="/settings" element={<SettingsPage />} />
-        <Route path="/files" element={<Suspense fallback={<Loading />}><FilesPage /></Suspense>} />
-        <Route path="/knowledge-bases" element={<Suspense fallback={<Loading />}><KnowledgeBasesPage /></Suspense>} />
-        <Route path="/knowledge-bases/:id" element={<Suspense fallback={<Loading />}><KnowledgeBasePage /></Suspense>} />
-        <Route path="/usage" element={<Suspense fallback={<Loading />}><UsagePage /></Suspense>} />
-        <Route path="/admin" element={<AdminOnly><Suspense fallback={<Loading />}><AdminPage /></Suspense></AdminOnly>} />
-        <Route path="/admin/groups" element={<AdminOnly><Suspense fallback={<Loading />}><GroupsPage /></Suspense></AdminOnly>} />
-        <Route path="/admin/groups/:id" element={<AdminOnly><Suspense fallback={<Loading />}><GroupPage /></Suspense></AdminOnly>} />
+        <Route path="/files" element={<FilesPage />} />
+        <Route path="/knowledge-bases" element={<KnowledgeBasesPage />} />
+        <Route path="/knowledge-bases/:id" element={<KnowledgeBasePage />} />
+        <Route path="/usage" element={<UsagePage />} />
+        <Route path="/admin" element={<AdminOnly><AdminPage /></AdminOnly>} />
+        <Route path="/admin/groups" element={<AdminOnly><GroupsPage /></AdminOnly>} />
+        <Route path="/admin/groups/:id" element={<AdminOnly><GroupPage /></AdminOnly>} />
       </Route>
       <Route path="*" element={<Navigate to="/chat" replace />} />
     </Routes>

@@ -91,7 +91,8 @@ export function ChatPage() {
 
   // Fetch the markdown renderer while the user reads or types, so answers render richly from the first token.
   useEffect(() => {
-    void import("./Markdown");
+    // Not fetched now (offline, the server restarting): the answers try again when they render.
+    import("./Markdown").catch(() => undefined);
   }, []);
 
   // Esc stops the answer from anywhere on the page (the composer handles it too when it has focus).

@@ -1,15 +1,18 @@
-import { type KeyboardEvent, lazy, Suspense, useCallback, useRef, useState } from "react";
+import { type KeyboardEvent, Suspense, useCallback, useRef, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { CopyButton } from "../components/CopyButton";
+import { ErrorBoundary } from "../components/ErrorBoundary";
 import { Icon } from "../components/Icon";
 import { Notice } from "../components/Notice";
+import { reloadableLazy } from "../components/reloadableLazy";
 import { ProgressLine } from "./ProgressLine";
 import { SourcePanel, SourcesList } from "./Sources";
 import type { ChatMessage } from "./types";
 
 // Markdown, highlighting and KaTeX are most of the app's weight: they load after the first screen, and until
-// then an answer shows as plain text.
-const Markdown = lazy(() => import("./Markdown").then((module) => ({ default: module.Markdown })));
+// then an answer shows as plain text. If their code cannot be fetched (the server restarting), answers stay plain
+// text instead of taking the chat down, and the next message tries again.
+const markdown = reloadableLazy(() => import("./Markdown").then((module) => ({ default: module.Markdown })));
 
 interface Props {
   message: ChatMessage;
@@ -22,6 +25,7 @@ interface Props {
 
 export function MessageView({ message, canEdit = false, canRegenerate = false, onEdit, onRegenerate }: Props) {
   const { t } = useTranslation();
+  const Markdown = markdown();
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(message.content);
   const isUser = message.role === "user";
@@ -90,9 +94,11 @@ export function MessageView({ message, canEdit = false, canRegenerate = false, o
             <p className="user-text">{message.content}</p>
           </>
         ) : message.content ? (
-          <Suspense fallback={<p className="user-text">{message.content}</p>}>
-            <Markdown text={message.content} citations={citations} onCite={openSource} />
-          </Suspense>
+          <ErrorBoundary resetKey={message.id} fallback={() => <p className="user-text">{message.content}</p>}>
+            <Suspense fallback={<p className="user-text">{message.content}</p>}>
+              <Markdown text={message.content} citations={citations} onCite={openSource} />
+            </Suspense>
+          </ErrorBoundary>
         ) : message.status === "streaming" && message.progress ? (
           <ProgressLine progress={message.progress} />
         ) : message.status === "streaming" ? (

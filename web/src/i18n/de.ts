@@ -7,6 +7,8 @@ const de: Translations = {
     loading: "Wird geladen…",
     offline: "Sie sind offline. Parley verbindet sich wieder, sobald das Netz zurück ist.",
     retry: "Erneut versuchen",
+    pageFailed: "Diese Seite konnte nicht geladen werden.",
+    pageFailedHint: "Parley wird vielleicht gerade neu gestartet, oder Ihre Verbindung ist unterbrochen. Versuchen Sie es gleich noch einmal.",
     close: "Schließen",
     cancel: "Abbrechen",
     save: "Speichern",

@@ -6,6 +6,8 @@ const en = {
     loading: "Loading…",
     offline: "You are offline. Parley will reconnect when the network is back.",
     retry: "Try again",
+    pageFailed: "This page could not be loaded.",
+    pageFailedHint: "Parley may be restarting, or your connection may be down. Try again in a moment.",
     close: "Close",
     cancel: "Cancel",
     save: "Save",

@@ -7,6 +7,8 @@ const es: Translations = {
     loading: "Cargando…",
     offline: "Sin conexión. Parley se reconectará cuando vuelva la red.",
     retry: "Reintentar",
+    pageFailed: "No se pudo cargar esta página.",
+    pageFailedHint: "Puede que Parley se esté reiniciando o que su conexión no funcione. Vuelva a intentarlo en un momento.",
     close: "Cerrar",
     cancel: "Cancelar",
     save: "Guardar",
