@@ -82,6 +82,37 @@ class TestResumeOnAnotherReplica:
         stored = await session.get(Message, uuid.UUID(done["message_id"]))
         assert stored.content == text and stored.finish_reason == "stop"
 
+    async def test_resuming_on_b_lives_through_a_silence_longer_than_the_redis_socket_timeout(self, replicas, session):
+        """A model silent for 10 s before its first token (a slow model, retrieval, a fallback): B's reader blocks
+        on the Redis stream meanwhile, and must not take the quiet for a dead connection (redis-py's socket
+        timeout is 5 s) and cut its client off."""
+        (app_a, url_a), (_, url_b) = replicas
+        text = "after a long think"
+        async with httpx.AsyncClient(base_url=url_a, timeout=10) as via_a:
+            me = await signed_in_user(app_a, via_a)
+            seen = ""
+            async with via_a.stream("POST", CHAT, json={"message": text, "model": "quiet"}, headers=me.headers) as sent:
+                async for chunk in sent.aiter_text():
+                    seen += chunk
+                    if "\n\n" in seen:  # the `message` event: the answer is running, its tokens 10 s away
+                        break
+        before = parse_events(seen.split("\n\n", 1)[0] + "\n\n")
+        assert [e.event for e in before] == ["message"]
+        conversation_id = before[0].data["conversation_id"]
+        async with (
+            httpx.AsyncClient(base_url=url_b, timeout=30) as via_b,
+            via_b.stream(
+                "GET", f"{CHAT}/{conversation_id}/stream", headers={**me.headers, "Last-Event-ID": before[-1].id}
+            ) as response,
+        ):
+            assert response.status_code == 200
+            after = await collect(response)
+        assert answer_text(after) == text
+        done = next(e for e in after if e.event == "done").data
+        assert done["finish_reason"] == "stop"
+        stored = await session.get(Message, uuid.UUID(done["message_id"]))
+        assert stored.content == text and stored.finish_reason == "stop"
+
     async def test_when_the_reader_on_b_leaves_too_the_answer_is_cancelled_after_the_grace(self, replicas, session):
         (app_a, url_a), (_, url_b) = replicas
         text = " ".join(f"t{n}" for n in range(200))

@@ -46,7 +46,9 @@ STREAM_MAXLEN = 10_000
 _LIVE_TTL_MS = 60_000
 # A finished run's stream stays at least this long, so readers tailing it still see its end.
 _MIN_RETENTION_MS = 5_000
-# Entries read per XREAD; how long one blocks before checking that the stream still exists.
+# Entries read per XREAD; how long one blocks at most before checking that the stream still exists. A block
+# must end well before the client's socket timeout (redis-py's default: 5 s), or a quiet stream (a slow first
+# token, retrieval, a fallback) reads as a dead connection and cuts off the reader: see `_block_ms`.
 _READ_BATCH = 1_000
 _BLOCK_MS = 5_000
 # Entries queued while Redis cannot be reached, at most (the oldest are dropped beyond, with a warning).
@@ -59,9 +61,14 @@ _Entry = tuple[_Kind, str, int, bytes]
 _StreamEntry = tuple[bytes, dict[bytes, bytes]]
 
 
+# Seconds a Redis reply may take before the connection counts as dead (redis-py's own default, made explicit so
+# that `_block_ms` knows it; a `socket_timeout` in REDIS_URL's query wins).
+_SOCKET_TIMEOUT = 5.0
+
+
 def connect(url: str) -> Redis:
     """The process's one Redis client (a connection pool); closed with `aclose()` at shutdown."""
-    return Redis.from_url(url)
+    return Redis.from_url(url, socket_timeout=_SOCKET_TIMEOUT)
 
 
 class RedisRelay:
@@ -71,6 +78,7 @@ class RedisRelay:
     def __init__(self, client: Redis, *, prefix: str, settings: LLMSettings, flush_interval: float = 0.025) -> None:
         self._client = client
         self._prefix = prefix
+        self._block_ms = _block_ms(client)
         self._retention_ms = max(_MIN_RETENTION_MS, int(settings.replay_retention_seconds * 1000))
         self.heartbeat_interval = min(5.0, max(0.1, settings.disconnect_grace_seconds / 3))
         self._flush_interval = flush_interval
@@ -261,7 +269,7 @@ class RedisRelay:
         last_id = latest[0]
         deadline = time.monotonic() + wait_seconds
         while (remaining := deadline - time.monotonic()) > 0:
-            entries = await self._after(key, last_id, block_ms=min(_BLOCK_MS, int(remaining * 1000)))
+            entries = await self._after(key, last_id, block_ms=min(self._block_ms, int(remaining * 1000)))
             if not entries:
                 if not await self._client.exists(key):
                     return
@@ -287,7 +295,7 @@ class RedisRelay:
         key = self.stream_key(conversation_id)
         last_id = f"{after}-0".encode()
         while True:
-            entries = await self._after(key, last_id, block_ms=_BLOCK_MS)
+            entries = await self._after(key, last_id, block_ms=self._block_ms)
             if not entries:
                 if not await self._client.exists(key):
                     return  # its holder died (the stream expired)
@@ -338,6 +346,16 @@ class RemoteRun:
         finally:
             if heartbeat is not None:
                 heartbeat.cancel()
+
+
+def _block_ms(client: Redis) -> int:
+    """How long one XREAD may block: `_BLOCK_MS`, or half the client's socket timeout when that is shorter. A
+    blocking read is a read like any other to redis-py, and one that outlasts the socket timeout fails with
+    `TimeoutError` (and drops the connection) instead of returning empty; half leaves room for the round trip."""
+    timeout = client.connection_pool.connection_kwargs.get("socket_timeout", _SOCKET_TIMEOUT)
+    if not timeout:  # None: no socket timeout at all
+        return _BLOCK_MS
+    return max(1, min(_BLOCK_MS, int(float(timeout) * 1000 / 2)))
 
 
 def _text(value: bytes | str) -> str:
