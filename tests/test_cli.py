@@ -168,6 +168,9 @@ class TestServe:
         log_lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
         requests = [line for line in log_lines if line.get("event") == "request"]
         assert requests and all(line.get("request_id") for line in requests)
+        # The start-up line tells the truth: `parley serve` started the embedded PostgreSQL (and passed its URL in).
+        started = next(line for line in log_lines if line.get("event") == "parley_started")
+        assert started["embedded_database"] is True
         assert "definitely wrong" not in stderr
         # The embedded server was stopped with Parley.
         assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists()

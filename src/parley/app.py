@@ -25,7 +25,14 @@ from parley.chat.grounding import Grounder
 from parley.chat.relay import RunRelay
 from parley.config import Settings
 from parley.conversations.endpoints import router as conversations_router
-from parley.db import Database, EmbeddedPostgres, create_engine, start_embedded_postgres, verify_database
+from parley.db import (
+    Database,
+    EmbeddedPostgres,
+    create_engine,
+    serves_data_dir,
+    start_embedded_postgres,
+    verify_database,
+)
 from parley.embeddings import Embedder, create_embedder
 from parley.errors import install_error_handlers
 from parley.files.endpoints import router as files_router
@@ -122,7 +129,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             _logger.info(
                 "parley_started",
                 version=__version__,
-                embedded_database=embedded is not None,
+                # True too when `parley serve` started the embedded server and passed its URL in.
+                embedded_database=embedded is not None or await serves_data_dir(database, settings.resolved_data_dir),
                 redis=redis is not None,
                 models=registry.names,
             )

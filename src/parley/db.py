@@ -135,6 +135,19 @@ async def verify_database(url: str, *, connect_timeout: float = 10.0) -> None:
         )
 
 
+async def serves_data_dir(database: Database, data_dir: Path) -> bool:
+    """Whether the database is the embedded PostgreSQL under `data_dir` (Parley's own), whoever started it: `parley
+    serve` starts it before the app and hands the app its URL, like any external one. Only a superuser sees the
+    server's data directory, and an external server's is never ours: both read as False."""
+    async with database.engine.connect() as connection:
+        found = await connection.scalar(text("SELECT setting FROM pg_settings WHERE name = 'data_directory'"))
+    if not found:
+        return False
+    # Both are absolute paths (the embedded server is started with the resolved data dir): compared as text,
+    # no file system access on the event loop.
+    return Path(str(found)) == data_dir / "postgres"
+
+
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
     return create_async_engine(
         url,
