@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         storage: Storage | None = None
         jobs: JobWorker | None = None
         embedder: Embedder | None = None
+        ingestion: IngestionTask | None = None
         try:
             await verify_database(url)
             database = Database(create_engine(url, settings))
@@ -142,6 +143,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if jobs is not None:
                 await jobs.stop()
+            if ingestion is not None:
+                # Readers of jobs the stop had to leave behind: killed, so no child outlives the server.
+                ingestion.close()
             if engine is not None:
                 await engine.stop()
             if embedder is not None:

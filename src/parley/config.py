@@ -98,6 +98,17 @@ class FileSettings(BaseModel):
     zip_max_ratio: int = Field(default=100, ge=2)
     # Extracted text beyond this many characters is cut (a 100 MiB CSV is not a document).
     max_extracted_chars: int = Field(default=20_000_000, ge=1000)
+    # Reading one file (in a child process of its own) may use this much memory and take this long; past
+    # either the file fails with the reason. An Office part may expand to at most `ooxml_max_part_mib`.
+    reading_memory_mib: int = Field(default=1024, ge=16)
+    reading_timeout_seconds: float = Field(default=120.0, gt=0, le=86_400)
+    ooxml_max_part_mib: int = Field(default=32, ge=1)
+    # PDFs: pages read at most, and content interpreted per page (a bigger page is skipped) and in all.
+    pdf_max_pages: int = Field(default=2000, ge=1)
+    pdf_max_page_content_kib: int = Field(default=1024, ge=1)
+    pdf_max_content_mib: int = Field(default=32, ge=1)
+    # Chunks embedded per file at most; text beyond is cut (a 190 MiB text file is not read to its end).
+    max_chunks_per_file: int = Field(default=5000, ge=1)
 
 
 def _half_the_cores() -> int:
@@ -149,6 +160,12 @@ class JobSettings(BaseModel):
     # A claimed job whose worker died is taken again after its lease runs out.
     lease_seconds: float = Field(default=300.0, ge=5)
     max_attempts: int = Field(default=5, ge=1, le=100)
+    # A job still running after this long is stopped and fails for good (not retried): one file cannot hold
+    # a worker for hours.
+    time_budget_seconds: float = Field(default=1800.0, gt=0, le=86_400)
+    # Jobs of one user (an upload's owner) running at once, across replicas: the others wait, so one user's
+    # files never hold every worker while someone else's upload waits. 0: no limit.
+    max_running_per_owner: int = Field(default=1, ge=0, le=1000)
 
 
 class Settings(BaseSettings):

@@ -9,7 +9,7 @@ import pytest
 from parley.config import EmbeddingSettings
 from parley.embeddings import approximate_token_count, create_embedder
 from parley.ingestion.chunking import chunk_sections
-from parley.ingestion.extraction import Section, extract
+from parley.ingestion.extraction import ExtractionLimits, Section, extract
 from tests.ingestion import documents
 
 
@@ -81,7 +81,7 @@ class TestOrigins:
         assert len(chunks) > 3 and all((c.page, c.heading) == (7, "Scope") for c in chunks)
 
     def test_real_docx_chunks_keep_their_headings(self):
-        sections = extract(documents.docx(), "docx", max_chars=100_000).sections
+        sections = extract(documents.docx(), "docx", limits=ExtractionLimits(max_chars=100_000)).sections
         chunks = chunk_sections(sections, chunk_tokens=350, overlap_tokens=50, count_tokens=approximate_token_count)
         assert {c.heading for c in chunks} == {"Employee Handbook", "Vacation", "Carry-over", "Expenses"}
 

@@ -197,6 +197,13 @@ def _check_bomb(entries: list[zipfile.ZipInfo], limits: FileSettings) -> None:
     for entry in entries:
         if entry.file_size > MIB and entry.file_size > limits.zip_max_ratio * max(entry.compress_size, 1):
             raise Unprocessable(f"file: the part {entry.filename[:100]!r} is compressed suspiciously well; refused")
+        # Inside the ratio and total limits a 1.3 MiB DOCX can still hold 100 MiB of XML, which parsers turn
+        # into gigabytes and minutes: one part may expand so far and no further.
+        if entry.file_size > limits.ooxml_max_part_mib * MIB:
+            raise Unprocessable(
+                f"file: the part {entry.filename[:100]!r} expands to {entry.file_size // MIB} MiB, more than the "
+                f"{limits.ooxml_max_part_mib} MiB a part of an Office document may have; split the document"
+            )
         if entry.flag_bits & 0x1:
             raise UnsupportedFileType("file: the document has encrypted parts and cannot be read")
         if PurePosixPath(entry.filename.lower()).suffix in _ARCHIVE_SUFFIXES:

@@ -110,7 +110,8 @@ async def upload(
         await knowledge_base_service.add_file(
             session, user_id=user_id, role=role, knowledge_base_id=knowledge_base_id, file_id=file_id
         )
-    await jobs.enqueue(session, INGEST_JOB, {"file_id": str(file_id)})
+    # Owned by the uploader: one user's uploads are read one (or a few) at a time, never all workers at once.
+    await jobs.enqueue(session, INGEST_JOB, {"file_id": str(file_id)}, owner=str(user_id))
     return file
 
 

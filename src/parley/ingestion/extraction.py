@@ -1,8 +1,10 @@
 """Text out of an uploaded file, with where each piece came from (page, sheet, nearest heading).
 
-Blocking and CPU-bound: callers run `extract` in a worker thread. Every failure a user can act on is an
-`ExtractionError` whose message is shown as the file's status reason ("password-protected", "looks scanned",
-"corrupt"); anything a parser raises on a broken file becomes one too.
+Blocking and CPU-bound: Parley runs `extract` in a child process with a memory ceiling and a time limit
+(`parley.ingestion.sandbox`). Every failure a user can act on is an `ExtractionError` whose message is shown as
+the file's status reason ("password-protected", "looks scanned", "corrupt"); anything a parser raises on a
+broken file becomes one too. `ExtractionLimits` bound the work a small file can ask for: expanded XML per
+Office part, PDF pages and the content streams interpreted for them.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ import contextlib
 import io
 import json
 import re
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+
+from parley.config import FileSettings
 
 _logger = structlog.get_logger("parley.ingestion")
 
@@ -53,6 +58,35 @@ _HTML_BLOCKS = [
 ]
 
 
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ExtractionLimits:
+    """How much one file may make a parser do (defaults: those of `FileSettings`)."""
+
+    # Extracted text beyond this many characters is cut.
+    max_chars: int = 20_000_000
+    # An Office part (document.xml, a sheet, a slide) may expand to at most this many bytes: the parsers hold
+    # a part's whole XML tree, which is many times its size.
+    ooxml_max_part_bytes: int = 32 * MIB
+    # PDF pages read at most; content streams interpreted per page and in all (text extraction costs seconds
+    # per MiB of content, and pages may share one stream, so a tiny file can ask for minutes).
+    pdf_max_pages: int = 2000
+    pdf_max_page_content_bytes: int = 1 * MIB
+    pdf_max_content_bytes: int = 32 * MIB
+
+    @classmethod
+    def from_settings(cls, settings: FileSettings) -> ExtractionLimits:
+        return cls(
+            max_chars=settings.max_extracted_chars,
+            ooxml_max_part_bytes=settings.ooxml_max_part_mib * MIB,
+            pdf_max_pages=settings.pdf_max_pages,
+            pdf_max_page_content_bytes=settings.pdf_max_page_content_kib * 1024,
+            pdf_max_content_bytes=settings.pdf_max_content_mib * MIB,
+        )
+
+
 class ExtractionError(Exception):
     """The file cannot be turned into text; `message` is the user-facing reason."""
 
@@ -75,8 +109,10 @@ class Section:
 class ExtractedDocument:
     sections: list[Section]
     page_count: int | None
-    # True when the text was cut at `max_chars`.
+    # True when the text was cut at `max_chars` (or a PDF at its page or content budget).
     truncated: bool = False
+    # PDF pages left out because their content was over the per-page budget.
+    skipped_pages: list[int] = field(default_factory=list)
 
     @property
     def char_count(self) -> int:
@@ -88,9 +124,11 @@ class _Collector:
     """Gathers sections up to the character budget; `full` tells extractors to stop early."""
 
     max_chars: int
+    limits: ExtractionLimits = field(default_factory=ExtractionLimits)
     sections: list[Section] = field(default_factory=list)
     used: int = 0
     truncated: bool = False
+    skipped_pages: list[int] = field(default_factory=list)
 
     @property
     def full(self) -> bool:
@@ -107,7 +145,12 @@ class _Collector:
         self.sections.append(Section(text=text, page=page, sheet=sheet, heading=heading))
 
     def document(self, page_count: int | None) -> ExtractedDocument:
-        return ExtractedDocument(sections=self.sections, page_count=page_count, truncated=self.truncated)
+        return ExtractedDocument(
+            sections=self.sections,
+            page_count=page_count,
+            truncated=self.truncated,
+            skipped_pages=self.skipped_pages,
+        )
 
 
 def _tidy(text: str) -> str:
@@ -115,14 +158,17 @@ def _tidy(text: str) -> str:
     return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()
 
 
-def extract(data: bytes, file_type: str, *, max_chars: int) -> ExtractedDocument:
+def extract(data: bytes, file_type: str, *, limits: ExtractionLimits) -> ExtractedDocument:
     """The text of a file of `file_type` (pdf, docx, xlsx, pptx, html, md, txt, csv, json, code), at most
-    `max_chars` characters of it. Raises ExtractionError with a reason a user can read."""
+    `limits.max_chars` characters of it. Raises ExtractionError with a reason a user can read."""
     extractor = _EXTRACTORS.get(file_type, _text)
-    collector = _Collector(max_chars=max_chars)
+    collector = _Collector(max_chars=limits.max_chars, limits=limits)
     try:
+        if file_type in _OOXML:
+            _check_parts(data, limits)
         page_count = extractor(data, collector)
-    except ExtractionError:
+    except (ExtractionError, MemoryError):
+        # MemoryError: the memory ceiling of the reading process, which reports it as such.
         raise
     except Exception as exc:  # parsers raise anything on a damaged file; the user needs one clear reason
         _logger.info("extraction_failed", file_type=file_type, error_type=type(exc).__name__, error=str(exc)[:200])
@@ -153,20 +199,53 @@ def _pdf(data: bytes, out: _Collector) -> int:
         if not opened:
             raise ExtractionError("the PDF is password-protected; upload it without a password")
     page_count = len(reader.pages)
+    limits = out.limits
     found_text = False
+    content_used = 0
     for number, page in enumerate(reader.pages, start=1):
         if out.full:
             break
+        if number > limits.pdf_max_pages or content_used >= limits.pdf_max_content_bytes:
+            out.truncated = True
+            break
+        # Decoding is cheap; interpreting the content for text is what costs (seconds per MiB), so the size of
+        # what a page draws decides whether it is read. Pages may share one stream: each use counts.
+        content = page.get_contents()
+        size = len(content.get_data()) if content is not None else 0
+        content_used += size
+        if size > limits.pdf_max_page_content_bytes:
+            out.skipped_pages.append(number)
+            continue
         text = page.extract_text() or ""
         if text.strip():
             found_text = True
             out.add(text, page=number)
+    if not found_text and out.skipped_pages:
+        raise ExtractionError(
+            f"the PDF's pages draw more than {limits.pdf_max_page_content_bytes // 1024} KiB each and are too "
+            "complex to read; export it again as a plain text PDF"
+        )
     if not found_text and page_count:
         raise ExtractionError("the PDF looks scanned (images only); OCR is not supported")
     return page_count
 
 
 # Office ------------------------------------------------------------------------------------------------------
+
+_OOXML = frozenset({"docx", "xlsx", "pptx"})
+
+
+def _check_parts(data: bytes, limits: ExtractionLimits) -> None:
+    """Refuse an Office file with a part that expands beyond the per-part budget, before any parser builds
+    its tree. The sizes come from the zip directory; zipfile stops reading a part at its declared size, so a
+    part cannot expand further than it says."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for entry in archive.infolist():
+            if entry.file_size > limits.ooxml_max_part_bytes:
+                raise ExtractionError(
+                    f"the document's part {entry.filename[:100]} expands to {entry.file_size // MIB} MiB, more "
+                    f"than the {limits.ooxml_max_part_bytes // MIB} MiB a part may have; split the document"
+                )
 
 
 def _heading_level(style_name: str) -> int | None:
@@ -327,7 +406,7 @@ def _split_on_marked_headings(text: str, out: _Collector) -> None:
 def _markdown(data: bytes, out: _Collector) -> None:
     marked: list[str] = []
     in_fence = False
-    for line in decode_text(data).split("\n"):
+    for line in decode_text(_keepable(data, out)).split("\n"):
         if _FENCE.match(line):
             in_fence = not in_fence
         match = None if in_fence else _MARKDOWN_HEADING.match(line)
@@ -336,7 +415,7 @@ def _markdown(data: bytes, out: _Collector) -> None:
 
 
 def _json(data: bytes, out: _Collector) -> None:
-    text = decode_text(data)
+    text = decode_text(_keepable(data, out))
     # Indented, so a minified document still breaks into lines the chunker can cut between; text that is not
     # valid JSON after all is indexed as it is.
     with contextlib.suppress(ValueError):
@@ -345,7 +424,17 @@ def _json(data: bytes, out: _Collector) -> None:
 
 
 def _text(data: bytes, out: _Collector) -> None:
-    out.add(decode_text(data))
+    out.add(decode_text(_keepable(data, out)))
+
+
+def _keepable(data: bytes, out: _Collector) -> bytes:
+    """The bytes that can yield kept text (UTF-8 needs at most 4 a character): a 190 MiB text file does not
+    become a gigabyte of str to keep 20 million characters of it."""
+    keep = out.max_chars * 4
+    if len(data) <= keep:
+        return data
+    out.truncated = True
+    return data[:keep]
 
 
 def decode_text(data: bytes) -> str:

@@ -2,9 +2,11 @@
 
 Idempotent: every run first deletes the chunks a previous (crashed or retried) run left, and a file that is
 already `ready` with the configured embedding model is left alone, so a job delivered twice costs nothing.
-A file deleted meanwhile is nothing to do. Extraction and chunking run in a worker thread, embedding in the
-embedder's own pool; no transaction stays open while the CPU works, and chunks are written in batches of
-`INSERT_BATCH`, so a 1000-page document holds neither a connection nor all its vectors for long.
+A file deleted meanwhile is nothing to do. Extraction runs in a child process with a memory ceiling and a
+time limit (`ReadingSandbox`), chunking in a worker thread, embedding in the embedder's own pool; no
+transaction stays open while the CPU works, and chunks are written in batches of `INSERT_BATCH`, so a
+1000-page document holds neither a connection nor all its vectors for long. A file yields at most
+`max_chunks_per_file` chunks, and the whole job runs within the jobs' time budget.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from parley.config import Settings
 from parley.db import Database
 from parley.embeddings import Embedder, EmbeddingError, count_tokens
 from parley.ingestion.chunking import Chunk, chunk_sections
-from parley.ingestion.extraction import ExtractionError, extract
+from parley.ingestion.extraction import ExtractedDocument, ExtractionError
 from parley.ingestion.injection import looks_like_instructions
+from parley.ingestion.sandbox import ReadingLimits, ReadingSandbox
 from parley.jobs import PermanentJobError
+from parley.jobs.worker import TIME_BUDGET_EXCEEDED
 from parley.models import File, FileChunk
 from parley.storage import Storage, StorageNotFound
 
@@ -41,6 +45,19 @@ class PreparedDocument:
     chunks: list[Chunk]
     page_count: int | None
     truncated: bool
+    skipped_pages: list[int]
+
+    @property
+    def reason(self) -> str | None:
+        """What a ready file's status says about what was left out, if anything."""
+        notes = []
+        if self.truncated:
+            notes.append("the text was cut at the extraction limit")
+        if self.skipped_pages:
+            pages = ", ".join(str(page) for page in self.skipped_pages[:20])
+            more = " …" if len(self.skipped_pages) > 20 else ""
+            notes.append(f"pages {pages}{more} were left out: they are too complex to read")
+        return "; ".join(notes) or None
 
 
 class IngestionTask:
@@ -51,6 +68,11 @@ class IngestionTask:
         self.storage = storage
         self.embedder = embedder
         self.settings = settings
+        self.sandbox = ReadingSandbox(ReadingLimits.from_settings(settings.files))
+
+    def close(self) -> None:
+        """Kill the readers still running (the server stops); their jobs are handed back or retried."""
+        self.sandbox.close()
 
     async def __call__(self, payload: dict[str, Any]) -> None:
         try:
@@ -63,7 +85,9 @@ class IngestionTask:
         log = _logger.bind(file_id=str(file_id), file_type=file.file_type)
         try:
             data = await self.storage.get(file.storage_key)
-            prepared = await asyncio.to_thread(self.prepare, data, file.file_type)
+            document = await self.sandbox.extract(data, file.file_type)
+            del data  # a 200 MiB upload is not kept while its chunks are embedded
+            prepared = await asyncio.to_thread(self.prepare, document)
             stored = await self._store_chunks(file, prepared.chunks)
         except ExtractionError as exc:
             await self._finish(file_id, status=FAILED, reason=exc.message)
@@ -84,11 +108,10 @@ class IngestionTask:
             raise
         if not stored:
             return  # the file was deleted while it was being processed
-        reason = "the text was cut at the extraction limit" if prepared.truncated else None
         await self._finish(
             file_id,
             status=READY,
-            reason=reason,
+            reason=prepared.reason,
             chunk_count=len(prepared.chunks),
             page_count=prepared.page_count,
             embedding_model=self.embedder.name,
@@ -103,19 +126,24 @@ class IngestionTask:
         except (KeyError, ValueError):
             return
         _logger.error("ingestion_given_up", file_id=str(file_id), error=error)
+        reason = GAVE_UP_REASON
+        if error.startswith(TIME_BUDGET_EXCEEDED):
+            reason = (
+                f"processing the file took longer than {self.settings.jobs.time_budget_seconds:g} s, the limit; "
+                "split it into smaller files"
+            )
         async with self.database.session() as session:
             failed = await session.scalar(
                 update(File)
                 .where(File.id == file_id, File.status != READY)
-                .values(status=FAILED, status_reason=GAVE_UP_REASON, chunk_count=0)
+                .values(status=FAILED, status_reason=reason, chunk_count=0)
                 .returning(File.id)
             )
             if failed is not None:  # what a crashed run left of it goes too
                 await session.execute(delete(FileChunk).where(FileChunk.file_id == file_id))
 
-    def prepare(self, data: bytes, file_type: str) -> PreparedDocument:
-        """Extract and chunk. Blocking (CPU): runs in a worker thread."""
-        document = extract(data, file_type, max_chars=self.settings.files.max_extracted_chars)
+    def prepare(self, document: ExtractedDocument) -> PreparedDocument:
+        """Chunk, at most `max_chunks_per_file` chunks. Blocking (CPU): runs in a worker thread."""
         chunks = chunk_sections(
             document.sections,
             chunk_tokens=self.settings.rag.chunk_tokens,
@@ -124,7 +152,13 @@ class IngestionTask:
         )
         if not chunks:
             raise ExtractionError("the file contains no text")
-        return PreparedDocument(chunks=chunks, page_count=document.page_count, truncated=document.truncated)
+        limit = self.settings.files.max_chunks_per_file
+        return PreparedDocument(
+            chunks=chunks[:limit],
+            page_count=document.page_count,
+            truncated=document.truncated or len(chunks) > limit,
+            skipped_pages=document.skipped_pages,
+        )
 
     async def _start(self, file_id: uuid.UUID) -> File | None:
         """Mark the file processing and clear what an earlier run left; None when there is nothing to do."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from parley.db import after_commit
 from parley.models import Job
@@ -38,9 +39,17 @@ class ClaimedJob:
     attempts: int
 
 
-async def enqueue(session: AsyncSession, kind: str, payload: dict[str, Any], *, delay_seconds: float = 0) -> uuid.UUID:
+async def enqueue(
+    session: AsyncSession,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    delay_seconds: float = 0,
+    owner: str | None = None,
+) -> uuid.UUID:
     """Add a job in the caller's transaction: it exists if and only if the caller's change commits. After the
-    commit the workers of this process are woken at once (and other replicas' through RabbitMQ, when set)."""
+    commit the workers of this process are woken at once (and other replicas' through RabbitMQ, when set).
+    `owner` (e.g. the uploading user's id) makes claiming fair between owners (see `claim`)."""
     if delay_seconds < 0:
         raise ValueError("delay_seconds must not be negative")
     # Refuse a payload the worker could not read back, here in the caller's code path, not later in a worker.
@@ -53,6 +62,7 @@ async def enqueue(session: AsyncSession, kind: str, payload: dict[str, Any], *, 
             payload=payload,
             status=QUEUED,
             run_after=func.now() + timedelta(seconds=delay_seconds),
+            owner_key=owner,
         )
     )
     engine = session.bind
@@ -86,26 +96,89 @@ def unregister_local(engine: object, worker: JobWorker) -> None:
         _local_workers.pop(engine, None)
 
 
-async def claim(session: AsyncSession, *, kinds: list[str], lease_seconds: float) -> ClaimedJob | None:
-    """Take the oldest due job of these kinds: queued and due, or running with a lease that ran out (its
-    worker died). Rows another transaction is claiming are skipped, so two workers never take the same job."""
-    due = (
-        select(Job.id)
-        .where(
-            Job.kind.in_(kinds),
-            or_(
-                and_(Job.status == QUEUED, Job.run_after <= func.now()),
-                and_(Job.status == RUNNING, Job.locked_until < func.now()),
-            ),
-        )
-        .order_by(Job.run_after, Job.created_at)
-        .limit(1)
-        .with_for_update(skip_locked=True)
+async def claim(
+    session: AsyncSession, *, kinds: list[str], lease_seconds: float, max_running_per_owner: int = 0
+) -> ClaimedJob | None:
+    """Take a due job of these kinds: queued and due, or running with a lease that ran out (its worker died).
+    Rows another transaction is claiming are skipped, so two workers never take the same job.
+
+    Fair between owners: a job whose owner already has `max_running_per_owner` jobs running waits (0: no
+    cap), and among the rest the owner with the fewest running goes first, then the oldest job. So one user's
+    big uploads never hold every worker while another user's small file waits behind them. Jobs without an
+    owner are never held back. The caller's transaction must commit right after (it holds an owner lock)."""
+    passed_over: list[str] = []
+    # Without a cap, an owner busy with another claim only yields to other owners: if nobody else has a job
+    # due, its job is taken after all (the row is already locked by this transaction).
+    fallback: uuid.UUID | None = None
+    for _ in range(_MAX_OWNERS_PASSED_OVER):
+        candidate = (await session.execute(_candidate(kinds, max_running_per_owner, passed_over))).one_or_none()
+        if candidate is None:
+            break
+        job_id, owner = candidate
+        if owner is None or await _within_share(session, owner, max_running_per_owner):
+            return await _take(session, job_id, lease_seconds)
+        if not max_running_per_owner and fallback is None:
+            fallback = job_id
+        passed_over.append(owner)
+    return await _take(session, fallback, lease_seconds) if fallback is not None else None
+
+
+# Owners skipped in one claim (busy with another claim, or at their cap since the candidate was chosen).
+_MAX_OWNERS_PASSED_OVER = 8
+# The first key of the advisory locks that serialise claims per owner (the second is the owner's hash).
+_OWNER_LOCK_SPACE = 0x6A6F6273  # "jobs"
+
+
+def _running_of_owner(owner: Any) -> Any:
+    other = aliased(Job)
+    return (
+        select(func.count())
+        .select_from(other)
+        .where(other.owner_key == owner, other.status == RUNNING, other.locked_until >= func.now())
         .scalar_subquery()
     )
+
+
+def _candidate(kinds: list[str], max_running_per_owner: int, passed_over: list[str]) -> Any:
+    running = _running_of_owner(Job.owner_key).correlate(Job)
+    conditions = [
+        Job.kind.in_(kinds),
+        or_(
+            and_(Job.status == QUEUED, Job.run_after <= func.now()),
+            and_(Job.status == RUNNING, Job.locked_until < func.now()),
+        ),
+    ]
+    if max_running_per_owner:
+        conditions.append(or_(Job.owner_key.is_(None), running < max_running_per_owner))
+    if passed_over:
+        conditions.append(or_(Job.owner_key.is_(None), Job.owner_key.not_in(passed_over)))
+    return (
+        select(Job.id, Job.owner_key)
+        .where(*conditions)
+        .order_by(running, Job.run_after, Job.created_at)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=Job)
+    )
+
+
+async def _within_share(session: AsyncSession, owner: str, max_running_per_owner: int) -> bool:
+    """Whether `owner` may start one more job now (0: no cap), decided under a lock on the owner: two
+    workers claiming the same owner's jobs at once would each count the other's claim as not yet running.
+    The lock is held until this transaction ends, so whoever gets it next counts this claim too."""
+    locked = await session.scalar(select(func.pg_try_advisory_xact_lock(_OWNER_LOCK_SPACE, func.hashtext(owner))))
+    if not locked:
+        return False  # another claim for this owner is under way: take someone else's job meanwhile
+    if not max_running_per_owner:
+        return True
+    # A new statement: it sees every claim committed until the lock was ours.
+    running = await session.scalar(select(_running_of_owner(owner)))
+    return int(running or 0) < max_running_per_owner
+
+
+async def _take(session: AsyncSession, job_id: uuid.UUID, lease_seconds: float) -> ClaimedJob | None:
     result = await session.execute(
         update(Job)
-        .where(Job.id == due)
+        .where(Job.id == job_id)
         .values(
             status=RUNNING,
             attempts=Job.attempts + 1,

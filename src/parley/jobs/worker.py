@@ -29,6 +29,10 @@ JobHandler = Callable[[dict[str, Any]], Awaitable[None]]
 GiveUpHandler = Callable[[dict[str, Any], str], Awaitable[None]]
 
 
+# The start of a job's last error when it ran past `time_budget_seconds` (give-up hooks may tell the user).
+TIME_BUDGET_EXCEEDED = "ran past its time budget"
+
+
 class PermanentJobError(Exception):
     """Raised by a handler when retrying cannot help (the input is bad): the job fails with this message."""
 
@@ -39,8 +43,10 @@ class JobWorker:
     A loop claims a job in a short transaction, then runs the handler outside any transaction while a
     heartbeat extends the lease; a worker that dies leaves the lease to run out and another claims the job.
     A handler that raises is retried with exponential backoff up to `max_attempts`; `PermanentJobError`
-    fails the job at once. The loops sleep until woken (a local commit, a RabbitMQ wake-up) or until the
-    poll interval passes, so the outbox is the only truth and no wake-up is needed for correctness.
+    fails the job at once, and so does running past `time_budget_seconds` (cancelled, not retried: it would
+    only take the worker for as long again). Claims are fair between the jobs' owners (`outbox.claim`). The
+    loops sleep until woken (a local commit, a RabbitMQ wake-up) or until the poll interval passes, so the
+    outbox is the only truth and no wake-up is needed for correctness.
     """
 
     def __init__(
@@ -103,7 +109,11 @@ class JobWorker:
             _, pending = await asyncio.wait(self._loops, timeout=self._stop_timeout)
             for task in pending:
                 task.cancel()
-            await asyncio.gather(*self._loops, return_exceptions=True)
+            # A cancelled job hands itself back (one short statement); a loop that still has not ended after
+            # another stop timeout is left behind rather than holding the process's shutdown.
+            _, stuck = await asyncio.wait(self._loops, timeout=self._stop_timeout)
+            if stuck:
+                _logger.warning("jobs_stop_timed_out", loops=len(stuck))
         self._loops = []
         if self._amqp is not None:
             await self._amqp.aclose()
@@ -142,7 +152,12 @@ class JobWorker:
         if not self._handlers:
             return None
         async with self.database.session() as session:
-            return await outbox.claim(session, kinds=self.kinds, lease_seconds=self.settings.lease_seconds)
+            return await outbox.claim(
+                session,
+                kinds=self.kinds,
+                lease_seconds=self.settings.lease_seconds,
+                max_running_per_owner=self.settings.max_running_per_owner,
+            )
 
     async def _execute(self, job: ClaimedJob) -> None:
         log = _logger.bind(job_id=str(job.id), kind=job.kind, attempt=job.attempts)
@@ -154,8 +169,18 @@ class JobWorker:
             await self._give_up(job, error)
             return
         heartbeat = asyncio.create_task(self._keep_lease(job))
+        budget = asyncio.timeout(self.settings.time_budget_seconds)
         try:
-            await self._handlers[job.kind](job.payload)
+            async with budget:
+                await self._handlers[job.kind](job.payload)
+        except TimeoutError as exc:
+            if not budget.expired():
+                await self._failed(job, exc, log)  # the handler's own timeout: an ordinary failure
+            else:
+                error = f"{TIME_BUDGET_EXCEEDED} of {self.settings.time_budget_seconds:g} s"
+                log.error("job_failed", error=error)
+                await self._record(outbox.mark_failed, job, error)
+                await self._give_up(job, error)
         except PermanentJobError as exc:
             log.warning("job_failed", error=str(exc))
             await self._record(outbox.mark_failed, job, str(exc) or type(exc).__name__)
@@ -164,21 +189,25 @@ class JobWorker:
             await asyncio.shield(self._record(outbox.release, job))
             raise
         except Exception as exc:  # the handler's failure is recorded on the job, and retried
-            error = f"{type(exc).__name__}: {exc}"
-            if job.attempts >= self.settings.max_attempts:
-                log.error("job_failed", error=error)
-                await self._record(outbox.mark_failed, job, error)
-                await self._give_up(job, error)
-            else:
-                delay = self._backoff(job.attempts)
-                log.warning("job_retry", error=error, retry_in_seconds=round(delay, 1))
-                await self._record(outbox.schedule_retry, job, error, delay_seconds=delay)
+            await self._failed(job, exc, log)
         else:
             await self._record(outbox.mark_done, job)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+
+    async def _failed(self, job: ClaimedJob, exc: Exception, log: Any) -> None:
+        """Retry with backoff, or give up after the last attempt."""
+        error = f"{type(exc).__name__}: {exc}"
+        if job.attempts >= self.settings.max_attempts:
+            log.error("job_failed", error=error)
+            await self._record(outbox.mark_failed, job, error)
+            await self._give_up(job, error)
+        else:
+            delay = self._backoff(job.attempts)
+            log.warning("job_retry", error=error, retry_in_seconds=round(delay, 1))
+            await self._record(outbox.schedule_retry, job, error, delay_seconds=delay)
 
     async def _give_up(self, job: ClaimedJob, error: str) -> None:
         handler = self._give_up_handlers.get(job.kind)

@@ -27,8 +27,12 @@ class Job(UUIDPrimaryKey, Timestamps, Base):
     run_after: Mapped[datetime] = mapped_column(server_default=func.now())
     locked_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Whose work this is (an upload's owner), for fair claiming: one owner's jobs cannot hold every worker.
+    # None: nobody's (housekeeping), never held back.
+    owner_key: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_jobs_claimable", "run_after", postgresql_where=text("status IN ('queued', 'running')")),
         Index("ix_jobs_kind_created", "kind", "created_at"),
+        Index("ix_jobs_running_owner", "owner_key", postgresql_where=text("status = 'running'")),
     )
