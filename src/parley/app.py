@@ -46,6 +46,7 @@ from parley.ingestion.tasks import IngestionTask
 from parley.jobs import JobWorker
 from parley.kit.asgi import RequestContextMiddleware
 from parley.kit.logs import configure_logging
+from parley.kit.request_guard import BodyLimits, RequestGuardMiddleware
 from parley.knowledge_bases.endpoints import conversation_router as conversation_knowledge_bases_router
 from parley.knowledge_bases.endpoints import router as knowledge_bases_router
 from parley.llm.registry import ModelRegistry
@@ -190,8 +191,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     # Last: everything no API route matched is the web app (or a 404 for API paths).
     app.mount("/", SinglePageApp(), name="web")
+    # Inside the request-id middleware, so its refusals carry the id; before anything reads a body.
+    app.add_middleware(RequestGuardMiddleware, body_limits=_body_limits(settings))
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+def _body_limits(settings: Settings) -> BodyLimits:
+    """The largest body each route takes (HttpSettings); the upload route streams against the plan's limit."""
+    kib = 1024
+    return BodyLimits(
+        default=settings.http.max_json_body_kib * kib,
+        by_prefix={
+            "/api/v1/auth/": settings.http.max_auth_body_kib * kib,
+            "/api/v1/chat": settings.http.max_chat_body_kib * kib,
+            "/v1/": settings.http.max_openai_body_kib * kib,
+            "/api/v1/chat/upload": None,
+        },
+    )
 
 
 def create_app_from_environment() -> FastAPI:

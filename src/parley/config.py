@@ -176,6 +176,21 @@ class Settings(BaseSettings):
         env_prefix="PARLEY_",
         env_nested_delimiter="__",
         env_file=".env",
+class HttpSettings(BaseModel):
+    """What one request may cost before it is authenticated and validated (`kit.request_guard`)."""
+
+    # Largest request body in KiB, refused with 413 before it is read (and parsed, which costs the event loop
+    # about 0.1 s per MiB of JSON): sign-in and token routes take a few hundred bytes; a chat message is up to
+    # 100,000 characters (1.2 MB as JSON escapes); OpenAI clients send the whole conversation to /v1 (4 MiB is
+    # about a million tokens); every other JSON route gets the default. Uploads are limited by plan (`files`).
+    max_auth_body_kib: int = Field(default=64, ge=1)
+    max_json_body_kib: int = Field(default=1024, ge=1)
+    max_chat_body_kib: int = Field(default=2048, ge=1)
+    max_openai_body_kib: int = Field(default=4096, ge=1)
+    # A 422 lists at most this many validation errors (and how many there were in all).
+    max_validation_errors: int = Field(default=20, ge=1, le=1000)
+
+
         env_file_encoding="utf-8",
         extra="ignore",
         validate_by_name=True,
@@ -217,6 +232,7 @@ class Settings(BaseSettings):
     @classmethod
     def _database_url_uses_asyncpg(cls, value: str | None) -> str | None:
         return _postgres_url(value)
+    http: HttpSettings = HttpSettings()
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -1,5 +1,6 @@
-"""What a person sees when Parley cannot be reached for a moment: a page whose code cannot be fetched says so and
-comes back with Try again (no blank app, no reload)."""
+"""What a person sees when Parley cannot be reached for a moment: a question sent meanwhile is neither lost nor
+answered as another one, and a page whose code cannot be fetched says so and comes back with Try again (no blank
+app, no reload)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import re
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import BrowserContext, Page, Route, expect
 
-from tests.e2e.ui import new_email, register_by_api, sidebar, sign_in
+from tests.e2e.ui import last_answer, new_email, register_by_api, send, sidebar, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -69,3 +70,48 @@ def test_a_page_whose_code_cannot_be_fetched_offers_try_again_and_recovers(page:
     # The other pages still work, and the chat is one click away.
     page.get_by_role("link", name="Usage").click()
     expect(page.get_by_role("heading", name="Usage")).to_be_visible()
+
+
+def test_a_question_sent_offline_is_kept_to_send_again_and_never_answered_as_another(
+    page: Page, context: BrowserContext, base_url: str
+) -> None:
+    email = new_email("offline")
+    register_by_api(base_url, email)
+    sign_in(page, email)
+    box = page.get_by_role("textbox", name="Message")
+    questions = page.locator("article.from-user")
+
+    # A finished exchange (the echo model repeats the question).
+    send(page, "first question about tides")
+    expect(last_answer(page)).to_have_attribute("data-status", "done")
+    expect(last_answer(page)).to_contain_text("first question about tides")
+
+    # Offline: the next question cannot reach Parley. It is not shown as asked; it is back in the box.
+    context.set_offline(True)
+    send(page, "second question about moons")
+    expect(page.get_by_role("alert")).to_contain_text("Your message was not sent: Parley cannot be reached.")
+    expect(box).to_have_value("second question about moons")
+    expect(questions).to_have_count(1)
+
+    # Online again: Regenerate (under the only answer) answers the question it is under, nothing else.
+    context.set_offline(False)
+    last_answer(page).get_by_role("button", name="Regenerate").click()
+    expect(last_answer(page)).to_have_attribute("data-status", "done")
+    expect(last_answer(page)).to_contain_text("first question about tides")
+    expect(questions).to_have_count(1)
+
+    # A reload does not lose the question that was never sent either.
+    page.reload()
+    expect(box).to_have_value("second question about moons")
+    expect(questions).to_have_count(1)
+
+    # Sent again, it is answered as itself, and it stays after a reload.
+    box.press("Enter")
+    expect(last_answer(page)).to_have_attribute("data-status", "done")
+    expect(last_answer(page)).to_contain_text("second question about moons")
+    page.reload()
+    expect(questions).to_have_count(2)
+    expect(questions.last).to_contain_text("second question about moons")
+    expect(last_answer(page)).to_contain_text("second question about moons")
+    expect(box).to_have_value("")
+    expect(page.get_by_role("alert")).to_have_count(0)

@@ -166,7 +166,15 @@ export function ChatPage() {
         </button>
       )}
       <div className="composer-wrap">
+        {chat.undelivered && (
+          <Notice kind="error">
+            {chat.undelivered.text !== undefined
+              ? t("chat.notSent", { message: chat.undelivered.error })
+              : t("chat.notRegenerated", { message: chat.undelivered.error })}
+          </Notice>
+        )}
         <Composer
+          restore={chat.undelivered}
           streaming={chat.streaming}
           disabled={notFound}
           onSend={send}

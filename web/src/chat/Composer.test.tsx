@@ -28,6 +28,20 @@ describe("Composer", () => {
     expect(onSend).toHaveBeenCalledWith("one\ntwo");
   });
 
+  it("takes back a message that was not sent, each time it comes back", async () => {
+    const onSend = vi.fn();
+    const { rerender } = render(<Composer streaming={false} onSend={onSend} onStop={vi.fn()} restore={null} />);
+    const box = screen.getByRole("textbox", { name: "Message" });
+    await userEvent.type(box, "offline question{Enter}");
+    expect(box).toHaveValue("");
+    rerender(<Composer streaming={false} onSend={onSend} onStop={vi.fn()} restore={{ id: 1, text: "offline question" }} />);
+    expect(box).toHaveValue("offline question");
+    await userEvent.type(box, "{Enter}");
+    expect(onSend).toHaveBeenLastCalledWith("offline question");
+    rerender(<Composer streaming={false} onSend={onSend} onStop={vi.fn()} restore={{ id: 2, text: "offline question" }} />);
+    expect(box).toHaveValue("offline question");
+  });
+
   it("does not send blank text", async () => {
     const { onSend, box } = setup();
     await userEvent.type(box, "   {Enter}");

@@ -19,6 +19,8 @@ interface Props {
   knowledgeBases?: KnowledgeBase[] | null;
   selectedKnowledgeBases?: string[];
   onKnowledgeBasesChange?(ids: string[]): void;
+  /** Text to put back in the box: a message that never reached the server. A new `id` puts it back again. */
+  restore?: { id: number; text?: string } | null;
 }
 
 /** The message box: Enter sends, Shift+Enter adds a line, Esc stops the answer being written. Files can be
@@ -34,6 +36,7 @@ export function Composer({
   knowledgeBases = null,
   selectedKnowledgeBases = [],
   onKnowledgeBasesChange,
+  restore = null,
 }: Props) {
   const { t } = useTranslation();
   const [text, setText] = useState("");
@@ -41,6 +44,15 @@ export function Composer({
   const picker = useRef<HTMLInputElement>(null);
   const uploading = attachments.some((upload) => upload.state === "uploading");
   const chosenBases = (knowledgeBases ?? []).filter((base) => selectedKnowledgeBases.includes(base.id));
+
+  // A message that was not sent comes back; whatever was typed since stays after it.
+  const restoreId = restore?.id;
+  const restoreText = restore?.text;
+  useEffect(() => {
+    if (restoreId === undefined || !restoreText) return;
+    setText((current) => (current.trim() && current !== restoreText ? `${restoreText}\n${current}` : restoreText));
+    area.current?.focus();
+  }, [restoreId, restoreText]);
 
   // Grow with the text, up to a limit (then it scrolls).
   useEffect(() => {

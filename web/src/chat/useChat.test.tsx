@@ -49,6 +49,23 @@ function scriptedStream(events: ChatEvent[]) {
 }
 
 const ev = (event: string, data: unknown, id: number) => ({ event, data, id: String(id) }) as ChatEvent;
+
+/** A stream whose request fails before the server acknowledged it (no `message` event). */
+function failingStream(error: () => Promise<unknown>, conversationId?: string) {
+  return {
+    conversationId,
+    detached: false,
+    async *[Symbol.asyncIterator]() {
+      throw await error();
+    },
+  };
+}
+
+/** One finished exchange, as the server lists it (newest first). */
+const EXCHANGE = [
+  { id: "a0", role: "assistant", content: "first answer", model: "echo", finish_reason: "stop", completion_tokens: 2, metadata: {} },
+  { id: "u0", role: "user", content: "first question", model: null, finish_reason: null, completion_tokens: null, metadata: {} },
+];
 const DONE = { message_id: "a1", finish_reason: "stop", model: "echo", usage: { prompt_tokens: 1, completion_tokens: 2 }, cost: "0" };
 
 function setup() {
@@ -116,19 +133,72 @@ describe("useChat", () => {
     expect(result.current.streaming).toBe(false);
   });
 
-  it("reports a refused request on the answer", async () => {
-    send.mockReturnValue({
-      conversationId: undefined,
-      detached: false,
-      async *[Symbol.asyncIterator]() {
-        const { ParleyApiError } = await import("@parley/sdk");
-        throw new ParleyApiError({ status: 429, title: "Too Many Requests", detail: "slow down" });
-      },
-    });
+  it("gives a refused question back for the message box, with the server's reason", async () => {
+    send.mockReturnValue(failingStream(async () => {
+      const { ParleyApiError } = await import("@parley/sdk");
+      return new ParleyApiError({ status: 429, title: "Too Many Requests", detail: "slow down" });
+    }));
     const { result } = setup();
     act(() => result.current.send("Hi"));
-    await waitFor(() => expect(result.current.messages[1]?.status).toBe("error"));
-    expect(result.current.messages[1]?.error).toBe("The answer failed: slow down");
+    await waitFor(() => expect(result.current.undelivered).toMatchObject({ text: "Hi", error: "slow down" }));
+    expect(result.current.messages).toEqual([]);
+    expect(result.current.streaming).toBe(false);
+  });
+
+  it("keeps a question that never reached the server, instead of showing it asked and then losing it", async () => {
+    // A finished exchange, then the network goes: the next question fails before the server saw it.
+    messages.mockResolvedValue({ items: EXCHANGE, next_cursor: null });
+    const { result, rerender, unmount } = setup();
+    rerender({ id: "c1" });
+    await waitFor(() => expect(result.current.messages).toHaveLength(2));
+    send.mockReturnValue(failingStream(async () => new TypeError("Failed to fetch"), "c1"));
+    act(() => result.current.send("offline question"));
+    await waitFor(() => expect(result.current.undelivered?.text).toBe("offline question"));
+    expect(result.current.undelivered?.error).toMatch(/Parley cannot be reached/);
+    // It is not shown as asked, so the Regenerate on screen is the one under the answer it belongs to.
+    expect(result.current.messages.map((m) => [m.id, m.content])).toEqual([
+      ["u0", "first question"],
+      ["a0", "first answer"],
+    ]);
+
+    // A reload of the page: the question is still there to send.
+    unmount();
+    const again = setup();
+    again.rerender({ id: "c1" });
+    await waitFor(() => expect(again.result.current.undelivered?.text).toBe("offline question"));
+
+    // Sent again once online: delivered, so it is not offered again after another reload.
+    const { stream, step } = scriptedStream([
+      ev("message", { conversation_id: "c1", user_message_id: "u1", assistant_message_id: "a1", model: "echo" }, 1),
+      ev("done", DONE, 2),
+    ]);
+    send.mockReturnValue(stream);
+    act(() => again.result.current.send("offline question"));
+    expect(again.result.current.undelivered).toBeNull();
+    await step();
+    await step();
+    expect(send).toHaveBeenLastCalledWith({ message: "offline question", conversation_id: "c1", model: "echo" }, expect.anything());
+    expect(regenerate).not.toHaveBeenCalled();
+    again.unmount();
+    const later = setup();
+    later.rerender({ id: "c1" });
+    await waitFor(() => expect(messages).toHaveBeenCalledTimes(3));
+    expect(later.result.current.undelivered).toBeNull();
+  });
+
+  it("puts the previous answer back when a regenerate did not reach the server", async () => {
+    messages.mockResolvedValue({ items: EXCHANGE, next_cursor: null });
+    const { result, rerender } = setup();
+    rerender({ id: "c1" });
+    await waitFor(() => expect(result.current.messages).toHaveLength(2));
+    regenerate.mockReturnValue(failingStream(async () => new TypeError("Failed to fetch"), "c1"));
+    act(() => result.current.regenerate());
+    await waitFor(() => expect(result.current.undelivered?.error).toMatch(/Parley cannot be reached/));
+    expect(result.current.undelivered?.text).toBeUndefined();
+    expect(result.current.messages.map((m) => [m.id, m.content, m.status])).toEqual([
+      ["u0", "first question", "done"],
+      ["a0", "first answer", "done"],
+    ]);
   });
 
   it("asks the server to stop, and regenerates the last answer", async () => {

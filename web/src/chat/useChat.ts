@@ -2,6 +2,11 @@
  * The state of one conversation's chat: loading its messages, sending, streaming the answer token by token
  * (batched per animation frame), stopping, regenerating and editing the last question. The SDK reconnects a
  * broken stream by itself; this hook shows that, and reloads the messages if the answer ended meanwhile.
+ *
+ * A question the server never acknowledged (no `message` event: the network was down, or the server refused it)
+ * was not saved: it leaves the conversation and comes back as `undelivered`, whose text the page puts back in
+ * the message box (kept for the tab, so a reload does not lose it either). It is never shown as asked, so the
+ * Regenerate of the answer before it stays what it says: the answer to the question before.
  */
 import { type ChatStream, ParleyApiError, ParleySessionEndedError, isAbort } from "@parley/sdk";
 import { useCallback, useEffect, useRef, useState } from "react";
@@ -10,6 +15,7 @@ import { api } from "../api/client";
 import { describeError } from "../api/errors";
 import { fromServer } from "./fromServer";
 import type { ChatMessage } from "./types";
+import { forgetUnsent, keepUnsent, unsentOf } from "./unsent";
 
 export interface ChatCallbacks {
   /** The first answer of a new conversation started: it now has an id. */
@@ -19,6 +25,20 @@ export interface ChatCallbacks {
 }
 
 type Connection = "ok" | "reconnecting";
+
+/** A request that did not reach the server: a question (`text`, to send again) or a regenerate. `id` grows
+ * with each one, so the message box takes the text back each time. */
+export interface Undelivered {
+  id: number;
+  error: string;
+  text?: string;
+}
+
+/** What a stream's caller does about its request being acknowledged by the server (the `message` event), or not. */
+interface Delivery {
+  delivered(): void;
+  undelivered(error: unknown, placeholderId: string): void;
+}
 
 /** Documents a question may draw on: files attached to it (ready or still being read) and knowledge bases. */
 export interface ChatSources {
@@ -31,6 +51,7 @@ const nextFrame: (callback: () => void) => void =
 
 let temporaryIds = 0;
 const temporaryId = (): string => `local-${++temporaryIds}`;
+let undeliveredIds = 0;
 
 export function useChat(conversationId: string | undefined, model: string, callbacks: ChatCallbacks) {
   const { t } = useTranslation();
@@ -40,6 +61,10 @@ export function useChat(conversationId: string | undefined, model: string, callb
   const [earlierCursor, setEarlierCursor] = useState<string | null>(null);
   const [streaming, setStreaming] = useState(false);
   const [connection, setConnection] = useState<Connection>("ok");
+  const [undelivered, setUndelivered] = useState<Undelivered | null>(null);
+  /** The messages on screen, for putting them back when a regenerate did not reach the server. */
+  const shown = useRef<ChatMessage[]>(messages);
+  shown.current = messages;
   /** The conversation whose messages are in `messages` (a new chat gets its id mid-stream). */
   const shownFor = useRef<string | undefined>(undefined);
   /** A new chat's id, learnt from the stream: navigating to it must not reload (and lose) the live answer. */
@@ -59,8 +84,10 @@ export function useChat(conversationId: string | undefined, model: string, callb
 
   /** Reads a stream of events into the assistant message `placeholderId`. */
   const consume = useCallback(
-    async (stream: ChatStream, placeholderId: string, userId: string | null, resumed = false) => {
+    async (stream: ChatStream, placeholderId: string, userId: string | null, resumed = false, delivery?: Delivery) => {
       let assistantId = placeholderId;
+      // The server saved the question (or took the regenerate): from here on a failure is the answer's.
+      let acknowledged = false;
       let pending = "";
       let scheduled = false;
       const flush = (): void => {
@@ -82,6 +109,10 @@ export function useChat(conversationId: string | undefined, model: string, callb
           switch (event.event) {
             case "message": {
               const { conversation_id: id, assistant_message_id: answerId, user_message_id: questionId, model: used } = event.data;
+              if (!acknowledged) {
+                acknowledged = true;
+                delivery?.delivered();
+              }
               const previous = assistantId;
               assistantId = answerId;
               setMessages((current) =>
@@ -163,6 +194,11 @@ export function useChat(conversationId: string | undefined, model: string, callb
       } catch (caught) {
         flush();
         if (isAbort(caught) || caught instanceof ParleySessionEndedError) return;
+        if (!acknowledged && !stream.detached && delivery) {
+          // Nothing was saved: the caller takes the request back rather than show an answer that "failed".
+          delivery.undelivered(caught, placeholderId);
+          return;
+        }
         if (resumed && caught instanceof ParleyApiError && caught.status === 404 && stream.conversationId) {
           // nothing is being written after all (it ended just now): show what the server has
           const page = await api.chat.messages(stream.conversationId, { limit: 100 }).catch(() => null);
@@ -174,7 +210,7 @@ export function useChat(conversationId: string | undefined, model: string, callb
       } finally {
         setMine(false);
         if (runs.current === run) setConnection("ok");
-        if (stream.conversationId) callbacksRef.current.onActivity(stream.conversationId);
+        if (stream.conversationId && (acknowledged || !delivery)) callbacksRef.current.onActivity(stream.conversationId);
       }
     },
     [patchLast, t],
@@ -194,6 +230,9 @@ export function useChat(conversationId: string | undefined, model: string, callb
     setMessages([]);
     setLoadError(null);
     setEarlierCursor(null);
+    // A question that did not reach the server before a reload (or a switch to another chat) goes back in the box.
+    const unsent = unsentOf(conversationId);
+    setUndelivered(unsent ? { id: ++undeliveredIds, ...unsent } : null);
     if (!conversationId) return;
     let cancelled = false;
     setLoading(true);
@@ -226,14 +265,15 @@ export function useChat(conversationId: string | undefined, model: string, callb
   useEffect(() => () => controller.current?.abort(), []);
 
   const start = useCallback(
-    (stream: (signal: AbortSignal) => ChatStream, userId: string | null, abort: AbortController) => {
+    (stream: (signal: AbortSignal) => ChatStream, userId: string | null, abort: AbortController, delivery: Delivery) => {
       const placeholder: ChatMessage = { id: temporaryId(), role: "assistant", content: "", status: "streaming", model };
       setMessages((current) => [...current, placeholder]);
       setStreaming(true);
+      setUndelivered(null);
       const previous = previousClosed.current;
       const done = previous.then(() => {
         controller.current = abort;
-        return consume(stream(abort.signal), placeholder.id, userId);
+        return consume(stream(abort.signal), placeholder.id, userId, false, delivery);
       });
       previousClosed.current = done.catch(() => undefined);
     },
@@ -249,6 +289,15 @@ export function useChat(conversationId: string | undefined, model: string, callb
       const knowledgeBaseIds = sources.knowledgeBaseIds ?? [];
       setMessages((current) => [...current, question]);
       activeConversation.current = conversationId;
+      const delivery: Delivery = {
+        delivered: () => forgetUnsent(conversationId),
+        undelivered: (error, placeholderId) => {
+          setMessages((current) => current.filter((message) => message.id !== question.id && message.id !== placeholderId));
+          const unsent = { text, error: describeError(error, t) };
+          keepUnsent(conversationId, unsent);
+          setUndelivered({ id: ++undeliveredIds, ...unsent });
+        },
+      };
       start(
         (signal) =>
           api.chat.send(
@@ -263,14 +312,16 @@ export function useChat(conversationId: string | undefined, model: string, callb
           ),
         question.id,
         new AbortController(),
+        delivery,
       );
     },
-    [conversationId, model, start, streaming],
+    [conversationId, model, start, streaming, t],
   );
 
   const regenerate = useCallback(
     (edited?: string) => {
       if (streaming || !conversationId) return;
+      const before = shown.current;
       setMessages((current) => {
         const lastUser = current.map((message) => message.role).lastIndexOf("user");
         const kept = current.slice(0, lastUser + 1);
@@ -284,9 +335,17 @@ export function useChat(conversationId: string | undefined, model: string, callb
           api.chat.regenerate(conversationId, { model: model || null, ...(edited !== undefined ? { message: edited } : {}) }, { signal }),
         null,
         new AbortController(),
+        {
+          delivered: () => undefined,
+          // The server still has the previous answer (and question): show them again, as they are.
+          undelivered: (error) => {
+            setMessages(before);
+            setUndelivered({ id: ++undeliveredIds, error: describeError(error, t) });
+          },
+        },
       );
     },
-    [conversationId, model, start, streaming],
+    [conversationId, model, start, streaming, t],
   );
 
   const stop = useCallback(async () => {
@@ -315,5 +374,17 @@ export function useChat(conversationId: string | undefined, model: string, callb
     setEarlierCursor(page.next_cursor ?? null);
   }, [conversationId, earlierCursor]);
 
-  return { messages, loading, loadError, streaming, connection, send, stop, regenerate, hasEarlier: earlierCursor !== null, loadEarlier };
+  return {
+    messages,
+    loading,
+    loadError,
+    streaming,
+    connection,
+    undelivered,
+    send,
+    stop,
+    regenerate,
+    hasEarlier: earlierCursor !== null,
+    loadEarlier,
+  };
 }

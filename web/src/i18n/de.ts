@@ -100,6 +100,8 @@ const de: Translations = {
     reconnecting: "Verbindung verloren, verbinde neu…",
     reconnected: "Wieder verbunden",
     failed: "Die Antwort ist fehlgeschlagen: {{message}}",
+    notSent: "Ihre Nachricht wurde nicht gesendet: {{message}} Sie steht wieder im Eingabefeld und kann erneut gesendet werden.",
+    notRegenerated: "Die Antwort wurde nicht neu erzeugt: {{message}}",
     jumpToLatest: "Zur neuesten Nachricht",
     loadEarlier: "Ältere Nachrichten laden",
     copyCode: "Code kopieren",

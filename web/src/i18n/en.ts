@@ -98,6 +98,8 @@ const en = {
     reconnecting: "Connection lost, reconnecting…",
     reconnected: "Reconnected",
     failed: "The answer failed: {{message}}",
+    notSent: "Your message was not sent: {{message}} It is back in the message box, ready to send again.",
+    notRegenerated: "The answer was not regenerated: {{message}}",
     jumpToLatest: "Jump to latest",
     loadEarlier: "Load earlier messages",
     copyCode: "Copy code",

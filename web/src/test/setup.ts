@@ -6,6 +6,7 @@ import "../i18n";
 afterEach(() => {
   cleanup();
   localStorage.clear();
+  sessionStorage.clear();
 });
 
 // jsdom lacks these browser APIs the app touches
