@@ -157,6 +157,8 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         # connection the server dropped fails its next statement once, and the pool replaces it.
         pool_pre_ping=False,
         echo=settings.database.echo,
+        # Errors and echoed statements never show bound values: they hold user text, tokens and password hashes.
+        hide_parameters=True,
     )
 
 

@@ -7,6 +7,7 @@ ever reaches a client.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -16,10 +17,11 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import iter_route_contexts
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _logger = structlog.get_logger("parley.errors")
@@ -146,20 +148,31 @@ async def _parley_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status, exc.message, request=request, code=exc.code, headers=exc.headers, **exc.extra)
 
 
+# How many validation errors a 422 lists when the app's settings do not say (`HttpSettings`).
+DEFAULT_MAX_VALIDATION_ERRORS = 20
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [
+    # A body can make thousands of errors (one per unknown key of a large object): only the first few are
+    # rendered, so the cost and size of the answer stay bounded whatever was sent; `error_count` tells the rest.
+    settings = getattr(request.app.state, "settings", None)
+    limit = settings.http.max_validation_errors if settings is not None else DEFAULT_MAX_VALIDATION_ERRORS
+    all_errors = exc.errors()
+    errors: list[dict[str, Any]] = [
         {
-            "loc": list(error.get("loc", ())),
-            "msg": error.get("msg", ""),
-            "type": error.get("type", ""),
+            "loc": [part if isinstance(part, int) else str(part)[:200] for part in error.get("loc", ())],
+            "msg": str(error.get("msg", ""))[:500],
+            "type": str(error.get("type", "")),
         }
-        for error in exc.errors()
+        for error in itertools.islice(all_errors, limit)
     ]
     first = errors[0] if errors else None
     where = ".".join(str(part) for part in first["loc"] if part != "body") if first else ""
     detail = f"{where}: {first['msg']}" if first and where else (first["msg"] if first else "Invalid request")
-    return problem_response(422, detail, request=request, code="validation_error", errors=errors)
+    return problem_response(
+        422, detail, request=request, code="validation_error", errors=errors, error_count=len(all_errors)
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -169,7 +182,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 405:
         # Starlette names only the methods of the first route matching the path; RFC 9110 wants all of them.
         headers["Allow"] = ", ".join(allowed_methods(request))
-    return problem_response(exc.status_code, detail, request=request, headers=headers)
+    # An HTTPException raised by Parley's own middleware may carry a code (kit.request_guard.BodyTooLarge).
+    return problem_response(exc.status_code, detail, request=request, code=getattr(exc, "code", None), headers=headers)
 
 
 def allowed_methods(request: Request) -> list[str]:
@@ -180,9 +194,18 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
-async def _data_error(request: Request, exc: Exception) -> JSONResponse:
-    # PostgreSQL refused a value the validation let through (a control character, a number or date out of
-    # range): the input was at fault, so it is a 422 and not a 500.
+def _is_bad_value(exc: DBAPIError) -> bool:
+    """PostgreSQL refused a value itself (SQLSTATE class 22, "data exception": a character it cannot hold, a
+    number or date out of range). asyncpg's errors reach SQLAlchemy as a generic DBAPIError, not DataError."""
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(exc, DataError) or (isinstance(sqlstate, str) and sqlstate.startswith("22"))
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if not _is_bad_value(exc):
+        return _internal_error(request, exc)
+    # A value the validation let through: the input was at fault, so it is a 422 and not a 500.
     return problem_response(
         422,
         "a value in the request cannot be stored or compared (invalid characters, or out of range)",
@@ -191,11 +214,50 @@ async def _data_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    _logger.exception("unhandled_error", error_type=type(exc).__name__)
+def _internal_error(request: Request, exc: BaseException) -> JSONResponse:
+    # Logged here and only here (UnexpectedErrorMiddleware does not re-raise, so the server does not log it
+    # again); SQL parameters never appear in it: the engine hides them (db.create_engine).
+    _logger.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
     return problem_response(
         500, "An unexpected error occurred. It has been logged.", request=request, code="internal_error"
     )
+
+
+class UnexpectedErrorMiddleware:
+    """Answers an exception no handler took with a 500 problem (pure ASGI, inside the request-id middleware).
+
+    Starlette's own last-resort handler answers and then re-raises, for the server to log: uvicorn logged the
+    traceback a second time and, because the app raised, closed the connection without `Connection: close`,
+    so a client's next request on its pooled connection was reset. Here the exception ends with the answer;
+    the connection stays usable. An exception after the response started cannot be answered: it is logged
+    and the server, seeing the response unfinished, closes the connection.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched_send)
+        except Exception as exc:  # the last resort: whatever it is, the client gets a 500 problem
+            request = Request(scope)
+            if started:
+                _logger.error("unhandled_error_after_response_start", error_type=type(exc).__name__, exc_info=exc)
+                return
+            response = (
+                await _database_error(request, exc) if isinstance(exc, DBAPIError) else _internal_error(request, exc)
+            )
+            await response(scope, receive, send)
 
 
 ErrorRenderer = Callable[[Request, int, str, dict[str, str], dict[str, Any]], JSONResponse]
@@ -207,8 +269,9 @@ def install_error_handlers(app: FastAPI, *, surfaces: dict[str, ErrorRenderer] |
     app.add_exception_handler(ParleyError, _parley_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(DataError, _data_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    # Not an Exception handler: Starlette re-raises after those (see UnexpectedErrorMiddleware).
+    app.add_middleware(UnexpectedErrorMiddleware)
 
 
 _PROBLEM_SCHEMA: dict[str, Any] = {
