@@ -40,14 +40,23 @@ def test_the_bundled_model_answers_a_chat_out_of_the_box(tmp_path: Path) -> None
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
+        not_ready: list[dict[str, object]] = []
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
+                ready = httpx.get(f"{base}/readyz", timeout=1)
             except httpx.TransportError:
                 time.sleep(0.3)
+                continue
+            if ready.status_code == 200:
+                break
+            not_ready.append(ready.json())
+            time.sleep(0.1)
         else:
             pytest.fail("parley serve did not become ready")
+        # Ready means the model has loaded: the first question below does not pay for the load. While it loaded,
+        # the server was up but said why it was not ready yet.
+        assert ready.json()["models"] == {"local": "ready"}
+        assert all(body["models"] == {"local": "loading"} for body in not_ready), not_ready
         token = httpx.post(f"{base}/api/v1/auth/login", json={"email": "ops@acme.test", "password": PASSWORD}).json()[
             "access_token"
         ]

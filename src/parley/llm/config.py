@@ -55,6 +55,9 @@ class ModelConfig(BaseModel):
     max_retries: int = Field(default=2, ge=0, le=10)
 
     # Scripted (tests and benchmarks).
+    load_ms: float = Field(
+        default=0, ge=0, description="scripted: loading at start-up takes this long, as a local model's"
+    )
     first_token_ms: float = Field(default=0, ge=0)
     tokens_per_second: float = Field(default=0, ge=0, description="0: as fast as possible")
     reply: str = "echo"

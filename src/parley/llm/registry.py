@@ -7,7 +7,7 @@ import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import structlog
 
@@ -38,14 +38,20 @@ def build_provider(config: ModelConfig, *, data_dir: Path) -> ChatModel:
     return cast(ChatModel, provider_class(config, data_dir=data_dir))
 
 
+ModelState = Literal["loading", "ready", "failed"]
+
+
 class ModelRegistry:
-    """The catalogue's models, each built once. Providers with a `start()` (the local model) are started in
-    the background so the server is up at once; their `stream()` waits until they are ready."""
+    """The catalogue's models, each built once. Providers with a `start()` (the local model) start loading in
+    the background at start-up, so the server is up at once and the first question does not pay the load; their
+    `stream()` waits until they are ready. `states` says where each load is, for readiness checks."""
 
     def __init__(self, catalog: ModelCatalog, *, data_dir: Path) -> None:
         self.catalog = catalog
         self._models = {c.name: RegisteredModel(c, build_provider(c, data_dir=data_dir)) for c in catalog.models}
         self._starting: list[asyncio.Task[None]] = []
+        # Models with nothing to load (remote ones) are ready from the start.
+        self._states: dict[str, ModelState] = dict.fromkeys(self._models, "ready")
 
     def get(self, name: str) -> RegisteredModel | None:
         return self._models.get(name)
@@ -61,18 +67,29 @@ class ModelRegistry:
     def names(self) -> list[str]:
         return list(self._models)
 
+    @property
+    def states(self) -> dict[str, ModelState]:
+        """Each model's load: `loading` while its start-up load runs, then `ready` or `failed`."""
+        return dict(self._states)
+
     async def start(self) -> None:
+        """Begin loading every model that loads (without waiting for any): called once, at start-up."""
         for registered in self._models.values():
             start = getattr(registered.model, "start", None)
             if start is not None:
-                self._starting.append(asyncio.create_task(self._start_one(registered.config.name, start)))
+                name = registered.config.name
+                self._states[name] = "loading"
+                self._starting.append(asyncio.create_task(self._start_one(name, start), name=f"load model {name}"))
 
     async def _start_one(self, name: str, start: Any) -> None:
         try:
             await start()
-            _logger.info("model_ready", model=name)
         except Exception as exc:  # reported, and the model's stream() raises it to callers
+            self._states[name] = "failed"
             _logger.error("model_start_failed", model=name, error=str(exc))
+        else:
+            self._states[name] = "ready"
+            _logger.info("model_ready", model=name)
 
     async def aclose(self) -> None:
         for task in self._starting:

@@ -41,6 +41,14 @@ class ScriptedModel:
         self.config = config
         self._failure, _, argument = (config.fail or "").partition(":")
         self._argument = argument
+        self._loading: asyncio.Future[None] | None = None
+
+    async def start(self) -> None:
+        """Load like a local model does when `load_ms` is set: the registry starts it in the background, and
+        answers wait for it. Idempotent."""
+        if self._loading is None:
+            self._loading = asyncio.ensure_future(asyncio.sleep(self.config.load_ms / 1000))
+        await asyncio.shield(self._loading)
 
     def reply_for(self, request: ChatRequest) -> str:
         if self.config.reply == "prompt":
@@ -54,6 +62,8 @@ class ScriptedModel:
         return ""
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+        if self.config.load_ms:
+            await self.start()
         if self.config.first_token_ms:
             await asyncio.sleep(self.config.first_token_ms / 1000)
         if self._failure == "status":
@@ -90,4 +100,5 @@ class ScriptedModel:
         return count_message_tokens(messages)
 
     async def aclose(self) -> None:
-        return None
+        if self._loading is not None:
+            self._loading.cancel()
