@@ -45,6 +45,9 @@ class AuthSettings(BaseModel):
     jwt_audience: str = "parley-api"
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
     refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
+    # A refresh token presented again within this many seconds of its use gets the same new pair (tabs or
+    # retries racing); later, presenting it again is theft and ends the session (RFC 9700, section 4.14.2).
+    refresh_reuse_grace_seconds: int = Field(default=10, ge=0, le=300)
     registration_enabled: bool = True
     password_min_length: int = Field(default=12, ge=8, le=128)
     # argon2id cost; the defaults follow RFC 9106's second recommended option.

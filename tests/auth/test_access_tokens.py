@@ -57,6 +57,9 @@ class TestForgedTokens:
             ("no jti", {"jti": None}, TEST_AUTH["jwt_secret"]),
             ("unknown user", {"sub": str(uuid.uuid4())}, TEST_AUTH["jwt_secret"]),
             ("not a uuid subject", {"sub": "admin"}, TEST_AUTH["jwt_secret"]),
+            # No session: nothing could revoke it before it expires.
+            ("no sid", {}, TEST_AUTH["jwt_secret"]),
+            ("unknown session", {"sid": str(uuid.uuid4())}, TEST_AUTH["jwt_secret"]),
         ],
     )
     async def test_tampered_tokens_are_401(self, client, app, label, overrides, key):
@@ -78,7 +81,8 @@ class TestForgedTokens:
     async def test_role_claim_cannot_grant_admin(self, client, app):
         # The role inside a genuine token is informational; permissions follow the stored role.
         me = await signed_in_user(app, client)
-        token = jwt.encode(_claims(me.id, role="admin"), TEST_AUTH["jwt_secret"], algorithm="HS256")
+        session_id = jwt.decode(me.access_token, options={"verify_signature": False})["sid"]
+        token = jwt.encode(_claims(me.id, role="admin", sid=session_id), TEST_AUTH["jwt_secret"], algorithm="HS256")
         response = await client.get("/api/v1/admin/users", headers={"Authorization": f"Bearer {token}"})
         assert_problem(response, 403)
 

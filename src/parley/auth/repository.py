@@ -1,14 +1,14 @@
-"""Every SQL statement about refresh tokens."""
+"""Every SQL statement about refresh tokens, and so about signed-in sessions (a session is a token family)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from parley.models import RefreshToken
+from parley.models import RefreshToken, User
 
 
 def add(
@@ -57,6 +57,27 @@ async def consume(session: AsyncSession, token_hash: str) -> RefreshToken | None
     if found is None:
         return None
     return RefreshToken(id=found.id, user_id=found.user_id, family_id=found.family_id)
+
+
+async def user_in_session(
+    session: AsyncSession, *, user_id: uuid.UUID, family_id: uuid.UUID
+) -> tuple[User, bool] | None:
+    """The user behind an access token and whether its session is still open, in one statement: every call
+    with an access token reads the user anyway, so checking the session costs no extra round trip, and every
+    replica sees a sign-out, a password change or a suspension the moment it is committed.
+
+    A session is open while one token of its family is unrevoked (ending a session revokes them all); the
+    partial index `ix_refresh_tokens_open_family_id` holds only those, so this is one index probe.
+    """
+    open_session = exists().where(
+        RefreshToken.family_id == family_id,
+        RefreshToken.user_id == user_id,
+        RefreshToken.revoked_at.is_(None),
+    )
+    row = (await session.execute(select(User, open_session.label("open")).where(User.id == user_id))).one_or_none()
+    if row is None:
+        return None
+    return row[0], bool(row[1])
 
 
 async def get_by_hash(session: AsyncSession, token_hash: str) -> RefreshToken | None:

@@ -162,7 +162,8 @@ async def logout(session: AsyncSession, *, refresh_token: str, ip: str | None) -
 
 
 async def authenticate(session: AsyncSession, security: Security, credential: str) -> Principal:
-    """The caller behind an access token or API key. Suspended users are refused on every call at once."""
+    """The caller behind an access token or API key. Suspended users and ended sessions are refused on every
+    call at once, on every replica."""
     if credential.startswith(API_KEY_PREFIX):
         resolved = await api_key_service.resolve(session, credential)
         if resolved is None:
@@ -178,12 +179,17 @@ async def authenticate(session: AsyncSession, security: Security, credential: st
         claims = security.access_tokens.verify(credential)
     except InvalidToken as exc:
         raise Unauthorized("Invalid or expired access token") from exc
-    found = await user_service.get_by_id_or_none(session, claims.user_id)
+    found = await sessions.user_in_session(session, user_id=claims.user_id, session_id=claims.session_id)
     if found is None:
         raise Unauthorized("Invalid or expired access token")
-    _ensure_active(found)
+    user, session_open = found
+    _ensure_active(user)
+    if not session_open:
+        # Signed out, signed out by a password change, or revoked after a refresh token was replayed: the
+        # session's access tokens die with it, not up to their expiry later.
+        raise Unauthorized("This session has ended; sign in again")
     # Permissions follow the stored role, so a demotion takes effect before the token expires.
-    return Principal(user=found, permissions=permissions_of(found.role), session_id=claims.session_id)
+    return Principal(user=user, permissions=permissions_of(user.role), session_id=claims.session_id)
 
 
 def _ensure_active(user: User) -> None:

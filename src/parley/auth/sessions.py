@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.auth import repository
 from parley.auth.tokens import new_refresh_token, token_hash
 from parley.kit.clock import utcnow
-from parley.models import RefreshToken
+from parley.models import RefreshToken, User
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,13 @@ async def rotate(session: AsyncSession, presented: str) -> Rotation:
         await repository.revoke_family(session, known.family_id)
         return Rotation(current=None, reused=known)
     return Rotation(current=None)
+
+
+async def user_in_session(
+    session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID
+) -> tuple[User, bool] | None:
+    """The user behind an access token, and whether its session is still open (read together, one statement)."""
+    return await repository.user_in_session(session, user_id=user_id, family_id=session_id)
 
 
 async def revoke_by_token(session: AsyncSession, presented: str) -> RefreshToken | None:

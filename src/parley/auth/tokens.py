@@ -11,7 +11,7 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,9 @@ class AccessClaims:
     user_id: uuid.UUID
     role: str
     jti: str
-    session_id: uuid.UUID | None
+    # The refresh-token family (the signed-in session) the token belongs to: checked on every call, so ending
+    # the session ends its access tokens at once.
+    session_id: uuid.UUID
 
 
 class InvalidToken(Exception):
@@ -48,19 +50,28 @@ class AccessTokens:
     def ttl_seconds(self) -> int:
         return self._settings.access_token_ttl_seconds
 
-    def issue(self, *, user_id: uuid.UUID, role: str, session_id: uuid.UUID | None = None) -> str:
-        now = utcnow()
+    def issue(
+        self,
+        *,
+        user_id: uuid.UUID,
+        role: str,
+        session_id: uuid.UUID,
+        token_id: str | None = None,
+        issued_at: datetime | None = None,
+    ) -> str:
+        """A signed access token of the session `session_id`. `token_id` and `issued_at` make it reproducible:
+        the refresh grace window answers every repeat of one refresh with the same pair."""
+        now = issued_at or utcnow()
         claims: dict[str, Any] = {
             "iss": self._settings.jwt_issuer,
             "aud": self._settings.jwt_audience,
             "sub": str(user_id),
             "iat": now,
             "exp": now + timedelta(seconds=self._settings.access_token_ttl_seconds),
-            "jti": uuid.uuid4().hex,
+            "jti": token_id or uuid.uuid4().hex,
             "role": role,
+            "sid": str(session_id),
         }
-        if session_id is not None:
-            claims["sid"] = str(session_id)
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
 
     def verify(self, token: str) -> AccessClaims:
@@ -71,15 +82,15 @@ class AccessTokens:
                 algorithms=[_ALGORITHM],
                 audience=self._settings.jwt_audience,
                 issuer=self._settings.jwt_issuer,
-                options={"require": ["iss", "aud", "sub", "exp", "iat", "jti", "role"]},
+                # A token without a session could never be revoked before it expires: refused.
+                options={"require": ["iss", "aud", "sub", "exp", "iat", "jti", "role", "sid"]},
                 leeway=5,
             )
-            session_id = claims.get("sid")
             return AccessClaims(
                 user_id=uuid.UUID(claims["sub"]),
                 role=str(claims["role"]),
                 jti=str(claims["jti"]),
-                session_id=uuid.UUID(session_id) if session_id else None,
+                session_id=uuid.UUID(claims["sid"]),
             )
         except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
             raise InvalidToken(str(exc)) from exc

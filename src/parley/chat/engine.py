@@ -100,6 +100,8 @@ class ChatEngine:
         self._writing: dict[uuid.UUID, list[str]] = {}
         self._checkpointer: asyncio.Task[None] | None = None
         self._answers = 0
+        # Stop requests to other replicas for suspended users, held here until they are delivered.
+        self._stopping: set[asyncio.Task[None]] = set()
 
     # Lifecycle ---------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -152,6 +154,26 @@ class ChatEngine:
         self._ensure_checkpointer()
         self.relay.publish(generation.run)
         self.runs.start(generation.run, lambda _run: self._generate(generation))
+
+    def stop_answers_of(self, user_id: uuid.UUID) -> None:
+        """Stop every answer being written for `user_id` (a suspended account): this replica's at once, the
+        other replicas' through the relay, found by their fresh checkpoints. Meant to run once the suspension
+        is committed, so that no answer the user could still start escapes it."""
+        self.runs.cancel_user(user_id, "suspended")
+        task = asyncio.create_task(self._stop_elsewhere(user_id), name=f"stop-answers-of-{user_id}")
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    async def _stop_elsewhere(self, user_id: uuid.UUID) -> None:
+        try:
+            async with self.database.session() as session:
+                answering = await repository.conversations_answering(
+                    session, user_id=user_id, live_within=self.live_within
+                )
+            elsewhere = [c for c in answering if (run := self.runs.get(c)) is None or run.finished]
+            await asyncio.gather(*(self.relay.request_stop(c, wait_seconds=5.0) for c in elsewhere))
+        except Exception as exc:  # logged, not raised: the suspension itself stands and was already answered
+            _logger.error("stop_answers_failed", user_id=str(user_id), error=str(exc))
 
     async def _generate(self, job: Generation) -> None:
         run = job.run

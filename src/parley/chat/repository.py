@@ -136,6 +136,25 @@ async def mark_interrupted(session: AsyncSession, *, stale_after: timedelta, kee
     return len(result.all())
 
 
+async def conversations_answering(
+    session: AsyncSession, *, user_id: uuid.UUID, live_within: timedelta
+) -> list[uuid.UUID]:
+    """The user's conversations with an answer being written now, by whichever replica: unfinished, and
+    checkpointed within `live_within` (a live answer's row is refreshed every checkpoint interval)."""
+    rows = await session.scalars(
+        select(Message.conversation_id)
+        .distinct()
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Conversation.user_id == user_id,
+            Message.role == "assistant",
+            Message.finish_reason.is_(None),
+            Message.updated_at > func.now() - live_within,
+        )
+    )
+    return list(rows)
+
+
 async def conversation_state(session: AsyncSession, conversation_id: uuid.UUID) -> Conversation:
     conversation = await session.get(Conversation, conversation_id)
     if conversation is None:

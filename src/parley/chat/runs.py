@@ -189,6 +189,13 @@ class RunRegistry:
         for key in stale:
             del self._runs[key]
 
+    def cancel_user(self, user_id: uuid.UUID, reason: str) -> list[Run]:
+        """Stop every generation of this process answering `user_id` (a suspended account); returns them."""
+        runs = [run for run in self.active() if run.user_id == user_id and run.task is not None]
+        for run in runs:
+            run.cancel(reason)
+        return runs
+
     async def cancel_all(self, reason: str) -> None:
         # A run that was reserved but never started (its request failed before the commit) has nothing to wait for.
         runs = [run for run in self.active() if run.task is not None]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, func
+from sqlalchemy import ForeignKey, Index, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from parley.models.base import Base, UUIDPrimaryKey
@@ -27,7 +27,9 @@ class RefreshToken(UUIDPrimaryKey, Base):
     user_agent: Mapped[str | None] = mapped_column(String(300))
 
     __table_args__ = (
-        Index("ix_refresh_tokens_family_id", "family_id"),
+        # Only the tokens of open sessions: every authenticated call probes it (is the session still open?),
+        # and ending a session revokes through it; it shrinks as sessions end instead of growing for ever.
+        Index("ix_refresh_tokens_open_family_id", "family_id", postgresql_where=text("revoked_at IS NULL")),
         Index("ix_refresh_tokens_user_id", "user_id"),
         Index("ix_refresh_tokens_expires_at", "expires_at"),
     )

@@ -49,10 +49,17 @@ async def list_users(
     "/{user_id}/suspend",
     response_model=UserRead,
     responses=problem_responses(401, 403, 404, 409, 422),
-    summary="Suspend a user: every call of theirs is refused from now on",
+    summary="Suspend a user: every call of theirs is refused from now on, and their answers being written stop",
 )
 async def suspend(user_id: uuid.UUID, request: Request, principal: AdminUser, session: SessionDep) -> UserRead:
-    user = await service.set_active(session, admin=principal.user, user_id=user_id, active=False, ip=client_ip(request))
+    user = await service.set_active(
+        session,
+        admin=principal.user,
+        user_id=user_id,
+        active=False,
+        ip=client_ip(request),
+        answers=request.app.state.chat_engine,
+    )
     return UserRead.model_validate(user)
 
 

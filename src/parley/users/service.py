@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,6 +12,7 @@ from parley.audit.service import AuditAction, record
 from parley.auth import sessions as auth_sessions
 from parley.auth.passwords import Passwords, password_problem
 from parley.auth.permissions import Role
+from parley.db import after_commit
 from parley.errors import Conflict, NotFound, Unprocessable
 from parley.models import User
 from parley.users import repository
@@ -119,9 +121,24 @@ async def list_users(
     )
 
 
-async def set_active(session: AsyncSession, *, admin: User, user_id: uuid.UUID, active: bool, ip: str | None) -> User:
+class AnswerStopper(Protocol):
+    """What stops the answers being written for a user, wherever they run (the chat engine)."""
+
+    def stop_answers_of(self, user_id: uuid.UUID) -> None: ...
+
+
+async def set_active(
+    session: AsyncSession,
+    *,
+    admin: User,
+    user_id: uuid.UUID,
+    active: bool,
+    ip: str | None,
+    answers: AnswerStopper | None = None,
+) -> User:
     """Suspend or reinstate an account. Suspension takes effect on the user's very next call: every
-    credential is checked against `is_active`, and the refresh tokens are revoked too."""
+    credential is checked against `is_active`, every session is ended, and the answers being written for
+    the user are stopped (once the suspension is committed, so one started meanwhile is stopped too)."""
     user = await get(session, user_id)
     if not active:
         if user.id == admin.id:
@@ -129,6 +146,9 @@ async def set_active(session: AsyncSession, *, admin: User, user_id: uuid.UUID, 
         if user.role == Role.ADMIN and user.is_active and await repository.count_active_admins(session) <= 1:
             raise Conflict("the last active admin cannot be suspended")
         await auth_sessions.revoke_user_sessions(session, user.id)
+        if answers is not None:
+            suspended_id = user.id
+            after_commit(session, lambda: answers.stop_answers_of(suspended_id), on_rollback=lambda: None)
     user.is_active = active
     action = AuditAction.ADMIN_USER_UNSUSPEND if active else AuditAction.ADMIN_USER_SUSPEND
     record(session, action, actor_id=admin.id, target_type="user", target_id=user.id, ip=ip)
