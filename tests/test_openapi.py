@@ -3,6 +3,7 @@ errors, and the error handlers answer every failure, even an unexpected one, wit
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -142,3 +143,40 @@ class TestUnexpectedErrors:
             assert leak not in response.text, leak
         assert body["instance"] == path
         assert body["request_id"] == "support-ticket-7"
+
+
+class TestInteractiveDocs:
+    """/docs and /redoc load nothing from elsewhere: their scripts come from Parley (a pinned package), and a
+    policy keeps them from loading or calling anything else."""
+
+    @pytest.mark.parametrize("page", ["/docs", "/redoc"])
+    async def test_the_page_and_its_assets_come_from_parley_under_a_strict_policy(self, client, page):
+        response = await client.get(page)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/html")
+        assert "//" not in response.text.replace("<!doctype html>", ""), "the page names another origin"
+
+        policy = dict(
+            directive.strip().split(" ", 1) for directive in response.headers["content-security-policy"].split(";")
+        )
+        assert policy["default-src"] == "'none'"
+        assert policy["script-src"] == "'self'"  # no inline script, no CDN
+        assert policy["connect-src"] == "'self'" and policy["frame-ancestors"] == "'none'"
+
+        assets = re.findall(r'(?:src|href)="([^"]+)"', response.text)
+        assert any(asset.endswith(".js") for asset in assets)
+        for asset in assets:
+            loaded = await client.get(f"/{asset}")
+            assert loaded.status_code == 200, asset
+            assert len(loaded.content) > 0, asset
+
+    async def test_swagger_ui_is_a_version_that_reads_openapi_3_1(self, client):
+        """FastAPI describes the API as OpenAPI 3.1, which Swagger UI renders from version 5 on."""
+        assert (await _document(client))["openapi"].startswith("3.1")
+        bundle = await client.get("/docs/assets/swagger-ui-bundle.js")
+        versions = set(re.findall(rb'"(5\.\d+\.\d+)"', bundle.content))
+        assert versions, "not Swagger UI 5"
+
+    async def test_only_the_listed_assets_are_served(self, client):
+        for name in ("core.py", "consts.py", "__init__.py", "index.html"):
+            assert_problem(await client.get(f"/docs/assets/{name}"), 404)

@@ -59,6 +59,7 @@ from parley.storage import Storage, open_storage
 from parley.usage.endpoints import router as usage_router
 from parley.users.admin_endpoints import router as admin_users_router
 from parley.users.endpoints import router as users_router
+from parley.web.api_docs import router as api_docs_router
 from parley.web.spa import SinglePageApp
 
 if TYPE_CHECKING:
@@ -167,6 +168,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Self-hostable enterprise chat",
         lifespan=lifespan,
+        # FastAPI's pages load their scripts from a CDN; Parley serves its own (web.api_docs).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app, surfaces={"/v1/": openai_error_response})
@@ -187,6 +191,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         usage_router,
         openai_router,
         openai_embeddings_router,
+        api_docs_router,
     ):
         app.include_router(router)
     # Last: everything no API route matched is the web app (or a 404 for API paths).
