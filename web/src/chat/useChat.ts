@@ -70,6 +70,8 @@ export function useChat(conversationId: string | undefined, model: string, callb
   /** A new chat's id, learnt from the stream: navigating to it must not reload (and lose) the live answer. */
   const adopted = useRef<string | undefined>(undefined);
   const controller = useRef<AbortController | null>(null);
+  /** The newest stream's answer has not ended yet (no `done` or `error`): its title, if any, comes after that. */
+  const answerOpen = useRef(false);
   const runs = useRef(0);
   /** Settles when the previous stream has closed: the server takes a new question only after that (a title may
    * still be written after the answer is done). */
@@ -100,9 +102,11 @@ export function useChat(conversationId: string | undefined, model: string, callb
       const run = ++runs.current;
       // Only the newest run may say whether something is streaming (an older one may still be reading its title).
       const setMine = (value: boolean): void => {
-        if (runs.current === run) setStreaming(value);
+        if (runs.current !== run) return;
+        setStreaming(value);
+        answerOpen.current = value;
       };
-      setStreaming(true);
+      setMine(true);
       setConnection("ok");
       try {
         for await (const event of stream) {
@@ -362,8 +366,10 @@ export function useChat(conversationId: string | undefined, model: string, callb
       running?.abort();
       return;
     }
+    // Only an answer that has still not ended is cut off: one that ended may be waiting for its title, which a
+    // stopped first answer gets too.
     setTimeout(() => {
-      if (controller.current === running) running?.abort();
+      if (controller.current === running && answerOpen.current) running?.abort();
     }, 5000);
   }, []);
 
