@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +18,7 @@ def add(
     token_hash: str,
     family_id: uuid.UUID,
     parent_id: uuid.UUID | None,
+    created_at: datetime,
     expires_at: datetime,
     ip: str | None,
     user_agent: str | None,
@@ -28,6 +29,7 @@ def add(
         token_hash=token_hash,
         family_id=family_id,
         parent_id=parent_id,
+        created_at=created_at,
         expires_at=expires_at,
         ip=ip,
         user_agent=user_agent,
@@ -78,6 +80,31 @@ async def user_in_session(
     if row is None:
         return None
     return row[0], bool(row[1])
+
+
+async def get_used(session: AsyncSession, token_hash: str, *, grace_seconds: int) -> tuple[RefreshToken, bool] | None:
+    """A used token, and whether it was used within the last `grace_seconds` (by the database's clock, the one
+    that stamped `used_at`, so replicas' clocks do not matter); None for an unknown or unused token."""
+    within_grace = RefreshToken.used_at > func.now() - timedelta(seconds=grace_seconds)
+    row = (
+        await session.execute(
+            select(RefreshToken, within_grace).where(
+                RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_not(None)
+            )
+        )
+    ).one_or_none()
+    return None if row is None else (row[0], bool(row[1]))
+
+
+async def get_live_child(session: AsyncSession, *, parent_id: uuid.UUID, token_hash: str) -> RefreshToken | None:
+    """The token issued after `parent_id` with this hash, unless its family has been revoked since."""
+    return await session.scalar(
+        select(RefreshToken).where(
+            RefreshToken.token_hash == token_hash,
+            RefreshToken.parent_id == parent_id,
+            RefreshToken.revoked_at.is_(None),
+        )
+    )
 
 
 async def get_by_hash(session: AsyncSession, token_hash: str) -> RefreshToken | None:

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from parley.auth.passwords import Passwords
 from parley.auth.throttle import LoginThrottle
-from parley.auth.tokens import AccessTokens, load_or_create_jwt_secret
+from parley.auth.tokens import AccessTokens, load_or_create_jwt_secret, successor_key
 from parley.config import AuthSettings, Settings
 
 
@@ -19,6 +19,8 @@ class Security:
     passwords: Passwords
     access_tokens: AccessTokens
     login_throttle: LoginThrottle
+    # Derives each refresh token's successor (`tokens.successor_refresh_token`).
+    refresh_successor_key: bytes
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Security:
@@ -28,6 +30,7 @@ class Security:
             passwords=Passwords(settings.auth),
             access_tokens=AccessTokens(settings.auth, secret),
             login_throttle=LoginThrottle(settings.auth),
+            refresh_successor_key=successor_key(secret),
         )
 
 

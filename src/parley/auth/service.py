@@ -115,9 +115,15 @@ async def refresh(
     ip: str | None,
     user_agent: str | None,
 ) -> TokenPair:
-    """Trade a refresh token for a new pair. The presented token dies; presenting it again revokes the
-    whole session (every newer token too)."""
-    rotation = await sessions.rotate(session, refresh_token)
+    """Trade a refresh token for a new pair. The presented token dies: presenting it again within the grace
+    window (tabs racing for one refresh) gets the same new pair; after it, revokes the whole session (every
+    newer token too)."""
+    rotation = await sessions.rotate(
+        session,
+        refresh_token,
+        successor_key=security.refresh_successor_key,
+        grace_seconds=security.settings.refresh_reuse_grace_seconds,
+    )
     if rotation.reused is not None:
         record(
             session,
@@ -128,6 +134,10 @@ async def refresh(
             ip=ip,
         )
         raise Unauthorized("This refresh token was already used; the session has been revoked", persist_changes=True)
+    if rotation.repeated is not None:
+        user = await user_service.get(session, rotation.repeated.user_id)
+        _ensure_active(user)
+        return _pair(security, user, rotation.repeated)
     current = rotation.current
     if current is None:
         raise Unauthorized("Invalid or expired refresh token")
@@ -143,6 +153,7 @@ async def refresh(
         parent_id=current.id,
         ip=ip,
         user_agent=user_agent,
+        token=rotation.successor,
     )
     return _pair(security, user, issued)
 
@@ -199,7 +210,13 @@ def _ensure_active(user: User) -> None:
 
 def _pair(security: Security, user: User, issued: sessions.IssuedRefreshToken) -> TokenPair:
     return TokenPair(
-        access_token=security.access_tokens.issue(user_id=user.id, role=user.role, session_id=issued.family_id),
+        access_token=security.access_tokens.issue(
+            user_id=user.id,
+            role=user.role,
+            session_id=issued.family_id,
+            token_id=issued.token_id.hex,
+            issued_at=issued.issued_at,
+        ),
         refresh_token=issued.token,
         expires_in=security.access_tokens.ttl_seconds,
     )

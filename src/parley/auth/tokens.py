@@ -6,6 +6,7 @@ store and look up (a slow password hash would add nothing and cost every request
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -117,6 +118,19 @@ def load_or_create_jwt_secret(settings: AuthSettings, data_dir: Path) -> str:
 
 def new_refresh_token() -> str:
     return secrets.token_urlsafe(32)
+
+
+def successor_refresh_token(parent: str, key: bytes) -> str:
+    """The refresh token that follows `parent` in its family: an HMAC of it under a server key, so the same
+    refresh repeated within the grace window yields the same successor without any token being stored, and no
+    one without the key can compute it from the parent."""
+    digest = hmac.new(key, b"parley-refresh-successor\x00" + parent.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def successor_key(secret: str) -> bytes:
+    """The key of `successor_refresh_token`, derived from the signing secret (kept apart from JWT signing)."""
+    return hmac.new(secret.encode(), b"parley-refresh-successor-key", hashlib.sha256).digest()
 
 
 def token_hash(token: str) -> str:
