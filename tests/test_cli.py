@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tests.factories import PASSWORD
@@ -174,3 +175,115 @@ class TestServe:
         assert "definitely wrong" not in stderr
         # The embedded server was stopped with Parley.
         assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists()
+
+
+def _wait_ready(base: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    pytest.fail("parley serve did not become ready")
+
+
+def _readers(pid: int) -> list[psutil.Process]:
+    children = psutil.Process(pid).children(recursive=True)
+    return [child for child in children if "multiprocessing.forkserver" in " ".join(child.cmdline())]
+
+
+def _private_modes_problems(data_dir: Path) -> list[str]:
+    """Folders and files under the data dir that another account could list or read."""
+    problems = []
+    for path in [data_dir, *data_dir.rglob("*")]:
+        if path.is_symlink() or not (path.is_dir() or path.is_file()):
+            continue  # sockets and links: reachable only through the folders checked here
+        mode = path.stat().st_mode & 0o777
+        if path == data_dir and os.geteuid() == 0 and mode == 0o711:
+            continue  # as root the embedded PostgreSQL runs as its own account, which must pass through
+        if mode & 0o077:
+            problems.append(f"{path.relative_to(data_dir.parent)} {oct(mode)}")
+    return problems
+
+
+class TestShutdown:
+    def test_sigterm_while_a_file_is_being_read_stops_everything_promptly(self, tmp_path: Path):
+        """The review's case: SIGTERM while a hostile PDF is being read left the process in Runner.close for
+        100 s+ (an extraction thread nobody could stop) and the embedded PostgreSQL running."""
+        from tests.ingestion import hostile
+
+        port = _free_port()
+        data_dir = tmp_path / "data"
+        env = _env(
+            # The page budget and time limit out of the way: this reader would run for minutes.
+            PARLEY_FILES__PDF_MAX_PAGE_CONTENT_KIB="65536",
+            PARLEY_FILES__READING_TIMEOUT_SECONDS="900",
+        )
+        process = subprocess.Popen(
+            [*PARLEY, "serve", "--port", str(port), "--data-dir", str(data_dir)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # so a failed test can end everything it started, children included
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(base)
+            credentials = {"email": "reader@example.com", "password": PASSWORD}
+            assert httpx.post(f"{base}/api/v1/auth/register", json=credentials).status_code == 201
+            token = httpx.post(f"{base}/api/v1/auth/login", json=credentials).json()["access_token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            pdf = hostile.pdf_sharing_one_content_stream(pages=12, stream_mib=4)
+            response = httpx.post(
+                f"{base}/api/v1/chat/upload", files={"file": ("report.pdf", pdf, "application/pdf")}, headers=headers
+            )
+            assert response.status_code == 201, response.text
+            file_url = f"{base}/api/v1/files/{response.json()['id']}"
+            deadline = time.monotonic() + 60
+            while httpx.get(file_url, headers=headers).json()["status"] != "processing":
+                assert time.monotonic() < deadline, "the file was never picked up"
+                time.sleep(0.2)
+            while len(_readers(process.pid)) < 2:  # the fork server, and the reader it forked for this file
+                assert time.monotonic() < deadline, "no reader process was started"
+                time.sleep(0.2)
+            time.sleep(1)  # well inside the reading now
+            postmaster = int((data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+            children = psutil.Process(process.pid).children(recursive=True)
+            # Everything Parley wrote so far, the upload among it, is owner-only.
+            assert list((data_dir / "files").rglob("*")), "the upload is stored under data/files"
+            assert _private_modes_problems(data_dir) == []
+        except BaseException:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate(timeout=30)
+            raise
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        # Generous: the point is that it ends on its own, not after the 100 s+ it took, or never.
+        _, stderr = process.communicate(timeout=90)
+        took = time.monotonic() - started
+        assert process.returncode == 0, stderr[-3000:]
+        assert took < 45, f"shutdown took {took:.0f} s"
+        assert not psutil.pid_exists(postmaster) or psutil.Process(postmaster).status() == psutil.STATUS_ZOMBIE
+        assert not (data_dir / "postgres" / "postmaster.pid").exists()
+        left = [child for child in children if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
+        assert left == [], [child.cmdline()[:3] for child in left]
+
+    def test_a_shutdown_that_hangs_anyway_ends_at_the_deadline_after_stopping_the_database(self, tmp_path: Path):
+        """The last resort behind the bounded waits: armed by the stop signal, it stops the embedded database
+        and ends a process whose shutdown hangs (here: a thread that never ends, as the extraction thread did)."""
+        marker = tmp_path / "database-stopped"
+        script = (
+            "import threading, time\n"
+            "from pathlib import Path\n"
+            "from parley.kit.shutdown_deadline import ShutdownDeadline\n"
+            f"deadline = ShutdownDeadline(1, on_overrun=lambda: Path({str(marker)!r}).write_text('stopped'))\n"
+            "threading.Thread(target=time.sleep, args=(3600,)).start()  # not a daemon: exit would wait for it\n"
+            "deadline.arm()\n"
+        )
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1
+        assert marker.read_text() == "stopped"
+        assert "shutdown did not finish within 1 s; stopping the embedded database" in result.stderr

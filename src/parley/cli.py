@@ -9,9 +9,9 @@ import getpass
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec
 
 from pydantic import ValidationError
 
@@ -26,10 +26,13 @@ from parley.db import (
 )
 from parley.errors import ParleyError
 from parley.kit.logs import configure_logging
+from parley.kit.shutdown_deadline import ShutdownDeadline
 from parley.migrations.runner import upgrade_to_head
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+P = ParamSpec("P")
 
 
 def _fail(message: str) -> int:
@@ -122,7 +125,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             _prepare_workers(settings, url)
             config = uvicorn.Config("parley.cli:worker_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
             # The supervisor stops its workers on SIGINT/SIGTERM and returns; the embedded database stops below.
-            Multiprocess(config, sockets=[config.bind_socket()]).run()
+            supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+            deadline = _deadline(settings, embedded)
+            for name in ("handle_int", "handle_term"):
+                setattr(supervisor, name, _arming(deadline, getattr(supervisor, name)))
+            supervisor.run()
         else:
             app = create_app(settings.model_copy(update={"database_url": url}))
             config = uvicorn.Config(app, **options)  # type: ignore[arg-type]
@@ -130,11 +137,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # was there before it; a no-op handler there lets this function go on to stop the embedded database.
             for stop_signal in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(stop_signal, lambda *_: None)
-            uvicorn.Server(config).run()
+            uvicorn_server = uvicorn.Server(config)
+            uvicorn_server.handle_exit = _arming(_deadline(settings, embedded), uvicorn_server.handle_exit)  # type: ignore[method-assign]
+            uvicorn_server.run()
     finally:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _deadline(settings: Settings, embedded: EmbeddedPostgres | None) -> ShutdownDeadline:
+    """Armed by the first stop signal: past it the embedded database is stopped and the process exits, however
+    the graceful shutdown is doing (it waits for streams, jobs and threads, each bounded on its own)."""
+    return ShutdownDeadline(
+        settings.shutdown_timeout_seconds, on_overrun=embedded.stop if embedded is not None else lambda: None
+    )
+
+
+def _arming(deadline: ShutdownDeadline, handler: Callable[P, None]) -> Callable[P, None]:
+    """`handler` (a stop-signal handler of uvicorn's), arming `deadline` first."""
+
+    def armed(*args: P.args, **kwargs: P.kwargs) -> None:
+        deadline.arm()
+        handler(*args, **kwargs)
+
+    return armed
 
 
 def _prepare_workers(settings: Settings, url: str) -> None:

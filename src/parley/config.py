@@ -206,6 +206,9 @@ class HttpSettings(BaseModel):
     port: int = Field(default=8000, ge=1, le=65_535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = True
+    # `parley serve`: after a stop signal the process is gone within this many seconds, whatever still runs
+    # (the embedded database is stopped first).
+    shutdown_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
     # Addresses whose X-Forwarded-For / X-Forwarded-Proto headers are trusted (a reverse proxy).
     forwarded_allow_ips: str = "127.0.0.1"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import warnings
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ def start_embedded_postgres(data_dir: Path, database: str = EMBEDDED_DATABASE_NA
             f"the embedded PostgreSQL under {data_dir / 'postgres'} did not start ({type(exc).__name__}); "
             f"see {data_dir / 'postgres' / 'log'}"
         ) from exc
+    _close_data_dir_again(data_dir)
     if not database.isidentifier():
         raise ValueError(f"unsafe database name: {database!r}")
     # psql takes no bind parameters; the name was just checked to be a plain identifier.
@@ -78,6 +80,17 @@ def start_embedded_postgres(data_dir: Path, database: str = EMBEDDED_DATABASE_NA
     libpq_url = make_url(server.get_uri(database))
     url = libpq_url.set(drivername="postgresql+asyncpg")
     return EmbeddedPostgres(server=server, url=url.render_as_string(hide_password=False))
+
+
+def _close_data_dir_again(data_dir: Path) -> None:
+    """Run as root, pgserver runs PostgreSQL as its own `pgserver` account and opens every folder above the
+    database for others to list (g+rx, o+rx). The data dir is closed again: to others it stays passable only
+    (0711), which is all that account needs to reach its own 0700 `postgres/`; nothing in it can be listed,
+    and uploads, models and keys live in 0700 folders and 0600 files. Not root: owner-only (0700)."""
+    if os.geteuid() == 0:
+        os.chmod(data_dir, 0o711)  # noqa: S103 - passable, not listable: what the postgres account needs
+    else:
+        make_private_dir(data_dir)
 
 
 def _forget_dead_handles(pgdata: Path) -> None:
