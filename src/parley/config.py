@@ -54,9 +54,19 @@ class AuthSettings(BaseModel):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65_536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
-    login_failures_per_account: int = Field(default=5, ge=1)
-    login_failures_per_ip: int = Field(default=30, ge=1)
+    # Sign-in throttling (auth/throttle.py; README, "Sign-in throttling"): slows guessing down, never locks the
+    # rightful user out. Counted within the window:
     login_failure_window_seconds: int = Field(default=900, ge=1)
+    # failures of an account (from anywhere) before each further one doubles the wait for the next attempt
+    # (1 s, 2 s, 4 s … up to login_slowdown_max_seconds), from addresses the account does not know;
+    login_failures_per_account: int = Field(default=5, ge=1)
+    login_slowdown_max_seconds: int = Field(default=60, ge=1, le=3600)
+    # failures of an account from one address (or recognised browser) before that one is refused for the window;
+    login_failures_per_account_and_address: int = Field(default=10, ge=1)
+    # failures from one address, any accounts, before it is refused: high, as an office shares one NAT address.
+    login_failures_per_ip: int = Field(default=300, ge=1)
+    # An address or browser that signed in to an account stays recognised (exempt from the two above) this long.
+    login_recognised_address_days: int = Field(default=30, ge=1, le=365)
 
 
 class LLMSettings(BaseModel):

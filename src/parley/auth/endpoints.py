@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import re
+import secrets
+
 from fastapi import APIRouter, Request, Response, status
 
 from parley.auth import service
@@ -15,6 +18,11 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 # site can make the browser send it), and only on the auth routes.
 REFRESH_COOKIE = "parley_refresh"
 _COOKIE_PATH = "/api/v1/auth"
+# A random id the browser keeps across sessions (same protections): an account it signed in to recognises it, so
+# sign-in throttling never stands between that browser and the account (`auth.throttle`). It proves nothing by
+# itself; it only names the browser.
+DEVICE_COOKIE = "parley_device"
+_DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{32,64}")
 
 
 def _set_refresh_cookie(request: Request, response: Response, token: str, security: SecurityDep) -> None:
@@ -27,6 +35,14 @@ def _set_refresh_cookie(request: Request, response: Response, token: str, securi
         samesite="strict",
         secure=request.url.scheme == "https",
     )
+
+
+def _device_id(request: Request) -> str:
+    """The browser's device id from its cookie, or a new one (kept only if this sign-in succeeds)."""
+    presented = request.cookies.get(DEVICE_COOKIE)
+    if presented and _DEVICE_ID.fullmatch(presented):
+        return presented
+    return secrets.token_urlsafe(32)
 
 
 def _presented_refresh_token(body: RefreshRequest | None, request: Request) -> str:
@@ -64,6 +80,7 @@ async def register(body: RegisterRequest, request: Request, session: SessionDep,
 async def login(
     body: LoginRequest, request: Request, response: Response, session: SessionDep, security: SecurityDep
 ) -> TokenPairResponse:
+    device = _device_id(request)
     pair = await service.login(
         session,
         security,
@@ -71,8 +88,18 @@ async def login(
         password=body.password,
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent"),
+        device=device,
     )
     _set_refresh_cookie(request, response, pair.refresh_token, security)
+    response.set_cookie(
+        DEVICE_COOKIE,
+        device,
+        max_age=security.settings.login_recognised_address_days * 86_400,
+        path=_COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return TokenPairResponse(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
     )

@@ -62,16 +62,19 @@ async def login(
     password: str,
     ip: str | None,
     user_agent: str | None,
+    device: str | None = None,
 ) -> TokenPair:
     """Check a password and start a session. Unknown email and wrong password answer alike, after the same
-    work; repeated failures per account or address are throttled."""
+    work. Repeated failures are throttled (`auth.throttle`): slowed down per account, refused per account and
+    address and per address, never for an address or browser (`device`) that signed in to the account lately."""
     email = user_service.normalise_email(email)
-    retry_after = await security.login_throttle.retry_after(email=email, ip=ip)
+    throttle = security.login_throttle
+    retry_after = await throttle.retry_after(email=email, ip=ip, device=device)
     if retry_after is not None:
         raise TooManyRequests("Too many failed sign-in attempts; try again later", retry_after_seconds=retry_after)
     user = await user_service.get_by_email(session, email)
     if not await security.passwords.verify(user.hashed_password if user else None, password) or user is None:
-        await security.login_throttle.record_failure(email=email, ip=ip)
+        await throttle.record_failure(email=email, ip=ip, device=device)
         record(
             session,
             AuditAction.LOGIN_FAILED,
@@ -84,7 +87,7 @@ async def login(
         raise Unauthorized(_BAD_CREDENTIALS, persist_changes=True)
     if not user.is_active:
         raise Forbidden(_SUSPENDED)
-    await security.login_throttle.record_success(email=email)
+    await throttle.record_success(email=email, ip=ip, device=device)
     if user.hashed_password and security.passwords.needs_rehash(user.hashed_password):
         user.hashed_password = await security.passwords.hash(password)
     user.last_login_at = utcnow()

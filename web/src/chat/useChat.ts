@@ -299,7 +299,8 @@ export function useChat(conversationId: string | undefined, model: string, callb
           setMessages((current) => current.filter((message) => message.id !== question.id && message.id !== placeholderId));
           const unsent = { text, error: describeError(error, t) };
           keepUnsent(conversationId, unsent);
-          setUndelivered({ id: ++undeliveredIds, ...unsent });
+          // Shown only while its conversation is; otherwise it waits there for the person's return.
+          if (shownFor.current === conversationId) setUndelivered({ id: ++undeliveredIds, ...unsent });
         },
       };
       start(
