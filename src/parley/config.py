@@ -181,6 +181,21 @@ class JobSettings(BaseModel):
     max_running_per_owner: int = Field(default=1, ge=0, le=1000)
 
 
+class HttpSettings(BaseModel):
+    """What one request may cost before it is authenticated and validated (`kit.request_guard`)."""
+
+    # Largest request body in KiB, refused with 413 before it is read (and parsed, which costs the event loop
+    # about 0.1 s per MiB of JSON): sign-in and token routes take a few hundred bytes; a chat message is up to
+    # 100,000 characters (1.2 MB as JSON escapes); OpenAI clients send the whole conversation to /v1 (2 MiB is
+    # about 500,000 tokens); every other JSON route gets the default. Uploads are limited by plan (`files`).
+    max_auth_body_kib: int = Field(default=64, ge=1)
+    max_json_body_kib: int = Field(default=1024, ge=1)
+    max_chat_body_kib: int = Field(default=2048, ge=1)
+    max_openai_body_kib: int = Field(default=2048, ge=1)
+    # A 422 lists at most this many validation errors (and how many there were in all).
+    max_validation_errors: int = Field(default=20, ge=1, le=1000)
+
+
 class Settings(BaseSettings):
     """Everything Parley can be told. Environment names: `PARLEY_<FIELD>` and `PARLEY_<PART>__<FIELD>`;
     `DATABASE_URL` and `REDIS_URL` are also read under their customary names."""
@@ -189,21 +204,6 @@ class Settings(BaseSettings):
         env_prefix="PARLEY_",
         env_nested_delimiter="__",
         env_file=".env",
-class HttpSettings(BaseModel):
-    """What one request may cost before it is authenticated and validated (`kit.request_guard`)."""
-
-    # Largest request body in KiB, refused with 413 before it is read (and parsed, which costs the event loop
-    # about 0.1 s per MiB of JSON): sign-in and token routes take a few hundred bytes; a chat message is up to
-    # 100,000 characters (1.2 MB as JSON escapes); OpenAI clients send the whole conversation to /v1 (4 MiB is
-    # about a million tokens); every other JSON route gets the default. Uploads are limited by plan (`files`).
-    max_auth_body_kib: int = Field(default=64, ge=1)
-    max_json_body_kib: int = Field(default=1024, ge=1)
-    max_chat_body_kib: int = Field(default=2048, ge=1)
-    max_openai_body_kib: int = Field(default=4096, ge=1)
-    # A 422 lists at most this many validation errors (and how many there were in all).
-    max_validation_errors: int = Field(default=20, ge=1, le=1000)
-
-
         env_file_encoding="utf-8",
         extra="ignore",
         validate_by_name=True,
@@ -240,6 +240,7 @@ class HttpSettings(BaseModel):
     embeddings: EmbeddingSettings = EmbeddingSettings()
     rag: RagSettings = RagSettings()
     jobs: JobSettings = JobSettings()
+    http: HttpSettings = HttpSettings()
     # The first admin, created on first start when the database has no users.
     admin_email: str | None = None
     admin_password: SecretStr | None = None
@@ -248,7 +249,6 @@ class HttpSettings(BaseModel):
     @classmethod
     def _database_url_uses_asyncpg(cls, value: str | None) -> str | None:
         return _postgres_url(value)
-    http: HttpSettings = HttpSettings()
 
     @property
     def resolved_data_dir(self) -> Path:

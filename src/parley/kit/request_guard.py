@@ -3,8 +3,9 @@
 Two checks run before any route sees the request:
 
 - **Body size, per route.** A body larger than its route's limit is refused with 413 at once when its
-  `Content-Length` says so (nothing is read or parsed), and as soon as the running count passes the limit when
-  it is sent chunked. The answer says `Connection: close`: the rest of a refused body is never read.
+  `Content-Length` says so (before any of it is read), and as soon as the running count passes the limit when
+  it is sent chunked. The rest of a refused body is never parsed: a declared one up to 64 MiB is read and
+  discarded by the server (the connection stays usable), anything else is cut off (`Connection: close`).
   Without this, JSON routes parsed any size of body before the 422 (a 300 MiB unauthenticated login cost
   800 MiB of memory). Routes that read their own body as a stream against their own limit (uploads) are
   listed with no limit here.
@@ -27,6 +28,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from parley.errors import problem_response
 
 _CLOSE = {"Connection": "close"}
+# A refused body of declared size up to this is left for the server to read and discard after the answer
+# (reading is cheap; nothing parses it), so a client still sending it gets the 413 and keeps its connection.
+# A larger one, or a chunked one of unknown size, is not waited for: the answer closes the connection, and a
+# client that is still sending may see the connection reset instead of the answer.
+_DISCARD_AFTER_ANSWER_MAX = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,11 @@ class RequestGuardMiddleware:
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             response = problem_response(
-                413, _too_large(limit), request=Request(scope), code="payload_too_large", headers=_CLOSE
+                413,
+                _too_large(limit),
+                request=Request(scope),
+                code="payload_too_large",
+                headers=_CLOSE if declared > _DISCARD_AFTER_ANSWER_MAX else None,
             )
             await response(scope, receive, send)
             return
