@@ -406,7 +406,7 @@ def _split_on_marked_headings(text: str, out: _Collector) -> None:
 def _markdown(data: bytes, out: _Collector) -> None:
     marked: list[str] = []
     in_fence = False
-    for line in decode_text(_keepable(data, out)).split("\n"):
+    for line in _kept_text(data, out).split("\n"):
         if _FENCE.match(line):
             in_fence = not in_fence
         match = None if in_fence else _MARKDOWN_HEADING.match(line)
@@ -415,7 +415,7 @@ def _markdown(data: bytes, out: _Collector) -> None:
 
 
 def _json(data: bytes, out: _Collector) -> None:
-    text = decode_text(_keepable(data, out))
+    text = _kept_text(data, out)
     # Indented, so a minified document still breaks into lines the chunker can cut between; text that is not
     # valid JSON after all is indexed as it is.
     with contextlib.suppress(ValueError):
@@ -424,17 +424,20 @@ def _json(data: bytes, out: _Collector) -> None:
 
 
 def _text(data: bytes, out: _Collector) -> None:
-    out.add(decode_text(_keepable(data, out)))
+    out.add(_kept_text(data, out))
 
 
-def _keepable(data: bytes, out: _Collector) -> bytes:
-    """The bytes that can yield kept text (UTF-8 needs at most 4 a character): a 190 MiB text file does not
-    become a gigabyte of str to keep 20 million characters of it."""
-    keep = out.max_chars * 4
-    if len(data) <= keep:
-        return data
-    out.truncated = True
-    return data[:keep]
+def _kept_text(data: bytes, out: _Collector) -> str:
+    """The text that can be kept, decoded from only the bytes that can yield it (UTF-8 needs at most 4 a
+    character) and cut at the budget before any further work: a 190 MiB text file does not become a
+    gigabyte of str (and its tidied copies) to keep 20 million characters of it."""
+    keep = out.max_chars - out.used
+    # Twice the budget in characters: tidying (runs of spaces, blank lines) shrinks the text before the
+    # collector cuts it exactly.
+    text = decode_text(data[: keep * 4])
+    if len(data) > keep * 4 or len(text) > keep * 2:
+        out.truncated = True
+    return text[: keep * 2]
 
 
 def decode_text(data: bytes) -> str:
