@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run_e2e_without_browser(tmp_path: Path, *, ci: bool) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if key not in ("CI", "PARLEY_REQUIRE_SERVICES")}
+    # A run of its own: not CI, and not one of this run's xdist workers.
+    inherited = ("CI", "PARLEY_REQUIRE_SERVICES", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT")
+    env = {key: value for key, value in os.environ.items() if key not in inherited}
     env["PARLEY_E2E_CHROMIUM"] = str(tmp_path / "no-such-chromium")
     if ci:
         env["CI"] = "true"
