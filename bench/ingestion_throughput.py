@@ -18,7 +18,7 @@ from fpdf import FPDF
 from parley.config import EmbeddingSettings, RagSettings
 from parley.embeddings import count_tokens, create_embedder
 from parley.ingestion.chunking import chunk_sections
-from parley.ingestion.extraction import extract
+from parley.ingestion.extraction import ExtractionLimits, extract
 
 _SUBJECTS = ["The finance team", "Each employee", "The customer", "Our supplier", "The project board", "IT support"]
 _VERBS = ["reviews", "approves", "submits", "documents", "reports", "updates", "archives", "escalates"]
@@ -61,7 +61,7 @@ async def run(provider: str, data: bytes, pages: int, threads: int) -> None:
     try:
         await embedder.embed_query("warm up")  # loading the model is not ingestion
         started = time.perf_counter()
-        document = await asyncio.to_thread(extract, data, "pdf", max_chars=20_000_000)
+        document = await asyncio.to_thread(extract, data, "pdf", limits=ExtractionLimits())
         extracted = time.perf_counter()
         chunks = await asyncio.to_thread(
             chunk_sections,
