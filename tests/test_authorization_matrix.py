@@ -370,12 +370,13 @@ def _access_token(claims: dict[str, Any], secret: str) -> str:
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def _claims(user_id: uuid.UUID, *, expires_in: timedelta) -> dict[str, Any]:
+def _claims(user_id: uuid.UUID, *, expires_in: timedelta, session_id: str) -> dict[str, Any]:
     now = datetime.now(UTC)
     return {
         "iss": "parley",
         "aud": "parley-api",
         "sub": str(user_id),
+        "sid": session_id,
         "iat": now - timedelta(hours=2),
         "exp": now + expires_in,
         "jti": uuid.uuid4().hex,
@@ -411,11 +412,14 @@ async def _build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
     suspended = await signed_in_user(app, client)
     target = await create_user(app)
     secret = TEST_AUTH["jwt_secret"]
+    # A's own open session: the made-up tokens below differ from a working one only where the case says.
+    sid = str(jwt.decode(user_a.access_token, options={"verify_signature": False})["sid"])
 
     # The expired token differs from a working one only in `exp`: the 401 is about expiry, not shape.
     assert (
         await client.get(
-            f"{API}/users/me", headers=_bearer(_access_token(_claims(user_a.id, expires_in=timedelta(hours=1)), secret))
+            f"{API}/users/me",
+            headers=_bearer(_access_token(_claims(user_a.id, expires_in=timedelta(hours=1), session_id=sid), secret)),
         )
     ).status_code == 200
 
@@ -430,11 +434,15 @@ async def _build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
     world = World(client=client, user_a_email=user_a.email, target_user=target)
     world.headers = {
         "anonymous": {},
-        "expired_token": _bearer(_access_token(_claims(user_a.id, expires_in=-timedelta(hours=1)), secret)),
-        "forged_token": _bearer(
-            _access_token(_claims(user_a.id, expires_in=timedelta(hours=1)), "not-the-server-key-" + "y" * 32)
+        "expired_token": _bearer(
+            _access_token(_claims(user_a.id, expires_in=-timedelta(hours=1), session_id=sid), secret)
         ),
-        "unsigned_token": _bearer(_unsigned_token(_claims(user_a.id, expires_in=timedelta(hours=1)))),
+        "forged_token": _bearer(
+            _access_token(
+                _claims(user_a.id, expires_in=timedelta(hours=1), session_id=sid), "not-the-server-key-" + "y" * 32
+            )
+        ),
+        "unsigned_token": _bearer(_unsigned_token(_claims(user_a.id, expires_in=timedelta(hours=1), session_id=sid))),
         "revoked_key": _bearer(revoked_key["key"]),
         "suspended_user": suspended.headers,
         "suspended_user_key": _bearer(suspended_key["key"]),
