@@ -5,6 +5,7 @@ app, no reload)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,7 +41,9 @@ class Outage:
         self.down = False
 
 
-def test_a_page_whose_code_cannot_be_fetched_offers_try_again_and_recovers(page: Page, base_url: str) -> None:
+def test_a_page_whose_code_cannot_be_fetched_offers_try_again_and_recovers(
+    page: Page, base_url: str, artifacts: Path
+) -> None:
     email = new_email("blip")
     register_by_api(base_url, email)
     sign_in(page, email)
@@ -55,6 +58,7 @@ def test_a_page_whose_code_cannot_be_fetched_offers_try_again_and_recovers(page:
     # The app around it still works: the sidebar and its conversations are there.
     expect(sidebar(page)).to_be_visible()
     expect(page.get_by_role("searchbox", name="Search conversations")).to_be_visible()
+    page.screenshot(path=artifacts / "20-page-could-not-load.png")
 
     # Still down: trying again says so again.
     page.get_by_role("button", name="Try again").click()
@@ -73,7 +77,7 @@ def test_a_page_whose_code_cannot_be_fetched_offers_try_again_and_recovers(page:
 
 
 def test_a_question_sent_offline_is_kept_to_send_again_and_never_answered_as_another(
-    page: Page, context: BrowserContext, base_url: str
+    page: Page, context: BrowserContext, base_url: str, artifacts: Path
 ) -> None:
     email = new_email("offline")
     register_by_api(base_url, email)
@@ -92,6 +96,7 @@ def test_a_question_sent_offline_is_kept_to_send_again_and_never_answered_as_ano
     expect(page.get_by_role("alert")).to_contain_text("Your message was not sent: Parley cannot be reached.")
     expect(box).to_have_value("second question about moons")
     expect(questions).to_have_count(1)
+    page.screenshot(path=artifacts / "21-message-not-sent.png")
 
     # Online again: Regenerate (under the only answer) answers the question it is under, nothing else.
     context.set_offline(False)
