@@ -59,10 +59,11 @@ class Http1Protocol(HttpToolsProtocol):
                 return
             except httptools.HttpParserUpgrade as upgrade:
                 if not self._declining_upgrade:
+                    # A WebSocket handshake, or CONNECT: as uvicorn handles them.
                     if self._should_upgrade():
                         self.handle_websocket_upgrade()
-                    else:  # CONNECT: nothing here can serve it
-                        self.send_400_response("Unsupported upgrade request.")
+                    else:
+                        self._unsupported_upgrade_warning()
                     return
                 # Start over on a fresh parser with the offer removed; loop, as the rest may hold more requests.
                 data = self._head_without_upgrade() + data[upgrade.args[0] :]
