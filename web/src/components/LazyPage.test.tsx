@@ -1,4 +1,4 @@
-import { render, screen } from "@testing-library/react";
+import { act, render, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 import { lazyPage } from "./LazyPage";
@@ -49,6 +49,17 @@ describe("lazyPage", () => {
     expect(await screen.findByRole("heading", { name: "My files" })).toBeInTheDocument();
     expect(screen.queryByRole("alert")).not.toBeInTheDocument();
     expect(load).toHaveBeenCalledTimes(3);
+  });
+
+  it("tries again by itself when the browser is back online", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => undefined);
+    const Page = lazyPage(flakyImport(1));
+    render(<Page />);
+    expect(await screen.findByRole("alert")).toBeInTheDocument();
+    act(() => {
+      window.dispatchEvent(new Event("online"));
+    });
+    expect(await screen.findByRole("heading", { name: "My files" })).toBeInTheDocument();
   });
 
   it("imports again when the page is opened again after a failure", async () => {

@@ -1,4 +1,4 @@
-import { type ComponentType, Suspense, useState } from "react";
+import { type ComponentType, Suspense, useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { ErrorBoundary } from "./ErrorBoundary";
 import { Icon } from "./Icon";
@@ -15,6 +15,11 @@ function Loading() {
 
 function PageFailed({ onRetry }: { onRetry(): void }) {
   const { t } = useTranslation();
+  // Back online: try again by itself (a server that restarted has no such signal: that is what the button is for).
+  useEffect(() => {
+    window.addEventListener("online", onRetry);
+    return () => window.removeEventListener("online", onRetry);
+  }, [onRetry]);
   return (
     <div className="page-content narrow page-failed">
       <div className="notice notice-error" role="alert">
