@@ -72,3 +72,18 @@ class TestAccessTokensDieWithTheirSession:
         await _refused(client, me.access_token)
         fresh = await sign_in(client, me.email, PASSWORD)
         await _works(client, fresh["access_token"])
+
+
+class TestAcrossReplicas:
+    async def test_signing_out_through_one_replica_refuses_the_token_on_another_at_once(
+        self, client, redis_app, replica_b
+    ):
+        me = await signed_in_user(redis_app, client)
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=redis_app), base_url="http://a") as via_a,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=replica_b), base_url="http://b") as via_b,
+        ):
+            await _works(via_a, me.access_token)
+            signed_out = await via_b.post("/api/v1/auth/logout", json={"refresh_token": me.refresh_token})
+            assert signed_out.status_code == 204
+            await _refused(via_a, me.access_token)
