@@ -236,3 +236,31 @@ class TestDisconnect:
         assert row is not None, "the abandoned completion was not counted"
         # At 25 tokens/s the full answer takes 8 s; it was cut off right after the client left.
         assert 3 <= row.completion_tokens < 20
+
+    async def test_a_client_that_hangs_up_before_the_first_token_stops_the_wait(self, client, app, live_url, session):
+        """While the status waits for the first token nothing is sent, yet a hang-up still cancels the upstream
+        call: the attempt is over (and recorded, as nothing spent) long before the model's 10 s first token."""
+        me, key, _ = await _sdk(client, app, live_url)
+        body = {"model": "quiet", "stream": True, "messages": [{"role": "user", "content": "take your time"}]}
+        for stream in (True, False):
+            async with httpx.AsyncClient(base_url=live_url, timeout=10) as http:
+                request = asyncio.create_task(
+                    http.post(
+                        "/v1/chat/completions",
+                        json={**body, "stream": stream},
+                        headers={"Authorization": f"Bearer {key}"},
+                    )
+                )
+                await asyncio.sleep(0.5)
+                request.cancel()  # the client hangs up, its connection closed with it
+                with pytest.raises(asyncio.CancelledError):
+                    await request
+        rows = []
+        for _ in range(100):  # 5 s at most, half the model's silence
+            rows = (await session.scalars(select(UsageLog).where(UsageLog.user_id == me.id))).all()
+            if len(rows) == 2:
+                break
+            await asyncio.sleep(0.05)
+            session.expire_all()
+        assert len(rows) == 2, "the abandoned waits were not cut short"
+        assert all(row.model == "quiet" and row.completion_tokens == 0 and row.prompt_tokens == 0 for row in rows)

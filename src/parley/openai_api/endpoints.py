@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
@@ -15,6 +17,7 @@ from parley.openai_api.errors import upstream_failure_response
 from parley.openai_api.schemas import ChatCompletionRequest
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+T = TypeVar("T")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"description": description, "content": {"application/json": {}}}
@@ -53,19 +56,53 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
     chat_request = service.to_chat_request(body)
     model = llm_router.resolve(body.model, chat_request.messages)
     database = request.app.state.database
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        completion = service.CompletionStream(
-            llm_router, database, principal, model, chat_request, include_usage=include_usage
-        )
-        try:
-            # The status is decided by the first token: no model could start the answer, an error status.
-            await completion.open()
-        except ProviderError as exc:
-            return upstream_failure_response(exc)
-        return EventStreamResponse(completion.chunks())
     try:
-        whole = await service.complete(llm_router, database, principal, model, chat_request)
+        if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            completion = service.CompletionStream(
+                llm_router, database, principal, model, chat_request, include_usage=include_usage
+            )
+            # The status waits for the first token: when no model can start the answer, it is an error status.
+            opened = await _unless_the_client_leaves(request, completion.open())
+            if opened is None:
+                return Response(status_code=_CLIENT_CLOSED_REQUEST)
+            return EventStreamResponse(opened.chunks())
+        whole = await _unless_the_client_leaves(
+            request, service.complete(llm_router, database, principal, model, chat_request)
+        )
     except ProviderError as exc:
         return upstream_failure_response(exc)
+    if whole is None:
+        return Response(status_code=_CLIENT_CLOSED_REQUEST)
     return JSONResponse(whole)
+
+
+# Nobody reads it: the status nginx logs for a client that hung up before the answer.
+_CLIENT_CLOSED_REQUEST = 499
+
+
+async def _unless_the_client_leaves(request: Request, work: Awaitable[T]) -> T | None:
+    """`work`'s result, or None when the client hung up first: then `work` is cancelled, which closes the upstream
+    call at once, as the event stream does once it runs. Needed while nothing is sent yet (a whole completion, or
+    a stream waiting for its first token), when no response is there to notice the hang-up."""
+    task = asyncio.current_task()
+    assert task is not None  # an endpoint always runs in a task
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        # The body was read already: what comes next is the disconnect.
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if gone and task.uncancel() == 0:
+            return None
+        raise
+    finally:
+        watcher.cancel()

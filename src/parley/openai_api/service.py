@@ -136,16 +136,16 @@ class CompletionStream:
         self._id = _completion_id()
         self._created = int(time.time())
 
-    async def open(self) -> None:
-        """Wait for the first token (fallbacks included). Raises `ProviderError`, with the attempt recorded,
-        when no model could start the answer."""
+    async def open(self) -> CompletionStream:
+        """Wait for the first token (fallbacks included); returns this stream, ready for `chunks()`. Raises
+        `ProviderError`, with the attempt recorded, when no model could start the answer."""
         try:
             async for event in self._events:
                 if isinstance(event, ModelSwitch):
                     _switched(self._accounting, event)
                     continue
                 self._first = event
-                return
+                return self
         except BaseException:
             # Nothing will be streamed: close the upstream call now and count what was spent (nothing, unless
             # a fallback broke after generating).
@@ -153,6 +153,7 @@ class CompletionStream:
                 await self._events.aclose()
                 await _record(self._database, self._router, self._principal, self._request, self._accounting)
             raise
+        raise ProviderError("the model's stream ended without a finish", retryable=True)
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         payload = {
