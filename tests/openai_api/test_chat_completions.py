@@ -175,6 +175,21 @@ class TestStreamedFailures:
         assert caught.value.status_code == 429 and caught.value.body["type"] == "rate_limit_error"
         assert sent == ["/v1/chat/completions"] * 2
 
+    async def test_models_resting_behind_an_open_circuit_are_a_503_with_retry_after(self, client, app, live_url):
+        _, _, sdk = await _sdk(client, app, live_url)
+        for _ in range(app.state.settings.llm.breaker_failure_threshold):
+            with pytest.raises(openai.InternalServerError):
+                await sdk.chat.completions.create(model="broken-only", messages=[{"role": "user", "content": "hi"}])
+        assert app.state.router.breaker("broken-only").is_open
+        for stream in (True, False):
+            with pytest.raises(openai.InternalServerError) as caught:
+                await sdk.chat.completions.create(
+                    model="broken-only", messages=[{"role": "user", "content": "hi"}], stream=stream
+                )
+            assert caught.value.status_code == 503 and "circuit open" in caught.value.body["message"]
+            cooldown = app.state.settings.llm.breaker_cooldown_seconds
+            assert 0 < int(caught.value.response.headers["retry-after"]) <= cooldown
+
     async def test_a_fallback_before_the_first_token_still_streams_with_200(self, client, app, live_url):
         _, _, sdk = await _sdk(client, app, live_url)
         stream = await sdk.chat.completions.create(

@@ -89,10 +89,14 @@ class ProviderError(Exception):
     """A provider call failed. `retryable` says whether trying again (or elsewhere) can help: rate limits,
     5xx, timeouts and dropped connections are; bad requests and authentication failures are not."""
 
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, retryable: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+        # Seconds after which trying again can succeed, when known (a model whose circuit is open).
+        self.retry_after = retry_after
 
 
 @runtime_checkable

@@ -72,6 +72,13 @@ class CircuitBreaker:
     def is_open(self) -> bool:
         return self.opened_at is not None and time.monotonic() - self.opened_at < self.cooldown
 
+    @property
+    def seconds_until_trial(self) -> float:
+        """How long until an open circuit lets a trial call through (0 when it is not open)."""
+        if self.opened_at is None:
+            return 0.0
+        return max(0.0, self.cooldown - (time.monotonic() - self.opened_at))
+
     def allows(self) -> bool:
         if self.opened_at is None:
             return True
@@ -152,7 +159,13 @@ class Router:
             registered = self.registry.get(name)
             breaker = self._breakers[name]
             if registered is None or not breaker.allows():
-                last_error = last_error or ProviderError(f"model {name} is unavailable (circuit open)")
+                # 503 with the time until the circuit's trial call: a client learns when trying again can help.
+                last_error = last_error or ProviderError(
+                    f"model {name} is unavailable (circuit open)",
+                    status=503,
+                    retryable=True,
+                    retry_after=breaker.seconds_until_trial,
+                )
                 continue
             if previous is not None:
                 spent = await self._estimate(previous, request, generated)
@@ -195,6 +208,7 @@ class Router:
             f"no model could answer: {last_error}" if last_error else "no model could answer",
             status=last_error.status if last_error else None,
             retryable=True,
+            retry_after=last_error.retry_after if last_error else None,
         )
 
     async def complete(self, model: RegisteredModel, request: ChatRequest) -> Completion:

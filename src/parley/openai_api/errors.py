@@ -3,11 +3,12 @@
 OpenAI answers a malformed request with 400 `invalid_request_error` naming the offending parameter as a dotted
 path (`messages.0.content`), so validation errors (422 elsewhere in Parley) are 400 here; an unreadable JSON body
 names no parameter; an unknown `/v1` route is a plain 404, not an unknown model. A failure of the upstream models
-keeps a status SDKs act on: 429 (retried after a pause) for a rate limit, 400 for a request the model refused
-as invalid, 502 (retried) for everything else."""
+keeps a status SDKs act on: 429 (retried after a pause) for a rate limit, 503 with `Retry-After` for models
+resting behind an open circuit, 400 for a request the model refused as invalid, 502 (retried) for the rest."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from starlette.requests import Request
@@ -51,15 +52,19 @@ def failure_status(exc: ProviderError) -> int:
     (an upstream 401/404 is Parley's configuration at fault, a server error for the client)."""
     if exc.status == 429:
         return 429
+    if exc.status == 503 and exc.retry_after is not None:
+        return 503  # Parley rests the models behind an open circuit, and knows until when
     if exc.status in _INVALID_UPSTREAM:
         return 400
     return 502
 
 
 def upstream_failure_response(exc: ProviderError) -> JSONResponse:
-    """The error answer of a completion that no model could start."""
+    """The error answer of a completion that no model could start; `Retry-After` when Parley knows when trying
+    again can help (SDKs wait that long before their retry)."""
     status = failure_status(exc)
-    return JSONResponse(openai_error_body(status, str(exc)), status_code=status)
+    headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))} if exc.retry_after is not None else None
+    return JSONResponse(openai_error_body(status, str(exc)), status_code=status, headers=headers)
 
 
 def _param(location: list[Any] | tuple[Any, ...]) -> str | None:
