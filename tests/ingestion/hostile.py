@@ -59,6 +59,25 @@ def docx_expanding_to(xml_mib: int, *, seed: int = 7) -> bytes:
     return out.getvalue()
 
 
+def docx_of_many_paragraphs(count: int, *, text_every: int = 10_000) -> bytes:
+    """A plain (if long) DOCX of `count` paragraphs, one in `text_every` with a sentence and the rest empty:
+    little text, but millions of XML elements, which a reader that builds the whole tree holds as hundreds
+    of MiB."""
+    template = io.BytesIO(documents.docx())
+    with zipfile.ZipFile(template) as source:
+        parts = {info.filename: source.read(info) for info in source.infolist()}
+    head, _, _ = parts["word/document.xml"].partition(b"<w:body>")
+    empty = b"<w:p><w:r><w:t></w:t></w:r></w:p>"
+    said = b"<w:p><w:r><w:t>Paragraph %d says badges open every door on floor three.</w:t></w:r></w:p>"
+    body = b"".join(said % n if n % text_every == 0 else empty for n in range(count))
+    parts["word/document.xml"] = head + b"<w:body>" + body + b"</w:body></w:document>"
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+    return out.getvalue()
+
+
 def ratio(data: bytes) -> float:
     """Uncompressed / compressed size of a zip, as the upload check computes it."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -66,4 +85,4 @@ def ratio(data: bytes) -> float:
     return sum(e.file_size for e in entries) / max(1, sum(e.compress_size for e in entries))
 
 
-__all__ = ["docx_expanding_to", "pdf_sharing_one_content_stream", "ratio", "zlib"]
+__all__ = ["docx_expanding_to", "docx_of_many_paragraphs", "pdf_sharing_one_content_stream", "ratio", "zlib"]

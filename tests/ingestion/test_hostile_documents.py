@@ -11,12 +11,12 @@ import uuid
 
 from sqlalchemy import select
 
-from parley.ingestion.extraction import MIB
 from parley.ingestion.tasks import IngestionTask
 from parley.models import File, FileChunk
 from tests.factories import create_user, signed_in_user
 from tests.files.helpers import upload
 from tests.ingestion import hostile
+from tests.ingestion.hostile import MIB
 
 
 async def _stored_file(app, data: bytes, file_type: str) -> File:
@@ -80,6 +80,19 @@ class TestHostileDocx:
 
         assert stored.status == "failed"
         assert "word/document.xml expands to 40 MiB, more than the 32 MiB a part may have" in stored.status_reason
+
+    async def test_a_long_plain_docx_is_read_within_a_small_memory_ceiling(self, app, client):
+        # 600,000 paragraphs, ~20 MiB of XML: a whole-tree reader needs hundreds of MiB for it; the body is
+        # streamed paragraph by paragraph instead.
+        file = await _stored_file(app, hostile.docx_of_many_paragraphs(600_000), "docx")
+
+        stored = await _ingest(app, file, reading_memory_mib=128)
+
+        assert stored.status == "ready", stored.status_reason
+        async with app.state.database.session() as session:
+            texts = (await session.scalars(select(FileChunk.text).where(FileChunk.file_id == file.id))).all()
+        # Every sentence, the last one too: the whole body was read.
+        assert "Paragraph 590000 says badges" in "\n".join(texts)
 
 
 class TestHostilePdf:

@@ -42,7 +42,16 @@ MIB = 1024 * 1024
 # Imported once by the fork server, so each reader starts with them loaded. `__main__` first: a child whose
 # main module is already imported does not import it again (multiprocessing would otherwise re-run the
 # `parley` script's imports in every child).
-_PRELOAD = ["__main__", "parley.ingestion.extraction", "pypdf", "docx", "pptx", "openpyxl", "bs4", "lxml.etree"]
+_PRELOAD = [
+    "__main__",
+    "parley.ingestion.extraction",
+    "parley.ingestion.docx_stream",
+    "pypdf",
+    "pptx",
+    "openpyxl",
+    "bs4",
+    "lxml.etree",
+]
 _PR_SET_PDEATHSIG = 1
 # How long a killed child may take to be reaped before the parent stops waiting for it.
 _REAP_SECONDS = 5.0
