@@ -78,6 +78,20 @@ def docx_of_many_paragraphs(count: int, *, text_every: int = 10_000) -> bytes:
     return out.getvalue()
 
 
+def pptx_with_a_huge_slide(paragraphs: int) -> bytes:
+    """A PPTX whose first slide holds `paragraphs` one-word paragraphs: python-pptx parses a slide whole."""
+    with zipfile.ZipFile(io.BytesIO(documents.pptx())) as source:
+        parts = {info.filename: source.read(info) for info in source.infolist()}
+    slide = parts["ppt/slides/slide1.xml"]
+    body = b"<a:p><a:r><a:t>x</a:t></a:r></a:p>" * paragraphs
+    parts["ppt/slides/slide1.xml"] = slide.replace(b"</a:p></p:txBody>", b"</a:p>" + body + b"</p:txBody>", 1)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+    return out.getvalue()
+
+
 def ratio(data: bytes) -> float:
     """Uncompressed / compressed size of a zip, as the upload check computes it."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -85,4 +99,11 @@ def ratio(data: bytes) -> float:
     return sum(e.file_size for e in entries) / max(1, sum(e.compress_size for e in entries))
 
 
-__all__ = ["docx_expanding_to", "docx_of_many_paragraphs", "pdf_sharing_one_content_stream", "ratio", "zlib"]
+__all__ = [
+    "docx_expanding_to",
+    "docx_of_many_paragraphs",
+    "pdf_sharing_one_content_stream",
+    "pptx_with_a_huge_slide",
+    "ratio",
+    "zlib",
+]

@@ -143,6 +143,15 @@ class TestMemoryCeiling:
         # Decoding and tidying 48 MiB of text takes several times that; the child paid for it, not the server.
         assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before < 100 * MIB
 
+    async def test_a_parser_running_out_inside_its_xml_library_says_memory_not_damaged(self, app, client):
+        # libxml2 turns the refused allocation into a parse error; the file is not damaged, it is too big.
+        file = await _stored_file(app, hostile.pptx_with_a_huge_slide(400_000), "pptx")
+
+        stored = await _ingest(app, file, reading_memory_mib=48)
+
+        assert stored.status == "failed"
+        assert stored.status_reason.startswith("reading the file needs more than 48 MiB of memory")
+
 
 class TestChunkBudget:
     async def test_a_huge_text_is_cut_at_the_chunk_budget_and_says_so(self, app, client):

@@ -219,11 +219,15 @@ def _read_in_child(connection: multiprocessing.connection.Connection, file_type:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
     _limit_self(limits)
+    start_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     answer: tuple[str, Any]
     try:
         answer = ("ok", extract(connection.recv_bytes(), file_type, limits=limits.extraction))
     except ExtractionError as exc:
-        answer = ("refused", exc.message)
+        # libxml2 reports an allocation the ceiling refused as a parse error ("unknown error"), which reads
+        # as a damaged file: a reader that had grown to most of its ceiling ran out of memory instead.
+        grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - start_kib) / 1024
+        answer = ("memory", None) if grown_mib >= 0.75 * limits.memory_mib else ("refused", exc.message)
     except MemoryError:
         # The parser's half-built objects are gone with its frames by now; sending this needs little.
         answer = ("memory", None)
