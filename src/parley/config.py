@@ -154,8 +154,14 @@ class RagSettings(BaseModel):
     chunk_tokens: int = Field(default=350, ge=32, le=4000)
     chunk_overlap_tokens: int = Field(default=50, ge=0, le=1000)
     top_k: int = Field(default=6, ge=1, le=50)
-    # Reciprocal rank fusion constant (Cormack et al. use 60).
-    rrf_k: int = Field(default=60, ge=1)
+    # Fusion: score = sum over the arms of weight / (rrf_k + rank), the keyword arm's weight scaled by the
+    # square of the chunk's coverage of the question; 0 switches an arm off. rrf_k 10 (not Cormack's 60) keeps
+    # the vector arm's first places apart, and the keyword arm weighs less, so it lifts chunks that hold the
+    # question's rare words without reordering the vector arm's good answers (chosen by measurement:
+    # bench/README.md, "Search quality").
+    rrf_k: int = Field(default=10, ge=1)
+    vector_weight: float = Field(default=1.0, ge=0)
+    keyword_weight: float = Field(default=0.6, ge=0)
     # Candidates taken from each of the vector and the full-text search before fusion.
     candidates: int = Field(default=40, ge=1, le=1000)
     hnsw_ef_search: int = Field(default=100, ge=10, le=1000)

@@ -5,13 +5,21 @@ import uuid
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import Computed, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy import text as sql_text
-from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.dialects.postgresql import REGCONFIG, TSVECTOR
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column
 
+from parley.kit.languages import UNSTEMMED, text_search_language
 from parley.models.base import Base, UUIDPrimaryKey
 
 # Every embedding model Parley stores yields (or is asked for) this many dimensions; HNSW needs a fixed size.
 EMBEDDING_DIMENSIONS = 384
+
+
+def _language_of_text(context: DefaultExecutionContext) -> str:
+    # Decided where the row is written, from the row's own text, so every writer (ingestion's bulk insert, a
+    # test's session.add) indexes a chunk in its language without having to know about it.
+    return text_search_language(str(context.get_current_parameters()["text"]))  # type: ignore[no-untyped-call]
 
 
 class FileChunk(UUIDPrimaryKey, Base):
@@ -32,7 +40,12 @@ class FileChunk(UUIDPrimaryKey, Base):
     # Text that reads like instructions to the model ("ignore previous instructions"): fenced as data in prompts.
     injection_flagged: Mapped[bool] = mapped_column(server_default=sql_text("false"))
     embedding: Mapped[list[float] | None] = mapped_column(Vector(EMBEDDING_DIMENSIONS))
-    text_search: Mapped[str] = mapped_column(TSVECTOR, Computed("to_tsvector('simple', text)", persisted=True))
+    # The text-search configuration of the text's language (english, german, …; `simple` when unclear): the
+    # full-text index stems each chunk as its own language does (kit/languages.py).
+    language: Mapped[str] = mapped_column(
+        REGCONFIG, default=_language_of_text, server_default=sql_text(f"'{UNSTEMMED}'::regconfig")
+    )
+    text_search: Mapped[str] = mapped_column(TSVECTOR, Computed("to_tsvector(language, text)", persisted=True))
 
     __table_args__ = (
         UniqueConstraint("file_id", "chunk_index"),

@@ -1,7 +1,8 @@
 """The SQL of retrieval: one statement per search, with the access filter inside both arms.
 
-Hybrid search = pgvector HNSW (cosine) top-N + PostgreSQL full-text top-N, fused by reciprocal rank fusion:
-score(chunk) = sum over the arms that found it of 1 / (rrf_k + rank in that arm). The access filter (which files
+Hybrid search = pgvector HNSW (cosine) top-N + PostgreSQL full-text top-N (stemmed per language, scored
+BM25-style), fused by weighted reciprocal rank fusion: score(chunk) = sum over the arms that found it of
+weight of the arm / (rrf_k + rank in that arm). The access filter (which files
 the caller may read) and the scope (which of those this search is about) are CTEs both arms use, so a chunk the
 caller cannot read is never a candidate and never takes a candidate's place.
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import BindParameter, TextClause, bindparam, text
+from sqlalchemy import BindParameter, Text, TextClause, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,30 +69,79 @@ visible_files AS MATERIALIZED (
 # The membership test `file_id IN (SELECT …)` is wrapped in `IS TRUE` so the planner keeps it as a hashed
 # filter on the index scan instead of turning it into a join, which would lose the index's distance order
 # (and make the HNSW arm a sort of every readable chunk).
+#
+# The keyword arm scores BM25-style: sum over the question's words of idf(word) * saturation(tf). A word is the
+# OR of its forms (its stem in each configuration of `text_configs`, e.g. the question's language and `simple`
+# for names and codes); a chunk, indexed in its own language, holds one of them or none. idf comes from the
+# chunks in scope that hold the word (all of them are matched anyway) against all chunks in scope, so a word
+# most chunks contain ("use") weighs next to nothing and a rare one decides. Saturation is ts_rank of the single
+# form with unit weights: 1/1.64 · sum over occurrences j of 1/j², which grows with tf but flattens quickly
+# (0.61, 0.76, 0.83 … 1), like BM25's tf/(tf + k1). Each arm then contributes weight / (rrf_k + rank), the
+# keyword arm's weight scaled by the chunk's coverage of the question (the share of the question's idf it
+# holds, words found nowhere in scope included): a chunk that shares one common or stray word with the
+# question (often the case across languages) barely counts, one that holds all its rare words counts fully.
 HYBRID_SEARCH = f"""
 WITH {VISIBLE_FILES_CTE},
 vector_candidates AS MATERIALIZED (
     SELECT ch.id, ch.embedding <=> :query_vector AS distance
     FROM file_chunks ch
     WHERE (ch.file_id IN (SELECT id FROM visible_files)) IS TRUE
+      AND CAST(:vector_weight AS float8) > 0
     ORDER BY ch.embedding <=> :query_vector
     LIMIT :candidates
 ),
 vector_ranked AS (
     SELECT id, row_number() OVER (ORDER BY distance, id) AS rank FROM vector_candidates
 ),
-text_ranked AS (
-    SELECT ch.id, row_number() OVER (ORDER BY ts_rank_cd(ch.text_search, q.query) DESC, ch.id) AS rank
-    FROM file_chunks ch, (SELECT to_tsquery('simple', :text_query) AS query) q
-    WHERE :text_query <> ''
-      AND ch.text_search @@ q.query
+keyword_forms AS MATERIALIZED (
+    SELECT words.term, form.query
+    FROM unnest(CAST(:keywords AS text[])) WITH ORDINALITY AS words(word, term)
+    CROSS JOIN unnest(CAST(:text_configs AS regconfig[])) AS configs(config)
+    CROSS JOIN LATERAL to_tsquery(configs.config, words.word) AS form(query)
+    WHERE CAST(:keyword_weight AS float8) > 0 AND numnode(form.query) > 0
+),
+keyword_matches AS MATERIALIZED (
+    SELECT ch.id, ch.text_search
+    FROM file_chunks ch
+    WHERE ch.text_search @@ (
+            SELECT CAST(string_agg(DISTINCT '(' || CAST(query AS text) || ')', ' | ') AS tsquery) FROM keyword_forms
+          )
       AND (ch.file_id IN (SELECT id FROM visible_files)) IS TRUE
+),
+keyword_hits AS (
+    SELECT m.id, f.term, max(ts_rank('{{1,1,1,1}}', m.text_search, f.query)) AS saturation
+    FROM keyword_matches m JOIN keyword_forms f ON m.text_search @@ f.query
+    GROUP BY m.id, f.term
+),
+keyword_terms AS (
+    SELECT DISTINCT term FROM keyword_forms
+),
+keyword_idf AS (
+    SELECT t.term, ln(1 + (greatest(n.chunks, count(h.id)) - count(h.id) + 0.5) / (count(h.id) + 0.5)) AS idf
+    FROM keyword_terms t
+    CROSS JOIN (SELECT count(*) AS chunks FROM file_chunks ch WHERE ch.file_id IN (SELECT id FROM visible_files)) n
+    LEFT JOIN keyword_hits h ON h.term = t.term
+    GROUP BY t.term, n.chunks
+),
+keyword_scored AS (
+    SELECT h.id, sum(i.idf * h.saturation) AS score,
+           sum(i.idf) / (SELECT sum(idf) FROM keyword_idf) AS coverage
+    FROM keyword_hits h JOIN keyword_idf i ON i.term = h.term
+    GROUP BY h.id
+),
+keyword_ranked AS (
+    SELECT id, coverage, row_number() OVER (ORDER BY score DESC, id) AS rank
+    FROM keyword_scored
     ORDER BY rank
     LIMIT :candidates
 ),
 fused AS (
-    SELECT id, sum(1.0 / (:rrf_k + rank)) AS score, min(rank) AS best_rank
-    FROM (SELECT id, rank FROM vector_ranked UNION ALL SELECT id, rank FROM text_ranked) AS both_arms
+    SELECT id, sum(weight / (:rrf_k + rank)) AS score, min(rank) AS best_rank
+    FROM (
+        SELECT id, rank, CAST(:vector_weight AS float8) AS weight FROM vector_ranked
+        UNION ALL
+        SELECT id, rank, CAST(:keyword_weight AS float8) * coverage * coverage AS weight FROM keyword_ranked
+    ) AS both_arms
     GROUP BY id
     ORDER BY score DESC, best_rank, id
     LIMIT :top_k
@@ -171,7 +221,12 @@ def vector_bind() -> BindParameter[Any]:
 
 
 def hybrid_search_statement() -> TextClause:
-    return text(HYBRID_SEARCH).bindparams(*PARAMETER_TYPES, vector_bind())
+    return text(HYBRID_SEARCH).bindparams(
+        *PARAMETER_TYPES,
+        vector_bind(),
+        bindparam("keywords", type_=ARRAY(Text())),
+        bindparam("text_configs", type_=ARRAY(Text())),
+    )
 
 
 async def hybrid_search(
@@ -179,19 +234,27 @@ async def hybrid_search(
     where: Filter,
     *,
     query_vector: Sequence[float],
-    text_query: str,
+    keywords: Sequence[str],
+    text_configs: Sequence[str],
     candidates: int,
     rrf_k: int,
+    vector_weight: float,
+    keyword_weight: float,
     top_k: int,
 ) -> list[dict[str, Any]]:
+    """The fused top `top_k`. `keywords` are plain words (letters and digits only: each is parsed by
+    to_tsquery), `text_configs` the text-search configurations to stem them with."""
     rows = await session.execute(
         hybrid_search_statement(),
         {
             **where.parameters(),
             "query_vector": list(query_vector),
-            "text_query": text_query,
+            "keywords": list(keywords),
+            "text_configs": list(text_configs),
             "candidates": candidates,
             "rrf_k": rrf_k,
+            "vector_weight": vector_weight,
+            "keyword_weight": keyword_weight,
             "top_k": top_k,
         },
     )

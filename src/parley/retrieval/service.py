@@ -1,6 +1,7 @@
 """Retrieval: the chunks of readable files that best answer a question, for citing in a chat answer.
 
-Hybrid search (vector + full text, fused by reciprocal rank fusion) in one SQL statement whose access filter is
+Hybrid search (vector + full text stemmed per language and scored by word rarity, fused by weighted
+reciprocal rank fusion) in one SQL statement whose access filter is
 evaluated on every call: a chunk is a candidate only if the caller may read its file right now (own file, file
 of one of the caller's conversations, or file of a knowledge base the caller owns or is granted by user or
 role). The scope then says which of those readable files this search is about.
@@ -19,21 +20,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.config import RagSettings
 from parley.embeddings import Embedder
 from parley.errors import NotFound
+from parley.kit.languages import FUNCTION_WORDS, LANGUAGES, UNSTEMMED, detect_language
 from parley.retrieval import repository
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-# Words that carry no subject in a question. The full-text arm ORs the remaining words, so a natural question
-# ("What is the warranty of the ZX-9000?") matches chunks holding any of its subject words; without this list
-# every chunk containing "the" would be a candidate.
-_STOPWORD_TEXT = """
-    a about above after again all also am an and any are as at be because been before being below between both
-    but by can could did do does doing down during each few for from further had has have having he her here hers
-    him his how i if in into is it its itself just me more most my no nor not now of off on once only or other
-    our ours out over own please same she should so some such than that the their theirs them then there these
-    they this those through to too under until up us very was we were what when where which while who whom why
-    will with would you your yours tell give show find know list describe explain"""
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+# Words that ask rather than say what the question is about; the function words of the question's language
+# (kit/languages.py) are dropped as well.
+_QUESTION_WORD_TEXT = """please tell give show find know list describe explain bitte zeige erkläre erklär nenne gib
+    sag sage welche welcher welches dime muestra explica explícame cuál cuáles"""
+_QUESTION_WORDS = frozenset(_QUESTION_WORD_TEXT.split())
 _MAX_QUERY_WORDS = 32
+
+
+@dataclass(frozen=True)
+class KeywordQuery:
+    """What the full-text arm looks for: the question's subject words (letters and digits only, so user input
+    cannot inject tsquery syntax) and the text-search configurations to stem them with."""
+
+    words: tuple[str, ...]
+    configs: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -70,14 +75,21 @@ class RetrievedChunk:
     score: float
 
 
-def keyword_query(question: str) -> str:
-    """A to_tsquery expression ORing the subject words of `question`, built only from letters and digits so
-    user input cannot inject tsquery syntax; '' when nothing is left."""
+def keyword_query(question: str) -> KeywordQuery:
+    """The subject words of `question` and how to stem them. A question whose language is recognised is
+    stemmed as that language; one too short to tell (a bare "warranty ZX-9000?") is stemmed as every language
+    chunks are indexed in, so it still meets "warranties" in an English chunk and "Garantie" in a German one.
+    `simple` is always among the configurations: names, codes and numbers match as written whatever the
+    language of the chunk."""
+    language = detect_language(question, minimum_hits=1)
+    stop = FUNCTION_WORDS[language] if language else frozenset().union(*FUNCTION_WORDS.values())
     words: list[str] = []
     for word in _WORD.findall(question.lower()):
-        if word not in _STOPWORDS and (len(word) > 1 or word.isdigit()) and word not in words:
-            words.append(word)
-    return " | ".join(words[:_MAX_QUERY_WORDS])
+        if word in stop or word in _QUESTION_WORDS or (len(word) < 2 and not word.isdigit()) or word in words:
+            continue
+        words.append(word)
+    configs = (language, UNSTEMMED) if language else (*LANGUAGES, UNSTEMMED)
+    return KeywordQuery(words=tuple(words[:_MAX_QUERY_WORDS]), configs=configs)
 
 
 def _filter(user_id: uuid.UUID, role: str, scope: RetrievalScope) -> repository.Filter:
@@ -122,13 +134,17 @@ async def search_by_vector(
     if scope.is_empty or top_k < 1:
         return []
     await repository.tune_vector_search(session, ef_search=max(settings.hnsw_ef_search, settings.candidates))
+    keywords = keyword_query(query)
     rows = await repository.hybrid_search(
         session,
         _filter(user_id, role, scope),
         query_vector=query_vector,
-        text_query=keyword_query(query),
+        keywords=keywords.words,
+        text_configs=keywords.configs,
         candidates=max(settings.candidates, top_k),
         rrf_k=settings.rrf_k,
+        vector_weight=settings.vector_weight,
+        keyword_weight=settings.keyword_weight,
         top_k=top_k,
     )
     return [_chunk(row) for row in rows]
