@@ -9,9 +9,10 @@ import asyncio
 import resource
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from parley.ingestion.tasks import IngestionTask
+from parley.jobs.worker import TIME_BUDGET_EXCEEDED
 from parley.models import File, FileChunk
 from tests.factories import create_user, signed_in_user
 from tests.files.helpers import upload
@@ -162,3 +163,18 @@ class TestChunkBudget:
 
         assert stored.status == "ready" and stored.chunk_count == 3
         assert stored.status_reason == "the text was cut at the extraction limit"
+
+
+class TestJobTimeBudget:
+    async def test_a_file_whose_job_ran_past_the_budget_says_so(self, app, client):
+        file = await _stored_file(app, b"Some text to embed.", "txt")
+        async with app.state.database.session() as session:
+            await session.execute(update(File).where(File.id == file.id).values(status="processing"))
+        budget = app.state.settings.jobs.time_budget_seconds
+
+        await _task(app).give_up({"file_id": str(file.id)}, f"{TIME_BUDGET_EXCEEDED} of {budget:g} s")
+
+        async with app.state.database.session() as session:
+            stored = await session.get(File, file.id)
+        assert stored is not None and stored.status == "failed"
+        assert stored.status_reason.startswith(f"processing the file took longer than {budget:g} s, the limit")

@@ -116,6 +116,9 @@ class ReadingSandbox:
                 # Starting talks to the fork server (a socket round trip, the server's own start the first
                 # time): short, but not for the event loop; one at a time, as multiprocessing's bookkeeping wants.
                 await asyncio.to_thread(process.start)
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
         self._running.add(process)
