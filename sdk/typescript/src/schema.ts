@@ -28,7 +28,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the database answers and its schema is current */
+        /** Readiness: the database answers, its schema is current, and every model has loaded */
         get: operations["readyz_readyz_get"];
         put?: never;
         post?: never;
@@ -185,7 +185,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Suspend a user: every call of theirs is refused from now on */
+        /** Suspend a user: every call of theirs is refused from now on, and their answers being written stop */
         post: operations["suspend_api_v1_admin_users__user_id__suspend_post"];
         delete?: never;
         options?: never;
@@ -1225,6 +1225,11 @@ export interface components {
             /** Description */
             description?: string | null;
         };
+        /** HTTPValidationError */
+        HTTPValidationError: {
+            /** Detail */
+            detail?: components["schemas"]["ValidationError"][];
+        };
         /** KnowledgeBase */
         KnowledgeBase: {
             /**
@@ -1626,6 +1631,19 @@ export interface components {
             created_at: string;
             /** Last Login At */
             last_login_at: string | null;
+        };
+        /** ValidationError */
+        ValidationError: {
+            /** Location */
+            loc: (string | number)[];
+            /** Message */
+            msg: string;
+            /** Error Type */
+            type: string;
+            /** Input */
+            input?: unknown;
+            /** Context */
+            ctx?: Record<string, never>;
         };
     };
     responses: never;
@@ -6287,6 +6305,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description Invalid request, naming the parameter (OpenAI error shape) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
             /** @description Invalid API key (OpenAI error shape) */
             401: {
                 headers: {
@@ -6314,8 +6341,8 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description Invalid request (OpenAI error shape) */
-            422: {
+            /** @description The models are rate-limited: retry after a pause */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6323,7 +6350,7 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description No configured model could answer */
+            /** @description No configured model could answer (also when streaming: the status comes with the first token) */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -6357,6 +6384,15 @@ export interface operations {
                     "text/event-stream": unknown;
                 };
             };
+            /** @description Invalid request, naming the parameter (OpenAI error shape) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
             /** @description Invalid API key (OpenAI error shape) */
             401: {
                 headers: {
@@ -6384,8 +6420,17 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description Invalid request (OpenAI error shape) */
+            /** @description Validation Error */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description The models are rate-limited: retry after a pause */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6393,7 +6438,7 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description No configured model could answer */
+            /** @description No configured model could answer (also when streaming: the status comes with the first token) */
             502: {
                 headers: {
                     [name: string]: unknown;
