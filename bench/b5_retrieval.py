@@ -280,15 +280,16 @@ async def measure(database: Database, corpus: Corpus, data: dict[str, Any], prof
         async with database.session() as session:
             await repository.tune_vector_search(session, ef_search=settings.hnsw_ef_search)
             plan = await session.execute(
-                text("EXPLAIN (ANALYZE, COSTS OFF) " + repository.HYBRID_SEARCH).bindparams(
-                    *repository.PARAMETER_TYPES, repository.vector_bind()
-                ),
+                repository.hybrid_search_statement(explain=True),
                 {
                     **where.parameters(),
                     "query_vector": vector.tolist(),
-                    "text_query": keyword_query(question),
+                    "keywords": list(keyword_query(question).words),
+                    "text_configs": list(keyword_query(question).configs),
                     "candidates": settings.candidates,
                     "rrf_k": settings.rrf_k,
+                    "vector_weight": settings.vector_weight,
+                    "keyword_weight": settings.keyword_weight,
                     "top_k": 10,
                 },
             )

@@ -220,8 +220,9 @@ def vector_bind() -> BindParameter[Any]:
     return bindparam("query_vector", type_=Vector(EMBEDDING_DIMENSIONS))
 
 
-def hybrid_search_statement() -> TextClause:
-    return text(HYBRID_SEARCH).bindparams(
+def hybrid_search_statement(*, explain: bool = False) -> TextClause:
+    """The hybrid search with its parameter types; `explain` runs it under EXPLAIN ANALYZE (benchmarks)."""
+    return text(("EXPLAIN (ANALYZE, COSTS OFF) " if explain else "") + HYBRID_SEARCH).bindparams(
         *PARAMETER_TYPES,
         vector_bind(),
         bindparam("keywords", type_=ARRAY(Text())),
