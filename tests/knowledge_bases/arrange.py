@@ -58,6 +58,10 @@ async def add_chunks(
                     embedding=list(vector),
                 )
             )
+        # As ingestion leaves a ready file: its chunk count in step with its chunks (search weighs words by it).
+        file = await session.get(File, file_id)
+        if file is not None:
+            file.chunk_count = len(chunks)
     return ids
 
 

@@ -60,7 +60,7 @@ scope_files AS (
        )
 ),
 visible_files AS MATERIALIZED (
-    SELECT f.id, f.filename FROM files f
+    SELECT f.id, f.filename, f.chunk_count FROM files f
     WHERE f.status = 'ready'
       AND f.id IN (SELECT id FROM readable_files)
       AND (:everything OR f.id IN (SELECT id FROM scope_files))
@@ -73,7 +73,8 @@ visible_files AS MATERIALIZED (
 # The keyword arm scores BM25-style: sum over the question's words of idf(word) * saturation(tf). A word is the
 # OR of its forms (its stem in each configuration of `text_configs`, e.g. the question's language and `simple`
 # for names and codes); a chunk, indexed in its own language, holds one of them or none. idf comes from the
-# chunks in scope that hold the word (all of them are matched anyway) against all chunks in scope, so a word
+# chunks in scope that hold the word (all of them are matched anyway) against all chunks in scope (the files'
+# chunk_count: counting the chunks themselves cost more than the rest of the search), so a word
 # most chunks contain ("use") weighs next to nothing and a rare one decides. Saturation is ts_rank of the single
 # form with unit weights: 1/1.64 · sum over occurrences j of 1/j², which grows with tf but flattens quickly
 # (0.61, 0.76, 0.83 … 1), like BM25's tf/(tf + k1). Each arm then contributes weight / (rrf_k + rank), the
@@ -119,7 +120,7 @@ keyword_terms AS (
 keyword_idf AS (
     SELECT t.term, ln(1 + (greatest(n.chunks, count(h.id)) - count(h.id) + 0.5) / (count(h.id) + 0.5)) AS idf
     FROM keyword_terms t
-    CROSS JOIN (SELECT count(*) AS chunks FROM file_chunks ch WHERE ch.file_id IN (SELECT id FROM visible_files)) n
+    CROSS JOIN (SELECT coalesce(sum(chunk_count), 0) AS chunks FROM visible_files) n
     LEFT JOIN keyword_hits h ON h.term = t.term
     GROUP BY t.term, n.chunks
 ),
