@@ -133,3 +133,19 @@ def test_question_words_are_cut_per_language_and_stemmed_as_that_language():
     # Too short to tell: every language's stemming is tried.
     assert set(service.keyword_query("ZX-9000 warranty").configs) >= {"english", "german", "spanish", "simple"}
     assert service.keyword_query("a & !b | (c) :* 'd'").words == ()
+
+
+class TestOddQuestions:
+    async def test_symbols_odd_letters_and_overlong_words_search_without_error(self, client, app, session):
+        me = await signed_in_user(app, client)
+        file_id = await create_file(app, me.id)
+        target = "The ² footnote explains the Ⅷ section and the ǅ ligature."
+        await add_chunks(app, file_id, me.id, [(target, unit_vector(2))])
+        for question in [
+            "ǅ Ⅷ ² ⁂ ‰",
+            "x" * 5000,
+            "\uff41\uff42\uff43 \uff11\uff12\uff13 \uff01\uff1f",
+            "what & | ! : * ( ) ' \\ <-> <2>",
+        ]:
+            assert isinstance(await _search(session, me.id, file_id, question), list), question
+        assert await _search(session, me.id, file_id, "footnote about the ligature") == [target]

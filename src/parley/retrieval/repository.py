@@ -78,9 +78,11 @@ visible_files AS MATERIALIZED (
 # most chunks contain ("use") weighs next to nothing and a rare one decides. Saturation is ts_rank of the single
 # form with unit weights: 1/1.64 · sum over occurrences j of 1/j², which grows with tf but flattens quickly
 # (0.61, 0.76, 0.83 … 1), like BM25's tf/(tf + k1). Each arm then contributes weight / (rrf_k + rank), the
-# keyword arm's weight scaled by the chunk's coverage of the question (the share of the question's idf it
-# holds, words found nowhere in scope included): a chunk that shares one common or stray word with the
-# question (often the case across languages) barely counts, one that holds all its rare words counts fully.
+# keyword arm's weight scaled by the square of the chunk's coverage of the question (the share of the
+# question's idf it holds, words found nowhere in scope included): a chunk that shares one common or stray word
+# with the question (often the case across languages) barely counts, one that holds all its rare words counts
+# fully. Squared, not linear: linear coverage still let stray matches pull the cross-lingual sets below the
+# dense arm (bench/README.md, "Search quality").
 HYBRID_SEARCH = f"""
 WITH {VISIBLE_FILES_CTE},
 vector_candidates AS MATERIALIZED (
