@@ -1,5 +1,6 @@
-"""Weighted reciprocal rank fusion: the keyword arm lifts a chunk that holds the question's words, but a chunk
-that shares a stray word with the question does not push the vector arm's best answer down."""
+"""Weighted reciprocal rank fusion: the keyword arm lifts a chunk that holds the question's words (even one the
+vector arm did not return at all), but a chunk that shares a stray word with the question does not push the
+vector arm's best answer down."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tests.knowledge_bases.arrange import add_chunks, create_file, near, unit_ve
 QUERY = unit_vector(7)
 
 
-async def _search(session, user_id, file_id, question: str) -> list[str]:
+async def _search(session, user_id, file_id, question: str, top_k: int = 3) -> list[str]:
     found = await service.search_by_vector(
         session,
         user_id=user_id,
@@ -22,7 +23,7 @@ async def _search(session, user_id, file_id, question: str) -> list[str]:
         query=question,
         query_vector=QUERY,
         scope=RetrievalScope(file_ids=[file_id]),
-        top_k=3,
+        top_k=top_k,
         settings=RagSettings(),
     )
     await session.commit()
@@ -53,3 +54,21 @@ class TestFusion:
 
         found = await _search(session, me.id, file_id, "How do I reset a forgotten password on the portal?")
         assert found[:2] == [answer[0], stray[0]], found
+
+    async def test_an_exact_code_the_vectors_miss_entirely_still_reaches_the_answer(self, client, app, session):
+        me = await signed_in_user(app, client)
+        file_id = await create_file(app, me.id)
+        settings = RagSettings()
+        # More chunks near the question than the vector arm takes: the code's chunk is not among them.
+        nearer = [
+            (f"general office prose number {n}", near(QUERY, 500 + n, 0.5)) for n in range(settings.candidates + 5)
+        ]
+        code = (
+            "Error E4711 means that the pump has lost its pressure: close valve 3 and wait for the gauge before you"
+            " restart it.",
+            unit_vector(8),
+        )
+        await add_chunks(app, file_id, me.id, [*nearer, code])
+
+        found = await _search(session, me.id, file_id, "What does error E4711 mean?", top_k=settings.top_k)
+        assert code[0] in found, found

@@ -82,7 +82,9 @@ visible_files AS MATERIALIZED (
 # question's idf it holds, words found nowhere in scope included): a chunk that shares one common or stray word
 # with the question (often the case across languages) barely counts, one that holds all its rare words counts
 # fully. Squared, not linear: linear coverage still let stray matches pull the cross-lingual sets below the
-# dense arm (bench/README.md, "Search quality").
+# dense arm (bench/README.md, "Search quality"). A chunk the vector arm did not return is ranked there as if
+# just past its last candidate, not as absent: otherwise a chunk only the words find (an error code the vectors
+# miss) could never outscore the vector arm's 8th candidate, however well it matched.
 HYBRID_SEARCH = f"""
 WITH {VISIBLE_FILES_CTE},
 vector_candidates AS MATERIALIZED (
@@ -138,10 +140,17 @@ keyword_ranked AS (
     ORDER BY rank
     LIMIT :candidates
 ),
+vector_missing AS (
+    SELECT k.id, (SELECT count(*) FROM vector_ranked) + 1 AS rank
+    FROM keyword_ranked k
+    WHERE CAST(:vector_weight AS float8) > 0 AND k.id NOT IN (SELECT id FROM vector_ranked)
+),
 fused AS (
     SELECT id, sum(weight / (:rrf_k + rank)) AS score, min(rank) AS best_rank
     FROM (
         SELECT id, rank, CAST(:vector_weight AS float8) AS weight FROM vector_ranked
+        UNION ALL
+        SELECT id, rank, CAST(:vector_weight AS float8) AS weight FROM vector_missing
         UNION ALL
         SELECT id, rank, CAST(:keyword_weight AS float8) * coverage * coverage AS weight FROM keyword_ranked
     ) AS both_arms
