@@ -55,6 +55,7 @@ from parley.migrations.runner import upgrade_to_head
 from parley.openai_api.embeddings import router as openai_embeddings_router
 from parley.openai_api.endpoints import router as openai_router
 from parley.openai_api.errors import openai_error_response
+from parley.openai_api.open_streams import OpenStreams
 from parley.storage import Storage, open_storage
 from parley.usage.endpoints import router as usage_router
 from parley.users.admin_endpoints import router as admin_users_router
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database: Database | None = None
         registry: ModelRegistry | None = None
         engine: ChatEngine | None = None
+        open_streams: OpenStreams | None = None
         redis: Redis | None = None
         storage: Storage | None = None
         jobs: JobWorker | None = None
@@ -126,6 +128,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine = ChatEngine(database, app.state.router, settings.llm, relay=relay, grounder=grounder)
             app.state.chat_engine = engine
             await engine.start()
+            open_streams = OpenStreams(database)
+            app.state.open_streams = open_streams
+            await open_streams.start()
             ingestion = IngestionTask(database, storage, embedder, settings)
             jobs.register(INGEST_FILE_JOB, ingestion, on_give_up=ingestion.give_up)
             await jobs.start()
@@ -148,6 +153,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if ingestion is not None:
                 # Readers of jobs the stop had to leave behind: killed, so no child outlives the server.
                 ingestion.close()
+            if open_streams is not None:
+                await open_streams.aclose()
             if engine is not None:
                 await engine.stop()
             if embedder is not None:

@@ -63,3 +63,61 @@ class TestSuspensionStopsAnswers:
         # The answer runs on replica A; the administrator's call lands on replica B.
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=replica_b), base_url="http://b") as via_b:
             await _suspend_mid_answer(redis_live_url, me, via_b, admin)
+
+
+async def _suspend_mid_completion(
+    answering_url: str, key: str, suspend: httpx.AsyncClient, admin: SignedIn, user_id: str, *, within: float
+) -> tuple[int, list[str]]:
+    """Stream a /v1 completion with `key`, suspend its owner after 3 text chunks; the chunks that came after the
+    suspension returned and the stream's last data lines."""
+    body = {"model": "slow", "stream": True, "messages": [{"role": "user", "content": LONG_MESSAGE}]}
+    headers = {"Authorization": f"Bearer {key}"}
+    async with (
+        httpx.AsyncClient(base_url=answering_url, timeout=10) as http,
+        http.stream("POST", "/v1/chat/completions", json=body, headers=headers) as response,
+    ):
+        assert response.status_code == 200
+        lines = response.aiter_lines()
+        texts = 0
+        while texts < 3:
+            texts += "word" in await anext(lines)
+        suspended = await suspend.post(f"/api/v1/admin/users/{user_id}/suspend", headers=admin.headers)
+        assert suspended.status_code == 200, suspended.text
+        after: list[str] = []
+        async with asyncio.timeout(within):  # the unstopped answer would go on for about 15 more seconds
+            async for line in lines:
+                if line.startswith("data: "):
+                    after.append(line.removeprefix("data: "))
+    return sum("word" in line and "error" not in line for line in after), after[-2:]
+
+
+class TestSuspensionStopsCompletions:
+    """`/v1` completions stream inside their request, outside the chat engine: a suspension stops them too."""
+
+    async def test_the_completion_being_streamed_stops(self, client, app, live_url):
+        admin = await signed_in_user(app, client, role=Role.ADMIN)
+        me = await signed_in_user(app, client)
+        created = await client.post("/api/v1/users/me/api-keys", json={"name": "sdk"}, headers=me.headers)
+        texts_after, last = await _suspend_mid_completion(
+            live_url, created.json()["key"], client, admin, str(me.id), within=3
+        )
+        assert texts_after <= AT_MOST_AFTER
+        assert "suspended" in last[0] and '"error"' in last[0]
+        assert last[1] == "[DONE]"
+
+    async def test_a_suspension_on_another_replica_stops_it_within_moments(
+        self, client, redis_app: FastAPI, redis_live_url: str, replica_b: FastAPI
+    ):
+        for replica in (redis_app, replica_b):
+            await reset_app(replica)
+        admin = await signed_in_user(redis_app, client, role=Role.ADMIN)
+        me = await signed_in_user(redis_app, client)
+        created = await client.post("/api/v1/users/me/api-keys", json={"name": "sdk"}, headers=me.headers)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=replica_b), base_url="http://b") as via_b:
+            # Replica A learns of it at its next look (every 2 s): at 4 tokens a second, a handful more chunks.
+            texts_after, last = await _suspend_mid_completion(
+                redis_live_url, created.json()["key"], via_b, admin, str(me.id), within=6
+            )
+        assert texts_after <= 4 * 3
+        assert "suspended" in last[0]
+        assert last[1] == "[DONE]"

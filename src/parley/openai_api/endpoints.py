@@ -60,7 +60,13 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             completion = service.CompletionStream(
-                llm_router, database, principal, model, chat_request, include_usage=include_usage
+                llm_router,
+                database,
+                principal,
+                model,
+                chat_request,
+                include_usage=include_usage,
+                open_streams=request.app.state.open_streams,
             )
             # The status waits for the first token: when no model can start the answer, it is an error status.
             opened = await _unless_the_client_leaves(request, completion.open())

@@ -29,6 +29,7 @@ from parley.llm.base import (
 from parley.llm.registry import RegisteredModel
 from parley.llm.router import ModelSwitch, RoutedEvent, Router
 from parley.openai_api.errors import failure_status, openai_error_body
+from parley.openai_api.open_streams import OpenStreams
 from parley.openai_api.schemas import ChatCompletionRequest
 from parley.usage import service as usage_service
 
@@ -124,6 +125,7 @@ class CompletionStream:
         request: ChatRequest,
         *,
         include_usage: bool,
+        open_streams: OpenStreams | None = None,
     ) -> None:
         self._router = router
         self._database = database
@@ -135,6 +137,12 @@ class CompletionStream:
         self._first: RoutedEvent | None = None
         self._id = _completion_id()
         self._created = int(time.time())
+        self._open_streams = open_streams
+        # Set by `stop` (the user was suspended): the stream ends at its next token with this as an error.
+        self._stopped: str | None = None
+
+    def stop(self, reason: str) -> None:
+        self._stopped = reason
 
     async def open(self) -> CompletionStream:
         """Wait for the first token (fallbacks included); returns this stream, ready for `chunks()`. Raises
@@ -175,6 +183,9 @@ class CompletionStream:
         """The body of the 200 response, after a successful `open()`."""
         accounting = self._accounting
         parts = 0
+        user_id = self._principal.user_id
+        if self._open_streams is not None:
+            self._open_streams.track(user_id, self)
         try:
             yield self._chunk({"role": "assistant", "content": ""})
             prefix, suffix = self._frame()
@@ -187,6 +198,8 @@ class CompletionStream:
                 accounting.usage = first.usage
                 yield self._chunk({}, first.reason)
             async for event in self._events:
+                if self._stopped is not None:
+                    break
                 if type(event) is TextDelta:
                     if accounting.ttft_ms is None:
                         accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
@@ -201,7 +214,9 @@ class CompletionStream:
                     accounting.completion_parts = parts
                     yield self._chunk({}, event.reason)
             accounting.completion_parts = parts
-            if self._include_usage:
+            if self._stopped is not None:
+                yield b"data: " + _dumps(openai_error_body(403, self._stopped)).encode() + b"\n\n"
+            elif self._include_usage:
                 payload = {
                     "id": self._id,
                     "object": "chat.completion.chunk",
@@ -215,6 +230,8 @@ class CompletionStream:
         except ProviderError as exc:
             yield b"data: " + _dumps(openai_error_body(failure_status(exc), str(exc))).encode() + b"\n\n"
         finally:
+            if self._open_streams is not None:
+                self._open_streams.untrack(user_id, self)
             accounting.completion_parts = parts
             # Shielded: a client that hung up still gets its tokens counted.
             with anyio.CancelScope(shield=True):

@@ -58,7 +58,7 @@ async def suspend(user_id: uuid.UUID, request: Request, principal: AdminUser, se
         user_id=user_id,
         active=False,
         ip=client_ip(request),
-        answers=request.app.state.chat_engine,
+        answers=(request.app.state.chat_engine, request.app.state.open_streams),
     )
     return UserRead.model_validate(user)
 

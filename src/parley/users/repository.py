@@ -24,6 +24,11 @@ async def any_exist(session: AsyncSession) -> bool:
     return bool(await session.scalar(select(exists().where(User.id.is_not(None)))))
 
 
+async def suspended_among(session: AsyncSession, user_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    rows = await session.scalars(select(User.id).where(User.id.in_(user_ids), User.is_active.is_(False)))
+    return list(rows)
+
+
 async def count_active_admins(session: AsyncSession) -> int:
     total = await session.scalar(
         select(func.count()).select_from(User).where(User.role == "admin", User.is_active.is_(True))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 import uuid
+from collections.abc import Sequence
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,6 +70,11 @@ async def get_by_email(session: AsyncSession, email: str) -> User | None:
     return await repository.get_by_email(session, normalise_email(email))
 
 
+async def suspended_among(session: AsyncSession, user_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Which of `user_ids` are suspended now (deleted accounts are not listed)."""
+    return await repository.suspended_among(session, user_ids)
+
+
 async def update_profile(
     session: AsyncSession,
     passwords: Passwords,
@@ -122,7 +129,8 @@ async def list_users(
 
 
 class AnswerStopper(Protocol):
-    """What stops the answers being written for a user, wherever they run (the chat engine)."""
+    """What stops the answers being written for a user, wherever they run (the chat engine's answers, the
+    `/v1` completions streaming)."""
 
     def stop_answers_of(self, user_id: uuid.UUID) -> None: ...
 
@@ -134,7 +142,7 @@ async def set_active(
     user_id: uuid.UUID,
     active: bool,
     ip: str | None,
-    answers: AnswerStopper | None = None,
+    answers: Sequence[AnswerStopper] = (),
 ) -> User:
     """Suspend or reinstate an account. Suspension takes effect on the user's very next call: every
     credential is checked against `is_active`, every session is ended, and the answers being written for
@@ -146,9 +154,9 @@ async def set_active(
         if user.role == Role.ADMIN and user.is_active and await repository.count_active_admins(session) <= 1:
             raise Conflict("the last active admin cannot be suspended")
         await auth_sessions.revoke_user_sessions(session, user.id)
-        if answers is not None:
-            suspended_id = user.id
-            after_commit(session, lambda: answers.stop_answers_of(suspended_id), on_rollback=lambda: None)
+        suspended_id = user.id
+        for stopper in answers:
+            after_commit(session, functools.partial(stopper.stop_answers_of, suspended_id), on_rollback=lambda: None)
     user.is_active = active
     action = AuditAction.ADMIN_USER_UNSUSPEND if active else AuditAction.ADMIN_USER_SUSPEND
     record(session, action, actor_id=admin.id, target_type="user", target_id=user.id, ip=ip)
