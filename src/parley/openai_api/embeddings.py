@@ -42,7 +42,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 class EmbeddingRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore")
 
     # Token arrays (OpenAI also takes lists of token ids) are refused with a clear message below.
     input: str | list[str] | list[int] | list[list[int]]
