@@ -34,6 +34,19 @@ class TestChatCompletions:
         row = await session.scalar(select(UsageLog).where(UsageLog.user_id == me.id))
         assert row.model == "echo" and row.api_key_id is not None and row.conversation_id is None
 
+    async def test_options_parley_does_not_know_are_ignored(self, client, app, live_url):
+        _, _, sdk = await _sdk(client, app, live_url)
+        completion = await sdk.chat.completions.create(
+            model="echo",
+            messages=[{"role": "user", "content": "ping", "name": "me", "cache_hint": 1}],
+            seed=7,
+            user="someone",
+            presence_penalty=0.5,
+            logit_bias={"50256": -100},
+            extra_body={"vendor_option": {"nested": True}},
+        )
+        assert completion.choices[0].message.content == "ping"
+
     async def test_streaming_chunks_with_usage(self, client, app, live_url):
         _, _, sdk = await _sdk(client, app, live_url)
         stream = await sdk.chat.completions.create(
