@@ -4,12 +4,14 @@ ends within a moment of the suspension (finish_reason `cancelled`), it does not 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
 
 from parley.auth.permissions import Role
+from parley.models import Conversation
 from tests.conftest import reset_app
 from tests.factories import SignedIn, signed_in_user
 from tests.sse import parse_events
@@ -26,7 +28,10 @@ async def _read_until(chunks: AsyncIterator[str], seen: list[str], *, deltas: in
         seen.append(await anext(chunks))
 
 
-async def _suspend_mid_answer(answering_url: str, me: SignedIn, suspend: httpx.AsyncClient, admin: SignedIn) -> None:
+async def _suspend_mid_answer(
+    answering_url: str, me: SignedIn, suspend: httpx.AsyncClient, admin: SignedIn
+) -> uuid.UUID:
+    """Suspend `me` while an answer is being written for them; the answer's conversation."""
     async with (
         httpx.AsyncClient(base_url=answering_url, timeout=10) as http,
         http.stream("POST", CHAT, json={"message": LONG_MESSAGE, "model": "slow"}, headers=me.headers) as response,
@@ -45,6 +50,8 @@ async def _suspend_mid_answer(answering_url: str, me: SignedIn, suspend: httpx.A
     assert sum(1 for event in events if event.event == "delta") <= AT_MOST_AFTER
     done = [event for event in events if event.event == "done"]
     assert done and done[0].data["finish_reason"] == "cancelled"
+    started = parse_events("".join(before))[0]
+    return uuid.UUID(started.data["conversation_id"])
 
 
 class TestSuspensionStopsAnswers:
@@ -54,7 +61,7 @@ class TestSuspensionStopsAnswers:
         await _suspend_mid_answer(live_url, me, client, admin)
 
     async def test_the_answer_stops_when_another_replica_suspends(
-        self, client, redis_app: FastAPI, redis_live_url: str, replica_b: FastAPI
+        self, client, session, redis_app: FastAPI, redis_live_url: str, replica_b: FastAPI
     ):
         for replica in (redis_app, replica_b):
             await reset_app(replica)
@@ -62,7 +69,14 @@ class TestSuspensionStopsAnswers:
         me = await signed_in_user(redis_app, client)
         # The answer runs on replica A; the administrator's call lands on replica B.
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=replica_b), base_url="http://b") as via_b:
-            await _suspend_mid_answer(redis_live_url, me, via_b, admin)
+            conversation_id = await _suspend_mid_answer(redis_live_url, me, via_b, admin)
+        # Stopped as a suspension, not as a Stop: no model is asked for a title on the suspended user's account.
+        run = redis_app.state.chat_engine.runs.get(conversation_id)
+        async with asyncio.timeout(5):
+            while run is not None and not run.finished:
+                await asyncio.sleep(0.05)
+        conversation = await session.get(Conversation, conversation_id)
+        assert conversation is not None and conversation.title == "New chat"
 
 
 async def _suspend_mid_completion(
@@ -114,10 +128,11 @@ class TestSuspensionStopsCompletions:
         me = await signed_in_user(redis_app, client)
         created = await client.post("/api/v1/users/me/api-keys", json={"name": "sdk"}, headers=me.headers)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=replica_b), base_url="http://b") as via_b:
-            # Replica A learns of it at its next look (every 2 s): at 4 tokens a second, a handful more chunks.
+            # Replica A learns of it at its next look (every 2 s): at 25 tokens a second, some 50 more chunks of
+            # the 400 the whole answer has.
             texts_after, last = await _suspend_mid_completion(
                 redis_live_url, created.json()["key"], via_b, admin, str(me.id), within=6
             )
-        assert texts_after <= 4 * 3
+        assert texts_after <= 25 * 3
         assert "suspended" in last[0]
         assert last[1] == "[DONE]"

@@ -171,7 +171,7 @@ class ChatEngine:
                     session, user_id=user_id, live_within=self.live_within
                 )
             elsewhere = [c for c in answering if (run := self.runs.get(c)) is None or run.finished]
-            await asyncio.gather(*(self.relay.request_stop(c, wait_seconds=5.0) for c in elsewhere))
+            await asyncio.gather(*(self.relay.request_stop(c, wait_seconds=5.0, reason="suspended") for c in elsewhere))
         except Exception as exc:  # logged, not raised: the suspension itself stands and was already answered
             _logger.error("stop_answers_failed", user_id=str(user_id), error=str(exc))
 

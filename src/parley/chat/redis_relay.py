@@ -33,6 +33,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from parley.chat.relay import STOP_REASONS, StopReason
 from parley.chat.runs import Run, RunFeed, RunRegistry
 from parley.config import LLMSettings
 from parley.db import StartupError
@@ -226,10 +227,12 @@ class RedisRelay:
                 self._handle(_text(message["channel"]), _text(message["data"]))
 
     def _handle(self, channel: str, data: str) -> None:
-        conversation, _, seconds = data.partition(" ")
+        # A stop carries its reason (what the run's end says, and whether it still gets a title); a heartbeat
+        # how long its reader counts as attached.
+        conversation, _, argument = data.partition(" ")
         try:
             conversation_id = uuid.UUID(conversation)
-            for_seconds = float(seconds) if seconds else 0.0
+            for_seconds = float(argument) if argument and channel == self.listening_channel else 0.0
         except ValueError:
             _logger.warning("relay_message_malformed", channel=channel)
             return
@@ -237,7 +240,7 @@ class RedisRelay:
         if run is None or run.finished:
             return  # held by another replica, or over already
         if channel == self.stop_channel:
-            run.cancel("stopped")
+            run.cancel(argument if argument in STOP_REASONS else "stopped")
         elif channel == self.listening_channel:
             run.remote_listener_seen(for_seconds=for_seconds)
 
@@ -254,18 +257,20 @@ class RedisRelay:
         end = int(entry_id.partition(b"-")[0]) if b"end" in fields else None
         return RemoteRun(self, conversation_id, end_number=end)
 
-    async def request_stop(self, conversation_id: uuid.UUID, *, wait_seconds: float) -> None:
+    async def request_stop(
+        self, conversation_id: uuid.UUID, *, wait_seconds: float, reason: StopReason = "stopped"
+    ) -> None:
         try:
-            await self._stop_and_wait(conversation_id, wait_seconds=wait_seconds)
+            await self._stop_and_wait(conversation_id, wait_seconds=wait_seconds, reason=reason)
         except (RedisError, OSError) as exc:  # the caller reports what is saved so far
             _logger.warning("relay_unreachable", error=str(exc))
 
-    async def _stop_and_wait(self, conversation_id: uuid.UUID, *, wait_seconds: float) -> None:
+    async def _stop_and_wait(self, conversation_id: uuid.UUID, *, wait_seconds: float, reason: StopReason) -> None:
         key = self.stream_key(conversation_id)
         latest = await self._latest(key)
         if latest is None or b"end" in latest[1]:
             return  # nothing is being generated anywhere
-        await self._client.publish(self.stop_channel, str(conversation_id))
+        await self._client.publish(self.stop_channel, f"{conversation_id} {reason}")
         last_id = latest[0]
         deadline = time.monotonic() + wait_seconds
         while (remaining := deadline - time.monotonic()) > 0:

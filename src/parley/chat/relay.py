@@ -11,9 +11,13 @@ Two twins, chosen by settings (ARCHITECTURE.md, "Every backend has an in-process
 from __future__ import annotations
 
 import uuid
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
 from parley.chat.runs import Run, RunFeed, RunRegistry
+
+StopReason = Literal["stopped", "suspended"]
+"""Why another replica asks for a run to stop: the user pressed Stop, or the account was suspended (no title)."""
+STOP_REASONS: frozenset[str] = frozenset(get_args(StopReason))
 
 
 class RunRelay(Protocol):
@@ -35,9 +39,11 @@ class RunRelay(Protocol):
         """The latest run of a conversation, held by another replica (or finished moments ago), if any."""
         ...
 
-    async def request_stop(self, conversation_id: uuid.UUID, *, wait_seconds: float) -> None:
-        """Ask whichever replica holds the conversation's live run to stop it, and wait (at most `wait_seconds`)
-        until it has finished, so its final state can be read."""
+    async def request_stop(
+        self, conversation_id: uuid.UUID, *, wait_seconds: float, reason: StopReason = "stopped"
+    ) -> None:
+        """Ask whichever replica holds the conversation's live run to stop it (for `reason`), and wait (at most
+        `wait_seconds`) until it has finished, so its final state can be read."""
         ...
 
 
@@ -56,5 +62,7 @@ class InProcessRelay:
     async def find(self, conversation_id: uuid.UUID) -> RunFeed | None:
         return None
 
-    async def request_stop(self, conversation_id: uuid.UUID, *, wait_seconds: float) -> None:
+    async def request_stop(
+        self, conversation_id: uuid.UUID, *, wait_seconds: float, reason: StopReason = "stopped"
+    ) -> None:
         return None
