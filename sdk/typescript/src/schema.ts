@@ -874,8 +874,6 @@ export interface components {
             role: "system" | "developer" | "user" | "assistant" | "tool";
             /** Content */
             content?: string | components["schemas"]["ContentPart"][] | null;
-        } & {
-            [key: string]: unknown;
         };
         /** ChatCompletionRequest */
         ChatCompletionRequest: {
@@ -901,8 +899,6 @@ export interface components {
             stop?: string | string[] | null;
             /** N */
             n?: number | null;
-        } & {
-            [key: string]: unknown;
         };
         /** ChatCreate */
         ChatCreate: {
@@ -969,8 +965,6 @@ export interface components {
             type: string;
             /** Text */
             text?: string | null;
-        } & {
-            [key: string]: unknown;
         };
         /** Conversation */
         Conversation: {
@@ -1091,8 +1085,6 @@ export interface components {
             dimensions?: number | null;
             /** User */
             user?: string | null;
-        } & {
-            [key: string]: unknown;
         };
         /** Grant */
         Grant: {
@@ -1514,8 +1506,6 @@ export interface components {
              * @default false
              */
             include_usage: boolean;
-        } & {
-            [key: string]: unknown;
         };
         /** TokenPairResponse */
         TokenPairResponse: {
