@@ -7,36 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import resource
-import uuid
 
 from sqlalchemy import select, update
 
 from parley.ingestion.tasks import IngestionTask
 from parley.jobs.worker import TIME_BUDGET_EXCEEDED
 from parley.models import File, FileChunk
-from tests.factories import create_user, signed_in_user
+from tests.factories import signed_in_user
 from tests.files.helpers import upload
-from tests.ingestion import hostile
+from tests.ingestion import documents, hostile
 from tests.ingestion.hostile import MIB
-
-
-async def _stored_file(app, data: bytes, file_type: str) -> File:
-    """A file as an earlier upload left it: bytes stored, row pending (the upload check may have been laxer)."""
-    owner = await create_user(app)
-    key = f"test-hostile/{uuid.uuid4().hex}"
-    await app.state.storage.put(key, data, content_type="application/octet-stream")
-    async with app.state.database.session() as session:
-        file = File(
-            id=uuid.uuid4(),
-            user_id=owner,
-            filename=f"upload.{file_type}",
-            file_type=file_type,
-            file_size=len(data),
-            storage_key=key,
-            status="pending",
-        )
-        session.add(file)
-    return file
+from tests.ingestion.stored import pending_file
 
 
 def _task(app, **files: object) -> IngestionTask:
@@ -75,7 +56,7 @@ class TestHostileDocx:
         assert "expands to 100 MiB, more than the 32 MiB a part" in response.json()["detail"]
 
     async def test_one_stored_before_the_upload_check_fails_with_the_reason_without_being_parsed(self, app, client):
-        file = await _stored_file(app, hostile.docx_expanding_to(40), "docx")
+        file = await pending_file(app, hostile.docx_expanding_to(40), "docx")
 
         stored = await _ingest(app, file)
 
@@ -85,7 +66,7 @@ class TestHostileDocx:
     async def test_a_long_plain_docx_is_read_within_a_small_memory_ceiling(self, app, client):
         # 600,000 paragraphs, ~20 MiB of XML: a whole-tree reader needs hundreds of MiB for it; the body is
         # streamed paragraph by paragraph instead.
-        file = await _stored_file(app, hostile.docx_of_many_paragraphs(600_000), "docx")
+        file = await pending_file(app, hostile.docx_of_many_paragraphs(600_000), "docx")
 
         stored = await _ingest(app, file, reading_memory_mib=128)
 
@@ -100,7 +81,7 @@ class TestHostilePdf:
     async def test_twelve_pages_sharing_one_4_mib_content_stream_fail_with_the_reason(self, app, client):
         data = hostile.pdf_sharing_one_content_stream(pages=12, stream_mib=4)
         assert len(data) < 64 * 1024
-        file = await _stored_file(app, data, "pdf")
+        file = await pending_file(app, data, "pdf")
 
         stored = await _ingest(app, file)
 
@@ -109,7 +90,7 @@ class TestHostilePdf:
 
     async def test_a_reader_past_its_time_limit_is_stopped_while_the_server_answers(self, app, client):
         # The page budget raised out of the way: the time limit alone must stop it.
-        file = await _stored_file(app, hostile.pdf_sharing_one_content_stream(pages=12, stream_mib=4), "pdf")
+        file = await pending_file(app, hostile.pdf_sharing_one_content_stream(pages=12, stream_mib=4), "pdf")
         reading = asyncio.create_task(_ingest(app, file, pdf_max_page_content_kib=64 * 1024, reading_timeout_seconds=3))
 
         while not reading.done():
@@ -121,9 +102,7 @@ class TestHostilePdf:
         assert stored.status_reason.startswith("reading the file took longer than 3 s")
 
     async def test_pages_over_the_budget_are_left_out_and_the_rest_is_read(self, app, client):
-        from tests.ingestion import documents
-
-        file = await _stored_file(app, documents.pdf(["Badges open every door.", "Lunch is at noon."]), "pdf")
+        file = await pending_file(app, documents.pdf(["Badges open every door.", "Lunch is at noon."]), "pdf")
 
         stored = await _ingest(app, file, pdf_max_pages=1)
 
@@ -134,7 +113,7 @@ class TestHostilePdf:
 class TestMemoryCeiling:
     async def test_a_file_needing_more_memory_than_the_ceiling_fails_and_the_server_does_not_grow(self, app, client):
         data = b"All work and no play makes Jack a dull boy.\n" * (48 * MIB // 44)
-        file = await _stored_file(app, data, "txt")
+        file = await pending_file(app, data, "txt")
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
         stored = await _ingest(app, file, reading_memory_mib=32)
@@ -146,7 +125,7 @@ class TestMemoryCeiling:
 
     async def test_a_parser_running_out_inside_its_xml_library_says_memory_not_damaged(self, app, client):
         # libxml2 turns the refused allocation into a parse error; the file is not damaged, it is too big.
-        file = await _stored_file(app, hostile.pptx_with_a_huge_slide(400_000), "pptx")
+        file = await pending_file(app, hostile.pptx_with_a_huge_slide(400_000), "pptx")
 
         stored = await _ingest(app, file, reading_memory_mib=48)
 
@@ -157,7 +136,7 @@ class TestMemoryCeiling:
 class TestChunkBudget:
     async def test_a_huge_text_is_cut_at_the_chunk_budget_and_says_so(self, app, client):
         paragraph = "Every employee gets twenty-eight days of paid vacation per year, and more after ten years. "
-        file = await _stored_file(app, (paragraph * 400).encode(), "txt")
+        file = await pending_file(app, (paragraph * 400).encode(), "txt")
 
         stored = await _ingest(app, file, max_chunks_per_file=3)
 
@@ -167,7 +146,7 @@ class TestChunkBudget:
 
 class TestJobTimeBudget:
     async def test_a_file_whose_job_ran_past_the_budget_says_so(self, app, client):
-        file = await _stored_file(app, b"Some text to embed.", "txt")
+        file = await pending_file(app, b"Some text to embed.", "txt")
         async with app.state.database.session() as session:
             await session.execute(update(File).where(File.id == file.id).values(status="processing"))
         budget = app.state.settings.jobs.time_budget_seconds
