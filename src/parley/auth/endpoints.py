@@ -25,16 +25,21 @@ DEVICE_COOKIE = "parley_device"
 _DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{32,64}")
 
 
-def _set_refresh_cookie(request: Request, response: Response, token: str, security: SecurityDep) -> None:
+def _set_private_cookie(request: Request, response: Response, name: str, value: str, *, days: int) -> None:
+    """A cookie only Parley's auth routes receive and scripts cannot read."""
     response.set_cookie(
-        REFRESH_COOKIE,
-        token,
-        max_age=security.settings.refresh_token_ttl_days * 86_400,
+        name,
+        value,
+        max_age=days * 86_400,
         path=_COOKIE_PATH,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
     )
+
+
+def _set_refresh_cookie(request: Request, response: Response, token: str, security: SecurityDep) -> None:
+    _set_private_cookie(request, response, REFRESH_COOKIE, token, days=security.settings.refresh_token_ttl_days)
 
 
 def _device_id(request: Request) -> str:
@@ -91,15 +96,7 @@ async def login(
         device=device,
     )
     _set_refresh_cookie(request, response, pair.refresh_token, security)
-    response.set_cookie(
-        DEVICE_COOKIE,
-        device,
-        max_age=security.settings.login_recognised_address_days * 86_400,
-        path=_COOKIE_PATH,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+    _set_private_cookie(request, response, DEVICE_COOKIE, device, days=security.settings.login_recognised_address_days)
     return TokenPairResponse(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
     )
