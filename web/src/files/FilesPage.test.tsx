@@ -55,6 +55,19 @@ describe("FilesPage", () => {
     expect(screen.queryByRole("button", { name: "Load more" })).toBeNull();
   });
 
+  it("says what was left out of a file that is ready, but nothing for one read whole", async () => {
+    list.mockResolvedValueOnce({
+      items: [file("f1", "manual.pdf", "ready", "pages 3, 7 were left out: they are too complex to read"), file("f2", "memo.pdf", "ready")],
+      next_cursor: null,
+    });
+    render(<FilesPage />);
+    const manual = (await screen.findByText("manual.pdf")).closest("tr")!;
+    expect(within(manual).getByText("Ready")).toBeInTheDocument();
+    expect(within(manual).getByText("pages 3, 7 were left out: they are too complex to read")).toBeInTheDocument();
+    const memo = screen.getByText("memo.pdf").closest("tr")!;
+    expect(memo.querySelector(".file-reason")).toBeNull();
+  });
+
   it("deletes a file only after confirming", async () => {
     list.mockResolvedValueOnce({ items: [file("f1", "report.pdf", "ready")], next_cursor: null });
     render(<FilesPage />);

@@ -200,7 +200,10 @@ export function FileTable<F extends TableFile>({ files, downloading = null, onDo
             <tr key={file.id} data-file-id={file.id}>
               <td className="file-name-cell">
                 <span className="file-name">{file.filename}</span>
-                {file.status === "failed" && file.status_reason && <span className="file-reason">{file.status_reason}</span>}
+                {file.status_reason && (file.status === "failed" || file.status === "ready") && (
+                  // Failed: why. Ready: what was left out (pages too complex, text past the reading limits).
+                  <span className={file.status === "failed" ? "file-reason" : "file-reason file-note"}>{file.status_reason}</span>
+                )}
               </td>
               <td className="col-type">
                 <code>{file.file_type}</code>
