@@ -52,9 +52,11 @@ class TestFairness:
         await worker.start()
         try:
             await asyncio.wait_for(handler.small_done.wait(), timeout=20)
-            # Bob's file is done while Alice's first is still running and her second has not started.
+            # Bob's file is done while one of Alice's is still running and her other has not started. (Which of
+            # hers goes first is not promised: two workers claiming at once may skip the row the other locked.)
             assert handler.finished == ["small"]
-            assert handler.started == ["big-1", "small"]
+            assert len(handler.started) == 2 and "small" in handler.started
+            assert handler.started[0] in ("big-1", "big-2")
         finally:
             handler.release.set()
         # Alice's second runs once her first is done.
@@ -74,7 +76,8 @@ class TestFairness:
         await worker.start()
         try:
             await asyncio.wait_for(handler.small_done.wait(), timeout=20)
-            assert handler.started[:2] == ["big-1", "small"]
+            started_first = handler.started[:2]
+            assert "small" in started_first and len(set(started_first) & {"big-1", "big-2"}) == 1
         finally:
             handler.release.set()
 
