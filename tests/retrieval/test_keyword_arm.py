@@ -80,11 +80,8 @@ class TestStemmingByLanguage:
                 for i, body in enumerate(texts.values())
             ],
         )
-        stored = dict(
-            (await session.execute(select(FileChunk.text, FileChunk.language).where(FileChunk.file_id == file_id)))
-            .tuples()
-            .all()
-        )
+        rows = await session.execute(select(FileChunk.text, FileChunk.language).where(FileChunk.file_id == file_id))
+        stored = {text: language for text, language in rows}
         await session.rollback()
         assert {stored[body]: language for language, body in texts.items()} == {
             "english": "english",
