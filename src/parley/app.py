@@ -56,6 +56,7 @@ from parley.openai_api.embeddings import router as openai_embeddings_router
 from parley.openai_api.endpoints import router as openai_router
 from parley.openai_api.errors import openai_error_response
 from parley.openai_api.open_streams import OpenStreams
+from parley.policy.rates import RateLimiter
 from parley.storage import Storage, open_storage
 from parley.usage.endpoints import router as usage_router
 from parley.users.admin_endpoints import router as admin_users_router
@@ -100,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             jobs.register(DELETE_BYTES_JOB, StoredFileDeletion(storage))
             app.state.jobs = jobs
             app.state.security = Security.from_settings(settings)
+            # Rate limits count in the sign-in throttle's storage (replaced by the Redis one below, with REDIS_URL).
+            app.state.rate_limiter = RateLimiter(app.state.security.login_throttle.storage)
             async with database.session() as session:
                 await ensure_first_admin(session, app.state.security, settings)
             relay: RunRelay | None = None
@@ -117,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         connection_pool=redis.connection_pool,
                     ),
                 )
+                app.state.rate_limiter = RateLimiter(app.state.security.login_throttle.storage)
             registry = ModelRegistry(settings.load_model_catalog(), data_dir=settings.resolved_data_dir)
             await registry.start()
             app.state.models = registry

@@ -8,7 +8,9 @@ ever reaches a client.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -94,8 +96,42 @@ class TooManyRequests(ParleyError):
         )
 
 
-class QuotaExceeded(TooManyRequests):
+class RateLimited(ParleyError):
+    """A rate limit (`policy.rates`) refused the request: which limit, its size, and when it frees up. The
+    `headers` are the decision's (`Retry-After`, `RateLimit-Policy`, `RateLimit`)."""
+
+    status, code = 429, "rate_limited"
+    # Under /v1 (`openai_api.errors`): OpenAI's code for a rate limit, or for a used-up quota.
+    limit_type = "rate_limit"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: str,
+        quota: int,
+        window_seconds: int,
+        resets_at: datetime,
+        headers: dict[str, str],
+    ) -> None:
+        retry_after = max(1, math.ceil((resets_at - datetime.now(UTC)).total_seconds()))
+        super().__init__(
+            message,
+            headers={"Retry-After": str(retry_after), **headers},
+            limit=limit,
+            limit_type=self.limit_type,
+            quota=quota,
+            window_seconds=window_seconds,
+            retry_after=retry_after,
+            resets_at=resets_at.isoformat(timespec="seconds"),
+        )
+
+
+class QuotaExceeded(RateLimited):
+    """A quota (tokens, messages, spend within a period) is used up until `resets_at`."""
+
     code = "quota_exceeded"
+    limit_type = "quota"
 
 
 class ServiceUnavailable(ParleyError):

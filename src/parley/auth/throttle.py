@@ -67,6 +67,12 @@ class LoginThrottle:
         self._per_client = RateLimitItemPerSecond(settings.login_failures_per_account_and_address, window)
         self._per_ip = RateLimitItemPerSecond(settings.login_failures_per_ip, window)
 
+    @property
+    def storage(self) -> Storage:
+        """The `limits` storage the throttle counts in; `policy.rates` counts in the same one (same Redis prefix,
+        and `reset` forgets both)."""
+        return self._storage
+
     async def retry_after(self, *, email: str, ip: str | None, device: str | None = None) -> int | None:
         """Seconds until this client may try to sign in to `email` again, or None when it may try now."""
         client = await self._client_key(email, ip, device)
