@@ -13,6 +13,7 @@ import structlog
 from fastapi import FastAPI
 
 from parley import __version__
+from parley.analytics.endpoints import router as analytics_router
 from parley.api_keys.endpoints import router as api_keys_router
 from parley.audit.endpoints import router as audit_router
 from parley.auth.endpoints import router as auth_router
@@ -194,6 +195,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_groups_router,
         groups_router,
         audit_router,
+        analytics_router,
         conversations_router,
         files_router,
         knowledge_bases_router,

@@ -18,6 +18,8 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     role: Mapped[str] = mapped_column(String(32), server_default="user")
     subscription_tier: Mapped[str] = mapped_column(String(32), server_default="free")
     is_active: Mapped[bool] = mapped_column(server_default=text("true"))
+    # Chargeback: the admin analytics group and export spend by this (free text, set by admins).
+    cost_centre: Mapped[str | None] = mapped_column(String(100))
     last_login_at: Mapped[datetime | None]
 
     __table_args__ = (

@@ -78,7 +78,7 @@ async def unsuspend(user_id: uuid.UUID, request: Request, principal: AdminUser, 
     "/{user_id}",
     response_model=UserRead,
     responses=problem_responses(401, 403, 404, 409, 422),
-    summary="Change a user's role or subscription tier",
+    summary="Change a user's role, subscription tier or cost centre",
 )
 async def update_user(
     user_id: uuid.UUID, body: AdminUserUpdate, request: Request, principal: AdminUser, session: SessionDep
@@ -89,6 +89,7 @@ async def update_user(
         user_id=user_id,
         role=body.role,
         subscription_tier=body.subscription_tier,
+        cost_centre=(body.cost_centre or None) if "cost_centre" in body.model_fields_set else ...,
         ip=client_ip(request),
     )
     return UserRead.model_validate(user)

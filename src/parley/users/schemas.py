@@ -19,6 +19,7 @@ class UserRead(BaseModel):
     role: str
     subscription_tier: str
     is_active: bool
+    cost_centre: str | None = None
     created_at: datetime
     last_login_at: datetime | None
 
@@ -34,3 +35,5 @@ class ProfileUpdate(Input):
 class AdminUserUpdate(Input):
     role: Role | None = None
     subscription_tier: Literal["free", "pro", "enterprise"] | None = None
+    # Chargeback key for the admin analytics; null or "" clears it, leaving it out keeps it.
+    cost_centre: str | None = Field(default=None, max_length=100)

@@ -6,6 +6,7 @@ import functools
 import secrets
 import uuid
 from collections.abc import Sequence
+from types import EllipsisType
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -171,7 +172,9 @@ async def admin_update(
     role: Role | None,
     subscription_tier: str | None,
     ip: str | None,
+    cost_centre: str | EllipsisType | None = ...,
 ) -> User:
+    """Apply an admin's changes to an account and audit what changed; `...` for cost_centre leaves it as is."""
     user = await get(session, user_id)
     changes: dict[str, dict[str, str]] = {}
     if role is not None and role.value != user.role:
@@ -182,6 +185,9 @@ async def admin_update(
     if subscription_tier is not None and subscription_tier != user.subscription_tier:
         changes["subscription_tier"] = {"from": user.subscription_tier, "to": subscription_tier}
         user.subscription_tier = subscription_tier
+    if not isinstance(cost_centre, EllipsisType) and cost_centre != user.cost_centre:
+        changes["cost_centre"] = {"from": user.cost_centre or "", "to": cost_centre or ""}
+        user.cost_centre = cost_centre
     if changes:
         record(
             session,

@@ -1,0 +1,180 @@
+"""Every SQL statement of the admin analytics: aggregates over usage_logs and messages, grouped by one key.
+
+The grouping key is chosen from a fixed table of SQL expressions (never from the request's text), so the statements
+below only ever interpolate these constants; every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+GroupBy = Literal["day", "week", "model", "user", "group", "plan", "cost_centre"]
+Grouping = GroupBy | Literal["total"]
+
+# A user in several groups counts in each of them; a user in none has the key null.
+_GROUP_JOIN = "LEFT JOIN group_members gm ON gm.user_id = us.id LEFT JOIN groups g ON g.id = gm.group_id"
+
+
+def _key(grouping: Grouping, *, at: str, model: str) -> tuple[str, str]:
+    """The key expression and the joins it needs, for a source whose timestamp and model columns are named."""
+    return {
+        "total": ("'total'", ""),
+        "day": (f"to_char(timezone('UTC', {at}), 'YYYY-MM-DD')", ""),
+        # ISO weeks start on Monday; the key is that Monday's date, so weeks sort and read like days.
+        "week": (f"to_char(date_trunc('week', timezone('UTC', {at})), 'YYYY-MM-DD')", ""),
+        "model": (model, ""),
+        "user": ("us.email", ""),
+        "group": ("g.name", _GROUP_JOIN),
+        "plan": ("us.subscription_tier", ""),
+        "cost_centre": ("us.cost_centre", ""),
+    }[grouping]
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    key: str | None
+    active_users: int
+    conversations: int
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: Decimal
+    retained_7d: int
+    retained_30d: int
+    ttft_p50_ms: float | None
+    ttft_p95_ms: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    key: str | None
+    messages: int
+    answers: int
+    failed_answers: int
+
+
+async def usage(session: AsyncSession, *, grouping: Grouping, since: datetime, until: datetime) -> list[UsageRow]:
+    """Spend, activity, retention and latency percentiles per key, from usage_logs.
+
+    Retention: of the users active under a key in the range, how many were active again (anywhere, up to now) at
+    least 7 / 30 days after their first activity in the range. Requests are answers (or API calls), not rows: an
+    answer's title and summaries are rows of their own but part of the one request. Percentiles ignore rows
+    without timings (titles, summaries), so they describe answers.
+    """
+    key, joins = _key(grouping, at="l.created_at", model="l.model")
+    statement = f"""
+        WITH facts AS (
+            SELECT {key} AS key, l.user_id, l.conversation_id, coalesce(l.message_id, l.id) AS request_id,
+                   l.prompt_tokens, l.completion_tokens, l.cost_usd, l.ttft_ms, l.latency_ms, l.created_at
+            FROM usage_logs l JOIN users us ON us.id = l.user_id {joins}
+            WHERE l.created_at >= :since AND l.created_at < :until
+        ), firsts AS (
+            SELECT key, user_id, min(created_at) AS first_at FROM facts GROUP BY key, user_id
+        ), kept AS (
+            SELECT f.key,
+                   count(*) FILTER (WHERE EXISTS (
+                       SELECT 1 FROM usage_logs later
+                       WHERE later.user_id = f.user_id AND later.created_at >= f.first_at + interval '7 days'
+                   )) AS retained_7d,
+                   count(*) FILTER (WHERE EXISTS (
+                       SELECT 1 FROM usage_logs later
+                       WHERE later.user_id = f.user_id AND later.created_at >= f.first_at + interval '30 days'
+                   )) AS retained_30d
+            FROM firsts f GROUP BY f.key
+        ), totals AS (
+            SELECT key,
+                   count(DISTINCT user_id) AS active_users,
+                   count(DISTINCT conversation_id) AS conversations,
+                   count(DISTINCT request_id) AS requests,
+                   sum(prompt_tokens) AS prompt_tokens,
+                   sum(completion_tokens) AS completion_tokens,
+                   sum(cost_usd) AS cost_usd,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY ttft_ms) AS ttft_p50,
+                   percentile_cont(0.95) WITHIN GROUP (ORDER BY ttft_ms) AS ttft_p95,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS latency_p50,
+                   percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS latency_p95
+            FROM facts GROUP BY key
+        )
+        SELECT t.*, k.retained_7d, k.retained_30d
+        FROM totals t JOIN kept k ON k.key IS NOT DISTINCT FROM t.key
+        ORDER BY t.key NULLS LAST
+    """  # noqa: S608 (key and joins come from the constant table in _key)
+    rows = await session.execute(text(statement), {"since": since, "until": until})
+    return [
+        UsageRow(
+            key=None if r.key is None else str(r.key),
+            active_users=int(r.active_users),
+            conversations=int(r.conversations),
+            requests=int(r.requests),
+            prompt_tokens=int(r.prompt_tokens),
+            completion_tokens=int(r.completion_tokens),
+            cost_usd=Decimal(r.cost_usd),
+            retained_7d=int(r.retained_7d),
+            retained_30d=int(r.retained_30d),
+            ttft_p50_ms=_float(r.ttft_p50),
+            ttft_p95_ms=_float(r.ttft_p95),
+            latency_p50_ms=_float(r.latency_p50),
+            latency_p95_ms=_float(r.latency_p95),
+        )
+        for r in rows
+    ]
+
+
+async def messages(session: AsyncSession, *, grouping: Grouping, since: datetime, until: datetime) -> list[MessageRow]:
+    """Messages, finished answers and failed answers per key, from messages (owner from the conversation).
+
+    An answer failed when it ended in `error` or `interrupted` (the process died); a stop by the user
+    (`cancelled`) or a length cut is not a failure. Grouped by model, only answers count (questions have none).
+    """
+    key, joins = _key(grouping, at="m.created_at", model="m.model")
+    only_answers = "AND m.role = 'assistant'" if grouping == "model" else ""
+    statement = f"""
+        SELECT {key} AS key,
+               count(*) FILTER (WHERE m.role IN ('user', 'assistant')) AS messages,
+               count(*) FILTER (WHERE m.role = 'assistant' AND m.finish_reason IS NOT NULL) AS answers,
+               count(*) FILTER (WHERE m.role = 'assistant' AND m.finish_reason IN ('error', 'interrupted'))
+                   AS failed_answers
+        FROM messages m JOIN conversations c ON c.id = m.conversation_id JOIN users us ON us.id = c.user_id {joins}
+        WHERE m.created_at >= :since AND m.created_at < :until {only_answers}
+        GROUP BY 1
+    """  # noqa: S608 (key and joins come from the constant table in _key)
+    rows = await session.execute(text(statement), {"since": since, "until": until})
+    return [
+        MessageRow(
+            key=None if r.key is None else str(r.key),
+            messages=int(r.messages),
+            answers=int(r.answers),
+            failed_answers=int(r.failed_answers),
+        )
+        for r in rows
+    ]
+
+
+async def active_users(session: AsyncSession, *, until: datetime) -> tuple[int, int, int]:
+    """DAU, WAU and MAU at `until`: distinct users with usage in the day, 7 days and 30 days before it."""
+    row = (
+        await session.execute(
+            text(
+                """
+                SELECT count(DISTINCT user_id) FILTER (WHERE created_at >= CAST(:until AS timestamptz) - interval '1 day'),
+                       count(DISTINCT user_id) FILTER (WHERE created_at >= CAST(:until AS timestamptz) - interval '7 days'),
+                       count(DISTINCT user_id)
+                FROM usage_logs WHERE created_at >= CAST(:until AS timestamptz) - interval '30 days' AND created_at < :until
+                """
+            ),
+            {"until": until},
+        )
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def _float(value: object) -> float | None:
+    return None if value is None else float(str(value))

@@ -1,0 +1,88 @@
+"""Organisation analytics for admins: usage, spend, retention, errors and latency over a range, grouped by a key,
+and the same figures as CSV for chargeback."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.analytics import repository
+from parley.analytics.repository import GroupBy, Grouping
+from parley.analytics.schemas import ActiveUsers, AnalyticsPoint, AnalyticsReport
+from parley.errors import Unprocessable
+from parley.kit.clock import utcnow
+
+MAX_RANGE = timedelta(days=366)
+_CENT_FRACTION = Decimal("0.000001")
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _point(key: str | None, usage: repository.UsageRow | None, sent: repository.MessageRow | None) -> AnalyticsPoint:
+    conversations = usage.conversations if usage else 0
+    cost = usage.cost_usd if usage else Decimal(0)
+    active = usage.active_users if usage else 0
+    answers = sent.answers if sent else 0
+    failed = sent.failed_answers if sent else 0
+    prompt = usage.prompt_tokens if usage else 0
+    completion = usage.completion_tokens if usage else 0
+    return AnalyticsPoint(
+        key=key,
+        active_users=active,
+        conversations=conversations,
+        messages=sent.messages if sent else 0,
+        answers=answers,
+        failed_answers=failed,
+        error_rate=_ratio(failed, answers),
+        requests=usage.requests if usage else 0,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=prompt + completion,
+        cost_usd=cost,
+        cost_per_conversation_usd=(cost / conversations).quantize(_CENT_FRACTION) if conversations else None,
+        retained_7d=usage.retained_7d if usage else 0,
+        retained_30d=usage.retained_30d if usage else 0,
+        retention_7d=_ratio(usage.retained_7d, active) if usage else None,
+        retention_30d=_ratio(usage.retained_30d, active) if usage else None,
+        ttft_p50_ms=usage.ttft_p50_ms if usage else None,
+        ttft_p95_ms=usage.ttft_p95_ms if usage else None,
+        latency_p50_ms=usage.latency_p50_ms if usage else None,
+        latency_p95_ms=usage.latency_p95_ms if usage else None,
+    )
+
+
+async def _points(session: AsyncSession, grouping: Grouping, since: datetime, until: datetime) -> list[AnalyticsPoint]:
+    usage = {row.key: row for row in await repository.usage(session, grouping=grouping, since=since, until=until)}
+    sent = {row.key: row for row in await repository.messages(session, grouping=grouping, since=since, until=until)}
+    keys = sorted(usage.keys() | sent.keys(), key=lambda k: (k is None, k or ""))
+    return [_point(key, usage.get(key), sent.get(key)) for key in keys]
+
+
+async def report(
+    session: AsyncSession, *, since: datetime | None, until: datetime | None, group_by: GroupBy
+) -> AnalyticsReport:
+    """The figures of [since, until) (default: the 30 days up to now), in total and per key of `group_by`.
+
+    Totals are computed on their own rather than summed from the series: a user active on two days, or a member of
+    two groups, is one active user, and their spend is counted once.
+    """
+    until = until or utcnow()
+    since = since or until - timedelta(days=30)
+    if since >= until:
+        raise Unprocessable("from: must be before to")
+    if until - since > MAX_RANGE:
+        raise Unprocessable("the range may span at most 366 days")
+    totals = await _points(session, "total", since, until)
+    dau, wau, mau = await repository.active_users(session, until=until)
+    return AnalyticsReport(
+        since=since,
+        until=until,
+        group_by=group_by,
+        active=ActiveUsers(dau=dau, wau=wau, mau=mau),
+        total=totals[0] if totals else _point("total", None, None),
+        series=await _points(session, group_by, since, until),
+    )
