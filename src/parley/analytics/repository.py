@@ -7,7 +7,7 @@ below only ever interpolate these constants; every value is a bound parameter.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -164,13 +164,18 @@ async def active_users(session: AsyncSession, *, until: datetime) -> tuple[int, 
         await session.execute(
             text(
                 """
-                SELECT count(DISTINCT user_id) FILTER (WHERE created_at >= CAST(:until AS timestamptz) - interval '1 day'),
-                       count(DISTINCT user_id) FILTER (WHERE created_at >= CAST(:until AS timestamptz) - interval '7 days'),
+                SELECT count(DISTINCT user_id) FILTER (WHERE created_at >= :day_ago),
+                       count(DISTINCT user_id) FILTER (WHERE created_at >= :week_ago),
                        count(DISTINCT user_id)
-                FROM usage_logs WHERE created_at >= CAST(:until AS timestamptz) - interval '30 days' AND created_at < :until
+                FROM usage_logs WHERE created_at >= :month_ago AND created_at < :until
                 """
             ),
-            {"until": until},
+            {
+                "until": until,
+                "day_ago": until - timedelta(days=1),
+                "week_ago": until - timedelta(days=7),
+                "month_ago": until - timedelta(days=30),
+            },
         )
     ).one()
     return int(row[0]), int(row[1]), int(row[2])
