@@ -17,6 +17,7 @@ import type {
   ApiKey,
   ApiKeyCreate,
   ApiKeyCreated,
+  AnalyticsReport,
   AuditEventPage,
   ChatCreate,
   ChatResult,
@@ -102,6 +103,13 @@ export interface UsageQuery {
   from?: string | Date;
   to?: string | Date;
   group_by?: "day" | "model";
+}
+
+/** `GET /api/v1/admin/analytics`: the range (default: the 30 days up to now) and the key of the series. */
+export interface AnalyticsQuery {
+  from?: string | Date;
+  to?: string | Date;
+  group_by?: "day" | "week" | "model" | "user" | "group" | "plan" | "cost_centre";
 }
 
 export interface PageQuery {
@@ -535,6 +543,23 @@ export class ParleyClient {
       this.request("PATCH", `/api/v1/admin/users/${id}`, { body }),
     auditEvents: (query: { page?: number; page_size?: number } = {}): Promise<AuditEventPage> =>
       this.request("GET", "/api/v1/admin/audit-events", { query: { ...query } }),
+    /** Organisation analytics: active users, spend, retention, errors and latency, in total and per key. */
+    analytics: (query: AnalyticsQuery = {}, options: StreamOptions = {}): Promise<AnalyticsReport> =>
+      this.request("GET", "/api/v1/admin/analytics", { query: analyticsQuery(query), signal: options.signal }),
+    /** The same series as a CSV file, for chargeback (e.g. `group_by: "cost_centre"`). */
+    analyticsCsv: async (query: AnalyticsQuery = {}, options: StreamOptions = {}): Promise<FileContent> => {
+      const response = await this.fetch("GET", "/api/v1/admin/analytics.csv", {
+        query: analyticsQuery(query),
+        signal: options.signal,
+        headers: { Accept: "text/csv" },
+      });
+      if (!response.ok) throw new ParleyApiError(await readProblem(response));
+      return {
+        blob: await response.blob(),
+        filename: filenameOf(response.headers.get("Content-Disposition")),
+        contentType: response.headers.get("Content-Type") ?? "text/csv",
+      };
+    },
     /** Groups by name; `q` searches names and descriptions. */
     groups: (query: GroupListQuery = {}, options: StreamOptions = {}): Promise<GroupPage> =>
       this.request("GET", "/api/v1/admin/groups", { query: { ...query }, signal: options.signal }),
@@ -569,6 +594,10 @@ export function filenameOf(header: string | null): string | null {
   const plain = /filename\s*=\s*("((?:[^"\\]|\\.)*)"|[^;]+)/i.exec(header);
   if (!plain) return null;
   return (plain[2] !== undefined ? plain[2].replace(/\\(.)/g, "$1") : (plain[1] ?? "").trim()) || null;
+}
+
+function analyticsQuery(query: AnalyticsQuery): Record<string, string | undefined> {
+  return { from: isoDate(query.from), to: isoDate(query.to), group_by: query.group_by };
 }
 
 function isoDate(value: string | Date | undefined): string | undefined {

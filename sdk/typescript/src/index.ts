@@ -6,6 +6,7 @@ export type {
   StreamOptions,
   ConversationListQuery,
   UsageQuery,
+  AnalyticsQuery,
   UserListQuery,
   GroupListQuery,
   GroupSummaryQuery,

@@ -223,7 +223,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change a user's role or subscription tier */
+        /** Change a user's role, subscription tier or cost centre */
         patch: operations["update_user_api_v1_admin_users__user_id__patch"];
         trace?: never;
     };
@@ -342,6 +342,40 @@ export interface paths {
         };
         /** The audit trail, newest first */
         get: operations["list_audit_events_api_v1_admin_audit_events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/analytics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Organisation analytics: activity, spend, retention, errors and latency, per day/week/model/user/… */
+        get: operations["analytics_api_v1_admin_analytics_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/analytics.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The analytics series as CSV, for chargeback (e.g. group_by=cost_centre) */
+        get: operations["analytics_csv_api_v1_admin_analytics_csv_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -772,11 +806,94 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * ActiveUsers
+         * @description Distinct users with usage in the day, week and 30 days before the range's end.
+         */
+        ActiveUsers: {
+            /** Dau */
+            dau: number;
+            /** Wau */
+            wau: number;
+            /** Mau */
+            mau: number;
+        };
         /** AdminUserUpdate */
         AdminUserUpdate: {
             role?: components["schemas"]["Role"] | null;
             /** Subscription Tier */
             subscription_tier?: ("free" | "pro" | "enterprise") | null;
+            /** Cost Centre */
+            cost_centre?: string | null;
+        };
+        /**
+         * AnalyticsPoint
+         * @description Figures for one key (a day, a model, a cost centre…) or for the whole range (`key` "total").
+         *
+         *     Rates are fractions (0.25 = 25 %) and null when there is nothing to divide by; latencies are milliseconds.
+         */
+        AnalyticsPoint: {
+            /** Key */
+            key: string | null;
+            /** Active Users */
+            active_users: number;
+            /** Conversations */
+            conversations: number;
+            /** Messages */
+            messages: number;
+            /** Answers */
+            answers: number;
+            /** Failed Answers */
+            failed_answers: number;
+            /** Error Rate */
+            error_rate: number | null;
+            /** Requests */
+            requests: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Total Tokens */
+            total_tokens: number;
+            /** Cost Usd */
+            cost_usd: string;
+            /** Cost Per Conversation Usd */
+            cost_per_conversation_usd: string | null;
+            /** Retained 7D */
+            retained_7d: number;
+            /** Retained 30D */
+            retained_30d: number;
+            /** Retention 7D */
+            retention_7d: number | null;
+            /** Retention 30D */
+            retention_30d: number | null;
+            /** Ttft P50 Ms */
+            ttft_p50_ms: number | null;
+            /** Ttft P95 Ms */
+            ttft_p95_ms: number | null;
+            /** Latency P50 Ms */
+            latency_p50_ms: number | null;
+            /** Latency P95 Ms */
+            latency_p95_ms: number | null;
+        };
+        /** AnalyticsReport */
+        AnalyticsReport: {
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Until
+             * Format: date-time
+             */
+            until: string;
+            /** Group By */
+            group_by: string;
+            active: components["schemas"]["ActiveUsers"];
+            total: components["schemas"]["AnalyticsPoint"];
+            /** Series */
+            series: components["schemas"]["AnalyticsPoint"][];
         };
         /** ApiKeyCreate */
         ApiKeyCreate: {
@@ -1614,6 +1731,8 @@ export interface components {
             subscription_tier: string;
             /** Is Active */
             is_active: boolean;
+            /** Cost Centre */
+            cost_centre?: string | null;
             /**
              * Created At
              * Format: date-time
@@ -3522,6 +3641,154 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Page_AuditEventRead_"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    analytics_api_v1_admin_analytics_get: {
+        parameters: {
+            query?: {
+                /** @description Start (inclusive); default: 30 days before to */
+                from?: string | null;
+                /** @description End (exclusive); default: now */
+                to?: string | null;
+                group_by?: "day" | "week" | "model" | "user" | "group" | "plan" | "cost_centre";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnalyticsReport"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    analytics_csv_api_v1_admin_analytics_csv_get: {
+        parameters: {
+            query?: {
+                /** @description Start (inclusive); default: 30 days before to */
+                from?: string | null;
+                /** @description End (exclusive); default: now */
+                to?: string | null;
+                group_by?: "day" | "week" | "model" | "user" | "group" | "plan" | "cost_centre";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": unknown;
                 };
             };
             /** @description Missing, invalid or expired credentials */

@@ -30,6 +30,8 @@ export type UsagePoint = Schemas["UsagePointRead"];
 export type UserPage = Schemas["Page_UserRead_"];
 export type AuditEvent = Schemas["AuditEventRead"];
 export type AuditEventPage = Schemas["Page_AuditEventRead_"];
+export type AnalyticsReport = Schemas["AnalyticsReport"];
+export type AnalyticsPoint = Schemas["AnalyticsPoint"];
 export type ChatCompletionRequest = Schemas["ChatCompletionRequest"];
 
 /** `/v1/models` (OpenAI shape; the schema leaves it open, so it is described here). */
