@@ -15,6 +15,7 @@ const UsagePage = lazyPage(() => import("./usage/UsagePage"));
 const AdminPage = lazyPage(() => import("./admin/AdminPage"));
 const GroupsPage = lazyPage(() => import("./admin/GroupsPage"));
 const GroupPage = lazyPage(() => import("./admin/GroupPage"));
+const AnalyticsPage = lazyPage(() => import("./admin/AnalyticsPage"));
 const FilesPage = lazyPage(() => import("./files/FilesPage"));
 const KnowledgeBasesPage = lazyPage(() => import("./knowledge/KnowledgeBasesPage"));
 const KnowledgeBasePage = lazyPage(() => import("./knowledge/KnowledgeBasePage"));
@@ -70,6 +71,7 @@ export function AppRoutes() {
         <Route path="/admin" element={<AdminOnly><AdminPage /></AdminOnly>} />
         <Route path="/admin/groups" element={<AdminOnly><GroupsPage /></AdminOnly>} />
         <Route path="/admin/groups/:id" element={<AdminOnly><GroupPage /></AdminOnly>} />
+        <Route path="/admin/analytics" element={<AdminOnly><AnalyticsPage /></AdminOnly>} />
       </Route>
       <Route path="*" element={<Navigate to="/chat" replace />} />
     </Routes>
