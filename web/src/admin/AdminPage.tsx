@@ -102,6 +102,7 @@ export default function AdminPage() {
                     <th scope="col">{t("admin.user")}</th>
                     <th scope="col">{t("admin.role")}</th>
                     <th scope="col">{t("admin.tier")}</th>
+                    <th scope="col">{t("admin.costCentre")}</th>
                     <th scope="col">{t("admin.status")}</th>
                     <th scope="col">{t("admin.lastLogin")}</th>
                     <th scope="col">{t("admin.actions")}</th>
@@ -114,6 +115,7 @@ export default function AdminPage() {
                       user={user}
                       onRole={(next: Role) => void change(user, () => api.admin.updateUser(user.id, { role: next }))}
                       onTier={(next: SubscriptionTier) => void change(user, () => api.admin.updateUser(user.id, { subscription_tier: next }))}
+                      onCostCentre={(next) => void change(user, () => api.admin.updateUser(user.id, { cost_centre: next }))}
                       onSuspend={() => setSuspending(user)}
                       onUnsuspend={() => void change(user, () => api.admin.unsuspend(user.id))}
                     />

@@ -9,11 +9,13 @@ interface Props {
   user: User;
   onRole(role: Role): void;
   onTier(tier: SubscriptionTier): void;
+  /** A new cost centre for chargeback (null clears it). */
+  onCostCentre(costCentre: string | null): void;
   onSuspend(): void;
   onUnsuspend(): void;
 }
 
-export function UserRow({ user, onRole, onTier, onSuspend, onUnsuspend }: Props) {
+export function UserRow({ user, onRole, onTier, onCostCentre, onSuspend, onUnsuspend }: Props) {
   const { t } = useTranslation();
   const { user: me } = useAuth();
   const self = me?.id === user.id;
@@ -39,6 +41,21 @@ export function UserRow({ user, onRole, onTier, onSuspend, onUnsuspend }: Props)
             </option>
           ))}
         </select>
+      </td>
+      <td>
+        {/* saved when the field is left (or on Enter), only when it changed: no request per keystroke */}
+        <input
+          key={user.cost_centre ?? ""}
+          className="cost-centre-input"
+          aria-label={t("admin.costCentreFor", { email: user.email })}
+          maxLength={100}
+          defaultValue={user.cost_centre ?? ""}
+          onKeyDown={(event) => event.key === "Enter" && event.currentTarget.blur()}
+          onBlur={(event) => {
+            const next = event.target.value.trim() || null;
+            if (next !== (user.cost_centre ?? null)) onCostCentre(next);
+          }}
+        />
       </td>
       <td>
         <span className={`badge ${user.is_active ? "ok" : "warn"}`}>{user.is_active ? t("admin.active") : t("admin.suspended")}</span>

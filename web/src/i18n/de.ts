@@ -309,6 +309,8 @@ const de: Translations = {
     updated: "{{email}} aktualisiert",
     roleFor: "Rolle von {{email}}",
     tierFor: "Tarif von {{email}}",
+    costCentre: "Kostenstelle",
+    costCentreFor: "Kostenstelle von {{email}}",
     noUsers: "Keine passenden Benutzer.",
     navLabel: "Verwaltung",
     usersTab: "Benutzer",

@@ -307,6 +307,8 @@ const en = {
     updated: "Updated {{email}}",
     roleFor: "Role of {{email}}",
     tierFor: "Plan of {{email}}",
+    costCentre: "Cost centre",
+    costCentreFor: "Cost centre of {{email}}",
     noUsers: "No users match.",
     navLabel: "Administration",
     usersTab: "Users",

@@ -308,6 +308,8 @@ const es: Translations = {
     updated: "{{email}} actualizado",
     roleFor: "Rol de {{email}}",
     tierFor: "Plan de {{email}}",
+    costCentre: "Centro de coste",
+    costCentreFor: "Centro de coste de {{email}}",
     noUsers: "Ningún usuario coincide.",
     navLabel: "Administración",
     usersTab: "Usuarios",

@@ -1,0 +1,49 @@
+import { render, screen } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { describe, expect, it, vi } from "vitest";
+import { UserRow } from "./UserRow";
+
+vi.mock("../auth/AuthProvider", () => ({ useAuth: () => ({ user: { id: "admin" } }) }));
+
+const user = {
+  id: "u1",
+  email: "dana@acme.test",
+  full_name: null,
+  role: "user",
+  subscription_tier: "free",
+  is_active: true,
+  cost_centre: "CC-1",
+  created_at: "2026-01-05T10:00:00Z",
+  last_login_at: null,
+};
+
+function renderRow(onCostCentre = vi.fn()) {
+  render(
+    <table>
+      <tbody>
+        <UserRow user={user} onRole={vi.fn()} onTier={vi.fn()} onCostCentre={onCostCentre} onSuspend={vi.fn()} onUnsuspend={vi.fn()} />
+      </tbody>
+    </table>,
+  );
+  return { onCostCentre, field: screen.getByRole("textbox", { name: "Cost centre of dana@acme.test" }) };
+}
+
+describe("UserRow cost centre", () => {
+  it("saves a changed cost centre on Enter, and clears it when emptied", async () => {
+    const { onCostCentre, field } = renderRow();
+    expect(field).toHaveValue("CC-1");
+    await userEvent.clear(field);
+    await userEvent.type(field, " CC-2 {Enter}");
+    expect(onCostCentre).toHaveBeenLastCalledWith("CC-2");
+    await userEvent.clear(field);
+    field.blur();
+    expect(onCostCentre).toHaveBeenLastCalledWith(null);
+  });
+
+  it("sends nothing when the field is left unchanged", async () => {
+    const { onCostCentre, field } = renderRow();
+    await userEvent.click(field);
+    field.blur();
+    expect(onCostCentre).not.toHaveBeenCalled();
+  });
+});
