@@ -203,6 +203,15 @@ class HttpSettings(BaseModel):
     max_validation_errors: int = Field(default=20, ge=1, le=1000)
 
 
+class LimitsSettings(BaseModel):
+    """Rate limits (`policy.rates`; README, "Rate limits"), counted in memory or, with REDIS_URL, across replicas."""
+
+    # Requests one client address may make to the anonymous auth routes (register, sign in, refresh, sign out)
+    # within any minute, on top of sign-in throttling: generous, as a whole office may share one NAT address,
+    # but finite, so no one address can flood the password hashing.
+    anonymous_per_minute: int = Field(default=600, ge=1, le=1_000_000)
+
+
 class Settings(BaseSettings):
     """Everything Parley can be told. Environment names: `PARLEY_<FIELD>` and `PARLEY_<PART>__<FIELD>`;
     `DATABASE_URL` and `REDIS_URL` are also read under their customary names."""
@@ -248,6 +257,7 @@ class Settings(BaseSettings):
     rag: RagSettings = RagSettings()
     jobs: JobSettings = JobSettings()
     http: HttpSettings = HttpSettings()
+    limits: LimitsSettings = LimitsSettings()
     # The first admin, created on first start when the database has no users.
     admin_email: str | None = None
     admin_password: SecretStr | None = None

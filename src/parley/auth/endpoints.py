@@ -3,16 +3,31 @@ from __future__ import annotations
 import re
 import secrets
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from parley.auth import service
 from parley.auth.schemas import LoginRequest, RefreshRequest, RegisterRequest, TokenPairResponse
 from parley.auth.security import SecurityDep, client_ip
+from parley.config import Settings
 from parley.db import SessionDep
 from parley.errors import Unauthorized, problem_responses
+from parley.policy.rates import RateLimit, RateLimiterDep
 from parley.users.schemas import UserRead
 
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+async def anonymous_rate_limit(request: Request, response: Response, limiter: RateLimiterDep) -> None:
+    """Every route here is open to anyone, so each client address gets `limits.anonymous_per_minute` requests
+    a minute across all of them (the `anon` limit), whatever they are and however they end; sign-in throttling
+    (`auth.throttle`) still counts failed passwords on top. The address is the one uvicorn took from
+    X-Forwarded-For when a trusted proxy (`forwarded_allow_ips`) sent it, so clients cannot pick their own."""
+    settings: Settings = request.app.state.settings
+    limit = RateLimit("anon", quota=settings.limits.anonymous_per_minute, window_seconds=60)
+    decision = await limiter.hit(limit, client_ip(request) or "unknown")
+    decision.enforce()
+    response.headers.update(decision.headers())
+
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"], dependencies=[Depends(anonymous_rate_limit)])
 
 # Browsers keep the refresh token in this cookie: httpOnly (no script can read it), SameSite=Strict (no other
 # site can make the browser send it), and only on the auth routes.
@@ -61,7 +76,7 @@ def _presented_refresh_token(body: RefreshRequest | None, request: Request) -> s
     "/register",
     status_code=status.HTTP_201_CREATED,
     response_model=UserRead,
-    responses=problem_responses(403, 409, 422),
+    responses=problem_responses(403, 409, 422, 429),
     summary="Create an account (when self-registration is enabled)",
 )
 async def register(body: RegisterRequest, request: Request, session: SessionDep, security: SecurityDep) -> UserRead:
@@ -105,7 +120,7 @@ async def login(
 @router.post(
     "/refresh",
     response_model=TokenPairResponse,
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 422, 429),
     summary="Trade a refresh token (body, or the session cookie) for a new pair; the old one dies",
 )
 async def refresh(
@@ -131,13 +146,12 @@ async def refresh(
 @router.post(
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(422),
+    responses=problem_responses(422, 429),
     summary="End the session a refresh token belongs to",
 )
-async def logout(request: Request, session: SessionDep, body: RefreshRequest | None = None) -> Response:
+async def logout(request: Request, response: Response, session: SessionDep, body: RefreshRequest | None = None) -> None:
     token = (body.refresh_token if body else None) or request.cookies.get(REFRESH_COOKIE)
     if token:
         await service.logout(session, refresh_token=token, ip=client_ip(request))
-    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    # On the injected response (not a new one), so the rate-limit headers the dependency set go out with it.
     response.delete_cookie(REFRESH_COOKIE, path=_COOKIE_PATH, httponly=True, samesite="strict")
-    return response

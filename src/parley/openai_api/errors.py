@@ -98,8 +98,8 @@ def openai_error_response(
     elif status == 404 and message == "Not Found" and not extra:
         # No route took the path (Starlette's and the web app's plain 404): say so, as OpenAI does.
         message, code = f"Unknown request URL: {request.method} {request.url.path}", "unknown_url"
-    return JSONResponse(
-        openai_error_body(status, message, param=param if isinstance(param, str) else None, code=code),
-        status_code=status,
-        headers=headers,
-    )
+    body = openai_error_body(status, message, param=param if isinstance(param, str) else None, code=code)
+    if status == 429 and extra.get("limit_type") == "quota":
+        # A used-up quota (`errors.QuotaExceeded`): OpenAI's SDKs tell it from a rate limit by this type/code.
+        body["error"].update(type="insufficient_quota", code="insufficient_quota")
+    return JSONResponse(body, status_code=status, headers=headers)
