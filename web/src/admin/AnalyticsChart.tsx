@@ -20,7 +20,7 @@ export function AnalyticsChart({ series }: { series: AnalyticsPoint[] }) {
   const measure = byCost ? t("analytics.cost") : t("analytics.tokens");
   return (
     <figure className="chart" role="img" aria-label={t("analytics.chartLabel", { measure })}>
-      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT + LABEL_SPACE}`} width="100%" preserveAspectRatio="none">
+      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT + LABEL_SPACE}`} width="100%" style={{ maxHeight: 280 }}>
         {series.map((point, index) => {
           const height = (value(point) / highest) * HEIGHT;
           const x = index * slot + (slot - barWidth) / 2;
