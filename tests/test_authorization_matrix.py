@@ -223,7 +223,16 @@ async def _target_as_member(world: World) -> dict[str, str]:
     return {"user_id": str(world.target_user)}
 
 
+async def _new_plan(world: World) -> str:
+    """A new plan (made by the admin) nobody is on, so deleting it succeeds."""
+    name = f"plan-{uuid.uuid4().hex[:10]}"
+    response = await world.client.put(f"{API}/admin/plans/{name}", json={}, headers=world.auth("admin"))
+    assert response.status_code == 201, response.text
+    return name
+
+
 PATH_PARAMETERS["group_id"] = _new_group_with_target
+PATH_PARAMETERS["name"] = _new_plan
 
 # After file_id and conversation_id: the knowledge base maker uses what they made; the grant maker uses its KB.
 PATH_PARAMETERS["knowledge_base_id"] = _new_knowledge_base_of_a
@@ -266,6 +275,9 @@ CASES: list[Case] = [
     Case("PATCH", f"{API}/admin/users/{{user_id}}", ADMIN_ONLY, body=_fixed({"subscription_tier": "pro"})),
     Case("POST", f"{API}/admin/users/{{user_id}}/suspend", ADMIN_ONLY),
     Case("POST", f"{API}/admin/users/{{user_id}}/unsuspend", ADMIN_ONLY),
+    Case("GET", f"{API}/admin/plans", ADMIN_ONLY),
+    Case("PUT", f"{API}/admin/plans/{{name}}", ADMIN_ONLY, body=_fixed({"tokens_per_day": 5})),
+    Case("DELETE", f"{API}/admin/plans/{{name}}", Allowed(403, 403, 204, 403, 403)),
     Case("GET", f"{API}/admin/groups", ADMIN_ONLY),
     Case("POST", f"{API}/admin/groups", Allowed(403, 403, 201, 403, 403), body=_fresh_group_name),
     Case("GET", f"{API}/admin/groups/{{group_id}}", ADMIN_ONLY),

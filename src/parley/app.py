@@ -57,6 +57,9 @@ from parley.openai_api.embeddings import router as openai_embeddings_router
 from parley.openai_api.endpoints import router as openai_router
 from parley.openai_api.errors import openai_error_response
 from parley.openai_api.open_streams import OpenStreams
+from parley.plans import service as plans_service
+from parley.plans.admin_endpoints import router as admin_plans_router
+from parley.policy.plans import load_plan_file
 from parley.policy.rates import RateLimiter
 from parley.storage import Storage, open_storage
 from parley.usage.endpoints import router as usage_router
@@ -106,6 +109,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.rate_limiter = RateLimiter(app.state.security.login_throttle.storage)
             async with database.session() as session:
                 await ensure_first_admin(session, app.state.security, settings)
+            async with database.session() as session:
+                seeded = await plans_service.seed(session, app.state.plan_seeds)
+            if seeded:
+                _logger.info("plans_seeded", plans=seeded)
             relay: RunRelay | None = None
             if settings.redis_url is not None:
                 # Imported only here: a single Parley process never loads the Redis client.
@@ -185,6 +192,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    # Read here, not in the lifespan: a bad plan file stops start-up before anything is started.
+    app.state.plan_seeds = load_plan_file(settings.plans_file)
     install_error_handlers(app, surfaces={"/v1/": openai_error_response})
     for router in (
         health_router,
@@ -193,6 +202,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api_keys_router,
         admin_users_router,
         admin_groups_router,
+        admin_plans_router,
         groups_router,
         audit_router,
         analytics_router,

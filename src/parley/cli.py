@@ -84,6 +84,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from parley.app import create_app
     from parley.kit.http1 import Http1Protocol
+    from parley.policy.plans import load_plan_file
 
     settings = _settings(args)
     configure_logging(level=settings.log_level, json=settings.log_json)
@@ -96,6 +97,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "that can resume or stop it, so Parley must run as one process (leave out --workers, or set REDIS_URL)"
         )
     try:
+        # A bad plan file is reported before the database is started.
+        load_plan_file(settings.plans_file)
         url, embedded = _prepare_database(settings)
     except StartupError as exc:
         return _fail(str(exc))

@@ -100,11 +100,8 @@ class S3Settings(BaseModel):
 
 
 class FileSettings(BaseModel):
-    """Uploads: size limits per subscription tier and the limits that refuse archive bombs."""
+    """Uploads: the limits that refuse archive bombs. The largest upload is a plan's (`max_upload_mib`)."""
 
-    # Largest upload in MiB per subscription tier; a tier not listed gets `default_max_upload_mib`.
-    max_upload_mib: dict[str, int] = Field(default_factory=lambda: {"free": 10, "pro": 50, "enterprise": 200})
-    default_max_upload_mib: int = Field(default=10, ge=1)
     # OOXML (docx/xlsx/pptx) are zip files: refused before unpacking beyond these.
     zip_max_entries: int = Field(default=10_000, ge=1)
     zip_max_uncompressed_mib: int = Field(default=512, ge=1)
@@ -245,6 +242,9 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     # YAML model catalogue (README, "Models"); unset = only the bundled local model.
     models_file: Path | None = Field(default=None, validation_alias=AliasChoices("PARLEY_MODELS", "PARLEY_MODELS_FILE"))
+    # YAML plan file (README, "Plans and limits"): seeds the plans missing from the database at start-up;
+    # unset = the built-in free, pro and enterprise plans.
+    plans_file: Path | None = Field(default=None, validation_alias=AliasChoices("PARLEY_PLANS", "PARLEY_PLANS_FILE"))
     # Redis (optional): shared throttling, stream replay and stop signals across replicas.
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "PARLEY_REDIS_URL"))
     # Prefix of Parley's Redis keys and channels, for several deployments (or test runs) sharing one Redis.

@@ -299,6 +299,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/plans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the plans users can be on, with their limits */
+        get: operations["list_plans_api_v1_admin_plans_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/plans/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Create a plan or replace its limits (left-out limits become unlimited) */
+        put: operations["put_plan_api_v1_admin_plans__name__put"];
+        post?: never;
+        /** Delete a plan nobody is on (free stays; a plan of the plan file returns to the file's limits) */
+        delete: operations["delete_plan_api_v1_admin_plans__name__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/groups": {
         parameters: {
             query?: never;
@@ -758,7 +793,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The models this Parley offers (OpenAI format) */
+        /**
+         * The models this Parley offers (OpenAI format)
+         * @description The models the caller's plan includes (the web app's model picker reads this list too).
+         */
         get: operations["list_models_v1_models_get"];
         put?: never;
         post?: never;
@@ -822,7 +860,7 @@ export interface components {
         AdminUserUpdate: {
             role?: components["schemas"]["Role"] | null;
             /** Subscription Tier */
-            subscription_tier?: ("free" | "pro" | "enterprise") | null;
+            subscription_tier?: string | null;
             /** Cost Centre */
             cost_centre?: string | null;
         };
@@ -1538,6 +1576,52 @@ export interface components {
          * @enum {string}
          */
         Permission: "profile:read" | "profile:write" | "conversations:read" | "conversations:write" | "chat" | "files:read" | "files:write" | "admin:users" | "admin:audit";
+        /**
+         * Plan
+         * @description The limits of one plan. `None` means unlimited (for `models`: every configured model).
+         */
+        Plan: {
+            /**
+             * Requests Per Minute
+             * @description Chat requests per minute per user
+             */
+            requests_per_minute?: number | null;
+            /**
+             * Concurrent Answers
+             * @description Answers being written at once per user
+             */
+            concurrent_answers?: number | null;
+            /** Tokens Per Day */
+            tokens_per_day?: number | null;
+            /** Tokens Per Month */
+            tokens_per_month?: number | null;
+            /** Usd Budget Per Month */
+            usd_budget_per_month?: number | null;
+            /**
+             * Models
+             * @description Model names this plan may use; null: all of them
+             */
+            models?: string[] | null;
+            /**
+             * Max Upload Mib
+             * @description Largest upload in MiB
+             */
+            max_upload_mib?: number | null;
+            /**
+             * Api Key Requests Per Minute
+             * @description Requests per minute per API key
+             */
+            api_key_requests_per_minute?: number | null;
+        };
+        /**
+         * PlanRead
+         * @description One plan: its name (what users' `subscription_tier` holds) and its limits (null: unlimited).
+         */
+        PlanRead: {
+            /** Name */
+            name: string;
+            limits: components["schemas"]["Plan"];
+        };
         /**
          * ProfileUpdate
          * @description What a user may change about themselves. Anything else (role, tier, is_active…) is refused with 422.
@@ -3509,6 +3593,259 @@ export interface operations {
             };
             /** @description Not found (or not yours) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    list_plans_api_v1_admin_plans_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlanRead"][];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    put_plan_api_v1_admin_plans__name__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The plan's name (a subscription tier) */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Plan"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlanRead"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlanRead"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    delete_plan_api_v1_admin_plans__name__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The plan's name (a subscription tier) */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Conflict with existing data */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6628,7 +6965,7 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description The key lacks the `chat` scope, or the account is suspended */
+            /** @description The key lacks the `chat` scope, the account is suspended, or the plan does not include the model */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6707,7 +7044,7 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description The key lacks the `chat` scope, or the account is suspended */
+            /** @description The key lacks the `chat` scope, the account is suspended, or the plan does not include the model */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -35,6 +35,8 @@ class AuditAction(StrEnum):
     GROUP_DELETE = "group.delete"
     GROUP_MEMBER_ADD = "group.member_add"
     GROUP_MEMBER_REMOVE = "group.member_remove"
+    PLAN_PUT = "plan.put"
+    PLAN_DELETE = "plan.delete"
 
 
 def record(

@@ -24,6 +24,8 @@ from parley.db import SessionDep
 from parley.errors import problem_responses
 from parley.kit.sse import EventStreamResponse
 from parley.llm.base import GenerationParams
+from parley.plans import service as plans_service
+from parley.plans.dependencies import SeededPlans
 
 router = APIRouter(prefix="/api/v1/chat", tags=["chat"])
 
@@ -56,7 +58,9 @@ async def _respond(engine: ChatEngine, started: service.Started, *, stream: bool
     response_model=None,
     summary="Send a message and receive the answer (streamed by default)",
 )
-async def chat(body: ChatCreate, principal: Chatter, session: SessionDep, engine: EngineDep) -> Response:
+async def chat(
+    body: ChatCreate, principal: Chatter, session: SessionDep, engine: EngineDep, seeds: SeededPlans
+) -> Response:
     started = await service.send(
         session,
         engine,
@@ -66,6 +70,7 @@ async def chat(body: ChatCreate, principal: Chatter, session: SessionDep, engine
         model=body.model,
         system_prompt=body.system_prompt,
         params=_params(body),
+        plan=await plans_service.plan_for(session, principal.user.subscription_tier, seeds=seeds),
         attachments=_attachments(body),
     )
     return await _respond_after_commit(engine, started, stream=body.stream)
@@ -150,7 +155,12 @@ def _event_number(last_event_id: str | None) -> int:
     summary="Answer the last message again (optionally after editing it)",
 )
 async def regenerate(
-    conversation_id: uuid.UUID, body: Regenerate, principal: Chatter, session: SessionDep, engine: EngineDep
+    conversation_id: uuid.UUID,
+    body: Regenerate,
+    principal: Chatter,
+    session: SessionDep,
+    engine: EngineDep,
+    seeds: SeededPlans,
 ) -> Response:
     started = await service.regenerate(
         session,
@@ -160,6 +170,7 @@ async def regenerate(
         edited_message=body.message,
         model=body.model,
         params=_params(body),
+        plan=await plans_service.plan_for(session, principal.user.subscription_tier, seeds=seeds),
         # Named (even as empty lists) they replace the message's documents; left out, it keeps them.
         attachments=_attachments(body) if body.model_fields_set & {"file_ids", "knowledge_base_ids"} else None,
     )

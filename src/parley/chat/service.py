@@ -23,6 +23,8 @@ from parley.knowledge_bases import service as knowledge_base_service
 from parley.llm.base import ChatMessage, GenerationParams
 from parley.llm.registry import RegisteredModel
 from parley.models import Conversation, Message
+from parley.plans import service as plans_service
+from parley.plans.service import NamedPlan
 
 # How long a stop waits for the answer to be finalised before reporting what is saved.
 _STOP_WAIT_SECONDS = 5.0
@@ -47,10 +49,12 @@ async def send(
     model: str | None,
     system_prompt: str | None,
     params: GenerationParams,
+    plan: NamedPlan,
     attachments: Attachments = Attachments(),
 ) -> Started:
     """Save the user's message (committed before any model is called) and start the answer. `attachments` name
-    files and knowledge bases this message may draw on (beyond the conversation's own)."""
+    files and knowledge bases this message may draw on (beyond the conversation's own); `plan` (the user's)
+    decides which models they may use."""
     if conversation_id is None:
         conversation = await conversation_service.create(session, user_id=principal.user_id)
         history: list[Message] = []
@@ -59,6 +63,7 @@ async def send(
         # Read once, here: the engine builds the prompt from it rather than reading it again.
         conversation, history, has_documents = await _open_for_answer(session, engine, principal, conversation_id)
     registered = engine.router.resolve(model or conversation.model, [ChatMessage("user", message)])
+    plans_service.require_model_access(plan, registered.config.name)
     if system_prompt is not None:
         conversation.system_prompt = system_prompt
     conversation.model = registered.config.name
@@ -99,6 +104,7 @@ async def regenerate(
     edited_message: str | None,
     model: str | None,
     params: GenerationParams,
+    plan: NamedPlan,
     attachments: Attachments | None = None,
 ) -> Started:
     """Answer the last user message again (replacing it first when edited); the old answer is removed.
@@ -117,6 +123,7 @@ async def regenerate(
     else:
         attachments = Attachments.from_json(last_user.extra.get("attachments"))
     registered = engine.router.resolve(model or conversation.model, [ChatMessage("user", last_user.content)])
+    plans_service.require_model_access(plan, registered.config.name)
     conversation.model = registered.config.name
     return _start(
         session,

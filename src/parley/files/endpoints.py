@@ -18,11 +18,16 @@ from parley.files.names import content_disposition
 from parley.files.schemas import FileStatus, UploadedFile
 from parley.files.upload_form import read_upload
 from parley.kit.pagination import CursorPage
+from parley.plans import service as plans_service
+from parley.plans.dependencies import SeededPlans
+from parley.policy.plans import max_upload_bytes
 from parley.storage import Storage, StorageNotFound
 
 router = APIRouter(prefix="/api/v1", tags=["files"])
 _logger = structlog.get_logger("parley.files")
 _UPLOAD_FIELDS = frozenset({"conversation_id", "knowledge_base_id"})
+# A plan without an upload limit (`max_upload_mib: null`): bounded only by what one request can carry.
+_NO_PLAN_LIMIT = 1 << 40
 
 
 async def _storage(request: Request) -> Storage:
@@ -86,15 +91,16 @@ def _optional_uuid(fields: dict[str, str], name: str) -> uuid.UUID | None:
     summary="Upload a document (PDF, Word, Excel, PowerPoint, text, Markdown, CSV, HTML, JSON, code)",
 )
 async def upload_file(
-    stored: StoredBytesDep, request: Request, principal: FileWrite, session: SessionDep
+    stored: StoredBytesDep, request: Request, principal: FileWrite, session: SessionDep, seeds: SeededPlans
 ) -> UploadedFile:
     settings: Settings = request.app.state.settings
-    tier = principal.user.subscription_tier
-    limit = service.max_upload_bytes(settings.files, tier)
+    named = await plans_service.plan_for(session, principal.user.subscription_tier, seeds=seeds)
+    limit = max_upload_bytes(named.plan)
     form = await read_upload(
         request,
-        max_file_bytes=limit,
-        too_large=f"file: larger than the {limit // (1024 * 1024)} MiB upload limit of the {tier} plan",
+        # No limit in the plan: the largest body anything could send.
+        max_file_bytes=limit if limit is not None else _NO_PLAN_LIMIT,
+        too_large=f"file: larger than the {named.plan.max_upload_mib} MiB upload limit of the {named.name} plan",
         allowed_fields=_UPLOAD_FIELDS,
     )
     file = await service.upload(

@@ -35,10 +35,6 @@ def storage_key_for(file_id: uuid.UUID) -> str:
     return f"{STORAGE_PREFIX}{file_id}"
 
 
-def max_upload_bytes(settings: FileSettings, tier: str) -> int:
-    return settings.max_upload_mib.get(tier, settings.default_max_upload_mib) * 1024 * 1024
-
-
 @dataclass
 class StoredBytes:
     """Keys written during one request: removed again unless the request's unit of work commits."""

@@ -13,6 +13,7 @@ from parley.models.knowledge_base import KnowledgeBase
 from parley.models.knowledge_base_file import KnowledgeBaseFile
 from parley.models.knowledge_base_grant import KnowledgeBaseGrant
 from parley.models.message import Message
+from parley.models.plan import Plan
 from parley.models.refresh_token import RefreshToken
 from parley.models.usage_log import UsageLog
 from parley.models.user import User
@@ -33,6 +34,7 @@ __all__ = [
     "KnowledgeBaseFile",
     "KnowledgeBaseGrant",
     "Message",
+    "Plan",
     "RefreshToken",
     "UsageLog",
     "User",

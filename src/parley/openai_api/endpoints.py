@@ -15,6 +15,9 @@ from parley.openai_api import service
 from parley.openai_api.auth import OpenAIUser
 from parley.openai_api.errors import upstream_failure_response
 from parley.openai_api.schemas import ChatCompletionRequest
+from parley.plans import service as plans_service
+from parley.plans.dependencies import SeededPlans
+from parley.policy.plans import usable_models
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 T = TypeVar("T")
@@ -23,7 +26,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"description": description, "content": {"application/json": {}}}
     for status, description in (
         (401, "Invalid API key (OpenAI error shape)"),
-        (403, "The key lacks the `chat` scope, or the account is suspended"),
+        (403, "The key lacks the `chat` scope, the account is suspended, or the plan does not include the model"),
         (400, "Invalid request, naming the parameter (OpenAI error shape)"),
         (404, "Unknown model"),
         (429, "The models are rate-limited: retry after a pause"),
@@ -33,13 +36,17 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/models", responses=_ERRORS, summary="The models this Parley offers (OpenAI format)")
-async def list_models(request: Request, principal: OpenAIUser) -> dict[str, Any]:
+async def list_models(request: Request, principal: OpenAIUser, seeds: SeededPlans) -> dict[str, Any]:
+    """The models the caller's plan includes (the web app's model picker reads this list too)."""
     llm_router: Router = request.app.state.router
+    plan = await service.plan_of(request.app.state.database, principal, seeds)
+    usable = set(usable_models(plan.plan, [m.config.name for m in llm_router.registry]))
     data = [
         {"id": AUTO_MODEL, "object": "model", "created": 0, "owned_by": "parley"},
         *(
             {"id": m.config.name, "object": "model", "created": 0, "owned_by": m.config.provider}
             for m in llm_router.registry
+            if m.config.name in usable
         ),
     ]
     return {"object": "list", "data": data}
@@ -51,10 +58,15 @@ async def list_models(request: Request, principal: OpenAIUser) -> dict[str, Any]
     response_model=None,
     summary="Create a chat completion (OpenAI format; streams with stream=true)",
 )
-async def chat_completions(body: ChatCompletionRequest, request: Request, principal: OpenAIUser) -> Response:
+async def chat_completions(
+    body: ChatCompletionRequest, request: Request, principal: OpenAIUser, seeds: SeededPlans
+) -> Response:
     llm_router: Router = request.app.state.router
     chat_request = service.to_chat_request(body)
     model = llm_router.resolve(body.model, chat_request.messages)
+    plans_service.require_model_access(
+        await service.plan_of(request.app.state.database, principal, seeds), model.config.name
+    )
     database = request.app.state.database
     try:
         if body.stream:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,9 @@ from parley.llm.router import ModelSwitch, RoutedEvent, Router
 from parley.openai_api.errors import failure_status, openai_error_body
 from parley.openai_api.open_streams import OpenStreams
 from parley.openai_api.schemas import ChatCompletionRequest
+from parley.plans import service as plans_service
+from parley.plans.service import NamedPlan
+from parley.policy.plans import Plan
 from parley.usage import service as usage_service
 
 _logger = structlog.get_logger("parley.openai_api")
@@ -59,6 +62,12 @@ def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
         stop=body.stop_sequences(),
     )
     return ChatRequest(messages=messages, params=params)
+
+
+async def plan_of(database: Database, principal: Principal, seeds: Mapping[str, Plan]) -> NamedPlan:
+    """The caller's plan, read in a unit of work of its own: the /v1 routes hold no session while answering."""
+    async with database.session() as session:
+        return await plans_service.plan_for(session, principal.user.subscription_tier, seeds=seeds)
 
 
 def _completion_id() -> str:

@@ -11,6 +11,8 @@ from parley.auth.security import client_ip
 from parley.db import SessionDep
 from parley.errors import problem_responses
 from parley.kit.pagination import Page
+from parley.plans import service as plans_service
+from parley.plans.dependencies import SeededPlans
 from parley.users import service
 from parley.users.schemas import AdminUserUpdate, UserRead
 
@@ -81,8 +83,15 @@ async def unsuspend(user_id: uuid.UUID, request: Request, principal: AdminUser, 
     summary="Change a user's role, subscription tier or cost centre",
 )
 async def update_user(
-    user_id: uuid.UUID, body: AdminUserUpdate, request: Request, principal: AdminUser, session: SessionDep
+    user_id: uuid.UUID,
+    body: AdminUserUpdate,
+    request: Request,
+    principal: AdminUser,
+    session: SessionDep,
+    seeds: SeededPlans,
 ) -> UserRead:
+    if body.subscription_tier is not None:
+        await plans_service.check_exists(session, body.subscription_tier, seeds=seeds)
     user = await service.admin_update(
         session,
         admin=principal.user,

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from parley.auth.permissions import Role
 from parley.kit.inputs import Input
+from parley.policy.plans import PLAN_NAME_PATTERN
 
 
 class UserRead(BaseModel):
@@ -34,6 +34,7 @@ class ProfileUpdate(Input):
 
 class AdminUserUpdate(Input):
     role: Role | None = None
-    subscription_tier: Literal["free", "pro", "enterprise"] | None = None
+    # The name of a plan (GET /api/v1/admin/plans); one that does not exist is refused with 422.
+    subscription_tier: str | None = Field(default=None, pattern=PLAN_NAME_PATTERN)
     # Chargeback key for the admin analytics; null or "" clears it, leaving it out keeps it.
     cost_centre: str | None = Field(default=None, max_length=100)

@@ -1,0 +1,19 @@
+"""The seeded plans as a request dependency: read once at start-up (`create_app`), kept on the app."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from parley.policy.plans import Plan
+
+
+def _seeded_plans(request: Request) -> Mapping[str, Plan]:
+    plans: Mapping[str, Plan] = request.app.state.plan_seeds
+    return plans
+
+
+# The plans of the plan file and the built-in ones: the fallback for a name the database lacks.
+SeededPlans = Annotated[Mapping[str, Plan], Depends(_seeded_plans)]
