@@ -15,7 +15,7 @@ import pytest_asyncio
 from fastapi import FastAPI
 
 from parley.auth.throttle import redis_storage
-from parley.errors import install_error_handlers
+from parley.errors import ServiceUnavailable, install_error_handlers
 from parley.openai_api.errors import openai_error_response
 from parley.policy.rates import RateLimit, RateLimiter
 from tests.factories import assert_problem
@@ -171,3 +171,10 @@ class TestRefusal:
         error = response.json()["error"]
         assert error["type"] == "insufficient_quota" and error["code"] == "insufficient_quota"
         assert error["message"] == "Your monthly tokens are used up"
+
+
+async def test_a_store_that_cannot_be_reached_is_a_503_not_a_lifted_limit():
+    unreachable = RateLimiter(redis_storage("redis://127.0.0.1:1/0", key_prefix="parley-test-unreachable"))
+    with pytest.raises(ServiceUnavailable) as refused:
+        await unreachable.hit(ANON, "203.0.113.1")
+    assert refused.value.status == 503 and refused.value.headers["Retry-After"] == "5"

@@ -41,7 +41,9 @@ def redis_storage(redis_url: str, *, key_prefix: str, connection_pool: Any = Non
     if not separator or scheme not in ("redis", "rediss", "unix"):
         raise ValueError("REDIS_URL must be a redis://, rediss:// or unix:// URL")
     uri = f"async+{'redis+unix' if scheme == 'unix' else scheme}://{rest}"
-    options: dict[str, Any] = {"implementation": "redispy", "key_prefix": key_prefix}
+    # wrap_exceptions: a failing Redis surfaces as `limits.errors.StorageError`, which callers can answer
+    # (`policy.rates` with a 503) without importing the Redis client.
+    options: dict[str, Any] = {"implementation": "redispy", "key_prefix": key_prefix, "wrap_exceptions": True}
     if connection_pool is not None:
         options["connection_pool"] = connection_pool
     storage = storage_from_string(uri, **options)

@@ -16,9 +16,12 @@ the subject, never an address or id in clear.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import math
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
@@ -27,9 +30,15 @@ from fastapi import Depends, Request
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 
-from parley.errors import QuotaExceeded, RateLimited
+from parley.errors import QuotaExceeded, RateLimited, ServiceUnavailable
+
+# Storage calls of one limiter in flight at once. On Redis the limiter shares the process's connection pool
+# (100 connections, and redis-py fails a command rather than wait when all are taken): without a bound, a few
+# hundred requests arriving together took them all and were answered 500. Beyond it a request waits its turn.
+MAX_CONCURRENT_CHECKS = 32
 
 
 @dataclass(frozen=True)
@@ -97,7 +106,10 @@ class Decision:
 
 
 class RateLimiter:
-    """Moving-window limits over a `limits` storage (memory by default; pass the Redis one for replicas)."""
+    """Moving-window limits over a `limits` storage (memory by default; pass the Redis one for replicas).
+
+    When the storage cannot be reached (Redis down), checks raise `ServiceUnavailable` (503): a limit that
+    cannot be counted is not silently lifted."""
 
     def __init__(self, storage: Storage | None = None) -> None:
         if storage is None:
@@ -106,24 +118,38 @@ class RateLimiter:
             storage = memory
         self._strategy = MovingWindowRateLimiter(storage)
         self._storage = storage
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT_CHECKS)
 
     async def hit(self, limit: RateLimit, subject: str, *, cost: int = 1) -> Decision:
         """Count `cost` hits of `subject` against `limit` if they fit (atomically, across replicas on Redis),
         and decide. A refused hit is not counted: a client that keeps trying is not kept out longer."""
         item = _item(limit)
         key = _subject_key(limit, subject)
-        allowed = await self._strategy.hit(item, key, cost=cost)
-        return await self._decision(limit, item, key, allowed=allowed)
+        async with self._checking():
+            allowed = await self._strategy.hit(item, key, cost=cost)
+            return await self._decision(limit, item, key, allowed=allowed)
 
     async def peek(self, limit: RateLimit, subject: str) -> Decision:
         """The decision a hit would get now, without counting one."""
         item = _item(limit)
         key = _subject_key(limit, subject)
-        return await self._decision(limit, item, key, allowed=await self._strategy.test(item, key))
+        async with self._checking():
+            return await self._decision(limit, item, key, allowed=await self._strategy.test(item, key))
 
     async def clear(self, limit: RateLimit, subject: str) -> None:
         """Forget `subject`'s hits against `limit` (an administrator lifting a limit)."""
-        await self._strategy.clear(_item(limit), _subject_key(limit, subject))
+        async with self._checking():
+            await self._strategy.clear(_item(limit), _subject_key(limit, subject))
+
+    @contextlib.asynccontextmanager
+    async def _checking(self) -> AsyncIterator[None]:
+        async with self._slots:
+            try:
+                yield
+            except StorageError as exc:
+                raise ServiceUnavailable(
+                    "Rate limits cannot be checked right now; try again shortly", headers={"Retry-After": "5"}
+                ) from exc
 
     async def _decision(self, limit: RateLimit, item: RateLimitItemPerSecond, key: str, *, allowed: bool) -> Decision:
         stats = await self._strategy.get_window_stats(item, key)
