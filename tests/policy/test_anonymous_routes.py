@@ -84,6 +84,17 @@ class TestPerAddress:
             assert re.fullmatch(rf'"anon";r={left};t=\d+', answer.headers["RateLimit"]), answer.headers
         assert "Retry-After" not in signed_out.headers and over.status_code == 429
 
+    async def test_refusals_of_allowed_requests_say_what_is_left_too(self, fresh):
+        async with _from(fresh, "203.0.113.50") as http:
+            wrong = await http.post(f"{AUTH}/login", json={"email": "nobody@example.com", "password": "wrong!!"})
+            expired = await http.post(f"{AUTH}/refresh", json={"refresh_token": "not-a-token"})
+        assert_problem(wrong, 401)
+        assert_problem(expired, 401)
+        assert re.fullmatch(r'"anon";r=2;t=\d+', wrong.headers["RateLimit"])
+        assert re.fullmatch(r'"anon";r=1;t=\d+', expired.headers["RateLimit"])
+        assert expired.headers["RateLimit-Policy"] == '"anon";q=3;w=60'
+        assert expired.headers["WWW-Authenticate"].startswith("Bearer")
+
     async def test_a_forwarded_for_header_from_an_untrusted_peer_is_not_an_address(self, fresh):
         # The app itself never reads X-Forwarded-For (uvicorn applies it only from `forwarded_allow_ips`, see
         # test_replicas.py): a client naming a new address in each request still spends its own budget.

@@ -2,15 +2,18 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.routing import APIRoute
 
 from parley.auth import service
 from parley.auth.schemas import LoginRequest, RefreshRequest, RegisterRequest, TokenPairResponse
 from parley.auth.security import SecurityDep, client_ip
 from parley.config import Settings
 from parley.db import SessionDep
-from parley.errors import Unauthorized, problem_responses
+from parley.errors import ParleyError, Unauthorized, problem_responses
 from parley.policy.rates import RateLimit, RateLimiterDep
 from parley.users.schemas import UserRead
 
@@ -25,9 +28,33 @@ async def anonymous_rate_limit(request: Request, response: Response, limiter: Ra
     decision = await limiter.hit(limit, client_ip(request) or "unknown")
     decision.enforce()
     response.headers.update(decision.headers())
+    # For a refusal the route raises after this (wrong password, expired token…): `_RateLimitedRoute`.
+    request.state.rate_limit_headers = decision.headers()
 
 
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"], dependencies=[Depends(anonymous_rate_limit)])
+class _RateLimitedRoute(APIRoute):
+    """Refusals of an allowed request (401, 403, 409…) carry the rate-limit headers too, so a client sees where
+    it stands whatever the answer; answers that succeed get them from the dependency's response."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handle_with_headers(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except ParleyError as exc:
+                exc.headers = {**getattr(request.state, "rate_limit_headers", {}), **exc.headers}
+                raise
+
+        return handle_with_headers
+
+
+router = APIRouter(
+    prefix="/api/v1/auth",
+    tags=["auth"],
+    dependencies=[Depends(anonymous_rate_limit)],
+    route_class=_RateLimitedRoute,
+)
 
 # Browsers keep the refresh token in this cookie: httpOnly (no script can read it), SameSite=Strict (no other
 # site can make the browser send it), and only on the auth routes.
