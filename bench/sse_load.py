@@ -316,9 +316,14 @@ def servers(
             "    max_output_tokens: 4096\n"
             "    max_retries: 0\n"
         )
+        # The benchmark account (free, like every new one) without the built-in free plan's per-minute limits,
+        # which 100 streams would pass at once: the streams are measured here, not the limits.
+        plans = workdir / "plans.yaml"
+        plans.write_text("plans:\n  free: {}\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_") and k != "DATABASE_URL"}
         env.update(
             PARLEY_MODELS=str(models),
+            PARLEY_PLANS=str(plans),
             PARLEY_ADMIN_EMAIL=ADMIN_EMAIL,
             PARLEY_ADMIN_PASSWORD=ADMIN_PASSWORD,
             PARLEY_AUTH__ARGON2_TIME_COST="1",

@@ -6379,6 +6379,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description Too many requests; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
         };
     };
     stop_api_v1_chat__conversation_id__stop_post: {
@@ -6650,6 +6666,22 @@ export interface operations {
             };
             /** @description Invalid input */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests; see Retry-After */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6983,7 +7015,7 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description The models are rate-limited: retry after a pause */
+            /** @description The plan's requests per minute (per user, per API key) are used up, or the models are rate-limited */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7071,7 +7103,7 @@ export interface operations {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
-            /** @description The models are rate-limited: retry after a pause */
+            /** @description The plan's requests per minute (per user, per API key) are used up, or the models are rate-limited */
             429: {
                 headers: {
                     [name: string]: unknown;

@@ -26,6 +26,7 @@ from parley.kit.sse import EventStreamResponse
 from parley.llm.base import GenerationParams
 from parley.plans import service as plans_service
 from parley.plans.dependencies import SeededPlans
+from parley.policy.rates import RateLimiterDep
 
 router = APIRouter(prefix="/api/v1/chat", tags=["chat"])
 
@@ -42,25 +43,37 @@ def _params(body: GenerationOptions) -> GenerationParams:
     return GenerationParams(temperature=body.temperature, max_tokens=body.max_tokens)
 
 
-async def _respond(engine: ChatEngine, started: service.Started, *, stream: bool) -> Response:
+async def _respond(
+    engine: ChatEngine, started: service.Started, *, stream: bool, headers: dict[str, str] | None = None
+) -> Response:
     grace = engine.settings.disconnect_grace_seconds
     if stream:
-        return EventStreamResponse(started.run.listen(after=0, grace_seconds=grace))
+        streamed = EventStreamResponse(started.run.listen(after=0, grace_seconds=grace))
+        streamed.headers.update(headers or {})
+        return streamed
     # Not streaming: wait for the whole answer (as a listener, so a vanished client still cancels it).
     async for _ in started.run.listen(after=0, grace_seconds=grace):
         pass
-    return JSONResponse(ChatResult.model_validate(started.generation.result).model_dump(mode="json"))
+    result = ChatResult.model_validate(started.generation.result).model_dump(mode="json")
+    return JSONResponse(result, headers=headers)
 
 
 @router.post(
     "",
-    responses={**_STREAM_DOC, **problem_responses(401, 403, 404, 409, 422)},
+    responses={**_STREAM_DOC, **problem_responses(401, 403, 404, 409, 422, 429)},
     response_model=None,
     summary="Send a message and receive the answer (streamed by default)",
 )
 async def chat(
-    body: ChatCreate, principal: Chatter, session: SessionDep, engine: EngineDep, seeds: SeededPlans
+    body: ChatCreate,
+    principal: Chatter,
+    session: SessionDep,
+    engine: EngineDep,
+    seeds: SeededPlans,
+    limiter: RateLimiterDep,
 ) -> Response:
+    plan = await plans_service.plan_for(session, principal.user.subscription_tier, seeds=seeds)
+    limit_headers = await plans_service.admit_request(limiter, principal, plan)
     started = await service.send(
         session,
         engine,
@@ -70,10 +83,10 @@ async def chat(
         model=body.model,
         system_prompt=body.system_prompt,
         params=_params(body),
-        plan=await plans_service.plan_for(session, principal.user.subscription_tier, seeds=seeds),
+        plan=plan,
         attachments=_attachments(body),
     )
-    return await _respond_after_commit(engine, started, stream=body.stream)
+    return await _respond_after_commit(engine, started, stream=body.stream, headers=limit_headers)
 
 
 def _attachments(body: SourceOptions) -> Attachments:
@@ -82,11 +95,14 @@ def _attachments(body: SourceOptions) -> Attachments:
     )
 
 
-async def _respond_after_commit(engine: ChatEngine, started: service.Started, *, stream: bool) -> Response:
+async def _respond_after_commit(
+    engine: ChatEngine, started: service.Started, *, stream: bool, headers: dict[str, str]
+) -> Response:
+    """The answer's response, with `headers` (the plan's RateLimit headers)."""
     if stream:
-        return await _respond(engine, started, stream=True)
+        return await _respond(engine, started, stream=True, headers=headers)
     # The non-streaming wait must happen after the commit (which starts the run): hand it to the response.
-    return _DeferredResult(engine, started)
+    return _DeferredResult(engine, started, headers)
 
 
 class _DeferredResult(Response):
@@ -94,13 +110,14 @@ class _DeferredResult(Response):
 
     media_type = "application/json"
 
-    def __init__(self, engine: ChatEngine, started: service.Started) -> None:
+    def __init__(self, engine: ChatEngine, started: service.Started, headers: dict[str, str]) -> None:
         super().__init__(status_code=200)
         self._engine = engine
         self._started = started
+        self._limit_headers = headers
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        response = await _respond(self._engine, self._started, stream=False)
+        response = await _respond(self._engine, self._started, stream=False, headers=self._limit_headers)
         await response(scope, receive, send)
 
 
@@ -150,7 +167,7 @@ def _event_number(last_event_id: str | None) -> int:
 
 @router.post(
     "/{conversation_id}/regenerate",
-    responses={**_STREAM_DOC, **problem_responses(401, 403, 404, 409, 422)},
+    responses={**_STREAM_DOC, **problem_responses(401, 403, 404, 409, 422, 429)},
     response_model=None,
     summary="Answer the last message again (optionally after editing it)",
 )
@@ -161,7 +178,10 @@ async def regenerate(
     session: SessionDep,
     engine: EngineDep,
     seeds: SeededPlans,
+    limiter: RateLimiterDep,
 ) -> Response:
+    plan = await plans_service.plan_for(session, principal.user.subscription_tier, seeds=seeds)
+    limit_headers = await plans_service.admit_request(limiter, principal, plan)
     started = await service.regenerate(
         session,
         engine,
@@ -170,11 +190,11 @@ async def regenerate(
         edited_message=body.message,
         model=body.model,
         params=_params(body),
-        plan=await plans_service.plan_for(session, principal.user.subscription_tier, seeds=seeds),
+        plan=plan,
         # Named (even as empty lists) they replace the message's documents; left out, it keeps them.
         attachments=_attachments(body) if body.model_fields_set & {"file_ids", "knowledge_base_ids"} else None,
     )
-    return await _respond_after_commit(engine, started, stream=body.stream)
+    return await _respond_after_commit(engine, started, stream=body.stream, headers=limit_headers)
 
 
 @router.get(

@@ -18,6 +18,7 @@ from parley.openai_api.schemas import ChatCompletionRequest
 from parley.plans import service as plans_service
 from parley.plans.dependencies import SeededPlans
 from parley.policy.plans import usable_models
+from parley.policy.rates import RateLimiterDep
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 T = TypeVar("T")
@@ -29,7 +30,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (403, "The key lacks the `chat` scope, the account is suspended, or the plan does not include the model"),
         (400, "Invalid request, naming the parameter (OpenAI error shape)"),
         (404, "Unknown model"),
-        (429, "The models are rate-limited: retry after a pause"),
+        (429, "The plan's requests per minute (per user, per API key) are used up, or the models are rate-limited"),
         (502, "No configured model could answer (also when streaming: the status comes with the first token)"),
     )
 }
@@ -59,14 +60,14 @@ async def list_models(request: Request, principal: OpenAIUser, seeds: SeededPlan
     summary="Create a chat completion (OpenAI format; streams with stream=true)",
 )
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request, principal: OpenAIUser, seeds: SeededPlans
+    body: ChatCompletionRequest, request: Request, principal: OpenAIUser, seeds: SeededPlans, limiter: RateLimiterDep
 ) -> Response:
     llm_router: Router = request.app.state.router
     chat_request = service.to_chat_request(body)
+    plan = await service.plan_of(request.app.state.database, principal, seeds)
+    limit_headers = await plans_service.admit_request(limiter, principal, plan)
     model = llm_router.resolve(body.model, chat_request.messages)
-    plans_service.require_model_access(
-        await service.plan_of(request.app.state.database, principal, seeds), model.config.name
-    )
+    plans_service.require_model_access(plan, model.config.name)
     database = request.app.state.database
     try:
         if body.stream:
@@ -84,7 +85,9 @@ async def chat_completions(
             opened = await _unless_the_client_leaves(request, completion.open())
             if opened is None:
                 return Response(status_code=_CLIENT_CLOSED_REQUEST)
-            return EventStreamResponse(opened.chunks())
+            streamed = EventStreamResponse(opened.chunks())
+            streamed.headers.update(limit_headers)
+            return streamed
         whole = await _unless_the_client_leaves(
             request, service.complete(llm_router, database, principal, model, chat_request)
         )
@@ -92,7 +95,7 @@ async def chat_completions(
         return upstream_failure_response(exc)
     if whole is None:
         return Response(status_code=_CLIENT_CLOSED_REQUEST)
-    return JSONResponse(whole)
+    return JSONResponse(whole, headers=limit_headers)
 
 
 # Nobody reads it: the status nginx logs for a client that hung up before the answer.

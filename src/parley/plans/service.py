@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.audit.service import AuditAction, record
+from parley.auth.principal import Principal
 from parley.errors import Conflict, Forbidden, NotFound, Unprocessable
 from parley.plans import repository
 from parley.policy.plans import FREE_PLAN, Plan, model_access
+from parley.policy.rates import RateLimit, RateLimiter
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,24 @@ def require_model_access(plan: NamedPlan, model: str) -> None:
     access = model_access(plan.name, plan.plan, model)
     if not access.allowed:
         raise Forbidden(access.reason, plan=plan.name, model=model)
+
+
+async def admit_request(limiter: RateLimiter, principal: Principal, plan: NamedPlan) -> dict[str, str]:
+    """Count one chat request against the plan's per-minute limits: the user's (`user-minute`, whatever the
+    credential) and, for a call with an API key, the key's (`key-minute`). Raises 429 (`RateLimited`, naming
+    the limit and when it frees up) when one is used up; else the `RateLimit` headers of the tighter one."""
+    decisions = []
+    if plan.plan.requests_per_minute is not None:
+        limit = RateLimit("user-minute", quota=plan.plan.requests_per_minute, window_seconds=60)
+        decisions.append(await limiter.hit(limit, str(principal.user_id)))
+        decisions[-1].enforce()
+    if principal.api_key_id is not None and plan.plan.api_key_requests_per_minute is not None:
+        limit = RateLimit("key-minute", quota=plan.plan.api_key_requests_per_minute, window_seconds=60)
+        decisions.append(await limiter.hit(limit, str(principal.api_key_id)))
+        decisions[-1].enforce()
+    if not decisions:
+        return {}
+    return min(decisions, key=lambda decision: decision.remaining).headers()
 
 
 async def check_exists(session: AsyncSession, name: str, *, seeds: Mapping[str, Plan]) -> None:
