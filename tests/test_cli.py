@@ -275,7 +275,10 @@ class TestShutdown:
         assert took < 45, f"shutdown took {took:.0f} s"
         assert not psutil.pid_exists(postmaster) or psutil.Process(postmaster).status() == psutil.STATUS_ZOMBIE
         assert not (data_dir / "postgres" / "postmaster.pid").exists()
-        left = [child for child in children if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
+        # The fork server ends on its own once the server's end of its lifeline closes, which is at the server's
+        # exit: a moment after it, not never.
+        alive = [child for child in children if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
+        _gone, left = psutil.wait_procs(alive, timeout=5)
         assert left == [], [child.cmdline()[:3] for child in left]
 
     def test_a_shutdown_that_hangs_anyway_ends_at_the_deadline_after_stopping_the_database(self, tmp_path: Path):
