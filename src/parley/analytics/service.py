@@ -3,7 +3,7 @@ and the same figures as CSV for chargeback."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,10 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.analytics import repository
 from parley.analytics.repository import GroupBy, Grouping
 from parley.analytics.schemas import ActiveUsers, AnalyticsPoint, AnalyticsReport
-from parley.errors import Unprocessable
-from parley.kit.clock import utcnow
+from parley.kit.periods import report_period
 
-MAX_RANGE = timedelta(days=366)
 _CENT_FRACTION = Decimal("0.000001")
 
 
@@ -70,12 +68,7 @@ async def report(
     Totals are computed on their own rather than summed from the series: a user active on two days, or a member of
     two groups, is one active user, and their spend is counted once.
     """
-    until = until or utcnow()
-    since = since or until - timedelta(days=30)
-    if since >= until:
-        raise Unprocessable("from: must be before to")
-    if until - since > MAX_RANGE:
-        raise Unprocessable("the range may span at most 366 days")
+    since, until = report_period(since, until)
     totals = await _points(session, "total", since, until)
     dau, wau, mau = await repository.active_users(session, until=until)
     return AnalyticsReport(

@@ -5,20 +5,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from parley.errors import Unprocessable
-from parley.kit.clock import utcnow
+from parley.kit.periods import report_period
 from parley.llm.base import Usage
 from parley.llm.config import ModelConfig
 from parley.models import UsageLog
 from parley.usage import repository
-
-MAX_RANGE = timedelta(days=366)
 
 
 @dataclass(frozen=True)
@@ -152,12 +149,7 @@ async def report(
     until: datetime | None,
     group_by: Literal["day", "model"],
 ) -> UsageReport:
-    until = until or utcnow()
-    since = since or until - timedelta(days=30)
-    if since >= until:
-        raise Unprocessable("from: must be before to")
-    if until - since > MAX_RANGE:
-        raise Unprocessable("the range may span at most 366 days")
+    since, until = report_period(since, until)
     prompt, completion, cost, count = await repository.totals(session, user_id=user_id, since=since, until=until)
     rows = await repository.series(session, user_id=user_id, since=since, until=until, group_by=group_by)
     return UsageReport(
