@@ -9,30 +9,18 @@ from sqlalchemy import func, select
 
 from parley.auth.permissions import Role
 from parley.models import Conversation, File, Message
-from tests.factories import SignedIn, assert_problem, signed_in_user
+from tests.factories import assert_problem, signed_in_user
 from tests.files.helpers import upload, uploaded
+from tests.plans.arrange import PLANS, user_on_plan
 from tests.sse import answer_text, parse_events
 
-PLANS = "/api/v1/admin/plans"
 CHAT = "/api/v1/chat"
 MIB = 1024 * 1024
 
 
-async def _on_plan(app, client, name: str, limits: dict[str, object]) -> SignedIn:
-    """A signed-in user on a plan with these limits (created by an admin)."""
-    admin = await signed_in_user(app, client, role=Role.ADMIN)
-    assert (await client.put(f"{PLANS}/{name}", json=limits, headers=admin.headers)).status_code in (200, 201)
-    user = await signed_in_user(app, client)
-    moved = await client.patch(
-        f"/api/v1/admin/users/{user.id}", json={"subscription_tier": name}, headers=admin.headers
-    )
-    assert moved.status_code == 200, moved.text
-    return user
-
-
 class TestModelAccessInChat:
     async def test_a_model_outside_the_plan_is_403_naming_the_plan_and_nothing_is_saved(self, app, client, session):
-        user = await _on_plan(app, client, "basic", {"models": ["echo", "cheap"]})
+        user = await user_on_plan(app, client, "basic", {"models": ["echo", "cheap"]})
 
         problem = assert_problem(
             await client.post(CHAT, json={"message": "hi", "model": "slow"}, headers=user.headers), 403
@@ -45,7 +33,7 @@ class TestModelAccessInChat:
         assert allowed.status_code == 200 and answer_text(parse_events(allowed.text)) == "the cheap answer"
 
     async def test_regenerate_with_a_model_outside_the_plan_is_403_and_keeps_the_answer(self, app, client, session):
-        user = await _on_plan(app, client, "basic", {"models": ["echo"]})
+        user = await user_on_plan(app, client, "basic", {"models": ["echo"]})
         first = await client.post(CHAT, json={"message": "keep me"}, headers=user.headers)
         conversation_id = parse_events(first.text)[0].data["conversation_id"]
 
@@ -65,7 +53,7 @@ class TestModelAccessInChat:
 
 class TestModelAccessOnV1:
     async def test_models_list_shows_only_the_plans_models(self, app, client):
-        user = await _on_plan(app, client, "basic", {"models": ["echo", "cheap"]})
+        user = await user_on_plan(app, client, "basic", {"models": ["echo", "cheap"]})
         response = await client.get("/v1/models", headers=user.headers)
         assert response.status_code == 200, response.text
         assert [m["id"] for m in response.json()["data"]] == ["auto", "echo", "cheap"]
@@ -75,7 +63,7 @@ class TestModelAccessOnV1:
         assert {"slow", "tiny", "quiet"} <= set(all_models)
 
     async def test_completions_with_a_model_outside_the_plan_are_403_in_openais_shape(self, app, client, live_url):
-        user = await _on_plan(app, client, "basic", {"models": ["echo"]})
+        user = await user_on_plan(app, client, "basic", {"models": ["echo"]})
         sdk = openai.AsyncOpenAI(base_url=f"{live_url}/v1", api_key=user.access_token, max_retries=0)
 
         for stream in (False, True):
@@ -91,7 +79,7 @@ class TestModelAccessOnV1:
 
 class TestUploadLimit:
     async def test_the_plans_upload_limit_is_413_naming_the_plan(self, app, client, session):
-        user = await _on_plan(app, client, "tiny-files", {"max_upload_mib": 1})
+        user = await user_on_plan(app, client, "tiny-files", {"max_upload_mib": 1})
         problem = assert_problem(await upload(client, user, b"a" * (2 * MIB), "two.txt"), 413)
         assert "1 MiB" in problem["detail"] and "tiny-files" in problem["detail"]
         assert await session.scalar(select(func.count()).select_from(File)) == 0

@@ -6,23 +6,11 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import func, select
 
-from parley.auth.permissions import Role
 from parley.models import Message
-from tests.factories import SignedIn, assert_problem, signed_in_user
+from tests.factories import SignedIn, assert_problem
+from tests.plans.arrange import user_on_plan
 
-PLANS = "/api/v1/admin/plans"
 CHAT = "/api/v1/chat"
-
-
-async def _on_plan(app, client, name: str, limits: dict[str, object]) -> SignedIn:
-    admin = await signed_in_user(app, client, role=Role.ADMIN)
-    assert (await client.put(f"{PLANS}/{name}", json=limits, headers=admin.headers)).status_code in (200, 201)
-    user = await signed_in_user(app, client)
-    moved = await client.patch(
-        f"/api/v1/admin/users/{user.id}", json={"subscription_tier": name}, headers=admin.headers
-    )
-    assert moved.status_code == 200, moved.text
-    return user
 
 
 async def _key(client, user: SignedIn) -> dict[str, str]:
@@ -33,7 +21,7 @@ async def _key(client, user: SignedIn) -> dict[str, str]:
 
 class TestUserRequestsPerMinute:
     async def test_past_the_plans_rate_chat_is_429_naming_the_limit_and_nothing_is_saved(self, app, client, session):
-        user = await _on_plan(app, client, "slow-lane", {"requests_per_minute": 2})
+        user = await user_on_plan(app, client, "slow-lane", {"requests_per_minute": 2})
         answers = [
             await client.post(CHAT, json={"message": f"hi {n}", "stream": False}, headers=user.headers) for n in (1, 2)
         ]
@@ -55,18 +43,18 @@ class TestUserRequestsPerMinute:
         assert_problem(await client.post(f"{CHAT}/{conversation_id}/regenerate", json={}, headers=user.headers), 429)
 
     async def test_each_user_has_a_minute_of_their_own_and_unlimited_plans_send_no_headers(self, app, client):
-        first = await _on_plan(app, client, "slow-lane", {"requests_per_minute": 1})
-        second = await _on_plan(app, client, "slow-lane", {"requests_per_minute": 1})
+        first = await user_on_plan(app, client, "slow-lane", {"requests_per_minute": 1})
+        second = await user_on_plan(app, client, "slow-lane", {"requests_per_minute": 1})
         for user in (first, second):
             response = await client.post(CHAT, json={"message": "hi", "stream": False}, headers=user.headers)
             assert response.status_code == 200, response.text
 
-        unlimited = await _on_plan(app, client, "open", {})
+        unlimited = await user_on_plan(app, client, "open", {})
         response = await client.post(CHAT, json={"message": "hi", "stream": False}, headers=unlimited.headers)
         assert response.status_code == 200 and "RateLimit" not in response.headers
 
     async def test_v1_counts_against_the_users_minute_and_answers_in_openais_shape(self, app, client, live_url):
-        user = await _on_plan(app, client, "slow-lane", {"requests_per_minute": 1})
+        user = await user_on_plan(app, client, "slow-lane", {"requests_per_minute": 1})
         body = {"model": "echo", "messages": [{"role": "user", "content": "hi"}]}
         async with httpx.AsyncClient(base_url=live_url) as http:
             first = await http.post("/v1/chat/completions", json=body, headers=user.headers)
@@ -81,7 +69,7 @@ class TestUserRequestsPerMinute:
 
 class TestApiKeyRequestsPerMinute:
     async def test_a_key_is_held_to_the_key_rate_while_its_owner_still_chats(self, app, client):
-        user = await _on_plan(app, client, "keyed", {"requests_per_minute": 10, "api_key_requests_per_minute": 1})
+        user = await user_on_plan(app, client, "keyed", {"requests_per_minute": 10, "api_key_requests_per_minute": 1})
         key = await _key(client, user)
         first = await client.post(CHAT, json={"message": "hi", "stream": False}, headers=key)
         assert first.status_code == 200, first.text
