@@ -51,6 +51,7 @@ from parley.kit.request_guard import BodyLimits, RequestGuardMiddleware
 from parley.knowledge_bases.endpoints import conversation_router as conversation_knowledge_bases_router
 from parley.knowledge_bases.endpoints import router as knowledge_bases_router
 from parley.llm.registry import ModelRegistry
+from parley.llm.response_cache import MemoryResponseCache, ResponseCache
 from parley.llm.router import Router
 from parley.migrations.runner import upgrade_to_head
 from parley.openai_api.embeddings import router as openai_embeddings_router
@@ -114,12 +115,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if seeded:
                 _logger.info("plans_seeded", plans=seeded)
             relay: RunRelay | None = None
+            response_cache: ResponseCache = MemoryResponseCache(max_bytes=settings.llm.response_cache_max_mib << 20)
             if settings.redis_url is not None:
                 # Imported only here: a single Parley process never loads the Redis client.
                 from parley.chat.redis_relay import RedisRelay, connect
+                from parley.llm.redis_response_cache import RedisResponseCache
 
                 redis = connect(settings.redis_url)
                 relay = RedisRelay(redis, prefix=settings.redis_key_prefix, settings=settings.llm)
+                response_cache = RedisResponseCache(redis, prefix=settings.redis_key_prefix)
                 app.state.security.login_throttle = LoginThrottle(
                     settings.auth,
                     redis_storage(
@@ -132,7 +136,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             registry = ModelRegistry(settings.load_model_catalog(), data_dir=settings.resolved_data_dir)
             await registry.start()
             app.state.models = registry
-            app.state.router = Router(registry, settings.llm)
+            app.state.response_cache = response_cache
+            app.state.router = Router(registry, settings.llm, response_cache=response_cache)
             # The bundled embedding model is checked to be installed here and loaded on first use.
             embedder = create_embedder(settings.embeddings)
             app.state.embedder = embedder

@@ -85,6 +85,8 @@ class LLMSettings(BaseModel):
     auto_short_prompt_chars: int = Field(default=400, ge=0)
     # Events of a finished generation kept for late reconnects.
     replay_retention_seconds: float = Field(default=120.0, ge=0)
+    # The in-process response cache (models with `cache:`, without REDIS_URL) keeps this much answer text at most.
+    response_cache_max_mib: int = Field(default=64, ge=1, le=65_536)
 
 
 class S3Settings(BaseModel):

@@ -17,6 +17,18 @@ ProviderName = Literal["local", "openai", "anthropic", "bedrock", "scripted"]
 AUTO_MODEL = "auto"
 
 
+class CacheConfig(BaseModel):
+    """`cache:` of a model entry: identical deterministic requests (temperature 0) within `ttl_seconds` are
+    answered from the stored answer without calling the provider (`llm.response_cache`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ttl_seconds: float = Field(gt=0, le=30 * 86_400, description="how long a stored answer is served")
+    # Off: each user has answers of their own. On: anyone asking the same thing gets the stored answer (only for
+    # models whose prompts carry nothing personal, such as a shared FAQ bot).
+    shared_across_users: bool = False
+
+
 class ModelConfig(BaseModel):
     """One entry of `models:`."""
 
@@ -53,6 +65,8 @@ class ModelConfig(BaseModel):
         description="remote providers: open connections at most (one per answer streaming)",
     )
     max_retries: int = Field(default=2, ge=0, le=10)
+    # Opt-in response cache; unset: every request reaches the provider.
+    cache: CacheConfig | None = None
 
     # Scripted (tests and benchmarks).
     load_ms: float = Field(

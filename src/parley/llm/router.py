@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import random
 import time
+import uuid
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, replace
 
@@ -32,6 +33,15 @@ from parley.llm.base import (
 )
 from parley.llm.config import AUTO_MODEL, ModelConfig
 from parley.llm.registry import ModelRegistry, RegisteredModel
+from parley.llm.response_cache import (
+    STORED_REASONS,
+    CachedAnswer,
+    CacheHit,
+    ResponseCache,
+    cache_key,
+    cacheable,
+    replay,
+)
 
 _logger = structlog.get_logger("parley.llm.router")
 _CONTINUE_PROMPT = (
@@ -50,7 +60,8 @@ class ModelSwitch:
     spent: Usage | None
 
 
-RoutedEvent = TextDelta | Finish | ModelSwitch
+# `CacheHit` comes only from `Router.answer`, first, when the answer is replayed from the response cache.
+RoutedEvent = TextDelta | Finish | ModelSwitch | CacheHit
 
 
 class AllModelsFailed(ProviderError):
@@ -106,9 +117,13 @@ def backoff_seconds(attempt: int) -> float:
 
 
 class Router:
-    def __init__(self, registry: ModelRegistry, settings: LLMSettings) -> None:
+    def __init__(
+        self, registry: ModelRegistry, settings: LLMSettings, *, response_cache: ResponseCache | None = None
+    ) -> None:
         self.registry = registry
         self.settings = settings
+        # Answers of models whose catalogue entry has `cache:` (None: nothing is cached).
+        self.response_cache = response_cache
         self._breakers = {
             name: CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_cooldown_seconds)
             for name in registry.names
@@ -210,6 +225,43 @@ class Router:
             retryable=True,
             retry_after=last_error.retry_after if last_error else None,
         )
+
+    def answer(
+        self, model: RegisteredModel, request: ChatRequest, *, user_id: uuid.UUID, grounded: bool = False
+    ) -> AsyncGenerator[RoutedEvent, None]:
+        """A user's answer: `stream`, or, when the model's catalogue entry has `cache:` and the request is
+        deterministic (temperature 0), the answer stored for the same request (of `user_id`, unless the entry
+        shares answers) replayed after a `CacheHit`, without calling the provider; a complete answer is stored.
+        `grounded` answers are never cached: their sources depend on who asks and on documents that change."""
+        cache = self.response_cache
+        if cache is None or grounded or not cacheable(model.config, request):
+            return self.stream(model, request)
+        return self._cached(cache, model, request, cache_key(model.config, request, user_id=user_id))
+
+    async def _cached(
+        self, cache: ResponseCache, model: RegisteredModel, request: ChatRequest, key: str
+    ) -> AsyncGenerator[RoutedEvent, None]:
+        stored = await cache.get(key)
+        if stored is not None:
+            yield CacheHit(stored.usage)
+            async with contextlib.aclosing(replay(stored)) as replayed:
+                async for piece in replayed:
+                    yield piece
+            return
+        parts: list[str] = []
+        switched = False
+        async with contextlib.aclosing(self.stream(model, request)) as events:
+            async for event in events:
+                if type(event) is TextDelta:
+                    parts.append(event.text)
+                elif isinstance(event, ModelSwitch):
+                    switched = True  # another model finishes it: not the answer of the model asked
+                elif isinstance(event, Finish) and not switched and event.reason in STORED_REASONS:
+                    usage = event.usage or await self._estimate(model.config.name, request, len(parts))
+                    if usage is not None and model.config.cache is not None:
+                        answer = CachedAnswer("".join(parts), event.reason, usage)
+                        await cache.put(key, answer, ttl_seconds=model.config.cache.ttl_seconds)
+                yield event
 
     async def complete(self, model: RegisteredModel, request: ChatRequest) -> Completion:
         """A whole answer (titles, summaries), with the same retries, timeouts and fallbacks as a stream."""
