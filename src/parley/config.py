@@ -209,6 +209,9 @@ class LimitsSettings(BaseModel):
     # within any minute, on top of sign-in throttling: generous, as a whole office may share one NAT address,
     # but finite, so no one address can flood the password hashing.
     anonymous_per_minute: int = Field(default=600, ge=1, le=1_000_000)
+    # How long an answer's hold on its user's token quotas and budget (its reservation) outlives a process that
+    # died while writing it; answers that end settle theirs at once.
+    reservation_seconds: int = Field(default=900, ge=10, le=86_400)
 
 
 class Settings(BaseSettings):

@@ -109,7 +109,7 @@ class RateLimited(ParleyError):
         message: str,
         *,
         limit: str,
-        quota: int,
+        quota: int | float,
         window_seconds: int,
         resets_at: datetime,
         headers: dict[str, str],

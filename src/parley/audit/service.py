@@ -37,6 +37,12 @@ class AuditAction(StrEnum):
     GROUP_MEMBER_REMOVE = "group.member_remove"
     PLAN_PUT = "plan.put"
     PLAN_DELETE = "plan.delete"
+    USER_LIMITS_PUT = "admin.user_limits_put"
+    USER_LIMITS_DELETE = "admin.user_limits_delete"
+    GROUP_LIMITS_PUT = "group.limits_put"
+    GROUP_LIMITS_DELETE = "group.limits_delete"
+    QUOTA_WARNING = "quota.warning"
+    QUOTA_EXCEEDED = "quota.exceeded"
 
 
 def record(

@@ -18,6 +18,7 @@ from parley.llm.base import ChatMessage, ChatRequest, GenerationParams, Provider
 from parley.llm.registry import RegisteredModel
 from parley.llm.router import Router
 from parley.models import Message
+from parley.quotas.service import estimate_prompt_tokens
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are Parley, a helpful assistant for the employees of this company. Answer accurately and concisely, "
@@ -148,19 +149,34 @@ async def summarise(
     return result.text.strip() or previous, result.spent
 
 
+_TITLE_INSTRUCTION = (
+    "Write a title of at most six words for this conversation, in the language of the question. "
+    "Reply with the title only, without quotes."
+)
+# What a title is written from: the start of the question and of the answer; and its longest output.
+_TITLE_SOURCE_CHARS = 1000
+_TITLE_MAX_TOKENS = 24
+
+
+def title_tokens_at_most(question: str) -> int:
+    """A generous estimate of the tokens titling a conversation with this question spends (for quota
+    reservations): the instruction, the question's start, an answer's start as long as it may be, the title."""
+    shown = [_TITLE_INSTRUCTION, question[:_TITLE_SOURCE_CHARS], "x" * _TITLE_SOURCE_CHARS]
+    return estimate_prompt_tokens(shown) + _TITLE_MAX_TOKENS
+
+
 async def generate_title(router: Router, model: RegisteredModel, *, question: str, answer: str) -> Title:
     """A short title for the sidebar, with the tokens it cost; falls back to the start of the question when the
     model can't."""
     request = ChatRequest(
         messages=[
+            ChatMessage("system", _TITLE_INSTRUCTION),
             ChatMessage(
-                "system",
-                "Write a title of at most six words for this conversation, in the language of the question. "
-                "Reply with the title only, without quotes.",
+                "user",
+                f"Question: {question[:_TITLE_SOURCE_CHARS]}\n\nAnswer: {answer[:_TITLE_SOURCE_CHARS]}",
             ),
-            ChatMessage("user", f"Question: {question[:1000]}\n\nAnswer: {answer[:1000]}"),
         ],
-        params=GenerationParams(max_tokens=24, temperature=0.2),
+        params=GenerationParams(max_tokens=_TITLE_MAX_TOKENS, temperature=0.2),
     )
     spent: tuple[tuple[str, Usage], ...] = ()
     try:

@@ -27,6 +27,7 @@ from parley.llm.base import GenerationParams
 from parley.plans import service as plans_service
 from parley.plans.dependencies import SeededPlans
 from parley.policy.rates import RateLimiterDep
+from parley.quotas import service as quotas_service
 
 router = APIRouter(prefix="/api/v1/chat", tags=["chat"])
 
@@ -72,20 +73,21 @@ async def chat(
     seeds: SeededPlans,
     limiter: RateLimiterDep,
 ) -> Response:
-    plan = await plans_service.plan_for(session, principal.user.subscription_tier, seeds=seeds)
-    limit_headers = await plans_service.admit_request(limiter, principal, plan)
-    started = await service.send(
-        session,
-        engine,
-        principal,
-        conversation_id=body.conversation_id,
-        message=body.message,
-        model=body.model,
-        system_prompt=body.system_prompt,
-        params=_params(body),
-        plan=plan,
-        attachments=_attachments(body),
-    )
+    plan = await plans_service.plan_for_user(session, principal.user, seeds=seeds)
+    async with quotas_service.refusals_counted(engine.database, principal.user_id):
+        limit_headers = await plans_service.admit_request(limiter, principal, plan)
+        started = await service.send(
+            session,
+            engine,
+            principal,
+            conversation_id=body.conversation_id,
+            message=body.message,
+            model=body.model,
+            system_prompt=body.system_prompt,
+            params=_params(body),
+            plan=plan,
+            attachments=_attachments(body),
+        )
     return await _respond_after_commit(engine, started, stream=body.stream, headers=limit_headers)
 
 
@@ -180,20 +182,21 @@ async def regenerate(
     seeds: SeededPlans,
     limiter: RateLimiterDep,
 ) -> Response:
-    plan = await plans_service.plan_for(session, principal.user.subscription_tier, seeds=seeds)
-    limit_headers = await plans_service.admit_request(limiter, principal, plan)
-    started = await service.regenerate(
-        session,
-        engine,
-        principal,
-        conversation_id=conversation_id,
-        edited_message=body.message,
-        model=body.model,
-        params=_params(body),
-        plan=plan,
-        # Named (even as empty lists) they replace the message's documents; left out, it keeps them.
-        attachments=_attachments(body) if body.model_fields_set & {"file_ids", "knowledge_base_ids"} else None,
-    )
+    plan = await plans_service.plan_for_user(session, principal.user, seeds=seeds)
+    async with quotas_service.refusals_counted(engine.database, principal.user_id):
+        limit_headers = await plans_service.admit_request(limiter, principal, plan)
+        started = await service.regenerate(
+            session,
+            engine,
+            principal,
+            conversation_id=conversation_id,
+            edited_message=body.message,
+            model=body.model,
+            params=_params(body),
+            plan=plan,
+            # Named (even as empty lists) they replace the message's documents; left out, it keeps them.
+            attachments=_attachments(body) if body.model_fields_set & {"file_ids", "knowledge_base_ids"} else None,
+        )
     return await _respond_after_commit(engine, started, stream=body.stream, headers=limit_headers)
 
 

@@ -8,7 +8,8 @@ import contextlib
 import gc
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -26,8 +27,11 @@ from parley.errors import ParleyError
 from parley.kit.sse import encode_delta, encode_event
 from parley.llm.base import ChatRequest, Finish, GenerationParams, ProviderError, TextDelta, Usage, unreported_usage
 from parley.llm.registry import RegisteredModel
+from parley.llm.response_cache import CacheHit
 from parley.llm.router import ModelSwitch, Router
 from parley.models import Message
+from parley.quotas import service as quotas_service
+from parley.quotas.service import Reservation
 from parley.usage import service as usage_service
 
 _logger = structlog.get_logger("parley.chat")
@@ -73,6 +77,8 @@ class Generation:
     grounded: bool = False
     # None: the run reads the conversation itself. Dropped once the prompt is built.
     snapshot: ConversationSnapshot | None = None
+    # The answer's hold on the user's quotas (`quotas.service.admit`), settled with its usage.
+    reservation: Reservation | None = None
     result: dict[str, Any] = field(default_factory=dict)
 
 
@@ -85,8 +91,11 @@ class ChatEngine:
         *,
         relay: RunRelay | None = None,
         grounder: Grounder | None = None,
+        reservation_seconds: float = 900.0,
     ) -> None:
         self.database = database
+        # How long an answer's quota reservation outlives a process that died writing it.
+        self.reservation_seconds = reservation_seconds
         # Finds sources in the user's documents; None: answers draw on the conversation only.
         self.grounder = grounder
         self.router = router
@@ -186,9 +195,11 @@ class ChatEngine:
         problem: dict[str, Any] | None = None
         ttft_ms: int | None = None
         prompt_tokens = 0
+        capped = False  # the answer's length was cut to what the user's quotas left
         parts_before_model = 0  # of the answer, written by models abandoned before the current one
         new_summary: tuple[str | None, uuid.UUID | None] | None = None
         grounding = Grounding()
+        cache_hit = False  # answered from the response cache: no provider was called
 
         def emit(event: str, data: dict[str, Any]) -> None:
             run.append(encode_event(event, data, event_id=run.next_id()))
@@ -233,7 +244,14 @@ class ChatEngine:
             grounding.spent.extend(prompt.spent)
             if prompt.new_summary is not None:
                 new_summary = (prompt.new_summary, prompt.summary_through)
-            async for event in self.router.stream(job.model, ChatRequest(prompt.messages, job.params)):
+            params, capped = _within_reservation(job, prompt_tokens)
+            request = ChatRequest(prompt.messages, params)
+            answer = (
+                self.router.answer(job.model, request, user_id=job.user_id, grounded=job.grounded)
+                if params.max_tokens != 0
+                else _nothing_left()
+            )
+            async for event in answer:
                 if type(event) is TextDelta:
                     if ttft_ms is None:
                         ttft_ms = int((time.monotonic() - started) * 1000)
@@ -248,6 +266,8 @@ class ChatEngine:
                 elif isinstance(event, Finish):
                     finish_reason = event.reason
                     usage = event.usage
+                elif isinstance(event, CacheHit):
+                    cache_hit = True
         except asyncio.CancelledError:
             finish_reason = "cancelled"
             task = asyncio.current_task()
@@ -284,6 +304,8 @@ class ChatEngine:
             usage = unreported_usage(prompt_tokens=prompt_tokens, generated_tokens=len(parts) - parts_before_model)
         latency_ms = int((time.monotonic() - started) * 1000)
         citations = grounding.citations(content, job.question)
+        # An answer cut to what the quotas left says so, rather than ending as if it had finished its thought.
+        notice = job.reservation.notice() if capped and finish_reason == "length" and job.reservation else None
         cost = await self._finalise(
             job,
             content=content,
@@ -297,6 +319,8 @@ class ChatEngine:
             new_summary=new_summary,
             citations=citations,
             preparation=grounding.spent,
+            cache_hit=cache_hit,
+            notice=notice,
         )
         job.result = {
             "conversation_id": str(job.conversation_id),
@@ -309,6 +333,7 @@ class ChatEngine:
             "cost": str(cost),
             "problem": problem,
             "citations": citations,
+            "limit": notice,
         }
         run.mark_answered()
         self._answers += 1
@@ -326,6 +351,7 @@ class ChatEngine:
                     "usage": job.result["usage"],
                     "cost": str(cost),
                     "citations": citations,
+                    **({"limit": notice} if notice else {}),
                 },
             )
         # A failure before any text leaves the title to the answer that follows (a retry), as the model is down;
@@ -378,9 +404,11 @@ class ChatEngine:
         new_summary: tuple[str | None, uuid.UUID | None] | None,
         citations: list[dict[str, Any]],
         preparation: list[tuple[str, Usage]],
+        cache_hit: bool = False,
+        notice: dict[str, str] | None = None,
     ) -> Decimal:
         async with self.database.session() as session:
-            cost = usage_service.record_completion(
+            cost = await usage_service.record_completion(
                 session,
                 self.router.registry.config,
                 user_id=job.user_id,
@@ -394,12 +422,18 @@ class ChatEngine:
                 api_key_id=job.api_key_id,
                 latency_ms=latency_ms,
                 ttft_ms=ttft_ms,
+                cache_hit=cache_hit,
             )
             extra: dict[str, Any] = {"cost": str(cost), "latency_ms": latency_ms, "ttft_ms": ttft_ms}
             if problem is not None:
                 extra["problem"] = problem
             if spent:
                 extra["fallbacks"] = [name for name, _ in spent]
+            if notice is not None:
+                extra["limit"] = notice
+            if job.reservation is not None:
+                # The answer's spend is in the ledger now (with its usage rows): its hold on the quotas ends.
+                await quotas_service.settle(session, job.reservation)
             await repository.finish_message(
                 session,
                 job.message_id,
@@ -446,7 +480,7 @@ class ChatEngine:
                 session, job.conversation_id, title.text, default=DEFAULT_TITLE
             )
             # The title's tokens are the user's too (counted with the answer it names).
-            usage_service.record_spent(
+            await usage_service.record_spent(
                 session,
                 self.router.registry.config,
                 title.spent,
@@ -457,6 +491,23 @@ class ChatEngine:
             )
         if updated:
             emit("title", {"conversation_id": str(job.conversation_id), "title": title.text})
+
+
+def _within_reservation(job: Generation, prompt_tokens: int) -> tuple[GenerationParams, bool]:
+    """The answer's settings, with its length cut to what its quota reservation allows once the prompt is
+    known, when what the user had left cut the reservation; and whether it was cut."""
+    params = job.params
+    if job.reservation is None:
+        return params, False
+    allowance = job.reservation.output_allowance(prompt_tokens=prompt_tokens, model=job.model.config)
+    if allowance is None or allowance >= (params.max_tokens or job.model.config.max_output_tokens):
+        return params, False
+    return replace(params, max_tokens=allowance), True
+
+
+async def _nothing_left() -> AsyncIterator[Finish]:
+    """The answer of a request whose quotas leave no room for any output after its prompt."""
+    yield Finish("length")
 
 
 def _freeze_heap() -> None:

@@ -52,6 +52,15 @@ class ChatUsage(BaseModel):
     completion_tokens: int
 
 
+class LimitNotice(BaseModel):
+    """Why an answer stopped early: the quota it used up (`tokens-day`, `tokens-month`, `usd-month`,
+    `group-usd-month`), a sentence for the user, and when the quota comes back."""
+
+    limit: str
+    message: str
+    resets_at: str
+
+
 class ChatResult(BaseModel):
     """The whole answer, for `stream: false`."""
 
@@ -65,6 +74,9 @@ class ChatResult(BaseModel):
     cost: str
     problem: dict[str, Any] | None = None
     citations: list[Citation] = []
+    limit: LimitNotice | None = Field(
+        default=None, description="Set when the answer stopped (finish_reason `length`) at a used-up quota"
+    )
 
 
 class StopResult(BaseModel):

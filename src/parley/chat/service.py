@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.auth.principal import Principal
-from parley.chat import repository
+from parley.chat import context, repository
 from parley.chat.engine import ChatEngine, ConversationSnapshot, Generation
 from parley.chat.grounding import Attachments
 from parley.chat.runs import STILL_ANSWERING, Run, RunFeed
@@ -25,6 +25,8 @@ from parley.llm.registry import RegisteredModel
 from parley.models import Conversation, Message
 from parley.plans import service as plans_service
 from parley.plans.service import NamedPlan
+from parley.quotas import service as quotas_service
+from parley.quotas.service import Reservation
 
 # How long a stop waits for the answer to be finalised before reporting what is saved.
 _STOP_WAIT_SECONDS = 5.0
@@ -71,6 +73,18 @@ async def send(
     if attachments:
         await _check_attachments(session, principal, conversation_id=conversation.id, attachments=attachments)
         user_message.extra = {"attachments": attachments.as_json()}
+    reservation = await _reserve(
+        session,
+        engine,
+        principal,
+        plan,
+        registered,
+        params,
+        system_prompt=system_prompt or (None if conversation_id is None else conversation.system_prompt),
+        texts=[*(m.content for m in history), message],
+        grounded=bool(attachments) or has_documents,
+        untitled=conversation.title == conversation_service.DEFAULT_TITLE,
+    )
     return _start(
         session,
         engine,
@@ -85,6 +99,7 @@ async def send(
         question=message,
         attachments=attachments,
         grounded=bool(attachments) or has_documents,
+        reservation=reservation,
         # A conversation created just now has no summary (nor those attributes loaded).
         snapshot=ConversationSnapshot(
             system_prompt if conversation_id is None else conversation.system_prompt,
@@ -125,6 +140,18 @@ async def regenerate(
     registered = engine.router.resolve(model or conversation.model, [ChatMessage("user", last_user.content)])
     plans_service.require_model_access(plan, registered.config.name)
     conversation.model = registered.config.name
+    reservation = await _reserve(
+        session,
+        engine,
+        principal,
+        plan,
+        registered,
+        params,
+        system_prompt=conversation.system_prompt,
+        texts=[*(m.content for m in history[: last_user_index + 1])],
+        grounded=bool(attachments) or has_documents,
+        untitled=conversation.title == conversation_service.DEFAULT_TITLE,
+    )
     return _start(
         session,
         engine,
@@ -138,6 +165,7 @@ async def regenerate(
         question=last_user.content,
         attachments=attachments,
         grounded=bool(attachments) or has_documents,
+        reservation=reservation,
         snapshot=ConversationSnapshot(
             conversation.system_prompt,
             conversation.summary,
@@ -175,6 +203,38 @@ def _being_written(engine: ChatEngine, message: Message) -> bool:
     )
 
 
+async def _reserve(
+    session: AsyncSession,
+    engine: ChatEngine,
+    principal: Principal,
+    plan: NamedPlan,
+    registered: RegisteredModel,
+    params: GenerationParams,
+    *,
+    system_prompt: str | None,
+    texts: list[str],
+    grounded: bool,
+    untitled: bool,
+) -> Reservation:
+    """Admit the answer against the user's quotas, reserving its estimate (committed at once; released if the
+    request's own unit of work then fails): the prompt
+    (system prompt and the conversation so far, fitted to the model's window; a grounded one is filled with
+    sources up to it), the longest answer it may write, and the title a new conversation gets after it."""
+    budget = context.prompt_budget(registered)
+    system = context.system_message(system_prompt).content
+    prompt = budget if grounded else min(budget, quotas_service.estimate_prompt_tokens([system, *texts]))
+    return await quotas_service.admit(
+        engine.database,
+        user_id=principal.user_id,
+        plan=plan,
+        model=registered.config,
+        prompt_tokens=prompt,
+        max_tokens=params.max_tokens,
+        overhead_tokens=context.title_tokens_at_most(texts[-1]) if untitled else 0,
+        ttl_seconds=engine.reservation_seconds,
+    )
+
+
 def _start(
     session: AsyncSession,
     engine: ChatEngine,
@@ -189,6 +249,7 @@ def _start(
     question: str,
     attachments: Attachments,
     grounded: bool,
+    reservation: Reservation,
     snapshot: ConversationSnapshot,
 ) -> Started:
     answer = repository.add_message(
@@ -211,11 +272,18 @@ def _start(
         question=question,
         attachments=attachments,
         grounded=grounded,
+        reservation=reservation,
         snapshot=snapshot,
     )
     # The answer starts only once the user's message is committed; if the commit fails, nothing runs.
-    after_commit(session, lambda: engine.launch(generation), on_rollback=lambda: engine.runs.release(run))
+    after_commit(session, lambda: engine.launch(generation), on_rollback=lambda: _abandon(engine, run, reservation))
     return Started(generation)
+
+
+def _abandon(engine: ChatEngine, run: Run, reservation: Reservation) -> None:
+    """The request's unit of work failed after the answer was admitted: nothing runs, nothing stays held."""
+    engine.runs.release(run)
+    quotas_service.release_in_background(engine.database, reservation)
 
 
 async def _check_attachments(

@@ -94,7 +94,7 @@ async def upload_file(
     stored: StoredBytesDep, request: Request, principal: FileWrite, session: SessionDep, seeds: SeededPlans
 ) -> UploadedFile:
     settings: Settings = request.app.state.settings
-    named = await plans_service.plan_for(session, principal.user.subscription_tier, seeds=seeds)
+    named = await plans_service.plan_for_user(session, principal.user, seeds=seeds)
     limit = max_upload_bytes(named.plan)
     form = await read_upload(
         request,

@@ -14,6 +14,7 @@ from parley.models.knowledge_base_file import KnowledgeBaseFile
 from parley.models.knowledge_base_grant import KnowledgeBaseGrant
 from parley.models.message import Message
 from parley.models.plan import Plan
+from parley.models.quota import LimitRefusal, QuotaAlert, QuotaCounter, QuotaReservation
 from parley.models.refresh_token import RefreshToken
 from parley.models.usage_log import UsageLog
 from parley.models.user import User
@@ -33,8 +34,12 @@ __all__ = [
     "KnowledgeBase",
     "KnowledgeBaseFile",
     "KnowledgeBaseGrant",
+    "LimitRefusal",
     "Message",
     "Plan",
+    "QuotaAlert",
+    "QuotaCounter",
+    "QuotaReservation",
     "RefreshToken",
     "UsageLog",
     "User",

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from parley.models.base import Base, Timestamps, UUIDPrimaryKey
@@ -16,6 +18,9 @@ class Group(UUIDPrimaryKey, Timestamps, Base):
 
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str] = mapped_column(Text, server_default="")
+    # Limits the group gives its members (the most generous of plan and groups wins) and its shared monthly
+    # budget (`parley.policy.quotas.GroupLimits`); null: none.
+    limits: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
     __table_args__ = (
         # Names are unique regardless of case: "Finance" and "finance" would be the same group to a person.

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, func
+from sqlalchemy import ForeignKey, Index, Numeric, String, false, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from parley.models.base import Base, UUIDPrimaryKey
@@ -23,6 +23,9 @@ class UsageLog(UUIDPrimaryKey, Base):
     cost_usd: Mapped[Decimal] = mapped_column(Numeric(14, 6), server_default="0")
     latency_ms: Mapped[int | None]
     ttft_ms: Mapped[int | None]
+    # Answered from the response cache: no provider was called; `saved_usd` is what it would have cost.
+    cache_hit: Mapped[bool] = mapped_column(server_default=false())
+    saved_usd: Mapped[Decimal] = mapped_column(Numeric(14, 6), server_default="0")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     __table_args__ = (

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Index, String, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from parley.models.base import Base, Timestamps, UUIDPrimaryKey
@@ -21,6 +23,8 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     # Chargeback: the admin analytics group and export spend by this (free text, set by admins).
     cost_centre: Mapped[str | None] = mapped_column(String(100))
     last_login_at: Mapped[datetime | None]
+    # An admin's overrides of the plan's limits (only the keys set; `parley.policy.quotas.LimitOverrides`).
+    limits: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
     __table_args__ = (
         Index("ix_users_created_at", "created_at"),

@@ -120,7 +120,7 @@ async def create_embeddings(
         raise EmbeddingFailed(f"embedding failed: {exc}") from exc
     # Counting is tokenizer work on the CPU: off the event loop like the embedding itself.
     prompt_tokens = sum(await _count(embedder, texts))
-    usage_service.record(
+    await usage_service.record(
         session,
         user_id=principal.user_id,
         api_key_id=principal.api_key_id,

@@ -19,6 +19,7 @@ from parley.plans import service as plans_service
 from parley.plans.dependencies import SeededPlans
 from parley.policy.plans import usable_models
 from parley.policy.rates import RateLimiterDep
+from parley.quotas import service as quotas_service
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 T = TypeVar("T")
@@ -64,11 +65,20 @@ async def chat_completions(
 ) -> Response:
     llm_router: Router = request.app.state.router
     chat_request = service.to_chat_request(body)
-    plan = await service.plan_of(request.app.state.database, principal, seeds)
-    limit_headers = await plans_service.admit_request(limiter, principal, plan)
-    model = llm_router.resolve(body.model, chat_request.messages)
-    plans_service.require_model_access(plan, model.config.name)
     database = request.app.state.database
+    plan = await service.plan_of(database, principal, seeds)
+    async with quotas_service.refusals_counted(database, principal.user_id):
+        limit_headers = await plans_service.admit_request(limiter, principal, plan)
+        model = llm_router.resolve(body.model, chat_request.messages)
+        plans_service.require_model_access(plan, model.config.name)
+        chat_request, reservation, capped = await service.reserve(
+            database,
+            principal,
+            plan,
+            model,
+            chat_request,
+            ttl_seconds=request.app.state.settings.limits.reservation_seconds,
+        )
     try:
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -80,6 +90,8 @@ async def chat_completions(
                 chat_request,
                 include_usage=include_usage,
                 open_streams=request.app.state.open_streams,
+                reservation=reservation,
+                capped=capped,
             )
             # The status waits for the first token: when no model can start the answer, it is an error status.
             opened = await _unless_the_client_leaves(request, completion.open())
@@ -89,7 +101,10 @@ async def chat_completions(
             streamed.headers.update(limit_headers)
             return streamed
         whole = await _unless_the_client_leaves(
-            request, service.complete(llm_router, database, principal, model, chat_request)
+            request,
+            service.complete(
+                llm_router, database, principal, model, chat_request, reservation=reservation, capped=capped
+            ),
         )
     except ProviderError as exc:
         return upstream_failure_response(exc)

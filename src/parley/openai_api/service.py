@@ -8,7 +8,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -27,6 +27,7 @@ from parley.llm.base import (
     unreported_usage,
 )
 from parley.llm.registry import RegisteredModel
+from parley.llm.response_cache import CacheHit
 from parley.llm.router import ModelSwitch, RoutedEvent, Router
 from parley.openai_api.errors import failure_status, openai_error_body
 from parley.openai_api.open_streams import OpenStreams
@@ -34,6 +35,8 @@ from parley.openai_api.schemas import ChatCompletionRequest
 from parley.plans import service as plans_service
 from parley.plans.service import NamedPlan
 from parley.policy.plans import Plan
+from parley.quotas import service as quotas_service
+from parley.quotas.service import Reservation
 from parley.usage import service as usage_service
 
 _logger = structlog.get_logger("parley.openai_api")
@@ -51,6 +54,17 @@ class Accounting:
     completion_parts: int = 0
     usage: Usage | None = None
     abandoned: list[tuple[str, Usage]] = field(default_factory=list)
+    # Answered from the response cache: no provider was called.
+    cache_hit: bool = False
+    # The completion's hold on the user's quotas, settled when its usage is recorded; `capped`: its length was
+    # cut to what the quotas left, so a `length` finish says which limit stopped it.
+    reservation: Reservation | None = None
+    capped: bool = False
+
+    def notice(self, finish_reason: str | None) -> dict[str, str] | None:
+        if self.capped and finish_reason == "length" and self.reservation is not None:
+            return self.reservation.notice()
+        return None
 
 
 def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
@@ -67,7 +81,35 @@ def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
 async def plan_of(database: Database, principal: Principal, seeds: Mapping[str, Plan]) -> NamedPlan:
     """The caller's plan, read in a unit of work of its own: the /v1 routes hold no session while answering."""
     async with database.session() as session:
-        return await plans_service.plan_for(session, principal.user.subscription_tier, seeds=seeds)
+        return await plans_service.plan_for_user(session, principal.user, seeds=seeds)
+
+
+async def reserve(
+    database: Database,
+    principal: Principal,
+    plan: NamedPlan,
+    model: RegisteredModel,
+    request: ChatRequest,
+    *,
+    ttl_seconds: float,
+) -> tuple[ChatRequest, Reservation, bool]:
+    """Admit a completion against the caller's quotas and cut its length to what
+    they leave: the request to send, the reservation, and whether it was cut. A request whose prompt alone
+    takes all that is left is refused (429 `insufficient_quota`) by the admission."""
+    prompt = quotas_service.estimate_prompt_tokens(message.content for message in request.messages)
+    reservation = await quotas_service.admit(
+        database,
+        user_id=principal.user_id,
+        plan=plan,
+        model=model.config,
+        prompt_tokens=prompt,
+        max_tokens=request.params.max_tokens,
+        ttl_seconds=ttl_seconds,
+    )
+    allowance = reservation.output_allowance(prompt_tokens=prompt, model=model.config)
+    if allowance is None or allowance >= (request.params.max_tokens or model.config.max_output_tokens):
+        return request, reservation, False
+    return replace(request, params=replace(request.params, max_tokens=allowance)), reservation, True
 
 
 def _completion_id() -> str:
@@ -75,15 +117,22 @@ def _completion_id() -> str:
 
 
 async def complete(
-    router: Router, database: Database, principal: Principal, model: RegisteredModel, request: ChatRequest
+    router: Router,
+    database: Database,
+    principal: Principal,
+    model: RegisteredModel,
+    request: ChatRequest,
+    *,
+    reservation: Reservation | None = None,
+    capped: bool = False,
 ) -> dict[str, Any]:
     """A whole `chat.completion` object."""
-    accounting = Accounting(model=model.config.name)
+    accounting = Accounting(model=model.config.name, reservation=reservation, capped=capped)
     parts: list[str] = []
     parts_before_model = 0  # written by models abandoned before the one answering, counted in their records
     finish = "stop"
     try:
-        async for event in router.stream(model, request):
+        async for event in router.answer(model, request, user_id=principal.user_id):
             if type(event) is TextDelta:
                 if accounting.ttft_ms is None:
                     accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
@@ -94,11 +143,15 @@ async def complete(
             elif isinstance(event, Finish):
                 finish = event.reason
                 accounting.usage = event.usage
+            elif isinstance(event, CacheHit):
+                accounting.cache_hit = True
     finally:
         accounting.completion_parts = len(parts) - parts_before_model
         await _record(database, router, principal, request, accounting)
     usage = _final_usage(accounting)
+    notice = accounting.notice(finish)
     return {
+        **({"limit": notice} if notice else {}),
         "id": _completion_id(),
         "object": "chat.completion",
         "created": int(time.time()),
@@ -135,14 +188,16 @@ class CompletionStream:
         *,
         include_usage: bool,
         open_streams: OpenStreams | None = None,
+        reservation: Reservation | None = None,
+        capped: bool = False,
     ) -> None:
         self._router = router
         self._database = database
         self._principal = principal
         self._request = request
         self._include_usage = include_usage
-        self._accounting = Accounting(model=model.config.name)
-        self._events = router.stream(model, request)
+        self._accounting = Accounting(model=model.config.name, reservation=reservation, capped=capped)
+        self._events = router.answer(model, request, user_id=principal.user_id)
         self._first: RoutedEvent | None = None
         self._id = _completion_id()
         self._created = int(time.time())
@@ -160,6 +215,9 @@ class CompletionStream:
             async for event in self._events:
                 if isinstance(event, ModelSwitch):
                     _switched(self._accounting, event)
+                    continue
+                if isinstance(event, CacheHit):
+                    self._accounting.cache_hit = True
                     continue
                 self._first = event
                 return self
@@ -181,6 +239,10 @@ class CompletionStream:
             "system_fingerprint": None,
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
         }
+        notice = self._accounting.notice(finish_reason)
+        if notice is not None:
+            # Beside OpenAI's fields (clients ignore it): why a `length` finish came early.
+            payload["limit"] = notice
         return b"data: " + _dumps(payload).encode() + b"\n\n"
 
     def _frame(self) -> tuple[bytes, bytes]:
@@ -285,7 +347,7 @@ async def _record(
     latency_ms = int((time.monotonic() - accounting.started) * 1000)
     try:
         async with database.session() as session:
-            usage_service.record_completion(
+            await usage_service.record_completion(
                 session,
                 lambda name: found.config if (found := router.registry.get(name)) else None,
                 user_id=principal.user_id,
@@ -295,6 +357,9 @@ async def _record(
                 abandoned=accounting.abandoned,
                 latency_ms=latency_ms,
                 ttft_ms=accounting.ttft_ms,
+                cache_hit=accounting.cache_hit,
             )
+            if accounting.reservation is not None:
+                await quotas_service.settle(session, accounting.reservation)
     except Exception as exc:  # the answer was delivered; a lost usage row is logged, not raised at the client
         _logger.error("usage_record_failed", error=str(exc), model=accounting.model)

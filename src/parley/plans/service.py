@@ -10,23 +10,30 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.audit.service import AuditAction, record
 from parley.auth.principal import Principal
 from parley.errors import Conflict, Forbidden, NotFound, Unprocessable
+from parley.groups import service as group_service
+from parley.models import User
 from parley.plans import repository
 from parley.policy.plans import FREE_PLAN, Plan, model_access
+from parley.policy.quotas import GroupBudget, effective_plan
 from parley.policy.rates import RateLimit, RateLimiter
 
 
 @dataclass(frozen=True, slots=True)
 class NamedPlan:
-    """A plan with the name users' `subscription_tier` gives it (refusals name the plan)."""
+    """A plan with the name users' `subscription_tier` gives it (refusals name the plan). For a user
+    (`plan_for_user`), `plan` holds the limits they actually have (their overrides and groups' applied) and
+    `group_budgets` the shared budgets of their groups."""
 
     name: str
     plan: Plan
+    group_budgets: tuple[GroupBudget, ...] = ()
 
 
 async def seed(session: AsyncSession, seeds: Mapping[str, Plan]) -> list[str]:
@@ -60,6 +67,20 @@ async def plan_for(session: AsyncSession, subscription_tier: str, *, seeds: Mapp
     free = await find(session, FREE_PLAN, seeds=seeds)
     assert free is not None  # free is always seeded (policy.plans.load_plan_file)
     return NamedPlan(subscription_tier, free.plan)
+
+
+async def plan_for_user(session: AsyncSession, user: User, *, seeds: Mapping[str, Plan]) -> NamedPlan:
+    """The limits `user` has: their plan's, raised by their groups' limits (the most generous wins) and
+    replaced by their own overrides (`policy.quotas.effective_plan`), with their groups' shared budgets."""
+    named = await plan_for(session, user.subscription_tier, seeds=seeds)
+    groups = await group_service.limits_of_member(session, user.id)
+    plan = effective_plan(named.plan, user=user.limits, groups=[limits for _, _, limits in groups])
+    budgets = tuple(
+        GroupBudget(group_id, name, Decimal(str(limits["shared_usd_budget_per_month"])))
+        for group_id, name, limits in groups
+        if limits.get("shared_usd_budget_per_month") is not None
+    )
+    return NamedPlan(named.name, plan, budgets)
 
 
 def require_model_access(plan: NamedPlan, model: str) -> None:

@@ -64,3 +64,10 @@ async def series(
         .order_by(key)
     )
     return [(str(r[0]), int(r[1]), int(r[2]), Decimal(r[3]), int(r[4])) for r in rows]
+
+
+async def conversation_cost(session: AsyncSession, conversation_id: uuid.UUID) -> Decimal:
+    cost = await session.scalar(
+        select(func.coalesce(func.sum(UsageLog.cost_usd), 0)).where(UsageLog.conversation_id == conversation_id)
+    )
+    return Decimal(cost or 0)

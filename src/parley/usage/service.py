@@ -15,6 +15,7 @@ from parley.kit.periods import report_period
 from parley.llm.base import Usage
 from parley.llm.config import ModelConfig
 from parley.models import UsageLog
+from parley.quotas import service as quotas_service
 from parley.usage import repository
 
 
@@ -36,7 +37,7 @@ class UsageReport:
     series: list[UsagePoint]
 
 
-def record(
+async def record(
     session: AsyncSession,
     *,
     user_id: uuid.UUID,
@@ -49,6 +50,8 @@ def record(
     api_key_id: uuid.UUID | None = None,
     latency_ms: int | None = None,
     ttft_ms: int | None = None,
+    cache_hit: bool = False,
+    saved_usd: Decimal = Decimal(0),
 ) -> None:
     repository.add(
         session,
@@ -64,8 +67,15 @@ def record(
             cost_usd=cost_usd,
             latency_ms=latency_ms,
             ttft_ms=ttft_ms,
+            cache_hit=cache_hit,
+            saved_usd=saved_usd,
         ),
     )
+    # The quota ledger moves with the usage log, in its transaction. An answer from the cache spent nothing.
+    if not cache_hit:
+        await quotas_service.add_spend(
+            session, user_id=user_id, tokens=prompt_tokens + completion_tokens, cost_usd=cost_usd
+        )
 
 
 def _cost(prices: Callable[[str], ModelConfig | None], name: str, spent: Usage) -> Decimal:
@@ -73,7 +83,7 @@ def _cost(prices: Callable[[str], ModelConfig | None], name: str, spent: Usage) 
     return config.cost(spent.prompt_tokens, spent.completion_tokens) if config else Decimal(0)
 
 
-def record_spent(
+async def record_spent(
     session: AsyncSession,
     prices: Callable[[str], ModelConfig | None],
     spent: Sequence[tuple[str, Usage]],
@@ -86,7 +96,7 @@ def record_spent(
     """A row for each (model, tokens) spent on work around an answer (summaries, titles, abandoned
     fallbacks), priced from the catalogue."""
     for name, used in spent:
-        record(
+        await record(
             session,
             user_id=user_id,
             model=name,
@@ -99,7 +109,7 @@ def record_spent(
         )
 
 
-def record_completion(
+async def record_completion(
     session: AsyncSession,
     prices: Callable[[str], ModelConfig | None],
     *,
@@ -112,10 +122,12 @@ def record_completion(
     api_key_id: uuid.UUID | None = None,
     latency_ms: int | None = None,
     ttft_ms: int | None = None,
+    cache_hit: bool = False,
 ) -> Decimal:
     """Record one answer: a row for each model that spent tokens on it (models abandoned by a fallback
-    first), priced from the catalogue. Returns the cost of the model that finished it."""
-    record_spent(
+    first), priced from the catalogue. Returns the cost of the model that finished it. `cache_hit`: the
+    response cache answered; `usage` (the stored answer's) costs nothing and its price is recorded as saved."""
+    await record_spent(
         session,
         prices,
         abandoned,
@@ -125,7 +137,10 @@ def record_completion(
         api_key_id=api_key_id,
     )
     final_cost = _cost(prices, model, usage)
-    record(
+    saved_usd = Decimal(0)
+    if cache_hit:
+        final_cost, saved_usd = Decimal(0), final_cost
+    await record(
         session,
         user_id=user_id,
         model=model,
@@ -137,6 +152,8 @@ def record_completion(
         api_key_id=api_key_id,
         latency_ms=latency_ms,
         ttft_ms=ttft_ms,
+        cache_hit=cache_hit,
+        saved_usd=saved_usd,
     )
     return final_cost
 
@@ -159,3 +176,8 @@ async def report(
         total=UsagePoint("total", prompt, completion, cost, count),
         series=[UsagePoint(*row) for row in rows],
     )
+
+
+async def conversation_cost(session: AsyncSession, conversation_id: uuid.UUID) -> Decimal:
+    """What a conversation has cost so far: its answers and the work around them (titles, summaries, fallbacks)."""
+    return await repository.conversation_cost(session, conversation_id)
