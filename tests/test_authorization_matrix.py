@@ -317,6 +317,18 @@ CASES: list[Case] = [
     Case("GET", f"{API}/chat/{{conversation_id}}/stream", Allowed(404, 404, 404, read_key=404, full_key=404)),
     Case("GET", f"{API}/chat/{{conversation_id}}/messages", OWNER_ONLY_READ),
     Case("DELETE", f"{API}/chat/messages/{{message_id}}", OWNER_ONLY_DELETE),
+    # Feedback on an answer: `message_id` is A's question here, which cannot be rated (422) once past the checks.
+    Case(
+        "PUT",
+        f"{API}/messages/{{message_id}}/feedback",
+        Allowed(user_a=422, user_b=404, admin=404, read_key=403, full_key=422),
+        body=_fixed({"rating": "up"}),
+    ),
+    Case(
+        "DELETE",
+        f"{API}/messages/{{message_id}}/feedback",
+        Allowed(user_a=422, user_b=404, admin=404, read_key=403, full_key=422),
+    ),
     Case("GET", f"{API}/users/me/usage", Allowed(200, 200, 200, read_key=403, full_key=200)),
     # Files: `files:read` / `files:write` scopes; another user's file is "not found", for admins too.
     Case(

@@ -25,6 +25,7 @@ from parley.chat.engine import ChatEngine
 from parley.chat.grounding import Grounder
 from parley.chat.relay import RunRelay
 from parley.config import Settings
+from parley.conversations.endpoints import message_router as messages_router
 from parley.conversations.endpoints import router as conversations_router
 from parley.db import (
     Database,
@@ -212,6 +213,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_router,
         analytics_router,
         conversations_router,
+        messages_router,
         files_router,
         knowledge_bases_router,
         conversation_knowledge_bases_router,

@@ -45,6 +45,8 @@ import type {
   ConversationDetail,
   ConversationPage,
   ConversationUpdate,
+  Message,
+  MessageFeedbackPut,
   MessagePage,
   ModelList,
   ProfileUpdate,
@@ -468,6 +470,12 @@ export class ParleyClient {
     messages: (conversationId: string, query: { cursor?: string; limit?: number } = {}): Promise<MessagePage> =>
       this.request("GET", `/api/v1/chat/${conversationId}/messages`, { query: { ...query } }),
     deleteMessage: (messageId: string): Promise<void> => this.request("DELETE", `/api/v1/chat/messages/${messageId}`),
+    /** Rates one of your answers thumbs up or down, with an optional comment (replacing an earlier rating); returns
+     * the message with its `feedback`. Someone else's message is a 404, a question a 422. */
+    setFeedback: (messageId: string, body: MessageFeedbackPut): Promise<Message> =>
+      this.request("PUT", `/api/v1/messages/${messageId}/feedback`, { body }),
+    /** Withdraws your rating of an answer. */
+    deleteFeedback: (messageId: string): Promise<void> => this.request("DELETE", `/api/v1/messages/${messageId}/feedback`),
   };
 
   // ---- files and knowledge bases -------------------------------------------------------------------------

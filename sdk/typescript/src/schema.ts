@@ -456,6 +456,24 @@ export interface paths {
         patch: operations["update_conversation_api_v1_conversations__conversation_id__patch"];
         trace?: never;
     };
+    "/api/v1/messages/{message_id}/feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Rate one of your answers thumbs up or down, with an optional comment (replaces an earlier rating) */
+        put: operations["put_feedback_api_v1_messages__message_id__feedback_put"];
+        post?: never;
+        /** Withdraw your rating of an answer */
+        delete: operations["delete_feedback_api_v1_messages__message_id__feedback_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/chat/upload": {
         parameters: {
             query?: never;
@@ -869,6 +887,7 @@ export interface components {
          * @description Figures for one key (a day, a model, a cost centre…) or for the whole range (`key` "total").
          *
          *     Rates are fractions (0.25 = 25 %) and null when there is nothing to divide by; latencies are milliseconds.
+         *     Refusals by limits have no model: grouped by model, `refused` is null and `refused_by_limit` empty.
          */
         AnalyticsPoint: {
             /** Key */
@@ -897,6 +916,43 @@ export interface components {
             cost_usd: string;
             /** Cost Per Conversation Usd */
             cost_per_conversation_usd: string | null;
+            /**
+             * Cache Hits
+             * @description Answers served from the response cache
+             */
+            cache_hits: number;
+            /**
+             * Saved Usd
+             * @description What the cached answers would have cost
+             */
+            saved_usd: string;
+            /**
+             * Refused
+             * @description Requests refused by a limit (rates, quotas, budgets)
+             */
+            refused: number | null;
+            /**
+             * Refused By Limit
+             * @description `refused` per limit name
+             */
+            refused_by_limit: {
+                [key: string]: number;
+            };
+            /**
+             * Thumbs Up
+             * @description Answers rated thumbs up by their user
+             */
+            thumbs_up: number;
+            /**
+             * Thumbs Down
+             * @description Answers rated thumbs down by their user
+             */
+            thumbs_down: number;
+            /**
+             * Satisfaction
+             * @description Share of rated answers rated up; null when none was rated
+             */
+            satisfaction: number | null;
             /** Retained 7D */
             retained_7d: number;
             /** Retained 30D */
@@ -932,6 +988,11 @@ export interface components {
             total: components["schemas"]["AnalyticsPoint"];
             /** Series */
             series: components["schemas"]["AnalyticsPoint"][];
+            /**
+             * Plan Changes
+             * @description Plan changes in the range, most frequent first
+             */
+            plan_changes: components["schemas"]["PlanChange"][];
         };
         /** ApiKeyCreate */
         ApiKeyCreate: {
@@ -1241,6 +1302,38 @@ export interface components {
             /** User */
             user?: string | null;
         };
+        /**
+         * Feedback
+         * @description The conversation owner's rating of an answer.
+         */
+        Feedback: {
+            /**
+             * Rating
+             * @enum {string}
+             */
+            rating: "up" | "down";
+            /** Comment */
+            comment: string | null;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+        };
+        /**
+         * FeedbackPut
+         * @description A thumbs up or down on an answer; the comment (optional, typically saying what was wrong) replaces any
+         *     earlier one.
+         */
+        FeedbackPut: {
+            /**
+             * Rating
+             * @enum {string}
+             */
+            rating: "up" | "down";
+            /** Comment */
+            comment?: string | null;
+        };
         /** Grant */
         Grant: {
             /**
@@ -1519,6 +1612,8 @@ export interface components {
             };
             /** Citations */
             citations?: components["schemas"]["Citation"][];
+            /** @description The owner's thumbs up / down on an answer; null when not rated. */
+            readonly feedback: components["schemas"]["Feedback"] | null;
         };
         /** MessagePage */
         MessagePage: {
@@ -1612,6 +1707,18 @@ export interface components {
              * @description Requests per minute per API key
              */
             api_key_requests_per_minute?: number | null;
+        };
+        /**
+         * PlanChange
+         * @description How many times administrators moved a user from one plan to another (e.g. free → pro) in the range.
+         */
+        PlanChange: {
+            /** From Plan */
+            from_plan: string;
+            /** To Plan */
+            to_plan: string;
+            /** Count */
+            count: number;
         };
         /**
          * PlanRead
@@ -4566,6 +4673,196 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Conversation"];
                 };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    put_feedback_api_v1_messages__message_id__feedback_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FeedbackPut"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Message"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Conflict with existing data */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    delete_feedback_api_v1_messages__message_id__feedback_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Missing, invalid or expired credentials */
             401: {

@@ -18,6 +18,10 @@ export type ConversationUpdate = Schemas["ConversationUpdate"];
 export type ConversationPage = Schemas["CursorPage_Conversation_"];
 export type Message = Schemas["Message"];
 export type MessagePage = Schemas["MessagePage"];
+/** A user's thumbs up / down (with an optional comment) on one of their answers. */
+export type MessageFeedback = Schemas["Feedback"];
+export type MessageFeedbackPut = Schemas["FeedbackPut"];
+export type MessageRating = MessageFeedback["rating"];
 export type ChatCreate = Schemas["ChatCreate"];
 export type Regenerate = Schemas["Regenerate"];
 export type StopResult = Schemas["StopResult"];
@@ -32,6 +36,8 @@ export type AuditEvent = Schemas["AuditEventRead"];
 export type AuditEventPage = Schemas["Page_AuditEventRead_"];
 export type AnalyticsReport = Schemas["AnalyticsReport"];
 export type AnalyticsPoint = Schemas["AnalyticsPoint"];
+/** Administrators moving users from one plan to another in the analytics' range (e.g. free → pro). */
+export type PlanChange = Schemas["PlanChange"];
 export type ChatCompletionRequest = Schemas["ChatCompletionRequest"];
 
 /** `/v1/models` (OpenAI shape; the schema leaves it open, so it is described here). */

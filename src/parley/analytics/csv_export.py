@@ -24,12 +24,21 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+# Figures that are a mapping (per limit name) become one column per name, after the scalar figures.
+_PER_LIMIT = "refused_by_limit"
+
+
 def render(report: AnalyticsReport) -> str:
-    """One header row (the grouping's name, then every figure) and one row per key, in the report's order."""
-    fields = [name for name in AnalyticsPoint.model_fields if name != "key"]
+    """One header row (the grouping's name, then every figure) and one row per key, in the report's order.
+
+    Refusals per limit get a column `refused:<limit>` for each limit that refused something in the range (0 in
+    the rows of keys it never refused, empty where refusals do not apply).
+    """
+    fields = [name for name in AnalyticsPoint.model_fields if name not in ("key", _PER_LIMIT)]
+    limits = sorted({name for point in report.series for name in point.refused_by_limit})
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([report.group_by, "from", "to", *fields])
+    writer.writerow([report.group_by, "from", "to", *fields, *(neutralise(f"refused:{name}") for name in limits)])
     for point in report.series:
         writer.writerow(
             [
@@ -37,6 +46,7 @@ def render(report: AnalyticsReport) -> str:
                 report.since.isoformat(),
                 report.until.isoformat(),
                 *(_cell(getattr(point, name)) for name in fields),
+                *("" if point.refused is None else str(point.refused_by_limit.get(name, 0)) for name in limits),
             ]
         )
     return out.getvalue()

@@ -1,4 +1,5 @@
-"""Every SQL statement of the admin analytics: aggregates over usage_logs and messages, grouped by one key.
+"""Every SQL statement of the admin analytics: aggregates over usage_logs, messages (with their feedback),
+limit_refusals and the audit trail's plan changes, grouped by one key.
 
 The grouping key is chosen from a fixed table of SQL expressions (never from the request's text), so the statements
 below only ever interpolate these constants; every value is a bound parameter.
@@ -45,6 +46,8 @@ class UsageRow:
     prompt_tokens: int
     completion_tokens: int
     cost_usd: Decimal
+    cache_hits: int
+    saved_usd: Decimal
     retained_7d: int
     retained_30d: int
     ttft_p50_ms: float | None
@@ -59,6 +62,22 @@ class MessageRow:
     messages: int
     answers: int
     failed_answers: int
+    thumbs_up: int
+    thumbs_down: int
+
+
+@dataclass(frozen=True)
+class RefusalRow:
+    key: str | None
+    limit_name: str
+    count: int
+
+
+@dataclass(frozen=True)
+class PlanChangeRow:
+    from_plan: str
+    to_plan: str
+    count: int
 
 
 async def usage(session: AsyncSession, *, grouping: Grouping, since: datetime, until: datetime) -> list[UsageRow]:
@@ -73,7 +92,8 @@ async def usage(session: AsyncSession, *, grouping: Grouping, since: datetime, u
     statement = f"""
         WITH facts AS (
             SELECT {key} AS key, l.user_id, l.conversation_id, coalesce(l.message_id, l.id) AS request_id,
-                   l.prompt_tokens, l.completion_tokens, l.cost_usd, l.ttft_ms, l.latency_ms, l.created_at
+                   l.prompt_tokens, l.completion_tokens, l.cost_usd, l.cache_hit, l.saved_usd, l.ttft_ms,
+                   l.latency_ms, l.created_at
             FROM usage_logs l JOIN users us ON us.id = l.user_id {joins}
             WHERE l.created_at >= :since AND l.created_at < :until
         ), firsts AS (
@@ -97,6 +117,8 @@ async def usage(session: AsyncSession, *, grouping: Grouping, since: datetime, u
                    sum(prompt_tokens) AS prompt_tokens,
                    sum(completion_tokens) AS completion_tokens,
                    sum(cost_usd) AS cost_usd,
+                   count(*) FILTER (WHERE cache_hit) AS cache_hits,
+                   sum(saved_usd) AS saved_usd,
                    percentile_cont(0.5) WITHIN GROUP (ORDER BY ttft_ms) AS ttft_p50,
                    percentile_cont(0.95) WITHIN GROUP (ORDER BY ttft_ms) AS ttft_p95,
                    percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS latency_p50,
@@ -117,6 +139,8 @@ async def usage(session: AsyncSession, *, grouping: Grouping, since: datetime, u
             prompt_tokens=int(r.prompt_tokens),
             completion_tokens=int(r.completion_tokens),
             cost_usd=Decimal(r.cost_usd),
+            cache_hits=int(r.cache_hits),
+            saved_usd=Decimal(r.saved_usd),
             retained_7d=int(r.retained_7d),
             retained_30d=int(r.retained_30d),
             ttft_p50_ms=_float(r.ttft_p50),
@@ -129,10 +153,12 @@ async def usage(session: AsyncSession, *, grouping: Grouping, since: datetime, u
 
 
 async def messages(session: AsyncSession, *, grouping: Grouping, since: datetime, until: datetime) -> list[MessageRow]:
-    """Messages, finished answers and failed answers per key, from messages (owner from the conversation).
+    """Messages, finished answers, failed answers and the answers' thumbs up / down per key, from messages (owner
+    from the conversation).
 
     An answer failed when it ended in `error` or `interrupted` (the process died); a stop by the user
     (`cancelled`) or a length cut is not a failure. Grouped by model, only answers count (questions have none).
+    Feedback counts under the answer's time, not the rating's: it describes the answers of the range.
     """
     key, joins = _key(grouping, at="m.created_at", model="m.model")
     only_answers = "AND m.role = 'assistant'" if grouping == "model" else ""
@@ -141,7 +167,9 @@ async def messages(session: AsyncSession, *, grouping: Grouping, since: datetime
                count(*) FILTER (WHERE m.role IN ('user', 'assistant')) AS messages,
                count(*) FILTER (WHERE m.role = 'assistant' AND m.finish_reason IS NOT NULL) AS answers,
                count(*) FILTER (WHERE m.role = 'assistant' AND m.finish_reason IN ('error', 'interrupted'))
-                   AS failed_answers
+                   AS failed_answers,
+               count(*) FILTER (WHERE m.role = 'assistant' AND m.feedback_rating = 1) AS thumbs_up,
+               count(*) FILTER (WHERE m.role = 'assistant' AND m.feedback_rating = -1) AS thumbs_down
         FROM messages m JOIN conversations c ON c.id = m.conversation_id JOIN users us ON us.id = c.user_id {joins}
         WHERE m.created_at >= :since AND m.created_at < :until {only_answers}
         GROUP BY 1
@@ -153,9 +181,57 @@ async def messages(session: AsyncSession, *, grouping: Grouping, since: datetime
             messages=int(r.messages),
             answers=int(r.answers),
             failed_answers=int(r.failed_answers),
+            thumbs_up=int(r.thumbs_up),
+            thumbs_down=int(r.thumbs_down),
         )
         for r in rows
     ]
+
+
+async def refusals(session: AsyncSession, *, grouping: Grouping, since: datetime, until: datetime) -> list[RefusalRow]:
+    """Requests refused by a limit, per key and limit name, from limit_refusals.
+
+    Refusals are counted per UTC day, so a day counts when any part of it is in the range. They have no model:
+    grouped by model there is nothing (the caller shows the figure as not applicable).
+    """
+    if grouping == "model":
+        return []
+    # The day's start as a timestamp with time zone, so the day and week keys read as for the other sources.
+    key, joins = _key(grouping, at="(r.day::timestamp AT TIME ZONE 'UTC')", model="NULL")
+    statement = f"""
+        SELECT {key} AS key, r.limit_name, sum(r.count) AS refused
+        FROM limit_refusals r JOIN users us ON us.id = r.user_id {joins}
+        WHERE r.day >= CAST(timezone('UTC', CAST(:since AS timestamptz)) AS date)
+          AND (r.day::timestamp AT TIME ZONE 'UTC') < :until
+        GROUP BY 1, 2
+    """  # noqa: S608 (key and joins come from the constant table in _key)
+    rows = await session.execute(text(statement), {"since": since, "until": until})
+    return [
+        RefusalRow(key=None if r.key is None else str(r.key), limit_name=str(r.limit_name), count=int(r.refused))
+        for r in rows
+    ]
+
+
+async def plan_changes(session: AsyncSession, *, since: datetime, until: datetime) -> list[PlanChangeRow]:
+    """Administrators' changes of users' plans in the range, counted per (from, to) pair, most frequent first.
+
+    They are the `admin.user_update` audit events whose details name `subscription_tier` (`{from, to}`), at the
+    top level as the users service writes them or under `changes`.
+    """
+    statement = """
+        WITH changed AS (
+            SELECT coalesce(e.details -> 'subscription_tier', e.details -> 'changes' -> 'subscription_tier') AS tier
+            FROM audit_events e
+            WHERE e.action = 'admin.user_update' AND e.created_at >= :since AND e.created_at < :until
+        )
+        SELECT tier ->> 'from' AS from_plan, tier ->> 'to' AS to_plan, count(*) AS changes
+        FROM changed
+        WHERE jsonb_typeof(tier) = 'object' AND tier ->> 'from' IS NOT NULL AND tier ->> 'to' IS NOT NULL
+        GROUP BY 1, 2
+        ORDER BY 3 DESC, 1, 2
+    """
+    rows = await session.execute(text(statement), {"since": since, "until": until})
+    return [PlanChangeRow(from_plan=str(r.from_plan), to_plan=str(r.to_plan), count=int(r.changes)) for r in rows]
 
 
 async def active_users(session: AsyncSession, *, until: datetime) -> tuple[int, int, int]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class AnalyticsPoint(BaseModel):
     """Figures for one key (a day, a model, a cost centre…) or for the whole range (`key` "total").
 
     Rates are fractions (0.25 = 25 %) and null when there is nothing to divide by; latencies are milliseconds.
+    Refusals by limits have no model: grouped by model, `refused` is null and `refused_by_limit` empty.
     """
 
     key: str | None
@@ -27,6 +28,13 @@ class AnalyticsPoint(BaseModel):
     total_tokens: int
     cost_usd: Decimal
     cost_per_conversation_usd: Decimal | None
+    cache_hits: int = Field(description="Answers served from the response cache")
+    saved_usd: Decimal = Field(description="What the cached answers would have cost")
+    refused: int | None = Field(description="Requests refused by a limit (rates, quotas, budgets)")
+    refused_by_limit: dict[str, int] = Field(description="`refused` per limit name")
+    thumbs_up: int = Field(description="Answers rated thumbs up by their user")
+    thumbs_down: int = Field(description="Answers rated thumbs down by their user")
+    satisfaction: float | None = Field(description="Share of rated answers rated up; null when none was rated")
     retained_7d: int
     retained_30d: int
     retention_7d: float | None
@@ -45,6 +53,14 @@ class ActiveUsers(BaseModel):
     mau: int
 
 
+class PlanChange(BaseModel):
+    """How many times administrators moved a user from one plan to another (e.g. free → pro) in the range."""
+
+    from_plan: str
+    to_plan: str
+    count: int
+
+
 class AnalyticsReport(BaseModel):
     since: datetime
     until: datetime
@@ -52,3 +68,4 @@ class AnalyticsReport(BaseModel):
     active: ActiveUsers
     total: AnalyticsPoint
     series: list[AnalyticsPoint]
+    plan_changes: list[PlanChange] = Field(description="Plan changes in the range, most frequent first")

@@ -12,6 +12,7 @@ from parley.conversations.schemas import (
     ConversationCreate,
     ConversationDetail,
     ConversationUpdate,
+    FeedbackPut,
     Message,
 )
 from parley.db import SessionDep
@@ -19,6 +20,7 @@ from parley.errors import problem_responses
 from parley.kit.pagination import CursorPage
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
+message_router = APIRouter(prefix="/api/v1/messages", tags=["conversations"])
 
 
 @router.get(
@@ -106,4 +108,30 @@ async def delete_conversation(
     conversation_id: uuid.UUID, principal: ConversationWrite, session: SessionDep
 ) -> Response:
     await service.delete(session, user_id=principal.user_id, conversation_id=conversation_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@message_router.put(
+    "/{message_id}/feedback",
+    response_model=Message,
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Rate one of your answers thumbs up or down, with an optional comment (replaces an earlier rating)",
+)
+async def put_feedback(
+    message_id: uuid.UUID, body: FeedbackPut, principal: ConversationWrite, session: SessionDep
+) -> Message:
+    message = await service.set_feedback(
+        session, user_id=principal.user_id, message_id=message_id, rating=body.rating, comment=body.comment
+    )
+    return Message.model_validate(message)
+
+
+@message_router.delete(
+    "/{message_id}/feedback",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Withdraw your rating of an answer",
+)
+async def delete_feedback(message_id: uuid.UUID, principal: ConversationWrite, session: SessionDep) -> Response:
+    await service.clear_feedback(session, user_id=principal.user_id, message_id=message_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -82,6 +82,22 @@ async def messages_of(session: AsyncSession, conversation_id: uuid.UUID) -> list
     return list(rows)
 
 
+async def message_of(session: AsyncSession, *, user_id: uuid.UUID, message_id: uuid.UUID) -> Message | None:
+    """A message of one of the user's conversations, locked for the change that follows."""
+    return await session.scalar(
+        select(Message)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Message.id == message_id, Conversation.user_id == user_id)
+        .with_for_update(of=Message)
+    )
+
+
+async def flush_message(session: AsyncSession, message: Message) -> Message:
+    await session.flush()
+    await session.refresh(message)
+    return message
+
+
 async def flush(session: AsyncSession, conversation: Conversation) -> Conversation:
     await session.flush()
     await session.refresh(conversation)

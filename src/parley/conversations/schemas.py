@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from parley.kit.inputs import Input
 
@@ -56,6 +56,31 @@ class Citation(BaseModel):
     cited: bool = False
 
 
+Rating = Literal["up", "down"]
+_RATINGS: dict[int, Rating] = {1: "up", -1: "down"}
+
+
+class FeedbackPut(Input):
+    """A thumbs up or down on an answer; the comment (optional, typically saying what was wrong) replaces any
+    earlier one."""
+
+    rating: Rating
+    comment: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("comment")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+
+class Feedback(BaseModel):
+    """The conversation owner's rating of an answer."""
+
+    rating: Rating
+    comment: str | None
+    at: datetime
+
+
 class Message(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -71,10 +96,23 @@ class Message(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict, validation_alias="extra")
     citations: list[Citation] = Field(default_factory=list)
 
+    # Read from the message's feedback columns, shown only as `feedback`.
+    feedback_rating: int | None = Field(default=None, exclude=True)
+    feedback_comment: str | None = Field(default=None, exclude=True)
+    feedback_at: datetime | None = Field(default=None, exclude=True)
+
     @field_validator("citations", mode="before")
     @classmethod
     def _no_citations(cls, value: Any) -> Any:
         return value or []
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def feedback(self) -> Feedback | None:
+        """The owner's thumbs up / down on an answer; null when not rated."""
+        if self.feedback_rating is None or self.feedback_at is None:
+            return None
+        return Feedback(rating=_RATINGS[self.feedback_rating], comment=self.feedback_comment, at=self.feedback_at)
 
 
 class ConversationDetail(Conversation):

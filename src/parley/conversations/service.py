@@ -1,14 +1,16 @@
-"""Conversations: a user's chats, listed newest activity first, searchable, archivable."""
+"""Conversations: a user's chats, listed newest activity first, searchable, archivable; and the user's feedback
+on the answers in them."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.conversations import repository
-from parley.errors import NotFound
+from parley.errors import Conflict, NotFound, Unprocessable
 from parley.kit.pagination import decode_cursor, encode_cursor
 from parley.models import Conversation, Message
 
@@ -82,3 +84,38 @@ async def delete(session: AsyncSession, *, user_id: uuid.UUID, conversation_id: 
     """Remove a conversation and, through the foreign key's cascade, its messages."""
     if not await repository.remove(session, user_id=user_id, conversation_id=conversation_id):
         raise NotFound("conversation not found")
+
+
+_RATING_VALUES = {"up": 1, "down": -1}
+
+
+async def _rateable_answer(session: AsyncSession, *, user_id: uuid.UUID, message_id: uuid.UUID) -> Message:
+    message = await repository.message_of(session, user_id=user_id, message_id=message_id)
+    if message is None:
+        raise NotFound("message not found")
+    if message.role != "assistant":
+        raise Unprocessable("only answers can be rated")
+    return message
+
+
+async def set_feedback(
+    session: AsyncSession, *, user_id: uuid.UUID, message_id: uuid.UUID, rating: str, comment: str | None
+) -> Message:
+    """Rate one of the user's answers thumbs up or down (replacing an earlier rating and comment). An answer still
+    being written cannot be rated yet: what is rated is the finished text."""
+    message = await _rateable_answer(session, user_id=user_id, message_id=message_id)
+    if message.finish_reason is None:
+        raise Conflict("this answer is still being generated; rate it when it is finished")
+    message.feedback_rating = _RATING_VALUES[rating]
+    message.feedback_comment = comment
+    message.feedback_at = datetime.now(UTC)
+    return await repository.flush_message(session, message)
+
+
+async def clear_feedback(session: AsyncSession, *, user_id: uuid.UUID, message_id: uuid.UUID) -> None:
+    """Withdraw the user's rating of an answer (nothing to withdraw is fine: the result is the same)."""
+    message = await _rateable_answer(session, user_id=user_id, message_id=message_id)
+    message.feedback_rating = None
+    message.feedback_comment = None
+    message.feedback_at = None
+    await repository.flush_message(session, message)

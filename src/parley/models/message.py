@@ -1,9 +1,21 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Computed, ForeignKey, Identity, Index, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Computed,
+    ForeignKey,
+    Identity,
+    Index,
+    SmallInteger,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -26,11 +38,16 @@ class Message(UUIDPrimaryKey, Timestamps, Base):
     extra: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, server_default="{}")
     # Sources of a grounded answer: [{n, file_id, filename, page, snippet}]; `[n]` in the content points here.
     citations: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    # The conversation owner's rating of an answer: 1 (thumbs up) or -1 (down), with an optional comment.
+    feedback_rating: Mapped[int | None] = mapped_column(SmallInteger)
+    feedback_comment: Mapped[str | None] = mapped_column(Text)
+    feedback_at: Mapped[datetime | None]
     content_search: Mapped[str] = mapped_column(
         TSVECTOR, Computed("to_tsvector('simple', coalesce(content, ''))", persisted=True)
     )
 
     __table_args__ = (
+        CheckConstraint("feedback_rating IS NULL OR feedback_rating IN (1, -1)", name="feedback_rating"),
         Index("ix_messages_conversation_created", "conversation_id", "created_at", "id"),
         Index("ix_messages_conversation_seq", "conversation_id", "seq"),
         Index("ix_messages_content_search", "content_search", postgresql_using="gin"),

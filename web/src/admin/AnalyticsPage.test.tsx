@@ -37,6 +37,13 @@ const point = (key: string | null, cost: string, extra: Record<string, unknown> 
   ttft_p95_ms: 290,
   latency_p50_ms: 2000,
   latency_p95_ms: 2900,
+  cache_hits: 1,
+  saved_usd: "0.05",
+  refused: 3,
+  refused_by_limit: { tokens_per_day: 3 },
+  thumbs_up: 3,
+  thumbs_down: 1,
+  satisfaction: 0.75,
   ...extra,
 });
 const report = (groupBy: string, series: ReturnType<typeof point>[]) => ({
@@ -46,6 +53,7 @@ const report = (groupBy: string, series: ReturnType<typeof point>[]) => ({
   active: { dau: 3, wau: 7, mau: 12 },
   total: point("total", "1.00"),
   series,
+  plan_changes: [] as { from_plan: string; to_plan: string; count: number }[],
 });
 
 function renderPage() {
@@ -76,6 +84,52 @@ describe("AnalyticsPage", () => {
     expect(bars).toHaveLength(2);
     expect(bars[0]).toBeGreaterThan(bars[1] ?? Infinity);
     expect(analytics).toHaveBeenCalledWith(expect.objectContaining({ group_by: "day" }));
+  });
+
+  it("shows cache savings, refusals by limit, satisfaction and plan changes", async () => {
+    const found = report("model", [point("echo", "0.75", { refused: null, refused_by_limit: {}, satisfaction: null, thumbs_up: 0, thumbs_down: 0 })]);
+    found.total = point("total", "1.00", {
+      saved_usd: "2.50",
+      refused: 7,
+      refused_by_limit: { tokens_per_day: 5, requests_per_minute: 2 },
+      satisfaction: 0.8,
+      thumbs_up: 8,
+      thumbs_down: 2,
+    });
+    found.plan_changes = [
+      { from_plan: "free", to_plan: "pro", count: 4 },
+      { from_plan: "pro", to_plan: "free", count: 1 },
+    ];
+    analytics.mockResolvedValue(found);
+    renderPage();
+    const table = await screen.findByRole("table", { name: "Analytics per key" });
+    const card = (label: string) => screen.getByText(label, { selector: "dt" }).nextElementSibling;
+    expect(card("Saved by the cache")).toHaveTextContent("$2.50");
+    expect(card("Refused by limits")).toHaveTextContent("7");
+    expect(card("Satisfaction")).toHaveTextContent("80 %");
+    const refusals = screen.getByRole("region", { name: "Refusals per limit" });
+    expect(within(refusals).getByText("tokens_per_day").closest("li")).toHaveTextContent("tokens_per_day: 5");
+    expect(within(refusals).getByText("requests_per_minute").closest("li")).toHaveTextContent("requests_per_minute: 2");
+    expect(screen.getByRole("region", { name: "Feedback on answers" })).toHaveTextContent("8 thumbs up, 2 thumbs down");
+    const changes = within(screen.getByRole("region", { name: "Plan changes" })).getAllByRole("listitem");
+    expect(changes.map((item) => item.textContent)).toEqual(["free → pro: 4", "pro → free: 1"]);
+    // per key: the new columns, with "–" where a figure does not apply (refusals per model) or nothing was rated
+    const headers = within(table).getAllByRole("columnheader").map((header) => header.textContent);
+    expect(headers).toEqual(expect.arrayContaining(["Saved by the cache", "Refused by limits", "Satisfaction"]));
+    const row = within(table).getByRole("rowheader", { name: "echo" }).closest("tr") as HTMLElement;
+    const cells = within(row).getAllByRole("cell").map((cell) => cell.textContent);
+    const column = (name: string) => cells[headers.indexOf(name) - 1];
+    expect(column("Saved by the cache")).toBe("$0.05");
+    expect(column("Refused by limits")).toBe("–");
+    expect(column("Satisfaction")).toBe("–");
+  });
+
+  it("says when nothing was refused and no plan changed", async () => {
+    analytics.mockResolvedValue(report("day", [point("2026-06-02", "0.75")]));
+    renderPage();
+    await screen.findByRole("table");
+    expect(screen.getByRole("region", { name: "Plan changes" })).toHaveTextContent("None in this period.");
+    expect(screen.getByRole("region", { name: "Refusals per limit" })).not.toHaveTextContent("None in this period.");
   });
 
   it("asks again when the grouping changes, and names a missing key", async () => {

@@ -1,4 +1,4 @@
-import type { AnalyticsPoint, AnalyticsQuery, AnalyticsReport } from "@parley/sdk";
+import type { AnalyticsPoint, AnalyticsQuery, AnalyticsReport, PlanChange } from "@parley/sdk";
 import { useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { api } from "../api/client";
@@ -17,6 +17,7 @@ const GROUPINGS: GroupBy[] = ["day", "week", "model", "user", "group", "plan", "
 const percent = (value: number | null | undefined) => (value == null ? "–" : `${formatNumber(Math.round(value * 1000) / 10)} %`);
 const millis = (value: number | null | undefined) => (value == null ? "–" : `${formatNumber(Math.round(value))} ms`);
 const money = (value: string | number | null | undefined) => (value == null ? "–" : formatCost(value));
+const count = (value: number | null | undefined) => (value == null ? "–" : formatNumber(value));
 
 /** The range ends now; the server counts DAU/WAU/MAU at its end. */
 function rangeOf(days: Range): { from: Date; to: Date } {
@@ -24,8 +25,8 @@ function rangeOf(days: Range): { from: Date; to: Date } {
   return { from: new Date(to.getTime() - days * 86_400_000), to };
 }
 
-/** Administrators: activity, spend, retention, errors and latency of the organisation, grouped by a key, with a
- * CSV export of the same figures for chargeback. */
+/** Administrators: activity, spend, cache savings, retention, errors, latency, refusals by limits and satisfaction
+ * of the organisation, grouped by a key, plan changes, with a CSV export of the same figures for chargeback. */
 export default function AnalyticsPage() {
   const { t } = useTranslation();
   const [days, setDays] = useState<Range>(30);
@@ -80,6 +81,9 @@ export default function AnalyticsPage() {
         [t("analytics.costPerConversation"), money(total.cost_per_conversation_usd)],
         [t("analytics.errorRate"), percent(total.error_rate)],
         [t("analytics.retention"), `${percent(total.retention_7d)} / ${percent(total.retention_30d)}`],
+        [t("analytics.saved"), money(total.saved_usd)],
+        [t("analytics.refused"), count(total.refused)],
+        [t("analytics.satisfaction"), percent(total.satisfaction)],
       ]
     : [];
   return (
@@ -127,6 +131,7 @@ export default function AnalyticsPage() {
               </div>
             ))}
           </dl>
+          {total && <Breakdowns total={total} planChanges={report.plan_changes} />}
           {report.series.length === 0 ? (
             <p className="muted">{t("analytics.noData")}</p>
           ) : (
@@ -150,6 +155,9 @@ function SeriesTable({ series, groupBy }: { series: AnalyticsPoint[]; groupBy: G
     [t("analytics.tokens"), (p) => formatNumber(p.total_tokens)],
     [t("analytics.cost"), (p) => money(p.cost_usd)],
     [t("analytics.costPerConversation"), (p) => money(p.cost_per_conversation_usd)],
+    [t("analytics.saved"), (p) => money(p.saved_usd)],
+    [t("analytics.refused"), (p) => count(p.refused)],
+    [t("analytics.satisfaction"), (p) => percent(p.satisfaction)],
     [t("analytics.errorRate"), (p) => percent(p.error_rate)],
     [t("analytics.ttft"), (p) => `${millis(p.ttft_p50_ms)} / ${millis(p.ttft_p95_ms)}`],
     [t("analytics.latency"), (p) => `${millis(p.latency_p50_ms)} / ${millis(p.latency_p95_ms)}`],
@@ -178,6 +186,49 @@ function SeriesTable({ series, groupBy }: { series: AnalyticsPoint[]; groupBy: G
           ))}
         </tbody>
       </table>
+    </div>
+  );
+}
+
+/** What the totals do not show as one figure: refusals per limit, the thumbs behind the satisfaction, and who moved
+ * from which plan to which. */
+function Breakdowns({ total, planChanges }: { total: AnalyticsPoint; planChanges: PlanChange[] }) {
+  const { t } = useTranslation();
+  const refusals = Object.entries(total.refused_by_limit ?? {});
+  return (
+    <div className="analytics-breakdowns">
+      <section className="card" aria-labelledby="analytics-refusals">
+        <h2 id="analytics-refusals">{t("analytics.refusedByLimit")}</h2>
+        {refusals.length === 0 ? (
+          <p className="muted">{t("analytics.nothingInPeriod")}</p>
+        ) : (
+          <ul className="plain-list">
+            {refusals.map(([limit, times]) => (
+              <li key={limit}>
+                <code>{limit}</code>: {formatNumber(times)}
+              </li>
+            ))}
+          </ul>
+        )}
+      </section>
+      <section className="card" aria-labelledby="analytics-feedback">
+        <h2 id="analytics-feedback">{t("analytics.feedback")}</h2>
+        <p>{t("analytics.thumbs", { up: formatNumber(total.thumbs_up), down: formatNumber(total.thumbs_down) })}</p>
+      </section>
+      <section className="card" aria-labelledby="analytics-plan-changes">
+        <h2 id="analytics-plan-changes">{t("analytics.planChanges")}</h2>
+        {planChanges.length === 0 ? (
+          <p className="muted">{t("analytics.nothingInPeriod")}</p>
+        ) : (
+          <ul className="plain-list">
+            {planChanges.map((change) => (
+              <li key={`${change.from_plan}→${change.to_plan}`}>
+                {t("analytics.planChange", { from: change.from_plan, to: change.to_plan, count: change.count })}
+              </li>
+            ))}
+          </ul>
+        )}
+      </section>
     </div>
   );
 }

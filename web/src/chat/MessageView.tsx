@@ -5,6 +5,7 @@ import { ErrorBoundary } from "../components/ErrorBoundary";
 import { Icon } from "../components/Icon";
 import { Notice } from "../components/Notice";
 import { reloadableLazy } from "../components/reloadableLazy";
+import { Feedback } from "./Feedback";
 import { ProgressLine } from "./ProgressLine";
 import { SourcePanel, SourcesList } from "./Sources";
 import type { ChatMessage } from "./types";
@@ -137,6 +138,10 @@ export function MessageView({ message, canEdit = false, canRegenerate = false, o
             <button type="button" className="icon-button" aria-label={t("chat.regenerate")} title={t("chat.regenerate")} onClick={onRegenerate}>
               <Icon name="refresh" size={16} />
             </button>
+          )}
+          {/* a finished answer the server has saved (not one still known only by its local id) */}
+          {!isUser && message.status === "done" && message.finishReason && !message.id.startsWith("local-") && (
+            <Feedback key={message.id} messageId={message.id} initial={message.feedback} />
           )}
           {!isUser && message.model && <span className="message-model">{message.model}</span>}
         </div>

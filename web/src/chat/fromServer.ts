@@ -19,6 +19,7 @@ export function fromServer(items: Message[]): ChatMessage[] {
         status: problem ? "error" : "done",
       };
       if (message.citations?.length) view.citations = message.citations;
+      if (message.feedback) view.feedback = message.feedback;
       if (problem) view.error = problem.detail || problem.title || "error";
       if (fallbacks?.length && message.model) view.fallback = { from: fallbacks[fallbacks.length - 1] ?? "", to: message.model };
       return view;

@@ -1,4 +1,4 @@
-import type { Citation, StatusEventData } from "@parley/sdk";
+import type { Citation, MessageFeedback, StatusEventData } from "@parley/sdk";
 
 export type MessageStatus = "done" | "streaming" | "error";
 
@@ -19,4 +19,6 @@ export interface ChatMessage {
   citations?: Citation[];
   /** Files sent with a question (shown on it). */
   attachments?: { id: string; filename: string }[];
+  /** The user's thumbs up / down on a saved answer. */
+  feedback?: MessageFeedback | null;
 }
