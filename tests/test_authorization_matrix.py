@@ -330,6 +330,7 @@ CASES: list[Case] = [
         Allowed(user_a=422, user_b=404, admin=404, read_key=403, full_key=422),
     ),
     Case("GET", f"{API}/users/me/usage", Allowed(200, 200, 200, read_key=403, full_key=200)),
+    Case("GET", f"{API}/users/me/limits", Allowed(200, 200, 200, read_key=403, full_key=200)),
     # Files: `files:read` / `files:write` scopes; another user's file is "not found", for admins too.
     Case(
         "POST",

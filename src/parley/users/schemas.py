@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,3 +39,47 @@ class AdminUserUpdate(Input):
     subscription_tier: str | None = Field(default=None, pattern=PLAN_NAME_PATTERN)
     # Chargeback key for the admin analytics; null or "" clears it, leaving it out keeps it.
     cost_centre: str | None = Field(default=None, max_length=100)
+
+
+class QuotaRead(BaseModel):
+    """One token quota or budget as it stands. USD amounts are rounded to the cent; `fraction_used` is what is
+    spent over the limit (1.0 once used up), from the exact amounts."""
+
+    name: str = Field(description="tokens-day | tokens-month | usd-month | group-usd-month")
+    unit: Literal["tokens", "usd"]
+    # Whole tokens (integers) or USD (to the cent).
+    limit: int | float
+    used: int | float
+    # Held by answers being written now (their estimate, settled to the real usage when they end).
+    reserved: int | float
+    left: int | float
+    fraction_used: float
+    resets_at: datetime
+    # A group's shared monthly budget (`group-usd-month`): the group drawn on.
+    group_id: uuid.UUID | None = None
+    group_name: str | None = None
+
+
+class RequestRateRead(BaseModel):
+    """The plan's chat requests per minute (a moving window of 60 s)."""
+
+    limit: int
+    remaining: int
+    resets_at: datetime = Field(description="When the oldest request counted leaves the window")
+
+
+class ConcurrentAnswersRead(BaseModel):
+    limit: int | None = Field(description="Answers you may have being written at once; null: no limit")
+    running: int
+
+
+class MyLimits(BaseModel):
+    """Every limit that applies to you (your plan, raised by your groups and set by your overrides), what is used,
+    what is left and when it comes back."""
+
+    plan: str
+    quotas: list[QuotaRead]
+    requests_per_minute: RequestRateRead | None = Field(description="null: the plan has no per-minute limit")
+    concurrent_answers: ConcurrentAnswersRead
+    max_upload_mib: int | None = Field(description="Largest upload; null: no plan limit")
+    models: list[str] | None = Field(description="Models you may use; null: every configured model")
