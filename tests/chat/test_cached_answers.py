@@ -162,6 +162,22 @@ class TestChatAnswersFromTheCache:
         ).json()
         assert [m["content"] for m in detail["messages"]] == [question, question]
 
+    async def test_regenerate_asks_the_model_again_instead_of_replaying_the_stored_answer(self, cached):
+        me = await signed_in_user(cached.app, cached.http)
+        question = _question()
+        await _chat(cached, me, question)
+        _, first = await _chat(cached, me, question)
+        assert len(cached.calls["cached"]) == 1
+        response = await cached.http.post(
+            f"{CHAT}/{first['conversation_id']}/regenerate",
+            json={"model": "cached", "temperature": 0},
+            headers=me.headers,
+        )
+        assert response.status_code == 200, response.text
+        done = next(e for e in parse_events(response.text) if e.event == "done").data
+        assert len(cached.calls["cached"]) == 2
+        assert not (await _answer_row(cached.app, done["message_id"])).cache_hit
+
     async def test_another_user_does_not_get_the_first_users_answer(self, cached):
         alice = await signed_in_user(cached.app, cached.http)
         bob = await signed_in_user(cached.app, cached.http)

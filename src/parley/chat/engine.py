@@ -79,6 +79,8 @@ class Generation:
     snapshot: ConversationSnapshot | None = None
     # The answer's hold on the user's quotas (`quotas.service.admit`), settled with its usage.
     reservation: Reservation | None = None
+    # The user asked for another answer (regenerate): the response cache's stored one will not do.
+    fresh: bool = False
     result: dict[str, Any] = field(default_factory=dict)
 
 
@@ -247,7 +249,7 @@ class ChatEngine:
             params, capped = _within_reservation(job, prompt_tokens)
             request = ChatRequest(prompt.messages, params)
             answer = (
-                self.router.answer(job.model, request, user_id=job.user_id, grounded=job.grounded)
+                self.router.answer(job.model, request, user_id=job.user_id, grounded=job.grounded, fresh=job.fresh)
                 if params.max_tokens != 0
                 else _nothing_left()
             )

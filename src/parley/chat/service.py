@@ -166,6 +166,7 @@ async def regenerate(
         attachments=attachments,
         grounded=bool(attachments) or has_documents,
         reservation=reservation,
+        fresh=True,
         snapshot=ConversationSnapshot(
             conversation.system_prompt,
             conversation.summary,
@@ -251,6 +252,7 @@ def _start(
     grounded: bool,
     reservation: Reservation,
     snapshot: ConversationSnapshot,
+    fresh: bool = False,
 ) -> Started:
     answer = repository.add_message(
         session, conversation_id=conversation_id, role="assistant", content="", model=registered_model.config.name
@@ -273,6 +275,7 @@ def _start(
         attachments=attachments,
         grounded=grounded,
         reservation=reservation,
+        fresh=fresh,
         snapshot=snapshot,
     )
     # The answer starts only once the user's message is committed; if the commit fails, nothing runs.

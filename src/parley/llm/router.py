@@ -227,21 +227,28 @@ class Router:
         )
 
     def answer(
-        self, model: RegisteredModel, request: ChatRequest, *, user_id: uuid.UUID, grounded: bool = False
+        self,
+        model: RegisteredModel,
+        request: ChatRequest,
+        *,
+        user_id: uuid.UUID,
+        grounded: bool = False,
+        fresh: bool = False,
     ) -> AsyncGenerator[RoutedEvent, None]:
         """A user's answer: `stream`, or, when the model's catalogue entry has `cache:` and the request is
         deterministic (temperature 0), the answer stored for the same request (of `user_id`, unless the entry
         shares answers) replayed after a `CacheHit`, without calling the provider; a complete answer is stored.
-        `grounded` answers are never cached: their sources depend on who asks and on documents that change."""
+        `grounded` answers are never cached: their sources depend on who asks and on documents that change.
+        A `fresh` answer (the user asked for another one: regenerate) is not looked up, only stored."""
         cache = self.response_cache
         if cache is None or grounded or not cacheable(model.config, request):
             return self.stream(model, request)
-        return self._cached(cache, model, request, cache_key(model.config, request, user_id=user_id))
+        return self._cached(cache, model, request, cache_key(model.config, request, user_id=user_id), fresh=fresh)
 
     async def _cached(
-        self, cache: ResponseCache, model: RegisteredModel, request: ChatRequest, key: str
+        self, cache: ResponseCache, model: RegisteredModel, request: ChatRequest, key: str, *, fresh: bool
     ) -> AsyncGenerator[RoutedEvent, None]:
-        stored = await cache.get(key)
+        stored = None if fresh else await cache.get(key)
         if stored is not None:
             yield CacheHit(stored.usage)
             async with contextlib.aclosing(replay(stored)) as replayed:
