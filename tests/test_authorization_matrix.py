@@ -302,6 +302,7 @@ CASES: list[Case] = [
     Case("GET", f"{API}/conversations", Allowed(200, 200, 200, read_key=200, full_key=200)),
     Case("POST", f"{API}/conversations", Allowed(201, 201, 201, read_key=403, full_key=201), body=_fixed({})),
     Case("GET", f"{API}/conversations/{{conversation_id}}", OWNER_ONLY_READ),
+    Case("GET", f"{API}/conversations/{{conversation_id}}/context", OWNER_ONLY_READ),
     Case("PATCH", f"{API}/conversations/{{conversation_id}}", OWNER_ONLY_WRITE, body=_fixed({"title": "Renamed"})),
     Case("DELETE", f"{API}/conversations/{{conversation_id}}", OWNER_ONLY_DELETE),
     # Chat: sending needs the `chat` scope; another user's conversation or message is "not found".

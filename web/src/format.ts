@@ -39,3 +39,8 @@ export function formatCost(value: number | string): string {
     maximumFractionDigits: amount !== 0 && Math.abs(amount) < 0.01 ? 6 : 2,
   }).format(amount);
 }
+
+/** 0.85 → "85%" (or "85 %" where the language writes it so). */
+export function formatPercent(fraction: number): string {
+  return new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: 0 }).format(fraction);
+}

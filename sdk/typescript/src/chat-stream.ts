@@ -5,7 +5,7 @@
  */
 import { ParleyNetworkError, isAbort, isNetworkFailure } from "./errors.js";
 import { readSSE } from "./sse.js";
-import type { Citation } from "./types.js";
+import type { Citation, LimitNotice } from "./types.js";
 
 export interface MessageEventData {
   conversation_id: string;
@@ -29,6 +29,8 @@ export interface DoneEventData {
   cost: string;
   /** The sources the answer drew on (documents of the message or conversation); `[n]` in the text refers to them. */
   citations?: Citation[];
+  /** Set when the answer stopped (finish_reason `length`) at a used-up quota: which, and when it comes back. */
+  limit?: LimitNotice;
 }
 /** What happens before the answer starts when documents are involved. */
 export type StatusStage = "reading_files" | "searching" | "summarising";

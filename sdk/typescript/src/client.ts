@@ -41,6 +41,7 @@ import type {
   KnowledgeBasePage,
   KnowledgeBaseUpdate,
   Conversation,
+  ConversationContext,
   ConversationCreate,
   ConversationDetail,
   ConversationPage,
@@ -49,6 +50,7 @@ import type {
   MessageFeedbackPut,
   MessagePage,
   ModelList,
+  MyLimits,
   ProfileUpdate,
   Regenerate,
   RegisterRequest,
@@ -391,6 +393,10 @@ export class ParleyClient {
       }),
     /** The groups I am a member of. */
     groups: (): Promise<GroupSummary[]> => this.request("GET", "/api/v1/users/me/groups"),
+    /** Every limit that applies to me (plan, groups, overrides): each quota's use, what is left and when it comes
+     * back; requests per minute, answers at once, largest upload, models. */
+    limits: (options: StreamOptions = {}): Promise<MyLimits> =>
+      this.request("GET", "/api/v1/users/me/limits", { signal: options.signal }),
   };
 
   /** Groups as every signed-in user sees them: to pick one when sharing (administrators manage them in `admin`). */
@@ -414,6 +420,10 @@ export class ParleyClient {
     create: (body: ConversationCreate = {}): Promise<Conversation> =>
       this.request("POST", "/api/v1/conversations", { body }),
     get: (id: string): Promise<ConversationDetail> => this.request("GET", `/api/v1/conversations/${id}`),
+    /** How full the conversation's context window is (tokens of the last prompt and answer against the model's
+     * window) and what the conversation has cost so far. */
+    context: (id: string, options: StreamOptions = {}): Promise<ConversationContext> =>
+      this.request("GET", `/api/v1/conversations/${id}/context`, { signal: options.signal }),
     /** The knowledge bases attached to a conversation: every later message of it draws on them. */
     knowledgeBases: (id: string): Promise<KnowledgeBase[]> => this.request("GET", `/api/v1/conversations/${id}/knowledge-bases`),
     attachKnowledgeBase: (id: string, knowledgeBaseId: string): Promise<KnowledgeBase> =>

@@ -124,6 +124,23 @@ export interface paths {
         patch: operations["update_me_api_v1_users_me_patch"];
         trace?: never;
     };
+    "/api/v1/users/me/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every limit that applies to you: used, left and when it comes back */
+        get: operations["read_my_limits_api_v1_users_me_limits_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users/me/api-keys": {
         parameters: {
             query?: never;
@@ -454,6 +471,23 @@ export interface paths {
         head?: never;
         /** Rename, archive or unarchive a conversation */
         patch: operations["update_conversation_api_v1_conversations__conversation_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/conversations/{conversation_id}/context": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** How full the conversation's context window is, and what the conversation has cost */
+        get: operations["read_context_api_v1_conversations__conversation_id__context_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/messages/{message_id}/feedback": {
@@ -1175,6 +1209,16 @@ export interface components {
              */
             cited: boolean;
         };
+        /** ConcurrentAnswersRead */
+        ConcurrentAnswersRead: {
+            /**
+             * Limit
+             * @description Answers you may have being written at once; null: no limit
+             */
+            limit: number | null;
+            /** Running */
+            running: number;
+        };
         /** ContentPart */
         ContentPart: {
             /** Type */
@@ -1210,6 +1254,32 @@ export interface components {
              * Format: date-time
              */
             last_activity_at: string;
+        };
+        /**
+         * ConversationContext
+         * @description How full the conversation's context window is (as the last answer counted it) and its cost so far.
+         */
+        ConversationContext: {
+            /**
+             * Model
+             * @description The model that answered last (the default model before any answer)
+             */
+            model: string;
+            /**
+             * Context Window
+             * @description The model's context window in tokens; null: not configured
+             */
+            context_window: number | null;
+            /**
+             * Context Tokens
+             * @description Tokens the conversation takes in the window: last prompt and answer
+             */
+            context_tokens: number;
+            /**
+             * Cost Usd
+             * @description USD the conversation has cost so far (answers, titles, summaries)
+             */
+            cost_usd: number;
         };
         /** ConversationCreate */
         ConversationCreate: {
@@ -1622,6 +1692,30 @@ export interface components {
             /** Next Cursor */
             next_cursor?: string | null;
         };
+        /**
+         * MyLimits
+         * @description Every limit that applies to you (your plan, raised by your groups and set by your overrides), what is used,
+         *     what is left and when it comes back.
+         */
+        MyLimits: {
+            /** Plan */
+            plan: string;
+            /** Quotas */
+            quotas: components["schemas"]["QuotaRead"][];
+            /** @description null: the plan has no per-minute limit */
+            requests_per_minute: components["schemas"]["RequestRateRead"] | null;
+            concurrent_answers: components["schemas"]["ConcurrentAnswersRead"];
+            /**
+             * Max Upload Mib
+             * @description Largest upload; null: no plan limit
+             */
+            max_upload_mib: number | null;
+            /**
+             * Models
+             * @description Models you may use; null: every configured model
+             */
+            models: string[] | null;
+        };
         /** Page[AuditEventRead] */
         Page_AuditEventRead_: {
             /** Items */
@@ -1742,6 +1836,42 @@ export interface components {
             new_password?: string | null;
         };
         /**
+         * QuotaRead
+         * @description One token quota or budget as it stands. USD amounts are rounded to the cent; `fraction_used` is what is
+         *     spent over the limit (1.0 once used up), from the exact amounts.
+         */
+        QuotaRead: {
+            /**
+             * Name
+             * @description tokens-day | tokens-month | usd-month | group-usd-month
+             */
+            name: string;
+            /**
+             * Unit
+             * @enum {string}
+             */
+            unit: "tokens" | "usd";
+            /** Limit */
+            limit: number;
+            /** Used */
+            used: number;
+            /** Reserved */
+            reserved: number;
+            /** Left */
+            left: number;
+            /** Fraction Used */
+            fraction_used: number;
+            /**
+             * Resets At
+             * Format: date-time
+             */
+            resets_at: string;
+            /** Group Id */
+            group_id?: string | null;
+            /** Group Name */
+            group_name?: string | null;
+        };
+        /**
          * RefreshRequest
          * @description The refresh token, or nothing when the browser holds it in Parley's httpOnly session cookie.
          */
@@ -1792,6 +1922,22 @@ export interface components {
             password: string;
             /** Full Name */
             full_name?: string | null;
+        };
+        /**
+         * RequestRateRead
+         * @description The plan's chat requests per minute (a moving window of 60 s).
+         */
+        RequestRateRead: {
+            /** Limit */
+            limit: number;
+            /** Remaining */
+            remaining: number;
+            /**
+             * Resets At
+             * Format: date-time
+             * @description When the oldest request counted leaves the window
+             */
+            resets_at: string;
         };
         /**
          * Role
@@ -2438,6 +2584,58 @@ export interface operations {
             };
             /** @description Invalid input */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    read_my_limits_api_v1_users_me_limits_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MyLimits"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4672,6 +4870,92 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    read_context_api_v1_conversations__conversation_id__context_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationContext"];
                 };
             };
             /** @description Missing, invalid or expired credentials */

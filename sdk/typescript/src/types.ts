@@ -110,3 +110,19 @@ export type Citation = Schemas["Citation"];
 
 /** Documents one message may draw on (`POST /api/v1/chat`, regenerate). */
 export type SourceOptions = Pick<ChatCreate, "file_ids" | "knowledge_base_ids">;
+
+// ---- what users see of their limits --------------------------------------------------------------------
+
+/** Every limit that applies to the signed-in user, as it stands (`users.limits()`). */
+export type MyLimits = Schemas["MyLimits"];
+/** One token quota or budget: limit, used, reserved, left (tokens, or USD to the cent), when it comes back. */
+export type QuotaStanding = Schemas["QuotaRead"];
+/** How full a conversation's context window is, and its cost so far (`conversations.context(id)`). */
+export type ConversationContext = Schemas["ConversationContext"];
+/** Why an answer stopped early (finish_reason `length`): the quota it used up, a sentence, and when it comes
+ * back. In the stream's `done` event and in the saved message's `metadata.limit`. */
+export interface LimitNotice {
+  limit: "tokens-day" | "tokens-month" | "usd-month" | "group-usd-month" | (string & {});
+  message: string;
+  resets_at: string;
+}

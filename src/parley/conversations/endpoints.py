@@ -3,12 +3,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from parley.conversations import service
 from parley.conversations.auth import ConversationRead, ConversationWrite
 from parley.conversations.schemas import (
     Conversation,
+    ConversationContext,
     ConversationCreate,
     ConversationDetail,
     ConversationUpdate,
@@ -18,6 +19,7 @@ from parley.conversations.schemas import (
 from parley.db import SessionDep
 from parley.errors import problem_responses
 from parley.kit.pagination import CursorPage
+from parley.llm.registry import ModelRegistry
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 message_router = APIRouter(prefix="/api/v1/messages", tags=["conversations"])
@@ -76,6 +78,42 @@ async def read_conversation(
             **Conversation.model_validate(conversation).model_dump(),
             "messages": [Message.model_validate(m) for m in messages],
         }
+    )
+
+
+def _model_registry(request: Request) -> ModelRegistry:
+    registry: ModelRegistry = request.app.state.models
+    return registry
+
+
+@router.get(
+    "/{conversation_id}/context",
+    response_model=ConversationContext,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="How full the conversation's context window is, and what the conversation has cost",
+)
+async def read_context(
+    conversation_id: uuid.UUID,
+    principal: ConversationRead,
+    session: SessionDep,
+    models: Annotated[ModelRegistry, Depends(_model_registry)],
+) -> ConversationContext:
+    def window(name: str) -> int | None:
+        config = models.config(name)
+        return config.context_window if config is not None else None
+
+    found = await service.context_use(
+        session,
+        user_id=principal.user_id,
+        conversation_id=conversation_id,
+        windows=window,
+        default_model=models.catalog.default_name,
+    )
+    return ConversationContext(
+        model=found.model,
+        context_window=found.context_window,
+        context_tokens=found.context_tokens,
+        cost_usd=float(found.cost_usd),
     )
 
 

@@ -111,3 +111,17 @@ async def remove(session: AsyncSession, *, user_id: uuid.UUID, conversation_id: 
         .returning(Conversation.id)
     )
     return result.one_or_none() is not None
+
+
+async def last_counted_answer(session: AsyncSession, conversation_id: uuid.UUID) -> Message | None:
+    """The newest answer whose token counts are known (finished, stopped or cut; not one being written)."""
+    return await session.scalar(
+        select(Message)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.role == "assistant",
+            Message.prompt_tokens.is_not(None),
+        )
+        .order_by(Message.seq.desc())
+        .limit(1)
+    )

@@ -117,3 +117,12 @@ class Message(BaseModel):
 
 class ConversationDetail(Conversation):
     messages: list[Message]
+
+
+class ConversationContext(BaseModel):
+    """How full the conversation's context window is (as the last answer counted it) and its cost so far."""
+
+    model: str = Field(description="The model that answered last (the default model before any answer)")
+    context_window: int | None = Field(description="The model's context window in tokens; null: not configured")
+    context_tokens: int = Field(description="Tokens the conversation takes in the window: last prompt and answer")
+    cost_usd: float = Field(description="USD the conversation has cost so far (answers, titles, summaries)")

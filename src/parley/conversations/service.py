@@ -4,8 +4,10 @@ on the answers in them."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +15,7 @@ from parley.conversations import repository
 from parley.errors import Conflict, NotFound, Unprocessable
 from parley.kit.pagination import decode_cursor, encode_cursor
 from parley.models import Conversation, Message
+from parley.usage import service as usage_service
 
 DEFAULT_TITLE = "New chat"
 
@@ -119,3 +122,38 @@ async def clear_feedback(session: AsyncSession, *, user_id: uuid.UUID, message_i
     message.feedback_comment = None
     message.feedback_at = None
     await repository.flush_message(session, message)
+
+
+@dataclass(frozen=True)
+class ContextUse:
+    """How full a conversation's context window is and what the conversation has cost."""
+
+    model: str
+    # None: the model is no longer in the catalogue.
+    context_window: int | None
+    context_tokens: int
+    cost_usd: Decimal
+
+
+async def context_use(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    windows: Callable[[str], int | None],
+    default_model: str,
+) -> ContextUse:
+    """The tokens the conversation puts in the model's context window, as the last answer counted them (its
+    prompt, which holds the history fitted to the window, and its own text, which the next prompt carries), against
+    the window of the model that answered last (`default_model` before any answer); and the conversation's cost
+    from the usage records."""
+    conversation = await get(session, user_id=user_id, conversation_id=conversation_id)
+    last = await repository.last_counted_answer(session, conversation.id)
+    model = (last.model if last is not None else None) or conversation.model or default_model
+    tokens = (last.prompt_tokens or 0) + (last.completion_tokens or 0) if last is not None else 0
+    return ContextUse(
+        model=model,
+        context_window=windows(model),
+        context_tokens=tokens,
+        cost_usd=await usage_service.conversation_cost(session, conversation.id),
+    )

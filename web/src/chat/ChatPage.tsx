@@ -8,8 +8,10 @@ import { Notice } from "../components/Notice";
 import { useUploads } from "../files/useUploads";
 import { ConversationKnowledgeBases } from "../knowledge/ConversationKnowledgeBases";
 import { useKnowledgeBaseList } from "../knowledge/useKnowledgeBaseList";
+import { useLimits } from "../layout/LimitsProvider";
 import { useConversations } from "../sidebar/ConversationsProvider";
 import { Composer } from "./Composer";
+import { ContextGauge } from "./ContextGauge";
 import { MessageView } from "./MessageView";
 import { ModelPicker, savedModel } from "./ModelPicker";
 import { useAutoScroll } from "./useAutoScroll";
@@ -21,6 +23,7 @@ export function ChatPage() {
   const navigate = useNavigate();
   const conversations = useConversations();
   const [model, setModel] = useState(savedModel);
+  const { refresh: refreshLimits } = useLimits();
 
   const callbacks = useMemo(
     () => ({
@@ -29,10 +32,13 @@ export function ChatPage() {
         navigate(`/chat/${conversationId}`, { replace: !id });
       },
       onTitle: (conversationId: string, title: string) => conversations.upsert({ id: conversationId, title }),
-      onActivity: (conversationId: string) =>
-        conversations.upsert({ id: conversationId, last_activity_at: new Date().toISOString() }),
+      onActivity: (conversationId: string) => {
+        conversations.upsert({ id: conversationId, last_activity_at: new Date().toISOString() });
+        // Also when a stream closes: the title written after the answer spent tokens too.
+        refreshLimits();
+      },
     }),
-    [conversations, navigate, id],
+    [conversations, navigate, id, refreshLimits],
   );
   const chat = useChat(id, model, callbacks);
   const scroller = useRef<HTMLDivElement>(null);
@@ -95,6 +101,17 @@ export function ChatPage() {
     import("./Markdown").catch(() => undefined);
   }, []);
 
+  // After each answer (or refusal) the limits meter and the context gauge read what it spent.
+  const [answersEnded, setAnswersEnded] = useState(0);
+  const wasStreaming = useRef(false);
+  useEffect(() => {
+    if (wasStreaming.current && !chat.streaming) {
+      setAnswersEnded((count) => count + 1);
+      refreshLimits();
+    }
+    wasStreaming.current = chat.streaming;
+  }, [chat.streaming, refreshLimits]);
+
   // Esc stops the answer from anywhere on the page (the composer handles it too when it has focus).
   const { streaming, stop } = chat;
   useEffect(() => {
@@ -121,6 +138,7 @@ export function ChatPage() {
       <header className="chat-header">
         <ModelPicker value={model} onChange={setModel} />
         {id && !notFound && <ConversationKnowledgeBases conversationId={id} available={knowledgeBases.items} />}
+        {id && !notFound && <ContextGauge conversationId={id} version={answersEnded} />}
         {chat.connection === "reconnecting" && (
           <span className="connection-status" role="status">
             {t("chat.reconnecting")}

@@ -6,6 +6,7 @@ import { Icon } from "../components/Icon";
 import { Notice } from "../components/Notice";
 import { reloadableLazy } from "../components/reloadableLazy";
 import { Feedback } from "./Feedback";
+import { LimitNoticeView } from "./LimitNoticeView";
 import { ProgressLine } from "./ProgressLine";
 import { SourcePanel, SourcesList } from "./Sources";
 import type { ChatMessage } from "./types";
@@ -114,6 +115,7 @@ export function MessageView({ message, canEdit = false, canRegenerate = false, o
           <Notice kind="warning">{t("chat.fallback", { from: message.fallback.from, to: message.fallback.to })}</Notice>
         )}
         {message.status === "error" && <Notice kind="error">{message.error ?? t("chat.interrupted")}</Notice>}
+        {!isUser && message.limit && <LimitNoticeView notice={message.limit} />}
         {message.finishReason === "cancelled" && <p className="muted small-text">{t("chat.stopped")}</p>}
         {message.finishReason === "interrupted" && <p className="muted small-text">{t("chat.interrupted")}</p>}
       </div>

@@ -1,4 +1,4 @@
-import type { Message } from "@parley/sdk";
+import type { LimitNotice, Message } from "@parley/sdk";
 import type { ChatMessage } from "./types";
 
 /** The server's messages (newest first) as the chat view shows them (oldest first, user and assistant only). */
@@ -9,6 +9,7 @@ export function fromServer(items: Message[]): ChatMessage[] {
     .map((message) => {
       const problem = message.metadata?.["problem"] as { detail?: string; title?: string } | undefined;
       const fallbacks = message.metadata?.["fallbacks"] as string[] | undefined;
+      const limit = message.metadata?.["limit"] as LimitNotice | undefined;
       const view: ChatMessage = {
         id: message.id,
         role: message.role as ChatMessage["role"],
@@ -20,6 +21,7 @@ export function fromServer(items: Message[]): ChatMessage[] {
       };
       if (message.citations?.length) view.citations = message.citations;
       if (message.feedback) view.feedback = message.feedback;
+      if (limit) view.limit = limit;
       if (problem) view.error = problem.detail || problem.title || "error";
       if (fallbacks?.length && message.model) view.fallback = { from: fallbacks[fallbacks.length - 1] ?? "", to: message.model };
       return view;

@@ -1,4 +1,4 @@
-import type { Citation, MessageFeedback, StatusEventData } from "@parley/sdk";
+import type { Citation, LimitNotice, MessageFeedback, StatusEventData } from "@parley/sdk";
 
 export type MessageStatus = "done" | "streaming" | "error";
 
@@ -21,4 +21,6 @@ export interface ChatMessage {
   attachments?: { id: string; filename: string }[];
   /** The user's thumbs up / down on a saved answer. */
   feedback?: MessageFeedback | null;
+  /** The answer stopped at a used-up quota: which, and when it comes back. */
+  limit?: LimitNotice;
 }

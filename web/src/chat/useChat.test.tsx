@@ -145,6 +145,38 @@ describe("useChat", () => {
     expect(result.current.streaming).toBe(false);
   });
 
+  it("says which quota refused a question and when it comes back, instead of a generic failure", async () => {
+    send.mockReturnValue(failingStream(async () => {
+      const { ParleyApiError } = await import("@parley/sdk");
+      return new ParleyApiError({
+        status: 429,
+        title: "Too Many Requests",
+        detail: "Your daily token quota (60 tokens) is used up",
+        limit: "tokens-day",
+        resets_at: "2026-06-02T00:00:00Z",
+        retry_after: 600,
+      });
+    }));
+    const { result } = setup();
+    act(() => result.current.send("Hi"));
+    await waitFor(() => expect(result.current.undelivered?.text).toBe("Hi"));
+    expect(result.current.undelivered?.error).toMatch(/^Your daily token quota has too little left for this message\. It comes back on .*2026/);
+  });
+
+  it("keeps the notice of an answer that stopped at a quota", async () => {
+    const notice = { limit: "tokens-day", message: "stopped", resets_at: "2026-06-02T00:00:00Z" };
+    const { stream, step } = scriptedStream([
+      ev("message", { conversation_id: "c1", user_message_id: "u1", assistant_message_id: "a1", model: "echo" }, 1),
+      ev("done", { ...DONE, finish_reason: "length", limit: notice }, 2),
+    ]);
+    send.mockReturnValue(stream);
+    const { result } = setup();
+    act(() => result.current.send("Hi"));
+    await step();
+    await step();
+    expect(result.current.messages[1]).toMatchObject({ status: "done", finishReason: "length", limit: notice });
+  });
+
   it("keeps a question that never reached the server, instead of showing it asked and then losing it", async () => {
     // A finished exchange, then the network goes: the next question fails before the server saw it.
     messages.mockResolvedValue({ items: EXCHANGE, next_cursor: null });

@@ -13,6 +13,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { api } from "../api/client";
 import { describeError } from "../api/errors";
+import { describeRefusal } from "../layout/limits";
 import { fromServer } from "./fromServer";
 import type { ChatMessage } from "./types";
 import { forgetUnsent, keepUnsent, unsentOf } from "./unsent";
@@ -163,6 +164,7 @@ export function useChat(conversationId: string | undefined, model: string, callb
                 completionTokens: event.data.usage.completion_tokens,
                 progress: undefined,
                 citations: event.data.citations?.length ? event.data.citations : message.citations,
+                ...(event.data.limit ? { limit: event.data.limit } : {}),
               }));
               // the answer is complete: a title may still follow, but the user can go on
               setMine(false);
@@ -297,7 +299,7 @@ export function useChat(conversationId: string | undefined, model: string, callb
         delivered: () => forgetUnsent(conversationId),
         undelivered: (error, placeholderId) => {
           setMessages((current) => current.filter((message) => message.id !== question.id && message.id !== placeholderId));
-          const unsent = { text, error: describeError(error, t) };
+          const unsent = { text, error: describeRefusal(error, t) ?? describeError(error, t) };
           keepUnsent(conversationId, unsent);
           // Shown only while its conversation is; otherwise it waits there for the person's return.
           if (shownFor.current === conversationId) setUndelivered({ id: ++undeliveredIds, ...unsent });
@@ -345,7 +347,7 @@ export function useChat(conversationId: string | undefined, model: string, callb
           // The server still has the previous answer (and question): show them again, as they are.
           undelivered: (error) => {
             setMessages(before);
-            setUndelivered({ id: ++undeliveredIds, error: describeError(error, t) });
+            setUndelivered({ id: ++undeliveredIds, error: describeRefusal(error, t) ?? describeError(error, t) });
           },
         },
       );

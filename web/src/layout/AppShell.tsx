@@ -5,6 +5,7 @@ import { Icon } from "../components/Icon";
 import { Logo } from "../components/Logo";
 import { ConversationsProvider } from "../sidebar/ConversationsProvider";
 import { Sidebar } from "../sidebar/Sidebar";
+import { LimitsProvider } from "./LimitsProvider";
 import { OfflineBanner } from "./OfflineBanner";
 
 /** The signed-in layout: the sidebar (a drawer on narrow screens) and the page. */
@@ -24,35 +25,37 @@ export function AppShell() {
   }, [drawerOpen]);
 
   return (
-    <ConversationsProvider>
-      <a href="#main" className="skip-link">
-        {t("app.skipToContent")}
-      </a>
-      <div className={`shell ${drawerOpen ? "drawer-open" : ""}`}>
-        <header className="topbar">
-          <button
-            type="button"
-            className="icon-button"
-            aria-label={drawerOpen ? t("nav.closeMenu") : t("nav.openMenu")}
-            aria-expanded={drawerOpen}
-            aria-controls="sidebar"
-            onClick={() => setDrawerOpen((open) => !open)}
-          >
-            <Icon name={drawerOpen ? "close" : "menu"} />
-          </button>
-          <span className="brand">
-            <Logo size={22} /> {t("app.name")}
-          </span>
-        </header>
-        <aside id="sidebar" className="sidebar" aria-label={t("sidebar.label")}>
-          <Sidebar onNavigate={() => setDrawerOpen(false)} />
-        </aside>
-        {drawerOpen && <div className="drawer-backdrop" onClick={() => setDrawerOpen(false)} aria-hidden="true" />}
-        <main id="main" className="page" tabIndex={-1}>
-          <OfflineBanner />
-          <Outlet />
-        </main>
-      </div>
-    </ConversationsProvider>
+    <LimitsProvider>
+      <ConversationsProvider>
+        <a href="#main" className="skip-link">
+          {t("app.skipToContent")}
+        </a>
+        <div className={`shell ${drawerOpen ? "drawer-open" : ""}`}>
+          <header className="topbar">
+            <button
+              type="button"
+              className="icon-button"
+              aria-label={drawerOpen ? t("nav.closeMenu") : t("nav.openMenu")}
+              aria-expanded={drawerOpen}
+              aria-controls="sidebar"
+              onClick={() => setDrawerOpen((open) => !open)}
+            >
+              <Icon name={drawerOpen ? "close" : "menu"} />
+            </button>
+            <span className="brand">
+              <Logo size={22} /> {t("app.name")}
+            </span>
+          </header>
+          <aside id="sidebar" className="sidebar" aria-label={t("sidebar.label")}>
+            <Sidebar onNavigate={() => setDrawerOpen(false)} />
+          </aside>
+          {drawerOpen && <div className="drawer-backdrop" onClick={() => setDrawerOpen(false)} aria-hidden="true" />}
+          <main id="main" className="page" tabIndex={-1}>
+            <OfflineBanner />
+            <Outlet />
+          </main>
+        </div>
+      </ConversationsProvider>
+    </LimitsProvider>
   );
 }

@@ -3,6 +3,7 @@ import { NavLink, useNavigate } from "react-router-dom";
 import { useAuth } from "../auth/AuthProvider";
 import { Icon } from "../components/Icon";
 import { Logo } from "../components/Logo";
+import { LimitsMeter } from "../layout/LimitsMeter";
 import { ConversationList } from "./ConversationList";
 import { useConversations } from "./ConversationsProvider";
 
@@ -48,6 +49,7 @@ export function Sidebar({ onNavigate }: { onNavigate(): void }) {
       <nav className="sidebar-conversations" aria-label={t("sidebar.label")}>
         <ConversationList onNavigate={onNavigate} />
       </nav>
+      <LimitsMeter />
       <nav className="sidebar-bottom" aria-label={t("nav.mainNavigation")}>
         <NavLink to="/files" className="nav-link" onClick={onNavigate}>
           <Icon name="file" /> {t("nav.files")}
