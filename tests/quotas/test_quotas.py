@@ -88,6 +88,7 @@ class TestDailyTokenQuota:
         assert problem["type"].endswith("quota_exceeded")
         assert problem["limit"] == "tokens-day" and problem["quota"] == logged
         assert "daily token quota" in problem["detail"] and "used up" in problem["detail"]
+        assert problem["left"] == 0
         assert datetime.fromisoformat(problem["resets_at"]) == next_utc_midnight()
         assert int(refused.headers["Retry-After"]) == problem["retry_after"] > 0
         # Nothing was saved for the refused message.
@@ -100,6 +101,7 @@ class TestDailyTokenQuota:
         await set_plan(app, client, "tokens-fit", {"tokens_per_day": used + 20})
         problem = assert_problem(await chat(client, user, words(100), conversation_id=conversation_id), 429)
         assert problem["limit"] == "tokens-day" and "has 20 tokens left, too little" in problem["detail"]
+        assert problem["left"] == 20
 
     async def test_an_answer_is_cut_at_what_is_left_and_says_why(self, app, client, session):
         user = await user_on_plan(app, client, "tokens-cut", {"tokens_per_day": 100_000})
@@ -278,6 +280,7 @@ class TestBudgets:
             pass
         problem = assert_problem(response, 429)
         assert problem["limit"] == "group-usd-month" and "Finance" in problem["detail"]
+        assert problem["group_name"] == "Finance"
         problem = assert_problem(await chat(client, bob, "hello"), 429)
         assert problem["limit"] == "group-usd-month"
 

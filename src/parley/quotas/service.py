@@ -237,7 +237,7 @@ def exceeded(quota: Quota) -> QuotaExceeded:
     else:
         left = f"{quota.left:.2f} USD" if quota.unit == "usd" else f"{int(quota.left):,} tokens"
         message = f"{what[0].upper()}{what[1:]} has {left} left, too little for this request; it comes back on {when}"
-    return QuotaExceeded(
+    error = QuotaExceeded(
         message,
         limit=quota.name,
         quota=float(quota.limit) if quota.unit == "usd" else int(quota.limit),
@@ -245,6 +245,11 @@ def exceeded(quota: Quota) -> QuotaExceeded:
         resets_at=quota.resets_at,
         headers={},
     )
+    # What is left (0: used up; more: too little for this request), and whose budget it is.
+    error.extra["left"] = float(round(quota.left, 2)) if quota.unit == "usd" else int(quota.left)
+    if quota.group_name is not None:
+        error.extra["group_name"] = quota.group_name
+    return error
 
 
 async def add_spend(session: AsyncSession, *, user_id: uuid.UUID, tokens: int, cost_usd: Decimal) -> None:
