@@ -51,6 +51,7 @@ from parley.kit.logs import configure_logging
 from parley.kit.request_guard import BodyLimits, RequestGuardMiddleware
 from parley.knowledge_bases.endpoints import conversation_router as conversation_knowledge_bases_router
 from parley.knowledge_bases.endpoints import router as knowledge_bases_router
+from parley.llm.admin_endpoints import router as admin_models_router
 from parley.llm.registry import ModelRegistry
 from parley.llm.response_cache import MemoryResponseCache, ResponseCache
 from parley.llm.router import Router
@@ -209,6 +210,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_users_router,
         admin_groups_router,
         admin_plans_router,
+        admin_models_router,
         groups_router,
         audit_router,
         analytics_router,

@@ -16,6 +16,7 @@ const AdminPage = lazyPage(() => import("./admin/AdminPage"));
 const GroupsPage = lazyPage(() => import("./admin/GroupsPage"));
 const GroupPage = lazyPage(() => import("./admin/GroupPage"));
 const AnalyticsPage = lazyPage(() => import("./admin/AnalyticsPage"));
+const PlansPage = lazyPage(() => import("./admin/PlansPage"));
 const FilesPage = lazyPage(() => import("./files/FilesPage"));
 const KnowledgeBasesPage = lazyPage(() => import("./knowledge/KnowledgeBasesPage"));
 const KnowledgeBasePage = lazyPage(() => import("./knowledge/KnowledgeBasePage"));
@@ -72,6 +73,7 @@ export function AppRoutes() {
         <Route path="/admin/groups" element={<AdminOnly><GroupsPage /></AdminOnly>} />
         <Route path="/admin/groups/:id" element={<AdminOnly><GroupPage /></AdminOnly>} />
         <Route path="/admin/analytics" element={<AdminOnly><AnalyticsPage /></AdminOnly>} />
+        <Route path="/admin/plans" element={<AdminOnly><PlansPage /></AdminOnly>} />
       </Route>
       <Route path="*" element={<Navigate to="/chat" replace />} />
     </Routes>

@@ -19,6 +19,7 @@ import type {
   ApiKeyCreated,
   AnalyticsReport,
   AuditEventPage,
+  CatalogueModel,
   ChatCreate,
   ChatResult,
   FilePage,
@@ -26,6 +27,7 @@ import type {
   FileStatus,
   Group,
   GroupCreate,
+  GroupLimits,
   GroupMember,
   GroupMemberAdd,
   GroupMemberPage,
@@ -40,6 +42,7 @@ import type {
   KnowledgeBaseGrantCreate,
   KnowledgeBasePage,
   KnowledgeBaseUpdate,
+  LimitOverrides,
   Conversation,
   ConversationContext,
   ConversationCreate,
@@ -50,6 +53,8 @@ import type {
   MessageFeedbackPut,
   MessagePage,
   ModelList,
+  Plan,
+  PlanRead,
   MyLimits,
   ProfileUpdate,
   Regenerate,
@@ -595,6 +600,25 @@ export class ParleyClient {
       this.request("POST", `/api/v1/admin/groups/${id}/members`, { body }),
     removeGroupMember: (id: string, userId: string): Promise<void> =>
       this.request("DELETE", `/api/v1/admin/groups/${id}/members/${userId}`),
+    /** Replaces the limits the group gives its members and its shared monthly budget; answers what is stored. */
+    putGroupLimits: (id: string, body: GroupLimits): Promise<GroupLimits> =>
+      this.request("PUT", `/api/v1/admin/groups/${id}/limits`, { body }),
+    /** Removes the group's limits and shared budget. */
+    deleteGroupLimits: (id: string): Promise<void> => this.request("DELETE", `/api/v1/admin/groups/${id}/limits`),
+    /** Replaces the user's overrides of their plan's limits (only the keys given; null: unlimited). */
+    putUserLimits: (id: string, body: LimitOverrides): Promise<LimitOverrides> =>
+      this.request("PUT", `/api/v1/admin/users/${id}/limits`, { body }),
+    /** Removes the user's overrides: their plan and groups decide again. */
+    deleteUserLimits: (id: string): Promise<void> => this.request("DELETE", `/api/v1/admin/users/${id}/limits`),
+    /** Every plan users can be on, by name, with its limits. */
+    plans: (): Promise<PlanRead[]> => this.request("GET", "/api/v1/admin/plans"),
+    /** Creates a plan or replaces its limits (limits left out become unlimited). */
+    putPlan: (name: string, limits: Plan): Promise<PlanRead> =>
+      this.request("PUT", `/api/v1/admin/plans/${encodeURIComponent(name)}`, { body: limits }),
+    /** A 409 ParleyApiError while users are on the plan, and always for `free`. */
+    deletePlan: (name: string): Promise<void> => this.request("DELETE", `/api/v1/admin/plans/${encodeURIComponent(name)}`),
+    /** Every configured model (the names plans and limits may list), whatever the admin's own plan allows. */
+    models: (): Promise<CatalogueModel[]> => this.request("GET", "/api/v1/admin/models"),
   };
 }
 

@@ -244,6 +244,24 @@ export interface paths {
         patch: operations["update_user_api_v1_admin_users__user_id__patch"];
         trace?: never;
     };
+    "/api/v1/admin/users/{user_id}/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Override some of a user's plan limits (only the limits given; null: unlimited; replaces earlier ones) */
+        put: operations["put_limits_api_v1_admin_users__user_id__limits_put"];
+        post?: never;
+        /** Remove a user's limit overrides: their plan and groups decide again */
+        delete: operations["delete_limits_api_v1_admin_users__user_id__limits_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/groups": {
         parameters: {
             query?: never;
@@ -316,6 +334,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/groups/{group_id}/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set the limits a group gives its members and its shared monthly budget (replaces earlier ones) */
+        put: operations["put_limits_api_v1_admin_groups__group_id__limits_put"];
+        post?: never;
+        /** Remove a group's limits and shared budget */
+        delete: operations["delete_limits_api_v1_admin_groups__group_id__limits_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/plans": {
         parameters: {
             query?: never;
@@ -346,6 +382,23 @@ export interface paths {
         post?: never;
         /** Delete a plan nobody is on (free stays; a plan of the plan file returns to the file's limits) */
         delete: operations["delete_plan_api_v1_admin_plans__name__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every configured model (the names plans and limit overrides may list) */
+        get: operations["list_catalogue_api_v1_admin_models_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1115,6 +1168,18 @@ export interface components {
              */
             created_at: string;
         };
+        /**
+         * CatalogueModel
+         * @description One configured model: the name plans and chats use, its display label, and its provider.
+         */
+        CatalogueModel: {
+            /** Name */
+            name: string;
+            /** Label */
+            label: string | null;
+            /** Provider */
+            provider: string;
+        };
         /** ChatCompletionMessage */
         ChatCompletionMessage: {
             /**
@@ -1469,6 +1534,10 @@ export interface components {
             description: string;
             /** Member Count */
             member_count: number;
+            /** Limits */
+            limits?: {
+                [key: string]: unknown;
+            } | null;
             /**
              * Created At
              * Format: date-time
@@ -1489,6 +1558,49 @@ export interface components {
              * @default
              */
             description: string;
+        };
+        /**
+         * GroupLimits
+         * @description Limits a group gives its members (the most generous of their plan and their groups wins), and a shared
+         *     monthly budget the members draw on together (a department's spend cap).
+         */
+        GroupLimits: {
+            /**
+             * Requests Per Minute
+             * @description Chat requests per minute per user
+             */
+            requests_per_minute?: number | null;
+            /**
+             * Concurrent Answers
+             * @description Answers being written at once per user
+             */
+            concurrent_answers?: number | null;
+            /** Tokens Per Day */
+            tokens_per_day?: number | null;
+            /** Tokens Per Month */
+            tokens_per_month?: number | null;
+            /** Usd Budget Per Month */
+            usd_budget_per_month?: number | null;
+            /**
+             * Models
+             * @description Model names this plan may use; null: all of them
+             */
+            models?: string[] | null;
+            /**
+             * Max Upload Mib
+             * @description Largest upload in MiB
+             */
+            max_upload_mib?: number | null;
+            /**
+             * Api Key Requests Per Minute
+             * @description Requests per minute per API key
+             */
+            api_key_requests_per_minute?: number | null;
+            /**
+             * Shared Usd Budget Per Month
+             * @description USD the members may spend together per calendar month (UTC)
+             */
+            shared_usd_budget_per_month?: number | null;
         };
         /** GroupMember */
         GroupMember: {
@@ -1629,6 +1741,44 @@ export interface components {
             name?: string | null;
             /** Description */
             description?: string | null;
+        };
+        /**
+         * LimitOverrides
+         * @description An admin's override of plan limits for one user: only the limits given are overridden (null: unlimited);
+         *     an explicit per-user value wins over the plan and the user's groups.
+         */
+        LimitOverrides: {
+            /**
+             * Requests Per Minute
+             * @description Chat requests per minute per user
+             */
+            requests_per_minute?: number | null;
+            /**
+             * Concurrent Answers
+             * @description Answers being written at once per user
+             */
+            concurrent_answers?: number | null;
+            /** Tokens Per Day */
+            tokens_per_day?: number | null;
+            /** Tokens Per Month */
+            tokens_per_month?: number | null;
+            /** Usd Budget Per Month */
+            usd_budget_per_month?: number | null;
+            /**
+             * Models
+             * @description Model names this plan may use; null: all of them
+             */
+            models?: string[] | null;
+            /**
+             * Max Upload Mib
+             * @description Largest upload in MiB
+             */
+            max_upload_mib?: number | null;
+            /**
+             * Api Key Requests Per Minute
+             * @description Requests per minute per API key
+             */
+            api_key_requests_per_minute?: number | null;
         };
         /** LoginRequest */
         LoginRequest: {
@@ -2070,6 +2220,10 @@ export interface components {
             is_active: boolean;
             /** Cost Centre */
             cost_centre?: string | null;
+            /** Limits */
+            limits?: {
+                [key: string]: unknown;
+            } | null;
             /**
              * Created At
              * Format: date-time
@@ -3229,6 +3383,180 @@ export interface operations {
             };
         };
     };
+    put_limits_api_v1_admin_users__user_id__limits_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LimitOverrides"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LimitOverrides"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    delete_limits_api_v1_admin_users__user_id__limits_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
     list_groups_api_v1_admin_groups_get: {
         parameters: {
             query?: {
@@ -3930,6 +4258,180 @@ export interface operations {
             };
         };
     };
+    put_limits_api_v1_admin_groups__group_id__limits_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                group_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GroupLimits"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroupLimits"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    delete_limits_api_v1_admin_groups__group_id__limits_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                group_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
     list_plans_api_v1_admin_plans_get: {
         parameters: {
             query?: never;
@@ -4167,6 +4669,58 @@ export interface operations {
             };
             /** @description Invalid input */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    list_catalogue_api_v1_admin_models_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CatalogueModel"][];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

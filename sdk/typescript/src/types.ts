@@ -105,6 +105,19 @@ export type GroupMemberAdd = Schemas["MemberAdd"];
 /** What every signed-in user may see of a group: enough to pick it when sharing. */
 export type GroupSummary = Schemas["GroupSummary"];
 
+// ---- plans and limits ----------------------------------------------------------------------------------
+
+/** The limits of a plan; null: unlimited (for `models`: every configured model). */
+export type Plan = Schemas["Plan"];
+/** A plan by the name users' `subscription_tier` holds. */
+export type PlanRead = Schemas["PlanRead"];
+/** An admin's override of some of one user's plan limits: only the keys given are overridden (null: unlimited). */
+export type LimitOverrides = Schemas["LimitOverrides"];
+/** Limits a group gives its members (the most generous of plan and groups wins) and its shared monthly budget. */
+export type GroupLimits = Schemas["GroupLimits"];
+/** A configured model, as administrators see the catalogue. */
+export type CatalogueModel = Schemas["CatalogueModel"];
+
 /** A source an answer drew on; `[n]` in the answer refers to it. */
 export type Citation = Schemas["Citation"];
 

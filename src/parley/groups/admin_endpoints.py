@@ -14,6 +14,8 @@ from parley.errors import problem_responses
 from parley.groups import service
 from parley.groups.schemas import Group, GroupCreate, GroupMember, GroupUpdate, MemberAdd
 from parley.kit.pagination import Page
+from parley.llm.dependencies import ModelRegistryDep
+from parley.policy.quotas import GroupLimits
 
 router = APIRouter(prefix="/api/v1/admin/groups", tags=["admin"])
 
@@ -28,6 +30,7 @@ def _out(view: service.GroupView) -> Group:
         name=group.name,
         description=group.description,
         member_count=view.member_count,
+        limits=group.limits,
         created_at=group.created_at,
         updated_at=group.updated_at,
     )
@@ -165,4 +168,42 @@ async def remove_member(
     await service.remove_member(
         session, admin_id=principal.user_id, group_id=group_id, user_id=user_id, ip=client_ip(request)
     )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.put(
+    "/{group_id}/limits",
+    response_model=GroupLimits,
+    response_model_exclude_unset=True,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Set the limits a group gives its members and its shared monthly budget (replaces earlier ones)",
+)
+async def put_limits(
+    group_id: uuid.UUID,
+    body: GroupLimits,
+    request: Request,
+    principal: AdminUser,
+    session: SessionDep,
+    registry: ModelRegistryDep,
+) -> GroupLimits:
+    limits = await service.set_limits(
+        session,
+        admin_id=principal.user_id,
+        group_id=group_id,
+        limits=body,
+        catalogue=registry.names,
+        ip=client_ip(request),
+    )
+    return GroupLimits.model_validate(limits)
+
+
+@router.delete(
+    "/{group_id}/limits",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Remove a group's limits and shared budget",
+)
+async def delete_limits(group_id: uuid.UUID, request: Request, principal: AdminUser, session: SessionDep) -> Response:
+    await service.clear_limits(session, admin_id=principal.user_id, group_id=group_id, ip=client_ip(request))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, delete, func, null, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -89,6 +90,17 @@ async def remove(session: AsyncSession, group_id: uuid.UUID) -> bool:
     return result.one_or_none() is not None
 
 
+async def set_limits(session: AsyncSession, group: Group, limits: dict[str, Any] | None) -> None:
+    """Store a group's limits; None stores SQL NULL (not JSON null), so `limits IS NULL` means none."""
+    await session.execute(
+        update(Group)
+        .where(Group.id == group.id)
+        .values(limits=null() if limits is None else limits)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(group)
+
+
 async def add_member(session: AsyncSession, *, group_id: uuid.UUID, user_id: uuid.UUID) -> datetime:
     """Add the user (once); when they were added."""
     added_at: datetime | None = await session.scalar(
@@ -124,3 +136,14 @@ async def members_page(
         .limit(limit)
     )
     return [(row[0], row[1]) for row in rows], int(total or 0)
+
+
+async def limits_of_member(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[uuid.UUID, str, dict[str, Any]]]:
+    """(id, name, limits) of the groups `user_id` belongs to that carry limits, by name."""
+    rows = await session.execute(
+        select(Group.id, Group.name, Group.limits)
+        .join(GroupMember, GroupMember.group_id == Group.id)
+        .where(GroupMember.user_id == user_id, Group.limits.is_not(None))
+        .order_by(Group.name)
+    )
+    return [(group_id, name, dict(limits)) for group_id, name, limits in rows.all()]

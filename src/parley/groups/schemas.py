@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, EmailStr, Field, field_validator, model_validator
 
@@ -32,6 +33,8 @@ class GroupSummary(BaseModel):
 
 
 class Group(GroupSummary):
+    # Limits the group gives its members and its shared monthly budget: only the keys set; null: none.
+    limits: dict[str, Any] | None = None
     created_at: datetime
     updated_at: datetime
 

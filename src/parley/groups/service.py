@@ -5,8 +5,10 @@ takes effect on their next request, and deleting a group withdraws everything sh
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +16,8 @@ from parley.audit.service import AuditAction, record
 from parley.errors import NotFound, Unprocessable
 from parley.groups import repository
 from parley.models import Group, User
+from parley.policy.catalogue import unknown_models
+from parley.policy.quotas import GroupLimits, stored
 from parley.users import service as user_service
 
 
@@ -175,3 +179,56 @@ async def members(
         session, group_id=group_id, offset=(page - 1) * page_size, limit=page_size
     )
     return [Membership(user=user, added_at=added_at) for user, added_at in rows], total
+
+
+async def limits_of_member(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[uuid.UUID, str, dict[str, Any]]]:
+    """The limits (stored overrides, `policy.quotas.GroupLimits` keys) of each group of `user_id` that has any:
+    (group id, group name, limits)."""
+    return await repository.limits_of_member(session, user_id)
+
+
+async def set_limits(
+    session: AsyncSession,
+    *,
+    admin_id: uuid.UUID,
+    group_id: uuid.UUID,
+    limits: GroupLimits,
+    catalogue: Collection[str],
+    ip: str | None,
+) -> dict[str, Any]:
+    """Replace the limits a group gives its members (only the keys given; a member gets the most generous of
+    their plan's and their groups' values) and its shared monthly budget. A model outside the catalogue is
+    refused (422). Returns what is stored."""
+    group = (await get(session, group_id)).group
+    if unknown := unknown_models(limits, catalogue):
+        raise Unprocessable(f"models: not in the model catalogue: {', '.join(unknown)}", models=unknown)
+    before, kept = group.limits, stored(limits)
+    await repository.set_limits(session, group, kept)
+    record(
+        session,
+        AuditAction.GROUP_LIMITS_PUT,
+        actor_id=admin_id,
+        target_type="group",
+        target_id=group.id,
+        ip=ip,
+        details={"from": before, "to": kept},
+    )
+    return kept
+
+
+async def clear_limits(session: AsyncSession, *, admin_id: uuid.UUID, group_id: uuid.UUID, ip: str | None) -> None:
+    """Remove a group's limits and shared budget. Clearing none changes (and audits) nothing."""
+    group = (await get(session, group_id)).group
+    if group.limits is None:
+        return
+    before = group.limits
+    await repository.set_limits(session, group, None)
+    record(
+        session,
+        AuditAction.GROUP_LIMITS_DELETE,
+        actor_id=admin_id,
+        target_type="group",
+        target_id=group.id,
+        ip=ip,
+        details={"from": before, "to": None},
+    )

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response, status
 
 from parley.auth.dependencies import AdminUser
 from parley.auth.permissions import Role
@@ -11,8 +11,10 @@ from parley.auth.security import client_ip
 from parley.db import SessionDep
 from parley.errors import problem_responses
 from parley.kit.pagination import Page
+from parley.llm.dependencies import ModelRegistryDep
 from parley.plans import service as plans_service
 from parley.plans.dependencies import SeededPlans
+from parley.policy.quotas import LimitOverrides
 from parley.users import service
 from parley.users.schemas import AdminUserUpdate, UserRead
 
@@ -102,3 +104,41 @@ async def update_user(
         ip=client_ip(request),
     )
     return UserRead.model_validate(user)
+
+
+@router.put(
+    "/{user_id}/limits",
+    response_model=LimitOverrides,
+    response_model_exclude_unset=True,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Override some of a user's plan limits (only the limits given; null: unlimited; replaces earlier ones)",
+)
+async def put_limits(
+    user_id: uuid.UUID,
+    body: LimitOverrides,
+    request: Request,
+    principal: AdminUser,
+    session: SessionDep,
+    registry: ModelRegistryDep,
+) -> LimitOverrides:
+    limits = await service.set_limits(
+        session,
+        admin_id=principal.user_id,
+        user_id=user_id,
+        overrides=body,
+        catalogue=registry.names,
+        ip=client_ip(request),
+    )
+    return LimitOverrides.model_validate(limits)
+
+
+@router.delete(
+    "/{user_id}/limits",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Remove a user's limit overrides: their plan and groups decide again",
+)
+async def delete_limits(user_id: uuid.UUID, request: Request, principal: AdminUser, session: SessionDep) -> Response:
+    await service.clear_limits(session, admin_id=principal.user_id, user_id=user_id, ip=client_ip(request))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import exists, func, null, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,6 +53,17 @@ async def flush(session: AsyncSession, user: User) -> User:
     await session.flush()
     await session.refresh(user)
     return user
+
+
+async def set_limits(session: AsyncSession, user: User, limits: dict[str, Any] | None) -> None:
+    """Store a user's limit overrides; None stores SQL NULL (not JSON null), so `limits IS NULL` means none."""
+    await session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(limits=null() if limits is None else limits)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(user)
 
 
 def _escape_like(term: str) -> str:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,8 @@ class UserRead(BaseModel):
     subscription_tier: str
     is_active: bool
     cost_centre: str | None = None
+    # An admin's overrides of the plan's limits: only the keys set (null value: unlimited); null: none.
+    limits: dict[str, Any] | None = None
     created_at: datetime
     last_login_at: datetime | None
 

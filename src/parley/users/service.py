@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from types import EllipsisType
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +18,8 @@ from parley.auth.permissions import Role
 from parley.db import after_commit
 from parley.errors import Conflict, NotFound, Unprocessable
 from parley.models import User
+from parley.policy.catalogue import unknown_models
+from parley.policy.quotas import LimitOverrides, stored
 from parley.users import repository
 
 SUBSCRIPTION_TIERS = ("free", "pro", "enterprise")
@@ -199,6 +201,53 @@ async def admin_update(
             details=changes,
         )
     return await repository.flush(session, user)
+
+
+async def set_limits(
+    session: AsyncSession,
+    *,
+    admin_id: uuid.UUID,
+    user_id: uuid.UUID,
+    overrides: LimitOverrides,
+    catalogue: Collection[str],
+    ip: str | None,
+) -> dict[str, Any]:
+    """Replace a user's overrides of their plan's limits with `overrides` (only the keys given; an explicit
+    value wins over the plan and the user's groups). A model outside the catalogue is refused (422). Returns
+    what is stored."""
+    user = await get(session, user_id)
+    if unknown := unknown_models(overrides, catalogue):
+        raise Unprocessable(f"models: not in the model catalogue: {', '.join(unknown)}", models=unknown)
+    before, limits = user.limits, stored(overrides)
+    await repository.set_limits(session, user, limits)
+    record(
+        session,
+        AuditAction.USER_LIMITS_PUT,
+        actor_id=admin_id,
+        target_type="user",
+        target_id=user.id,
+        ip=ip,
+        details={"from": before, "to": limits},
+    )
+    return limits
+
+
+async def clear_limits(session: AsyncSession, *, admin_id: uuid.UUID, user_id: uuid.UUID, ip: str | None) -> None:
+    """Remove a user's overrides: their plan and groups decide again. Clearing none changes (and audits) nothing."""
+    user = await get(session, user_id)
+    if user.limits is None:
+        return
+    before = user.limits
+    await repository.set_limits(session, user, None)
+    record(
+        session,
+        AuditAction.USER_LIMITS_DELETE,
+        actor_id=admin_id,
+        target_type="user",
+        target_id=user.id,
+        ip=ip,
+        details={"from": before, "to": None},
+    )
 
 
 async def create_admin(

@@ -1,7 +1,7 @@
 import { useTranslation } from "react-i18next";
 import { NavLink } from "react-router-dom";
 
-/** The administration's sections (users, groups, analytics): links, so each section has its own address and history entry. */
+/** The administration's sections (users, groups, plans, analytics): links, so each section has its own address and history entry. */
 export function AdminNav() {
   const { t } = useTranslation();
   return (
@@ -11,6 +11,9 @@ export function AdminNav() {
       </NavLink>
       <NavLink to="/admin/groups" className="admin-nav-link">
         {t("admin.groupsTab")}
+      </NavLink>
+      <NavLink to="/admin/plans" className="admin-nav-link">
+        {t("admin.plansTab")}
       </NavLink>
       <NavLink to="/admin/analytics" className="admin-nav-link">
         {t("admin.analyticsTab")}

@@ -8,12 +8,13 @@ import { Notice } from "../components/Notice";
 import { formatNumber } from "../format";
 import { PageHeader } from "../layout/PageHeader";
 import { AdminNav } from "./AdminNav";
+import { UserLimitsDialog } from "./UserLimitsDialog";
 import { UserRow } from "./UserRow";
 import { Pager } from "../components/Pager";
 
 const PAGE_SIZE = 20;
 
-/** Administrators: find users, filter by role and status, suspend/reinstate, change role and plan. */
+/** Administrators: find users, filter by role and status, suspend/reinstate, change role and plan, override limits. */
 export default function AdminPage() {
   const { t } = useTranslation();
   const [query, setQuery] = useState("");
@@ -24,6 +25,20 @@ export default function AdminPage() {
   const [error, setError] = useState<string | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const [suspending, setSuspending] = useState<User | null>(null);
+  const [limitsOf, setLimitsOf] = useState<User | null>(null);
+  const [plans, setPlans] = useState<string[]>([]);
+
+  useEffect(() => {
+    let cancelled = false;
+    api.admin.plans().then(
+      (found) => !cancelled && setPlans(found.map((plan) => plan.name)),
+      // without the list each row still shows its user's plan; changing it waits for a reload
+      () => undefined,
+    );
+    return () => {
+      cancelled = true;
+    };
+  }, []);
 
   const latest = useRef(0);
   const load = useCallback(async () => {
@@ -113,11 +128,16 @@ export default function AdminPage() {
                     <UserRow
                       key={user.id}
                       user={user}
+                      plans={plans}
                       onRole={(next: Role) => void change(user, () => api.admin.updateUser(user.id, { role: next }))}
                       onTier={(next: SubscriptionTier) => void change(user, () => api.admin.updateUser(user.id, { subscription_tier: next }))}
                       onCostCentre={(next) => void change(user, () => api.admin.updateUser(user.id, { cost_centre: next }))}
                       onSuspend={() => setSuspending(user)}
                       onUnsuspend={() => void change(user, () => api.admin.unsuspend(user.id))}
+                      onLimits={() => {
+                        setMessage(null);
+                        setLimitsOf(user);
+                      }}
                     />
                   ))}
                 </tbody>
@@ -126,6 +146,17 @@ export default function AdminPage() {
           )}
           <Pager page={page} pages={pages} onPage={setPage} />
         </>
+      )}
+      {limitsOf && (
+        <UserLimitsDialog
+          user={limitsOf}
+          onClose={() => setLimitsOf(null)}
+          onSaved={(updated, saved) => {
+            setLimitsOf(null);
+            setResult((current) => current && { ...current, items: current.items.map((item) => (item.id === updated.id ? updated : item)) });
+            setMessage(saved);
+          }}
+        />
       )}
       {suspending && (
         <ConfirmDialog

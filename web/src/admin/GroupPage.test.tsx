@@ -20,6 +20,7 @@ vi.mock("../api/client", () => ({
       groupMembers: (...args: unknown[]) => groupMembers(...args),
       addGroupMember: (...args: unknown[]) => addGroupMember(...args),
       removeGroupMember: (...args: unknown[]) => removeGroupMember(...args),
+      models: () => Promise.resolve([]),
     },
   },
 }));

@@ -9,9 +9,10 @@ import { Icon } from "../components/Icon";
 import { Notice } from "../components/Notice";
 import { PageHeader } from "../layout/PageHeader";
 import { AdminNav } from "./AdminNav";
+import { GroupLimitsSection } from "./GroupLimitsSection";
 import { GroupMembers } from "./GroupMembers";
 
-/** Administrators: one group: rename it, describe it, delete it, and manage its members. */
+/** Administrators: one group: rename it, describe it, delete it, set its limits and shared budget, and manage its members. */
 export default function GroupPage() {
   const { t } = useTranslation();
   const { id = "" } = useParams<{ id: string }>();
@@ -141,6 +142,8 @@ export default function GroupPage() {
       )}
       {error && <Notice kind="error">{error}</Notice>}
       {message && <Notice kind="success">{message}</Notice>}
+
+      <GroupLimitsSection group={group} onChange={(limits) => setGroup((current) => (current ? { ...current, limits } : current))} />
 
       <GroupMembers
         group={group}

@@ -17,11 +17,11 @@ const user = {
   last_login_at: null,
 };
 
-function renderRow(onCostCentre = vi.fn()) {
+function renderRow(onCostCentre = vi.fn(), { plans = ["enterprise", "free", "pro"], onTier = vi.fn(), shown = user }: { plans?: string[]; onTier?: (tier: string) => void; shown?: typeof user & { limits?: Record<string, unknown> | null } } = {}) {
   render(
     <table>
       <tbody>
-        <UserRow user={user} onRole={vi.fn()} onTier={vi.fn()} onCostCentre={onCostCentre} onSuspend={vi.fn()} onUnsuspend={vi.fn()} />
+        <UserRow user={shown} plans={plans} onRole={vi.fn()} onTier={onTier} onCostCentre={onCostCentre} onSuspend={vi.fn()} onUnsuspend={vi.fn()} onLimits={vi.fn()} />
       </tbody>
     </table>,
   );
@@ -45,5 +45,22 @@ describe("UserRow cost centre", () => {
     await userEvent.click(field);
     field.blur();
     expect(onCostCentre).not.toHaveBeenCalled();
+  });
+});
+
+describe("UserRow plan", () => {
+  it("offers every plan the server has, custom ones by name, and sends the one picked", async () => {
+    const onTier = vi.fn();
+    renderRow(vi.fn(), { plans: ["enterprise", "free", "pro", "team"], onTier });
+    const select = screen.getByRole("combobox", { name: "Plan of dana@acme.test" });
+    expect(Array.from((select as HTMLSelectElement).options, (option) => option.text)).toEqual(["Enterprise", "Free", "Pro", "team"]);
+    await userEvent.selectOptions(select, "team");
+    expect(onTier).toHaveBeenCalledWith("team");
+  });
+
+  it("keeps the user's plan listed while the plans load, and marks own limits", () => {
+    renderRow(vi.fn(), { plans: [], shown: { ...user, subscription_tier: "gold", limits: { tokens_per_day: 5 } } });
+    expect(screen.getByRole("combobox", { name: "Plan of dana@acme.test" })).toHaveValue("gold");
+    expect(screen.getByText("Own limits")).toBeInTheDocument();
   });
 });

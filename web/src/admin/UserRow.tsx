@@ -3,19 +3,24 @@ import { useTranslation } from "react-i18next";
 import { useAuth } from "../auth/AuthProvider";
 import { formatDateTime } from "../format";
 
-const TIERS: SubscriptionTier[] = ["free", "pro", "enterprise"];
+// The built-in plans have translated names; others show as named.
+const BUILT_IN_PLANS: readonly string[] = ["free", "pro", "enterprise"];
 
 interface Props {
   user: User;
+  /** The names of the plans a user can be put on (GET /api/v1/admin/plans); empty until loaded. */
+  plans: readonly string[];
   onRole(role: Role): void;
   onTier(tier: SubscriptionTier): void;
   /** A new cost centre for chargeback (null clears it). */
   onCostCentre(costCentre: string | null): void;
   onSuspend(): void;
   onUnsuspend(): void;
+  /** Open the user's limit overrides. */
+  onLimits(): void;
 }
 
-export function UserRow({ user, onRole, onTier, onCostCentre, onSuspend, onUnsuspend }: Props) {
+export function UserRow({ user, plans, onRole, onTier, onCostCentre, onSuspend, onUnsuspend, onLimits }: Props) {
   const { t } = useTranslation();
   const { user: me } = useAuth();
   const self = me?.id === user.id;
@@ -35,12 +40,18 @@ export function UserRow({ user, onRole, onTier, onCostCentre, onSuspend, onUnsus
       </td>
       <td>
         <select aria-label={t("admin.tierFor", { email: user.email })} value={user.subscription_tier} onChange={(event) => onTier(event.target.value as SubscriptionTier)}>
-          {TIERS.map((tier) => (
+          {/* the user's plan stays listed while the plans load (and if it was deleted meanwhile) */}
+          {(plans.includes(user.subscription_tier) ? plans : [user.subscription_tier, ...plans]).map((tier) => (
             <option key={tier} value={tier}>
-              {t(`admin.${tier}`)}
+              {BUILT_IN_PLANS.includes(tier) ? t(`admin.${tier as "free" | "pro" | "enterprise"}`) : tier}
             </option>
           ))}
         </select>
+        {user.limits && (
+          <span className="badge limits-badge" title={t("plans.hasOverrides")}>
+            {t("plans.overridden")}
+          </span>
+        )}
       </td>
       <td>
         {/* saved when the field is left (or on Enter), only when it changed: no request per keystroke */}
@@ -62,15 +73,20 @@ export function UserRow({ user, onRole, onTier, onCostCentre, onSuspend, onUnsus
       </td>
       <td>{user.last_login_at ? formatDateTime(user.last_login_at) : "—"}</td>
       <td>
-        {user.is_active ? (
-          <button type="button" className="button danger small" disabled={self} onClick={onSuspend} aria-label={`${t("admin.suspend")}: ${user.email}`}>
-            {t("admin.suspend")}
+        <div className="row-actions">
+          <button type="button" className="button small" onClick={onLimits} aria-label={t("plans.limitsFor", { email: user.email })}>
+            {t("plans.limitsButton")}
           </button>
-        ) : (
-          <button type="button" className="button small" onClick={onUnsuspend} aria-label={`${t("admin.unsuspend")}: ${user.email}`}>
-            {t("admin.unsuspend")}
-          </button>
-        )}
+          {user.is_active ? (
+            <button type="button" className="button danger small" disabled={self} onClick={onSuspend} aria-label={`${t("admin.suspend")}: ${user.email}`}>
+              {t("admin.suspend")}
+            </button>
+          ) : (
+            <button type="button" className="button small" onClick={onUnsuspend} aria-label={`${t("admin.unsuspend")}: ${user.email}`}>
+              {t("admin.unsuspend")}
+            </button>
+          )}
+        </div>
       </td>
     </tr>
   );
