@@ -144,7 +144,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             embedder = create_embedder(settings.embeddings)
             app.state.embedder = embedder
             grounder = Grounder(database, app.state.router, embedder, settings.rag)
-            engine = ChatEngine(database, app.state.router, settings.llm, relay=relay, grounder=grounder)
+            engine = ChatEngine(
+                database,
+                app.state.router,
+                settings.llm,
+                relay=relay,
+                grounder=grounder,
+                reservation_seconds=settings.limits.reservation_seconds,
+            )
             app.state.chat_engine = engine
             await engine.start()
             open_streams = OpenStreams(database)
