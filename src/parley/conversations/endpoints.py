@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from parley.conversations import service
 from parley.conversations.auth import ConversationRead, ConversationWrite
@@ -19,7 +19,7 @@ from parley.conversations.schemas import (
 from parley.db import SessionDep
 from parley.errors import problem_responses
 from parley.kit.pagination import CursorPage
-from parley.llm.registry import ModelRegistry
+from parley.llm.dependencies import ModelRegistryDep
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 message_router = APIRouter(prefix="/api/v1/messages", tags=["conversations"])
@@ -81,11 +81,6 @@ async def read_conversation(
     )
 
 
-def _model_registry(request: Request) -> ModelRegistry:
-    registry: ModelRegistry = request.app.state.models
-    return registry
-
-
 @router.get(
     "/{conversation_id}/context",
     response_model=ConversationContext,
@@ -96,7 +91,7 @@ async def read_context(
     conversation_id: uuid.UUID,
     principal: ConversationRead,
     session: SessionDep,
-    models: Annotated[ModelRegistry, Depends(_model_registry)],
+    models: ModelRegistryDep,
 ) -> ConversationContext:
     def window(name: str) -> int | None:
         config = models.config(name)
