@@ -71,6 +71,7 @@ class TestPut:
             ("team", {"usd_budget_per_month": -2.5}),
             ("Team Plan", {}),
             ("x" * 33, {}),
+            ("team", {"models": ["echo", "gtp-4o"]}),  # not in the catalogue: a typo that would never match
         ):
             assert_problem(await client.put(f"{PLANS}/{name}", json=body, headers=admin.headers), 422)
         assert (await session.scalars(select(AuditEvent).where(AuditEvent.action == "plan.put"))).all() == []

@@ -10,6 +10,7 @@ from parley.auth.dependencies import AdminUser
 from parley.auth.security import client_ip
 from parley.db import SessionDep
 from parley.errors import problem_responses
+from parley.llm.dependencies import ModelRegistryDep
 from parley.plans import service
 from parley.plans.dependencies import SeededPlans
 from parley.plans.schemas import PlanRead
@@ -48,9 +49,16 @@ async def put_plan(
     principal: AdminUser,
     session: SessionDep,
     seeds: SeededPlans,
+    registry: ModelRegistryDep,
 ) -> PlanRead:
     named, created = await service.put(
-        session, admin_id=principal.user_id, name=name, plan=body, ip=client_ip(request), seeds=seeds
+        session,
+        admin_id=principal.user_id,
+        name=name,
+        plan=body,
+        ip=client_ip(request),
+        seeds=seeds,
+        catalogue=registry.names,
     )
     if created:
         response.status_code = status.HTTP_201_CREATED

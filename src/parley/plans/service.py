@@ -8,7 +8,7 @@ last start, or a database not seeded yet) counts with the file's limits, so ever
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -20,6 +20,7 @@ from parley.errors import Conflict, Forbidden, NotFound, Unprocessable
 from parley.groups import service as group_service
 from parley.models import User
 from parley.plans import repository
+from parley.policy.catalogue import unknown_models
 from parley.policy.plans import FREE_PLAN, Plan, model_access
 from parley.policy.quotas import GroupBudget, effective_plan
 from parley.policy.rates import RateLimit, RateLimiter
@@ -116,9 +117,19 @@ async def check_exists(session: AsyncSession, name: str, *, seeds: Mapping[str, 
 
 
 async def put(
-    session: AsyncSession, *, admin_id: uuid.UUID, name: str, plan: Plan, ip: str | None, seeds: Mapping[str, Plan]
+    session: AsyncSession,
+    *,
+    admin_id: uuid.UUID,
+    name: str,
+    plan: Plan,
+    ip: str | None,
+    seeds: Mapping[str, Plan],
+    catalogue: Collection[str],
 ) -> tuple[NamedPlan, bool]:
-    """Create or replace a plan; True when it is new (neither stored nor seeded before)."""
+    """Create or replace a plan; True when it is new (neither stored nor seeded before). A model outside the
+    catalogue is refused (422): it would never match, so it is a typo."""
+    if unknown := unknown_models(plan, catalogue):
+        raise Unprocessable(f"models: not in the model catalogue: {', '.join(unknown)}", models=unknown)
     before = await find(session, name, seeds=seeds)
     limits = plan.model_dump(mode="json")
     await repository.upsert(session, name, limits)
