@@ -82,11 +82,10 @@ def test_the_meter_moves_and_a_used_up_quota_is_explained(page: Page, base_url: 
     expect(meter.get_by_role("alert")).to_have_text(f"Your daily token quota is used up. {comes_back}")
     expect(meter.get_by_text("0 tokens left today")).to_be_visible()
 
-    # Over the quota: the next message is refused, and the chat says which limit and when it comes back.
+    # Over the quota: the next message is refused, and the chat says which limit and when it comes back (nothing is
+    # left, so it says "used up", not "too little left").
     send(page, "one more please")
     refusal = page.locator(".composer-wrap").get_by_role("alert")
-    expect(refusal).to_contain_text(
-        f"Your message was not sent: Your daily token quota has too little left for this message. {comes_back}"
-    )
+    expect(refusal).to_contain_text(f"Your message was not sent: Your daily token quota is used up. {comes_back}")
     expect(page.get_by_role("textbox", name="Message")).to_have_value("one more please")
     page.screenshot(path=artifacts / "51-limits-used-up.png")
