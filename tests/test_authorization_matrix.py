@@ -303,6 +303,8 @@ CASES: list[Case] = [
     # Organisation analytics and the chargeback export: admins (the `admin:audit` scope) only.
     Case("GET", f"{API}/admin/analytics", ADMIN_ONLY),
     Case("GET", f"{API}/admin/analytics.csv", ADMIN_ONLY),
+    Case("GET", f"{API}/admin/scim", ADMIN_ONLY),
+    Case("POST", f"{API}/admin/scim/token", Allowed(403, 403, 201, 403, 403)),
     # Conversations: someone else's is "not found", for admins too.
     Case("GET", f"{API}/conversations", Allowed(200, 200, 200, read_key=200, full_key=200)),
     Case("POST", f"{API}/conversations", Allowed(201, 201, 201, read_key=403, full_key=201), body=_fixed({})),

@@ -64,6 +64,10 @@ from parley.plans import service as plans_service
 from parley.plans.admin_endpoints import router as admin_plans_router
 from parley.policy.plans import load_plan_file
 from parley.policy.rates import RateLimiter
+from parley.scim.admin_endpoints import router as admin_scim_router
+from parley.scim.endpoints import router as scim_router
+from parley.scim.errors import PREFIX as SCIM_PREFIX
+from parley.scim.errors import scim_error_response
 from parley.storage import Storage, open_storage
 from parley.usage.endpoints import router as usage_router
 from parley.users.admin_endpoints import router as admin_users_router
@@ -208,7 +212,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     # Read here, not in the lifespan: a bad plan file stops start-up before anything is started.
     app.state.plan_seeds = load_plan_file(settings.plans_file)
-    install_error_handlers(app, surfaces={"/v1/": openai_error_response})
+    install_error_handlers(app, surfaces={"/v1/": openai_error_response, SCIM_PREFIX: scim_error_response})
     for router in (
         health_router,
         auth_router,
@@ -218,6 +222,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_groups_router,
         admin_plans_router,
         admin_models_router,
+        admin_scim_router,
+        scim_router,
         groups_router,
         audit_router,
         analytics_router,

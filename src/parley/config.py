@@ -214,6 +214,14 @@ class LimitsSettings(BaseModel):
     reservation_seconds: int = Field(default=900, ge=10, le=86_400)
 
 
+class SCIMSettings(BaseModel):
+    """SCIM 2.0 provisioning (README, "Provisioning with SCIM 2.0"): the bearer token the identity provider's SCIM
+    client presents at /scim/v2. Unset: only a token created by an admin (POST /api/v1/admin/scim/token) is
+    accepted; with neither, SCIM is off."""
+
+    token: SecretStr | None = Field(default=None, min_length=32)
+
+
 class Settings(BaseSettings):
     """Everything Parley can be told. Environment names: `PARLEY_<FIELD>` and `PARLEY_<PART>__<FIELD>`;
     `DATABASE_URL` and `REDIS_URL` are also read under their customary names."""
@@ -263,6 +271,7 @@ class Settings(BaseSettings):
     jobs: JobSettings = JobSettings()
     http: HttpSettings = HttpSettings()
     limits: LimitsSettings = LimitsSettings()
+    scim: SCIMSettings = SCIMSettings()
     # The first admin, created on first start when the database has no users.
     admin_email: str | None = None
     admin_password: SecretStr | None = None

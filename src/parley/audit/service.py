@@ -43,6 +43,15 @@ class AuditAction(StrEnum):
     GROUP_LIMITS_DELETE = "group.limits_delete"
     QUOTA_WARNING = "quota.warning"
     QUOTA_EXCEEDED = "quota.exceeded"
+    # SCIM provisioning (issue 12): what the identity provider's SCIM client changed (actor_id null,
+    # details.actor "scim"), and the admins' token rotation.
+    SCIM_USER_CREATE = "scim.user_create"
+    SCIM_USER_UPDATE = "scim.user_update"
+    SCIM_USER_DELETE = "scim.user_delete"
+    SCIM_GROUP_CREATE = "scim.group_create"
+    SCIM_GROUP_UPDATE = "scim.group_update"
+    SCIM_GROUP_DELETE = "scim.group_delete"
+    SCIM_TOKEN_ROTATE = "scim.token_rotate"  # noqa: S105 (an action name)
 
 
 def record(

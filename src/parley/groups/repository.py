@@ -123,7 +123,7 @@ async def remove_member(session: AsyncSession, *, group_id: uuid.UUID, user_id: 
 
 
 async def members_page(
-    session: AsyncSession, *, group_id: uuid.UUID, offset: int, limit: int
+    session: AsyncSession, *, group_id: uuid.UUID, offset: int, limit: int | None
 ) -> tuple[list[tuple[User, datetime]], int]:
     """Members with when they joined, by email."""
     total = await session.scalar(select(func.count()).select_from(GroupMember).where(GroupMember.group_id == group_id))
@@ -147,3 +147,7 @@ async def limits_of_member(session: AsyncSession, user_id: uuid.UUID) -> list[tu
         .order_by(Group.name)
     )
     return [(group_id, name, dict(limits)) for group_id, name, limits in rows.all()]
+
+
+async def remove_user_everywhere(session: AsyncSession, user_id: uuid.UUID) -> None:
+    await session.execute(delete(GroupMember).where(GroupMember.user_id == user_id))

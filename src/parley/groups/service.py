@@ -34,7 +34,7 @@ class Membership:
 
 
 async def create(
-    session: AsyncSession, *, admin_id: uuid.UUID, name: str, description: str, ip: str | None
+    session: AsyncSession, *, admin_id: uuid.UUID | None, name: str, description: str, ip: str | None
 ) -> GroupView:
     group = await repository.add(session, Group(id=uuid.uuid4(), name=name, description=description))
     record(
@@ -68,7 +68,7 @@ async def grantee_name(session: AsyncSession, group_id: uuid.UUID) -> str:
 async def update(
     session: AsyncSession,
     *,
-    admin_id: uuid.UUID,
+    admin_id: uuid.UUID | None,
     group_id: uuid.UUID,
     name: str | None,
     description: str | None,
@@ -97,7 +97,7 @@ async def update(
     return GroupView(group=group, member_count=view.member_count)
 
 
-async def delete(session: AsyncSession, *, admin_id: uuid.UUID, group_id: uuid.UUID, ip: str | None) -> None:
+async def delete(session: AsyncSession, *, admin_id: uuid.UUID | None, group_id: uuid.UUID, ip: str | None) -> None:
     """Delete a group: its memberships and every knowledge-base grant to it go with it."""
     view = await get(session, group_id)
     await repository.remove(session, group_id)
@@ -126,7 +126,7 @@ async def of_user(session: AsyncSession, user_id: uuid.UUID) -> list[GroupView]:
 async def add_member(
     session: AsyncSession,
     *,
-    admin_id: uuid.UUID,
+    admin_id: uuid.UUID | None,
     group_id: uuid.UUID,
     user_id: uuid.UUID | None,
     user_email: str | None,
@@ -155,7 +155,7 @@ async def add_member(
 
 
 async def remove_member(
-    session: AsyncSession, *, admin_id: uuid.UUID, group_id: uuid.UUID, user_id: uuid.UUID, ip: str | None
+    session: AsyncSession, *, admin_id: uuid.UUID | None, group_id: uuid.UUID, user_id: uuid.UUID, ip: str | None
 ) -> None:
     await get(session, group_id)
     if not await repository.remove_member(session, group_id=group_id, user_id=user_id):
@@ -190,7 +190,7 @@ async def limits_of_member(session: AsyncSession, user_id: uuid.UUID) -> list[tu
 async def set_limits(
     session: AsyncSession,
     *,
-    admin_id: uuid.UUID,
+    admin_id: uuid.UUID | None,
     group_id: uuid.UUID,
     limits: GroupLimits,
     catalogue: Collection[str],
@@ -216,7 +216,7 @@ async def set_limits(
     return kept
 
 
-async def clear_limits(session: AsyncSession, *, admin_id: uuid.UUID, group_id: uuid.UUID, ip: str | None) -> None:
+async def clear_limits(session: AsyncSession, *, admin_id: uuid.UUID | None, group_id: uuid.UUID, ip: str | None) -> None:
     """Remove a group's limits and shared budget. Clearing none changes (and audits) nothing."""
     group = (await get(session, group_id)).group
     if group.limits is None:
@@ -232,3 +232,25 @@ async def clear_limits(session: AsyncSession, *, admin_id: uuid.UUID, group_id: 
         ip=ip,
         details={"from": before, "to": None},
     )
+
+
+# Provisioning by an identity provider (SCIM, issue 12); `admin_id` None above is that machine client.
+
+
+async def set_external_id(session: AsyncSession, *, group_id: uuid.UUID, external_id: str | None) -> GroupView:
+    """Store the identity provider's id for the group (SCIM `externalId`)."""
+    view = await get(session, group_id)
+    view.group.external_id = external_id
+    await repository.flush(session, view.group)
+    return view
+
+
+async def all_members(session: AsyncSession, group_id: uuid.UUID) -> list[User]:
+    """Every member of the group, by email (SCIM returns a group with all its members)."""
+    rows, _ = await repository.members_page(session, group_id=group_id, offset=0, limit=None)
+    return [user for user, _ in rows]
+
+
+async def leave_all(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Take the user out of every group (a deprovisioned account)."""
+    await repository.remove_user_everywhere(session, user_id)

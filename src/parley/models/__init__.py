@@ -16,6 +16,7 @@ from parley.models.message import Message
 from parley.models.plan import Plan
 from parley.models.quota import LimitRefusal, QuotaAlert, QuotaCounter, QuotaReservation
 from parley.models.refresh_token import RefreshToken
+from parley.models.scim_state import ScimState
 from parley.models.usage_log import UsageLog
 from parley.models.user import User
 
@@ -41,6 +42,7 @@ __all__ = [
     "QuotaCounter",
     "QuotaReservation",
     "RefreshToken",
+    "ScimState",
     "UsageLog",
     "User",
 ]

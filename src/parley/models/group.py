@@ -21,6 +21,8 @@ class Group(UUIDPrimaryKey, Timestamps, Base):
     # Limits the group gives its members (the most generous of plan and groups wins) and its shared monthly
     # budget (`parley.policy.quotas.GroupLimits`); null: none.
     limits: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The identity provider's id for the group (SCIM `externalId`, issue 12).
+    external_id: Mapped[str | None] = mapped_column(String(255), index=True)
 
     __table_args__ = (
         # Names are unique regardless of case: "Finance" and "finance" would be the same group to a person.

@@ -25,6 +25,10 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     last_login_at: Mapped[datetime | None]
     # An admin's overrides of the plan's limits (only the keys set; `parley.policy.quotas.LimitOverrides`).
     limits: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # SCIM provisioning (issue 12): the identity provider's id for the account (`externalId`), and when the IdP
+    # deleted it (the account is then suspended and no longer exists for SCIM; its data stays).
+    external_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    deprovisioned_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index("ix_users_created_at", "created_at"),

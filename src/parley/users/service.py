@@ -9,6 +9,7 @@ from collections.abc import Collection, Sequence
 from types import EllipsisType
 from typing import Any, Protocol
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.audit.service import AuditAction, record
@@ -17,6 +18,7 @@ from parley.auth.passwords import Passwords, password_problem
 from parley.auth.permissions import Role
 from parley.db import after_commit
 from parley.errors import Conflict, NotFound, Unprocessable
+from parley.kit.clock import utcnow
 from parley.models import User
 from parley.policy.catalogue import unknown_models
 from parley.policy.quotas import LimitOverrides, stored
@@ -141,18 +143,20 @@ class AnswerStopper(Protocol):
 async def set_active(
     session: AsyncSession,
     *,
-    admin: User,
+    admin: User | None,
     user_id: uuid.UUID,
     active: bool,
     ip: str | None,
     answers: Sequence[AnswerStopper] = (),
+    via: str | None = None,
 ) -> User:
     """Suspend or reinstate an account. Suspension takes effect on the user's very next call: every
     credential is checked against `is_active`, every session is ended, and the answers being written for
-    the user are stopped (once the suspension is committed, so one started meanwhile is stopped too)."""
+    the user are stopped (once the suspension is committed, so one started meanwhile is stopped too).
+    `admin` is None when a machine client does it (`via` names it in the audit event, e.g. "scim")."""
     user = await get(session, user_id)
     if not active:
-        if user.id == admin.id:
+        if admin is not None and user.id == admin.id:
             raise Conflict("you cannot suspend your own account")
         if user.role == Role.ADMIN and user.is_active and await repository.count_active_admins(session) <= 1:
             raise Conflict("the last active admin cannot be suspended")
@@ -162,7 +166,15 @@ async def set_active(
             after_commit(session, functools.partial(stopper.stop_answers_of, suspended_id), on_rollback=lambda: None)
     user.is_active = active
     action = AuditAction.ADMIN_USER_UNSUSPEND if active else AuditAction.ADMIN_USER_SUSPEND
-    record(session, action, actor_id=admin.id, target_type="user", target_id=user.id, ip=ip)
+    record(
+        session,
+        action,
+        actor_id=admin.id if admin else None,
+        target_type="user",
+        target_id=user.id,
+        ip=ip,
+        details={"via": via} if via else None,
+    )
     return await repository.flush(session, user)
 
 
@@ -274,3 +286,50 @@ async def create_admin(
 
 async def has_users(session: AsyncSession) -> bool:
     return await repository.any_exist(session)
+
+
+# Provisioning by an identity provider (SCIM, issue 12): accounts without a password, which sign in through
+# single sign-on; the caller (scim.service) audits what it changes.
+
+
+async def provision(session: AsyncSession, *, email: str, full_name: str | None, external_id: str | None) -> User:
+    """An account the identity provider creates. An account it deprovisioned earlier under the same email is
+    taken back (reinstated, the IdP's new ids and name set) rather than refused, as IdPs re-create an account
+    they deleted and restored; any other account holding the email is a 409."""
+    email = normalise_email(email)
+    existing = await repository.get_by_email(session, email)
+    if existing is not None and existing.deprovisioned_at is not None:
+        existing.deprovisioned_at = None
+        existing.is_active = True
+        existing.full_name = full_name
+        existing.external_id = external_id
+        return await repository.flush(session, existing)
+    user = User(id=uuid.uuid4(), email=email, hashed_password=None, full_name=full_name, external_id=external_id)
+    return await repository.add(session, user)
+
+
+async def set_identity(
+    session: AsyncSession, user: User, *, email: str, full_name: str | None, external_id: str | None
+) -> User:
+    """Set what the identity provider owns of an account: its email (still unique: a taken one is a 409), name
+    and external id."""
+    user.email = normalise_email(email)
+    user.full_name = full_name
+    user.external_id = external_id
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict("an account with this email already exists") from exc
+    return await repository.flush(session, user)
+
+
+async def deprovision(
+    session: AsyncSession, *, user_id: uuid.UUID, answers: Sequence[AnswerStopper], via: str
+) -> User:
+    """The identity provider deleted the account: it is suspended at once (the same path as an admin's
+    suspension: sessions ended, answers stopped, API keys refused) and marked deprovisioned. Its conversations
+    and files stay for retention; an admin can still see it (suspended)."""
+    user = await set_active(session, admin=None, user_id=user_id, active=False, ip=None, answers=answers, via=via)
+    user.deprovisioned_at = utcnow()
+    return await repository.flush(session, user)

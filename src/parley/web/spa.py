@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 from parley.errors import allowed_methods, problem_response
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-_API_PREFIXES = ("/api", "/v1")
+_API_PREFIXES = ("/api", "/v1", "/scim")
 # The app needs nothing from elsewhere: scripts, styles, fonts and API calls all come from this origin.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
@@ -40,7 +40,7 @@ class SinglePageApp:
 
     def _respond(self, request: Request) -> Response:
         path = request.url.path
-        if path in _API_PREFIXES or path.startswith(("/api/", "/v1/")):
+        if path in _API_PREFIXES or path.startswith(("/api/", "/v1/", "/scim/")):
             # An API path no route took: a known path with another method is a 405, anything else a 404.
             allowed = allowed_methods(request)
             if allowed:
