@@ -5,9 +5,9 @@ plans and two users with an API key each:
 
 - **on**: a plan with every limit a chat checks set but never reached (`requests_per_minute` and
   `api_key_requests_per_minute` 1,000,000, `concurrent_answers` 1,000, 10^12 tokens a day and a month, a
-  10^9 USD budget): each chat counts two per-minute rates (`policy.rates`, in memory or on Redis), then reserves
-  its estimate in PostgreSQL in the request's transaction (advisory lock, one read of what is spent and held, the
-  sweep of expired holds, one insert) and settles it after the answer;
+  10^9 USD budget): each chat counts two per-minute rates (`policy.rates`, in memory or on Redis, side by side),
+  then holds its estimate in the live quota ledger (`quotas.ledger`: in memory, or one Lua script on Redis) and
+  settles it after the answer (the spend itself goes to PostgreSQL with the usage row, on both sides);
 - **off**: a plan whose limits are all null, which skips both.
 
 Both sides run B1's load in the same run: `--concurrency` workers send requests back to back (starts staggered
@@ -102,17 +102,19 @@ def _wrap(module, name, label, side):
 
 def _install():
     import parley.plans.service as plans
-    import parley.quotas.repository as ledger
+    import parley.quotas.ledger as ledger
+    import parley.quotas.redis_ledger as redis_ledger
     import parley.quotas.service as quotas
 
     on = lambda result: "on"
     _wrap(plans, "plan_for_user", "plan_for_user (plan + groups)", lambda r: "on" if r.name.endswith("-on") else "off")
     _wrap(plans, "admit_request", "admit_request (2 rates)", lambda r: "on" if r else "off")
-    _wrap(quotas, "admit", "quotas.admit (in the transaction)", lambda r: "on" if r.id else "off")
-    _wrap(ledger, "lock", "  advisory lock", on)
-    _wrap(ledger, "standing", "  standing (one read)", on)
-    _wrap(ledger, "reserve", "  reserve (sweep + insert)", on)
-    _wrap(quotas, "settle", "quotas.settle (after the answer)", lambda r: "on")
+    _wrap(quotas, "admit", "quotas.admit", lambda r: "on" if r.id else "off")
+    _wrap(ledger.MemoryLedger, "admit", "  ledger admit (memory)", on)
+    _wrap(redis_ledger.RedisLedger, "admit", "  ledger admit (Redis)", on)
+    _wrap(quotas, "settle", "quotas.settle (in the usage transaction)", on)
+    _wrap(ledger.MemoryLedger, "apply", "ledger apply (after its commit, memory)", on)
+    _wrap(redis_ledger.RedisLedger, "apply", "ledger apply (after its commit, Redis)", on)
 
 
 def _write_forever():
@@ -295,11 +297,8 @@ _DURATION = re.compile(r"duration: ([0-9.]+) ms  (parse|bind|execute|statement)[
 def _statement_kind(text: str) -> str:
     text = " ".join(text.split())
     for marker, name in (
-        ("pg_advisory_xact_lock", "advisory lock (quotas)"),
-        ("FROM quota_counters", "standing: spent + held (quotas)"),
-        ("DELETE FROM quota_reservations WHERE quota_reservations.user_id", "sweep expired holds (quotas)"),
-        ("INSERT INTO quota_reservations", "insert hold (quotas)"),
-        ("DELETE FROM quota_reservations WHERE quota_reservations.id", "release hold (settle)"),
+        ("FROM quota_counters", "ledger load of an account (quotas)"),
+        ("INSERT INTO quota_counters", "record spend (both sides)"),
         ("INSERT INTO quota_alerts", "alert mark (settle)"),
     ):
         if marker in text:

@@ -64,6 +64,8 @@ from parley.plans import service as plans_service
 from parley.plans.admin_endpoints import router as admin_plans_router
 from parley.policy.plans import load_plan_file
 from parley.policy.rates import RateLimiter
+from parley.quotas import service as quotas_service
+from parley.quotas.ledger import Ledger, MemoryLedger
 from parley.scim.admin_endpoints import router as admin_scim_router
 from parley.scim.endpoints import router as scim_router
 from parley.scim.errors import PREFIX as SCIM_PREFIX
@@ -122,14 +124,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 _logger.info("plans_seeded", plans=seeded)
             relay: RunRelay | None = None
             response_cache: ResponseCache = MemoryResponseCache(max_bytes=settings.llm.response_cache_max_mib << 20)
+            quota_ledger: Ledger = MemoryLedger(
+                quotas_service.loader(database), refresh_seconds=settings.limits.ledger_refresh_seconds
+            )
             if settings.redis_url is not None:
                 # Imported only here: a single Parley process never loads the Redis client.
                 from parley.chat.redis_relay import RedisRelay, connect
                 from parley.llm.redis_response_cache import RedisResponseCache
+                from parley.quotas.redis_ledger import RedisLedger
 
                 redis = connect(settings.redis_url)
                 relay = RedisRelay(redis, prefix=settings.redis_key_prefix, settings=settings.llm)
                 response_cache = RedisResponseCache(redis, prefix=settings.redis_key_prefix)
+                quota_ledger = RedisLedger(
+                    redis,
+                    prefix=settings.redis_key_prefix,
+                    load=quotas_service.loader(database),
+                    refresh_seconds=settings.limits.ledger_refresh_seconds,
+                )
                 app.state.security.login_throttle = LoginThrottle(
                     settings.auth,
                     redis_storage(
@@ -143,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await registry.start()
             app.state.models = registry
             app.state.response_cache = response_cache
+            app.state.quota_ledger = quota_ledger
             app.state.router = Router(registry, settings.llm, response_cache=response_cache)
             # The bundled embedding model is checked to be installed here and loaded on first use.
             embedder = create_embedder(settings.embeddings)
@@ -152,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 database,
                 app.state.router,
                 settings.llm,
+                quota_ledger=quota_ledger,
                 relay=relay,
                 grounder=grounder,
                 reservation_seconds=settings.limits.reservation_seconds,

@@ -212,6 +212,9 @@ class LimitsSettings(BaseModel):
     # How long an answer's hold on its user's token quotas and budget (its reservation) outlives a process that
     # died while writing it; answers that end settle theirs at once.
     reservation_seconds: int = Field(default=900, ge=10, le=86_400)
+    # How often the live quota ledger (memory or Redis) reloads an account in use from the record in PostgreSQL,
+    # so spend it was not told of (a process that died between the two) counts again within this long.
+    ledger_refresh_seconds: int = Field(default=300, ge=1, le=86_400)
 
 
 class SCIMSettings(BaseModel):

@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -194,11 +194,11 @@ class Database:
                     await session.commit()
                 else:
                     await session.rollback()
-                _run_rollback_callbacks(session)
+                await _run_rollback_callbacks(session)
                 raise
             except BaseException:
                 await session.rollback()
-                _run_rollback_callbacks(session)
+                await _run_rollback_callbacks(session)
                 raise
             else:
                 try:
@@ -206,13 +206,18 @@ class Database:
                 except BaseException:
                     # A failed commit is a rollback: whatever waited for the commit is undone too (e.g. a
                     # conversation reserved for an answer that will never start).
-                    _run_rollback_callbacks(session)
+                    await _run_rollback_callbacks(session)
                     raise
                 # Work that must only start once the data it needs is committed (e.g. a generation that
                 # answers the message just saved).
                 session.info.pop("after_rollback", None)
+                session.info.pop("after_rollback_awaited", None)
                 for callback in session.info.pop("after_commit", []):
                     callback()
+                # Then what must be done before the unit of work is over (e.g. the live quota ledger told of
+                # the spend just recorded, so the next request sees it).
+                for awaited in session.info.pop("after_commit_awaited", []):
+                    await awaited()
 
     async def ping(self) -> None:
         """Raise unless the database answers a trivial query."""
@@ -229,10 +234,25 @@ def after_commit(session: AsyncSession, callback: Callable[[], None], *, on_roll
     session.info.setdefault("after_rollback", []).append(on_rollback)
 
 
-def _run_rollback_callbacks(session: AsyncSession) -> None:
+def after_commit_awaited(
+    session: AsyncSession,
+    callback: Callable[[], Awaitable[None]],
+    *,
+    on_rollback: Callable[[], Awaitable[None]],
+) -> None:
+    """Await `callback` once this unit of work has committed (before the block that opened it ends), or
+    `on_rollback` if it does not. Both must not raise: the transaction's fate is already decided."""
+    session.info.setdefault("after_commit_awaited", []).append(callback)
+    session.info.setdefault("after_rollback_awaited", []).append(on_rollback)
+
+
+async def _run_rollback_callbacks(session: AsyncSession) -> None:
     session.info.pop("after_commit", None)
+    session.info.pop("after_commit_awaited", None)
     for callback in session.info.pop("after_rollback", []):
         callback()
+    for awaited in session.info.pop("after_rollback_awaited", []):
+        await awaited()
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:

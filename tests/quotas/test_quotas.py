@@ -15,8 +15,10 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from parley.auth.permissions import Role
-from parley.models import AuditEvent, Conversation, Group, GroupMember, Job, LimitRefusal, Message, QuotaReservation
+from parley.models import AuditEvent, Conversation, Group, GroupMember, Job, LimitRefusal, Message
 from parley.models import User as UserRow
+from parley.plans import service as plans_service
+from parley.quotas.ledger import Terms
 from tests.factories import assert_problem, signed_in_user
 from tests.plans.arrange import PLANS, user_on_plan
 from tests.sse import answer_text, parse_events
@@ -40,15 +42,15 @@ async def spent_tokens(session, user_id: uuid.UUID) -> int:
     return int(total)
 
 
-async def live_reservations(session, user_id: uuid.UUID) -> int:
-    await session.commit()
-    return int(
-        await session.scalar(
-            select(func.count())
-            .select_from(QuotaReservation)
-            .where(QuotaReservation.user_id == user_id, QuotaReservation.expires_at > func.now())
-        )
-    )
+async def live_holds(app, user_id: uuid.UUID) -> int:
+    """How many answers of the user hold quota in the ledger now (being written, or left by a dead process)."""
+    return (await app.state.quota_ledger.figures(user_id, [])).running
+
+
+async def plan_of(app, user_id: uuid.UUID):
+    async with app.state.database.session() as session:
+        user = await session.get(UserRow, user_id)
+        return await plans_service.plan_for_user(session, user, seeds=app.state.plan_seeds)
 
 
 def next_utc_midnight() -> datetime:
@@ -70,7 +72,8 @@ async def titled_conversation(client, user) -> str:
 
 
 class TestDailyTokenQuota:
-    async def test_answers_count_against_the_quota_until_it_refuses_with_when_it_comes_back(self, app, client, session):
+    async def test_answers_count_against_the_quota_until_it_refuses_with_when_it_comes_back(self, twin, session):
+        app, client = twin.app, twin.client
         user = await user_on_plan(app, client, "tokens-3000", {"tokens_per_day": 3000})
         first = await chat(client, user, words(10))
         assert first.status_code == 200, first.text
@@ -103,7 +106,8 @@ class TestDailyTokenQuota:
         assert problem["limit"] == "tokens-day" and "has 20 tokens left, too little" in problem["detail"]
         assert problem["left"] == 20
 
-    async def test_an_answer_is_cut_at_what_is_left_and_says_why(self, app, client, session):
+    async def test_an_answer_is_cut_at_what_is_left_and_says_why(self, twin, session):
+        app, client = twin.app, twin.client
         user = await user_on_plan(app, client, "tokens-cut", {"tokens_per_day": 100_000})
         conversation_id = await titled_conversation(client, user)
         used = await spent_tokens(session, user.id)
@@ -142,12 +146,14 @@ class TestDailyTokenQuota:
 
 
 class TestReservations:
-    async def test_a_finished_answer_leaves_no_reservation(self, app, client, session):
+    async def test_a_finished_answer_leaves_no_reservation(self, twin, session):
+        app, client = twin.app, twin.client
         user = await user_on_plan(app, client, "reserving", {"tokens_per_day": 10_000})
         assert (await chat(client, user, "hello there")).status_code == 200
-        assert await live_reservations(session, user.id) == 0
+        assert await live_holds(app, user.id) == 0
 
-    async def test_a_stopped_answer_settles_to_what_it_wrote(self, app, client, session, live_url):
+    async def test_a_stopped_answer_settles_to_what_it_wrote(self, twin, session):
+        app, client, live_url = twin.app, twin.client, twin.live_url
         user = await user_on_plan(app, client, "stopping", {"tokens_per_day": 10_000})
         async with (
             httpx.AsyncClient(base_url=live_url, timeout=30) as http,
@@ -159,15 +165,15 @@ class TestReservations:
                     conversation_id = json.loads(line[6:])["conversation_id"]
                 if line.startswith("event: delta"):
                     break
-            assert await live_reservations(session, user.id) == 1
+            assert await live_holds(app, user.id) == 1
             stopped = await http.post(f"{CHAT}/{conversation_id}/stop", headers=user.headers)
             assert stopped.status_code == 200, stopped.text
         assert stopped.json()["finish_reason"] == "cancelled"
         for _ in range(50):
-            if await live_reservations(session, user.id) == 0:
+            if await live_holds(app, user.id) == 0:
                 break
             await asyncio.sleep(0.1)
-        assert await live_reservations(session, user.id) == 0
+        assert await live_holds(app, user.id) == 0
         written = len(stopped.json()["content"].split())
         assert 0 < written < 200
         # What it spent is what it wrote (and its prompt and title), as the usage log has it.
@@ -185,29 +191,25 @@ class TestReservations:
         assert response.status_code == 200
         assert any(event.event == "error" for event in parse_events(response.text))
         assert await spent_tokens(session, user.id) == 0
-        assert await live_reservations(session, user.id) == 0
+        assert await live_holds(app, user.id) == 0
 
-    async def test_a_reservation_left_by_a_dead_process_counts_until_it_expires(self, app, client, session):
-        user = await user_on_plan(app, client, "crashed", {"tokens_per_day": 1_000})
-        # What a replica that died mid-answer leaves: a live hold on the whole quota.
-        session.add(
-            QuotaReservation(
-                id=uuid.uuid4(),
-                user_id=user.id,
-                tokens=1_000,
-                cost_usd=Decimal(0),
-                expires_at=datetime.now(UTC) + timedelta(minutes=10),
+    async def test_a_hold_left_by_a_dead_replica_counts_until_it_expires(self, redis_app, session):
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=redis_app), base_url="http://testserver")
+        async with client:
+            user = await user_on_plan(redis_app, client, "crashed", {"tokens_per_day": 1_000})
+            # What a replica that died mid-answer leaves in Redis: a hold on the whole quota, never settled.
+            plan = await plan_of(redis_app, user.id)
+            dead = await redis_app.state.quota_ledger.admit(
+                user.id, Terms(plan.plan, (), tokens_estimate=1_000, usd_estimate=Decimal(0), ttl_seconds=1.5)
             )
-        )
-        await session.commit()
-        problem = assert_problem(await chat(client, user, "hello"), 429)
-        assert problem["limit"] == "tokens-day"
+            assert dead.hold_id is not None
+            problem = assert_problem(await chat(client, user, "hello"), 429)
+            assert problem["limit"] == "tokens-day" and problem["left"] == 0
+            await asyncio.sleep(1.6)
+            assert (await chat(client, user, "hello")).status_code == 200
 
-        await session.execute(update(QuotaReservation).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
-        await session.commit()
-        assert (await chat(client, user, "hello")).status_code == 200
-
-    async def test_concurrent_requests_overspend_by_at_most_one_answer(self, app, client, session):
+    async def test_concurrent_requests_overspend_by_at_most_one_answer(self, twin, session):
+        app, client = twin.app, twin.client
         user = await user_on_plan(app, client, "racing", {"tokens_per_day": 100_000})
         conversations = [await titled_conversation(client, user) for _ in range(12)]
         used = await spent_tokens(session, user.id)
@@ -224,7 +226,8 @@ class TestReservations:
 
 
 class TestAnswersAtOnce:
-    async def test_a_second_answer_while_one_is_written_is_refused_with_a_retry(self, app, client, session, live_url):
+    async def test_a_second_answer_while_one_is_written_is_refused_with_a_retry(self, twin, session):
+        app, client, live_url = twin.app, twin.client, twin.live_url
         user = await user_on_plan(app, client, "one-at-a-time", {"concurrent_answers": 1})
         async with (
             httpx.AsyncClient(base_url=live_url, timeout=30) as http,
@@ -239,7 +242,7 @@ class TestAnswersAtOnce:
             assert int(second.headers["Retry-After"]) >= 1
         # The first ended (the client left and the answer was stopped or finished): a new one is admitted.
         for _ in range(100):
-            if await live_reservations(session, user.id) == 0:
+            if await live_holds(app, user.id) == 0:
                 break
             await asyncio.sleep(0.1)
         assert (await chat(client, user, "now")).status_code == 200
@@ -263,7 +266,8 @@ class TestBudgets:
         # than one answer's estimate.
         assert Decimal(2) <= spent <= Decimal(5) + Decimal("2.5")
 
-    async def test_a_groups_shared_budget_stops_every_member_once_spent(self, app, client, session):
+    async def test_a_groups_shared_budget_stops_every_member_once_spent(self, twin, session):
+        app, client = twin.app, twin.client
         admin = await signed_in_user(app, client, role=Role.ADMIN)
         alice = await signed_in_user(app, client)
         bob = await signed_in_user(app, client)
@@ -304,7 +308,8 @@ class TestOverrides:
 
 
 class TestAlerts:
-    async def test_crossing_80_and_100_percent_writes_each_event_once_and_audits_it(self, app, client, session):
+    async def test_crossing_80_and_100_percent_writes_each_event_once_and_audits_it(self, twin, session):
+        app, client = twin.app, twin.client
         user = await user_on_plan(app, client, "alerting", {"tokens_per_day": 100_000})
         conversation_id = await titled_conversation(client, user)
         used = await spent_tokens(session, user.id)
@@ -357,14 +362,15 @@ class TestOnV1:
                 )
             assert caught.value.code == "insufficient_quota"
 
-    async def test_a_completion_is_cut_at_what_is_left_with_finish_reason_length(self, app, client, live_url, session):
+    async def test_a_completion_is_cut_at_what_is_left_with_finish_reason_length(self, twin, session):
+        app, client, live_url = twin.app, twin.client, twin.live_url
         user = await user_on_plan(app, client, "v1-cut", {"tokens_per_day": 60})
         sdk = openai.AsyncOpenAI(base_url=f"{live_url}/v1", api_key=user.access_token, max_retries=0)
         whole = await sdk.chat.completions.create(model="echo", messages=[{"role": "user", "content": words(30)}])
         assert whole.choices[0].finish_reason == "length"
         assert 0 < len(whole.choices[0].message.content.split()) < 30
         assert whole.model_extra["limit"]["limit"] == "tokens-day"
-        assert await live_reservations(session, user.id) == 0
+        assert await live_holds(app, user.id) == 0
 
         other = await user_on_plan(app, client, "v1-cut-stream", {"tokens_per_day": 60})
         sdk = openai.AsyncOpenAI(base_url=f"{live_url}/v1", api_key=other.access_token, max_retries=0)

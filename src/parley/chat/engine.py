@@ -31,6 +31,7 @@ from parley.llm.response_cache import CacheHit
 from parley.llm.router import ModelSwitch, Router
 from parley.models import Message
 from parley.quotas import service as quotas_service
+from parley.quotas.ledger import Ledger
 from parley.quotas.service import Reservation
 from parley.usage import service as usage_service
 
@@ -91,11 +92,14 @@ class ChatEngine:
         router: Router,
         settings: LLMSettings,
         *,
+        quota_ledger: Ledger,
         relay: RunRelay | None = None,
         grounder: Grounder | None = None,
         reservation_seconds: float = 900.0,
     ) -> None:
         self.database = database
+        # Where answers are admitted against their users' quotas and settle what they spent.
+        self.quota_ledger = quota_ledger
         # How long an answer's quota reservation outlives a process that died writing it.
         self.reservation_seconds = reservation_seconds
         # Finds sources in the user's documents; None: answers draw on the conversation only.
@@ -412,6 +416,7 @@ class ChatEngine:
         async with self.database.session() as session:
             cost = await usage_service.record_completion(
                 session,
+                self.quota_ledger,
                 self.router.registry.config,
                 user_id=job.user_id,
                 model=model_name,
@@ -435,7 +440,7 @@ class ChatEngine:
                 extra["limit"] = notice
             if job.reservation is not None:
                 # The answer's spend is in the ledger now (with its usage rows): its hold on the quotas ends.
-                await quotas_service.settle(session, job.reservation)
+                await quotas_service.settle(session, self.quota_ledger, job.reservation)
             await repository.finish_message(
                 session,
                 job.message_id,
@@ -484,6 +489,7 @@ class ChatEngine:
             # The title's tokens are the user's too (counted with the answer it names).
             await usage_service.record_spent(
                 session,
+                self.quota_ledger,
                 self.router.registry.config,
                 title.spent,
                 user_id=job.user_id,

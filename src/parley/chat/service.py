@@ -225,7 +225,7 @@ async def _reserve(
     system = context.system_message(system_prompt).content
     prompt = budget if grounded else min(budget, quotas_service.estimate_prompt_tokens([system, *texts]))
     return await quotas_service.admit(
-        engine.database,
+        engine.quota_ledger,
         user_id=principal.user_id,
         plan=plan,
         model=registered.config,
@@ -286,7 +286,7 @@ def _start(
 def _abandon(engine: ChatEngine, run: Run, reservation: Reservation) -> None:
     """The request's unit of work failed after the answer was admitted: nothing runs, nothing stays held."""
     engine.runs.release(run)
-    quotas_service.release_in_background(engine.database, reservation)
+    quotas_service.release_in_background(engine.quota_ledger, reservation)
 
 
 async def _check_attachments(

@@ -14,7 +14,7 @@ from parley.models.knowledge_base_file import KnowledgeBaseFile
 from parley.models.knowledge_base_grant import KnowledgeBaseGrant
 from parley.models.message import Message
 from parley.models.plan import Plan
-from parley.models.quota import LimitRefusal, QuotaAlert, QuotaCounter, QuotaReservation
+from parley.models.quota import LimitRefusal, QuotaAlert, QuotaCounter
 from parley.models.refresh_token import RefreshToken
 from parley.models.scim_state import ScimState
 from parley.models.usage_log import UsageLog
@@ -40,7 +40,6 @@ __all__ = [
     "Plan",
     "QuotaAlert",
     "QuotaCounter",
-    "QuotaReservation",
     "RefreshToken",
     "ScimState",
     "UsageLog",

@@ -1,4 +1,5 @@
-"""The quota ledger: what users and groups spent per day, and what answers being written have reserved."""
+"""The quota record: what users and groups spent per day (the live ledger of holds is `parley.quotas.ledger`),
+alerts sent and requests refused."""
 
 from __future__ import annotations
 
@@ -6,11 +7,10 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Numeric, String, Uuid, func
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import BigInteger, ForeignKey, Numeric, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from parley.models.base import Base, UUIDPrimaryKey
+from parley.models.base import Base
 
 
 class QuotaCounter(Base):
@@ -23,26 +23,6 @@ class QuotaCounter(Base):
     day: Mapped[date] = mapped_column(primary_key=True)
     tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
     cost_usd: Mapped[Decimal] = mapped_column(Numeric(14, 6), server_default="0")
-
-
-class QuotaReservation(UUIDPrimaryKey, Base):
-    """What one answer being written may still spend: held from admission until it settles, or until
-    `expires_at` when the process writing it died."""
-
-    __tablename__ = "quota_reservations"
-
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    # Groups with a shared budget this answer draws on.
-    group_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid), server_default="{}")
-    tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    cost_usd: Mapped[Decimal] = mapped_column(Numeric(14, 6), server_default="0")
-    expires_at: Mapped[datetime]
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
-
-    __table_args__ = (
-        Index("ix_quota_reservations_user_expires", "user_id", "expires_at"),
-        Index("ix_quota_reservations_group_ids", "group_ids", postgresql_using="gin"),
-    )
 
 
 class LimitRefusal(Base):

@@ -19,6 +19,7 @@ from parley.db import SessionDep
 from parley.embeddings import Embedder, EmbeddingError, count_tokens
 from parley.errors import ParleyError
 from parley.openai_api.auth import OpenAIUser
+from parley.quotas.dependencies import QuotaLedgerDep
 from parley.usage import service as usage_service
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -107,7 +108,7 @@ def _encoded(vector: list[float], encoding_format: str) -> list[float] | str:
 
 @router.post("/embeddings", responses=_ERRORS, summary="Create embeddings (OpenAI format)")
 async def create_embeddings(
-    body: EmbeddingRequest, principal: OpenAIUser, embedder: EmbedderDep, session: SessionDep
+    body: EmbeddingRequest, principal: OpenAIUser, embedder: EmbedderDep, session: SessionDep, ledger: QuotaLedgerDep
 ) -> dict[str, Any]:
     if body.model not in (DEFAULT_MODEL, embedder.name):
         raise UnknownEmbeddingModel(f"the embedding model '{body.model}' does not exist; use '{embedder.name}'")
@@ -122,6 +123,7 @@ async def create_embeddings(
     prompt_tokens = sum(await _count(embedder, texts))
     await usage_service.record(
         session,
+        ledger,
         user_id=principal.user_id,
         api_key_id=principal.api_key_id,
         model=embedder.name,

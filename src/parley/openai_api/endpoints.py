@@ -20,6 +20,7 @@ from parley.plans.dependencies import SeededPlans
 from parley.policy.plans import usable_models
 from parley.policy.rates import RateLimiterDep
 from parley.quotas import service as quotas_service
+from parley.quotas.dependencies import QuotaLedgerDep
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 T = TypeVar("T")
@@ -61,7 +62,12 @@ async def list_models(request: Request, principal: OpenAIUser, seeds: SeededPlan
     summary="Create a chat completion (OpenAI format; streams with stream=true)",
 )
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request, principal: OpenAIUser, seeds: SeededPlans, limiter: RateLimiterDep
+    body: ChatCompletionRequest,
+    request: Request,
+    principal: OpenAIUser,
+    seeds: SeededPlans,
+    limiter: RateLimiterDep,
+    ledger: QuotaLedgerDep,
 ) -> Response:
     llm_router: Router = request.app.state.router
     chat_request = service.to_chat_request(body)
@@ -72,7 +78,7 @@ async def chat_completions(
         model = llm_router.resolve(body.model, chat_request.messages)
         plans_service.require_model_access(plan, model.config.name)
         chat_request, reservation, capped = await service.reserve(
-            database,
+            ledger,
             principal,
             plan,
             model,
@@ -85,6 +91,7 @@ async def chat_completions(
             completion = service.CompletionStream(
                 llm_router,
                 database,
+                ledger,
                 principal,
                 model,
                 chat_request,
@@ -103,7 +110,7 @@ async def chat_completions(
         whole = await _unless_the_client_leaves(
             request,
             service.complete(
-                llm_router, database, principal, model, chat_request, reservation=reservation, capped=capped
+                llm_router, database, ledger, principal, model, chat_request, reservation=reservation, capped=capped
             ),
         )
     except ProviderError as exc:

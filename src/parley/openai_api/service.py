@@ -36,6 +36,7 @@ from parley.plans import service as plans_service
 from parley.plans.service import NamedPlan
 from parley.policy.plans import Plan
 from parley.quotas import service as quotas_service
+from parley.quotas.ledger import Ledger
 from parley.quotas.service import Reservation
 from parley.usage import service as usage_service
 
@@ -85,7 +86,7 @@ async def plan_of(database: Database, principal: Principal, seeds: Mapping[str, 
 
 
 async def reserve(
-    database: Database,
+    ledger: Ledger,
     principal: Principal,
     plan: NamedPlan,
     model: RegisteredModel,
@@ -98,7 +99,7 @@ async def reserve(
     takes all that is left is refused (429 `insufficient_quota`) by the admission."""
     prompt = quotas_service.estimate_prompt_tokens(message.content for message in request.messages)
     reservation = await quotas_service.admit(
-        database,
+        ledger,
         user_id=principal.user_id,
         plan=plan,
         model=model.config,
@@ -119,6 +120,7 @@ def _completion_id() -> str:
 async def complete(
     router: Router,
     database: Database,
+    ledger: Ledger,
     principal: Principal,
     model: RegisteredModel,
     request: ChatRequest,
@@ -147,7 +149,7 @@ async def complete(
                 accounting.cache_hit = True
     finally:
         accounting.completion_parts = len(parts) - parts_before_model
-        await _record(database, router, principal, request, accounting)
+        await _record(database, ledger, router, principal, request, accounting)
     usage = _final_usage(accounting)
     notice = accounting.notice(finish)
     return {
@@ -182,6 +184,7 @@ class CompletionStream:
         self,
         router: Router,
         database: Database,
+        ledger: Ledger,
         principal: Principal,
         model: RegisteredModel,
         request: ChatRequest,
@@ -193,6 +196,7 @@ class CompletionStream:
     ) -> None:
         self._router = router
         self._database = database
+        self._ledger = ledger
         self._principal = principal
         self._request = request
         self._include_usage = include_usage
@@ -226,7 +230,9 @@ class CompletionStream:
             # a fallback broke after generating).
             with anyio.CancelScope(shield=True):
                 await self._events.aclose()
-                await _record(self._database, self._router, self._principal, self._request, self._accounting)
+                await _record(
+                    self._database, self._ledger, self._router, self._principal, self._request, self._accounting
+                )
             raise
         raise ProviderError("the model's stream ended without a finish", retryable=True)
 
@@ -307,7 +313,7 @@ class CompletionStream:
             # Shielded: a client that hung up still gets its tokens counted.
             with anyio.CancelScope(shield=True):
                 await self._events.aclose()
-                await _record(self._database, self._router, self._principal, self._request, accounting)
+                await _record(self._database, self._ledger, self._router, self._principal, self._request, accounting)
         yield b"data: [DONE]\n\n"
 
 
@@ -330,7 +336,12 @@ def _usage_body(usage: Usage) -> dict[str, int]:
 
 
 async def _record(
-    database: Database, router: Router, principal: Principal, request: ChatRequest, accounting: Accounting
+    database: Database,
+    ledger: Ledger,
+    router: Router,
+    principal: Principal,
+    request: ChatRequest,
+    accounting: Accounting,
 ) -> None:
     usage = accounting.usage
     if usage is None:
@@ -349,6 +360,7 @@ async def _record(
         async with database.session() as session:
             await usage_service.record_completion(
                 session,
+                ledger,
                 lambda name: found.config if (found := router.registry.get(name)) else None,
                 user_id=principal.user_id,
                 api_key_id=principal.api_key_id,
@@ -360,6 +372,6 @@ async def _record(
                 cache_hit=accounting.cache_hit,
             )
             if accounting.reservation is not None:
-                await quotas_service.settle(session, accounting.reservation)
+                await quotas_service.settle(session, ledger, accounting.reservation)
     except Exception as exc:  # the answer was delivered; a lost usage row is logged, not raised at the client
         _logger.error("usage_record_failed", error=str(exc), model=accounting.model)

@@ -1,13 +1,14 @@
 """Token quotas, budgets and answers at once: admission with a reservation, settlement, alerts, refusals.
 
-An answer (chat or /v1) is admitted by `admit`: under a lock on the user (and their budget groups) it reads
-what was spent and reserved, refuses when a quota has nothing left (429 `quota_exceeded`) or the user already
-has as many answers being written as their plan allows (429 `rate_limited`), else reserves its estimate (prompt
-+ max output, and its price), cut to what is left. When the answer ends, however it ends, its usage is recorded
-(which adds it to the ledger: `add_spend`) and `settle` drops the reservation and writes any `quota.warning` /
-`quota.exceeded` alert. A reservation left by a process that died expires after its TTL. So concurrent answers
-together overspend by at most one answer's estimate error, and an answer cut to what was left stops there with
-`finish_reason: length` and a notice saying which limit it reached.
+An answer (chat or /v1) is admitted by `admit`: the live ledger (`quotas.ledger`: in memory, or on Redis for
+replicas) reads what was spent and held and decides in one atomic step: refused when a quota has nothing left
+(429 `quota_exceeded`) or the user already has as many answers being written as their plan allows (429
+`rate_limited`), else its estimate (prompt + max output, and its price) is held, cut to what is left. When the
+answer ends, however it ends, its usage is recorded (`add_spend`: the record in PostgreSQL, in the usage row's
+transaction) and `settle` ends the hold and writes any `quota.warning` / `quota.exceeded` alert; the ledger is
+told once that transaction has committed. A hold left by a process that died expires after its TTL. So
+concurrent answers together overspend by at most one answer's estimate error, and an answer cut to what was left
+stops there with `finish_reason: length` and a notice saying which limit it reached.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley import events
 from parley.audit.service import AuditAction, record
-from parley.db import Database
+from parley.db import Database, after_commit_awaited
 from parley.errors import QuotaExceeded, RateLimited
 from parley.kit.clock import utcnow
 from parley.llm.config import ModelConfig
@@ -39,14 +40,15 @@ from parley.policy.quotas import (
     WARNING_AT,
     Grant,
     Quota,
+    Spent,
     day_start,
-    grant,
     month_start,
     quotas,
     thresholds_reached,
 )
 from parley.policy.rates import Decision, RateLimit, RateLimiter
 from parley.quotas import repository
+from parley.quotas.ledger import Balance, Figures, Hold, Ledger, Spend, Terms, from_micros, to_micros
 
 _logger = structlog.get_logger("parley.quotas")
 
@@ -56,8 +58,9 @@ _CONCURRENCY_RETRY_SECONDS = 5
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
-    """An admitted answer's hold on the user's quotas. `id` is None when no quota or concurrency limit applies
-    (nothing to hold). `grant` is what it may spend; `capped_by` in it names the quota that cut it."""
+    """An admitted answer's hold on the user's quotas. `id` (the ledger's hold) is None when no quota or
+    concurrency limit applies (nothing to hold). `grant` is what it may spend; `capped_by` in it names the quota
+    that cut it."""
 
     id: uuid.UUID | None
     user_id: uuid.UUID
@@ -117,22 +120,20 @@ def _limited(plan: NamedPlan) -> bool:
     )
 
 
-async def _as_they_stand(session: AsyncSession, *, user_id: uuid.UUID, plan: NamedPlan) -> tuple[list[Quota], int]:
-    """The user's quotas (their own and their budget groups') with what is spent and reserved now, and how many
+async def _as_they_stand(ledger: Ledger, *, user_id: uuid.UUID, plan: NamedPlan) -> tuple[list[Quota], int]:
+    """The user's quotas (their own and their budget groups') with what is spent and held now, and how many
     answers they have being written."""
-    now = utcnow()
-    group_ids = [budget.group_id for budget in plan.group_budgets]
-    spent, groups, running = await repository.standing(
-        session, user_id=user_id, group_ids=group_ids, today=day_start(now), month=month_start(now)
-    )
-    found = quotas(
-        plan.plan, user=spent, groups=[(budget, groups[budget.group_id]) for budget in plan.group_budgets], now=now
-    )
-    return found, running
+    figures = await ledger.figures(user_id, [budget.group_id for budget in plan.group_budgets])
+    return _quotas(plan, figures), figures.running
+
+
+def _quotas(plan: NamedPlan, figures: Figures) -> list[Quota]:
+    groups = [(budget, figures.groups.get(budget.group_id, Spent())) for budget in plan.group_budgets]
+    return quotas(plan.plan, user=figures.user, groups=groups, now=utcnow())
 
 
 async def admit(
-    database: Database,
+    ledger: Ledger,
     *,
     user_id: uuid.UUID,
     plan: NamedPlan,
@@ -142,55 +143,60 @@ async def admit(
     overhead_tokens: int = 0,
     ttl_seconds: float,
 ) -> Reservation:
-    """Admit one answer of `model` against the user's effective `plan` and reserve its estimate (the prompt
+    """Admit one answer of `model` against the user's effective `plan` and hold its estimate (the prompt
     estimated at `prompt_tokens`, the longest answer allowed, and `overhead_tokens` of work around it), cut to
     what is left. Raises `QuotaExceeded` (a quota is used up, or what is left would not fit the prompt: which
     one, and when it comes back) or `RateLimited` (`concurrent-answers`).
 
-    The reservation is committed at once in a short unit of work of its own: the lock that makes admissions of
-    one user (and their budget groups) take turns is held for three statements, not for the caller's request.
-    A caller whose own work then fails releases it (`release_in_background`)."""
+    The ledger decides and holds in one atomic step, with no database round trip. A caller whose own work then
+    fails releases the hold (`release_in_background`)."""
     if not _limited(plan):
         return Reservation(None, user_id, plan, Grant(tokens=None, usd=None))
     tokens_estimate, usd_estimate = estimate(
         model, prompt_tokens=prompt_tokens + overhead_tokens, max_tokens=max_tokens
     )
+    terms = Terms(plan.plan, plan.group_budgets, tokens_estimate, usd_estimate, ttl_seconds)
+    admission = await ledger.admit(user_id, terms)
     now = utcnow()
-    async with database.session() as session:
-        await repository.lock(session, [user_id, *(budget.group_id for budget in plan.group_budgets)])
-        found, running = await _as_they_stand(session, user_id=user_id, plan=plan)
+    # The ledger's decision, again over the figures it decided on: for what to tell the user.
+    decided = terms.decide(admission.figures, now)
+    if decided is None:
         at_once = plan.plan.concurrent_answers
-        if at_once is not None and running >= at_once:
-            raise RateLimited(
-                f"You have {running} answer(s) being written, as many as your plan allows at once ({at_once}); "
-                "try again when one has finished",
-                limit=CONCURRENT_ANSWERS,
-                quota=at_once,
-                window_seconds=0,
-                resets_at=now + timedelta(seconds=_CONCURRENCY_RETRY_SECONDS),
-                headers={},
-            )
-        decided = grant(found, tokens_estimate=tokens_estimate, usd_estimate=usd_estimate)
-        if isinstance(decided, Quota):
-            raise exceeded(decided)
-        reservation = Reservation(
-            None, user_id, plan, decided, overhead_tokens, alert_due=_alert_due(found, decided, tokens_estimate)
+        assert at_once is not None  # only a plan with a limit on answers at once refuses for being busy
+        raise RateLimited(
+            f"You have {admission.figures.running} answer(s) being written, as many as your plan allows at once "
+            f"({at_once}); try again when one has finished",
+            limit=CONCURRENT_ANSWERS,
+            quota=at_once,
+            window_seconds=0,
+            resets_at=now + timedelta(seconds=_CONCURRENCY_RETRY_SECONDS),
+            headers={},
         )
-        if (
-            decided.capped_by is not None
-            and reservation.output_allowance(prompt_tokens=prompt_tokens, model=model) == 0
-        ):
-            # What is left would not even hold the prompt: refused now rather than answered with nothing.
-            raise exceeded(decided.capped_by)
-        reservation_id = await repository.reserve(
-            session,
-            user_id=user_id,
-            group_ids=[budget.group_id for budget in plan.group_budgets],
-            tokens=decided.tokens if decided.tokens is not None else tokens_estimate,
-            cost_usd=decided.usd if decided.usd is not None else usd_estimate,
-            ttl_seconds=ttl_seconds,
-        )
-    return replace(reservation, id=reservation_id)
+    if isinstance(decided, Quota):
+        raise exceeded(decided)
+    found = terms.quotas(admission.figures, now)
+    if admission.hold_id is None:
+        # Only where the ledger's integer arithmetic and ours part by a rounding: the quota with least left.
+        raise exceeded(min(found, key=lambda quota: quota.left / quota.limit if quota.limit else Decimal(0)))
+    reservation = Reservation(
+        admission.hold_id,
+        user_id,
+        plan,
+        decided,
+        overhead_tokens,
+        alert_due=_alert_due(found, decided, tokens_estimate),
+    )
+    if decided.capped_by is not None and reservation.output_allowance(prompt_tokens=prompt_tokens, model=model) == 0:
+        # What is left would not even hold the prompt: refused now rather than answered with nothing.
+        await ledger.apply([], [_hold(reservation)])
+        raise exceeded(decided.capped_by)
+    return reservation
+
+
+def _hold(reservation: Reservation) -> Hold:
+    assert reservation.id is not None
+    group_ids = tuple(budget.group_id for budget in reservation.plan.group_budgets)
+    return Hold(reservation.id, reservation.user_id, group_ids)
 
 
 def _alert_due(found: list[Quota], decided: Grant, tokens_estimate: int) -> bool:
@@ -208,22 +214,14 @@ def _alert_due(found: list[Quota], decided: Grant, tokens_estimate: int) -> bool
 _releasing: set[asyncio.Task[None]] = set()
 
 
-def release_in_background(database: Database, reservation: Reservation) -> None:
-    """Drop a reservation whose request failed after its admission (its transaction rolled back), from a
-    synchronous rollback hook: a task of its own, logged if it fails (the reservation then expires)."""
+def release_in_background(ledger: Ledger, reservation: Reservation) -> None:
+    """End the hold of an answer whose request failed after its admission (its transaction rolled back), from a
+    synchronous rollback hook: a task of its own (the hold expires if it fails)."""
     if reservation.id is None:
         return
-    task = asyncio.get_running_loop().create_task(_release(database, reservation.id))
+    task = asyncio.get_running_loop().create_task(ledger.apply([], [_hold(reservation)]))
     _releasing.add(task)
     task.add_done_callback(_releasing.discard)
-
-
-async def _release(database: Database, reservation_id: uuid.UUID) -> None:
-    try:
-        async with database.session() as session:
-            await repository.release(session, reservation_id)
-    except SQLAlchemyError as exc:
-        _logger.warning("reservation_release_failed", error=str(exc))
 
 
 def exceeded(quota: Quota) -> QuotaExceeded:
@@ -252,27 +250,81 @@ def exceeded(quota: Quota) -> QuotaExceeded:
     return error
 
 
-async def add_spend(session: AsyncSession, *, user_id: uuid.UUID, tokens: int, cost_usd: Decimal) -> None:
-    """Count spend against the user's and their groups' quotas (today, UTC). Called with every usage record,
-    in its transaction."""
+@dataclass(slots=True)
+class _Told:
+    """What one unit of work will tell the live ledger once it has committed: spend recorded, holds ended."""
+
+    spends: list[Spend]
+    releases: list[Hold]
+
+
+def _told(session: AsyncSession, ledger: Ledger) -> _Told:
+    told: _Told | None = session.info.get("quota_ledger")
+    if told is None:
+        told = session.info["quota_ledger"] = _Told([], [])
+        settled = told
+
+        async def committed() -> None:
+            await ledger.apply(settled.spends, settled.releases)
+
+        async def rolled_back() -> None:
+            # Nothing was spent after all; the holds end all the same (their answers are over).
+            await ledger.apply([], settled.releases)
+
+        after_commit_awaited(session, committed, on_rollback=rolled_back)
+    return told
+
+
+async def add_spend(
+    session: AsyncSession, ledger: Ledger, *, user_id: uuid.UUID, tokens: int, cost_usd: Decimal
+) -> None:
+    """Count spend against the user's and their groups' quotas (today, UTC): in the record with every usage
+    row, in its transaction, and in the live ledger once that has committed."""
     if tokens or cost_usd:
-        await repository.add_spend(session, user_id=user_id, day=day_start(utcnow()), tokens=tokens, cost_usd=cost_usd)
+        subjects = await repository.add_spend(
+            session, user_id=user_id, day=day_start(utcnow()), tokens=tokens, cost_usd=cost_usd
+        )
+        _told(session, ledger).spends.append(Spend(subjects, tokens, to_micros(cost_usd)))
 
 
-async def settle(session: AsyncSession, reservation: Reservation) -> None:
-    """End an answer's reservation, in the transaction that records its usage, and write the alerts of every
-    limit that is past 80 % or 100 % now: once per limit, threshold and period, whoever gets there first.
-    (Spend after it, such as the conversation's title, is seen by the next settlement.)"""
+async def settle(session: AsyncSession, ledger: Ledger, reservation: Reservation) -> None:
+    """End an answer's hold once the transaction that records its usage has committed, and write (in that
+    transaction) the alerts of every limit past 80 % or 100 % with this answer's spend: once per limit,
+    threshold and period, whoever gets there first. (Spend after it, such as the conversation's title, is seen by
+    the next settlement.)"""
     if reservation.id is None:
         return
-    await repository.release(session, reservation.id)
+    told = _told(session, ledger)
+    told.releases.append(_hold(reservation))
     if reservation.alert_due:
-        await _alert(session, user_id=reservation.user_id, plan=reservation.plan)
+        figures = await ledger.figures(reservation.user_id, [b.group_id for b in reservation.plan.group_budgets])
+        await _alert(
+            session,
+            user_id=reservation.user_id,
+            plan=reservation.plan,
+            found=_quotas(reservation.plan, _with_spend(figures, told.spends, reservation.user_id)),
+        )
 
 
-async def _alert(session: AsyncSession, *, user_id: uuid.UUID, plan: NamedPlan) -> None:
+def _with_spend(figures: Figures, spends: list[Spend], user_id: uuid.UUID) -> Figures:
+    """The figures with spend not yet committed (this transaction's) added."""
+
+    def plus(subject: uuid.UUID, spent: Spent) -> Spent:
+        tokens = sum(spend.tokens for spend in spends if subject in spend.subjects)
+        usd = sum(spend.usd_micros for spend in spends if subject in spend.subjects)
+        return replace(
+            spent,
+            tokens_today=spent.tokens_today + tokens,
+            tokens_this_month=spent.tokens_this_month + tokens,
+            usd_this_month=spent.usd_this_month + from_micros(usd),
+        )
+
+    groups = {group_id: plus(group_id, spent) for group_id, spent in figures.groups.items()}
+    return Figures(plus(user_id, figures.user), groups, figures.running)
+
+
+async def _alert(session: AsyncSession, *, user_id: uuid.UUID, plan: NamedPlan, found: list[Quota]) -> None:
     now = utcnow()
-    found, _ = await _as_they_stand(session, user_id=user_id, plan=plan)
     for quota in found:
         for threshold in thresholds_reached(quota):
             period = day_start(now) if quota.name == TOKENS_DAY else month_start(now)
@@ -322,8 +374,8 @@ class Standing:
     requests: Decision | None
 
 
-async def standing(session: AsyncSession, *, user_id: uuid.UUID, plan: NamedPlan, limiter: RateLimiter) -> Standing:
-    found, running = await _as_they_stand(session, user_id=user_id, plan=plan)
+async def standing(ledger: Ledger, *, user_id: uuid.UUID, plan: NamedPlan, limiter: RateLimiter) -> Standing:
+    found, running = await _as_they_stand(ledger, user_id=user_id, plan=plan)
     requests = None
     if plan.plan.requests_per_minute is not None:
         limit = RateLimit("user-minute", quota=plan.plan.requests_per_minute, window_seconds=60)
@@ -345,3 +397,13 @@ async def refusals_counted(database: Database, user_id: uuid.UUID) -> AsyncItera
         except SQLAlchemyError as db_error:  # the refusal stands; only its count is lost
             _logger.warning("refusal_count_failed", error=str(db_error), limit=limit)
         raise
+
+
+def loader(database: Database) -> Callable[[Sequence[uuid.UUID], date, date], Awaitable[dict[uuid.UUID, Balance]]]:
+    """How the live ledger reads the record: a short unit of work of its own."""
+
+    async def load(subjects: Sequence[uuid.UUID], today: date, month: date) -> dict[uuid.UUID, Balance]:
+        async with database.session() as session:
+            return await repository.balances(session, subjects=subjects, today=today, month=month)
+
+    return load

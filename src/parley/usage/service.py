@@ -16,6 +16,7 @@ from parley.llm.base import Usage
 from parley.llm.config import ModelConfig
 from parley.models import UsageLog
 from parley.quotas import service as quotas_service
+from parley.quotas.ledger import Ledger
 from parley.usage import repository
 
 
@@ -39,6 +40,7 @@ class UsageReport:
 
 async def record(
     session: AsyncSession,
+    ledger: Ledger,
     *,
     user_id: uuid.UUID,
     model: str,
@@ -74,7 +76,7 @@ async def record(
     # The quota ledger moves with the usage log, in its transaction. An answer from the cache spent nothing.
     if not cache_hit:
         await quotas_service.add_spend(
-            session, user_id=user_id, tokens=prompt_tokens + completion_tokens, cost_usd=cost_usd
+            session, ledger, user_id=user_id, tokens=prompt_tokens + completion_tokens, cost_usd=cost_usd
         )
 
 
@@ -85,6 +87,7 @@ def _cost(prices: Callable[[str], ModelConfig | None], name: str, spent: Usage) 
 
 async def record_spent(
     session: AsyncSession,
+    ledger: Ledger,
     prices: Callable[[str], ModelConfig | None],
     spent: Sequence[tuple[str, Usage]],
     *,
@@ -98,6 +101,7 @@ async def record_spent(
     for name, used in spent:
         await record(
             session,
+            ledger,
             user_id=user_id,
             model=name,
             prompt_tokens=used.prompt_tokens,
@@ -111,6 +115,7 @@ async def record_spent(
 
 async def record_completion(
     session: AsyncSession,
+    ledger: Ledger,
     prices: Callable[[str], ModelConfig | None],
     *,
     user_id: uuid.UUID,
@@ -129,6 +134,7 @@ async def record_completion(
     response cache answered; `usage` (the stored answer's) costs nothing and its price is recorded as saved."""
     await record_spent(
         session,
+        ledger,
         prices,
         abandoned,
         user_id=user_id,
@@ -142,6 +148,7 @@ async def record_completion(
         final_cost, saved_usd = Decimal(0), final_cost
     await record(
         session,
+        ledger,
         user_id=user_id,
         model=model,
         prompt_tokens=usage.prompt_tokens,

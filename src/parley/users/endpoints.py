@@ -14,6 +14,7 @@ from parley.plans.dependencies import SeededPlans
 from parley.policy.quotas import Quota
 from parley.policy.rates import RateLimiterDep
 from parley.quotas import service as quotas_service
+from parley.quotas.dependencies import QuotaLedgerDep
 from parley.users import service
 from parley.users.schemas import (
     ConcurrentAnswersRead,
@@ -69,10 +70,10 @@ async def update_me(
     summary="Every limit that applies to you: used, left and when it comes back",
 )
 async def read_my_limits(
-    principal: ProfileReader, session: SessionDep, seeds: SeededPlans, limiter: RateLimiterDep
+    principal: ProfileReader, session: SessionDep, seeds: SeededPlans, limiter: RateLimiterDep, ledger: QuotaLedgerDep
 ) -> MyLimits:
     plan = await plans_service.plan_for_user(session, principal.user, seeds=seeds)
-    standing = await quotas_service.standing(session, user_id=principal.user_id, plan=plan, limiter=limiter)
+    standing = await quotas_service.standing(ledger, user_id=principal.user_id, plan=plan, limiter=limiter)
     limits = standing.plan.plan
     requests = standing.requests
     return MyLimits(
