@@ -68,6 +68,6 @@ async def members_of(session: AsyncSession, group_ids: list[uuid.UUID]) -> dict[
         .where(GroupMember.group_id.in_(group_ids))
         .order_by(User.email)
     )
-    for group_id, user in rows.tuples():
+    for group_id, user in rows:
         members[group_id].append(user)
     return members
