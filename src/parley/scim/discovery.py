@@ -60,7 +60,10 @@ _USER_ATTRIBUTES = [
         uniqueness="server",
     ),
     _attribute("displayName", description="The name Parley shows (its account's full name)."),
-    _attribute("active", "boolean", description="false suspends the account at once; true reinstates it."),
+    # Required: Parley's accounts are always active or suspended (an IdP that leaves it out keeps it as it is).
+    _attribute(
+        "active", "boolean", required=True, description="false suspends the account at once; true reinstates it."
+    ),
     _attribute(
         "emails",
         "complex",
@@ -96,8 +99,6 @@ _GROUP_ATTRIBUTES = [
                 mutability="immutable",
                 reference_types=["User"],
             ),
-            _attribute("display", description="The member's name or email.", mutability="readOnly"),
-            _attribute("type", description="Always User.", mutability="readOnly"),
         ],
     ),
 ]

@@ -16,8 +16,8 @@ from parley.errors import NotFound
 from parley.models import Group
 from parley.scim import discovery, resources, service
 from parley.scim.auth import ScimClient
-from parley.scim.errors import PREFIX, ScimResponse, invalid
-from parley.scim.schemas import parse_group, parse_patch, parse_user
+from parley.scim.errors import PREFIX, NotImplementedByParley, ScimResponse, invalid
+from parley.scim.schemas import lower_keys, parse_group, parse_patch, parse_user
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False, dependencies=[ScimClient])
 
@@ -89,6 +89,46 @@ async def schema(schema_id: str, request: Request) -> ScimResponse:
     raise NotFound(f"Schema {schema_id} not found")
 
 
+@router.post("/.search")
+async def search_everything() -> ScimResponse:
+    raise NotImplementedByParley("searching several resource types at once is not supported")
+
+
+async def _search_body(request: Request) -> tuple[str | None, int, int, str | None, str | None]:
+    """A SearchRequest (RFC 7644, 3.4.3): filter, startIndex, count, attributes, excludedAttributes."""
+    body = lower_keys(await _body(request), "a SearchRequest")
+    if unknown := body.keys() - {"schemas", "filter", "startindex", "count", "attributes", "excludedattributes"}:
+        raise invalid(f"unknown member of a SearchRequest: {sorted(unknown)[0]}", "invalidSyntax")
+
+    def joined(value: Any, name: str) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise invalid(f"{name} must be a list of attribute names", "invalidValue")
+        return ",".join(value)
+
+    def number(value: Any, name: str, default: int) -> int:
+        if value is None:
+            return default
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise invalid(f"{name} must be an integer", "invalidValue")
+        return value
+
+    filter_ = body.get("filter")
+    if filter_ is not None and not isinstance(filter_, str):
+        raise invalid("filter must be a string", "invalidFilter")
+    start_index, count = _page(
+        number(body.get("startindex"), "startIndex", 1), number(body.get("count"), "count", DEFAULT_COUNT)
+    )
+    return (
+        filter_,
+        start_index,
+        count,
+        joined(body.get("attributes"), "attributes"),
+        joined(body.get("excludedattributes"), "excludedAttributes"),
+    )
+
+
 # Users
 
 
@@ -111,6 +151,12 @@ async def list_users(
     users, total = await service.list_users(session, filter_=filter_, start_index=start_index, count=count)
     items = [_user(request, user, attributes, excluded) for user in users]
     return ScimResponse(resources.list_response(items, total=total, start_index=start_index))
+
+
+@router.post("/Users/.search")
+async def search_users(request: Request, session: SessionDep) -> ScimResponse:
+    filter_, start_index, count, attributes, excluded = await _search_body(request)
+    return await list_users(request, session, filter_, start_index, count, attributes, excluded)
 
 
 @router.post("/Users")
@@ -181,6 +227,12 @@ async def list_groups(
     groups, total = await service.list_groups(session, filter_=filter_, start_index=start_index, count=count)
     items = await _groups(request, session, groups, attributes, excluded)
     return ScimResponse(resources.list_response(items, total=total, start_index=start_index))
+
+
+@router.post("/Groups/.search")
+async def search_groups(request: Request, session: SessionDep) -> ScimResponse:
+    filter_, start_index, count, attributes, excluded = await _search_body(request)
+    return await list_groups(request, session, filter_, start_index, count, attributes, excluded)
 
 
 @router.post("/Groups")

@@ -12,7 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from parley.errors import BadRequest
+from parley.errors import BadRequest, ParleyError
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -21,6 +21,12 @@ PREFIX = "/scim/v2"
 
 class ScimResponse(JSONResponse):
     media_type = SCIM_MEDIA_TYPE
+
+
+class NotImplementedByParley(ParleyError):
+    """A SCIM operation Parley does not offer (it says so in /ServiceProviderConfig where SCIM has a flag)."""
+
+    status, code = 501, "not_implemented"
 
 
 def invalid(message: str, scim_type: str = "invalidValue") -> BadRequest:

@@ -47,15 +47,7 @@ def group_resource(group: Group, members: list[User] | None, base_url: str) -> d
     if group.external_id:
         resource["externalId"] = group.external_id
     if members is not None:
-        resource["members"] = [
-            {
-                "value": str(user.id),
-                "$ref": f"{base_url}/Users/{user.id}",
-                "display": user.full_name or user.email,
-                "type": "User",
-            }
-            for user in members
-        ]
+        resource["members"] = [{"value": str(user.id), "$ref": f"{base_url}/Users/{user.id}"} for user in members]
     return resource
 
 
