@@ -234,6 +234,14 @@ async def _new_plan(world: World) -> str:
 PATH_PARAMETERS["group_id"] = _new_group_with_target
 PATH_PARAMETERS["name"] = _new_plan
 
+
+async def _unconfigured_provider(world: World) -> str:
+    """This app has no OIDC provider configured (tests/identity has a real one): every provider id is unknown."""
+    return "okta"
+
+
+PATH_PARAMETERS["provider"] = _unconfigured_provider
+
 # After file_id and conversation_id: the knowledge base maker uses what they made; the grant maker uses its KB.
 PATH_PARAMETERS["knowledge_base_id"] = _new_knowledge_base_of_a
 PATH_PARAMETERS["grant_id"] = _new_grant_of_a
@@ -256,6 +264,11 @@ CASES: list[Case] = [
     Case("POST", f"{API}/auth/login", public=200, body=_user_a_credentials),
     Case("POST", f"{API}/auth/refresh", public=200, body=_fresh_refresh_token),
     Case("POST", f"{API}/auth/logout", public=204, body=_fresh_refresh_token),
+    # Single sign-on (tests/identity covers the round trip): public, and a provider must be configured.
+    Case("GET", f"{API}/auth/providers", public=200),
+    Case("GET", f"{API}/auth/oidc/{{provider}}/login", public=404),
+    Case("GET", f"{API}/auth/oidc/{{provider}}/callback", public=404),
+    Case("GET", f"{API}/auth/oidc/logout", public=303),
     # Your own profile.
     Case("GET", f"{API}/users/me", Allowed(200, 200, 200, read_key=403, full_key=200)),
     Case(

@@ -43,6 +43,8 @@ from parley.files.tasks import StoredFileDeletion
 from parley.groups.admin_endpoints import router as admin_groups_router
 from parley.groups.endpoints import router as groups_router
 from parley.health.endpoints import router as health_router
+from parley.identity.endpoints import router as identity_router
+from parley.identity.oidc import OIDCProviders
 from parley.ingestion.tasks import JOB_KIND as INGEST_FILE_JOB
 from parley.ingestion.tasks import IngestionTask
 from parley.jobs import JobWorker
@@ -226,10 +228,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     # Read here, not in the lifespan: a bad plan file stops start-up before anything is started.
     app.state.plan_seeds = load_plan_file(settings.plans_file)
+    app.state.oidc = OIDCProviders(settings.oidc)
     install_error_handlers(app, surfaces={"/v1/": openai_error_response, SCIM_PREFIX: scim_error_response})
     for router in (
         health_router,
         auth_router,
+        identity_router,
         users_router,
         api_keys_router,
         admin_users_router,

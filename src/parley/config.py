@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from parley.llm.config import ModelCatalog, bundled_catalog
@@ -67,6 +76,15 @@ class AuthSettings(BaseModel):
     login_failures_per_ip: int = Field(default=300, ge=1)
     # An address or browser that signed in to an account stays recognised (exempt from the two above) this long.
     login_recognised_address_days: int = Field(default=30, ge=1, le=365)
+    # False: nobody signs in with a password (single sign-on only) except the break-glass admin named here, who
+    # keeps a way in when the identity provider is down or misconfigured.
+    password_login_enabled: bool = True
+    break_glass_email: str | None = None
+
+    @field_validator("break_glass_email")
+    @classmethod
+    def _normalised_break_glass_email(cls, value: str | None) -> str | None:
+        return value.strip().lower() if value else None
 
 
 class LLMSettings(BaseModel):
@@ -217,6 +235,107 @@ class LimitsSettings(BaseModel):
     ledger_refresh_seconds: int = Field(default=300, ge=1, le=86_400)
 
 
+class OIDCClaimMapping(BaseModel):
+    """Which claims of a provider's ID token or userinfo say who the user is and what they may do."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = "email"
+    email_verified: str = "email_verified"
+    name: str = "name"
+    # The claim holding the user's groups (a list of names, or one name); null: the provider sends none.
+    groups: str | None = "groups"
+    # Members of any of these groups are Parley admins; everyone else signing in here is a user. Empty: roles
+    # are left as administrators set them in Parley.
+    admin_groups: list[str] = Field(default_factory=list)
+    # True: Parley groups are created from the claim and a user's memberships replaced by it at each sign-in.
+    sync_groups: bool = False
+
+
+class OIDCProviderSettings(BaseModel):
+    """One OpenID Provider (Entra ID, Okta, Keycloak, Google…), found through its issuer's discovery document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # In URLs (/api/v1/auth/oidc/<id>/login) and stored with each linked identity: keep it once chosen.
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    display_name: str = Field(min_length=1, max_length=100)
+    issuer: str = Field(pattern=r"^https?://[^\s]+$")
+    client_id: str = Field(min_length=1)
+    # The NAME of the environment variable holding the client secret; the secret itself never goes in settings
+    # files. Null: a public client (PKCE only).
+    client_secret_env: str | None = None
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
+    claims: OIDCClaimMapping = OIDCClaimMapping()
+    # True: this provider only asserts addresses it controls (e.g. Entra ID with the tenant's own domains, which
+    # sends no email_verified claim), so its emails count as verified for linking to existing accounts.
+    emails_verified: bool = False
+    # Only emails of these domains may sign in here (empty: any).
+    allowed_email_domains: list[str] = Field(default_factory=list)
+    # Read from `client_secret_env` when the settings are loaded.
+    client_secret: SecretStr | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_from_environment(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        if "client_secret" in data:
+            raise ValueError("put the client secret in an environment variable and name it in client_secret_env")
+        env = data.get("client_secret_env")
+        if env:
+            secret = os.environ.get(str(env))
+            if not secret:
+                raise ValueError(f"the environment variable {env} (client_secret_env) is not set")
+            data = {**data, "client_secret": secret}
+        return data
+
+    @model_validator(mode="after")
+    def _openid_scope_and_domains(self) -> OIDCProviderSettings:
+        if "openid" not in self.scopes:
+            self.scopes = ["openid", *self.scopes]
+        self.allowed_email_domains = [domain.strip().lower().lstrip("@") for domain in self.allowed_email_domains]
+        self.issuer = self.issuer.rstrip("/")
+        return self
+
+
+class OIDCSettings(BaseModel):
+    """OpenID Connect single sign-on (README, "Single sign-on (OpenID Connect)"): `providers` as JSON
+    (PARLEY_OIDC__PROVIDERS), and/or a YAML file with a top-level `providers:` list (PARLEY_OIDC__PROVIDERS_FILE)."""
+
+    providers: list[OIDCProviderSettings] = Field(default_factory=list)
+    providers_file: Path | None = None
+    # A sign-in started at the provider must come back within this many seconds.
+    login_timeout_seconds: int = Field(default=600, ge=30, le=3600)
+    # Clock difference tolerated when checking an ID token's exp and iat.
+    clock_skew_seconds: int = Field(default=60, ge=0, le=600)
+
+    @model_validator(mode="after")
+    def _file_and_unique_ids(self) -> OIDCSettings:
+        if self.providers_file is not None:
+            try:
+                raw = yaml.safe_load(self.providers_file.read_text())
+            except (OSError, yaml.YAMLError) as exc:
+                raise ValueError(f"cannot read the OIDC providers file {self.providers_file}: {exc}") from exc
+            if not isinstance(raw, dict) or not isinstance(raw.get("providers"), list):
+                raise ValueError(f"{self.providers_file}: expected a top-level 'providers:' list")
+            try:
+                loaded = [OIDCProviderSettings.model_validate(entry) for entry in raw["providers"]]
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(part) for part in first["loc"]) or "provider"
+                raise ValueError(
+                    f"{self.providers_file}: {where}: {first['msg'].removeprefix('Value error, ')}"
+                ) from exc
+            self.providers = [*self.providers, *loaded]
+            self.providers_file = None
+        ids = [provider.id for provider in self.providers]
+        duplicates = sorted({provider_id for provider_id in ids if ids.count(provider_id) > 1})
+        if duplicates:
+            raise ValueError(f"OIDC provider ids must be unique: {', '.join(duplicates)}")
+        return self
+
+
 class SCIMSettings(BaseModel):
     """SCIM 2.0 provisioning (README, "Provisioning with SCIM 2.0"): the bearer token the identity provider's SCIM
     client presents at /scim/v2. Unset: only a token created by an admin (POST /api/v1/admin/scim/token) is
@@ -275,6 +394,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     limits: LimitsSettings = LimitsSettings()
     scim: SCIMSettings = SCIMSettings()
+    oidc: OIDCSettings = OIDCSettings()
     # The first admin, created on first start when the database has no users.
     admin_email: str | None = None
     admin_password: SecretStr | None = None

@@ -20,6 +20,11 @@ class AuditAction(StrEnum):
     LOGOUT = "auth.logout"
     REFRESH_REUSE = "auth.refresh_token_reuse"
     REGISTER = "auth.register"
+    SSO_LOGIN_FAILED = "auth.sso_login_failed"
+    SSO_USER_CREATE = "auth.sso_user_create"
+    SSO_LINK = "auth.sso_link"
+    SSO_ROLE_CHANGE = "auth.sso_role_change"
+    SSO_GROUPS_SYNC = "auth.sso_groups_sync"
     PASSWORD_CHANGE = "user.password_change"  # noqa: S105 (an action name)
     API_KEY_CREATE = "api_key.create"
     API_KEY_REVOKE = "api_key.revoke"

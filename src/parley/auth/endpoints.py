@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 
 from parley.auth import service
 from parley.auth.schemas import LoginRequest, RefreshRequest, RegisterRequest, TokenPairResponse
-from parley.auth.security import SecurityDep, client_ip
+from parley.auth.security import Security, SecurityDep, client_ip
 from parley.config import Settings
 from parley.db import SessionDep
 from parley.errors import ParleyError, Unauthorized, problem_responses
@@ -82,6 +82,15 @@ def _set_private_cookie(request: Request, response: Response, name: str, value: 
 
 def _set_refresh_cookie(request: Request, response: Response, token: str, security: SecurityDep) -> None:
     _set_private_cookie(request, response, REFRESH_COOKIE, token, days=security.settings.refresh_token_ttl_days)
+
+
+def set_session_cookies(request: Request, response: Response, *, refresh_token: str, security: Security) -> None:
+    """Hand a new session to the browser as password sign-in does: the refresh cookie (the web app trades it for
+    an access token), and the device cookie that exempts this browser from sign-in throttling."""
+    _set_refresh_cookie(request, response, refresh_token, security)
+    _set_private_cookie(
+        request, response, DEVICE_COOKIE, _device_id(request), days=security.settings.login_recognised_address_days
+    )
 
 
 def _device_id(request: Request) -> str:

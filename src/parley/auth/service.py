@@ -14,6 +14,7 @@ from parley.auth.permissions import permissions_of
 from parley.auth.principal import Principal
 from parley.auth.security import Security
 from parley.auth.tokens import API_KEY_PREFIX, InvalidToken
+from parley.config import AuthSettings
 from parley.errors import Forbidden, TooManyRequests, Unauthorized
 from parley.kit.clock import utcnow
 from parley.models import User
@@ -21,6 +22,7 @@ from parley.users import service as user_service
 
 _BAD_CREDENTIALS = "Invalid email or password"
 _SUSPENDED = "This account is suspended. Contact your administrator."
+_PASSWORD_LOGIN_OFF = "Password sign-in is turned off; sign in with your organisation's account"  # noqa: S105
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ async def register(
     full_name: str | None,
     ip: str | None,
 ) -> User:
+    if not security.settings.password_login_enabled:
+        raise Forbidden(_PASSWORD_LOGIN_OFF)
     if not security.settings.registration_enabled:
         raise Forbidden("Self-registration is turned off; ask your administrator for an account")
     user = await user_service.create_user(
@@ -68,6 +72,15 @@ async def login(
     work. Repeated failures are throttled (`auth.throttle`): slowed down per account, refused per account and
     address and per address, never for an address or browser (`device`) that signed in to the account lately."""
     email = user_service.normalise_email(email)
+    if not password_login_allowed(security.settings, email):
+        record(
+            session,
+            AuditAction.LOGIN_FAILED,
+            actor_id=None,
+            ip=ip,
+            details={"email": email, "reason": "password_login_disabled"},
+        )
+        raise Forbidden(_PASSWORD_LOGIN_OFF, persist_changes=True)
     throttle = security.login_throttle
     retry_after = await throttle.retry_after(email=email, ip=ip, device=device)
     if retry_after is not None:
@@ -90,6 +103,20 @@ async def login(
     await throttle.record_success(email=email, ip=ip, device=device)
     if user.hashed_password and security.passwords.needs_rehash(user.hashed_password):
         user.hashed_password = await security.passwords.hash(password)
+    return start_session(session, security, user, ip=ip, user_agent=user_agent)
+
+
+def start_session(
+    session: AsyncSession,
+    security: Security,
+    user: User,
+    *,
+    ip: str | None,
+    user_agent: str | None,
+    via: dict[str, str] | None = None,
+) -> TokenPair:
+    """Start a session for a user whose identity was proven (a password, or a single sign-on: `via` names the
+    provider for the audit trail): the same tokens, rotation and revocation whichever way they signed in."""
     user.last_login_at = utcnow()
     issued = sessions.issue(
         session,
@@ -105,9 +132,17 @@ async def login(
         target_type="user",
         target_id=user.id,
         ip=ip,
-        details={"session_id": str(issued.family_id)},
+        details={"session_id": str(issued.family_id), **(via or {})},
     )
     return _pair(security, user, issued)
+
+
+def password_login_allowed(settings: AuthSettings, email: str) -> bool:
+    """Whether this email may sign in with a password: everyone, unless password sign-in is off (single sign-on
+    only); then only the break-glass admin."""
+    return settings.password_login_enabled or (
+        settings.break_glass_email is not None and user_service.normalise_email(email) == settings.break_glass_email
+    )
 
 
 async def refresh(

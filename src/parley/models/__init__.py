@@ -5,6 +5,8 @@ from parley.models.audit_event import AuditEvent
 from parley.models.base import Base
 from parley.models.conversation import Conversation
 from parley.models.conversation_knowledge_base import ConversationKnowledgeBase
+from parley.models.external_group import ExternalGroup
+from parley.models.external_identity import ExternalIdentity
 from parley.models.file import File
 from parley.models.file_chunk import EMBEDDING_DIMENSIONS, FileChunk
 from parley.models.group import Group, GroupMember
@@ -17,6 +19,7 @@ from parley.models.plan import Plan
 from parley.models.quota import LimitRefusal, QuotaAlert, QuotaCounter
 from parley.models.refresh_token import RefreshToken
 from parley.models.scim_state import ScimState
+from parley.models.sso_login_request import SsoLoginRequest
 from parley.models.usage_log import UsageLog
 from parley.models.user import User
 
@@ -27,6 +30,8 @@ __all__ = [
     "Base",
     "Conversation",
     "ConversationKnowledgeBase",
+    "ExternalGroup",
+    "ExternalIdentity",
     "File",
     "FileChunk",
     "Group",
@@ -42,6 +47,7 @@ __all__ = [
     "QuotaCounter",
     "RefreshToken",
     "ScimState",
+    "SsoLoginRequest",
     "UsageLog",
     "User",
 ]

@@ -60,6 +60,18 @@ async def create_user(
     return await repository.add(session, user)
 
 
+async def create_external_user(session: AsyncSession, *, email: str, full_name: str | None) -> User:
+    """An account created at its first single sign-on: no password (it signs in only through its provider)."""
+    user = User(
+        id=uuid.uuid4(),
+        email=normalise_email(email),
+        hashed_password=None,
+        full_name=full_name.strip()[:200] if full_name else None,
+        role=Role.USER.value,
+    )
+    return await repository.add(session, user)
+
+
 async def get(session: AsyncSession, user_id: uuid.UUID) -> User:
     user = await repository.get(session, user_id)
     if user is None:
@@ -324,9 +336,7 @@ async def set_identity(
     return await repository.flush(session, user)
 
 
-async def deprovision(
-    session: AsyncSession, *, user_id: uuid.UUID, answers: Sequence[AnswerStopper], via: str
-) -> User:
+async def deprovision(session: AsyncSession, *, user_id: uuid.UUID, answers: Sequence[AnswerStopper], via: str) -> User:
     """The identity provider deleted the account: it is suspended at once (the same path as an admin's
     suspension: sessions ended, answers stopped, API keys refused) and marked deprovisioned. Its conversations
     and files stay for retention; an admin can still see it (suspended)."""
