@@ -51,6 +51,37 @@ class TestModelAccessInChat:
         assert response.status_code == 200, response.text
 
 
+class TestRoutingStaysInThePlan:
+    async def test_a_fallback_the_plan_does_not_include_never_answers(self, app, client):
+        # `failing` falls back to `echo`: on a plan without echo the answer fails rather than use it.
+        user = await user_on_plan(app, client, "no-fallback", {"models": ["failing"]})
+        response = await client.post(CHAT, json={"message": "hi there", "model": "failing"}, headers=user.headers)
+        events = parse_events(response.text)
+        assert any(event.event == "error" for event in events) and answer_text(events) == ""
+
+        other = await user_on_plan(app, client, "with-fallback", {"models": ["failing", "echo"]})
+        response = await client.post(CHAT, json={"message": "hi there", "model": "failing"}, headers=other.headers)
+        assert answer_text(parse_events(response.text)) == "hi there"
+
+    async def test_auto_chooses_among_the_plans_models(self, app, client):
+        # A short question goes to the plan's cheapest model (`cheap` costs nothing, echo does) ...
+        both = await user_on_plan(app, client, "echo-and-cheap", {"models": ["echo", "cheap"]})
+        response = await client.post(CHAT, json={"message": "hi", "model": "auto"}, headers=both.headers)
+        assert answer_text(parse_events(response.text)) == "the cheap answer"
+        # ... so on a plan with only echo, to echo.
+        user = await user_on_plan(app, client, "echo-only", {"models": ["echo"]})
+        response = await client.post(CHAT, json={"message": "hi", "model": "auto"}, headers=user.headers)
+        assert response.status_code == 200, response.text
+        assert answer_text(parse_events(response.text)) == "hi"
+
+        # A long question goes to the default model (echo), unless the plan leaves it out.
+        long_question = "why " * 200
+        user = await user_on_plan(app, client, "cheap-only", {"models": ["cheap"]})
+        response = await client.post(CHAT, json={"message": long_question, "model": "auto"}, headers=user.headers)
+        assert response.status_code == 200, response.text
+        assert answer_text(parse_events(response.text)) == "the cheap answer"
+
+
 class TestModelAccessOnV1:
     async def test_models_list_shows_only_the_plans_models(self, app, client):
         user = await user_on_plan(app, client, "basic", {"models": ["echo", "cheap"]})

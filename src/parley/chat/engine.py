@@ -253,7 +253,14 @@ class ChatEngine:
             params, capped = _within_reservation(job, prompt_tokens)
             request = ChatRequest(prompt.messages, params)
             answer = (
-                self.router.answer(job.model, request, user_id=job.user_id, grounded=job.grounded, fresh=job.fresh)
+                self.router.answer(
+                    job.model,
+                    request,
+                    user_id=job.user_id,
+                    grounded=job.grounded,
+                    fresh=job.fresh,
+                    allowed=job.reservation.plan.plan.models if job.reservation is not None else None,
+                )
                 if params.max_tokens != 0
                 else _nothing_left()
             )

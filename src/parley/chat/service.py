@@ -64,7 +64,9 @@ async def send(
     else:
         # Read once, here: the engine builds the prompt from it rather than reading it again.
         conversation, history, has_documents = await _open_for_answer(session, engine, principal, conversation_id)
-    registered = engine.router.resolve(model or conversation.model, [ChatMessage("user", message)])
+    registered = engine.router.resolve(
+        model or conversation.model, [ChatMessage("user", message)], allowed=plan.plan.models
+    )
     plans_service.require_model_access(plan, registered.config.name)
     if system_prompt is not None:
         conversation.system_prompt = system_prompt
@@ -137,7 +139,9 @@ async def regenerate(
         last_user.extra = {**last_user.extra, "attachments": attachments.as_json()}
     else:
         attachments = Attachments.from_json(last_user.extra.get("attachments"))
-    registered = engine.router.resolve(model or conversation.model, [ChatMessage("user", last_user.content)])
+    registered = engine.router.resolve(
+        model or conversation.model, [ChatMessage("user", last_user.content)], allowed=plan.plan.models
+    )
     plans_service.require_model_access(plan, registered.config.name)
     conversation.model = registered.config.name
     reservation = await _reserve(

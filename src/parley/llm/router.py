@@ -13,7 +13,7 @@ import contextlib
 import random
 import time
 import uuid
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Collection, Sequence
 from dataclasses import dataclass, replace
 
 import structlog
@@ -132,45 +132,59 @@ class Router:
     def breaker(self, name: str) -> CircuitBreaker:
         return self._breakers[name]
 
-    def resolve(self, requested: str | None, messages: Sequence[ChatMessage]) -> RegisteredModel:
-        """The model a request names (an alias, `auto`, or nothing for the default). Unknown names are 404."""
+    def resolve(
+        self, requested: str | None, messages: Sequence[ChatMessage], *, allowed: Collection[str] | None = None
+    ) -> RegisteredModel:
+        """The model a request names (an alias, `auto`, or nothing for the default). Unknown names are 404.
+        `auto` chooses among the `allowed` models only (the user's plan's; None: all)."""
         catalog = self.registry.catalog
         name = requested or catalog.default_name
         if name == AUTO_MODEL:
-            name = self._auto(messages)
+            name = self._auto(messages, allowed)
         registered = self.registry.get(name)
         if registered is None:
             raise NotFound(f"model '{name}' is not configured; see GET /v1/models", param="model")
         return registered
 
-    def _auto(self, messages: Sequence[ChatMessage]) -> str:
-        """Short, simple prompts (no code) go to the cheapest available model; the rest to the default."""
+    def _auto(self, messages: Sequence[ChatMessage], allowed: Collection[str] | None) -> str:
+        """Short, simple prompts (no code) go to the cheapest available model; the rest to the default (or,
+        when the plan does not include it, to the cheapest model it does)."""
         default = self.registry.catalog.default_name
+        usable = [m.config for m in self.registry if allowed is None or m.config.name in allowed]
         last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
-        if len(last_user) > self.settings.auto_short_prompt_chars or "```" in last_user:
+        if (len(last_user) > self.settings.auto_short_prompt_chars or "```" in last_user) and (
+            allowed is None or default in allowed
+        ):
             return default
-        candidates = [m.config for m in self.registry if not self._breakers[m.config.name].is_open]
+        candidates = [config for config in usable if not self._breakers[config.name].is_open]
+        if not candidates:
+            # Every usable model's circuit is open: the default (or any model of the plan) fails fast, saying so.
+            candidates = [] if allowed is None or default in allowed else usable
         if not candidates:
             return default
         cheapest = min(candidates, key=lambda c: c.price_per_1k_input + c.price_per_1k_output)
         return cheapest.name
 
-    def _chain(self, first: ModelConfig) -> list[str]:
+    def _chain(self, first: ModelConfig, allowed: Collection[str] | None) -> list[str]:
+        """The model, then its fallbacks, leaving out those the user's plan does not include (`allowed`): a
+        fallback never answers with a model the user may not use."""
         chain = [first.name]
         for name in first.fallbacks:
-            if name not in chain:
+            if name not in chain and (allowed is None or name in allowed):
                 chain.append(name)
         return chain
 
-    async def stream(self, model: RegisteredModel, request: ChatRequest) -> AsyncGenerator[RoutedEvent, None]:
-        """Answer `request` with `model`, its retries and its fallbacks. Raises `AllModelsFailed` when no
-        model could finish."""
+    async def stream(
+        self, model: RegisteredModel, request: ChatRequest, *, allowed: Collection[str] | None = None
+    ) -> AsyncGenerator[RoutedEvent, None]:
+        """Answer `request` with `model`, its retries and its fallbacks (those among the `allowed` models: the
+        user's plan's; None: any). Raises `AllModelsFailed` when no model could finish."""
         sent: list[str] = []
         last_error: ProviderError | None = None
         previous: str | None = None
         # Tokens the previous model of the chain generated before it failed: all it can have spent.
         generated = 0
-        for name in self._chain(model.config):
+        for name in self._chain(model.config, allowed):
             registered = self.registry.get(name)
             breaker = self._breakers[name]
             if registered is None or not breaker.allows():
@@ -234,19 +248,29 @@ class Router:
         user_id: uuid.UUID,
         grounded: bool = False,
         fresh: bool = False,
+        allowed: Collection[str] | None = None,
     ) -> AsyncGenerator[RoutedEvent, None]:
         """A user's answer: `stream`, or, when the model's catalogue entry has `cache:` and the request is
         deterministic (temperature 0), the answer stored for the same request (of `user_id`, unless the entry
         shares answers) replayed after a `CacheHit`, without calling the provider; a complete answer is stored.
         `grounded` answers are never cached: their sources depend on who asks and on documents that change.
-        A `fresh` answer (the user asked for another one: regenerate) is not looked up, only stored."""
+        A `fresh` answer (the user asked for another one: regenerate) is not looked up, only stored. Fallbacks
+        are only among the `allowed` models (the user's plan's; None: any)."""
         cache = self.response_cache
         if cache is None or grounded or not cacheable(model.config, request):
-            return self.stream(model, request)
-        return self._cached(cache, model, request, cache_key(model.config, request, user_id=user_id), fresh=fresh)
+            return self.stream(model, request, allowed=allowed)
+        key = cache_key(model.config, request, user_id=user_id)
+        return self._cached(cache, model, request, key, fresh=fresh, allowed=allowed)
 
     async def _cached(
-        self, cache: ResponseCache, model: RegisteredModel, request: ChatRequest, key: str, *, fresh: bool
+        self,
+        cache: ResponseCache,
+        model: RegisteredModel,
+        request: ChatRequest,
+        key: str,
+        *,
+        fresh: bool,
+        allowed: Collection[str] | None,
     ) -> AsyncGenerator[RoutedEvent, None]:
         stored = None if fresh else await cache.get(key)
         if stored is not None:
@@ -257,7 +281,7 @@ class Router:
             return
         parts: list[str] = []
         switched = False
-        async with contextlib.aclosing(self.stream(model, request)) as events:
+        async with contextlib.aclosing(self.stream(model, request, allowed=allowed)) as events:
             async for event in events:
                 if type(event) is TextDelta:
                     parts.append(event.text)

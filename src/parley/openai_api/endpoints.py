@@ -75,7 +75,7 @@ async def chat_completions(
     plan = await service.plan_of(database, principal, seeds)
     async with quotas_service.refusals_counted(database, principal.user_id):
         limit_headers = await plans_service.admit_request(limiter, principal, plan)
-        model = llm_router.resolve(body.model, chat_request.messages)
+        model = llm_router.resolve(body.model, chat_request.messages, allowed=plan.plan.models)
         plans_service.require_model_access(plan, model.config.name)
         chat_request, reservation, capped = await service.reserve(
             ledger,

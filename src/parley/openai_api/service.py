@@ -113,6 +113,11 @@ async def reserve(
     return replace(request, params=replace(request.params, max_tokens=allowance)), reservation, True
 
 
+def _plan_models(reservation: Reservation | None) -> list[str] | None:
+    """The models the caller's plan includes (None: any), which a fallback must stay among."""
+    return reservation.plan.plan.models if reservation is not None else None
+
+
 def _completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
@@ -134,7 +139,7 @@ async def complete(
     parts_before_model = 0  # written by models abandoned before the one answering, counted in their records
     finish = "stop"
     try:
-        async for event in router.answer(model, request, user_id=principal.user_id):
+        async for event in router.answer(model, request, user_id=principal.user_id, allowed=_plan_models(reservation)):
             if type(event) is TextDelta:
                 if accounting.ttft_ms is None:
                     accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
@@ -201,7 +206,7 @@ class CompletionStream:
         self._request = request
         self._include_usage = include_usage
         self._accounting = Accounting(model=model.config.name, reservation=reservation, capped=capped)
-        self._events = router.answer(model, request, user_id=principal.user_id)
+        self._events = router.answer(model, request, user_id=principal.user_id, allowed=_plan_models(reservation))
         self._first: RoutedEvent | None = None
         self._id = _completion_id()
         self._created = int(time.time())

@@ -7,7 +7,6 @@ last start, or a database not seeded yet) counts with the file's limits, so ever
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -95,22 +94,19 @@ def require_model_access(plan: NamedPlan, model: str) -> None:
 
 async def admit_request(limiter: RateLimiter, principal: Principal, plan: NamedPlan) -> dict[str, str]:
     """Count one chat request against the plan's per-minute limits: the user's (`user-minute`, whatever the
-    credential) and, for a call with an API key, the key's (`key-minute`), both at once (on Redis, round trips
-    side by side rather than one after the other). Raises 429 (`RateLimited`, naming the limit and when it frees
+    credential) and, for a call with an API key, the key's (`key-minute`), both at once (on Redis, side by side
+    rather than one round trip after the other). Raises 429 (`RateLimited`, naming the limit and when it frees
     up) when one is used up; else the `RateLimit` headers of the tighter one."""
-    checks = []
+    checks: list[tuple[RateLimit, str]] = []
     if plan.plan.requests_per_minute is not None:
-        checks.append(
-            limiter.hit(
-                RateLimit("user-minute", quota=plan.plan.requests_per_minute, window_seconds=60), str(principal.user_id)
-            )
-        )
+        limit = RateLimit("user-minute", quota=plan.plan.requests_per_minute, window_seconds=60)
+        checks.append((limit, str(principal.user_id)))
     if principal.api_key_id is not None and plan.plan.api_key_requests_per_minute is not None:
         limit = RateLimit("key-minute", quota=plan.plan.api_key_requests_per_minute, window_seconds=60)
-        checks.append(limiter.hit(limit, str(principal.api_key_id)))
+        checks.append((limit, str(principal.api_key_id)))
     if not checks:
         return {}
-    decisions = [await checks[0]] if len(checks) == 1 else await asyncio.gather(*checks)
+    decisions = await limiter.hit_all(checks)
     for decision in decisions:
         decision.enforce()
     return min(decisions, key=lambda decision: decision.remaining).headers()

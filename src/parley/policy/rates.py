@@ -21,14 +21,14 @@ import contextlib
 import hashlib
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from limits import RateLimitItemPerSecond
-from limits.aio.storage import Storage
+from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import storage_from_string
@@ -118,6 +118,9 @@ class RateLimiter:
             storage = memory
         self._strategy = MovingWindowRateLimiter(storage)
         self._storage = storage
+        # Checks against a store over the network go out side by side; in memory, one after the other is
+        # cheaper than the tasks that would run them together.
+        self._remote = not isinstance(storage, MemoryStorage)
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_CHECKS)
 
     async def hit(self, limit: RateLimit, subject: str, *, cost: int = 1) -> Decision:
@@ -128,6 +131,13 @@ class RateLimiter:
         async with self._checking():
             allowed = await self._strategy.hit(item, key, cost=cost)
             return await self._decision(limit, item, key, allowed=allowed)
+
+    async def hit_all(self, checks: Sequence[tuple[RateLimit, str]]) -> list[Decision]:
+        """`hit` each (limit, subject), all of them counted whatever the others decide: on Redis in parallel
+        (one round trip's wait for all), in memory in turn."""
+        if self._remote and len(checks) > 1:
+            return list(await asyncio.gather(*(self.hit(limit, subject) for limit, subject in checks)))
+        return [await self.hit(limit, subject) for limit, subject in checks]
 
     async def peek(self, limit: RateLimit, subject: str) -> Decision:
         """The decision a hit would get now, without counting one."""
