@@ -191,6 +191,7 @@ class MemoryLedger(Ledger):
         self._refresh_seconds = refresh_seconds
         self._accounts: dict[uuid.UUID, _Account] = {}
         self._loading: dict[uuid.UUID, asyncio.Future[None]] = {}
+        self._swept_at = time.monotonic()
 
     async def admit(self, user_id: uuid.UUID, terms: Terms) -> Admission:
         subjects = [user_id, *terms.group_ids]
@@ -259,6 +260,7 @@ class MemoryLedger(Ledger):
             future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             for subject in stale:
                 self._loading[subject] = future
+            self._forget_idle(clock)
             try:
                 balances = await self._load(stale, today, today.replace(day=1))
                 loaded_at = time.monotonic()
@@ -279,6 +281,20 @@ class MemoryLedger(Ledger):
                 for subject in stale:
                     self._loading.pop(subject, None)
                 future.set_result(None)
+
+    def _forget_idle(self, clock: float) -> None:
+        """Drop accounts nobody used for a few refresh periods and that hold nothing (at most once a period):
+        the ledger keeps the users who are chatting, not everyone who ever did."""
+        if clock - self._swept_at < self._refresh_seconds:
+            return
+        self._swept_at = clock
+        idle = [
+            subject
+            for subject, account in self._accounts.items()
+            if not account.holds and clock - account.loaded_at >= 3 * self._refresh_seconds
+        ]
+        for subject in idle:
+            del self._accounts[subject]
 
     def _stale(self, subject: uuid.UUID, today: date, clock: float) -> bool:
         account = self._accounts.get(subject)
