@@ -55,6 +55,8 @@ import type {
   ModelList,
   Plan,
   PlanRead,
+  ScimStatus,
+  ScimTokenCreated,
   MyLimits,
   ProfileUpdate,
   Regenerate,
@@ -619,6 +621,10 @@ export class ParleyClient {
     deletePlan: (name: string): Promise<void> => this.request("DELETE", `/api/v1/admin/plans/${encodeURIComponent(name)}`),
     /** Every configured model (the names plans and limits may list), whatever the admin's own plan allows. */
     models: (): Promise<CatalogueModel[]> => this.request("GET", "/api/v1/admin/models"),
+    /** SCIM provisioning: on or off, the base URL for the identity provider, token age, the last provisioning call. */
+    scim: (): Promise<ScimStatus> => this.request("GET", "/api/v1/admin/scim"),
+    /** A new SCIM token (returned once); the previous admin-created token stops working. Needs a signed-in admin. */
+    rotateScimToken: (): Promise<ScimTokenCreated> => this.request("POST", "/api/v1/admin/scim/token"),
   };
 }
 

@@ -118,6 +118,13 @@ export type GroupLimits = Schemas["GroupLimits"];
 /** A configured model, as administrators see the catalogue. */
 export type CatalogueModel = Schemas["CatalogueModel"];
 
+// ---- SCIM provisioning ------------------------------------------------------------------------------------
+
+/** Whether SCIM provisioning is on, the base URL to give the identity provider, token age, last IdP call. */
+export type ScimStatus = Schemas["ScimStatusRead"];
+/** A new SCIM token: shown this once (only its hash is kept). */
+export type ScimTokenCreated = Schemas["ScimTokenCreated"];
+
 /** A source an answer drew on; `[n]` in the answer refers to it. */
 export type Citation = Schemas["Citation"];
 

@@ -216,7 +216,9 @@ async def set_limits(
     return kept
 
 
-async def clear_limits(session: AsyncSession, *, admin_id: uuid.UUID | None, group_id: uuid.UUID, ip: str | None) -> None:
+async def clear_limits(
+    session: AsyncSession, *, admin_id: uuid.UUID | None, group_id: uuid.UUID, ip: str | None
+) -> None:
     """Remove a group's limits and shared budget. Clearing none changes (and audits) nothing."""
     group = (await get(session, group_id)).group
     if group.limits is None:
