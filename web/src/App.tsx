@@ -17,6 +17,7 @@ const GroupsPage = lazyPage(() => import("./admin/GroupsPage"));
 const GroupPage = lazyPage(() => import("./admin/GroupPage"));
 const AnalyticsPage = lazyPage(() => import("./admin/AnalyticsPage"));
 const PlansPage = lazyPage(() => import("./admin/PlansPage"));
+const ProvisioningPage = lazyPage(() => import("./admin/ProvisioningPage"));
 const FilesPage = lazyPage(() => import("./files/FilesPage"));
 const KnowledgeBasesPage = lazyPage(() => import("./knowledge/KnowledgeBasesPage"));
 const KnowledgeBasePage = lazyPage(() => import("./knowledge/KnowledgeBasePage"));
@@ -74,6 +75,7 @@ export function AppRoutes() {
         <Route path="/admin/groups/:id" element={<AdminOnly><GroupPage /></AdminOnly>} />
         <Route path="/admin/analytics" element={<AdminOnly><AnalyticsPage /></AdminOnly>} />
         <Route path="/admin/plans" element={<AdminOnly><PlansPage /></AdminOnly>} />
+        <Route path="/admin/provisioning" element={<AdminOnly><ProvisioningPage /></AdminOnly>} />
       </Route>
       <Route path="*" element={<Navigate to="/chat" replace />} />
     </Routes>

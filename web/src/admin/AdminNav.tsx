@@ -18,6 +18,9 @@ export function AdminNav() {
       <NavLink to="/admin/analytics" className="admin-nav-link">
         {t("admin.analyticsTab")}
       </NavLink>
+      <NavLink to="/admin/provisioning" className="admin-nav-link">
+        {t("admin.provisioningTab")}
+      </NavLink>
     </nav>
   );
 }
