@@ -20,10 +20,11 @@ WEB_SOURCES := $(shell find web sdk/typescript -type f \
 
 install: .venv/.installed
 
-# npm ci only when a lock file changed; a build only when a source changed.
-node_modules/.installed: $(wildcard package.json package-lock.json web/package.json web/package-lock.json sdk/typescript/package.json sdk/typescript/package-lock.json)
+# npm ci only when a lock file changed; a build only when a source changed. tests/identity/op is the OpenID
+# Provider (npm oidc-provider) the single sign-on tests run.
+node_modules/.installed: $(wildcard package.json package-lock.json web/package.json web/package-lock.json sdk/typescript/package.json sdk/typescript/package-lock.json tests/identity/op/package-lock.json)
 	@if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; \
-	else for dir in sdk/typescript web; do \
+	else for dir in sdk/typescript web tests/identity/op; do \
 	  if [ -f $$dir/package-lock.json ]; then (cd $$dir && npm ci --no-audit --no-fund) || exit 1; fi; done; fi
 	@mkdir -p node_modules && touch $@
 

@@ -64,6 +64,7 @@ import type {
   Role,
   SourceOptions,
   StopResult,
+  SignInMethods,
   TokenPair,
   UsageReport,
   User,
@@ -375,6 +376,12 @@ export class ParleyClient {
       if (!outcome.ok) return null;
       return this.users.me();
     },
+    /** The ways to sign in here (public): password (when enabled) and each single sign-on provider. */
+    providers: (): Promise<SignInMethods> => this.request("GET", "/api/v1/auth/providers", { auth: false }),
+    /** Where to send a browser to sign in with a provider; it comes back to the web app signed in (cookie). */
+    ssoLoginUrl: (provider: string): string => this.url(`/api/v1/auth/oidc/${encodeURIComponent(provider)}/login`),
+    /** Where to send a browser to sign out here and, for a single sign-on session, at its provider too. */
+    ssoLogoutUrl: (): string => this.url("/api/v1/auth/oidc/logout"),
     logout: async (): Promise<void> => {
       const token = this.session.currentRefreshToken;
       this.session.clear();

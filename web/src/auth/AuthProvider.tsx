@@ -3,6 +3,7 @@
 import type { User } from "@parley/sdk";
 import { createContext, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from "react";
 import { api, broadcastSignOut, onSessionEnded } from "../api/client";
+import { lastSsoProvider, rememberSsoProvider } from "./sso";
 
 export type AuthNotice = "suspended" | "expired" | "signedOut" | "registered" | null;
 
@@ -62,6 +63,14 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   }, []);
 
   const signOut = useCallback(async () => {
+    if (lastSsoProvider()) {
+      // A single sign-on session: the server ends it and sends the browser on to sign out at the provider too
+      // (RP-initiated logout), which then returns to the sign-in page.
+      rememberSsoProvider(null);
+      broadcastSignOut();
+      window.location.assign(api.auth.ssoLogoutUrl());
+      return;
+    }
     try {
       await api.auth.logout();
     } catch {
