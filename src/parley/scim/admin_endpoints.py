@@ -29,7 +29,9 @@ class ScimStatusRead(BaseModel):
     base_url: str = Field(description="The SCIM base URL (tenant URL) to give the identity provider")
     settings_token: bool = Field(description="PARLEY_SCIM__TOKEN is set (accepted besides an admin's token)")
     token_created_at: datetime | None = Field(description="When an admin created the current token; null: none")
-    last_call_at: datetime | None = Field(description="The identity provider's last authenticated SCIM call")
+    last_call_at: datetime | None = Field(
+        description="The identity provider's last authenticated SCIM call (to the minute); null: none yet"
+    )
 
 
 class ScimTokenCreated(BaseModel):

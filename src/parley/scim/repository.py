@@ -4,9 +4,9 @@ answers (writes to users and groups go through their services)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,11 +26,15 @@ async def store_token(session: AsyncSession, *, token_hash: str, created_at: dat
     )
 
 
-async def record_call(session: AsyncSession, at: datetime) -> None:
+async def record_call(session: AsyncSession, at: datetime, *, every: timedelta) -> None:
+    """Remember `at` as the last provisioning call, at most once per `every`: the one row is then locked
+    (until the request commits) only that often, so an IdP's concurrent calls do not queue behind each other."""
+    await session.execute(insert(ScimState).values(id=1).on_conflict_do_nothing(index_elements=["id"]))
     await session.execute(
-        insert(ScimState)
-        .values(id=1, last_call_at=at)
-        .on_conflict_do_update(index_elements=["id"], set_={"last_call_at": at})
+        update(ScimState)
+        .where(ScimState.id == 1, or_(ScimState.last_call_at.is_(None), ScimState.last_call_at < at - every))
+        .values(last_call_at=at)
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -12,7 +12,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import SecretStr
@@ -33,6 +33,8 @@ from parley.users import service as users_service
 from parley.users.service import AnswerStopper
 
 ACTOR = "scim"
+# The last provisioning call is remembered to this precision (a write per call would serialise the IdP's calls).
+LAST_CALL_PRECISION = timedelta(minutes=1)
 TOKEN_PREFIX = "scim-"  # noqa: S105 (a prefix, not a secret)
 
 
@@ -79,7 +81,7 @@ async def authenticate(session: AsyncSession, presented: str, *, configured: Sec
         state = await repository.state(session)
         accepted = bool(state and state.token_hash and hashes_match(state.token_hash, token_hash(presented)))
     if accepted:
-        await repository.record_call(session, utcnow())
+        await repository.record_call(session, utcnow(), every=LAST_CALL_PRECISION)
     return accepted
 
 
