@@ -2220,7 +2220,7 @@ export interface components {
             token_created_at: string | null;
             /**
              * Last Call At
-             * @description The identity provider's last authenticated SCIM call
+             * @description The identity provider's last authenticated SCIM call (to the minute); null: none yet
              */
             last_call_at: string | null;
         };
