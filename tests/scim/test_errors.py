@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from parley.auth.permissions import Role
-from parley.models import Group, User
+from parley.models import AuditEvent, Group, User
 from tests.factories import signed_in_user
 from tests.scim.conftest import BASE, GROUP_SCHEMA, USER_SCHEMA, assert_scim_error
 
@@ -43,6 +43,10 @@ class TestBadBodies:
         error = assert_scim_error(await scim.request("POST", "/Users", body), 400, "invalidSyntax")
         assert "favouriteColour" in error["detail"]
         assert await session.scalar(select(func.count()).select_from(User).where(User.email == "ada@acme.test")) == 0
+        # The refusal is in the audit trail (an IdP's mapping error shows up there first).
+        event = await session.scalar(select(AuditEvent).where(AuditEvent.action == "scim.request_refused"))
+        assert event is not None and event.details["actor"] == "scim" and event.details["method"] == "POST"
+        assert event.target_id == "/Users" and "favouriteColour" in event.details["detail"]
 
     async def test_missing_or_wrongly_typed_values(self, scim):
         assert_scim_error(await scim.request("POST", "/Users", {"schemas": [USER_SCHEMA]}), 400, "invalidValue")

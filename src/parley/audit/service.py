@@ -57,6 +57,8 @@ class AuditAction(StrEnum):
     SCIM_GROUP_UPDATE = "scim.group_update"
     SCIM_GROUP_DELETE = "scim.group_delete"
     SCIM_TOKEN_ROTATE = "scim.token_rotate"  # noqa: S105 (an action name)
+    # A body the SCIM client sent that was refused before anything changed (unknown attribute, malformed PATCH…).
+    SCIM_REQUEST_REFUSED = "scim.request_refused"
 
 
 def record(

@@ -6,13 +6,14 @@ to provision Parley's accounts and groups. Answers are application/scim+json; er
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
 
 from parley.auth.security import client_ip
 from parley.db import SessionDep
-from parley.errors import NotFound
+from parley.errors import BadRequest, NotFound
 from parley.models import Group
 from parley.scim import discovery, resources, service
 from parley.scim.auth import ScimClient
@@ -27,6 +28,7 @@ Count = Annotated[int, Query(alias="count")]
 Attributes = Annotated[str | None, Query(alias="attributes", max_length=2000)]
 Excluded = Annotated[str | None, Query(alias="excludedAttributes", max_length=2000)]
 DEFAULT_COUNT = 100
+T = TypeVar("T")
 
 
 def _base_url(request: Request) -> str:
@@ -44,6 +46,17 @@ async def _body(request: Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise invalid("the request body is not JSON", "invalidSyntax") from exc
+
+
+async def _parsed(request: Request, session: SessionDep, parse: Callable[[Any], T]) -> T:
+    """The body read by `parse`; a refusal (nothing has changed yet) is audited, as IdP misconfigurations show
+    up there first."""
+    try:
+        return parse(await _body(request))
+    except BadRequest as error:
+        path = request.url.path.removeprefix(PREFIX)
+        service.refused(session, _context(request), method=request.method, path=path, error=error)
+        raise
 
 
 def _page(start_index: int, count: int) -> tuple[int, int]:
@@ -161,7 +174,7 @@ async def search_users(request: Request, session: SessionDep) -> ScimResponse:
 
 @router.post("/Users")
 async def create_user(request: Request, session: SessionDep) -> ScimResponse:
-    user = await service.create_user(session, parse_user(await _body(request)), _context(request))
+    user = await service.create_user(session, await _parsed(request, session, parse_user), _context(request))
     resource = _user(request, user)
     return ScimResponse(resource, status_code=201, headers={"Location": resource["meta"]["location"]})
 
@@ -175,13 +188,13 @@ async def get_user(
 
 @router.put("/Users/{user_id}")
 async def replace_user(user_id: str, request: Request, session: SessionDep) -> ScimResponse:
-    fields = parse_user(await _body(request))
+    fields = await _parsed(request, session, parse_user)
     return ScimResponse(_user(request, await service.replace_user(session, user_id, fields, _context(request))))
 
 
 @router.patch("/Users/{user_id}")
 async def patch_user(user_id: str, request: Request, session: SessionDep) -> ScimResponse:
-    operations = parse_patch(await _body(request))
+    operations = await _parsed(request, session, parse_patch)
     user = await service.patch_user_with(session, user_id, operations, _context(request))
     return ScimResponse(_user(request, user))
 
@@ -237,7 +250,7 @@ async def search_groups(request: Request, session: SessionDep) -> ScimResponse:
 
 @router.post("/Groups")
 async def create_group(request: Request, session: SessionDep) -> ScimResponse:
-    group = await service.create_group(session, parse_group(await _body(request)), _context(request))
+    group = await service.create_group(session, await _parsed(request, session, parse_group), _context(request))
     (resource,) = await _groups(request, session, [group], None, None)
     return ScimResponse(resource, status_code=201, headers={"Location": resource["meta"]["location"]})
 
@@ -253,7 +266,7 @@ async def get_group(
 
 @router.put("/Groups/{group_id}")
 async def replace_group(group_id: str, request: Request, session: SessionDep) -> ScimResponse:
-    fields = parse_group(await _body(request))
+    fields = await _parsed(request, session, parse_group)
     group = await service.replace_group(session, group_id, fields, _context(request))
     (resource,) = await _groups(request, session, [group], None, None)
     return ScimResponse(resource)
@@ -261,7 +274,7 @@ async def replace_group(group_id: str, request: Request, session: SessionDep) ->
 
 @router.patch("/Groups/{group_id}")
 async def patch_group(group_id: str, request: Request, session: SessionDep) -> ScimResponse:
-    operations = parse_patch(await _body(request))
+    operations = await _parsed(request, session, parse_patch)
     group = await service.patch_group_with(session, group_id, operations, _context(request))
     (resource,) = await _groups(request, session, [group], None, None)
     return ScimResponse(resource)

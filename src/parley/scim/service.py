@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.audit.service import AuditAction, record
 from parley.auth.tokens import hashes_match, token_hash
-from parley.errors import NotFound
+from parley.errors import NotFound, ParleyError
 from parley.groups import service as groups_service
 from parley.kit.clock import utcnow
 from parley.models import Group, User
@@ -66,6 +66,20 @@ def _audit(session: AsyncSession, action: AuditAction, context: Context, target:
         ip=context.ip,
         details={"actor": ACTOR, **details},
     )
+
+
+def refused(session: AsyncSession, context: Context, *, method: str, path: str, error: ParleyError) -> None:
+    """Audit a body refused before anything changed; the refusal then keeps (commits) this event alone."""
+    record(
+        session,
+        AuditAction.SCIM_REQUEST_REFUSED,
+        actor_id=None,
+        target_type="scim",
+        target_id=path[:64],
+        ip=context.ip,
+        details={"actor": ACTOR, "method": method, "detail": error.message[:500], **error.extra},
+    )
+    error.persist_changes = True
 
 
 # The client's token
