@@ -55,13 +55,17 @@ class Context:
     answers: Sequence[AnswerStopper] = ()
 
 
+_GROUP_ACTIONS = frozenset(
+    {AuditAction.SCIM_GROUP_CREATE, AuditAction.SCIM_GROUP_UPDATE, AuditAction.SCIM_GROUP_DELETE}
+)
+
+
 def _audit(session: AsyncSession, action: AuditAction, context: Context, target: Any, **details: Any) -> None:
-    kind = "group" if "GROUP" in action.name else "user"
     record(
         session,
         action,
         actor_id=None,
-        target_type=kind,
+        target_type="group" if action in _GROUP_ACTIONS else "user",
         target_id=target,
         ip=context.ip,
         details={"actor": ACTOR, **details},
