@@ -20,7 +20,8 @@ from tests.conftest import _empty_tables, running_app
 from tests.identity.op import CLIENT_SECRET, CLIENT_SECRET_ENV, OpenIDProvider, client_config, free_port, running_op
 
 CLIENT_ID = "parley-test"
-# "test": any domain, admins by group, groups synced; "corp": only corp.test addresses, nothing else mapped.
+# "test": any domain, admins by group, groups synced; "corp": only corp.test addresses, nothing else mapped;
+# "down": a provider that cannot be reached (nothing listens at its issuer).
 PROVIDER_IDS = ["test", "corp"]
 
 
@@ -64,6 +65,9 @@ def oidc_settings(issuer: str) -> OIDCSettings:
                     "allowed_email_domains": ["corp.test"],
                     **common,
                 }
+            ),
+            OIDCProviderSettings.model_validate(
+                {**common, "id": "down", "display_name": "Down IdP", "issuer": f"http://127.0.0.1:{free_port()}"}
             ),
         ]
     )

@@ -28,6 +28,7 @@ class TestJustInTimeAccounts:
         login = unique("alice")
         oidc.op.add_user(login, email=f"{login}@example.test", email_verified=True, name="Alice Example")
         async with oidc.browser() as http:
+            # This provider keeps the ID token to `sub` in the code flow: the email and name come from userinfo.
             done = await sign_in_through(oidc, http, "test", login)
             assert_signed_in(done)
             profile = await me(oidc, http)

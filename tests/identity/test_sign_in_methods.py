@@ -12,7 +12,7 @@ from parley.auth.permissions import Role
 from parley.config import AuthSettings
 from tests.factories import PASSWORD, assert_problem, create_user
 from tests.identity.conftest import OidcParley
-from tests.identity.helpers import assert_signed_in, sign_in_through, unique
+from tests.identity.helpers import assert_signed_in, audit_events, sign_in_through, unique
 
 
 class TestProviders:
@@ -35,6 +35,12 @@ class TestProviders:
                     "display_name": "Corp SSO",
                     "login_url": "/api/v1/auth/oidc/corp/login",
                 },
+                {
+                    "kind": "oidc",
+                    "id": "down",
+                    "display_name": "Down IdP",
+                    "login_url": "/api/v1/auth/oidc/down/login",
+                },
             ],
             "break_glass_password": False,
         }
@@ -54,6 +60,18 @@ class TestProviders:
         assert len(query["state"]) >= 32 and len(query["nonce"]) >= 32
         assert query["redirect_uri"] == f"{oidc.url}/api/v1/auth/oidc/test/callback"
         assert "code_verifier" not in query
+
+    async def test_a_provider_that_cannot_be_reached_ends_on_the_sign_in_page_with_the_reason(
+        self, oidc: OidcParley
+    ) -> None:
+        async with oidc.browser() as http:
+            answer = await http.get(f"{oidc.url}/api/v1/auth/oidc/down/login")
+            assert answer.status_code == 303
+            assert answer.headers["location"] == "/signin?sso_error=provider_unavailable"
+            as_json = await http.get(f"{oidc.url}/api/v1/auth/oidc/down/login", headers={"Accept": "application/json"})
+        assert_problem(as_json, 503)
+        failures = await audit_events(oidc, "auth.sso_login_failed")
+        assert [event.details["code"] for event in failures] == ["provider_unavailable"] * 2
 
 
 @pytest.fixture
@@ -89,7 +107,7 @@ class TestPasswordSignInOff:
             )
             assert_problem(registering, 403)
             methods = (await http.get(f"{oidc.url}/api/v1/auth/providers")).json()
-        assert [method["kind"] for method in methods["methods"]] == ["oidc", "oidc"]
+        assert [method["kind"] for method in methods["methods"]] == ["oidc", "oidc", "oidc"]
         assert methods["break_glass_password"] is True
 
     async def test_single_sign_on_still_works(self, oidc: OidcParley, password_off: str) -> None:
