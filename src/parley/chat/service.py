@@ -230,6 +230,7 @@ async def _reserve(
     prompt = budget if grounded else min(budget, quotas_service.estimate_prompt_tokens([system, *texts]))
     return await quotas_service.admit(
         engine.quota_ledger,
+        session=session,
         user_id=principal.user_id,
         plan=plan,
         model=registered.config,

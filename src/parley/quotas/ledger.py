@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_CEILING, Decimal
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from parley.kit.clock import utcnow
 from parley.policy.plans import Plan
 from parley.policy.quotas import Grant, GroupBudget, Quota, Spent, day_start, grant, quotas
@@ -55,8 +57,10 @@ class Balance:
     usd_micros: int = 0
 
 
-# Reads the record for accounts: (subject ids, today, first day of the month) → balances of those with spend.
-Loader = Callable[[Sequence[uuid.UUID], date, date], Awaitable[dict[uuid.UUID, Balance]]]
+# Reads the record for accounts: (subject ids, today, first day of the month, the caller's session if it holds
+# one) → balances of those with spend. A caller that holds a database connection lends it: a ledger that took a
+# second one for every waiting request could empty the pool with requests that each wait for one more.
+Loader = Callable[[Sequence[uuid.UUID], date, date, AsyncSession | None], Awaitable[dict[uuid.UUID, Balance]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,12 +141,14 @@ class Ledger(ABC):
     """The live ledger of one Parley (all its replicas, on Redis)."""
 
     @abstractmethod
-    async def admit(self, user_id: uuid.UUID, terms: Terms) -> Admission:
+    async def admit(self, user_id: uuid.UUID, terms: Terms, *, session: AsyncSession | None = None) -> Admission:
         """Decide (`Terms.decide`) and, when admitted, hold what it grants: atomically against every other
-        admission of the user and of their budget groups."""
+        admission of the user and of their budget groups. `session`: the caller's, to load accounts with."""
 
     @abstractmethod
-    async def figures(self, user_id: uuid.UUID, group_ids: Sequence[uuid.UUID]) -> Figures:
+    async def figures(
+        self, user_id: uuid.UUID, group_ids: Sequence[uuid.UUID], *, session: AsyncSession | None = None
+    ) -> Figures:
         """The user's and these groups' accounts as they stand now (loading them if needed)."""
 
     @abstractmethod
@@ -193,9 +199,9 @@ class MemoryLedger(Ledger):
         self._loading: dict[uuid.UUID, asyncio.Future[None]] = {}
         self._swept_at = time.monotonic()
 
-    async def admit(self, user_id: uuid.UUID, terms: Terms) -> Admission:
+    async def admit(self, user_id: uuid.UUID, terms: Terms, *, session: AsyncSession | None = None) -> Admission:
         subjects = [user_id, *terms.group_ids]
-        await self._loaded(subjects)
+        await self._loaded(subjects, session)
         # From here to the hold nothing awaits: no other admission can run in between.
         now = utcnow()
         figures = self._figures(user_id, terms.group_ids, now)
@@ -210,8 +216,10 @@ class MemoryLedger(Ledger):
             self._accounts[group_id].holds[hold_id] = (0, usd, expires)
         return Admission(figures, hold_id)
 
-    async def figures(self, user_id: uuid.UUID, group_ids: Sequence[uuid.UUID]) -> Figures:
-        await self._loaded([user_id, *group_ids])
+    async def figures(
+        self, user_id: uuid.UUID, group_ids: Sequence[uuid.UUID], *, session: AsyncSession | None = None
+    ) -> Figures:
+        await self._loaded([user_id, *group_ids], session)
         return self._figures(user_id, group_ids, utcnow())
 
     async def apply(self, spends: Sequence[Spend], releases: Sequence[Hold]) -> None:
@@ -244,7 +252,7 @@ class MemoryLedger(Ledger):
             groups[group_id] = account.spent(clock)[0]
         return Figures(spent, groups, running)
 
-    async def _loaded(self, subjects: Sequence[uuid.UUID]) -> None:
+    async def _loaded(self, subjects: Sequence[uuid.UUID], session: AsyncSession | None) -> None:
         """Make sure these accounts are loaded for this month and fresh enough (one read for all that are not;
         concurrent admissions wait for the same read)."""
         while True:
@@ -262,7 +270,7 @@ class MemoryLedger(Ledger):
                 self._loading[subject] = future
             self._forget_idle(clock)
             try:
-                balances = await self._load(stale, today, today.replace(day=1))
+                balances = await self._load(stale, today, today.replace(day=1), session)
                 loaded_at = time.monotonic()
                 for subject in stale:
                     balance = balances.get(subject, Balance())

@@ -23,6 +23,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.errors import ServiceUnavailable
 from parley.kit.clock import utcnow
@@ -167,7 +168,7 @@ class RedisLedger(Ledger):
         self._load_script = redis.register_script(_LOAD)
         self._apply = redis.register_script(_APPLY)
 
-    async def admit(self, user_id: uuid.UUID, terms: Terms) -> Admission:
+    async def admit(self, user_id: uuid.UUID, terms: Terms, *, session: AsyncSession | None = None) -> Admission:
         plan = terms.plan
         arguments: list[Any] = [
             "admit",
@@ -181,12 +182,14 @@ class RedisLedger(Ledger):
             to_micros(terms.usd_estimate),
             *(to_micros(budget.usd_per_month) for budget in terms.budgets),
         ]
-        reply = await self._run(user_id, terms.group_ids, arguments)
+        reply = await self._run(user_id, terms.group_ids, arguments, session)
         figures = _figures(reply, terms.group_ids)
         return Admission(figures, uuid.UUID(arguments[2]) if reply[0] == b"held" else None)
 
-    async def figures(self, user_id: uuid.UUID, group_ids: Sequence[uuid.UUID]) -> Figures:
-        reply = await self._run(user_id, list(group_ids), ["peek", 0, "", -1, -1, -1, -1, 0, 0])
+    async def figures(
+        self, user_id: uuid.UUID, group_ids: Sequence[uuid.UUID], *, session: AsyncSession | None = None
+    ) -> Figures:
+        reply = await self._run(user_id, list(group_ids), ["peek", 0, "", -1, -1, -1, -1, 0, 0], session)
         return _figures(reply, list(group_ids))
 
     async def apply(self, spends: Sequence[Spend], releases: Sequence[Hold]) -> None:
@@ -207,7 +210,9 @@ class RedisLedger(Ledger):
         if keys:
             await self._apply(keys=keys, args=arguments)
 
-    async def _run(self, user_id: uuid.UUID, group_ids: list[uuid.UUID], arguments: list[Any]) -> list[Any]:
+    async def _run(
+        self, user_id: uuid.UUID, group_ids: list[uuid.UUID], arguments: list[Any], session: AsyncSession | None
+    ) -> list[Any]:
         """Run the admission script (or its read-only form), loading the accounts it finds missing or due for a
         refresh from the record first."""
         subjects = [user_id, *group_ids]
@@ -223,13 +228,15 @@ class RedisLedger(Ledger):
                 raise _unavailable() from exc
             if reply[0] != b"load":
                 return reply
-            await self._refresh(subjects, reply[1:], today)
+            await self._refresh(subjects, reply[1:], today, session)
         raise _unavailable()
 
-    async def _refresh(self, subjects: list[uuid.UUID], due: list[Any], today: date) -> None:
+    async def _refresh(
+        self, subjects: list[uuid.UUID], due: list[Any], today: date, session: AsyncSession | None
+    ) -> None:
         """Load the accounts the script asked for from the record, unless spend was added meanwhile."""
         wanted = [(subjects[int(due[i]) - 1], int(due[i + 1])) for i in range(0, len(due), 2)]
-        balances = await self._load([subject for subject, _ in wanted], today, today.replace(day=1))
+        balances = await self._load([subject for subject, _ in wanted], today, today.replace(day=1), session)
         arguments: list[Any] = [today.isoformat()[:7], today.isoformat(), _ACCOUNT_TTL_MS]
         for subject, counted in wanted:
             balance = balances.get(subject)

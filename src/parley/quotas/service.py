@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -48,7 +48,7 @@ from parley.policy.quotas import (
 )
 from parley.policy.rates import Decision, RateLimit, RateLimiter
 from parley.quotas import repository
-from parley.quotas.ledger import Balance, Figures, Hold, Ledger, Spend, Terms, from_micros, to_micros
+from parley.quotas.ledger import Balance, Figures, Hold, Ledger, Loader, Spend, Terms, from_micros, to_micros
 
 _logger = structlog.get_logger("parley.quotas")
 
@@ -120,10 +120,12 @@ def _limited(plan: NamedPlan) -> bool:
     )
 
 
-async def _as_they_stand(ledger: Ledger, *, user_id: uuid.UUID, plan: NamedPlan) -> tuple[list[Quota], int]:
+async def _as_they_stand(
+    ledger: Ledger, session: AsyncSession | None, *, user_id: uuid.UUID, plan: NamedPlan
+) -> tuple[list[Quota], int]:
     """The user's quotas (their own and their budget groups') with what is spent and held now, and how many
     answers they have being written."""
-    figures = await ledger.figures(user_id, [budget.group_id for budget in plan.group_budgets])
+    figures = await ledger.figures(user_id, [budget.group_id for budget in plan.group_budgets], session=session)
     return _quotas(plan, figures), figures.running
 
 
@@ -135,6 +137,7 @@ def _quotas(plan: NamedPlan, figures: Figures) -> list[Quota]:
 async def admit(
     ledger: Ledger,
     *,
+    session: AsyncSession | None = None,
     user_id: uuid.UUID,
     plan: NamedPlan,
     model: ModelConfig,
@@ -148,15 +151,16 @@ async def admit(
     what is left. Raises `QuotaExceeded` (a quota is used up, or what is left would not fit the prompt: which
     one, and when it comes back) or `RateLimited` (`concurrent-answers`).
 
-    The ledger decides and holds in one atomic step, with no database round trip. A caller whose own work then
-    fails releases the hold (`release_in_background`)."""
+    The ledger decides and holds in one atomic step, with no database round trip (but a load of an account it
+    does not have yet, with the caller's `session` when it holds one). A caller whose own work then fails
+    releases the hold (`release_in_background`)."""
     if not _limited(plan):
         return Reservation(None, user_id, plan, Grant(tokens=None, usd=None))
     tokens_estimate, usd_estimate = estimate(
         model, prompt_tokens=prompt_tokens + overhead_tokens, max_tokens=max_tokens
     )
     terms = Terms(plan.plan, plan.group_budgets, tokens_estimate, usd_estimate, ttl_seconds)
-    admission = await ledger.admit(user_id, terms)
+    admission = await ledger.admit(user_id, terms, session=session)
     now = utcnow()
     # The ledger's decision, again over the figures it decided on: for what to tell the user.
     decided = terms.decide(admission.figures, now)
@@ -297,7 +301,8 @@ async def settle(session: AsyncSession, ledger: Ledger, reservation: Reservation
     told = _told(session, ledger)
     told.releases.append(_hold(reservation))
     if reservation.alert_due:
-        figures = await ledger.figures(reservation.user_id, [b.group_id for b in reservation.plan.group_budgets])
+        group_ids = [budget.group_id for budget in reservation.plan.group_budgets]
+        figures = await ledger.figures(reservation.user_id, group_ids, session=session)
         await _alert(
             session,
             user_id=reservation.user_id,
@@ -374,8 +379,10 @@ class Standing:
     requests: Decision | None
 
 
-async def standing(ledger: Ledger, *, user_id: uuid.UUID, plan: NamedPlan, limiter: RateLimiter) -> Standing:
-    found, running = await _as_they_stand(ledger, user_id=user_id, plan=plan)
+async def standing(
+    session: AsyncSession, ledger: Ledger, *, user_id: uuid.UUID, plan: NamedPlan, limiter: RateLimiter
+) -> Standing:
+    found, running = await _as_they_stand(ledger, session, user_id=user_id, plan=plan)
     requests = None
     if plan.plan.requests_per_minute is not None:
         limit = RateLimit("user-minute", quota=plan.plan.requests_per_minute, window_seconds=60)
@@ -399,11 +406,16 @@ async def refusals_counted(database: Database, user_id: uuid.UUID) -> AsyncItera
         raise
 
 
-def loader(database: Database) -> Callable[[Sequence[uuid.UUID], date, date], Awaitable[dict[uuid.UUID, Balance]]]:
-    """How the live ledger reads the record: a short unit of work of its own."""
+def loader(database: Database) -> Loader:
+    """How the live ledger reads the record: in the caller's session when it holds one, else in a short unit of
+    work of its own."""
 
-    async def load(subjects: Sequence[uuid.UUID], today: date, month: date) -> dict[uuid.UUID, Balance]:
-        async with database.session() as session:
+    async def load(
+        subjects: Sequence[uuid.UUID], today: date, month: date, session: AsyncSession | None
+    ) -> dict[uuid.UUID, Balance]:
+        if session is not None:
             return await repository.balances(session, subjects=subjects, today=today, month=month)
+        async with database.session() as own:
+            return await repository.balances(own, subjects=subjects, today=today, month=month)
 
     return load

@@ -73,7 +73,7 @@ async def read_my_limits(
     principal: ProfileReader, session: SessionDep, seeds: SeededPlans, limiter: RateLimiterDep, ledger: QuotaLedgerDep
 ) -> MyLimits:
     plan = await plans_service.plan_for_user(session, principal.user, seeds=seeds)
-    standing = await quotas_service.standing(ledger, user_id=principal.user_id, plan=plan, limiter=limiter)
+    standing = await quotas_service.standing(session, ledger, user_id=principal.user_id, plan=plan, limiter=limiter)
     limits = standing.plan.plan
     requests = standing.requests
     return MyLimits(
