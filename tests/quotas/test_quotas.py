@@ -19,6 +19,7 @@ from parley.models import AuditEvent, Conversation, Group, GroupMember, Job, Lim
 from parley.models import User as UserRow
 from parley.plans import service as plans_service
 from parley.quotas.ledger import Terms
+from tests.conftest import running_app
 from tests.factories import assert_problem, signed_in_user
 from tests.plans.arrange import PLANS, user_on_plan
 from tests.sse import answer_text, parse_events
@@ -383,3 +384,20 @@ class TestOnV1:
         finish = [chunk for chunk in chunks if chunk.choices and chunk.choices[0].finish_reason]
         assert finish[-1].choices[0].finish_reason == "length"
         assert finish[-1].model_extra["limit"]["limit"] == "tokens-day"
+
+
+class TestUnderLoad:
+    async def test_first_chats_of_many_users_at_once_are_all_answered_on_a_small_pool(self, settings, client):
+        # Each first chat loads its user's account into the ledger while its request holds a connection: with
+        # more chats than connections, a load that took a connection of its own would wait for ever (500).
+        small = settings.model_copy(
+            update={"database": settings.database.model_copy(update={"pool_size": 3, "max_overflow": 0})}
+        )
+        async with running_app(small) as app:
+            http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+            async with http:
+                users = [await user_on_plan(app, http, "loaded", {"tokens_per_day": 100_000}) for _ in range(8)]
+                responses = await asyncio.wait_for(
+                    asyncio.gather(*(chat(http, user, "hello", stream=False) for user in users)), timeout=60
+                )
+        assert [response.status_code for response in responses] == [200] * 8
