@@ -77,6 +77,7 @@ class TestBadFilters:
             response = await scim.get("/Users", filter=bad)
             assert_scim_error(response, 400, "invalidFilter")
         assert_scim_error(await scim.get("/Groups", filter='members co "x"'), 400, "invalidFilter")
+        assert_scim_error(await scim.get("/Users", count="many"), 400, "invalidValue")
 
 
 class TestBadPatches:
