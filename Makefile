@@ -16,6 +16,9 @@ WEB_SOURCES := $(shell find web sdk/typescript -type f \
 .venv/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	$(UV) sync --frozen
+	@# SAML single sign-on (pysaml2) checks XML signatures with Debian's xmlsec1.
+	@command -v xmlsec1 >/dev/null 2>&1 || (apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xmlsec1 >/dev/null)
 	@touch $@
 
 install: .venv/.installed
