@@ -4,6 +4,7 @@ roles and groups from the provider's claim, suspended accounts."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from sqlalchemy import select, update
@@ -21,6 +22,7 @@ from tests.identity.helpers import (
     unique,
     user_by_email,
 )
+from tests.identity.op import authorize
 
 
 class TestJustInTimeAccounts:
@@ -90,6 +92,14 @@ class TestLinkingByEmail:
         assert links == []
         failures = await audit_events(oidc, "auth.sso_login_failed")
         assert [event.details["code"] for event in failures] == ["email_not_verified"]
+
+    async def test_an_unverified_email_gets_no_new_account_either(self, oidc: OidcParley) -> None:
+        # Otherwise the account would wait for whoever later proves the address, and be theirs with its history.
+        login = unique("squatter")
+        oidc.op.add_user(login, email=f"{login}@example.test", email_verified=False)
+        async with oidc.browser() as http:
+            assert_refused(await sign_in_through(oidc, http, "test", login), "email_not_verified")
+        assert await user_by_email(oidc, f"{login}@example.test") is None
 
 
 class TestDomainAllowList:
@@ -200,3 +210,43 @@ class TestSuspendedAccounts:
             assert_refused(await sign_in_through(oidc, http, "test", login), "account_suspended")
         async with database(oidc).session() as session:
             assert await session.scalar(select(ExternalIdentity).where(ExternalIdentity.user_id == existing)) is None
+
+
+class TestAtTheSameTime:
+    async def test_one_persons_first_sign_in_in_two_windows_makes_one_account_and_never_fails_badly(
+        self, oidc: OidcParley
+    ) -> None:
+        login = unique("twice")
+        email = f"{login}@example.test"
+        oidc.op.add_user(login, email=email, email_verified=True)
+        async with oidc.browser() as first, oidc.browser() as second:
+            callbacks = [
+                await authorize(first, oidc.url, "test", login),
+                await authorize(second, oidc.url, "test", login),
+            ]
+            answers = await asyncio.gather(first.get(callbacks[0]), second.get(callbacks[1]))
+        locations = sorted(answer.headers["location"] for answer in answers)
+        assert locations[0] == "/chat"
+        assert locations[1] in ("/chat", "/signin?sso_error=sign_in_race")
+        async with database(oidc).session() as session:
+            users = list(await session.scalars(select(User.id).where(User.email == email)))
+            links = list(await session.scalars(select(ExternalIdentity.id).where(ExternalIdentity.user_id.in_(users))))
+        assert len(users) == 1 and len(links) == 1
+
+    async def test_two_people_bringing_the_same_new_group_at_once_share_one_group(self, oidc: OidcParley) -> None:
+        group = unique("Launch")
+        logins = [unique("p1"), unique("p2")]
+        for login in logins:
+            oidc.op.add_user(login, email=f"{login}@example.test", email_verified=True, groups=[group])
+        async with oidc.browser() as first, oidc.browser() as second:
+            callbacks = [
+                await authorize(first, oidc.url, "test", logins[0]),
+                await authorize(second, oidc.url, "test", logins[1]),
+            ]
+            answers = await asyncio.gather(first.get(callbacks[0]), second.get(callbacks[1]))
+        for answer in answers:
+            assert_signed_in(answer)
+        async with database(oidc).session() as session:
+            groups = list(await session.scalars(select(Group.id).where(Group.name == group)))
+            members = list(await session.scalars(select(GroupMember.user_id).where(GroupMember.group_id.in_(groups))))
+        assert len(groups) == 1 and len(members) == 2

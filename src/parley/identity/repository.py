@@ -8,8 +8,10 @@ from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.errors import Conflict
 from parley.models import ExternalGroup, ExternalIdentity, Group, GroupMember, SsoLoginRequest
 
 
@@ -22,8 +24,14 @@ async def find_identity(session: AsyncSession, *, kind: str, provider: str, subj
 
 
 async def add_identity(session: AsyncSession, identity: ExternalIdentity) -> ExternalIdentity:
-    session.add(identity)
-    await session.flush()
+    """Insert a link; one that another request inserted first is a `Conflict`."""
+    try:
+        # Added inside the savepoint: begin_nested() flushes what is pending before it starts.
+        async with session.begin_nested():
+            session.add(identity)
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict("this identity is already linked") from exc
     return identity
 
 
@@ -31,10 +39,19 @@ async def group_by_name(session: AsyncSession, name: str) -> Group | None:
     return await session.scalar(select(Group).where(func.lower(Group.name) == name.lower()))
 
 
-async def add_group(session: AsyncSession, group: Group) -> Group:
-    session.add(group)
-    await session.flush()
-    return group
+async def add_or_get_group(session: AsyncSession, group: Group) -> tuple[Group, bool]:
+    """Insert a group, or take the one of that name (any case) that another request created meanwhile; whether
+    this call created it."""
+    try:
+        async with session.begin_nested():
+            session.add(group)
+            await session.flush()
+    except IntegrityError:
+        existing = await group_by_name(session, group.name)
+        if existing is None:
+            raise
+        return existing, False
+    return group, True
 
 
 async def link_group(session: AsyncSession, *, kind: str, provider: str, group_id: uuid.UUID) -> None:

@@ -6,7 +6,8 @@ an `ExternalProfile`; this service decides what that means in Parley, the same w
 - an identity seen before signs in to the account it is linked to (by the provider's subject, never the email);
 - a new identity is linked to an existing account only when the provider says the email is verified (otherwise
   anyone who can type a colleague's address at a lax provider would get the colleague's account); without an
-  account of that email, one is created just in time;
+  account of that email, one is created just in time, also only for a verified email (an account created for an
+  unproven address would be linked later to whoever proves it: pre-account takeover);
 - an email outside the provider's allowed domains, or a suspended account, is refused;
 - the role follows the provider's groups when the settings name admin groups, and the groups the provider keeps
   (`ExternalGroup`) follow the claim at each sign-in; groups administrators made in Parley are never touched.
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.audit.service import AuditAction, record
 from parley.auth.permissions import Role
-from parley.errors import ParleyError
+from parley.errors import Conflict, ParleyError
 from parley.identity import repository
 from parley.kit.clock import utcnow
 from parley.models import ExternalIdentity, Group, SsoLoginRequest, User
@@ -86,27 +87,38 @@ async def sign_in(session: AsyncSession, profile: ExternalProfile, policy: Ident
         user = await user_service.get(session, identity.user_id)
     else:
         user = await user_service.get_by_email(session, email)
-        if user is not None and not profile.email_verified:
+        if not profile.email_verified:
             raise SignInRefused(
                 "email_not_verified",
-                "An account with this email exists, but the identity provider has not verified the address, so "
-                "it cannot be linked. Ask your administrator.",
+                "The identity provider has not verified your email address, so no account can be linked to it or "
+                "created for it. Ask your administrator."
+                if user is None
+                else "An account with this email exists, but the identity provider has not verified the address, "
+                "so it cannot be linked. Ask your administrator.",
             )
     if user is not None and not user.is_active:
         raise SignInRefused("account_suspended", "This account is suspended. Contact your administrator.")
 
     # Nothing is refused past this point: writes begin.
-    if user is None:
-        user = await user_service.create_external_user(session, email=email, full_name=profile.full_name)
-        created = True
-    if identity is None:
-        identity = await repository.add_identity(
-            session,
-            ExternalIdentity(
-                id=uuid.uuid4(), kind=profile.kind, provider=profile.provider, subject=profile.subject, user_id=user.id
-            ),
-        )
-        linked = not created
+    try:
+        if user is None:
+            user = await user_service.create_external_user(session, email=email, full_name=profile.full_name)
+            created = True
+        if identity is None:
+            identity = await repository.add_identity(
+                session,
+                ExternalIdentity(
+                    id=uuid.uuid4(),
+                    kind=profile.kind,
+                    provider=profile.provider,
+                    subject=profile.subject,
+                    user_id=user.id,
+                ),
+            )
+            linked = not created
+    except Conflict as exc:
+        # The same person's first sign-in in two windows at once: the other one created the account or link.
+        raise SignInRefused("sign_in_race", "You are signing in in another window too. Sign in again.") from exc
     identity.email = email
     identity.last_login_at = utcnow()
     details = {"kind": profile.kind, "provider": profile.provider}
@@ -164,9 +176,12 @@ async def _sync_groups(session: AsyncSession, user: User, profile: ExternalProfi
     for name in dict.fromkeys(group.strip()[:100] for group in profile.groups if group.strip()):
         group = await repository.group_by_name(session, name)
         if group is None:
-            group = await repository.add_group(
+            group, created_now = await repository.add_or_get_group(
                 session, Group(id=uuid.uuid4(), name=name, description=f"Kept in step with {profile.provider}")
             )
+        else:
+            created_now = False
+        if created_now:
             record(
                 session,
                 AuditAction.GROUP_CREATE,

@@ -15,6 +15,7 @@ export const SSO_ERROR_CODES = [
   "provider_unavailable",
   "provider_misconfigured",
   "issuer_mismatch",
+  "sign_in_race",
 ] as const;
 export type SsoErrorCode = (typeof SSO_ERROR_CODES)[number];
 

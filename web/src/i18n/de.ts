@@ -70,6 +70,7 @@ const de: Translations = {
       provider_unavailable: "Der Identitätsanbieter ist gerade nicht erreichbar. Versuchen Sie es gleich noch einmal.",
       provider_misconfigured: "Die Einmalanmeldung ist auf diesem Server falsch eingerichtet. Informieren Sie Ihre Administration.",
       issuer_mismatch: "Die Antwort kam von einem anderen Identitätsanbieter als dem gewählten. Melden Sie sich erneut an.",
+      sign_in_race: "Sie haben sich gleichzeitig in einem anderen Fenster angemeldet. Melden Sie sich erneut an.",
     },
   },
   sidebar: {

@@ -68,6 +68,7 @@ const en = {
       provider_unavailable: "The identity provider cannot be reached right now. Try again in a moment.",
       provider_misconfigured: "Single sign-on is misconfigured on this server. Tell your administrator.",
       issuer_mismatch: "The answer came from another identity provider than the one you chose. Sign in again.",
+      sign_in_race: "You were signing in in another window at the same time. Sign in again.",
     },
   },
   sidebar: {

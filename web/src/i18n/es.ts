@@ -69,6 +69,7 @@ const es: Translations = {
       provider_unavailable: "No se puede contactar con el proveedor de identidad ahora. Inténtalo en un momento.",
       provider_misconfigured: "El inicio de sesión único está mal configurado en este servidor. Avisa a tu administrador.",
       issuer_mismatch: "La respuesta vino de otro proveedor de identidad distinto del elegido. Inicia sesión de nuevo.",
+      sign_in_race: "Estabas iniciando sesión en otra ventana al mismo tiempo. Inicia sesión de nuevo.",
     },
   },
   sidebar: {
