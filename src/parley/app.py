@@ -45,6 +45,8 @@ from parley.groups.endpoints import router as groups_router
 from parley.health.endpoints import router as health_router
 from parley.identity.endpoints import router as identity_router
 from parley.identity.oidc import OIDCProviders
+from parley.identity.saml import SAMLProviders, key_pair_if_needed
+from parley.identity.saml_endpoints import router as saml_router
 from parley.ingestion.tasks import JOB_KIND as INGEST_FILE_JOB
 from parley.ingestion.tasks import IngestionTask
 from parley.jobs import JobWorker
@@ -229,11 +231,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Read here, not in the lifespan: a bad plan file stops start-up before anything is started.
     app.state.plan_seeds = load_plan_file(settings.plans_file)
     app.state.oidc = OIDCProviders(settings.oidc)
+    # SAML IdPs; Parley's SP key pair is generated into the data dir on first start with one configured.
+    app.state.saml = SAMLProviders(settings.saml, key_pair_if_needed(settings.saml, settings.resolved_data_dir))
     install_error_handlers(app, surfaces={"/v1/": openai_error_response, SCIM_PREFIX: scim_error_response})
     for router in (
         health_router,
         auth_router,
         identity_router,
+        saml_router,
         users_router,
         api_keys_router,
         admin_users_router,

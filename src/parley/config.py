@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from parley.identity.saml_config import SAMLSettings
 from parley.llm.config import ModelCatalog, bundled_catalog
 
 
@@ -395,6 +396,8 @@ class Settings(BaseSettings):
     limits: LimitsSettings = LimitsSettings()
     scim: SCIMSettings = SCIMSettings()
     oidc: OIDCSettings = OIDCSettings()
+    # SAML 2.0 single sign-on (README, "Single sign-on (SAML 2.0)").
+    saml: SAMLSettings = SAMLSettings()
     # The first admin, created on first start when the database has no users.
     admin_email: str | None = None
     admin_password: SecretStr | None = None

@@ -1,0 +1,120 @@
+"""SAML fixtures: a real SAML IdP (tests/identity/saml_idp.py, pysaml2's IdP side with its own keys) and one
+Parley configured with two SP entries for it, per xdist worker. Test modules import the fixtures they use.
+
+"test": any domain, admins by group, groups synced, IdP-initiated sign-in allowed. "strict": only corp.test
+addresses, sign-ins must start at Parley.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from parley.config import Settings
+from parley.db import Database
+from parley.identity.saml_config import SAMLSettings
+from parley.models import AuditEvent, User
+from tests.conftest import _empty_tables, running_app
+from tests.identity.saml_idp import SamlIdP, SamlUser, encoded
+
+BASE_URL = "http://testserver"
+IDP_IDS = ["test", "strict"]
+
+
+def sp_urls(idp: str) -> tuple[str, str]:
+    """Parley's entity id and ACS URL for one IdP entry."""
+    return f"{BASE_URL}/api/v1/auth/saml/{idp}/metadata", f"{BASE_URL}/api/v1/auth/saml/{idp}/acs"
+
+
+@dataclass
+class SamlParley:
+    app: FastAPI
+    idp: SamlIdP
+
+    def browser(self) -> httpx.AsyncClient:
+        """A client on the app that keeps cookies like a browser and follows nothing by itself."""
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=BASE_URL, timeout=30)
+
+    def response(self, user: SamlUser, *, idp: str = "test", in_response_to: str | None = None, **kwargs: Any) -> str:
+        entity_id, acs = sp_urls(idp)
+        return self.idp.response_xml(user, acs_url=acs, sp_entity_id=entity_id, in_response_to=in_response_to, **kwargs)
+
+    async def post(self, http: httpx.AsyncClient, xml: str, *, idp: str = "test", **headers: str) -> httpx.Response:
+        return await http.post(f"/api/v1/auth/saml/{idp}/acs", data={"SAMLResponse": encoded(xml)}, headers=headers)
+
+    async def start(self, http: httpx.AsyncClient, *, idp: str = "test") -> str:
+        """Start a sign-in at Parley; the IdP reads the AuthnRequest the browser brings. Returns its id."""
+        login = await http.get(f"/api/v1/auth/saml/{idp}/login")
+        assert login.status_code == 302, login.text
+        request = self.idp.read_request(login.headers["location"])
+        assert urlsplit(request.assertion_consumer_service_url).path == f"/api/v1/auth/saml/{idp}/acs"
+        return str(request.id)
+
+    def database(self) -> Database:
+        db: Database = self.app.state.database
+        return db
+
+    async def user(self, email: str) -> User | None:
+        async with self.database().session() as session:
+            return await session.scalar(select(User).where(User.email == email))
+
+    async def failure_codes(self) -> list[str]:
+        async with self.database().session() as session:
+            events = await session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "auth.sso_login_failed").order_by(AuditEvent.created_at)
+            )
+            return [event.details["code"] for event in events]
+
+
+@pytest.fixture(scope="session")
+def saml_idp(tmp_path_factory: pytest.TempPathFactory) -> SamlIdP:
+    return SamlIdP(tmp_path_factory.mktemp("saml-idp"))
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def saml_parley_session(settings: Settings, saml_idp: SamlIdP) -> AsyncIterator[SamlParley]:
+    common = {"metadata_file": str(saml_idp.metadata_file)}
+    saml = SAMLSettings.model_validate(
+        {
+            "idps": [
+                {
+                    "id": "test",
+                    "display_name": "Test SAML",
+                    "attributes": {"admin_groups": ["parley-admins"], "sync_groups": True},
+                    **common,
+                },
+                {
+                    "id": "strict",
+                    "display_name": "Corp SAML",
+                    "allowed_email_domains": ["corp.test"],
+                    "idp_initiated": False,
+                    **common,
+                },
+            ]
+        }
+    )
+    configured = settings.model_copy(update={"saml": saml, "auth": settings.auth.model_copy()})
+    async with running_app(configured) as app:
+        parley = SamlParley(app=app, idp=saml_idp)
+        async with parley.browser() as http:
+            metadata = []
+            for idp in IDP_IDS:
+                answer = await http.get(f"/api/v1/auth/saml/{idp}/metadata")
+                assert answer.status_code == 200, answer.text
+                metadata.append(answer.text)
+        saml_idp.trust_all(metadata)
+        yield parley
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def saml(saml_parley_session: SamlParley) -> SamlParley:
+    await _empty_tables(saml_parley_session.app)
+    return saml_parley_session

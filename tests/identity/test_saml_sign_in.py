@@ -1,0 +1,175 @@
+"""SAML 2.0 sign-in against a real IdP (pysaml2's IdP side): Parley's SP metadata, sign-ins started at Parley and
+at the IdP, accounts created just in time, the role and groups from the assertion's attributes, and the tokens
+handed over the way password sign-in does."""
+
+# The fixtures are imported from saml_fixtures (tests/identity/conftest.py belongs to the OIDC tests).
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from parley.models import Group, GroupMember
+from tests.identity.saml_fixtures import SamlParley, saml, saml_idp, saml_parley_session, sp_urls  # noqa: F401
+from tests.identity.saml_idp import SamlUser
+
+
+def _user(domain: str = "example.test", groups: list[str] | None = None) -> SamlUser:
+    login = f"user-{uuid.uuid4().hex[:8]}"
+    return SamlUser(login=login, email=f"{login}@{domain}", name="Sam Lee", groups=groups or [])
+
+
+def assert_signed_in(response: httpx.Response) -> None:
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/chat"
+    assert "parley_refresh=" in response.headers.get("set-cookie", "")
+
+
+async def me(http: httpx.AsyncClient) -> dict[str, Any]:
+    """What the web app does after the ACS: trade the refresh cookie for an access token, then read the user."""
+    refreshed = await http.post("/api/v1/auth/refresh")
+    assert refreshed.status_code == 200, refreshed.text
+    token = refreshed.json()["access_token"]
+    answer = await http.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+class TestMetadata:
+    async def test_the_sp_metadata_names_parleys_entity_acs_and_certificate_and_stays_the_same(
+        self, saml: SamlParley
+    ) -> None:
+        async with saml.browser() as http:
+            first = await http.get("/api/v1/auth/saml/test/metadata")
+            second = await http.get("/api/v1/auth/saml/test/metadata")
+            unknown = await http.get("/api/v1/auth/saml/nobody/metadata")
+        assert first.status_code == 200
+        assert first.headers["content-type"].startswith("application/samlmetadata+xml")
+        entity_id, acs = sp_urls("test")
+        assert f'entityID="{entity_id}"' in first.text
+        assert f'Location="{acs}"' in first.text
+        assert "X509Certificate" in first.text
+        assert first.text == second.text
+        assert unknown.status_code == 404
+
+    async def test_the_key_pair_is_generated_once_into_the_data_dir(self, saml: SamlParley) -> None:
+        data_dir = saml.app.state.settings.resolved_data_dir
+        key = (data_dir / "saml" / "sp-key.pem").read_text()
+        assert "PRIVATE KEY" in key
+        assert (data_dir / "saml" / "sp-key.pem").stat().st_mode & 0o077 == 0
+
+
+class TestSpInitiated:
+    async def test_a_new_user_signs_in_from_parley_and_gets_an_account_and_a_working_session(
+        self, saml: SamlParley
+    ) -> None:
+        user = _user()
+        async with saml.browser() as http:
+            request_id = await saml.start(http)
+            assert_signed_in(await saml.post(http, saml.response(user, in_response_to=request_id)))
+            profile = await me(http)
+        assert profile["email"] == user.email
+        assert profile["full_name"] == "Sam Lee"
+        assert profile["role"] == "user"
+        assert await saml.failure_codes() == []
+
+    async def test_the_next_sign_in_reaches_the_same_account(self, saml: SamlParley) -> None:
+        user = _user()
+        async with saml.browser() as http:
+            assert_signed_in(await saml.post(http, saml.response(user, in_response_to=await saml.start(http))))
+            first = (await me(http))["id"]
+        async with saml.browser() as http:
+            assert_signed_in(await saml.post(http, saml.response(user, in_response_to=await saml.start(http))))
+            assert (await me(http))["id"] == first
+
+    async def test_a_response_signed_as_a_whole_is_accepted(self, saml: SamlParley) -> None:
+        user = _user()
+        async with saml.browser() as http:
+            request_id = await saml.start(http)
+            xml = saml.response(user, in_response_to=request_id, sign_assertion=False, sign_response=True)
+            assert_signed_in(await saml.post(http, xml))
+
+    async def test_a_request_is_answered_once(self, saml: SamlParley) -> None:
+        user = _user()
+        async with saml.browser() as http:
+            request_id = await saml.start(http)
+            assert_signed_in(await saml.post(http, saml.response(user, in_response_to=request_id)))
+            again = await saml.post(http, saml.response(user, in_response_to=request_id))
+        assert again.headers["location"] == "/signin?sso_error=state_invalid"
+        assert await saml.failure_codes() == ["state_invalid"]
+
+    async def test_an_address_outside_the_allowed_domains_is_refused(self, saml: SamlParley) -> None:
+        outsider, insider = _user("example.test"), _user("corp.test")
+        async with saml.browser() as http:
+            refused = await saml.post(
+                http,
+                saml.response(outsider, idp="strict", in_response_to=await saml.start(http, idp="strict")),
+                idp="strict",
+            )
+            assert refused.headers["location"] == "/signin?sso_error=domain_not_allowed"
+            accepted = await saml.post(
+                http,
+                saml.response(insider, idp="strict", in_response_to=await saml.start(http, idp="strict")),
+                idp="strict",
+            )
+            assert_signed_in(accepted)
+        assert await saml.user(outsider.email) is None
+
+
+class TestIdpInitiated:
+    async def test_a_sign_in_started_at_the_idp_signs_in(self, saml: SamlParley) -> None:
+        user = _user()
+        async with saml.browser() as http:
+            assert_signed_in(await saml.post(http, saml.response(user)))
+            assert (await me(http))["email"] == user.email
+
+    async def test_an_idp_whose_settings_refuse_idp_initiated_sign_ins_is_sent_to_parley_first(
+        self, saml: SamlParley
+    ) -> None:
+        user = _user("corp.test")
+        async with saml.browser() as http:
+            refused = await saml.post(http, saml.response(user, idp="strict"), idp="strict")
+        assert refused.headers["location"] == "/signin?sso_error=unsolicited_response"
+        assert await saml.user(user.email) is None
+        assert await saml.failure_codes() == ["unsolicited_response"]
+
+
+class TestRoleAndGroups:
+    async def test_a_member_of_the_admin_group_is_an_admin_and_stops_being_one_when_removed(
+        self, saml: SamlParley
+    ) -> None:
+        user = _user(groups=["parley-admins", "Finance"])
+        async with saml.browser() as http:
+            assert_signed_in(await saml.post(http, saml.response(user)))
+            assert (await me(http))["role"] == "admin"
+        user.groups = ["Finance"]
+        async with saml.browser() as http:
+            assert_signed_in(await saml.post(http, saml.response(user)))
+            assert (await me(http))["role"] == "user"
+
+    async def test_groups_follow_the_assertion(self, saml: SamlParley) -> None:
+        user = _user(groups=["Finance", "Sales"])
+        async with saml.browser() as http:
+            assert_signed_in(await saml.post(http, saml.response(user)))
+        assert await _groups_of(saml, user.email) == {"Finance", "Sales"}
+        user.groups = ["Finance", "Legal"]
+        async with saml.browser() as http:
+            assert_signed_in(await saml.post(http, saml.response(user)))
+        assert await _groups_of(saml, user.email) == {"Finance", "Legal"}
+
+
+async def _groups_of(saml: SamlParley, email: str) -> set[str]:
+    account = await saml.user(email)
+    assert account is not None
+    async with saml.database().session() as session:
+        names = await session.scalars(
+            select(Group.name)
+            .join(GroupMember, GroupMember.group_id == Group.id)
+            .where(GroupMember.user_id == account.id)
+        )
+        return set(names)
