@@ -82,6 +82,12 @@ class TestState:
             assert_problem(unknown, 404)
         assert await _failure_codes(oidc) == ["state_invalid", "state_invalid"]
 
+    async def test_an_answer_naming_another_issuer_is_refused(self, oidc: OidcParley) -> None:
+        login = await _user(oidc)
+        async with oidc.browser() as http:
+            callback = await authorize(http, oidc.url, "test", login)
+            assert_refused(await http.get(with_query(callback, iss="https://evil.example")), "issuer_mismatch")
+
     async def test_the_provider_saying_no_ends_on_the_sign_in_page(self, oidc: OidcParley) -> None:
         async with oidc.browser() as http:
             login_redirect = await http.get(f"{oidc.url}/api/v1/auth/oidc/test/login")
@@ -96,20 +102,25 @@ class TestState:
 
 class TestIdToken:
     @pytest.mark.parametrize(
-        "changes",
+        ("changes", "reason"),
         [
-            pytest.param({"nonce": "a-nonce-of-another-sign-in"}, id="wrong-nonce"),
-            pytest.param({"exp_offset": -3600}, id="expired"),
-            pytest.param({"sign_with": "rogue", "kid": "key-A"}, id="wrongly-signed"),
+            pytest.param({"nonce": "a-nonce-of-another-sign-in"}, "(nonce)", id="wrong-nonce"),
+            pytest.param({"exp_offset": -3600}, "expired", id="expired"),
+            pytest.param({"aud": "another-client"}, "'aud'", id="another-audience"),
+            pytest.param({"aud": ["another-client", "parley-test"]}, "(azp)", id="shared-audience-without-azp"),
+            pytest.param({"iss": "http://127.0.0.1:1"}, "'iss'", id="another-issuer"),
+            pytest.param({"sign_with": "rogue", "kid": "key-A"}, "signature", id="wrongly-signed"),
         ],
     )
-    async def test_a_bad_id_token_is_refused(self, oidc: OidcParley, changes: dict[str, object]) -> None:
+    async def test_a_bad_id_token_is_refused(self, oidc: OidcParley, changes: dict[str, object], reason: str) -> None:
         login = await _user(oidc)
         oidc.op.alter_id_tokens(**changes)
         async with oidc.browser() as http:
             assert_refused(await sign_in_through(oidc, http, "test", login), "id_token_invalid")
         assert await user_by_email(oidc, f"{login}@example.test") is None
-        assert await _failure_codes(oidc) == ["id_token_invalid"]
+        [failure] = await audit_events(oidc, "auth.sso_login_failed")
+        assert failure.details["code"] == "id_token_invalid"
+        assert reason in failure.details["reason"], failure.details["reason"]
 
     async def test_a_rotated_key_is_fetched_once_and_an_unpublished_one_is_refused(self, oidc: OidcParley) -> None:
         login = await _user(oidc)

@@ -7,7 +7,7 @@
 //
 // Test-only controls, so tests can make this provider misbehave the way a broken or hostile one would:
 //   POST /test/users          {"id": {"email", "email_verified", "name", "groups"}}   add or replace accounts
-//   POST /test/id-token       {"nonce", "exp_offset", "sign_with", "kid"}  the next ID tokens are re-signed
+//   POST /test/id-token       {"nonce", "aud", "iss", "exp_offset", "sign_with", "kid"}  the next ID tokens are re-signed
 //                             with these changes (a wrong nonce, an expiry in the past, another key); {} resets
 //   POST /test/jwks           {"publish": ["A", "B"]}   which keys /jwks serves (key "A" signs by default)
 //   GET  /test/stats          {"jwks_fetches": n}       how often /jwks was read
@@ -73,6 +73,8 @@ function altered(idToken) {
   const payload = JSON.parse(Buffer.from(payloadPart, 'base64url').toString());
   const now = Math.floor(Date.now() / 1000);
   if (idTokenChanges.nonce !== undefined) payload.nonce = idTokenChanges.nonce;
+  if (idTokenChanges.aud !== undefined) payload.aud = idTokenChanges.aud;
+  if (idTokenChanges.iss !== undefined) payload.iss = idTokenChanges.iss;
   if (idTokenChanges.exp_offset !== undefined) {
     payload.exp = now + idTokenChanges.exp_offset;
     payload.iat = Math.min(payload.iat, payload.exp - 60);
