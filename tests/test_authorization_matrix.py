@@ -241,6 +241,8 @@ async def _unconfigured_provider(world: World) -> str:
 
 
 PATH_PARAMETERS["provider"] = _unconfigured_provider
+# Nor any SAML IdP (tests/identity/test_saml_*.py run a real one).
+PATH_PARAMETERS["idp"] = _unconfigured_provider
 
 # After file_id and conversation_id: the knowledge base maker uses what they made; the grant maker uses its KB.
 PATH_PARAMETERS["knowledge_base_id"] = _new_knowledge_base_of_a
@@ -269,6 +271,9 @@ CASES: list[Case] = [
     Case("GET", f"{API}/auth/oidc/{{provider}}/login", public=404),
     Case("GET", f"{API}/auth/oidc/{{provider}}/callback", public=404),
     Case("GET", f"{API}/auth/oidc/logout", public=303),
+    Case("GET", f"{API}/auth/saml/{{idp}}/metadata", public=404),
+    Case("GET", f"{API}/auth/saml/{{idp}}/login", public=404),
+    Case("POST", f"{API}/auth/saml/{{idp}}/acs", public=404),
     # Your own profile.
     Case("GET", f"{API}/users/me", Allowed(200, 200, 200, read_key=403, full_key=200)),
     Case(

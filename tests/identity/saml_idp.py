@@ -77,6 +77,7 @@ class SamlIdP:
         self.metadata_file = directory / "idp-metadata.xml"
         self.metadata_file.write_text(create_metadata_string(None, config=self._config([])).decode())
         self.server: Server | None = None
+        self.sp_metadata: list[str] = []
 
     def _config(self, sp_metadata: list[str]) -> IdPConfig:
         config = IdPConfig()
@@ -100,6 +101,7 @@ class SamlIdP:
 
     def trust_all(self, sp_metadata: list[str]) -> None:
         """Know these service providers (their metadata documents), as an IdP administrator would set up."""
+        self.sp_metadata = sp_metadata
         self.server = Server(config=self._config(sp_metadata))
 
     # Answers -----------------------------------------------------------------------------------------------

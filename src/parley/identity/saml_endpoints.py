@@ -150,7 +150,8 @@ async def saml_acs(
     request: Request,
     session: SessionDep,
     security: SecurityDep,
-    saml_response: Annotated[str, Form(alias="SAMLResponse", min_length=1, max_length=MAX_RESPONSE_CHARS)],
+    # Optional here so that an unknown IdP is a 404 whatever the body, and a missing Response a refusal.
+    saml_response: Annotated[str | None, Form(alias="SAMLResponse", max_length=MAX_RESPONSE_CHARS)] = None,
     relay_state: Annotated[str | None, Form(alias="RelayState", max_length=2000)] = None,
 ) -> Response:
     provider = _provider(request, idp)
@@ -158,6 +159,8 @@ async def saml_acs(
     request_id: str | None = None
     signed_in: SAMLSignIn | None = None
     try:
+        if not saml_response:
+            raise SignInRefused("response_malformed", "No SAML Response was posted.", status=400)
         request_id = peek_in_response_to(saml_response)
         if request_id is not None:
             # The request this answers: known, unused, unexpired, and sent to this IdP.
