@@ -91,7 +91,7 @@ async def _refused(
     response_class=Response,
     responses={
         200: {"description": "Parley's SAML SP metadata for this IdP", "content": {_METADATA_TYPE: {}}},
-        **problem_responses(404, 429, 502, 503),
+        **problem_responses(404, 422, 429, 502, 503),
     },
     summary="Parley's SAML service-provider metadata for one IdP (public; give its URL to the IdP)",
 )
@@ -109,7 +109,10 @@ async def saml_metadata(idp: str, request: Request) -> Response:
     name="saml_login",
     status_code=302,
     response_class=RedirectResponse,
-    responses={302: {"description": "To the IdP's sign-in page, with an AuthnRequest"}, **problem_responses(404, 429)},
+    responses={
+        302: {"description": "To the IdP's sign-in page, with an AuthnRequest"},
+        **problem_responses(404, 422, 429, 502, 503),
+    },
     summary="Start signing in with a SAML IdP (redirects the browser to it)",
 )
 async def saml_login(idp: str, request: Request, session: SessionDep) -> Response:
