@@ -58,6 +58,21 @@ describe("SignInPage with single sign-on", () => {
     expect(await screen.findByRole("alert")).toHaveTextContent("Accounts of your email domain may not sign in here.");
   });
 
+  it("offers a SAML identity provider like any other, at its own login URL", async () => {
+    const entra = { kind: "saml", id: "entra", display_name: "Entra ID (SAML)", login_url: "/api/v1/auth/saml/entra/login" };
+    providers.mockResolvedValue({ methods: [password, okta, entra], break_glass_password: false });
+    renderPage();
+    const button = await screen.findByRole("link", { name: "Continue with Entra ID (SAML)" });
+    expect(button).toHaveAttribute("href", "/api/v1/auth/saml/entra/login");
+    expect(screen.getByRole("link", { name: "Continue with Okta" })).toBeInTheDocument();
+  });
+
+  it("says why a SAML sign-in was refused", async () => {
+    providers.mockResolvedValue({ methods: [okta], break_glass_password: false });
+    renderPage("/signin?sso_error=assertion_replayed");
+    expect(await screen.findByRole("alert")).toHaveTextContent("This sign-in was already used. Sign in again.");
+  });
+
   it("explains an unknown failure in general words", async () => {
     providers.mockResolvedValue({ methods: [okta], break_glass_password: false });
     renderPage("/signin?sso_error=made_up");

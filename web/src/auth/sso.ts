@@ -16,6 +16,15 @@ export const SSO_ERROR_CODES = [
   "provider_misconfigured",
   "issuer_mismatch",
   "sign_in_race",
+  "response_malformed",
+  "response_invalid",
+  "signature_invalid",
+  "assertion_expired",
+  "audience_mismatch",
+  "in_response_to_mismatch",
+  "assertion_replayed",
+  "unsolicited_response",
+  "subject_missing",
 ] as const;
 export type SsoErrorCode = (typeof SSO_ERROR_CODES)[number];
 
