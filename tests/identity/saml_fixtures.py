@@ -2,13 +2,18 @@
 Parley configured with two SP entries for it, per xdist worker. Test modules import the fixtures they use.
 
 "test": any domain, admins by group, groups synced, IdP-initiated sign-in allowed. "strict": only corp.test
-addresses, sign-ins must start at Parley.
+addresses, sign-ins must start at Parley. "remote": the IdP's metadata read from a URL (a local HTTP server).
+"down": metadata at a URL where nothing listens.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,7 +31,13 @@ from tests.conftest import _empty_tables, running_app
 from tests.identity.saml_idp import SamlIdP, SamlUser, encoded
 
 BASE_URL = "http://testserver"
-IDP_IDS = ["test", "strict"]
+IDP_IDS = ["test", "strict", "remote"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def sp_urls(idp: str) -> tuple[str, str]:
@@ -79,8 +90,23 @@ def saml_idp(tmp_path_factory: pytest.TempPathFactory) -> SamlIdP:
     return SamlIdP(tmp_path_factory.mktemp("saml-idp"))
 
 
+@pytest.fixture(scope="session")
+def metadata_server(saml_idp: SamlIdP) -> Iterator[str]:
+    """The IdP's metadata served over HTTP, as IdPs publish it; yields its URL."""
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(saml_idp.metadata_file.parent))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/{saml_idp.metadata_file.name}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def saml_parley_session(settings: Settings, saml_idp: SamlIdP) -> AsyncIterator[SamlParley]:
+async def saml_parley_session(settings: Settings, saml_idp: SamlIdP, metadata_server: str) -> AsyncIterator[SamlParley]:
     common = {"metadata_file": str(saml_idp.metadata_file)}
     saml = SAMLSettings.model_validate(
         {
@@ -98,6 +124,8 @@ async def saml_parley_session(settings: Settings, saml_idp: SamlIdP) -> AsyncIte
                     "idp_initiated": False,
                     **common,
                 },
+                {"id": "remote", "display_name": "Remote SAML", "metadata_url": metadata_server},
+                {"id": "down", "display_name": "Down SAML", "metadata_url": f"http://127.0.0.1:{free_port()}/md"},
             ]
         }
     )

@@ -13,7 +13,14 @@ from pathlib import Path
 import httpx
 
 from tests.factories import assert_problem
-from tests.identity.saml_fixtures import SamlParley, saml, saml_idp, saml_parley_session, sp_urls  # noqa: F401
+from tests.identity.saml_fixtures import (  # noqa: F401
+    SamlParley,
+    metadata_server,
+    saml,
+    saml_idp,
+    saml_parley_session,
+    sp_urls,
+)
 from tests.identity.saml_idp import SamlIdP, SamlUser, shift_times, two_assertions, wrapped
 
 

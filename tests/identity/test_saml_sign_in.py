@@ -13,8 +13,15 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from parley.models import Group, GroupMember
-from tests.identity.saml_fixtures import SamlParley, saml, saml_idp, saml_parley_session, sp_urls  # noqa: F401
+from parley.models import AuditEvent, Group, GroupMember
+from tests.identity.saml_fixtures import (  # noqa: F401
+    SamlParley,
+    metadata_server,
+    saml,
+    saml_idp,
+    saml_parley_session,
+    sp_urls,
+)
 from tests.identity.saml_idp import SamlUser
 
 
@@ -77,6 +84,11 @@ class TestSpInitiated:
         assert profile["full_name"] == "Sam Lee"
         assert profile["role"] == "user"
         assert await saml.failure_codes() == []
+        async with saml.database().session() as session:
+            logins = list(await session.scalars(select(AuditEvent).where(AuditEvent.action == "auth.login")))
+            created = list(await session.scalars(select(AuditEvent).where(AuditEvent.action == "auth.sso_user_create")))
+        assert [event.details.get("method") for event in logins] == ["saml"]
+        assert [event.details for event in created] == [{"kind": "saml", "provider": "test"}]
 
     async def test_the_next_sign_in_reaches_the_same_account(self, saml: SamlParley) -> None:
         user = _user()
@@ -173,3 +185,26 @@ async def _groups_of(saml: SamlParley, email: str) -> set[str]:
             .where(GroupMember.user_id == account.id)
         )
         return set(names)
+
+
+class TestMetadataFromUrl:
+    async def test_an_idp_known_by_its_metadata_url_signs_in(self, saml: SamlParley) -> None:
+        user = _user()
+        async with saml.browser() as http:
+            request_id = await saml.start(http, idp="remote")
+            answer = await saml.post(http, saml.response(user, idp="remote", in_response_to=request_id), idp="remote")
+            assert_signed_in(answer)
+
+    async def test_an_idp_whose_metadata_cannot_be_fetched_ends_on_the_sign_in_page_with_the_reason(
+        self, saml: SamlParley
+    ) -> None:
+        async with saml.browser() as http:
+            login = await http.get("/api/v1/auth/saml/down/login")
+            assert login.status_code == 303
+            assert login.headers["location"] == "/signin?sso_error=provider_unavailable"
+            as_json = await http.get("/api/v1/auth/saml/down/login", headers={"Accept": "application/json"})
+            assert as_json.status_code == 503
+            assert as_json.json()["type"].endswith("/provider_unavailable")
+            metadata = await http.get("/api/v1/auth/saml/down/metadata")
+            assert metadata.status_code == 503
+        assert await saml.failure_codes() == ["provider_unavailable", "provider_unavailable"]
