@@ -1,5 +1,6 @@
 """SAML fixtures: a real SAML IdP (tests/identity/saml_idp.py, pysaml2's IdP side with its own keys) and one
-Parley configured with two SP entries for it, per xdist worker. Test modules import the fixtures they use.
+Parley configured with SP entries for it, served over real HTTP, per xdist worker. Test modules import the
+fixtures they use.
 
 "test": any domain, admins by group, groups synced, IdP-initiated sign-in allowed. "strict": only corp.test
 addresses, sign-ins must start at Parley. "remote": the IdP's metadata read from a URL (a local HTTP server).
@@ -8,6 +9,7 @@ addresses, sign-ins must start at Parley. "remote": the IdP's metadata read from
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import socket
 import threading
@@ -20,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import pytest_asyncio
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -30,7 +33,6 @@ from parley.models import AuditEvent, User
 from tests.conftest import _empty_tables, running_app
 from tests.identity.saml_idp import SamlIdP, SamlUser, encoded
 
-BASE_URL = "http://testserver"
 IDP_IDS = ["test", "strict", "remote"]
 
 
@@ -40,22 +42,22 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def sp_urls(idp: str) -> tuple[str, str]:
-    """Parley's entity id and ACS URL for one IdP entry."""
-    return f"{BASE_URL}/api/v1/auth/saml/{idp}/metadata", f"{BASE_URL}/api/v1/auth/saml/{idp}/acs"
-
-
 @dataclass
 class SamlParley:
+    url: str
     app: FastAPI
     idp: SamlIdP
 
     def browser(self) -> httpx.AsyncClient:
-        """A client on the app that keeps cookies like a browser and follows nothing by itself."""
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=BASE_URL, timeout=30)
+        """A client that keeps cookies like a browser and follows nothing by itself."""
+        return httpx.AsyncClient(base_url=self.url, timeout=30)
+
+    def sp_urls(self, idp: str) -> tuple[str, str]:
+        """Parley's entity id and ACS URL for one IdP entry."""
+        return f"{self.url}/api/v1/auth/saml/{idp}/metadata", f"{self.url}/api/v1/auth/saml/{idp}/acs"
 
     def response(self, user: SamlUser, *, idp: str = "test", in_response_to: str | None = None, **kwargs: Any) -> str:
-        entity_id, acs = sp_urls(idp)
+        entity_id, acs = self.sp_urls(idp)
         return self.idp.response_xml(user, acs_url=acs, sp_entity_id=entity_id, in_response_to=in_response_to, **kwargs)
 
     async def post(self, http: httpx.AsyncClient, xml: str, *, idp: str = "test", **headers: str) -> httpx.Response:
@@ -130,16 +132,28 @@ async def saml_parley_session(settings: Settings, saml_idp: SamlIdP, metadata_se
         }
     )
     configured = settings.model_copy(update={"saml": saml, "auth": settings.auth.model_copy()})
+    port = free_port()
     async with running_app(configured) as app:
-        parley = SamlParley(app=app, idp=saml_idp)
-        async with parley.browser() as http:
-            metadata = []
-            for idp in IDP_IDS:
-                answer = await http.get(f"/api/v1/auth/saml/{idp}/metadata")
-                assert answer.status_code == 200, answer.text
-                metadata.append(answer.text)
-        saml_idp.trust_all(metadata)
-        yield parley
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None, access_log=False)
+        )
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.02)
+        try:
+            parley = SamlParley(url=f"http://127.0.0.1:{port}", app=app, idp=saml_idp)
+            async with parley.browser() as http:
+                metadata = []
+                for idp in IDP_IDS:
+                    answer = await http.get(f"/api/v1/auth/saml/{idp}/metadata")
+                    assert answer.status_code == 200, answer.text
+                    metadata.append(answer.text)
+            saml_idp.trust_all(metadata)
+            yield parley
+        finally:
+            server.should_exit = True
+            await task
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -19,7 +19,6 @@ from tests.identity.saml_fixtures import (  # noqa: F401
     saml,
     saml_idp,
     saml_parley_session,
-    sp_urls,
 )
 from tests.identity.saml_idp import SamlIdP, SamlUser, shift_times, two_assertions, wrapped
 
@@ -71,7 +70,7 @@ class TestSignatures:
         impostor = SamlIdP(tmp_path)
         impostor.trust_all(saml.idp.sp_metadata)
         user = _user()
-        entity_id, acs = sp_urls("test")
+        entity_id, acs = saml.sp_urls("test")
         xml = impostor.response_xml(user, acs_url=acs, sp_entity_id=entity_id, in_response_to=None)
         await _refused_without_account(saml, xml, "signature_invalid", emails=[user.email])
 

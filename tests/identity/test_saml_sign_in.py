@@ -20,7 +20,6 @@ from tests.identity.saml_fixtures import (  # noqa: F401
     saml,
     saml_idp,
     saml_parley_session,
-    sp_urls,
 )
 from tests.identity.saml_idp import SamlUser
 
@@ -57,7 +56,7 @@ class TestMetadata:
             unknown = await http.get("/api/v1/auth/saml/nobody/metadata")
         assert first.status_code == 200
         assert first.headers["content-type"].startswith("application/samlmetadata+xml")
-        entity_id, acs = sp_urls("test")
+        entity_id, acs = saml.sp_urls("test")
         assert f'entityID="{entity_id}"' in first.text
         assert f'Location="{acs}"' in first.text
         assert "X509Certificate" in first.text
