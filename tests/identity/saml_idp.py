@@ -71,8 +71,9 @@ class SamlUser:
 class SamlIdP:
     """The IdP. `metadata_file` is what Parley is configured with; `trust(sp_metadata)` makes it know Parley."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, sso_url: str = SSO_URL) -> None:
         self.directory = directory
+        self.sso_url = sso_url
         self.key_file, self.cert_file = write_key_pair(directory, "idp")
         self.metadata_file = directory / "idp-metadata.xml"
         self.metadata_file.write_text(create_metadata_string(None, config=self._config([])).decode())
@@ -90,7 +91,7 @@ class SamlIdP:
                 "metadata": {"inline": sp_metadata} if sp_metadata else {},
                 "service": {
                     "idp": {
-                        "endpoints": {"single_sign_on_service": [(SSO_URL, BINDING_HTTP_REDIRECT)]},
+                        "endpoints": {"single_sign_on_service": [(self.sso_url, BINDING_HTTP_REDIRECT)]},
                         "name_id_format": [NAMEID_FORMAT_PERSISTENT],
                         "policy": {"default": {"lifetime": {"minutes": 5}, "name_form": NAME_FORMAT_BASIC}},
                     }
@@ -109,7 +110,7 @@ class SamlIdP:
     def read_request(self, location: str) -> Any:
         """The AuthnRequest Parley redirected the browser to us with (checked by the IdP as a real one would)."""
         assert self.server is not None
-        assert location.startswith(SSO_URL + "?"), location
+        assert location.startswith(self.sso_url + "?"), location
         query = parse_qs(urlsplit(location).query)
         return self.server.parse_authn_request(query["SAMLRequest"][0], BINDING_HTTP_REDIRECT).message
 
