@@ -231,8 +231,24 @@ async def _new_plan(world: World) -> str:
     return name
 
 
+async def _new_role(world: World) -> str:
+    """A new custom role (made by the admin) nobody holds, so deleting it succeeds."""
+    response = await world.client.post(
+        f"{API}/admin/roles",
+        json={"name": f"role-{uuid.uuid4().hex[:10]}", "permissions": []},
+        headers=world.auth("admin"),
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def _fresh_role(world: World) -> dict[str, Any]:
+    return {"name": f"role-{uuid.uuid4().hex[:10]}", "permissions": ["chat"]}
+
+
 PATH_PARAMETERS["group_id"] = _new_group_with_target
 PATH_PARAMETERS["name"] = _new_plan
+PATH_PARAMETERS["role_id"] = _new_role
 
 
 async def _unconfigured_provider(world: World) -> str:
@@ -318,7 +334,12 @@ CASES: list[Case] = [
     Case("GET", f"{API}/groups", Allowed(200, 200, 200, read_key=403, full_key=200)),
     Case("GET", f"{API}/users/me/groups", Allowed(200, 200, 200, read_key=403, full_key=200)),
     Case("GET", f"{API}/admin/audit-events", ADMIN_ONLY),
-    # Organisation analytics and the chargeback export: admins (the `admin:audit` scope) only.
+    # Custom roles (`admin:roles`).
+    Case("GET", f"{API}/admin/roles", ADMIN_ONLY),
+    Case("POST", f"{API}/admin/roles", Allowed(403, 403, 201, 403, 403), body=_fresh_role),
+    Case("PATCH", f"{API}/admin/roles/{{role_id}}", ADMIN_ONLY, body=_fixed({"description": "changed"})),
+    Case("DELETE", f"{API}/admin/roles/{{role_id}}", Allowed(403, 403, 204, 403, 403)),
+    # Organisation analytics and the chargeback export: admins (the `admin:analytics` scope) only.
     Case("GET", f"{API}/admin/analytics", ADMIN_ONLY),
     Case("GET", f"{API}/admin/analytics.csv", ADMIN_ONLY),
     Case("GET", f"{API}/admin/scim", ADMIN_ONLY),
@@ -566,8 +587,14 @@ DOCUMENTED_SCOPES = (
     "chat",
     "files:read",
     "files:write",
+    "knowledge_bases:manage",
     "admin:users",
     "admin:audit",
+    "admin:analytics",
+    "admin:models",
+    "admin:plans",
+    "admin:groups",
+    "admin:roles",
 )
 
 
@@ -595,6 +622,11 @@ SCOPED_ROUTES = (
     ScopedRoute("POST", f"{API}/knowledge-bases", frozenset({"files:write"}), {"name": "K"}),
     ScopedRoute("GET", f"{API}/admin/users", frozenset({"admin:users"})),
     ScopedRoute("GET", f"{API}/admin/audit-events", frozenset({"admin:audit"})),
+    ScopedRoute("GET", f"{API}/admin/analytics", frozenset({"admin:analytics"})),
+    ScopedRoute("GET", f"{API}/admin/models", frozenset({"admin:models"})),
+    ScopedRoute("GET", f"{API}/admin/plans", frozenset({"admin:plans"})),
+    ScopedRoute("GET", f"{API}/admin/groups", frozenset({"admin:groups"})),
+    ScopedRoute("GET", f"{API}/admin/roles", frozenset({"admin:roles"})),
     ScopedRoute("GET", "/v1/models", frozenset({"chat"})),
     ScopedRoute(
         "POST",
@@ -616,9 +648,19 @@ class TestEachScopeOpensItsRoutes:
 
     @pytest.mark.parametrize("scope", DOCUMENTED_SCOPES)
     async def test_a_key_with_one_scope_gets_exactly_the_routes_that_scope_opens(self, scope: str, client, app):
-        # An admin's key, so the admin scopes can be granted too; the key alone limits what it may do.
+        # The key of a user whose role holds every permission, so any scope can be granted; the key alone limits
+        # what it may do.
         admin = await signed_in_user(app, client, role=Role.ADMIN)
-        key = await _api_key(client, admin.headers, scopes=[scope])
+        owner = await signed_in_user(app, client)
+        every = await client.post(
+            f"{API}/admin/roles",
+            json={"name": "everything", "permissions": list(DOCUMENTED_SCOPES)},
+            headers=admin.headers,
+        )
+        assert every.status_code == 201, every.text
+        given = await client.patch(f"{API}/admin/users/{owner.id}", json={"role": "everything"}, headers=admin.headers)
+        assert given.status_code == 200, given.text
+        key = await _api_key(client, owner.headers, scopes=[scope])
         problems = []
         for route in SCOPED_ROUTES:
             response = await client.request(route.method, route.path, json=route.body, headers=_bearer(key["key"]))

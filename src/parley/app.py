@@ -70,6 +70,7 @@ from parley.policy.plans import load_plan_file
 from parley.policy.rates import RateLimiter
 from parley.quotas import service as quotas_service
 from parley.quotas.ledger import Ledger, MemoryLedger
+from parley.roles.endpoints import router as admin_roles_router
 from parley.scim.admin_endpoints import router as admin_scim_router
 from parley.scim.endpoints import router as scim_router
 from parley.scim.errors import PREFIX as SCIM_PREFIX
@@ -245,6 +246,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_groups_router,
         admin_plans_router,
         admin_models_router,
+        admin_roles_router,
         admin_scim_router,
         scim_router,
         groups_router,

@@ -55,6 +55,9 @@ import type {
   ModelList,
   Plan,
   PlanRead,
+  RoleDefinition,
+  RoleDefinitionCreate,
+  RoleDefinitionUpdate,
   ScimStatus,
   ScimTokenCreated,
   MyLimits,
@@ -154,7 +157,8 @@ export interface FileContent {
 
 export interface UserListQuery {
   q?: string;
-  role?: Role;
+  /** `user`, `admin` or a custom role's name. */
+  role?: Role | (string & {});
   is_active?: boolean;
   page?: number;
   page_size?: number;
@@ -632,6 +636,16 @@ export class ParleyClient {
     scim: (): Promise<ScimStatus> => this.request("GET", "/api/v1/admin/scim"),
     /** A new SCIM token (returned once); the previous admin-created token stops working. Needs a signed-in admin. */
     rotateScimToken: (): Promise<ScimTokenCreated> => this.request("POST", "/api/v1/admin/scim/token"),
+    /** Every role: the built-in `user` and `admin` first, then custom ones, with how many users and groups hold each. */
+    roles: (): Promise<RoleDefinition[]> => this.request("GET", "/api/v1/admin/roles"),
+    /** A 409 ParleyApiError for a name taken or built in; 422 for an unknown permission. */
+    createRole: (body: RoleDefinitionCreate): Promise<RoleDefinition> =>
+      this.request("POST", "/api/v1/admin/roles", { body }),
+    /** Holders have the new permissions from their next request. */
+    updateRole: (id: string, body: RoleDefinitionUpdate): Promise<RoleDefinition> =>
+      this.request("PATCH", `/api/v1/admin/roles/${id}`, { body }),
+    /** A 409 ParleyApiError while users or groups hold the role. */
+    deleteRole: (id: string): Promise<void> => this.request("DELETE", `/api/v1/admin/roles/${id}`),
   };
 }
 

@@ -414,7 +414,7 @@ export interface paths {
         delete: operations["delete_group_api_v1_admin_groups__group_id__delete"];
         options?: never;
         head?: never;
-        /** Rename a group or change its description */
+        /** Rename a group, change its description or its role */
         patch: operations["update_group_api_v1_admin_groups__group_id__patch"];
         trace?: never;
     };
@@ -521,6 +521,42 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/roles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the roles: the built-in ones, then custom ones, with how many users and groups hold each */
+        get: operations["list_roles_api_v1_admin_roles_get"];
+        put?: never;
+        /** Define a role as a set of permissions (only the `admin:*` ones you hold yourself) */
+        post: operations["create_role_api_v1_admin_roles_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/roles/{role_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a role nobody holds (409 while users or groups still hold it) */
+        delete: operations["delete_role_api_v1_admin_roles__role_id__delete"];
+        options?: never;
+        head?: never;
+        /** Rename a role or change its permissions; its holders have them from their next request */
+        patch: operations["update_role_api_v1_admin_roles__role_id__patch"];
         trace?: never;
     };
     "/api/v1/admin/scim": {
@@ -1116,7 +1152,8 @@ export interface components {
         };
         /** AdminUserUpdate */
         AdminUserUpdate: {
-            role?: components["schemas"]["Role"] | null;
+            /** Role */
+            role?: string | null;
             /** Subscription Tier */
             subscription_tier?: string | null;
             /** Cost Centre */
@@ -1694,6 +1731,8 @@ export interface components {
             description: string;
             /** Member Count */
             member_count: number;
+            /** Role */
+            role?: string | null;
             /** Limits */
             limits?: {
                 [key: string]: unknown;
@@ -1718,6 +1757,8 @@ export interface components {
              * @default
              */
             description: string;
+            /** Role */
+            role?: string | null;
         };
         /**
          * GroupLimits
@@ -1806,6 +1847,8 @@ export interface components {
             name?: string | null;
             /** Description */
             description?: string | null;
+            /** Role */
+            role?: string | null;
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -2074,7 +2117,7 @@ export interface components {
          * Permission
          * @enum {string}
          */
-        Permission: "profile:read" | "profile:write" | "conversations:read" | "conversations:write" | "chat" | "files:read" | "files:write" | "admin:users" | "admin:audit";
+        Permission: "profile:read" | "profile:write" | "conversations:read" | "conversations:write" | "chat" | "files:read" | "files:write" | "knowledge_bases:manage" | "admin:users" | "admin:audit" | "admin:analytics" | "admin:models" | "admin:plans" | "admin:groups" | "admin:roles";
         /**
          * Plan
          * @description The limits of one plan. `None` means unlimited (for `models`: every configured model).
@@ -2251,9 +2294,67 @@ export interface components {
         };
         /**
          * Role
+         * @description The built-in roles (custom roles live in the `roles` table).
          * @enum {string}
          */
         Role: "user" | "admin";
+        /** RoleCreate */
+        RoleCreate: {
+            /**
+             * Name
+             * @description Not `user` or `admin` (built in)
+             */
+            name: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /** Permissions */
+            permissions: components["schemas"]["Permission"][];
+        };
+        /**
+         * RoleRead
+         * @description A role: a built-in one (`id` null, not editable) or one administrators defined.
+         */
+        RoleRead: {
+            /** Id */
+            id: string | null;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /** Permissions */
+            permissions: components["schemas"]["Permission"][];
+            /** Built In */
+            built_in: boolean;
+            /**
+             * User Count
+             * @description Users whose own role this is
+             */
+            user_count: number;
+            /**
+             * Group Count
+             * @description Groups whose members hold it
+             */
+            group_count: number;
+            /** Created At */
+            created_at: string | null;
+            /** Updated At */
+            updated_at: string | null;
+        };
+        /**
+         * RoleUpdate
+         * @description Only the fields given change; renaming keeps the users and groups that hold the role.
+         */
+        RoleUpdate: {
+            /** Name */
+            name?: string | null;
+            /** Description */
+            description?: string | null;
+            /** Permissions */
+            permissions?: components["schemas"]["Permission"][] | null;
+        };
         /** ScimStatusRead */
         ScimStatusRead: {
             /**
@@ -2445,6 +2546,8 @@ export interface components {
             full_name: string | null;
             /** Role */
             role: string;
+            /** Permissions */
+            permissions?: string[] | null;
             /** Subscription Tier */
             subscription_tier: string;
             /** Is Active */
@@ -3864,7 +3967,8 @@ export interface operations {
             query?: {
                 /** @description Substring of email or name */
                 q?: string | null;
-                role?: components["schemas"]["Role"] | null;
+                /** @description `user`, `admin` or a custom role */
+                role?: string | null;
                 is_active?: boolean | null;
                 page?: number;
                 page_size?: number;
@@ -5566,6 +5670,352 @@ export interface operations {
             };
             /** @description Authenticated but not allowed (role, scope or suspended account) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    list_roles_api_v1_admin_roles_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoleRead"][];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    create_role_api_v1_admin_roles_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RoleCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoleRead"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Conflict with existing data */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    delete_role_api_v1_admin_roles__role_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                role_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Conflict with existing data */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    update_role_api_v1_admin_roles__role_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                role_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RoleUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoleRead"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Conflict with existing data */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

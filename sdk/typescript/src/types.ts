@@ -120,6 +120,15 @@ export type GroupLimits = Schemas["GroupLimits"];
 /** A configured model, as administrators see the catalogue. */
 export type CatalogueModel = Schemas["CatalogueModel"];
 
+// ---- roles ---------------------------------------------------------------------------------------------------
+
+/** A role with its permissions: built in (`id` null, not editable) or defined by administrators, with how many users
+ * and groups hold it. (`Role` is the name of a built-in one.) */
+export type RoleDefinition = Schemas["RoleRead"];
+export type RoleDefinitionCreate = Schemas["RoleCreate"];
+/** Only the fields given change; renaming keeps the users and groups that hold the role. */
+export type RoleDefinitionUpdate = Schemas["RoleUpdate"];
+
 // ---- SCIM provisioning ------------------------------------------------------------------------------------
 
 /** Whether SCIM provisioning is on, the base URL to give the identity provider, token age, last IdP call. */

@@ -27,6 +27,7 @@ async def create_api_key(
     created = await service.create(
         session,
         principal.user,
+        allowed=principal.permissions,
         name=body.name,
         scopes=body.scopes,
         expires_in_days=body.expires_in_days,

@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.models import ApiKey, User
+from parley.roles.repository import held_permissions
 
 # Writing last_used_at on every call would turn each read into a write; once a minute is precise enough.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -21,12 +22,18 @@ async def add(session: AsyncSession, api_key: ApiKey) -> ApiKey:
     return api_key
 
 
-async def get_with_owner(session: AsyncSession, prefix: str) -> tuple[ApiKey, User] | None:
-    """The key with this public prefix and its owner, in one query (authentication needs both)."""
+async def get_with_owner(session: AsyncSession, prefix: str) -> tuple[ApiKey, User, list[str]] | None:
+    """The key with this public prefix, its owner and the permissions of the owner's custom roles (their own and
+    their groups'), in one query: authentication needs all three, since a key never does more than its owner may
+    do today."""
     row = (
-        await session.execute(select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.prefix == prefix))
+        await session.execute(
+            select(ApiKey, User, held_permissions(User.id, User.role))
+            .join(User, User.id == ApiKey.user_id)
+            .where(ApiKey.prefix == prefix)
+        )
     ).first()
-    return (row[0], row[1]) if row is not None else None
+    return (row[0], row[1], list(row[2] or ())) if row is not None else None
 
 
 async def list_of_user(session: AsyncSession, user_id: uuid.UUID) -> list[ApiKey]:

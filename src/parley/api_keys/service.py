@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.api_keys import repository
 from parley.audit.service import AuditAction, record
-from parley.auth.permissions import Permission, default_api_key_scopes, permissions_of
+from parley.auth import permissions
+from parley.auth.permissions import Permission, default_api_key_scopes, known_permissions
 from parley.auth.tokens import api_key_id, hashes_match, new_api_key, token_hash
 from parley.errors import NotFound, Unprocessable
 from parley.kit.clock import utcnow
@@ -28,14 +29,14 @@ async def create(
     session: AsyncSession,
     user: User,
     *,
+    allowed: frozenset[Permission],
     name: str,
     scopes: Iterable[Permission] | None,
     expires_in_days: int | None,
     ip: str | None,
 ) -> CreatedApiKey:
-    """A new key for `user`; its scopes may not exceed what the user's role allows."""
-    allowed = permissions_of(user.role)
-    wanted = frozenset(scopes) if scopes is not None else default_api_key_scopes(user.role)
+    """A new key for `user`; its scopes may not exceed `allowed`, what the user may do now (their roles')."""
+    wanted = frozenset(scopes) if scopes is not None else default_api_key_scopes(allowed)
     beyond = sorted(scope.value for scope in wanted - allowed)
     if beyond:
         raise Unprocessable(f"scopes: your role does not allow {', '.join(beyond)}")
@@ -76,16 +77,17 @@ async def revoke(session: AsyncSession, user: User, key_id: uuid.UUID, *, ip: st
     record(session, AuditAction.API_KEY_REVOKE, actor_id=user.id, target_type="api_key", target_id=key_id, ip=ip)
 
 
-async def resolve(session: AsyncSession, presented: str) -> tuple[ApiKey, User] | None:
-    """The live key matching a presented secret and its owner (as stored now: the caller checks the account is
-    active), or None (unknown, wrong secret, revoked or expired)."""
+async def resolve(session: AsyncSession, presented: str) -> tuple[ApiKey, User, frozenset[Permission]] | None:
+    """The live key matching a presented secret, its owner (as stored now: the caller checks the account is
+    active) and what the owner may do now (their role's and their groups' roles' permissions), or None (unknown,
+    wrong secret, revoked or expired)."""
     public_id = api_key_id(presented)
     if public_id is None:
         return None
     found = await repository.get_with_owner(session, public_id)
     if found is None:
         return None
-    api_key, owner = found
+    api_key, owner, custom = found
     if not hashes_match(api_key.secret_hash, token_hash(presented)):
         return None
     now = utcnow()
@@ -94,15 +96,10 @@ async def resolve(session: AsyncSession, presented: str) -> tuple[ApiKey, User] 
     # `last_used_at` has a resolution of a minute: most calls need no write at all.
     if api_key.last_used_at is None or api_key.last_used_at < now - repository.LAST_USED_RESOLUTION:
         await repository.touch(session, api_key.id, now)
-    return api_key, owner
+    return api_key, owner, permissions.resolve(owner.role, custom)
 
 
-def effective_scopes(api_key: ApiKey, role: str) -> frozenset[Permission]:
-    """A key can do what its scopes say, and never more than its owner's role allows today."""
-    granted = set()
-    for scope in api_key.scopes:
-        try:
-            granted.add(Permission(scope))
-        except ValueError:
-            continue
-    return frozenset(granted) & permissions_of(role)
+def effective_scopes(api_key: ApiKey, owner_permissions: frozenset[Permission]) -> frozenset[Permission]:
+    """A key can do what its scopes say, and never more than its owner may do today: a permission the owner
+    lost (a role changed, a group left) is gone from their keys on the next request."""
+    return known_permissions(api_key.scopes) & owner_permissions

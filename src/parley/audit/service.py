@@ -59,6 +59,10 @@ class AuditAction(StrEnum):
     SCIM_TOKEN_ROTATE = "scim.token_rotate"  # noqa: S105 (an action name)
     # A body the SCIM client sent that was refused before anything changed (unknown attribute, malformed PATCH…).
     SCIM_REQUEST_REFUSED = "scim.request_refused"
+    # Custom roles (issue 12); a group's role changes as `group.update`, a user's as `admin.user_update`.
+    ROLE_CREATE = "role.create"
+    ROLE_UPDATE = "role.update"
+    ROLE_DELETE = "role.delete"
 
 
 def record(

@@ -9,6 +9,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.models import RefreshToken, User
+from parley.roles.repository import held_permissions
 
 
 def add(
@@ -63,10 +64,11 @@ async def consume(session: AsyncSession, token_hash: str) -> RefreshToken | None
 
 async def user_in_session(
     session: AsyncSession, *, user_id: uuid.UUID, family_id: uuid.UUID
-) -> tuple[User, bool] | None:
-    """The user behind an access token and whether its session is still open, in one statement: every call
-    with an access token reads the user anyway, so checking the session costs no extra round trip, and every
-    replica sees a sign-out, a password change or a suspension the moment it is committed.
+) -> tuple[User, bool, list[str]] | None:
+    """The user behind an access token, whether its session is still open, and the permissions of the custom
+    roles they hold (their own and their groups'), in one statement: every call with an access token reads the
+    user anyway, so checking the session and the roles costs no extra round trip, and every replica sees a
+    sign-out, a password change, a suspension or a role change the moment it is committed.
 
     A session is open while one token of its family is unrevoked (ending a session revokes them all); the
     partial index `ix_refresh_tokens_open_family_id` holds only those, so this is one index probe.
@@ -76,10 +78,16 @@ async def user_in_session(
         RefreshToken.user_id == user_id,
         RefreshToken.revoked_at.is_(None),
     )
-    row = (await session.execute(select(User, open_session.label("open")).where(User.id == user_id))).one_or_none()
+    row = (
+        await session.execute(
+            select(User, open_session.label("open"), held_permissions(User.id, User.role).label("custom")).where(
+                User.id == user_id
+            )
+        )
+    ).one_or_none()
     if row is None:
         return None
-    return row[0], bool(row[1])
+    return row[0], bool(row[1]), list(row[2] or ())
 
 
 async def get_used(session: AsyncSession, token_hash: str, *, grace_seconds: int) -> tuple[RefreshToken, bool] | None:

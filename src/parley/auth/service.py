@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.api_keys import service as api_key_service
 from parley.audit.service import AuditAction, record
 from parley.auth import sessions
-from parley.auth.permissions import permissions_of
+from parley.auth.permissions import resolve
 from parley.auth.principal import Principal
 from parley.auth.security import Security
 from parley.auth.tokens import API_KEY_PREFIX, InvalidToken
@@ -217,11 +217,11 @@ async def authenticate(session: AsyncSession, security: Security, credential: st
         resolved = await api_key_service.resolve(session, credential)
         if resolved is None:
             raise Unauthorized("Invalid, expired or revoked API key")
-        api_key, user = resolved
+        api_key, user, owner_permissions = resolved
         _ensure_active(user)
         return Principal(
             user=user,
-            permissions=api_key_service.effective_scopes(api_key, user.role),
+            permissions=api_key_service.effective_scopes(api_key, owner_permissions),
             api_key_id=api_key.id,
         )
     try:
@@ -231,14 +231,15 @@ async def authenticate(session: AsyncSession, security: Security, credential: st
     found = await sessions.user_in_session(session, user_id=claims.user_id, session_id=claims.session_id)
     if found is None:
         raise Unauthorized("Invalid or expired access token")
-    user, session_open = found
+    user, session_open, custom = found
     _ensure_active(user)
     if not session_open:
         # Signed out, signed out by a password change, or revoked after a refresh token was replayed: the
         # session's access tokens die with it, not up to their expiry later.
         raise Unauthorized("This session has ended; sign in again")
-    # Permissions follow the stored role, so a demotion takes effect before the token expires.
-    return Principal(user=user, permissions=permissions_of(user.role), session_id=claims.session_id)
+    # Permissions follow the stored roles (the user's and their groups'), so a demotion or a permission taken from
+    # a role takes effect on the next request, before the token expires.
+    return Principal(user=user, permissions=resolve(user.role, custom), session_id=claims.session_id)
 
 
 def _ensure_active(user: User) -> None:

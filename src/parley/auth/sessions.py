@@ -106,8 +106,9 @@ async def rotate(session: AsyncSession, presented: str, *, successor_key: bytes,
 
 async def user_in_session(
     session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID
-) -> tuple[User, bool] | None:
-    """The user behind an access token, and whether its session is still open (read together, one statement)."""
+) -> tuple[User, bool, list[str]] | None:
+    """The user behind an access token, whether its session is still open, and the permissions of the custom roles
+    they hold (read together, one statement)."""
     return await repository.user_in_session(session, user_id=user_id, family_id=session_id)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from parley.auth.dependencies import AdminUser
+from parley.auth.dependencies import GroupsAdmin
 from parley.auth.security import client_ip
 from parley.db import SessionDep
 from parley.errors import problem_responses
@@ -30,6 +30,7 @@ def _out(view: service.GroupView) -> Group:
         name=group.name,
         description=group.description,
         member_count=view.member_count,
+        role=group.role,
         limits=group.limits,
         created_at=group.created_at,
         updated_at=group.updated_at,
@@ -55,7 +56,7 @@ def _member_out(membership: service.Membership) -> GroupMember:
     summary="List groups by name (search by name or description)",
 )
 async def list_groups(
-    principal: AdminUser,
+    principal: GroupsAdmin,
     session: SessionDep,
     q: Annotated[str | None, Query(max_length=100, description="Substring of the name or description")] = None,
     page: PageNumber = 1,
@@ -72,10 +73,19 @@ async def list_groups(
     responses=problem_responses(401, 403, 409, 422),
     summary="Create a group (names are unique, whatever their case)",
 )
-async def create_group(body: GroupCreate, request: Request, principal: AdminUser, session: SessionDep) -> Group:
+async def create_group(body: GroupCreate, request: Request, principal: GroupsAdmin, session: SessionDep) -> Group:
     view = await service.create(
         session, admin_id=principal.user_id, name=body.name, description=body.description, ip=client_ip(request)
     )
+    if body.role is not None:
+        view = await service.set_role(
+            session,
+            admin_id=principal.user_id,
+            group_id=view.group.id,
+            role=body.role,
+            grantor=principal.permissions,
+            ip=client_ip(request),
+        )
     return _out(view)
 
 
@@ -85,7 +95,7 @@ async def create_group(body: GroupCreate, request: Request, principal: AdminUser
     responses=problem_responses(401, 403, 404, 422),
     summary="A group with its member count",
 )
-async def read_group(group_id: uuid.UUID, principal: AdminUser, session: SessionDep) -> Group:
+async def read_group(group_id: uuid.UUID, principal: GroupsAdmin, session: SessionDep) -> Group:
     return _out(await service.get(session, group_id))
 
 
@@ -93,10 +103,10 @@ async def read_group(group_id: uuid.UUID, principal: AdminUser, session: Session
     "/{group_id}",
     response_model=Group,
     responses=problem_responses(401, 403, 404, 409, 422),
-    summary="Rename a group or change its description",
+    summary="Rename a group, change its description or its role",
 )
 async def update_group(
-    group_id: uuid.UUID, body: GroupUpdate, request: Request, principal: AdminUser, session: SessionDep
+    group_id: uuid.UUID, body: GroupUpdate, request: Request, principal: GroupsAdmin, session: SessionDep
 ) -> Group:
     view = await service.update(
         session,
@@ -106,6 +116,15 @@ async def update_group(
         description=body.description,
         ip=client_ip(request),
     )
+    if "role" in body.model_fields_set:
+        view = await service.set_role(
+            session,
+            admin_id=principal.user_id,
+            group_id=group_id,
+            role=body.role,
+            grantor=principal.permissions,
+            ip=client_ip(request),
+        )
     return _out(view)
 
 
@@ -116,7 +135,8 @@ async def update_group(
     responses=problem_responses(401, 403, 404, 422),
     summary="Delete a group: its members lose what was shared with it",
 )
-async def delete_group(group_id: uuid.UUID, request: Request, principal: AdminUser, session: SessionDep) -> Response:
+async def delete_group(group_id: uuid.UUID, request: Request, principal: GroupsAdmin, session: SessionDep) -> Response:
+    await service.check_membership_grantable(session, group_id, grantor=principal.permissions)
     await service.delete(session, admin_id=principal.user_id, group_id=group_id, ip=client_ip(request))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -128,7 +148,7 @@ async def delete_group(group_id: uuid.UUID, request: Request, principal: AdminUs
     summary="Members of a group, by email",
 )
 async def list_members(
-    group_id: uuid.UUID, principal: AdminUser, session: SessionDep, page: PageNumber = 1, page_size: PageSize = 50
+    group_id: uuid.UUID, principal: GroupsAdmin, session: SessionDep, page: PageNumber = 1, page_size: PageSize = 50
 ) -> Page[GroupMember]:
     memberships, total = await service.members(session, group_id=group_id, page=page, page_size=page_size)
     return Page[GroupMember](items=[_member_out(m) for m in memberships], total=total, page=page, page_size=page_size)
@@ -142,8 +162,9 @@ async def list_members(
     summary="Add a user to a group (by email or id); adding a member again changes nothing",
 )
 async def add_member(
-    group_id: uuid.UUID, body: MemberAdd, request: Request, principal: AdminUser, session: SessionDep
+    group_id: uuid.UUID, body: MemberAdd, request: Request, principal: GroupsAdmin, session: SessionDep
 ) -> GroupMember:
+    await service.check_membership_grantable(session, group_id, grantor=principal.permissions)
     membership = await service.add_member(
         session,
         admin_id=principal.user_id,
@@ -163,8 +184,9 @@ async def add_member(
     summary="Take a user out of a group",
 )
 async def remove_member(
-    group_id: uuid.UUID, user_id: uuid.UUID, request: Request, principal: AdminUser, session: SessionDep
+    group_id: uuid.UUID, user_id: uuid.UUID, request: Request, principal: GroupsAdmin, session: SessionDep
 ) -> Response:
+    await service.check_membership_grantable(session, group_id, grantor=principal.permissions)
     await service.remove_member(
         session, admin_id=principal.user_id, group_id=group_id, user_id=user_id, ip=client_ip(request)
     )
@@ -182,7 +204,7 @@ async def put_limits(
     group_id: uuid.UUID,
     body: GroupLimits,
     request: Request,
-    principal: AdminUser,
+    principal: GroupsAdmin,
     session: SessionDep,
     registry: ModelRegistryDep,
 ) -> GroupLimits:
@@ -204,6 +226,6 @@ async def put_limits(
     responses=problem_responses(401, 403, 404, 422),
     summary="Remove a group's limits and shared budget",
 )
-async def delete_limits(group_id: uuid.UUID, request: Request, principal: AdminUser, session: SessionDep) -> Response:
+async def delete_limits(group_id: uuid.UUID, request: Request, principal: GroupsAdmin, session: SessionDep) -> Response:
     await service.clear_limits(session, admin_id=principal.user_id, group_id=group_id, ip=client_ip(request))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

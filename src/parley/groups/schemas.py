@@ -7,11 +7,14 @@ from typing import Any
 from pydantic import BaseModel, EmailStr, Field, field_validator, model_validator
 
 from parley.kit.inputs import Input, clean_name
+from parley.roles.schemas import ROLE_NAME_PATTERN
 
 
 class GroupCreate(Input):
     name: str = Field(min_length=1, max_length=100)
     description: str = Field(default="", max_length=1000)
+    # A custom role (GET /api/v1/admin/roles) every member holds on top of their own; null: none.
+    role: str | None = Field(default=None, pattern=ROLE_NAME_PATTERN)
 
     _name = field_validator("name")(clean_name)
 
@@ -19,6 +22,8 @@ class GroupCreate(Input):
 class GroupUpdate(Input):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=1000)
+    # A custom role every member holds on top of their own; null takes it away, leaving it out keeps it.
+    role: str | None = Field(default=None, pattern=ROLE_NAME_PATTERN)
 
     _name = field_validator("name")(clean_name)
 
@@ -33,6 +38,8 @@ class GroupSummary(BaseModel):
 
 
 class Group(GroupSummary):
+    # The custom role every member holds on top of their own; null: none.
+    role: str | None = None
     # Limits the group gives its members and its shared monthly budget: only the keys set; null: none.
     limits: dict[str, Any] | None = None
     created_at: datetime

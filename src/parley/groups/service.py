@@ -13,11 +13,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.audit.service import AuditAction, record
+from parley.auth.permissions import Permission
 from parley.errors import NotFound, Unprocessable
 from parley.groups import repository
 from parley.models import Group, User
 from parley.policy.catalogue import unknown_models
 from parley.policy.quotas import GroupLimits, stored
+from parley.roles import service as roles_service
 from parley.users import service as user_service
 
 
@@ -95,6 +97,49 @@ async def update(
             details=changes,
         )
     return GroupView(group=group, member_count=view.member_count)
+
+
+async def set_role(
+    session: AsyncSession,
+    *,
+    admin_id: uuid.UUID,
+    group_id: uuid.UUID,
+    role: str | None,
+    grantor: frozenset[Permission],
+    ip: str | None,
+) -> GroupView:
+    """Give the group a custom role every member holds on top of their own (None: take it away). The admin must
+    hold every permission of the role given and of the role taken away; members have the change from their next
+    request."""
+    view = await get(session, group_id)
+    group = view.group
+    if role == group.role:
+        return view
+    for name in (group.role, role):
+        if name is not None:
+            await roles_service.check_assignable(session, name, grantor=grantor, built_in=False)
+    record(
+        session,
+        AuditAction.GROUP_UPDATE,
+        actor_id=admin_id,
+        target_type="group",
+        target_id=group.id,
+        ip=ip,
+        details={"role": {"from": group.role, "to": role}},
+    )
+    group.role = role
+    await repository.flush(session, group)
+    return GroupView(group=group, member_count=view.member_count)
+
+
+async def check_membership_grantable(
+    session: AsyncSession, group_id: uuid.UUID, *, grantor: frozenset[Permission]
+) -> None:
+    """Joining or leaving a group with a role gives or takes that role: an admin may change its members only
+    when they hold every permission of the role (so `admin:groups` cannot be turned into more)."""
+    group = (await get(session, group_id)).group
+    if group.role is not None:
+        await roles_service.check_assignable(session, group.role, grantor=grantor, built_in=False)
 
 
 async def delete(session: AsyncSession, *, admin_id: uuid.UUID | None, group_id: uuid.UUID, ip: str | None) -> None:

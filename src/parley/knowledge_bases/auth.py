@@ -16,3 +16,8 @@ KnowledgeBaseWrite = Annotated[Principal, Depends(require(Permission.FILES_WRITE
 # Attaching a knowledge base changes the conversation, and reads the knowledge base.
 ConversationSourcesRead = Annotated[Principal, Depends(require(Permission.CONVERSATIONS_READ, Permission.FILES_READ))]
 ConversationSourcesWrite = Annotated[Principal, Depends(require(Permission.CONVERSATIONS_WRITE, Permission.FILES_READ))]
+
+
+def is_curator(principal: Principal) -> bool:
+    """Whether the caller curates every knowledge base (`knowledge_bases:manage`): an owner's access to all."""
+    return principal.can(Permission.KNOWLEDGE_BASES_MANAGE)

@@ -15,6 +15,7 @@ from parley.knowledge_bases.auth import (
     ConversationSourcesWrite,
     KnowledgeBaseRead,
     KnowledgeBaseWrite,
+    is_curator,
 )
 from parley.knowledge_bases.schemas import (
     Grant,
@@ -100,7 +101,12 @@ async def list_knowledge_bases(
     principal: KnowledgeBaseRead, session: SessionDep, cursor: Cursor = None, limit: Limit = 30
 ) -> CursorPage[KnowledgeBase]:
     found = await service.list_for(
-        session, user_id=principal.user_id, role=principal.user.role, cursor=cursor, limit=limit
+        session,
+        user_id=principal.user_id,
+        role=principal.user.role,
+        manage=is_curator(principal),
+        cursor=cursor,
+        limit=limit,
     )
     return CursorPage[KnowledgeBase](items=[_out(v) for v in found.items], next_cursor=found.next_cursor)
 
@@ -115,7 +121,11 @@ async def read_knowledge_base(
     knowledge_base_id: uuid.UUID, principal: KnowledgeBaseRead, session: SessionDep
 ) -> KnowledgeBase:
     view = await service.get(
-        session, user_id=principal.user_id, role=principal.user.role, knowledge_base_id=knowledge_base_id
+        session,
+        user_id=principal.user_id,
+        role=principal.user.role,
+        manage=is_curator(principal),
+        knowledge_base_id=knowledge_base_id,
     )
     return _out(view)
 
@@ -133,6 +143,7 @@ async def update_knowledge_base(
         session,
         user_id=principal.user_id,
         role=principal.user.role,
+        manage=is_curator(principal),
         knowledge_base_id=knowledge_base_id,
         name=body.name,
         description=body.description,
@@ -153,6 +164,7 @@ async def delete_knowledge_base(
         session,
         user_id=principal.user_id,
         role=principal.user.role,
+        manage=is_curator(principal),
         knowledge_base_id=knowledge_base_id,
         ip=client_ip(request),
     )
@@ -176,6 +188,7 @@ async def list_knowledge_base_files(
         session,
         user_id=principal.user_id,
         role=principal.user.role,
+        manage=is_curator(principal),
         knowledge_base_id=knowledge_base_id,
         cursor=cursor,
         limit=limit,
@@ -197,6 +210,7 @@ async def add_knowledge_base_file(
         session,
         user_id=principal.user_id,
         role=principal.user.role,
+        manage=is_curator(principal),
         knowledge_base_id=knowledge_base_id,
         file_id=body.file_id,
     )
@@ -216,6 +230,7 @@ async def remove_knowledge_base_file(
         session,
         user_id=principal.user_id,
         role=principal.user.role,
+        manage=is_curator(principal),
         knowledge_base_id=knowledge_base_id,
         file_id=file_id,
     )
@@ -230,7 +245,11 @@ async def remove_knowledge_base_file(
 )
 async def list_grants(knowledge_base_id: uuid.UUID, principal: KnowledgeBaseRead, session: SessionDep) -> list[Grant]:
     grants = await service.list_grants(
-        session, user_id=principal.user_id, role=principal.user.role, knowledge_base_id=knowledge_base_id
+        session,
+        user_id=principal.user_id,
+        role=principal.user.role,
+        manage=is_curator(principal),
+        knowledge_base_id=knowledge_base_id,
     )
     return [_grant_out(g) for g in grants]
 
@@ -253,6 +272,7 @@ async def create_grant(
         session,
         user_id=principal.user_id,
         role=principal.user.role,
+        manage=is_curator(principal),
         knowledge_base_id=knowledge_base_id,
         grantee_id=body.user_id,
         grantee_email=str(body.user_email) if body.user_email is not None else None,
@@ -281,6 +301,7 @@ async def delete_grant(
         session,
         user_id=principal.user_id,
         role=principal.user.role,
+        manage=is_curator(principal),
         knowledge_base_id=knowledge_base_id,
         grant_id=grant_id,
         ip=client_ip(request),

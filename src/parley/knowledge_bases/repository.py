@@ -79,9 +79,11 @@ def file_readable_through_knowledge_base(
     return file_id.in_(shared_file_ids(user_id, role))
 
 
-def _access_level(user_id: uuid.UUID, role: str) -> ColumnElement[str | None]:
+def _access_level(user_id: uuid.UUID, role: str, curator: bool = False) -> ColumnElement[str | None]:
     """'owner', 'write', 'read' or NULL (no access), per knowledge-base row; a write grant (by user, role or
-    group) outranks a read grant."""
+    group) outranks a read grant. A curator (`knowledge_bases:manage`) has an owner's access to every one."""
+    if curator:
+        return literal("owner")
     best_grant = (
         select(func.max(KnowledgeBaseGrant.permission))  # 'write' > 'read'
         .where(KnowledgeBaseGrant.knowledge_base_id == KnowledgeBase.id, _grant_matches(user_id, role))
@@ -101,8 +103,10 @@ def _file_count() -> ColumnElement[int]:
     )
 
 
-def _with_access(user_id: uuid.UUID, role: str) -> Select[KnowledgeBase, str | None, int]:
-    return select(KnowledgeBase, _access_level(user_id, role).label("access"), _file_count().label("file_count"))
+def _with_access(user_id: uuid.UUID, role: str, curator: bool = False) -> Select[KnowledgeBase, str | None, int]:
+    access = _access_level(user_id, role, curator).label("access")
+    query = select(KnowledgeBase, access, _file_count().label("file_count"))
+    return query if curator else query.where(KnowledgeBase.id.in_(readable_knowledge_base_ids(user_id, role)))
 
 
 async def add(session: AsyncSession, knowledge_base: KnowledgeBase) -> KnowledgeBase:
@@ -113,16 +117,11 @@ async def add(session: AsyncSession, knowledge_base: KnowledgeBase) -> Knowledge
 
 
 async def get_with_access(
-    session: AsyncSession, *, user_id: uuid.UUID, role: str, knowledge_base_id: uuid.UUID
+    session: AsyncSession, *, user_id: uuid.UUID, role: str, knowledge_base_id: uuid.UUID, curator: bool = False
 ) -> tuple[KnowledgeBase, Access, int] | None:
     """The knowledge base with the caller's access level and its file count; None when the caller has none."""
     row = (
-        await session.execute(
-            _with_access(user_id, role).where(
-                KnowledgeBase.id == knowledge_base_id,
-                KnowledgeBase.id.in_(readable_knowledge_base_ids(user_id, role)),
-            )
-        )
+        await session.execute(_with_access(user_id, role, curator).where(KnowledgeBase.id == knowledge_base_id))
     ).one_or_none()
     if row is None or row.access is None:
         return None
@@ -136,9 +135,10 @@ async def list_slice(
     role: str,
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
+    curator: bool = False,
 ) -> list[tuple[KnowledgeBase, Access, int]]:
-    """Readable knowledge bases, newest first, `limit` rows after the keyset position `after`."""
-    query = _with_access(user_id, role).where(KnowledgeBase.id.in_(readable_knowledge_base_ids(user_id, role)))
+    """Readable knowledge bases (a curator's: all), newest first, `limit` rows after the keyset position `after`."""
+    query = _with_access(user_id, role, curator)
     if after is not None:
         moment, row_id = after
         query = query.where(
@@ -322,10 +322,7 @@ async def attached_to(
     rows = await session.execute(
         _with_access(user_id, role)
         .join(ConversationKnowledgeBase, ConversationKnowledgeBase.knowledge_base_id == KnowledgeBase.id)
-        .where(
-            ConversationKnowledgeBase.conversation_id == conversation_id,
-            KnowledgeBase.id.in_(readable_knowledge_base_ids(user_id, role)),
-        )
+        .where(ConversationKnowledgeBase.conversation_id == conversation_id)
         .order_by(ConversationKnowledgeBase.added_at, KnowledgeBase.id)
     )
     return [(row[0], row.access, row.file_count) for row in rows]

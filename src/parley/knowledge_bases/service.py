@@ -69,10 +69,13 @@ async def create(session: AsyncSession, *, owner_id: uuid.UUID, name: str, descr
 
 
 async def get(
-    session: AsyncSession, *, user_id: uuid.UUID, role: str, knowledge_base_id: uuid.UUID
+    session: AsyncSession, *, user_id: uuid.UUID, role: str, manage: bool = False, knowledge_base_id: uuid.UUID
 ) -> KnowledgeBaseView:
-    """The knowledge base with the caller's access; NotFound when the caller has none."""
-    found = await repository.get_with_access(session, user_id=user_id, role=role, knowledge_base_id=knowledge_base_id)
+    """The knowledge base with the caller's access; NotFound when the caller has none. A curator (`manage`: the
+    `knowledge_bases:manage` permission) has an owner's access to every knowledge base."""
+    found = await repository.get_with_access(
+        session, user_id=user_id, role=role, knowledge_base_id=knowledge_base_id, curator=manage
+    )
     if found is None:
         raise NotFound("knowledge base not found")
     knowledge_base, access, file_count = found
@@ -80,9 +83,15 @@ async def get(
 
 
 async def _require(
-    session: AsyncSession, *, user_id: uuid.UUID, role: str, knowledge_base_id: uuid.UUID, level: Access
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    role: str,
+    manage: bool = False,
+    knowledge_base_id: uuid.UUID,
+    level: Access,
 ) -> KnowledgeBaseView:
-    view = await get(session, user_id=user_id, role=role, knowledge_base_id=knowledge_base_id)
+    view = await get(session, user_id=user_id, role=role, manage=manage, knowledge_base_id=knowledge_base_id)
     if _RANK[view.access] < _RANK[level]:
         needed = "its owner" if level == "owner" else "its owner or a user granted write access"
         raise Forbidden(f"only {needed} may do this to the knowledge base")
@@ -90,28 +99,40 @@ async def _require(
 
 
 async def require_readable(
-    session: AsyncSession, *, user_id: uuid.UUID, role: str, knowledge_base_id: uuid.UUID
+    session: AsyncSession, *, user_id: uuid.UUID, role: str, manage: bool = False, knowledge_base_id: uuid.UUID
 ) -> KnowledgeBase:
     """The knowledge base if the caller may read it; NotFound otherwise."""
-    view = await _require(session, user_id=user_id, role=role, knowledge_base_id=knowledge_base_id, level="read")
+    view = await _require(
+        session, user_id=user_id, role=role, manage=manage, knowledge_base_id=knowledge_base_id, level="read"
+    )
     return view.knowledge_base
 
 
 async def require_writable(
-    session: AsyncSession, *, user_id: uuid.UUID, role: str, knowledge_base_id: uuid.UUID
+    session: AsyncSession, *, user_id: uuid.UUID, role: str, manage: bool = False, knowledge_base_id: uuid.UUID
 ) -> KnowledgeBase:
     """The knowledge base if the caller may add and remove its files: NotFound when the caller cannot see it,
     Forbidden when they can only read it."""
-    view = await _require(session, user_id=user_id, role=role, knowledge_base_id=knowledge_base_id, level="write")
+    view = await _require(
+        session, user_id=user_id, role=role, manage=manage, knowledge_base_id=knowledge_base_id, level="write"
+    )
     return view.knowledge_base
 
 
 async def list_for(
-    session: AsyncSession, *, user_id: uuid.UUID, role: str, cursor: str | None = None, limit: int = 30
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    role: str,
+    manage: bool = False,
+    cursor: str | None = None,
+    limit: int = 30,
 ) -> KnowledgeBaseSlice:
-    """Knowledge bases the caller owns or is granted, newest first."""
+    """Knowledge bases the caller owns or is granted (a curator: every one), newest first."""
     after = decode_cursor(cursor) if cursor else None
-    rows = await repository.list_slice(session, user_id=user_id, role=role, after=after, limit=limit + 1)
+    rows = await repository.list_slice(
+        session, user_id=user_id, role=role, curator=manage, after=after, limit=limit + 1
+    )
     items = [KnowledgeBaseView(knowledge_base=kb, access=access, file_count=count) for kb, access, count in rows]
     page, has_more = items[:limit], len(items) > limit
     last = page[-1].knowledge_base if page else None
@@ -125,11 +146,14 @@ async def update(
     *,
     user_id: uuid.UUID,
     role: str,
+    manage: bool = False,
     knowledge_base_id: uuid.UUID,
     name: str | None = None,
     description: str | None = None,
 ) -> KnowledgeBaseView:
-    view = await _require(session, user_id=user_id, role=role, knowledge_base_id=knowledge_base_id, level="write")
+    view = await _require(
+        session, user_id=user_id, role=role, manage=manage, knowledge_base_id=knowledge_base_id, level="write"
+    )
     knowledge_base = view.knowledge_base
     if name is not None:
         knowledge_base.name = name
@@ -140,10 +164,18 @@ async def update(
 
 
 async def delete(
-    session: AsyncSession, *, user_id: uuid.UUID, role: str, knowledge_base_id: uuid.UUID, ip: str | None
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    role: str,
+    manage: bool = False,
+    knowledge_base_id: uuid.UUID,
+    ip: str | None,
 ) -> None:
     """Delete a knowledge base (owner only). Its files stay with their owners; grants and attachments go."""
-    view = await _require(session, user_id=user_id, role=role, knowledge_base_id=knowledge_base_id, level="owner")
+    view = await _require(
+        session, user_id=user_id, role=role, manage=manage, knowledge_base_id=knowledge_base_id, level="owner"
+    )
     await repository.remove(session, knowledge_base_id)
     record(
         session,
@@ -164,11 +196,12 @@ async def list_files(
     *,
     user_id: uuid.UUID,
     role: str,
+    manage: bool = False,
     knowledge_base_id: uuid.UUID,
     cursor: str | None = None,
     limit: int = 50,
 ) -> MemberFileSlice:
-    await require_readable(session, user_id=user_id, role=role, knowledge_base_id=knowledge_base_id)
+    await require_readable(session, user_id=user_id, role=role, manage=manage, knowledge_base_id=knowledge_base_id)
     after = decode_cursor(cursor) if cursor else None
     rows = await repository.files_slice(session, knowledge_base_id=knowledge_base_id, after=after, limit=limit + 1)
     items = [MemberFile(file=file, added_at=added_at) for file, added_at in rows]
@@ -180,11 +213,17 @@ async def list_files(
 
 
 async def add_file(
-    session: AsyncSession, *, user_id: uuid.UUID, role: str, knowledge_base_id: uuid.UUID, file_id: uuid.UUID
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    role: str,
+    manage: bool = False,
+    knowledge_base_id: uuid.UUID,
+    file_id: uuid.UUID,
 ) -> MemberFile:
     """Put one of the caller's own files into a knowledge base they may write to (adding twice is harmless).
     Everyone who can read the knowledge base can then read and retrieve from the file."""
-    await require_writable(session, user_id=user_id, role=role, knowledge_base_id=knowledge_base_id)
+    await require_writable(session, user_id=user_id, role=role, manage=manage, knowledge_base_id=knowledge_base_id)
     file = await repository.own_file(session, user_id=user_id, file_id=file_id)
     if file is None:
         raise NotFound("file not found")
@@ -193,10 +232,16 @@ async def add_file(
 
 
 async def remove_file(
-    session: AsyncSession, *, user_id: uuid.UUID, role: str, knowledge_base_id: uuid.UUID, file_id: uuid.UUID
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    role: str,
+    manage: bool = False,
+    knowledge_base_id: uuid.UUID,
+    file_id: uuid.UUID,
 ) -> None:
     """Take a file out of a knowledge base (the file itself stays with its owner)."""
-    await require_writable(session, user_id=user_id, role=role, knowledge_base_id=knowledge_base_id)
+    await require_writable(session, user_id=user_id, role=role, manage=manage, knowledge_base_id=knowledge_base_id)
     if not await repository.remove_file(session, knowledge_base_id=knowledge_base_id, file_id=file_id):
         raise NotFound("file not found in this knowledge base")
 
@@ -205,10 +250,12 @@ async def remove_file(
 
 
 async def list_grants(
-    session: AsyncSession, *, user_id: uuid.UUID, role: str, knowledge_base_id: uuid.UUID
+    session: AsyncSession, *, user_id: uuid.UUID, role: str, manage: bool = False, knowledge_base_id: uuid.UUID
 ) -> list[GrantView]:
     """Who the knowledge base is shared with; only its owner may see (grants name other users)."""
-    await _require(session, user_id=user_id, role=role, knowledge_base_id=knowledge_base_id, level="owner")
+    await _require(
+        session, user_id=user_id, role=role, manage=manage, knowledge_base_id=knowledge_base_id, level="owner"
+    )
     return [
         GrantView(grant=grant, user_email=email, group_name=group_name)
         for grant, email, group_name in await repository.grants_of(session, knowledge_base_id)
@@ -220,6 +267,7 @@ async def grant(
     *,
     user_id: uuid.UUID,
     role: str,
+    manage: bool = False,
     knowledge_base_id: uuid.UUID,
     grantee_id: uuid.UUID | None = None,
     grantee_email: str | None = None,
@@ -230,7 +278,9 @@ async def grant(
 ) -> GrantView:
     """Share a knowledge base with one user, a role or a group (owner only). Granting again to the same
     grantee changes the permission of the existing grant."""
-    await _require(session, user_id=user_id, role=role, knowledge_base_id=knowledge_base_id, level="owner")
+    await _require(
+        session, user_id=user_id, role=role, manage=manage, knowledge_base_id=knowledge_base_id, level="owner"
+    )
     grantee_email_found: str | None = None
     group_name: str | None = None
     if grantee_group_id is not None:
@@ -280,12 +330,15 @@ async def revoke(
     *,
     user_id: uuid.UUID,
     role: str,
+    manage: bool = False,
     knowledge_base_id: uuid.UUID,
     grant_id: uuid.UUID,
     ip: str | None,
 ) -> None:
     """Withdraw a grant (owner only); the grantee loses access with the next request."""
-    await _require(session, user_id=user_id, role=role, knowledge_base_id=knowledge_base_id, level="owner")
+    await _require(
+        session, user_id=user_id, role=role, manage=manage, knowledge_base_id=knowledge_base_id, level="owner"
+    )
     if not await repository.remove_grant(session, knowledge_base_id=knowledge_base_id, grant_id=grant_id):
         raise NotFound("grant not found")
     record(

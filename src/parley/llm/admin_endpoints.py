@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from parley.auth.dependencies import AdminUser
+from parley.auth.dependencies import ModelsAdmin
 from parley.errors import problem_responses
 from parley.llm.dependencies import ModelRegistryDep
 
@@ -27,5 +27,5 @@ class CatalogueModel(BaseModel):
     responses=problem_responses(401, 403),
     summary="Every configured model (the names plans and limit overrides may list)",
 )
-async def list_catalogue(principal: AdminUser, registry: ModelRegistryDep) -> list[CatalogueModel]:
+async def list_catalogue(principal: ModelsAdmin, registry: ModelRegistryDep) -> list[CatalogueModel]:
     return [CatalogueModel(name=m.config.name, label=m.config.label, provider=m.config.provider) for m in registry]

@@ -18,6 +18,7 @@ from parley.models.message import Message
 from parley.models.plan import Plan
 from parley.models.quota import LimitRefusal, QuotaAlert, QuotaCounter
 from parley.models.refresh_token import RefreshToken
+from parley.models.role import CustomRole
 from parley.models.saml_assertion import SamlAssertion
 from parley.models.scim_state import ScimState
 from parley.models.sso_login_request import SsoLoginRequest
@@ -31,6 +32,7 @@ __all__ = [
     "Base",
     "Conversation",
     "ConversationKnowledgeBase",
+    "CustomRole",
     "ExternalGroup",
     "ExternalIdentity",
     "File",

@@ -23,6 +23,8 @@ class Group(UUIDPrimaryKey, Timestamps, Base):
     limits: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # The identity provider's id for the group (SCIM `externalId`, issue 12).
     external_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    # A custom role (`roles.name`) every member holds on top of their own; null: none.
+    role: Mapped[str | None] = mapped_column(String(32), index=True)
 
     __table_args__ = (
         # Names are unique regardless of case: "Finance" and "finance" would be the same group to a person.

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 
-from parley.auth.dependencies import AdminUser
+from parley.auth.dependencies import PlansAdmin
 from parley.auth.security import client_ip
 from parley.db import SessionDep
 from parley.errors import problem_responses
@@ -31,7 +31,7 @@ def _out(named: service.NamedPlan) -> PlanRead:
     responses=problem_responses(401, 403),
     summary="List the plans users can be on, with their limits",
 )
-async def list_plans(principal: AdminUser, session: SessionDep, seeds: SeededPlans) -> list[PlanRead]:
+async def list_plans(principal: PlansAdmin, session: SessionDep, seeds: SeededPlans) -> list[PlanRead]:
     return [_out(named) for named in await service.list_plans(session, seeds=seeds)]
 
 
@@ -46,7 +46,7 @@ async def put_plan(
     body: Plan,
     request: Request,
     response: Response,
-    principal: AdminUser,
+    principal: PlansAdmin,
     session: SessionDep,
     seeds: SeededPlans,
     registry: ModelRegistryDep,
@@ -72,7 +72,7 @@ async def put_plan(
     summary="Delete a plan nobody is on (free stays; a plan of the plan file returns to the file's limits)",
 )
 async def delete_plan(
-    name: PlanName, request: Request, principal: AdminUser, session: SessionDep, seeds: SeededPlans
+    name: PlanName, request: Request, principal: PlansAdmin, session: SessionDep, seeds: SeededPlans
 ) -> Response:
     await service.delete(session, admin_id=principal.user_id, name=name, ip=client_ip(request), seeds=seeds)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

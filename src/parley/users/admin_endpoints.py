@@ -6,7 +6,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from parley.auth.dependencies import AdminUser
-from parley.auth.permissions import Role
 from parley.auth.security import client_ip
 from parley.db import SessionDep
 from parley.errors import problem_responses
@@ -31,7 +30,7 @@ async def list_users(
     principal: AdminUser,
     session: SessionDep,
     q: Annotated[str | None, Query(max_length=200, description="Substring of email or name")] = None,
-    role: Role | None = None,
+    role: Annotated[str | None, Query(max_length=32, description="`user`, `admin` or a custom role")] = None,
     is_active: bool | None = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -39,7 +38,7 @@ async def list_users(
     users, total = await service.list_users(
         session,
         search=q,
-        role=role.value if role else None,
+        role=role,
         is_active=is_active,
         page=page,
         page_size=page_size,
@@ -99,6 +98,7 @@ async def update_user(
         admin=principal.user,
         user_id=user_id,
         role=body.role,
+        grantor=principal.permissions,
         subscription_tier=body.subscription_tier,
         cost_centre=(body.cost_centre or None) if "cost_centre" in body.model_fields_set else ...,
         ip=client_ip(request),

@@ -30,7 +30,9 @@ router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
 @router.get("/me", response_model=UserRead, responses=problem_responses(401, 403), summary="Your profile")
 async def read_me(principal: ProfileReader) -> UserRead:
-    return UserRead.model_validate(principal.user)
+    me = UserRead.model_validate(principal.user)
+    me.permissions = sorted(principal.permissions)
+    return me
 
 
 @router.patch(

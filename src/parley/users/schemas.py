@@ -6,9 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from parley.auth.permissions import Role
 from parley.kit.inputs import Input
 from parley.policy.plans import PLAN_NAME_PATTERN
+from parley.roles.schemas import ROLE_NAME_PATTERN
 
 
 class UserRead(BaseModel):
@@ -18,6 +18,8 @@ class UserRead(BaseModel):
     email: str
     full_name: str | None
     role: str
+    # What the caller may do on this call (GET /users/me only): their roles' permissions, or an API key's scopes.
+    permissions: list[str] | None = None
     subscription_tier: str
     is_active: bool
     cost_centre: str | None = None
@@ -36,7 +38,8 @@ class ProfileUpdate(Input):
 
 
 class AdminUserUpdate(Input):
-    role: Role | None = None
+    # `user`, `admin` or a custom role (GET /api/v1/admin/roles); one that does not exist is refused with 422.
+    role: str | None = Field(default=None, pattern=ROLE_NAME_PATTERN)
     # The name of a plan (GET /api/v1/admin/plans); one that does not exist is refused with 422.
     subscription_tier: str | None = Field(default=None, pattern=PLAN_NAME_PATTERN)
     # Chargeback key for the admin analytics; null or "" clears it, leaving it out keeps it.

@@ -15,13 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.audit.service import AuditAction, record
 from parley.auth import sessions as auth_sessions
 from parley.auth.passwords import Passwords, password_problem
-from parley.auth.permissions import Role
+from parley.auth.permissions import Permission, Role
 from parley.db import after_commit
 from parley.errors import Conflict, NotFound, Unprocessable
 from parley.kit.clock import utcnow
 from parley.models import User
 from parley.policy.catalogue import unknown_models
 from parley.policy.quotas import LimitOverrides, stored
+from parley.roles import service as roles_service
 from parley.users import repository
 
 SUBSCRIPTION_TIERS = ("free", "pro", "enterprise")
@@ -135,6 +136,9 @@ async def list_users(
     page: int = 1,
     page_size: int = 50,
 ) -> tuple[list[User], int]:
+    """A page of users; filtering by a role that does not exist is a 422 (a typo, not an empty result)."""
+    if role is not None:
+        await roles_service.check_exists(session, role, field="role")
     return await repository.list_page(
         session,
         search=search,
@@ -195,19 +199,22 @@ async def admin_update(
     *,
     admin: User,
     user_id: uuid.UUID,
-    role: Role | None,
+    role: str | None,
     subscription_tier: str | None,
     ip: str | None,
+    grantor: frozenset[Permission],
     cost_centre: str | EllipsisType | None = ...,
 ) -> User:
-    """Apply an admin's changes to an account and audit what changed; `...` for cost_centre leaves it as is."""
+    """Apply an admin's changes to an account and audit what changed; `...` for cost_centre leaves it as is.
+    `role` is a built-in or custom role the admin may give (`grantor`: what they hold)."""
     user = await get(session, user_id)
     changes: dict[str, dict[str, str]] = {}
-    if role is not None and role.value != user.role:
+    if role is not None and role != user.role:
+        await roles_service.check_assignable(session, role, grantor=grantor, built_in=True)
         if user.role == Role.ADMIN and user.is_active and await repository.count_active_admins(session) <= 1:
             raise Conflict("the last active admin cannot lose the admin role")
-        changes["role"] = {"from": user.role, "to": role.value}
-        user.role = role.value
+        changes["role"] = {"from": user.role, "to": role}
+        user.role = role
     if subscription_tier is not None and subscription_tier != user.subscription_tier:
         changes["subscription_tier"] = {"from": user.subscription_tier, "to": subscription_tier}
         user.subscription_tier = subscription_tier
