@@ -251,8 +251,13 @@ class TestStopAndResume:
         stream = asyncio.create_task(
             twin.client.post(CHAT, json={"message": long_message, "model": "slow"}, headers=me.headers)
         )
-        await asyncio.sleep(0.5)
-        run = next(iter(twin.app.state.chat_engine.runs.active()))
+        # Stop once the answer has begun (a loaded machine can take longer than half a second to its first word).
+        async with asyncio.timeout(10):
+            while not (runs := list(twin.app.state.chat_engine.runs.active())) or not any(
+                b"event: delta" in event for event in runs[0].events
+            ):
+                await asyncio.sleep(0.05)
+        run = runs[0]
         started = asyncio.get_running_loop().time()
         stopped = await twin.client.post(f"{CHAT}/{run.conversation_id}/stop", headers=me.headers)
         assert asyncio.get_running_loop().time() - started < 1.0
