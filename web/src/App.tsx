@@ -1,6 +1,8 @@
 import type { ReactNode } from "react";
 import { useTranslation } from "react-i18next";
 import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-router-dom";
+import type { Permission } from "@parley/sdk";
+import { can, firstAdminSection } from "./admin/access";
 import { AuthProvider, useAuth } from "./auth/AuthProvider";
 import { RegisterPage } from "./auth/RegisterPage";
 import { SignInPage } from "./auth/SignInPage";
@@ -18,6 +20,7 @@ const GroupPage = lazyPage(() => import("./admin/GroupPage"));
 const AnalyticsPage = lazyPage(() => import("./admin/AnalyticsPage"));
 const PlansPage = lazyPage(() => import("./admin/PlansPage"));
 const ProvisioningPage = lazyPage(() => import("./admin/ProvisioningPage"));
+const RolesPage = lazyPage(() => import("./admin/RolesPage"));
 const FilesPage = lazyPage(() => import("./files/FilesPage"));
 const KnowledgeBasesPage = lazyPage(() => import("./knowledge/KnowledgeBasesPage"));
 const KnowledgeBasePage = lazyPage(() => import("./knowledge/KnowledgeBasePage"));
@@ -53,9 +56,11 @@ function SignedOut({ children }: { children: ReactNode }) {
   return children;
 }
 
-function AdminOnly({ children }: { children: ReactNode }) {
+/** A section of the administration: for users holding its permission; others go to a section they may open. */
+function AdminOnly({ permission, children }: { permission: Permission; children: ReactNode }) {
   const { user } = useAuth();
-  return user?.role === "admin" ? children : <Navigate to="/chat" replace />;
+  if (can(user, permission)) return children;
+  return <Navigate to={firstAdminSection(user) ?? "/chat"} replace />;
 }
 
 export function AppRoutes() {
@@ -70,12 +75,13 @@ export function AppRoutes() {
         <Route path="/knowledge-bases" element={<KnowledgeBasesPage />} />
         <Route path="/knowledge-bases/:id" element={<KnowledgeBasePage />} />
         <Route path="/usage" element={<UsagePage />} />
-        <Route path="/admin" element={<AdminOnly><AdminPage /></AdminOnly>} />
-        <Route path="/admin/groups" element={<AdminOnly><GroupsPage /></AdminOnly>} />
-        <Route path="/admin/groups/:id" element={<AdminOnly><GroupPage /></AdminOnly>} />
-        <Route path="/admin/analytics" element={<AdminOnly><AnalyticsPage /></AdminOnly>} />
-        <Route path="/admin/plans" element={<AdminOnly><PlansPage /></AdminOnly>} />
-        <Route path="/admin/provisioning" element={<AdminOnly><ProvisioningPage /></AdminOnly>} />
+        <Route path="/admin" element={<AdminOnly permission="admin:users"><AdminPage /></AdminOnly>} />
+        <Route path="/admin/groups" element={<AdminOnly permission="admin:groups"><GroupsPage /></AdminOnly>} />
+        <Route path="/admin/groups/:id" element={<AdminOnly permission="admin:groups"><GroupPage /></AdminOnly>} />
+        <Route path="/admin/roles" element={<AdminOnly permission="admin:roles"><RolesPage /></AdminOnly>} />
+        <Route path="/admin/analytics" element={<AdminOnly permission="admin:analytics"><AnalyticsPage /></AdminOnly>} />
+        <Route path="/admin/plans" element={<AdminOnly permission="admin:plans"><PlansPage /></AdminOnly>} />
+        <Route path="/admin/provisioning" element={<AdminOnly permission="admin:users"><ProvisioningPage /></AdminOnly>} />
       </Route>
       <Route path="*" element={<Navigate to="/chat" replace />} />
     </Routes>

@@ -1,26 +1,21 @@
 import { useTranslation } from "react-i18next";
 import { NavLink } from "react-router-dom";
+import { useAuthIfAny } from "../auth/AuthProvider";
+import { ADMIN_SECTIONS, can } from "./access";
 
-/** The administration's sections (users, groups, plans, analytics): links, so each section has its own address and history entry. */
+/** The administration's sections the user may open (users, groups, roles, plans, analytics, provisioning): links, so
+ * each section has its own address and history entry. */
 export function AdminNav() {
   const { t } = useTranslation();
+  // outside an AuthProvider (a page rendered on its own) every section is listed; the server still decides
+  const user = useAuthIfAny()?.user;
   return (
     <nav className="admin-nav" aria-label={t("admin.navLabel")}>
-      <NavLink to="/admin" end className="admin-nav-link">
-        {t("admin.usersTab")}
-      </NavLink>
-      <NavLink to="/admin/groups" className="admin-nav-link">
-        {t("admin.groupsTab")}
-      </NavLink>
-      <NavLink to="/admin/plans" className="admin-nav-link">
-        {t("admin.plansTab")}
-      </NavLink>
-      <NavLink to="/admin/analytics" className="admin-nav-link">
-        {t("admin.analyticsTab")}
-      </NavLink>
-      <NavLink to="/admin/provisioning" className="admin-nav-link">
-        {t("admin.provisioningTab")}
-      </NavLink>
+      {ADMIN_SECTIONS.filter((section) => user === undefined || can(user, section.permission)).map((section) => (
+        <NavLink key={section.path} to={section.path} end={section.path === "/admin"} className="admin-nav-link">
+          {t(section.label)}
+        </NavLink>
+      ))}
     </nav>
   );
 }

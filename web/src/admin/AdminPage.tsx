@@ -1,4 +1,4 @@
-import type { Role, SubscriptionTier, User, UserPage } from "@parley/sdk";
+import type { SubscriptionTier, User, UserPage } from "@parley/sdk";
 import { useCallback, useEffect, useRef, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { api } from "../api/client";
@@ -18,7 +18,7 @@ const PAGE_SIZE = 20;
 export default function AdminPage() {
   const { t } = useTranslation();
   const [query, setQuery] = useState("");
-  const [role, setRole] = useState<"" | Role>("");
+  const [role, setRole] = useState("");
   const [status, setStatus] = useState<"" | "active" | "suspended">("");
   const [page, setPage] = useState(1);
   const [result, setResult] = useState<UserPage | null>(null);
@@ -27,9 +27,15 @@ export default function AdminPage() {
   const [suspending, setSuspending] = useState<User | null>(null);
   const [limitsOf, setLimitsOf] = useState<User | null>(null);
   const [plans, setPlans] = useState<string[]>([]);
+  const [customRoles, setCustomRoles] = useState<string[]>([]);
 
   useEffect(() => {
     let cancelled = false;
+    api.admin.roles().then(
+      (found) => !cancelled && setCustomRoles(found.filter((item) => !item.built_in).map((item) => item.name)),
+      // without `admin:roles` (or until it loads) the built-in roles and each user's own are offered
+      () => undefined,
+    );
     api.admin.plans().then(
       (found) => !cancelled && setPlans(found.map((plan) => plan.name)),
       // without the list each row still shows its user's plan; changing it waits for a reload
@@ -87,10 +93,15 @@ export default function AdminPage() {
         <input type="search" aria-label={t("admin.search")} placeholder={t("admin.search")} value={query} onChange={(event) => { setQuery(event.target.value); setPage(1); }} />
         <label className="inline-field">
           <span>{t("admin.role")}</span>
-          <select aria-label={t("admin.role")} value={role} onChange={(event) => { setRole(event.target.value as "" | Role); setPage(1); }}>
+          <select aria-label={t("admin.role")} value={role} onChange={(event) => { setRole(event.target.value); setPage(1); }}>
             <option value="">{t("admin.all")}</option>
             <option value="user">{t("admin.user")}</option>
             <option value="admin">{t("admin.admin")}</option>
+            {customRoles.map((name) => (
+              <option key={name} value={name}>
+                {name}
+              </option>
+            ))}
           </select>
         </label>
         <label className="inline-field">
@@ -129,7 +140,8 @@ export default function AdminPage() {
                       key={user.id}
                       user={user}
                       plans={plans}
-                      onRole={(next: Role) => void change(user, () => api.admin.updateUser(user.id, { role: next }))}
+                      roles={customRoles}
+                      onRole={(next: string) => void change(user, () => api.admin.updateUser(user.id, { role: next }))}
                       onTier={(next: SubscriptionTier) => void change(user, () => api.admin.updateUser(user.id, { subscription_tier: next }))}
                       onCostCentre={(next) => void change(user, () => api.admin.updateUser(user.id, { cost_centre: next }))}
                       onSuspend={() => setSuspending(user)}

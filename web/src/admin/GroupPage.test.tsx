@@ -11,6 +11,7 @@ const deleteGroup = vi.fn();
 const groupMembers = vi.fn();
 const addGroupMember = vi.fn();
 const removeGroupMember = vi.fn();
+const roles = vi.fn();
 vi.mock("../api/client", () => ({
   api: {
     admin: {
@@ -21,6 +22,7 @@ vi.mock("../api/client", () => ({
       addGroupMember: (...args: unknown[]) => addGroupMember(...args),
       removeGroupMember: (...args: unknown[]) => removeGroupMember(...args),
       models: () => Promise.resolve([]),
+      roles: (...args: unknown[]) => roles(...args),
     },
   },
 }));
@@ -65,6 +67,47 @@ beforeEach(() => {
   groupMembers.mockReset().mockResolvedValue({ items: [member("u1", "carol@example.com", "Carol")], total: 1, page: 1, page_size: 50 });
   addGroupMember.mockReset();
   removeGroupMember.mockReset().mockResolvedValue(undefined);
+  roles.mockReset().mockResolvedValue([]);
+});
+
+const customRole = (name: string) => ({
+  id: `r-${name}`,
+  name,
+  description: "",
+  permissions: ["admin:analytics"],
+  built_in: false,
+  user_count: 0,
+  group_count: 0,
+  created_at: "2026-01-05T10:00:00Z",
+  updated_at: "2026-01-05T10:00:00Z",
+});
+const builtIn = (name: string) => ({ ...customRole(name), id: null, built_in: true, created_at: null, updated_at: null });
+
+describe("GroupPage role", () => {
+  it("gives the group a custom role and takes it away", async () => {
+    roles.mockResolvedValue([builtIn("user"), builtIn("admin"), customRole("analyst"), customRole("auditor")]);
+    updateGroup.mockImplementation((_id: string, body: { role: string | null }) => Promise.resolve({ ...SALES, role: body.role }));
+    renderPage();
+    const select = await screen.findByRole("combobox", { name: "Role of the group Sales" });
+    await screen.findByRole("option", { name: "analyst" });
+    // groups carry custom roles only: the built-in ones are not offered
+    expect(within(select).getAllByRole("option").map((option) => option.textContent)).toEqual(["No role", "analyst", "auditor"]);
+    await userEvent.selectOptions(select, "analyst");
+    expect(updateGroup).toHaveBeenLastCalledWith("g1", { role: "analyst" });
+    expect(await screen.findByText("Role of the group saved.")).toBeInTheDocument();
+    expect(select).toHaveValue("analyst");
+    await userEvent.selectOptions(select, "");
+    expect(updateGroup).toHaveBeenLastCalledWith("g1", { role: null });
+  });
+
+  it("without the right to list roles the group's role is shown but cannot be changed", async () => {
+    group.mockResolvedValue({ ...SALES, role: "analyst" });
+    roles.mockRejectedValue(new ParleyApiError({ status: 403, title: "Forbidden", detail: "Your role does not allow this action" }));
+    renderPage();
+    const select = await screen.findByRole("combobox", { name: "Role of the group Sales" });
+    expect(select).toHaveValue("analyst");
+    expect(select).toBeDisabled();
+  });
 });
 
 describe("GroupPage", () => {

@@ -25,6 +25,19 @@ export default function GroupPage() {
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [message, setMessage] = useState<string | null>(null);
+  const [roles, setRoles] = useState<string[] | null>(null);
+
+  useEffect(() => {
+    let cancelled = false;
+    api.admin.roles().then(
+      (found) => !cancelled && setRoles(found.filter((role) => !role.built_in).map((role) => role.name)),
+      // without `admin:roles` the group's role is shown but cannot be changed here
+      () => !cancelled && setRoles(null),
+    );
+    return () => {
+      cancelled = true;
+    };
+  }, []);
 
   useEffect(() => {
     let cancelled = false;
@@ -59,6 +72,18 @@ export default function GroupPage() {
       setMessage(t("groups.saved"));
     } catch (caught) {
       setError(describeError(caught, t, { 409: t("groups.nameTaken", { name: wanted }) }));
+    }
+  }
+
+  async function changeRole(next: string | null) {
+    setError(null);
+    setMessage(null);
+    try {
+      const updated = await api.admin.updateGroup(id, { role: next });
+      setGroup(updated);
+      setMessage(t("groups.roleSaved"));
+    } catch (caught) {
+      setError(describeError(caught, t));
     }
   }
 
@@ -140,6 +165,28 @@ export default function GroupPage() {
       ) : (
         group.description && <p className="kb-description">{group.description}</p>
       )}
+      <div className="field group-role">
+        <label className="inline-field">
+          <span>{t("groups.role")}</span>
+          <select
+            aria-label={t("groups.roleFor", { name: group.name })}
+            aria-describedby="group-role-hint"
+            value={group.role ?? ""}
+            disabled={roles === null}
+            onChange={(event) => void changeRole(event.target.value || null)}
+          >
+            <option value="">{t("groups.noRole")}</option>
+            {(group.role && !(roles ?? []).includes(group.role) ? [group.role, ...(roles ?? [])] : (roles ?? [])).map((role) => (
+              <option key={role} value={role}>
+                {role}
+              </option>
+            ))}
+          </select>
+        </label>
+        <small id="group-role-hint" className="muted">
+          {t("groups.roleHint")}
+        </small>
+      </div>
       {error && <Notice kind="error">{error}</Notice>}
       {message && <Notice kind="success">{message}</Notice>}
 

@@ -1,4 +1,4 @@
-import type { Role, SubscriptionTier, User } from "@parley/sdk";
+import type { SubscriptionTier, User } from "@parley/sdk";
 import { useTranslation } from "react-i18next";
 import { useAuth } from "../auth/AuthProvider";
 import { formatDateTime } from "../format";
@@ -10,7 +10,10 @@ interface Props {
   user: User;
   /** The names of the plans a user can be put on (GET /api/v1/admin/plans); empty until loaded. */
   plans: readonly string[];
-  onRole(role: Role): void;
+  /** The custom roles a user can be given (GET /api/v1/admin/roles); empty until loaded, or for admins who may not list them. */
+  roles?: readonly string[];
+  /** `user`, `admin` or a custom role's name. */
+  onRole(role: string): void;
   onTier(tier: SubscriptionTier): void;
   /** A new cost centre for chargeback (null clears it). */
   onCostCentre(costCentre: string | null): void;
@@ -20,7 +23,7 @@ interface Props {
   onLimits(): void;
 }
 
-export function UserRow({ user, plans, onRole, onTier, onCostCentre, onSuspend, onUnsuspend, onLimits }: Props) {
+export function UserRow({ user, plans, roles = [], onRole, onTier, onCostCentre, onSuspend, onUnsuspend, onLimits }: Props) {
   const { t } = useTranslation();
   const { user: me } = useAuth();
   const self = me?.id === user.id;
@@ -33,9 +36,15 @@ export function UserRow({ user, plans, onRole, onTier, onCostCentre, onSuspend, 
         </div>
       </td>
       <td>
-        <select aria-label={t("admin.roleFor", { email: user.email })} value={user.role} disabled={self} onChange={(event) => onRole(event.target.value as Role)}>
+        <select aria-label={t("admin.roleFor", { email: user.email })} value={user.role} disabled={self} onChange={(event) => onRole(event.target.value)}>
           <option value="user">{t("admin.user")}</option>
           <option value="admin">{t("admin.admin")}</option>
+          {/* the user's custom role stays listed while the roles load (and for admins who may not list them) */}
+          {(roles.includes(user.role) || user.role === "user" || user.role === "admin" ? roles : [user.role, ...roles]).map((role) => (
+            <option key={role} value={role}>
+              {role}
+            </option>
+          ))}
         </select>
       </td>
       <td>

@@ -91,6 +91,11 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
 }
 
+/** The auth state, or null outside an AuthProvider (for parts that also render on their own, e.g. in tests). */
+export function useAuthIfAny(): AuthState | null {
+  return useContext(AuthContext);
+}
+
 export function useAuth(): AuthState {
   const state = useContext(AuthContext);
   if (!state) throw new Error("useAuth outside AuthProvider");

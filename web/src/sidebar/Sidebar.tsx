@@ -1,5 +1,6 @@
 import { useTranslation } from "react-i18next";
 import { NavLink, useNavigate } from "react-router-dom";
+import { firstAdminSection } from "../admin/access";
 import { useAuth } from "../auth/AuthProvider";
 import { Icon } from "../components/Icon";
 import { Logo } from "../components/Logo";
@@ -12,6 +13,8 @@ export function Sidebar({ onNavigate }: { onNavigate(): void }) {
   const { t } = useTranslation();
   const navigate = useNavigate();
   const { user, signOut } = useAuth();
+  // administration shows for anyone holding an `admin:*` permission, opening on the first section they may use
+  const adminSection = firstAdminSection(user);
   const conversations = useConversations();
 
   return (
@@ -63,8 +66,8 @@ export function Sidebar({ onNavigate }: { onNavigate(): void }) {
         <NavLink to="/settings" className="nav-link" onClick={onNavigate}>
           <Icon name="settings" /> {t("nav.settings")}
         </NavLink>
-        {user?.role === "admin" && (
-          <NavLink to="/admin" className="nav-link" onClick={onNavigate}>
+        {adminSection && (
+          <NavLink to={adminSection} className="nav-link" onClick={onNavigate}>
             <Icon name="shield" /> {t("nav.admin")}
           </NavLink>
         )}
