@@ -3,8 +3,8 @@ Parley configured with SP entries for it, served over real HTTP, per xdist worke
 fixtures they use.
 
 "test": any domain, admins by group, groups synced, IdP-initiated sign-in allowed. "strict": only corp.test
-addresses, sign-ins must start at Parley. "remote": the IdP's metadata read from a URL (a local HTTP server).
-"down": metadata at a URL where nothing listens.
+addresses, sign-ins must start at Parley, which signs its AuthnRequests. "remote": the IdP's metadata read from a
+URL (a local HTTP server). "down": metadata at a URL where nothing listens.
 """
 
 from __future__ import annotations
@@ -124,6 +124,7 @@ async def saml_parley_session(settings: Settings, saml_idp: SamlIdP, metadata_se
                     "display_name": "Corp SAML",
                     "allowed_email_domains": ["corp.test"],
                     "idp_initiated": False,
+                    "sign_requests": True,
                     **common,
                 },
                 {"id": "remote", "display_name": "Remote SAML", "metadata_url": metadata_server},

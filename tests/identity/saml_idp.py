@@ -27,6 +27,7 @@ from saml2.config import IdPConfig
 from saml2.metadata import create_metadata_string
 from saml2.saml import NAME_FORMAT_BASIC, NAMEID_FORMAT_PERSISTENT, NameID
 from saml2.server import Server
+from saml2.sigver import verify_redirect_signature
 
 IDP_ENTITY_ID = "http://idp.saml.test/metadata"
 SSO_URL = "http://idp.saml.test/sso"
@@ -111,8 +112,15 @@ class SamlIdP:
         """The AuthnRequest Parley redirected the browser to us with (checked by the IdP as a real one would)."""
         assert self.server is not None
         assert location.startswith(self.sso_url + "?"), location
-        query = parse_qs(urlsplit(location).query)
-        return self.server.parse_authn_request(query["SAMLRequest"][0], BINDING_HTTP_REDIRECT).message
+        query = {key: values[0] for key, values in parse_qs(urlsplit(location).query).items()}
+        request = self.server.parse_authn_request(query["SAMLRequest"], BINDING_HTTP_REDIRECT).message
+        if "Signature" in query:
+            # A signed request is checked against the signing certificates of the SP's metadata.
+            certs = self.server.metadata.certs(request.issuer.text, "spsso", "signing")
+            backend = self.server.sec.sec_backend
+            if not any(verify_redirect_signature(query, backend, cert=cert) for _, cert in certs):
+                raise ValueError("the AuthnRequest's signature is not valid")
+        return request
 
     def response_xml(
         self,

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from parley.models import AuditEvent, Group, GroupMember
@@ -130,6 +132,21 @@ class TestSpInitiated:
             )
             assert_signed_in(accepted)
         assert await saml.user(outsider.email) is None
+
+
+class TestSignedRequests:
+    async def test_an_idp_that_wants_signed_requests_gets_them_and_checks_them(self, saml: SamlParley) -> None:
+        async with saml.browser() as http:
+            metadata = (await http.get("/api/v1/auth/saml/strict/metadata")).text
+            login = await http.get("/api/v1/auth/saml/strict/login")
+        assert 'AuthnRequestsSigned="true"' in metadata
+        query = parse_qs(urlsplit(login.headers["location"]).query)
+        assert query["SigAlg"] == ["http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"]
+        assert saml.idp.read_request(login.headers["location"]).id
+        # The IdP verified the signature: a request whose signature does not match is refused there.
+        forged = login.headers["location"].replace("Signature=", "Signature=AAAA")
+        with pytest.raises(Exception, match=r"(?i)signature"):
+            saml.idp.read_request(forged)
 
 
 class TestIdpInitiated:
