@@ -132,6 +132,7 @@ class SamlIdP:
         sign_assertion: bool = True,
         sign_response: bool = False,
         audience: str | None = None,
+        **extra: Any,
     ) -> str:
         """A Response for `user` (signed as asked), as XML text."""
         assert self.server is not None
@@ -150,6 +151,7 @@ class SamlIdP:
             authn={"class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"},
             sign_assertion=sign_assertion,
             sign_response=sign_response,
+            **extra,
         )
         return str(response)
 

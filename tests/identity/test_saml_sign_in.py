@@ -7,6 +7,7 @@ handed over the way password sign-in does."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -106,6 +107,22 @@ class TestSpInitiated:
             request_id = await saml.start(http)
             xml = saml.response(user, in_response_to=request_id, sign_assertion=False, sign_response=True)
             assert_signed_in(await saml.post(http, xml))
+
+    async def test_an_assertion_encrypted_for_parleys_certificate_is_decrypted(self, saml: SamlParley) -> None:
+        user = _user()
+        async with saml.browser() as http:
+            certificate = _certificate_of(await http.get("/api/v1/auth/saml/test/metadata"))
+            request_id = await saml.start(http)
+            xml = saml.response(
+                user,
+                in_response_to=request_id,
+                sign_assertion=True,
+                encrypt_assertion=True,
+                encrypt_cert_assertion=certificate,
+            )
+            assert "EncryptedAssertion" in xml and user.email not in xml
+            assert_signed_in(await saml.post(http, xml))
+            assert (await me(http))["email"] == user.email
 
     async def test_a_request_is_answered_once(self, saml: SamlParley) -> None:
         user = _user()
@@ -224,3 +241,10 @@ class TestMetadataFromUrl:
             metadata = await http.get("/api/v1/auth/saml/down/metadata")
             assert metadata.status_code == 503
         assert await saml.failure_codes() == ["provider_unavailable", "provider_unavailable"]
+
+
+def _certificate_of(metadata: httpx.Response) -> str:
+    """The certificate Parley publishes in its SP metadata (what an IdP encrypts assertions with)."""
+    found = re.search(r"<ns\d+:X509Certificate>([^<]+)</ns\d+:X509Certificate>", metadata.text)
+    assert found is not None, metadata.text
+    return found.group(1)
