@@ -44,14 +44,16 @@ def _matching(query: Select[Group, int], search: str | None) -> Select[Group, in
 
 async def add(session: AsyncSession, group: Group) -> Group:
     """Insert a group; a name already taken (in any case) is a 409, whichever request got there first."""
-    session.add(group)
-    await flush(session, group)
-    return group
+    return await flush(session, group, new=True)
 
 
-async def flush(session: AsyncSession, group: Group) -> Group:
+async def flush(session: AsyncSession, group: Group, *, new: bool = False) -> Group:
     try:
         async with session.begin_nested():
+            if new:
+                # Added inside the savepoint: on a conflict its rollback forgets the group, and the caller's
+                # session stays usable.
+                session.add(group)
             await session.flush()
     except IntegrityError as exc:
         raise Conflict("a group with this name already exists") from exc

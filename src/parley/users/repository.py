@@ -38,10 +38,11 @@ async def count_active_admins(session: AsyncSession) -> int:
 
 
 async def add(session: AsyncSession, user: User) -> User:
-    """Insert a user; a taken email is a 409, whichever request got there first."""
-    session.add(user)
+    """Insert a user; a taken email is a 409, whichever request got there first (and the caller's session stays
+    usable: the user is added inside the savepoint, so its rollback forgets it)."""
     try:
         async with session.begin_nested():
+            session.add(user)
             await session.flush()
     except IntegrityError as exc:
         raise Conflict("an account with this email already exists") from exc
