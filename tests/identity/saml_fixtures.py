@@ -4,7 +4,8 @@ fixtures they use.
 
 "test": any domain, admins by group, groups synced, IdP-initiated sign-in allowed. "strict": only corp.test
 addresses, sign-ins must start at Parley, which signs its AuthnRequests. "remote": the IdP's metadata read from a
-URL (a local HTTP server). "down": metadata at a URL where nothing listens.
+URL (a local HTTP server). "down": metadata at a URL where nothing listens. "federation": metadata describing
+the test IdP and another one (`other_idp`, its own keys), the test IdP named as the one to trust.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from parley.db import Database
 from parley.identity.saml_config import SAMLSettings
 from parley.models import AuditEvent, User
 from tests.conftest import _empty_tables, running_app
-from tests.identity.saml_idp import SamlIdP, SamlUser, encoded
+from tests.identity.saml_idp import SamlIdP, SamlUser, encoded, federation_metadata
 
-IDP_IDS = ["test", "strict", "remote"]
+IDP_IDS = ["test", "strict", "remote", "federation"]
+OTHER_IDP_ENTITY_ID = "http://other-idp.saml.test/metadata"
 
 
 def free_port() -> int:
@@ -93,6 +95,11 @@ def saml_idp(tmp_path_factory: pytest.TempPathFactory) -> SamlIdP:
 
 
 @pytest.fixture(scope="session")
+def other_idp(tmp_path_factory: pytest.TempPathFactory) -> SamlIdP:
+    return SamlIdP(tmp_path_factory.mktemp("saml-other-idp"), entity_id=OTHER_IDP_ENTITY_ID)
+
+
+@pytest.fixture(scope="session")
 def metadata_server(saml_idp: SamlIdP) -> Iterator[str]:
     """The IdP's metadata served over HTTP, as IdPs publish it; yields its URL."""
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(saml_idp.metadata_file.parent))
@@ -108,7 +115,10 @@ def metadata_server(saml_idp: SamlIdP) -> Iterator[str]:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def saml_parley_session(settings: Settings, saml_idp: SamlIdP, metadata_server: str) -> AsyncIterator[SamlParley]:
+async def saml_parley_session(
+    settings: Settings, saml_idp: SamlIdP, other_idp: SamlIdP, metadata_server: str
+) -> AsyncIterator[SamlParley]:
+    federation = federation_metadata(saml_idp.directory / "federation.xml", saml_idp, other_idp)
     common = {"metadata_file": str(saml_idp.metadata_file)}
     saml = SAMLSettings.model_validate(
         {
@@ -128,6 +138,12 @@ async def saml_parley_session(settings: Settings, saml_idp: SamlIdP, metadata_se
                     **common,
                 },
                 {"id": "remote", "display_name": "Remote SAML", "metadata_url": metadata_server},
+                {
+                    "id": "federation",
+                    "display_name": "Federation SAML",
+                    "metadata_file": str(federation),
+                    "entity_id": saml_idp.entity_id,
+                },
                 {"id": "down", "display_name": "Down SAML", "metadata_url": f"http://127.0.0.1:{free_port()}/md"},
             ]
         }
@@ -151,6 +167,7 @@ async def saml_parley_session(settings: Settings, saml_idp: SamlIdP, metadata_se
                     assert answer.status_code == 200, answer.text
                     metadata.append(answer.text)
             saml_idp.trust_all(metadata)
+            other_idp.trust_all(metadata)
             yield parley
         finally:
             server.should_exit = True

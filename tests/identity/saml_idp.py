@@ -72,9 +72,10 @@ class SamlUser:
 class SamlIdP:
     """The IdP. `metadata_file` is what Parley is configured with; `trust(sp_metadata)` makes it know Parley."""
 
-    def __init__(self, directory: Path, *, sso_url: str = SSO_URL) -> None:
+    def __init__(self, directory: Path, *, sso_url: str = SSO_URL, entity_id: str = IDP_ENTITY_ID) -> None:
         self.directory = directory
         self.sso_url = sso_url
+        self.entity_id = entity_id
         self.key_file, self.cert_file = write_key_pair(directory, "idp")
         self.metadata_file = directory / "idp-metadata.xml"
         self.metadata_file.write_text(create_metadata_string(None, config=self._config([])).decode())
@@ -85,7 +86,7 @@ class SamlIdP:
         config = IdPConfig()
         config.load(
             {
-                "entityid": IDP_ENTITY_ID,
+                "entityid": self.entity_id,
                 "key_file": str(self.key_file),
                 "cert_file": str(self.cert_file),
                 "xmlsec_binary": shutil.which("xmlsec1"),
@@ -228,3 +229,14 @@ def two_assertions(xml: str, *, email: str) -> str:
 
 def post_binding() -> str:
     return str(BINDING_HTTP_POST)
+
+
+def federation_metadata(path: Path, *idps: SamlIdP) -> Path:
+    """One metadata document describing several IdPs (as a federation publishes them)."""
+    entities = [re.sub(r"^<\?xml[^>]*\?>\s*", "", idp.metadata_file.read_text()) for idp in idps]
+    path.write_text(
+        '<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">'
+        + "".join(entities)
+        + "</md:EntitiesDescriptor>"
+    )
+    return path

@@ -16,6 +16,7 @@ from tests.factories import assert_problem
 from tests.identity.saml_fixtures import (  # noqa: F401
     SamlParley,
     metadata_server,
+    other_idp,
     saml,
     saml_idp,
     saml_parley_session,
@@ -73,6 +74,19 @@ class TestSignatures:
         entity_id, acs = saml.sp_urls("test")
         xml = impostor.response_xml(user, acs_url=acs, sp_entity_id=entity_id, in_response_to=None)
         await _refused_without_account(saml, xml, "signature_invalid", emails=[user.email])
+
+
+class TestIssuer:
+    async def test_another_idp_of_the_same_metadata_is_not_trusted(self, saml: SamlParley, other_idp: SamlIdP) -> None:
+        user = _user()
+        entity_id, acs = saml.sp_urls("federation")
+        # Signed with the other IdP's own key, which the federation's metadata publishes.
+        forged = other_idp.response_xml(user, acs_url=acs, sp_entity_id=entity_id, in_response_to=None)
+        async with saml.browser() as http:
+            assert_refused(await saml.post(http, forged, idp="federation"), "issuer_mismatch")
+            genuine = await saml.post(http, saml.response(user, idp="federation"), idp="federation")
+            assert genuine.headers["location"] == "/chat"
+        assert await saml.failure_codes() == ["issuer_mismatch"]
 
 
 class TestConditions:

@@ -20,6 +20,7 @@ from parley.models import AuditEvent, Group, GroupMember
 from tests.identity.saml_fixtures import (  # noqa: F401
     SamlParley,
     metadata_server,
+    other_idp,
     saml,
     saml_idp,
     saml_parley_session,

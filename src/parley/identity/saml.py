@@ -274,13 +274,18 @@ class SAMLServiceProvider:
             raise _classified(exc) from exc
         if response is None or response.assertion is None:
             raise _refused("response_invalid", "The identity provider's answer is not addressed to this service.")
-        return self._sign_in(response, idp=idp, in_response_to=in_response_to)
+        try:
+            return self._sign_in(response, idp=idp, in_response_to=in_response_to)
+        except (AttributeError, TypeError, ValueError) as exc:
+            # A verified assertion missing parts this reads (an issuer without text, a time pysaml2 let by).
+            raise _refused("response_invalid", "The identity provider's answer is incomplete.") from exc
 
     def _sign_in(self, response: Any, *, idp: str, in_response_to: str | None) -> SAMLSignIn:
         assertion = response.assertion
         issuer = assertion.issuer.text.strip() if assertion.issuer is not None and assertion.issuer.text else ""
         # The metadata may describe other entities (a federation); only the configured IdP's word counts.
-        if issuer != idp or (response.response.issuer is not None and response.response.issuer.text.strip() != idp):
+        outer = response.response.issuer
+        if issuer != idp or (outer is not None and (outer.text or "").strip() != idp):
             raise _refused("issuer_mismatch", "The assertion was issued by another identity provider.")
         confirmations = assertion.subject.subject_confirmation if assertion.subject is not None else []
         answered = {
