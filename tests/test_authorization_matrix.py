@@ -343,6 +343,7 @@ CASES: list[Case] = [
     Case("GET", f"{API}/admin/analytics", ADMIN_ONLY),
     Case("GET", f"{API}/admin/analytics.csv", ADMIN_ONLY),
     Case("GET", f"{API}/admin/scim", ADMIN_ONLY),
+    Case("GET", f"{API}/admin/sso", ADMIN_ONLY),
     Case("POST", f"{API}/admin/scim/token", Allowed(403, 403, 201, 403, 403)),
     # Conversations: someone else's is "not found", for admins too.
     Case("GET", f"{API}/conversations", Allowed(200, 200, 200, read_key=200, full_key=200)),

@@ -43,6 +43,7 @@ from parley.files.tasks import StoredFileDeletion
 from parley.groups.admin_endpoints import router as admin_groups_router
 from parley.groups.endpoints import router as groups_router
 from parley.health.endpoints import router as health_router
+from parley.identity.admin_endpoints import router as admin_sso_router
 from parley.identity.endpoints import router as identity_router
 from parley.identity.oidc import OIDCProviders
 from parley.identity.saml import SAMLProviders, key_pair_if_needed
@@ -248,6 +249,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_models_router,
         admin_roles_router,
         admin_scim_router,
+        admin_sso_router,
         scim_router,
         groups_router,
         audit_router,

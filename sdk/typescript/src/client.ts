@@ -59,6 +59,7 @@ import type {
   RoleDefinitionCreate,
   RoleDefinitionUpdate,
   ScimStatus,
+  SsoStatus,
   ScimTokenCreated,
   MyLimits,
   ProfileUpdate,
@@ -636,6 +637,9 @@ export class ParleyClient {
     scim: (): Promise<ScimStatus> => this.request("GET", "/api/v1/admin/scim"),
     /** A new SCIM token (returned once); the previous admin-created token stops working. Needs a signed-in admin. */
     rotateScimToken: (): Promise<ScimTokenCreated> => this.request("POST", "/api/v1/admin/scim/token"),
+    /** Single sign-on: whether passwords still sign in, and each OpenID Connect / SAML provider with its linked
+     * accounts, last sign-in and synced groups. */
+    sso: (): Promise<SsoStatus> => this.request("GET", "/api/v1/admin/sso"),
     /** Every role: the built-in `user` and `admin` first, then custom ones, with how many users and groups hold each. */
     roles: (): Promise<RoleDefinition[]> => this.request("GET", "/api/v1/admin/roles"),
     /** A 409 ParleyApiError for a name taken or built in; 422 for an unknown permission. */

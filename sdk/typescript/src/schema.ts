@@ -593,6 +593,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/sso": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Single sign-on: how people sign in, and each identity provider's linked accounts and last sign-in */
+        get: operations["read_sso_status_api_v1_admin_sso_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/groups": {
         parameters: {
             query?: never;
@@ -2354,6 +2371,56 @@ export interface components {
             description?: string | null;
             /** Permissions */
             permissions?: components["schemas"]["Permission"][] | null;
+        };
+        /** SSOProviderRead */
+        SSOProviderRead: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "oidc" | "saml";
+            /**
+             * Id
+             * @description The provider's id in the settings (in its sign-in URLs)
+             */
+            id: string;
+            /** Display Name */
+            display_name: string;
+            /**
+             * Issuer
+             * @description The OpenID issuer, or the SAML IdP's entity id or metadata source
+             */
+            issuer: string | null;
+            /**
+             * Linked Accounts
+             * @description Parley accounts linked to an identity at this provider
+             */
+            linked_accounts: number;
+            /**
+             * Last Sign In At
+             * @description The last sign-in through this provider; null: none yet
+             */
+            last_sign_in_at: string | null;
+            /**
+             * Synced Groups
+             * @description Parley groups kept in step with this provider's group claim
+             */
+            synced_groups: number;
+        };
+        /** SSOStatusRead */
+        SSOStatusRead: {
+            /**
+             * Password Sign In
+             * @description Email and password sign-in is on for everyone
+             */
+            password_sign_in: boolean;
+            /**
+             * Break Glass Email
+             * @description With password sign-in off: the one account that may still sign in with a password
+             */
+            break_glass_email: string | null;
+            /** Providers */
+            providers: components["schemas"]["SSOProviderRead"][];
         };
         /** ScimStatusRead */
         ScimStatusRead: {
@@ -6100,6 +6167,58 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ScimTokenCreated"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    read_sso_status_api_v1_admin_sso_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SSOStatusRead"];
                 };
             };
             /** @description Missing, invalid or expired credentials */

@@ -133,6 +133,8 @@ export type RoleDefinitionUpdate = Schemas["RoleUpdate"];
 
 /** Whether SCIM provisioning is on, the base URL to give the identity provider, token age, last IdP call. */
 export type ScimStatus = Schemas["ScimStatusRead"];
+export type SsoStatus = Schemas["SSOStatusRead"];
+export type SsoProvider = Schemas["SSOProviderRead"];
 /** A new SCIM token: shown this once (only its hash is kept). */
 export type ScimTokenCreated = Schemas["ScimTokenCreated"];
 

@@ -105,3 +105,26 @@ async def delete_login_request(session: AsyncSession, state_hash: str) -> None:
 
 async def delete_expired_login_requests(session: AsyncSession, now: datetime) -> None:
     await session.execute(delete(SsoLoginRequest).where(SsoLoginRequest.expires_at < now))
+
+
+async def provider_activity(session: AsyncSession) -> dict[tuple[str, str], tuple[int, datetime | None]]:
+    """Per (kind, provider): how many accounts are linked through it and the last sign-in through it."""
+    rows = await session.execute(
+        select(
+            ExternalIdentity.kind,
+            ExternalIdentity.provider,
+            func.count(func.distinct(ExternalIdentity.user_id)),
+            func.max(ExternalIdentity.last_login_at),
+        ).group_by(ExternalIdentity.kind, ExternalIdentity.provider)
+    )
+    return {(kind, provider): (int(accounts), last) for kind, provider, accounts, last in rows.all()}
+
+
+async def synced_group_counts(session: AsyncSession) -> dict[tuple[str, str], int]:
+    """Per (kind, provider): how many Parley groups follow its group claim."""
+    rows = await session.execute(
+        select(ExternalGroup.kind, ExternalGroup.provider, func.count()).group_by(
+            ExternalGroup.kind, ExternalGroup.provider
+        )
+    )
+    return {(kind, provider): int(count) for kind, provider, count in rows.all()}

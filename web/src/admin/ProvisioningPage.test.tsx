@@ -6,11 +6,13 @@ import ProvisioningPage from "./ProvisioningPage";
 
 const scim = vi.fn();
 const rotateScimToken = vi.fn();
+const sso = vi.fn();
 vi.mock("../api/client", () => ({
   api: {
     admin: {
       scim: (...args: unknown[]) => scim(...args),
       rotateScimToken: (...args: unknown[]) => rotateScimToken(...args),
+      sso: (...args: unknown[]) => sso(...args),
     },
   },
 }));
@@ -34,6 +36,7 @@ function renderPage() {
 
 beforeEach(() => {
   scim.mockReset();
+  sso.mockReset().mockResolvedValue({ password_sign_in: true, break_glass_email: null, providers: [] });
   rotateScimToken.mockReset().mockResolvedValue({ token: "scim-new-token-value", created_at: "2026-12-07T14:00:00Z", base_url: OFF.base_url });
 });
 
@@ -69,5 +72,24 @@ describe("ProvisioningPage", () => {
     await userEvent.click(within(screen.getByRole("alertdialog")).getByRole("button", { name: "Rotate token" }));
     expect(rotateScimToken).toHaveBeenCalledOnce();
     expect(await screen.findByTestId("new-scim-token")).toHaveTextContent("scim-new-token-value");
+  });
+
+  it("lists the single sign-on providers with their linked accounts and last sign-in", async () => {
+    scim.mockResolvedValue(ON);
+    sso.mockResolvedValue({
+      password_sign_in: false,
+      break_glass_email: "root@example.com",
+      providers: [
+        { kind: "oidc", id: "entra", display_name: "Microsoft Entra ID", issuer: "https://login.example.com/v2.0", linked_accounts: 12, last_sign_in_at: "2026-12-07T13:30:00Z", synced_groups: 3 },
+        { kind: "saml", id: "okta", display_name: "Okta", issuer: "http://www.okta.com/abc", linked_accounts: 0, last_sign_in_at: null, synced_groups: 0 },
+      ],
+    });
+    renderPage();
+    const entra = await screen.findByTestId("sso-provider-entra");
+    expect(entra).toHaveTextContent("Microsoft Entra ID");
+    expect(entra).toHaveTextContent("OpenID Connect");
+    expect(within(entra).getAllByRole("cell")[2]).toHaveTextContent("12");
+    expect(within(screen.getByTestId("sso-provider-okta")).getByText("Never")).toBeInTheDocument();
+    expect(screen.getByTestId("sso-passwords")).toHaveTextContent("only root@example.com may still use a password");
   });
 });

@@ -10,6 +10,7 @@ import { formatDateTime } from "../format";
 import { PageHeader } from "../layout/PageHeader";
 import { AdminNav } from "./AdminNav";
 import "./ProvisioningPage.css";
+import { SingleSignOnSection } from "./SingleSignOnSection";
 
 /** Administrators: SCIM provisioning. Whether it is on, the base URL and token to give the identity provider
  * (the token is shown once, when it is created or rotated), and when the identity provider last called. */
@@ -95,6 +96,7 @@ export default function ProvisioningPage() {
           </div>
         </div>
       )}
+      <SingleSignOnSection />
       {confirming && (
         <ConfirmDialog
           title={t("scim.rotateTitle")}

@@ -354,6 +354,18 @@ const de: Translations = {
     provisioningTab: "Provisionierung",
     rolesTab: "Rollen",
   },
+  sso: {
+    title: "Single Sign-on",
+    passwordsOn: "Die Anmeldung mit E-Mail und Passwort ist für alle eingeschaltet, neben den Anbietern unten.",
+    passwordsOff: "Die Passwort-Anmeldung ist ausgeschaltet; nur {{email}} darf noch ein Passwort verwenden (Notfallzugang).",
+    nobody: "niemand",
+    none: "Kein Identitätsanbieter ist eingerichtet. OpenID-Connect- oder SAML-Anbieter werden in den Servereinstellungen hinzugefügt.",
+    provider: "Anbieter",
+    kind: "Protokoll",
+    accounts: "Verknüpfte Konten",
+    lastSignIn: "Letzte Anmeldung",
+    groups: "Synchronisierte Gruppen",
+  },
   scim: {
     title: "SCIM-Provisionierung",
     intro: "Ihr Identitätsanbieter (Microsoft Entra ID, Okta…) legt Parley-Konten und -Gruppen über SCIM 2.0 an, ändert, sperrt und entfernt sie. Geben Sie ihm die Basis-URL und ein Token von hier.",

@@ -352,6 +352,18 @@ const en = {
     provisioningTab: "Provisioning",
     rolesTab: "Roles",
   },
+  sso: {
+    title: "Single sign-on",
+    passwordsOn: "Email and password sign-in is on for everyone, besides the providers below.",
+    passwordsOff: "Password sign-in is off; only {{email}} may still use a password (break-glass).",
+    nobody: "nobody",
+    none: "No identity provider is configured. Add OpenID Connect or SAML providers in the server's settings.",
+    provider: "Provider",
+    kind: "Protocol",
+    accounts: "Linked accounts",
+    lastSignIn: "Last sign-in",
+    groups: "Synced groups",
+  },
   scim: {
     title: "SCIM provisioning",
     intro: "Your identity provider (Microsoft Entra ID, Okta…) creates, updates, suspends and removes Parley accounts and groups over SCIM 2.0. Give it the base URL and a token from here.",

@@ -353,6 +353,18 @@ const es: Translations = {
     provisioningTab: "Aprovisionamiento",
     rolesTab: "Roles",
   },
+  sso: {
+    title: "Inicio de sesión único",
+    passwordsOn: "El inicio de sesión con correo y contraseña está activado para todos, además de los proveedores de abajo.",
+    passwordsOff: "El inicio de sesión con contraseña está desactivado; solo {{email}} puede seguir usando una contraseña (acceso de emergencia).",
+    nobody: "nadie",
+    none: "No hay ningún proveedor de identidad configurado. Añada proveedores OpenID Connect o SAML en los ajustes del servidor.",
+    provider: "Proveedor",
+    kind: "Protocolo",
+    accounts: "Cuentas vinculadas",
+    lastSignIn: "Último inicio de sesión",
+    groups: "Grupos sincronizados",
+  },
   scim: {
     title: "Aprovisionamiento SCIM",
     intro: "Su proveedor de identidad (Microsoft Entra ID, Okta…) crea, actualiza, suspende y elimina cuentas y grupos de Parley mediante SCIM 2.0. Dele la URL base y un token de aquí.",
