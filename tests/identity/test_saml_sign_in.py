@@ -93,6 +93,16 @@ class TestSpInitiated:
         assert [event.details.get("method") for event in logins] == ["saml"]
         assert [event.details for event in created] == [{"kind": "saml", "provider": "test"}]
 
+    async def test_an_openid_provider_signed_in_with_before_is_forgotten_for_signing_out(
+        self, saml: SamlParley
+    ) -> None:
+        async with saml.browser() as http:
+            http.cookies.set("parley_sso_provider", "test", domain="127.0.0.1", path="/api/v1/auth")
+            signed_in = await saml.post(http, saml.response(_user()))
+            assert_signed_in(signed_in)
+            # Forgotten: the web app's sign-out (/api/v1/auth/oidc/logout) then ends only the Parley session.
+            assert "parley_sso_provider" not in http.cookies
+
     async def test_the_next_sign_in_reaches_the_same_account(self, saml: SamlParley) -> None:
         user = _user()
         async with saml.browser() as http:

@@ -27,6 +27,8 @@ from parley.db import SessionDep
 from parley.errors import NotFound, problem_response, problem_responses
 from parley.identity import saml_replay
 from parley.identity import service as identity_service
+from parley.identity.endpoints import _COOKIE_PATH as OIDC_COOKIE_PATH
+from parley.identity.endpoints import _PROVIDER_COOKIE as OIDC_PROVIDER_COOKIE
 from parley.identity.saml import (
     KIND,
     MAX_RESPONSE_CHARS,
@@ -184,4 +186,6 @@ async def saml_acs(
     # RelayState is not followed: an IdP-initiated post could otherwise send the browser anywhere.
     response = RedirectResponse(_SIGNED_IN, status_code=303)
     set_session_cookies(request, response, refresh_token=pair.refresh_token, security=security)
+    # This session is not an OpenID Connect provider's: signing out must not send the browser to one.
+    response.delete_cookie(OIDC_PROVIDER_COOKIE, path=OIDC_COOKIE_PATH, httponly=True, samesite="strict")
     return response
