@@ -1,17 +1,24 @@
 """SAML settings: IdPs as JSON in the environment or in a YAML file; a bad one stops start-up with one line that
-says what is wrong; Parley's own key pair is generated once and then kept."""
+says what is wrong; Parley's own key pair is generated once and then kept; an IdP's metadata read from a URL
+outlives an outage of the server publishing it."""
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from parley.cli import main
 from parley.config import Settings
+from parley.identity import saml as saml_module
+from parley.identity.saml import SAMLProviders
 from parley.identity.saml_config import SAMLSettings
 from parley.identity.saml_keys import sp_key_pair
+from tests.identity.saml_idp import SamlIdP
 
 IDP = {"id": "okta", "display_name": "Okta", "metadata_url": "https://example.okta.com/app/abc/sso/saml/metadata"}
 
@@ -84,3 +91,28 @@ def test_the_generated_key_pair_is_kept_and_a_configured_one_is_used(tmp_path: P
     assert sp_key_pair(configured, tmp_path / "elsewhere").key_file == tmp_path / "k.pem"
     with pytest.raises(ValueError, match="give both key_file and cert_file"):
         SAMLSettings(key_file=tmp_path / "k.pem")
+
+
+async def test_metadata_from_a_url_is_kept_when_its_server_goes_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    idp = SamlIdP(tmp_path)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{idp.metadata_file.name}"
+    settings = SAMLSettings.model_validate({"idps": [{"id": "remote", "display_name": "Remote", "metadata_url": url}]})
+    provider = SAMLProviders(settings, sp_key_pair(settings, tmp_path / "data")).get("remote")
+    assert provider is not None
+    try:
+        _, location = await provider.login_url("http://parley.test")
+        assert location.startswith(idp.sso_url + "?")
+    finally:
+        server.shutdown()
+        server.server_close()
+    # Every use now wants a fresh copy, and the metadata server is gone: the last copy keeps sign-ins working.
+    monkeypatch.setattr(saml_module, "_METADATA_TTL_SECONDS", 0.0)
+    _, location = await provider.login_url("http://parley.test")
+    assert location.startswith(idp.sso_url + "?")

@@ -47,6 +47,7 @@ from parley.identity.service import ExternalProfile, IdentityPolicy, SignInRefus
 KIND = "saml"
 _log = logging.getLogger(__name__)
 _METADATA_TTL_SECONDS = 3600.0
+_METADATA_RETRY_SECONDS = 300.0
 # An IdP's Response is a few kilobytes; a generous bound keeps the XML parsers away from megabytes of input.
 MAX_RESPONSE_CHARS = 512 * 1024
 # Clients kept per IdP, one per base URL Parley was reached at (when `base_url` is unset, the Host header picks it).
@@ -132,6 +133,11 @@ class SAMLServiceProvider:
                 response.raise_for_status()
                 document = response.text
             except httpx.HTTPError as exc:
+                if self._idp_metadata is not None:
+                    # The IdP's metadata server is down, not the IdP: keep the last copy, try again in a while.
+                    _log.warning("SAML IdP %s: metadata not refreshed: %s", self.settings.id, exc)
+                    self._idp_metadata_at = time.monotonic() - _METADATA_TTL_SECONDS + _METADATA_RETRY_SECONDS
+                    return self._idp_metadata
                 raise _refused(
                     "provider_unavailable", f"{self.settings.display_name} cannot be reached right now.", status=503
                 ) from exc
