@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import (
@@ -249,6 +249,9 @@ class OIDCClaimMapping(BaseModel):
     # Members of any of these groups are Parley admins; everyone else signing in here is a user. Empty: roles
     # are left as administrators set them in Parley.
     admin_groups: list[str] = Field(default_factory=list)
+    # Group → role (a custom role's name, or `user`): members get the role of the first of these groups they are
+    # in (after admin_groups), everyone else `user`; the provider then decides roles, as with admin_groups.
+    role_groups: dict[str, Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]] = Field(default_factory=dict)
     # True: Parley groups are created from the claim and a user's memberships replaced by it at each sign-in.
     sync_groups: bool = False
 

@@ -53,7 +53,11 @@ def oidc_settings(issuer: str) -> OIDCSettings:
                     "id": "test",
                     "display_name": "Test IdP",
                     "scopes": ["openid", "email", "profile", "groups"],
-                    "claims": OIDCClaimMapping(admin_groups=["parley-admins"], sync_groups=True).model_dump(),
+                    "claims": OIDCClaimMapping(
+                        admin_groups=["parley-admins"],
+                        role_groups={"auditors": "auditor", "ghosts": "nobody-made-this"},
+                        sync_groups=True,
+                    ).model_dump(),
                     **common,
                 }
             ),

@@ -9,8 +9,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import httpx
 from sqlalchemy import select
 
+from parley.auth.permissions import Role
 from parley.db import Database
 from parley.models import AuditEvent, User
+from tests.factories import PASSWORD, create_user
 from tests.identity.conftest import OidcParley
 from tests.identity.op import authorize
 
@@ -75,3 +77,13 @@ async def user_by_email(oidc: OidcParley, email: str) -> User | None:
 async def audit_events(oidc: OidcParley, action: str) -> list[AuditEvent]:
     async with database(oidc).session() as session:
         return list(await session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+
+
+async def password_token(oidc: OidcParley, role: Role) -> str:
+    """An access token of a new password account with a built-in `role` (an administrator arranging things)."""
+    email = f"{unique(role.value)}@example.test"
+    await create_user(oidc.app, email=email, role=role)
+    async with httpx.AsyncClient(base_url=oidc.url) as http:
+        signed_in = await http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert signed_in.status_code == 200, signed_in.text
+    return str(signed_in.json()["access_token"])

@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import httpx
 from sqlalchemy import select, update
 
+from parley.auth.permissions import Role
 from parley.models import ExternalIdentity, Group, GroupMember, User
 from tests.factories import PASSWORD, create_user
 from tests.identity.conftest import OidcParley
@@ -18,6 +20,7 @@ from tests.identity.helpers import (
     audit_events,
     database,
     me,
+    password_token,
     sign_in_through,
     unique,
     user_by_email,
@@ -144,6 +147,50 @@ class TestRoleFromGroups:
             ("user", "admin"),
             ("admin", "user"),
         ]
+
+
+# A custom role replaces `user`: one whose holders should still use Parley carries the everyday permissions too.
+EVERYDAY = ["profile:read", "profile:write", "conversations:read", "conversations:write", "chat", "files:read"]
+
+
+class TestCustomRoleFromGroups:
+    async def test_a_group_named_in_role_groups_gives_its_custom_role_and_admin_groups_come_first(
+        self, oidc: OidcParley
+    ) -> None:
+        admin = await password_token(oidc, Role.ADMIN)
+        async with httpx.AsyncClient(base_url=oidc.url, headers={"Authorization": f"Bearer {admin}"}) as http:
+            made = await http.post(
+                "/api/v1/admin/roles",
+                json={
+                    "name": "auditor",
+                    "description": "Reads the audit log",
+                    "permissions": [*EVERYDAY, "admin:audit"],
+                },
+            )
+        assert made.status_code == 201, made.text
+        login = unique("ivan")
+        oidc.op.add_user(login, email=f"{login}@example.test", email_verified=True, groups=["Auditors"])
+        async with oidc.browser() as http:
+            assert_signed_in(await sign_in_through(oidc, http, "test", login))
+            profile = await me(oidc, http)
+        assert profile["role"] == "auditor" and "admin:audit" in profile["permissions"]
+        assert "admin:users" not in profile["permissions"]
+
+        oidc.op.add_user(
+            login, email=f"{login}@example.test", email_verified=True, groups=["Auditors", "parley-admins"]
+        )
+        async with oidc.browser() as http:
+            assert_signed_in(await sign_in_through(oidc, http, "test", login))
+            assert (await me(oidc, http))["role"] == "admin"
+
+    async def test_a_role_nobody_created_gives_the_least_role_and_says_why(self, oidc: OidcParley) -> None:
+        login = unique("judy")
+        oidc.op.add_user(login, email=f"{login}@example.test", email_verified=True, groups=["Ghosts"])
+        async with oidc.browser() as http:
+            assert_signed_in(await sign_in_through(oidc, http, "test", login))
+            assert (await me(oidc, http))["role"] == "user"
+        changes = await audit_events(oidc, "auth.sso_role_change")
+        assert changes[-1].details["unknown_role"] == "nobody-made-this" and changes[-1].details["to"] == "user"
 
 
 class TestGroupSync:

@@ -6,20 +6,10 @@ from __future__ import annotations
 import httpx
 
 from parley.auth.permissions import Role
-from tests.factories import PASSWORD, create_user
 from tests.identity.conftest import OidcParley
-from tests.identity.helpers import assert_signed_in, sign_in_through, unique
+from tests.identity.helpers import assert_signed_in, password_token, sign_in_through, unique
 
 SSO = "/api/v1/admin/sso"
-
-
-async def _token(oidc: OidcParley, role: Role) -> str:
-    email = f"{unique(role.value)}@example.test"
-    await create_user(oidc.app, email=email, role=role)
-    async with httpx.AsyncClient(base_url=oidc.url) as http:
-        signed_in = await http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-    assert signed_in.status_code == 200, signed_in.text
-    return str(signed_in.json()["access_token"])
 
 
 async def _status(oidc: OidcParley, token: str) -> httpx.Response:
@@ -29,7 +19,7 @@ async def _status(oidc: OidcParley, token: str) -> httpx.Response:
 
 class TestSSOStatus:
     async def test_an_admin_sees_each_provider_and_what_signing_in_through_it_left(self, oidc: OidcParley) -> None:
-        admin = await _token(oidc, Role.ADMIN)
+        admin = await password_token(oidc, Role.ADMIN)
         before = (await _status(oidc, admin)).json()
         assert before["password_sign_in"] is True and before["break_glass_email"] is None
         providers = {provider["id"]: provider for provider in before["providers"]}
@@ -49,7 +39,7 @@ class TestSSOStatus:
         assert after["corp"]["linked_accounts"] == 0
 
     async def test_it_is_for_administrators_only(self, oidc: OidcParley) -> None:
-        user = await _token(oidc, Role.USER)
+        user = await password_token(oidc, Role.USER)
         assert (await _status(oidc, user)).status_code == 403
         async with httpx.AsyncClient(base_url=oidc.url) as http:
             assert (await http.get(SSO)).status_code == 401

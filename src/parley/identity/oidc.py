@@ -74,6 +74,7 @@ class OIDCClient:
         return IdentityPolicy(
             allowed_email_domains=self.settings.allowed_email_domains,
             admin_groups=claims.admin_groups,
+            role_groups=claims.role_groups,
             sync_groups=claims.sync_groups,
         )
 

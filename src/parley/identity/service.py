@@ -9,7 +9,8 @@ an `ExternalProfile`; this service decides what that means in Parley, the same w
   account of that email, one is created just in time, also only for a verified email (an account created for an
   unproven address would be linked later to whoever proves it: pre-account takeover);
 - an email outside the provider's allowed domains, or a suspended account, is refused;
-- the role follows the provider's groups when the settings name admin groups, and the groups the provider keeps
+- the role follows the provider's groups when the settings name admin groups or groups for other roles (custom
+  roles included: a role named that does not exist gives `user`, the least), and the groups the provider keeps
   (`ExternalGroup`) follow the claim at each sign-in; groups administrators made in Parley are never touched.
 
 Every refusal raises `SignInRefused` before anything is written, and the caller records it (`record_refusal`).
@@ -30,6 +31,7 @@ from parley.errors import Conflict, ParleyError
 from parley.identity import repository
 from parley.kit.clock import utcnow
 from parley.models import ExternalIdentity, Group, SsoLoginRequest, User
+from parley.roles import service as roles_service
 from parley.users import service as user_service
 
 
@@ -65,7 +67,14 @@ class IdentityPolicy:
     allowed_email_domains: list[str] = field(default_factory=list)
     # Non-empty: members of any of these groups are admins, everyone else a user (the provider decides roles).
     admin_groups: list[str] = field(default_factory=list)
+    # Group → role (built in or custom): members of a group get its role, the first that matches in this order
+    # (admin groups first). Non-empty: the provider decides roles, as with admin groups.
+    role_groups: dict[str, str] = field(default_factory=dict)
     sync_groups: bool = False
+
+    @property
+    def decides_roles(self) -> bool:
+        return bool(self.admin_groups or self.role_groups)
 
 
 async def sign_in(session: AsyncSession, profile: ExternalProfile, policy: IdentityPolicy, *, ip: str | None) -> User:
@@ -144,7 +153,7 @@ async def sign_in(session: AsyncSession, profile: ExternalProfile, policy: Ident
         )
     if not user.full_name and profile.full_name:
         user.full_name = profile.full_name.strip()[:200]
-    if policy.admin_groups:
+    if policy.decides_roles:
         await _apply_role(session, user, profile, policy, ip=ip)
     if policy.sync_groups:
         await _sync_groups(session, user, profile, ip=ip)
@@ -154,9 +163,23 @@ async def sign_in(session: AsyncSession, profile: ExternalProfile, policy: Ident
 async def _apply_role(
     session: AsyncSession, user: User, profile: ExternalProfile, policy: IdentityPolicy, *, ip: str | None
 ) -> None:
-    wanted = {name.lower() for name in policy.admin_groups}
-    role = Role.ADMIN if any(group.lower() in wanted for group in profile.groups) else Role.USER
-    if user.role != role.value:
+    held = {group.lower() for group in profile.groups}
+    role: str = Role.USER.value
+    unknown: str | None = None
+    if any(group.lower() in held for group in policy.admin_groups):
+        role = Role.ADMIN.value
+    else:
+        named = next((name for group, name in policy.role_groups.items() if group.lower() in held), None)
+        if named is not None and await roles_service.exists(session, named):
+            role = named
+        elif named is not None:
+            # The settings name a role nobody created (or one since deleted): the least role, and the audit
+            # trail says why, for the administrator to fix.
+            unknown = named
+    if user.role != role or unknown is not None:
+        details = {"from": user.role, "to": role, "provider": profile.provider}
+        if unknown is not None:
+            details["unknown_role"] = unknown
         record(
             session,
             AuditAction.SSO_ROLE_CHANGE,
@@ -164,9 +187,9 @@ async def _apply_role(
             target_type="user",
             target_id=user.id,
             ip=ip,
-            details={"from": user.role, "to": role.value, "provider": profile.provider},
+            details=details,
         )
-        user.role = role.value
+        user.role = role
 
 
 async def _sync_groups(session: AsyncSession, user: User, profile: ExternalProfile, *, ip: str | None) -> None:

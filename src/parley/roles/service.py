@@ -174,9 +174,14 @@ async def check_assignable(
     _check_grantable(_held(role), grantor)
 
 
+async def exists(session: AsyncSession, name: str) -> bool:
+    """Whether `name` is a built-in or custom role."""
+    return name in BUILT_IN_ROLES or await repository.get_by_name(session, name) is not None
+
+
 async def check_exists(session: AsyncSession, name: str, *, field: str = "role") -> None:
     """That `name` is a built-in or custom role (422 otherwise)."""
-    if name not in BUILT_IN_ROLES and await repository.get_by_name(session, name) is None:
+    if not await exists(session, name):
         raise Unprocessable(f"{field}: no role named {name!r}")
 
 
