@@ -126,7 +126,11 @@ async def saml_parley_session(
                 {
                     "id": "test",
                     "display_name": "Test SAML",
-                    "attributes": {"admin_groups": ["parley-admins"], "sync_groups": True},
+                    "attributes": {
+                        "admin_groups": ["parley-admins"],
+                        "role_groups": {"auditors": "auditor"},
+                        "sync_groups": True,
+                    },
                     **common,
                 },
                 {

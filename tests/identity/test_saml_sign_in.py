@@ -16,7 +16,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from parley.auth.permissions import Role
 from parley.models import AuditEvent, Group, GroupMember
+from tests.factories import PASSWORD, create_user
 from tests.identity.saml_fixtures import (  # noqa: F401
     SamlParley,
     metadata_server,
@@ -207,6 +209,24 @@ class TestRoleAndGroups:
         async with saml.browser() as http:
             assert_signed_in(await saml.post(http, saml.response(user)))
             assert (await me(http))["role"] == "user"
+
+    async def test_a_group_named_in_role_groups_gives_its_custom_role(self, saml: SamlParley) -> None:
+        await create_user(saml.app, email="roles-admin@example.test", role=Role.ADMIN)
+        async with saml.browser() as http:
+            signed_in = await http.post(
+                "/api/v1/auth/login", json={"email": "roles-admin@example.test", "password": PASSWORD}
+            )
+            admin = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+            everyday = ["profile:read", "conversations:read", "conversations:write", "chat"]
+            role = {"name": "auditor", "description": "Reads the audit log", "permissions": [*everyday, "admin:audit"]}
+            made = await http.post("/api/v1/admin/roles", json=role, headers=admin)
+            assert made.status_code == 201, made.text
+        user = _user(groups=["Auditors"])
+        async with saml.browser() as http:
+            assert_signed_in(await saml.post(http, saml.response(user)))
+            profile = await me(http)
+        assert profile["role"] == "auditor"
+        assert "admin:audit" in profile["permissions"] and "admin:users" not in profile["permissions"]
 
     async def test_groups_follow_the_assertion(self, saml: SamlParley) -> None:
         user = _user(groups=["Finance", "Sales"])

@@ -102,6 +102,7 @@ class SAMLServiceProvider:
         return IdentityPolicy(
             allowed_email_domains=self.settings.allowed_email_domains,
             admin_groups=mapping.admin_groups,
+            role_groups=mapping.role_groups,
             sync_groups=mapping.sync_groups,
         )
 

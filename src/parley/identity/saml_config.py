@@ -7,6 +7,7 @@ settings file stays small; nothing here imports anything of Parley.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -29,6 +30,9 @@ class SAMLAttributeMapping(BaseModel):
     # at a role attribute, e.g. Entra ID's app roles, to decide by role). Empty: roles are left as
     # administrators set them in Parley.
     admin_groups: list[str] = Field(default_factory=list)
+    # Group → role (a custom role's name, or `user`): members get the role of the first of these groups they are
+    # in (after admin_groups), everyone else `user`; the IdP then decides roles, as with admin_groups.
+    role_groups: dict[str, Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]] = Field(default_factory=dict)
     # True: Parley groups are created from the groups attribute and memberships replaced by it at each sign-in.
     sync_groups: bool = False
 
