@@ -33,7 +33,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.app import create_app
-from parley.config import AuthSettings, LLMSettings, Settings
+from parley.config import AuthSettings, DatabaseSettings, LLMSettings, Settings
 from parley.db import Database, start_embedded_postgres
 from parley.models import Base
 from tests.factories import TEST_AUTH, TEST_LLM, TEST_MODELS_YAML
@@ -91,6 +91,10 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
     return Settings(
         environment="test",
         database_url=database_url,
+        # A test run starts a dozen apps (replicas, identity providers' Parleys…) on one PostgreSQL shared by the
+        # xdist workers: each keeps few connections idle (bursts still get up to 50), or together they pass
+        # the server's max_connections.
+        database=DatabaseSettings(pool_size=4, max_overflow=46),
         data_dir=tmp_path_factory.mktemp("data"),
         log_level="warning",
         auth=AuthSettings(**TEST_AUTH),
