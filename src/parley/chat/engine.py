@@ -9,7 +9,7 @@ import gc
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,22 +17,20 @@ from typing import Any
 import structlog
 
 from parley.chat import context, repository
-from parley.chat.grounding import Attachments, Grounder, Grounding
+from parley.chat.generation import ConversationSnapshot, Generation
+from parley.chat.grounding import Grounder, Grounding
 from parley.chat.relay import InProcessRelay, RunRelay
-from parley.chat.runs import Run, RunRegistry
+from parley.chat.runs import RunRegistry
 from parley.config import LLMSettings
 from parley.conversations.service import DEFAULT_TITLE
 from parley.db import Database
 from parley.errors import ParleyError
 from parley.kit.sse import encode_delta, encode_event
 from parley.llm.base import ChatRequest, Finish, GenerationParams, ProviderError, TextDelta, Usage, unreported_usage
-from parley.llm.registry import RegisteredModel
 from parley.llm.response_cache import CacheHit
 from parley.llm.router import ModelSwitch, Router
-from parley.models import Message
 from parley.quotas import service as quotas_service
 from parley.quotas.ledger import Ledger
-from parley.quotas.service import Reservation
 from parley.usage import service as usage_service
 
 _logger = structlog.get_logger("parley.chat")
@@ -41,48 +39,6 @@ _logger = structlog.get_logger("parley.chat")
 _FREEZE_AFTER_ANSWERS = 20
 # Answers cancelled for these reasons (the user's Stop, a client gone for good) still title their conversation.
 _TITLED_CANCELS = frozenset({"stopped", "disconnected"})
-
-
-@dataclass(frozen=True)
-class ConversationSnapshot:
-    """The conversation as the request that started a run read it (prompt settings, and the history with the
-    new question, without the answer's placeholder), so the run does not read it all again."""
-
-    system_prompt: str | None
-    summary: str | None
-    summary_through_message_id: uuid.UUID | None
-    history: list[Message]
-
-
-@dataclass
-class Generation:
-    """Everything a run needs, gathered by the request that started it."""
-
-    run: Run
-    model: RegisteredModel
-    user_id: uuid.UUID
-    conversation_id: uuid.UUID
-    message_id: uuid.UUID
-    user_message_id: uuid.UUID
-    params: GenerationParams
-    api_key_id: uuid.UUID | None = None
-    system_prompt: str | None = None
-    # The conversation is still called "New chat": this answer, however it ends, gives it a title.
-    untitled: bool = False
-    role: str = "user"
-    # The question being answered and the documents it names: what grounding retrieves for.
-    question: str = ""
-    attachments: Attachments = field(default_factory=Attachments)
-    # Whether the answer draws on documents (named on the message, or the conversation's): decided by the
-    # request, in its transaction, so a plain chat costs the run nothing here.
-    grounded: bool = False
-    # None: the run reads the conversation itself. Dropped once the prompt is built.
-    snapshot: ConversationSnapshot | None = None
-    # The answer's hold on the user's quotas (`quotas.service.admit`), settled with its usage.
-    reservation: Reservation | None = None
-    # The user asked for another answer (regenerate): the response cache's stored one will not do.
-    fresh: bool = False
-    result: dict[str, Any] = field(default_factory=dict)
 
 
 class ChatEngine:

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.auth.principal import Principal
 from parley.chat import context, repository
-from parley.chat.engine import ChatEngine, ConversationSnapshot, Generation
+from parley.chat.engine import ChatEngine
+from parley.chat.generation import ConversationSnapshot, Generation
 from parley.chat.grounding import Attachments
 from parley.chat.runs import STILL_ANSWERING, Run, RunFeed
 from parley.conversations import service as conversation_service
