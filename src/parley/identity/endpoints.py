@@ -23,6 +23,7 @@ from parley.db import SessionDep
 from parley.errors import NotFound, problem_response, problem_responses
 from parley.identity import service as identity_service
 from parley.identity.oidc import KIND, OIDCClient, OIDCProviders
+from parley.identity.saml import SAMLProviders
 from parley.identity.schemas import SignInMethod, SignInMethods
 from parley.identity.service import SignInRefused
 
@@ -91,6 +92,12 @@ async def providers(request: Request) -> SignInMethods:
                 display_name=client.settings.display_name,
                 login_url=str(request.url_for("oidc_login", provider=provider_id).path),
             )
+        )
+    saml: SAMLProviders = request.app.state.saml
+    for idp_id, idp in saml.providers.items():
+        login_url = str(request.url_for("saml_login", idp=idp_id).path)
+        methods.append(
+            SignInMethod(kind="saml", id=idp_id, display_name=idp.settings.display_name, login_url=login_url)
         )
     return SignInMethods(
         methods=methods,
