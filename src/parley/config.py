@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import yaml
 from pydantic import (
@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from parley.identity.mapping import GroupRoleMapping
 from parley.identity.saml_config import SAMLSettings
 from parley.llm.config import ModelCatalog, bundled_catalog
 
@@ -236,24 +237,15 @@ class LimitsSettings(BaseModel):
     ledger_refresh_seconds: int = Field(default=300, ge=1, le=86_400)
 
 
-class OIDCClaimMapping(BaseModel):
-    """Which claims of a provider's ID token or userinfo say who the user is and what they may do."""
-
-    model_config = ConfigDict(extra="forbid")
+class OIDCClaimMapping(GroupRoleMapping):
+    """Which claims of a provider's ID token or userinfo say who the user is (and, through `groups`, what they
+    may do: `GroupRoleMapping`)."""
 
     email: str = "email"
     email_verified: str = "email_verified"
     name: str = "name"
     # The claim holding the user's groups (a list of names, or one name); null: the provider sends none.
     groups: str | None = "groups"
-    # Members of any of these groups are Parley admins; everyone else signing in here is a user. Empty: roles
-    # are left as administrators set them in Parley.
-    admin_groups: list[str] = Field(default_factory=list)
-    # Group → role (a custom role's name, or `user`): members get the role of the first of these groups they are
-    # in (after admin_groups), everyone else `user`; the provider then decides roles, as with admin_groups.
-    role_groups: dict[str, Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]] = Field(default_factory=dict)
-    # True: Parley groups are created from the claim and a user's memberships replaced by it at each sign-in.
-    sync_groups: bool = False
 
 
 class OIDCProviderSettings(BaseModel):

@@ -1,23 +1,24 @@
 """Settings of SAML 2.0 single sign-on (README, "Single sign-on (SAML 2.0)"), nested in `Settings.saml`.
 
 Kept beside the SAML code rather than in `config.py` (which imports this module, as it does `llm.config`) so the
-settings file stays small; nothing here imports anything of Parley.
+settings file stays small; it imports only the mapping every identity provider shares (`identity.mapping`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from parley.identity.mapping import GroupRoleMapping
 
-class SAMLAttributeMapping(BaseModel):
-    """Which attributes of an assertion say who the user is and what they may do. A name matches an attribute's
-    `Name` (e.g. `http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress`) or its `FriendlyName`."""
 
-    model_config = ConfigDict(extra="forbid")
+class SAMLAttributeMapping(GroupRoleMapping):
+    """Which attributes of an assertion say who the user is (and, through `groups`, what they may do:
+    `GroupRoleMapping`; point `groups` at a role attribute, e.g. Entra ID's app roles, to decide by role). A name
+    matches an attribute's `Name` (e.g. `http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress`) or
+    its `FriendlyName`."""
 
     # Unset or absent from the assertion: the NameID, when its format is emailAddress.
     email: str | None = "email"
@@ -26,15 +27,6 @@ class SAMLAttributeMapping(BaseModel):
     subject: str | None = None
     # The attribute holding the user's groups (several values); null: the IdP sends none.
     groups: str | None = "groups"
-    # Members of any of these groups are Parley admins, everyone else signing in here is a user (point `groups`
-    # at a role attribute, e.g. Entra ID's app roles, to decide by role). Empty: roles are left as
-    # administrators set them in Parley.
-    admin_groups: list[str] = Field(default_factory=list)
-    # Group → role (a custom role's name, or `user`): members get the role of the first of these groups they are
-    # in (after admin_groups), everyone else `user`; the IdP then decides roles, as with admin_groups.
-    role_groups: dict[str, Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]] = Field(default_factory=dict)
-    # True: Parley groups are created from the groups attribute and memberships replaced by it at each sign-in.
-    sync_groups: bool = False
 
 
 class SAMLIdPSettings(BaseModel):

@@ -1,0 +1,25 @@
+"""What every identity provider's settings say about roles and groups, whatever the protocol (OpenID Connect
+claims, SAML attributes): the part of a provider's mapping the identity service acts on."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from parley.roles.schemas import ROLE_NAME_PATTERN
+
+
+class GroupRoleMapping(BaseModel):
+    """Roles and groups from the groups a provider says the user is in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Members of any of these groups are Parley admins; everyone else signing in here is a user. Empty (and no
+    # role_groups): roles are left as administrators set them in Parley.
+    admin_groups: list[str] = Field(default_factory=list)
+    # Group → role (a custom role's name, or `user`): members get the role of the first of these groups they are
+    # in (after admin_groups), everyone else `user`; the provider then decides roles, as with admin_groups.
+    role_groups: dict[str, Annotated[str, Field(pattern=ROLE_NAME_PATTERN)]] = Field(default_factory=dict)
+    # True: Parley groups are created from the groups and a user's memberships replaced by them at each sign-in.
+    sync_groups: bool = False
