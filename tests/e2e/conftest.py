@@ -6,6 +6,7 @@ The web app must have been built first (`make web`); screenshots of the main scr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -80,45 +81,54 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def parley_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextlib.contextmanager
+def served_parley(workdir: Path, port: int, **settings: str) -> Iterator[str]:
+    """A `parley serve` on `port` with its data under `workdir`, the test models and these extra environment
+    settings; yields its URL once it is ready, and stops it (SIGINT, then kill) afterwards. Only what this server
+    needs: nothing from the developer's own Parley settings leaks in."""
     if not STATIC_INDEX.is_file():
         pytest.fail(f"The web app is not built ({STATIC_INDEX} is missing): run `make web` first")
-    workdir = tmp_path_factory.mktemp("e2e-parley")
     models = workdir / "models.yaml"
     models.write_text(MODELS_YAML)
-    port = _free_port()
-    # Only what this server needs: nothing from the developer's own Parley settings leaks in.
     env = {key: value for key, value in os.environ.items() if not key.startswith("PARLEY_")}
     for key in ("DATABASE_URL", "REDIS_URL"):
         env.pop(key, None)
     env.update(
         PARLEY_MODELS=str(models),
+        PARLEY_LOG_JSON="false",
+        PARLEY_LOG_LEVEL="warning",
+        HF_HUB_OFFLINE="1",
+        **settings,
+    )
+    log_path = workdir / "parley.log"
+    command = [sys.executable, "-m", "parley", "serve", "--port", str(port), "--data-dir", str(workdir / "data")]
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_ready(url, server, log_path)
+            yield url
+        finally:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def parley_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with served_parley(
+        tmp_path_factory.mktemp("e2e-parley"),
+        _free_port(),
         PARLEY_ADMIN_EMAIL=ADMIN_EMAIL,
         PARLEY_ADMIN_PASSWORD=ADMIN_PASSWORD,
         PARLEY_AUTH__ARGON2_TIME_COST="1",
         PARLEY_AUTH__ARGON2_MEMORY_COST_KIB="1024",
         PARLEY_AUTH__ARGON2_PARALLELISM="1",
-        PARLEY_LOG_JSON="false",
-        PARLEY_LOG_LEVEL="warning",
-        HF_HUB_OFFLINE="1",
-    )
-    log_path = workdir / "parley.log"
-    log = log_path.open("wb")
-    command = [sys.executable, "-m", "parley", "serve", "--port", str(port), "--data-dir", str(workdir / "data")]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, server, log_path)
+    ) as url:
         yield url
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
-        log.close()
 
 
 def _wait_ready(url: str, server: subprocess.Popen[bytes], log_path: Path) -> None:

@@ -6,10 +6,6 @@ one ends on the sign-in page with the reason."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -18,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import MODELS_YAML, ROOT, STATIC_INDEX, _free_port, _wait_ready
+from tests.e2e.conftest import _free_port, served_parley
 from tests.identity.saml_idp import SamlIdP
 from tests.identity.saml_idp_http import serving_idp
 
@@ -28,14 +24,9 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def saml_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """A `parley serve` with two SAML entries for one IdP, and the IdP's site; yields both base URLs."""
-    if not STATIC_INDEX.is_file():
-        pytest.fail(f"The web app is not built ({STATIC_INDEX} is missing): run `make web` first")
     port, idp_port = _free_port(), _free_port()
-    url = f"http://127.0.0.1:{port}"
     workdir = tmp_path_factory.mktemp("e2e-saml")
     with serving_idp(workdir, port=idp_port, domain="company.test") as idp:
-        models = workdir / "models.yaml"
-        models.write_text(MODELS_YAML)
         idps = [
             {"id": "company", "display_name": "Company SAML", "metadata_file": str(idp.metadata_file)},
             {
@@ -45,40 +36,9 @@ def saml_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
                 "allowed_email_domains": ["partner.test"],
             },
         ]
-        env = {key: value for key, value in os.environ.items() if not key.startswith("PARLEY_")}
-        for key in ("DATABASE_URL", "REDIS_URL"):
-            env.pop(key, None)
-        env.update(
-            PARLEY_SAML__IDPS=json.dumps(idps),
-            PARLEY_MODELS=str(models),
-            PARLEY_LOG_JSON="false",
-            PARLEY_LOG_LEVEL="warning",
-            HF_HUB_OFFLINE="1",
-        )
-        log_path = workdir / "parley.log"
-        with log_path.open("wb") as log:
-            command = [
-                sys.executable,
-                "-m",
-                "parley",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(workdir / "data"),
-            ]
-            server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-            try:
-                _wait_ready(url, server, Path(log_path))
-                _trust_parley(idp, url, ["company", "partners"])
-                yield url, f"http://localhost:{idp_port}"
-            finally:
-                server.send_signal(signal.SIGINT)
-                try:
-                    server.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-                    server.wait(timeout=10)
+        with served_parley(workdir, port, PARLEY_SAML__IDPS=json.dumps(idps)) as url:
+            _trust_parley(idp, url, ["company", "partners"])
+            yield url, f"http://localhost:{idp_port}"
 
 
 def _trust_parley(idp: SamlIdP, url: str, entries: list[str]) -> None:

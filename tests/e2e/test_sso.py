@@ -5,17 +5,13 @@ provider too, and a refused sign-in ends on the sign-in page with the reason."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import MODELS_YAML, ROOT, STATIC_INDEX, _free_port, _wait_ready
+from tests.e2e.conftest import _free_port, served_parley
 from tests.identity.op import CLIENT_SECRET, OpenIDProvider, client_config, running_op
 
 pytestmark = pytest.mark.e2e
@@ -24,55 +20,23 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def sso_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, OpenIDProvider]]:
     """A `parley serve` whose only sign-in is single sign-on (password off), and the provider it trusts."""
-    if not STATIC_INDEX.is_file():
-        pytest.fail(f"The web app is not built ({STATIC_INDEX} is missing): run `make web` first")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     with running_op([client_config("parley-e2e", url, ["idp", "partners"])]) as op:
-        workdir = tmp_path_factory.mktemp("e2e-sso")
-        models = workdir / "models.yaml"
-        models.write_text(MODELS_YAML)
         common = {"issuer": op.issuer, "client_id": "parley-e2e", "client_secret_env": "E2E_OP_SECRET"}
         providers = [
             {"id": "idp", "display_name": "Company SSO", "scopes": ["openid", "email", "profile"], **common},
             {"id": "partners", "display_name": "Partner SSO", "allowed_email_domains": ["partner.test"], **common},
         ]
-        env = {key: value for key, value in os.environ.items() if not key.startswith("PARLEY_")}
-        for key in ("DATABASE_URL", "REDIS_URL"):
-            env.pop(key, None)
-        env.update(
+        with served_parley(
+            tmp_path_factory.mktemp("e2e-sso"),
+            port,
             E2E_OP_SECRET=CLIENT_SECRET,
             PARLEY_OIDC__PROVIDERS=json.dumps(providers),
             PARLEY_AUTH__PASSWORD_LOGIN_ENABLED="false",
             PARLEY_AUTH__BREAK_GLASS_EMAIL="break-glass@example.com",
-            PARLEY_MODELS=str(models),
-            PARLEY_LOG_JSON="false",
-            PARLEY_LOG_LEVEL="warning",
-            HF_HUB_OFFLINE="1",
-        )
-        log_path = workdir / "parley.log"
-        with log_path.open("wb") as log:
-            command = [
-                sys.executable,
-                "-m",
-                "parley",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(workdir / "data"),
-            ]
-            server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-            try:
-                _wait_ready(url, server, Path(log_path))
-                yield url, op
-            finally:
-                server.send_signal(signal.SIGINT)
-                try:
-                    server.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-                    server.wait(timeout=10)
+        ):
+            yield url, op
 
 
 @pytest.fixture(scope="module")
