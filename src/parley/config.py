@@ -16,13 +16,12 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from parley.identity.mapping import GroupRoleMapping
+from parley.identity.mapping import GroupRoleMapping, load_entries
 from parley.identity.saml_config import SAMLSettings
 from parley.llm.config import ModelCatalog, bundled_catalog
 
@@ -309,20 +308,7 @@ class OIDCSettings(BaseModel):
     @model_validator(mode="after")
     def _file_and_unique_ids(self) -> OIDCSettings:
         if self.providers_file is not None:
-            try:
-                raw = yaml.safe_load(self.providers_file.read_text())
-            except (OSError, yaml.YAMLError) as exc:
-                raise ValueError(f"cannot read the OIDC providers file {self.providers_file}: {exc}") from exc
-            if not isinstance(raw, dict) or not isinstance(raw.get("providers"), list):
-                raise ValueError(f"{self.providers_file}: expected a top-level 'providers:' list")
-            try:
-                loaded = [OIDCProviderSettings.model_validate(entry) for entry in raw["providers"]]
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(part) for part in first["loc"]) or "provider"
-                raise ValueError(
-                    f"{self.providers_file}: {where}: {first['msg'].removeprefix('Value error, ')}"
-                ) from exc
+            loaded = load_entries(self.providers_file, "providers", OIDCProviderSettings, what="OIDC providers")
             self.providers = [*self.providers, *loaded]
             self.providers_file = None
         ids = [provider.id for provider in self.providers]

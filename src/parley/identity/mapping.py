@@ -3,9 +3,11 @@ claims, SAML attributes): the part of a provider's mapping the identity service 
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from parley.roles.schemas import ROLE_NAME_PATTERN
 
@@ -23,3 +25,23 @@ class GroupRoleMapping(BaseModel):
     role_groups: dict[str, Annotated[str, Field(pattern=ROLE_NAME_PATTERN)]] = Field(default_factory=dict)
     # True: Parley groups are created from the groups and a user's memberships replaced by them at each sign-in.
     sync_groups: bool = False
+
+
+Entry = TypeVar("Entry", bound=BaseModel)
+
+
+def load_entries(path: Path, key: str, model: type[Entry], *, what: str) -> list[Entry]:
+    """The providers listed under a top-level `key:` of the YAML file at `path` (OpenID Connect's `providers:`,
+    SAML's `idps:`), each validated; any problem is a `ValueError` of one line naming the file and the key."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"cannot read the {what} file {path}: {exc}") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get(key), list):
+        raise ValueError(f"{path}: expected a top-level '{key}:' list")
+    try:
+        return [model.model_validate(entry) for entry in raw[key]]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or key.rstrip("s")
+        raise ValueError(f"{path}: {where}: {first['msg'].removeprefix('Value error, ')}") from exc

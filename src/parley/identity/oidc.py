@@ -70,13 +70,7 @@ class OIDCClient:
 
     @property
     def policy(self) -> IdentityPolicy:
-        claims = self.settings.claims
-        return IdentityPolicy(
-            allowed_email_domains=self.settings.allowed_email_domains,
-            admin_groups=claims.admin_groups,
-            role_groups=claims.role_groups,
-            sync_groups=claims.sync_groups,
-        )
+        return IdentityPolicy.of(self.settings.claims, allowed_email_domains=self.settings.allowed_email_domains)
 
     # Discovery and keys ------------------------------------------------------------------------------------
 

@@ -98,13 +98,7 @@ class SAMLServiceProvider:
 
     @property
     def policy(self) -> IdentityPolicy:
-        mapping = self.settings.attributes
-        return IdentityPolicy(
-            allowed_email_domains=self.settings.allowed_email_domains,
-            admin_groups=mapping.admin_groups,
-            role_groups=mapping.role_groups,
-            sync_groups=mapping.sync_groups,
-        )
+        return IdentityPolicy.of(self.settings.attributes, allowed_email_domains=self.settings.allowed_email_domains)
 
     def urls(self, base_url: str) -> tuple[str, str, str]:
         """Parley's entity id, metadata URL and ACS URL for this IdP."""

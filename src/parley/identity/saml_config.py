@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from parley.identity.mapping import GroupRoleMapping
+from parley.identity.mapping import GroupRoleMapping, load_entries
 
 
 class SAMLAttributeMapping(GroupRoleMapping):
@@ -89,18 +88,7 @@ class SAMLSettings(BaseModel):
         if self.base_url is not None:
             self.base_url = self.base_url.rstrip("/")
         if self.idps_file is not None:
-            try:
-                raw = yaml.safe_load(self.idps_file.read_text())
-            except (OSError, yaml.YAMLError) as exc:
-                raise ValueError(f"cannot read the SAML IdPs file {self.idps_file}: {exc}") from exc
-            if not isinstance(raw, dict) or not isinstance(raw.get("idps"), list):
-                raise ValueError(f"{self.idps_file}: expected a top-level 'idps:' list")
-            try:
-                loaded = [SAMLIdPSettings.model_validate(entry) for entry in raw["idps"]]
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(part) for part in first["loc"]) or "idp"
-                raise ValueError(f"{self.idps_file}: {where}: {first['msg'].removeprefix('Value error, ')}") from exc
+            loaded = load_entries(self.idps_file, "idps", SAMLIdPSettings, what="SAML IdPs")
             self.idps = [*self.idps, *loaded]
             self.idps_file = None
         ids = [idp.id for idp in self.idps]

@@ -29,6 +29,7 @@ from parley.audit.service import AuditAction, record
 from parley.auth.permissions import Role
 from parley.errors import Conflict, ParleyError
 from parley.identity import repository
+from parley.identity.mapping import GroupRoleMapping
 from parley.kit.clock import utcnow
 from parley.models import ExternalIdentity, Group, SsoLoginRequest, User
 from parley.roles import service as roles_service
@@ -71,6 +72,16 @@ class IdentityPolicy:
     # (admin groups first). Non-empty: the provider decides roles, as with admin groups.
     role_groups: dict[str, str] = field(default_factory=dict)
     sync_groups: bool = False
+
+    @classmethod
+    def of(cls, mapping: GroupRoleMapping, *, allowed_email_domains: list[str]) -> IdentityPolicy:
+        """The policy a provider's settings give (its role and group mapping, its allowed domains)."""
+        return cls(
+            allowed_email_domains=allowed_email_domains,
+            admin_groups=mapping.admin_groups,
+            role_groups=mapping.role_groups,
+            sync_groups=mapping.sync_groups,
+        )
 
     @property
     def decides_roles(self) -> bool:
