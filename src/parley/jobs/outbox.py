@@ -114,12 +114,22 @@ async def claim(
         candidate = (await session.execute(_candidate(kinds, max_running_per_owner, passed_over))).one_or_none()
         if candidate is None:
             break
-        job_id, owner = candidate
-        if owner is None or await _within_share(session, owner, max_running_per_owner):
+        job_id, owner, ranked_running = candidate
+        if owner is None:
             return await _take(session, job_id, lease_seconds)
-        if not max_running_per_owner and fallback is None:
-            fallback = job_id
-        passed_over.append(owner)
+        running = await _lock_owner(session, owner)
+        if running is None:  # another claim for this owner is under way: take someone else's job meanwhile
+            if not max_running_per_owner and fallback is None:
+                fallback = job_id
+            passed_over.append(owner)
+        elif max_running_per_owner and running >= max_running_per_owner:
+            passed_over.append(owner)
+        elif running > ranked_running:
+            # A claim for this owner committed between the ranking and the lock: rank again with it counted,
+            # or two workers starting at once would both take the same user's jobs while another user waits.
+            continue
+        else:
+            return await _take(session, job_id, lease_seconds)
     return await _take(session, fallback, lease_seconds) if fallback is not None else None
 
 
@@ -153,7 +163,7 @@ def _candidate(kinds: list[str], max_running_per_owner: int, passed_over: list[s
     if passed_over:
         conditions.append(or_(Job.owner_key.is_(None), Job.owner_key.not_in(passed_over)))
     return (
-        select(Job.id, Job.owner_key)
+        select(Job.id, Job.owner_key, running)
         .where(*conditions)
         .order_by(running, Job.run_after, Job.created_at)
         .limit(1)
@@ -161,18 +171,15 @@ def _candidate(kinds: list[str], max_running_per_owner: int, passed_over: list[s
     )
 
 
-async def _within_share(session: AsyncSession, owner: str, max_running_per_owner: int) -> bool:
-    """Whether `owner` may start one more job now (0: no cap), decided under a lock on the owner: two
-    workers claiming the same owner's jobs at once would each count the other's claim as not yet running.
-    The lock is held until this transaction ends, so whoever gets it next counts this claim too."""
+async def _lock_owner(session: AsyncSession, owner: str) -> int | None:
+    """Lock `owner` for this claim and count its running jobs, or None when another claim holds the lock:
+    two workers claiming the same owner's jobs at once would each count the other's claim as not yet
+    running. The lock is held until this transaction ends, so whoever gets it next counts this claim too."""
     locked = await session.scalar(select(func.pg_try_advisory_xact_lock(_OWNER_LOCK_SPACE, func.hashtext(owner))))
     if not locked:
-        return False  # another claim for this owner is under way: take someone else's job meanwhile
-    if not max_running_per_owner:
-        return True
+        return None
     # A new statement: it sees every claim committed until the lock was ours.
-    running = await session.scalar(select(_running_of_owner(owner)))
-    return int(running or 0) < max_running_per_owner
+    return int(await session.scalar(select(_running_of_owner(owner))) or 0)
 
 
 async def _take(session: AsyncSession, job_id: uuid.UUID, lease_seconds: float) -> ClaimedJob | None:
