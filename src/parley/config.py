@@ -236,6 +236,29 @@ class LimitsSettings(BaseModel):
     ledger_refresh_seconds: int = Field(default=300, ge=1, le=86_400)
 
 
+class TracingSettings(BaseModel):
+    """OpenTelemetry traces (`parley.tracing`; README, "Traces"), sent over OTLP/HTTP to a collector. Without an
+    endpoint nothing is traced and nothing is installed: the request path pays nothing for it."""
+
+    # Off switch that keeps the endpoint configured (e.g. in a Helm values file).
+    enabled: bool = True
+    # The collector's OTLP/HTTP address, e.g. http://otel-collector:4318 (spans go to <endpoint>/v1/traces; a URL
+    # already ending in /v1/traces is used as it is). PARLEY_TRACING__OTLP_ENDPOINT.
+    otlp_endpoint: str | None = Field(default=None, pattern=r"^https?://[^\s]+$", max_length=500)
+    # Headers sent with every export (a vendor's API key): PARLEY_TRACING__HEADERS='{"x-api-key": "..."}'.
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    # Share of new traces recorded (0..1); a request arriving with a sampled `traceparent` is always recorded.
+    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    # The `service.name` resource attribute the spans are filed under.
+    service_name: str = Field(default="parley", min_length=1, max_length=100)
+    # Seconds a shutdown waits for the last spans to be sent.
+    export_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and self.otlp_endpoint is not None
+
+
 class OIDCClaimMapping(GroupRoleMapping):
     """Which claims of a provider's ID token or userinfo say who the user is (and, through `groups`, what they
     may do: `GroupRoleMapping`)."""
@@ -379,6 +402,8 @@ class Settings(BaseSettings):
     oidc: OIDCSettings = OIDCSettings()
     # SAML 2.0 single sign-on (README, "Single sign-on (SAML 2.0)").
     saml: SAMLSettings = SAMLSettings()
+    # OpenTelemetry traces (README, "Traces"): off until `tracing.otlp_endpoint` is set.
+    tracing: TracingSettings = TracingSettings()
     # The first admin, created on first start when the database has no users.
     admin_email: str | None = None
     admin_password: SecretStr | None = None
