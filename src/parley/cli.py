@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import getpass
 import os
@@ -13,24 +12,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec
 
-from pydantic import ValidationError
-
-from parley.config import Settings
-from parley.db import (
-    Database,
-    EmbeddedPostgres,
-    StartupError,
-    create_engine,
-    start_embedded_postgres,
-    verify_database,
-)
-from parley.errors import ParleyError
-from parley.kit.logs import configure_logging
-from parley.kit.shutdown_deadline import ShutdownDeadline
-from parley.migrations.runner import upgrade_to_head
-
+# Nothing heavy at module level: `parley serve --workers N` starts each worker process by importing this
+# module (multiprocessing's spawn re-runs the `parley` script) before the worker can answer its supervisor's
+# health ping, so the commands import what they need when they run (README, "Several processes").
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from parley.config import Settings
+    from parley.db import EmbeddedPostgres
+    from parley.kit.shutdown_deadline import ShutdownDeadline
 
 P = ParamSpec("P")
 
@@ -42,6 +32,11 @@ def _fail(message: str) -> int:
 
 def _prepare_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
     """Start the embedded server when no DATABASE_URL is set, check the server, migrate it."""
+    import asyncio
+
+    from parley.db import create_engine, start_embedded_postgres, verify_database
+    from parley.migrations.runner import upgrade_to_head
+
     embedded = None if settings.database_url else start_embedded_postgres(settings.resolved_data_dir)
     url = settings.database_url or (embedded.url if embedded else "")
 
@@ -63,6 +58,8 @@ def _prepare_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from parley.config import Settings
+
     overrides: dict[str, object] = {}
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = Path(args.data_dir)
@@ -70,6 +67,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["host"] = args.host
     if getattr(args, "port", None):
         overrides["port"] = args.port
+    if getattr(args, "worker_healthcheck_timeout", None):
+        overrides["worker_healthcheck_timeout_seconds"] = args.worker_healthcheck_timeout
     return Settings(**overrides)  # type: ignore[arg-type]
 
 
@@ -83,7 +82,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from parley.app import create_app
+    from parley.db import StartupError
     from parley.kit.http1 import Http1Protocol
+    from parley.kit.logs import configure_logging
     from parley.policy.plans import load_plan_file
 
     settings = _settings(args)
@@ -126,7 +127,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             from uvicorn.supervisors import Multiprocess
 
             _prepare_workers(settings, url)
-            config = uvicorn.Config("parley.cli:worker_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+            config = uvicorn.Config(
+                "parley.cli:worker_app",
+                factory=True,
+                workers=workers,
+                timeout_worker_healthcheck=settings.worker_healthcheck_timeout_seconds,
+                **options,  # type: ignore[arg-type]
+            )
             # The supervisor stops its workers on SIGINT/SIGTERM and returns; the embedded database stops below.
             supervisor = Multiprocess(config, sockets=[config.bind_socket()])
             deadline = _deadline(settings, embedded)
@@ -152,6 +159,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _deadline(settings: Settings, embedded: EmbeddedPostgres | None) -> ShutdownDeadline:
     """Armed by the first stop signal: past it the embedded database is stopped and the process exits, however
     the graceful shutdown is doing (it waits for streams, jobs and threads, each bounded on its own)."""
+    from parley.kit.shutdown_deadline import ShutdownDeadline
+
     return ShutdownDeadline(
         settings.shutdown_timeout_seconds, on_overrun=embedded.stop if embedded is not None else lambda: None
     )
@@ -170,8 +179,11 @@ def _arming(deadline: ShutdownDeadline, handler: Callable[P, None]) -> Callable[
 def _prepare_workers(settings: Settings, url: str) -> None:
     """What the worker processes must share rather than each create at once: the JWT signing key (a file in
     the data dir when not configured) and the first admin; and the settings they read from the environment."""
+    import asyncio
+
     from parley.auth.security import Security
     from parley.bootstrap import ensure_first_admin
+    from parley.db import Database, create_engine
 
     async def bootstrap() -> None:
         database = Database(create_engine(url, settings))
@@ -195,6 +207,9 @@ def worker_app() -> FastAPI:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from parley.db import StartupError
+    from parley.kit.logs import configure_logging
+
     settings = _settings(args)
     configure_logging(level=settings.log_level, json=settings.log_json)
     try:
@@ -216,7 +231,12 @@ def _read_password() -> str | None:
 
 
 def cmd_create_admin(args: argparse.Namespace) -> int:
+    import asyncio
+
     from parley.auth.security import Security
+    from parley.db import Database, StartupError, create_engine
+    from parley.errors import ParleyError
+    from parley.kit.logs import configure_logging
     from parley.users import service as user_service
 
     settings = _settings(args)
@@ -271,6 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes sharing the port (default 1); more than 1 needs REDIS_URL, through which they share "
         "running answers (resume, stop)",
     )
+    serve.add_argument(
+        "--worker-healthcheck-timeout",
+        type=int,
+        metavar="SECONDS",
+        help="with --workers: seconds a worker may take to answer its supervisor's health ping before it is "
+        "replaced (default 30; PARLEY_WORKER_HEALTHCHECK_TIMEOUT_SECONDS)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     migrate = commands.add_parser("migrate", help="bring the database schema to the newest version")
@@ -283,7 +310,36 @@ def build_parser() -> argparse.ArgumentParser:
     create_admin.add_argument("--email", required=True)
     create_admin.add_argument("--data-dir")
     create_admin.set_defaults(handler=cmd_create_admin)
+    _add_backup_commands(commands)
     return parser
+
+
+def _add_backup_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`parley backup` / `parley restore` (parley.backup; README, "Backup and restore")."""
+    backup = commands.add_parser(
+        "backup", help="write one archive of the embedded install: database, stored files and keys"
+    )
+    backup.add_argument("archive", help="the archive file to write (.tar)")
+    backup.add_argument("--data-dir")
+    backup.set_defaults(handler=cmd_backup)
+
+    restore = commands.add_parser("restore", help="restore an archive written by `parley backup` into a data dir")
+    restore.add_argument("archive", help="the archive file to read")
+    restore.add_argument("--data-dir")
+    restore.add_argument("--force", action="store_true", help="replace an existing install in the data dir")
+    restore.set_defaults(handler=cmd_restore)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from parley.backup.commands import run_backup
+
+    return run_backup(_settings(args), Path(args.archive))
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from parley.backup.commands import run_restore
+
+    return run_restore(_settings(args), Path(args.archive), force=args.force)
 
 
 # Everything a Parley process creates (uploads, models, keys, logs of the embedded database, temporary files)
@@ -292,6 +348,10 @@ _PRIVATE_UMASK = 0o077
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from pydantic import ValidationError
+
+    from parley.db import StartupError
+
     args = build_parser().parse_args(argv)
     os.umask(_PRIVATE_UMASK)
     try:

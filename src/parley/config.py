@@ -236,6 +236,19 @@ class LimitsSettings(BaseModel):
     ledger_refresh_seconds: int = Field(default=300, ge=1, le=86_400)
 
 
+class WebSettings(BaseModel):
+    """The built web app (`web/spa.py`; README, "Static assets and a CDN")."""
+
+    # Base URL of a CDN that pulls Parley's /assets/ path (e.g. https://cdn.example.com): the served index.html
+    # then loads the content-hashed assets from `<cdn_url>/assets/...`. Unset: everything from this origin.
+    cdn_url: str | None = Field(default=None, pattern=r"^https?://[^\s\"'<>]+$", max_length=500)
+
+    @field_validator("cdn_url")
+    @classmethod
+    def _without_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else None
+
+
 class TracingSettings(BaseModel):
     """OpenTelemetry traces (`parley.tracing`; README, "Traces"), sent over OTLP/HTTP to a collector. Without an
     endpoint nothing is traced and nothing is installed: the request path pays nothing for it."""
@@ -374,6 +387,10 @@ class Settings(BaseSettings):
     shutdown_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
     # Addresses whose X-Forwarded-For / X-Forwarded-Proto headers are trusted (a reverse proxy).
     forwarded_allow_ips: str = "127.0.0.1"
+    # `parley serve --workers N`: uvicorn's supervisor kills (and replaces) a worker process that does not answer
+    # its health ping within this many seconds; starting a worker on a busy machine can take longer than
+    # uvicorn's default of 5 s (README, "Several processes").
+    worker_healthcheck_timeout_seconds: int = Field(default=30, ge=1, le=3600)
 
     # Unset: Parley starts its own PostgreSQL (with pgvector) under the data dir.
     database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "PARLEY_DATABASE_URL"))
@@ -404,6 +421,7 @@ class Settings(BaseSettings):
     saml: SAMLSettings = SAMLSettings()
     # OpenTelemetry traces (README, "Traces"): off until `tracing.otlp_endpoint` is set.
     tracing: TracingSettings = TracingSettings()
+    web: WebSettings = WebSettings()
     # The first admin, created on first start when the database has no users.
     admin_email: str | None = None
     admin_password: SecretStr | None = None
