@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -26,14 +27,14 @@ from parley.identity.saml_config import SAMLSettings
 from parley.llm.config import ModelCatalog, bundled_catalog
 
 
-def _postgres_url(value: str | None) -> str | None:
+def _postgres_url(value: str | None, name: str = "DATABASE_URL") -> str | None:
     if not value:
         return None
     if value.startswith(("postgres://", "postgresql://")):
         # Accept the common libpq spelling and use the asyncpg driver for it.
         return "postgresql+asyncpg://" + value.split("://", 1)[1]
     if not value.startswith("postgresql+asyncpg://"):
-        raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql+asyncpg://user:pass@host/db)")
+        raise ValueError(f"{name} must be a PostgreSQL URL (postgresql+asyncpg://user:pass@host/db)")
     return value
 
 
@@ -45,6 +46,15 @@ class DatabaseSettings(BaseModel):
     pool_size: int = Field(default=40, ge=1, le=200)
     max_overflow: int = Field(default=10, ge=0, le=500)
     echo: bool = False
+    # Read replica (`DATABASE_READ_URL`; README, "Read replicas"): its own pool, for the read-heavy queries only.
+    read_pool_size: int = Field(default=20, ge=1, le=200)
+    read_max_overflow: int = Field(default=10, ge=0, le=500)
+    # Reads leave a replica that is more than this far behind the primary (or unreachable) for the primary.
+    replica_max_lag_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # How often the replica's replay position and the primary's WAL position are compared.
+    replica_check_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    # A replica that does not answer within this long counts as down until its next good check.
+    replica_connect_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
 
 
 class AuthSettings(BaseModel):
@@ -364,7 +374,7 @@ class SCIMSettings(BaseModel):
 
 class Settings(BaseSettings):
     """Everything Parley can be told. Environment names: `PARLEY_<FIELD>` and `PARLEY_<PART>__<FIELD>`;
-    `DATABASE_URL` and `REDIS_URL` are also read under their customary names."""
+    `DATABASE_URL`, `DATABASE_READ_URL` and `REDIS_URL` are also read under their customary names."""
 
     model_config = SettingsConfigDict(
         env_prefix="PARLEY_",
@@ -394,6 +404,11 @@ class Settings(BaseSettings):
 
     # Unset: Parley starts its own PostgreSQL (with pgvector) under the data dir.
     database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "PARLEY_DATABASE_URL"))
+    # A streaming standby of that database (optional): conversation lists, history, analytics and search read
+    # from it (README, "Read replicas").
+    database_read_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_READ_URL", "PARLEY_DATABASE_READ_URL")
+    )
     database: DatabaseSettings = DatabaseSettings()
     auth: AuthSettings = AuthSettings()
     llm: LLMSettings = LLMSettings()
@@ -426,10 +441,16 @@ class Settings(BaseSettings):
     admin_email: str | None = None
     admin_password: SecretStr | None = None
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_read_url")
     @classmethod
-    def _database_url_uses_asyncpg(cls, value: str | None) -> str | None:
-        return _postgres_url(value)
+    def _database_url_uses_asyncpg(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _postgres_url(value, "DATABASE_READ_URL" if info.field_name == "database_read_url" else "DATABASE_URL")
+
+    @model_validator(mode="after")
+    def _read_replica_of_a_configured_primary(self) -> Settings:
+        if self.database_read_url is not None and self.database_url is None:
+            raise ValueError("DATABASE_READ_URL is a standby of DATABASE_URL: set DATABASE_URL too")
+        return self
 
     @property
     def resolved_data_dir(self) -> Path:
