@@ -282,6 +282,22 @@ class TracingSettings(BaseModel):
         return self.enabled and self.otlp_endpoint is not None
 
 
+class MetricsSettings(BaseModel):
+    """The Prometheus metrics at `GET /metrics` (`parley.metrics`; README, "Metrics")."""
+
+    # Bearer token that lets clients other than loopback ones read /metrics on the main port
+    # (PARLEY_METRICS__TOKEN); unset: loopback clients only.
+    token: SecretStr | None = Field(default=None, min_length=16)
+    # Serve /metrics on this port instead (an internal port, open to whoever reaches it), not on the main one.
+    port: int | None = Field(default=None, ge=1, le=65_535)
+    # Address of that port (unset: the main `host`).
+    host: str | None = None
+    # How often the gauges read from state (database pool, job queue, circuit breakers) are refreshed.
+    refresh_seconds: float = Field(default=10.0, gt=0, le=600)
+    # Set by `parley serve --workers N` for its workers: the supervisor serves `port` over all of them.
+    port_served_by_supervisor: bool = False
+
+
 class OIDCClaimMapping(GroupRoleMapping):
     """Which claims of a provider's ID token or userinfo say who the user is (and, through `groups`, what they
     may do: `GroupRoleMapping`)."""
@@ -436,6 +452,12 @@ class Settings(BaseSettings):
     saml: SAMLSettings = SAMLSettings()
     # OpenTelemetry traces (README, "Traces"): off until `tracing.otlp_endpoint` is set.
     tracing: TracingSettings = TracingSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    # prometheus-client's multiprocess directory: set by `parley serve --workers N` for its workers (or by a
+    # deployment that runs several Parley processes per pod); read by /metrics to add their values up.
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None, validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
+    )
     web: WebSettings = WebSettings()
     # The first admin, created on first start when the database has no users.
     admin_email: str | None = None
