@@ -254,3 +254,28 @@ async def prune_done(session: AsyncSession, *, older_than: timedelta) -> int:
         .execution_options(synchronize_session=False)
     )
     return len(result.all())
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    """What waits in the outbox for one kind of job: how many, and for how long the oldest has been due."""
+
+    kind: str
+    queued: int
+    oldest_age_seconds: float
+
+
+async def queue_depths(session: AsyncSession) -> list[QueueDepth]:
+    """Waiting jobs by kind (the metrics' queue depth and age). A job scheduled for later (a retry's backoff)
+    counts as queued, but only a job that is due ages."""
+    due_since = func.now() - Job.run_after
+    rows = await session.execute(
+        select(
+            Job.kind,
+            func.count(),
+            func.coalesce(func.max(func.extract("epoch", due_since)).filter(Job.run_after <= func.now()), 0),
+        )
+        .where(Job.status == QUEUED)
+        .group_by(Job.kind)
+    )
+    return [QueueDepth(kind, int(count), max(0.0, float(age))) for kind, count, age in rows.all()]
