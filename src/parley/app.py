@@ -60,6 +60,7 @@ from parley.llm.admin_endpoints import router as admin_models_router
 from parley.llm.registry import ModelRegistry
 from parley.llm.response_cache import MemoryResponseCache, ResponseCache
 from parley.llm.router import Router
+from parley.metrics import runtime as metrics_runtime
 from parley.migrations.runner import upgrade_to_head
 from parley.openai_api.embeddings import router as openai_embeddings_router
 from parley.openai_api.endpoints import router as openai_router
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jobs: JobWorker | None = None
         embedder: Embedder | None = None
         ingestion: IngestionTask | None = None
+        metrics: metrics_runtime.MetricsRuntime | None = None
         try:
             await verify_database(url)
             database = Database(create_engine(url, settings))
@@ -184,6 +186,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ingestion = IngestionTask(database, storage, embedder, settings)
             jobs.register(INGEST_FILE_JOB, ingestion, on_give_up=ingestion.give_up)
             await jobs.start()
+            metrics = metrics_runtime.MetricsRuntime(settings, database, app.state.router, job_kinds=jobs.kinds)
+            await metrics.start()
             _logger.info(
                 "parley_started",
                 version=__version__,
@@ -198,6 +202,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.freeze()
             yield
         finally:
+            if metrics is not None:
+                await metrics.stop()
             if jobs is not None:
                 await jobs.stop()
             if ingestion is not None:
@@ -271,6 +277,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Inside the request-id middleware, so its refusals carry the id; before anything reads a body.
     app.add_middleware(RequestGuardMiddleware, body_limits=_body_limits(settings))
     app.add_middleware(RequestContextMiddleware)
+    # /metrics, and the timing of every request (outside every other middleware but the traces').
+    metrics_runtime.install(app, settings)
     return app
 
 
