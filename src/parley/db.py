@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import uuid
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -23,10 +24,12 @@ from fastapi import Depends, Request
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
 from parley.config import Settings
 from parley.errors import ParleyError
 from parley.kit.private_paths import make_private_dir
+from parley.read_replica import ReadReplica, WriteTrackingSession
 
 _logger = structlog.get_logger("parley.db")
 EMBEDDED_DATABASE_NAME = "parley"
@@ -176,16 +179,32 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
 
 
 class Database:
-    """The engine and session factory of a running Parley."""
+    """The engine and session factory of a running Parley, and its read replica when `DATABASE_READ_URL` is set
+    (`parley.read_replica`; its sessions are handed out by `ReadSessionDep`)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, replica: ReadReplica | None = None) -> None:
         self.engine = engine
-        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self.replica = replica
+        # With a replica, sessions note whether they wrote, so a writer's next reads can wait for the standby.
+        self.sessionmaker = async_sessionmaker(
+            engine,
+            expire_on_commit=False,
+            autoflush=False,
+            sync_session_class=WriteTrackingSession if replica is not None else Session,
+        )
+
+    async def start(self) -> None:
+        """Start what runs beside the engine: the read replica's monitor."""
+        if self.replica is not None:
+            await self.replica.start(self.engine)
 
     @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commits when the block ends normally, rolls back when it raises."""
+    async def session(self, *, writer: uuid.UUID | None = None) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commits when the block ends normally, rolls back when it raises. `writer` (or
+        `session.info["writer"]`, set before the block ends) is the user whose reads must see what it wrote."""
         async with self.sessionmaker() as session:
+            if writer is not None:
+                session.info["writer"] = writer
             try:
                 yield session
             except ParleyError as exc:
@@ -208,6 +227,9 @@ class Database:
                     # conversation reserved for an answer that will never start).
                     await _run_rollback_callbacks(session)
                     raise
+                if self.replica is not None and session.info.pop("wrote", False) and "writer" in session.info:
+                    # Before anything is told of the commit: the writer's next read waits for this position.
+                    await self.replica.remember_write(session.info["writer"])
                 # Work that must only start once the data it needs is committed (e.g. a generation that
                 # answers the message just saved).
                 session.info.pop("after_rollback", None)
@@ -225,6 +247,8 @@ class Database:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self.replica is not None:
+            await self.replica.stop()
         await self.engine.dispose()
 
 
@@ -258,7 +282,14 @@ async def _run_rollback_callbacks(session: AsyncSession) -> None:
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     database: Database = request.app.state.database
     async with database.session() as session:
-        yield session
+        try:
+            yield session
+        finally:
+            if database.replica is not None:
+                # The caller authenticated by now (auth sets `request.state.principal`): their writes are theirs.
+                user_id = getattr(getattr(request.state, "principal", None), "user_id", None)
+                if user_id is not None:
+                    session.info["writer"] = user_id
 
 
 # "function" scope: the commit happens before the response is sent, so a client never sees a 2xx

@@ -11,8 +11,8 @@ from parley.analytics import csv_export, service
 from parley.analytics.repository import GroupBy
 from parley.analytics.schemas import AnalyticsReport
 from parley.auth.dependencies import AnalyticsReader
-from parley.db import SessionDep
 from parley.errors import problem_responses
+from parley.read_session import ReadSessionDep
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -29,7 +29,11 @@ Until = Annotated[AwareDatetime | None, Query(alias="to", description="End (excl
     summary="Organisation analytics: activity, spend, retention, errors and latency, per day/week/model/user/…",
 )
 async def analytics(
-    principal: AnalyticsReader, session: SessionDep, since: Since = None, until: Until = None, group_by: GroupBy = "day"
+    principal: AnalyticsReader,
+    session: ReadSessionDep,
+    since: Since = None,
+    until: Until = None,
+    group_by: GroupBy = "day",
 ) -> AnalyticsReport:
     return await service.report(session, since=since, until=until, group_by=group_by)
 
@@ -41,7 +45,11 @@ async def analytics(
     summary="The analytics series as CSV, for chargeback (e.g. group_by=cost_centre)",
 )
 async def analytics_csv(
-    principal: AnalyticsReader, session: SessionDep, since: Since = None, until: Until = None, group_by: GroupBy = "day"
+    principal: AnalyticsReader,
+    session: ReadSessionDep,
+    since: Since = None,
+    until: Until = None,
+    group_by: GroupBy = "day",
 ) -> Response:
     found = await service.report(session, since=since, until=until, group_by=group_by)
     return Response(

@@ -20,6 +20,7 @@ from parley.db import SessionDep
 from parley.errors import problem_responses
 from parley.kit.pagination import CursorPage
 from parley.llm.dependencies import ModelRegistryDep
+from parley.read_session import ReadSessionDep
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 message_router = APIRouter(prefix="/api/v1/messages", tags=["conversations"])
@@ -33,7 +34,7 @@ message_router = APIRouter(prefix="/api/v1/messages", tags=["conversations"])
 )
 async def list_conversations(
     principal: ConversationRead,
-    session: SessionDep,
+    session: ReadSessionDep,
     archived: Annotated[bool | None, Query(description="true: only archived; false (default): only active")] = False,
     q: Annotated[str | None, Query(max_length=200, description="Words to find in titles and messages")] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -68,7 +69,7 @@ async def create_conversation(
     summary="A conversation with its messages",
 )
 async def read_conversation(
-    conversation_id: uuid.UUID, principal: ConversationRead, session: SessionDep
+    conversation_id: uuid.UUID, principal: ConversationRead, session: ReadSessionDep
 ) -> ConversationDetail:
     conversation, messages = await service.get_with_messages(
         session, user_id=principal.user_id, conversation_id=conversation_id

@@ -26,6 +26,7 @@ from parley.knowledge_bases.schemas import (
     KnowledgeBaseFileAdd,
     KnowledgeBaseUpdate,
 )
+from parley.read_session import ReadSessionDep
 
 router = APIRouter(prefix="/api/v1/knowledge-bases", tags=["knowledge-bases"])
 conversation_router = APIRouter(prefix="/api/v1/conversations", tags=["knowledge-bases"])
@@ -98,7 +99,7 @@ async def create_knowledge_base(
     summary="Knowledge bases you own or were granted, newest first",
 )
 async def list_knowledge_bases(
-    principal: KnowledgeBaseRead, session: SessionDep, cursor: Cursor = None, limit: Limit = 30
+    principal: KnowledgeBaseRead, session: ReadSessionDep, cursor: Cursor = None, limit: Limit = 30
 ) -> CursorPage[KnowledgeBase]:
     found = await service.list_for(
         session,
