@@ -72,6 +72,7 @@ from parley.policy.plans import load_plan_file
 from parley.policy.rates import RateLimiter
 from parley.quotas import service as quotas_service
 from parley.quotas.ledger import Ledger, MemoryLedger
+from parley.read_replica import ReadReplica
 from parley.roles.endpoints import router as admin_roles_router
 from parley.scim.admin_endpoints import router as admin_scim_router
 from parley.scim.endpoints import router as scim_router
@@ -112,8 +113,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics: metrics_runtime.MetricsRuntime | None = None
         try:
             await verify_database(url)
-            database = Database(create_engine(url, settings))
+            # With DATABASE_READ_URL, also the read replica (README, "Read replicas"), started after migrations.
+            database = Database(create_engine(url, settings), replica=ReadReplica.from_settings(settings))
             await upgrade_to_head(database.engine)
+            await database.start()
             app.state.database = database
             storage = await open_storage(settings)
             app.state.storage = storage

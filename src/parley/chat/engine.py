@@ -376,7 +376,8 @@ class ChatEngine:
         cache_hit: bool = False,
         notice: dict[str, str] | None = None,
     ) -> Decimal:
-        async with self.database.session() as session:
+        # writer: the user's next reads (on a read replica) see the finished answer.
+        async with self.database.session(writer=job.user_id) as session:
             cost = await usage_service.record_completion(
                 session,
                 self.quota_ledger,
@@ -445,7 +446,7 @@ class ChatEngine:
             # The model that actually answered (after any fallback) writes the title, from whatever text exists.
             model = self.router.registry.get(model_name) or job.model
             title = await context.generate_title(self.router, model, question=question, answer=answer)
-        async with self.database.session() as session:
+        async with self.database.session(writer=job.user_id) as session:
             updated = await repository.set_default_title(
                 session, job.conversation_id, title.text, default=DEFAULT_TITLE
             )
