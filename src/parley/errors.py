@@ -25,6 +25,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from parley.metrics.instruments import ERRORS
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _logger = structlog.get_logger("parley.errors")
 
@@ -148,13 +150,16 @@ def problem_response(
     **extra: Any,
 ) -> JSONResponse:
     """One problem+json body: type, title, status, detail, instance, plus extension members. Paths of a
-    surface with its own error format (the OpenAI-compatible `/v1`) get that format instead."""
+    surface with its own error format (the OpenAI-compatible `/v1`) get that format instead. Every one is
+    counted in parley_errors_total by its code, whatever its format."""
+    code = code or _default_code(status)
+    ERRORS.labels(code=code).inc()
     if request is not None:
         for prefix, render in getattr(request.app.state, "error_surfaces", {}).items():
             if request.url.path.startswith(prefix):
                 return render(request, status, detail, headers or {}, extra)  # type: ignore[no-any-return]
     body: dict[str, Any] = {
-        "type": f"https://parley.dev/problems/{code or _default_code(status)}",
+        "type": f"https://parley.dev/problems/{code}",
         "title": _title(status),
         "status": status,
         "detail": detail,

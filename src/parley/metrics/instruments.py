@@ -163,3 +163,10 @@ def answer_outcome(*, failed: bool, finish_reason: str) -> str:
     if finish_reason in ("length", "content_filter"):
         return "cut"
     return "completed"
+
+
+def billed(model: str, *, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
+    """Count the tokens and cost of one usage record of `model`."""
+    TOKENS.labels(model=model, direction="input").inc(input_tokens)
+    TOKENS.labels(model=model, direction="output").inc(output_tokens)
+    COST_USD.labels(model=model).inc(cost_usd)

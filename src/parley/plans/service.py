@@ -18,6 +18,7 @@ from parley.audit.service import AuditAction, record
 from parley.auth.principal import Principal
 from parley.errors import Conflict, Forbidden, NotFound, Unprocessable
 from parley.groups import service as group_service
+from parley.metrics import instruments as metrics
 from parley.models import User
 from parley.plans import repository
 from parley.policy.catalogue import unknown_models
@@ -89,6 +90,7 @@ def require_model_access(plan: NamedPlan, model: str) -> None:
     or any model is called."""
     access = model_access(plan.name, plan.plan, model)
     if not access.allowed:
+        metrics.limit_refused("model")
         raise Forbidden(access.reason, plan=plan.name, model=model)
 
 

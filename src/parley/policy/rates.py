@@ -34,6 +34,7 @@ from limits.errors import StorageError
 from limits.storage import storage_from_string
 
 from parley.errors import QuotaExceeded, RateLimited, ServiceUnavailable
+from parley.metrics import instruments as metrics
 
 # Storage calls of one limiter in flight at once. On Redis the limiter shares the process's connection pool
 # (100 connections, and redis-py fails a command rather than wait when all are taken): without a bound, a few
@@ -92,6 +93,7 @@ class Decision:
         """Raise `RateLimited` (429, or `QuotaExceeded` with `quota=True`) when the hit was refused."""
         if self.allowed:
             return
+        metrics.limit_refused(self.limit.name)
         error = QuotaExceeded if quota else RateLimited
         raise error(
             message

@@ -32,6 +32,7 @@ from parley.db import Database, after_commit_awaited
 from parley.errors import QuotaExceeded, RateLimited
 from parley.kit.clock import utcnow
 from parley.llm.config import ModelConfig
+from parley.metrics import instruments as metrics
 from parley.plans.service import NamedPlan
 from parley.policy.quotas import (
     CONCURRENT_ANSWERS,
@@ -167,6 +168,7 @@ async def admit(
     if decided is None:
         at_once = plan.plan.concurrent_answers
         assert at_once is not None  # only a plan with a limit on answers at once refuses for being busy
+        metrics.limit_refused(CONCURRENT_ANSWERS)
         raise RateLimited(
             f"You have {admission.figures.running} answer(s) being written, as many as your plan allows at once "
             f"({at_once}); try again when one has finished",
@@ -230,7 +232,8 @@ def release_in_background(ledger: Ledger, reservation: Reservation) -> None:
 
 def exceeded(quota: Quota) -> QuotaExceeded:
     """The refusal (429 `quota_exceeded`) of a request `quota` has too little left for: nothing, or less than
-    its prompt takes."""
+    its prompt takes. Counted in the metrics' refusals: every such refusal is raised."""
+    metrics.limit_refused(quota.name)
     now = utcnow()
     when = quota.resets_at.strftime("%Y-%m-%d %H:%M UTC")
     what = quota.describe()
@@ -357,6 +360,8 @@ async def _write_alert(
     if quota.group_id is not None:
         data.update(group_id=str(quota.group_id), group_name=quota.group_name)
     event_type = "quota.exceeded" if exceeded else "quota.warning"
+    if exceeded:
+        metrics.QUOTA_EXHAUSTED.labels(scope="group" if quota.group_id is not None else "user").inc()
     await events.emit(session, event_type, data)
     record(
         session,

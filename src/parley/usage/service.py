@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.kit.periods import report_period
 from parley.llm.base import Usage
 from parley.llm.config import ModelConfig
+from parley.metrics import instruments as metrics
 from parley.models import UsageLog
 from parley.quotas import service as quotas_service
 from parley.quotas.ledger import Ledger
@@ -75,6 +76,7 @@ async def record(
     )
     # The quota ledger moves with the usage log, in its transaction. An answer from the cache spent nothing.
     if not cache_hit:
+        metrics.billed(model, input_tokens=prompt_tokens, output_tokens=completion_tokens, cost_usd=float(cost_usd))
         await quotas_service.add_spend(
             session, ledger, user_id=user_id, tokens=prompt_tokens + completion_tokens, cost_usd=cost_usd
         )
