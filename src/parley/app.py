@@ -190,6 +190,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             jobs.register(INGEST_FILE_JOB, ingestion, on_give_up=ingestion.give_up)
             await jobs.start()
             metrics = metrics_runtime.MetricsRuntime(settings, database, app.state.router, job_kinds=jobs.kinds)
+            app.state.metrics = metrics
             await metrics.start()
             _logger.info(
                 "parley_started",

@@ -29,6 +29,7 @@ from parley.kit.sse import encode_delta, encode_event
 from parley.llm.base import ChatRequest, Finish, GenerationParams, ProviderError, TextDelta, Usage, unreported_usage
 from parley.llm.response_cache import CacheHit
 from parley.llm.router import ModelSwitch, Router
+from parley.metrics import instruments as metrics
 from parley.quotas import service as quotas_service
 from parley.quotas.ledger import Ledger
 from parley.usage import service as usage_service
@@ -124,7 +125,7 @@ class ChatEngine:
     def launch(self, generation: Generation) -> None:
         self._ensure_checkpointer()
         self.relay.publish(generation.run)
-        self.runs.start(generation.run, lambda _run: self._generate(generation))
+        self.runs.start(generation.run, lambda _run: self._generate_counted(generation))
 
     def stop_answers_of(self, user_id: uuid.UUID) -> None:
         """Stop every answer being written for `user_id` (a suspended account): this replica's at once, the
@@ -145,6 +146,15 @@ class ChatEngine:
             await asyncio.gather(*(self.relay.request_stop(c, wait_seconds=5.0, reason="suspended") for c in elsewhere))
         except Exception as exc:  # logged, not raised: the suspension itself stands and was already answered
             _logger.error("stop_answers_failed", user_id=str(user_id), error=str(exc))
+
+    async def _generate_counted(self, job: Generation) -> None:
+        """`_generate`, counted in parley_active_streams (the autoscaler's per-pod figure) while it runs, however
+        it ends."""
+        metrics.ACTIVE_STREAMS.inc()
+        try:
+            await self._generate(job)
+        finally:
+            metrics.ACTIVE_STREAMS.dec()
 
     async def _generate(self, job: Generation) -> None:
         run = job.run
@@ -167,6 +177,9 @@ class ChatEngine:
             run.append(encode_event(event, data, event_id=run.next_id()))
 
         append = run.append
+        # One observation per delta, into the model's histogram child looked up once (again after a fallback).
+        gaps = metrics.INTER_TOKEN.labels(model=model_name)
+        last_delta = started
 
         emit(
             "message",
@@ -222,14 +235,20 @@ class ChatEngine:
             )
             async for event in answer:
                 if type(event) is TextDelta:
+                    now = time.monotonic()
                     if ttft_ms is None:
-                        ttft_ms = int((time.monotonic() - started) * 1000)
+                        ttft_ms = int((now - started) * 1000)
+                        metrics.TIME_TO_FIRST_TOKEN.labels(model=model_name).observe(now - started)
+                    else:
+                        gaps.observe(now - last_delta)
+                    last_delta = now
                     parts.append(event.text)
                     append(encode_delta(event.text, len(run.events) + 1))
                 elif isinstance(event, ModelSwitch):
                     if event.spent is not None:
                         spent.append((event.from_model, event.spent))
                     model_name = event.to_model
+                    gaps = metrics.INTER_TOKEN.labels(model=model_name)
                     parts_before_model = len(parts)
                     emit("fallback", {"from_model": event.from_model, "model": event.to_model, "reason": event.reason})
                 elif isinstance(event, Finish):
@@ -272,6 +291,8 @@ class ChatEngine:
             # No count from the provider (stopped, failed): the last model spent what it generated, if anything.
             usage = unreported_usage(prompt_tokens=prompt_tokens, generated_tokens=len(parts) - parts_before_model)
         latency_ms = int((time.monotonic() - started) * 1000)
+        outcome = metrics.answer_outcome(failed=problem is not None, finish_reason=finish_reason)
+        metrics.ANSWERS.labels(model=model_name, outcome=outcome).inc()
         citations = grounding.citations(content, job.question)
         # An answer cut to what the quotas left says so, rather than ending as if it had finished its thought.
         notice = job.reservation.notice() if capped and finish_reason == "length" and job.reservation else None

@@ -42,6 +42,7 @@ from parley.llm.response_cache import (
     cacheable,
     replay,
 )
+from parley.metrics import instruments as metrics
 
 _logger = structlog.get_logger("parley.llm.router")
 _CONTINUE_PROMPT = (
@@ -198,6 +199,7 @@ class Router:
                 continue
             if previous is not None:
                 spent = await self._estimate(previous, request, generated)
+                metrics.PROVIDER_FALLBACKS.labels(model=previous, fallback=name).inc()
                 yield ModelSwitch(previous, name, str(last_error) if last_error else "unavailable", spent)
             previous = name
             generated = 0
@@ -214,10 +216,12 @@ class Router:
                                 yield event
                             else:
                                 breaker.success()
+                                _count_call(name, breaker, ok=True)
                                 yield event
                                 return
                 except ProviderError as exc:
                     breaker.failure()
+                    _count_call(name, breaker, ok=False)
                     last_error = exc
                     _logger.warning(
                         "model_call_failed",
@@ -232,6 +236,7 @@ class Router:
                         break
                     if not breaker.allows():
                         break
+                    metrics.PROVIDER_RETRIES.labels(model=name).inc()
                     await asyncio.sleep(backoff_seconds(attempt))
         raise AllModelsFailed(
             f"no model could answer: {last_error}" if last_error else "no model could answer",
@@ -325,6 +330,12 @@ class Router:
         except ProviderError:
             return None
         return unreported_usage(prompt_tokens=prompt, generated_tokens=generated)
+
+
+def _count_call(model: str, breaker: CircuitBreaker, *, ok: bool) -> None:
+    """One upstream call in the metrics, and its model's circuit as it stands after it."""
+    metrics.PROVIDER_REQUESTS.labels(model=model, outcome="ok" if ok else "error").inc()
+    metrics.PROVIDER_CIRCUIT_OPEN.labels(model=model).set(1 if breaker.is_open else 0)
 
 
 def _continuation(request: ChatRequest, partial: str) -> ChatRequest:
