@@ -2,6 +2,7 @@
 import { fileURLToPath } from "node:url";
 import react from "@vitejs/plugin-react";
 import { defineConfig } from "vite";
+import { precompress } from "./precompress";
 
 // The app uses the SDK's source directly (one type-check, live reload while developing); `npm run build`
 // builds the SDK package on its own first, so it always compiles for third parties too.
@@ -10,7 +11,7 @@ const backend = process.env.PARLEY_URL ?? "http://127.0.0.1:8000";
 
 export default defineConfig({
   base: "/",
-  plugins: [react()],
+  plugins: [react(), precompress()],
   resolve: { alias: { "@parley/sdk": sdkSource } },
   build: {
     // Served by Parley itself (src/parley/web/spa.py); never committed.
@@ -18,6 +19,13 @@ export default defineConfig({
     emptyOutDir: true,
     sourcemap: false,
     chunkSizeWarningLimit: 900,
+  },
+  experimental: {
+    // Scripts and styles refer to other assets relative to themselves (index.html keeps "/assets/..."), so
+    // when a CDN serves the entry script (PARLEY_WEB__CDN_URL), the chunks and fonts it loads come from there too.
+    renderBuiltUrl(_filename, { hostType }) {
+      return hostType === "html" ? undefined : { relative: true };
+    },
   },
   server: {
     proxy: {

@@ -3,11 +3,22 @@
 Files under `static/` are served as they are (content-hashed assets cached for a year); any other GET path
 that is not an API path gets `index.html`, so client-side routes survive a reload. API paths that no route
 matched stay a problem+json 404.
+
+The web build (web/precompress.ts) leaves a brotli `.br` and a gzip `.gz` copy next to every text file worth
+compressing; a browser that accepts one gets it (brotli first) with `Content-Encoding`, and every response of
+such a file says `Vary: Accept-Encoding`. A range request gets byte ranges of the file itself. With a CDN
+(`web.cdn_url`; README, "Static assets and a CDN") index.html points the hashed assets at the CDN, which pulls
+them from this /assets/ path.
 """
 
 from __future__ import annotations
 
+import gzip
+import mimetypes
+import re
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
@@ -17,21 +28,72 @@ from parley.errors import allowed_methods, problem_response
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 _API_PREFIXES = ("/api", "/v1", "/scim")
-# The app needs nothing from elsewhere: scripts, styles, fonts and API calls all come from this origin.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-    "font-src 'self' data:; connect-src 'self'; worker-src 'self'; manifest-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
-)
+_IMMUTABLE = "public, max-age=31536000, immutable"
+# Precompressed copies, in the order preferred when the browser accepts several equally.
+_ENCODINGS = (("br", ".br"), ("gzip", ".gz"))
+_CONTENT_TYPES = {".webmanifest": "application/manifest+json", ".js": "text/javascript", ".mjs": "text/javascript"}
+# `src="/assets/..."` and `href="/assets/..."` in index.html: what a CDN serves instead.
+_ASSET_LINK = re.compile(r"""(\s(?:src|href)=["'])/assets/""")
 _NOT_BUILT = """<!doctype html><html lang="en"><meta charset="utf-8"><title>Parley</title>
 <body style="font-family:system-ui;max-width:40rem;margin:4rem auto">
 <h1>Parley is running</h1><p>The web app has not been built. Run <code>make web</code> (or <code>make run</code>,
 which builds it), then reload. The API is available: see <a href="/docs">/docs</a>.</p></body></html>"""
 
 
+def content_security_policy(cdn_url: str | None = None) -> str:
+    """The app needs nothing from elsewhere: scripts, styles, fonts and API calls all come from this origin, or
+    the static files from the CDN when one is configured."""
+    assets = "'self'"
+    if cdn_url:
+        parts = urlsplit(cdn_url)
+        assets = f"'self' {parts.scheme}://{parts.netloc}"
+    return (
+        f"default-src 'self'; script-src {assets}; style-src {assets} 'unsafe-inline'; "
+        f"img-src {assets} data: blob:; font-src {assets} data:; connect-src 'self'; worker-src 'self'; "
+        "manifest-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
+
+
+def accepted_encodings(accept_encoding: str) -> list[str]:
+    """The precompressed encodings an Accept-Encoding header allows, best first (RFC 9110 section 12.5.3:
+    q-values, `*` for any coding not named, q=0 refuses)."""
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        coding, _, parameters = item.strip().partition(";")
+        coding = coding.strip().lower()
+        if not coding:
+            continue
+        weight = 1.0
+        name, _, value = parameters.strip().partition("=")
+        if name.strip().lower() == "q":
+            try:
+                weight = float(value)
+            except ValueError:
+                weight = 0.0
+        weights[coding] = weight
+    wildcard = weights.get("*", 0.0)
+    ranked = [(weights.get(coding, wildcard), -rank, coding) for rank, (coding, _) in enumerate(_ENCODINGS)]
+    return [coding for weight, _, coding in sorted(ranked, reverse=True) if weight > 0]
+
+
+@dataclass(frozen=True)
+class _RewrittenIndex:
+    """index.html with its asset links on the CDN, kept for as long as the file is unchanged."""
+
+    stamp: tuple[int, int]
+    identity: bytes
+    gzip: bytes
+
+
 class SinglePageApp:
-    def __init__(self, directory: Path = STATIC_DIR) -> None:
+    def __init__(self, directory: Path = STATIC_DIR, *, cdn_url: str | None = None) -> None:
         self.directory = directory.resolve()
+        self.cdn_url = cdn_url.rstrip("/") if cdn_url else None
+        self._policy = content_security_policy(self.cdn_url)
+        self._index: _RewrittenIndex | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -51,16 +113,46 @@ class SinglePageApp:
         if request.method not in ("GET", "HEAD"):
             return problem_response(405, "Method Not Allowed", request=request, headers={"Allow": "GET, HEAD"})
         candidate = self._file(path)
-        if candidate is not None:
-            return FileResponse(candidate, headers=self._caching(path))
+        if candidate is not None and candidate != self.directory / "index.html":
+            return self._static(request, candidate, self._caching(path))
         index = self.directory / "index.html"
         if not index.is_file():
             return HTMLResponse(_NOT_BUILT, headers={"Cache-Control": "no-cache"})
-        return FileResponse(
-            index,
-            media_type="text/html",
-            headers={"Cache-Control": "no-cache", "Content-Security-Policy": CONTENT_SECURITY_POLICY},
-        )
+        headers = {"Cache-Control": "no-cache", "Content-Security-Policy": self._policy}
+        if self.cdn_url:
+            return self._index_on_cdn(request, index, headers)
+        return self._static(request, index, headers)
+
+    def _static(self, request: Request, file: Path, headers: dict[str, str]) -> Response:
+        """`file`, or its precompressed copy the browser accepts (never for a range request: ranges are of
+        the file itself)."""
+        media_type = _CONTENT_TYPES.get(file.suffix) or mimetypes.guess_type(file.name)[0] or "text/plain"
+        variants = [(coding, file.with_name(file.name + suffix)) for coding, suffix in _ENCODINGS]
+        variants = [(coding, path) for coding, path in variants if path.is_file()]
+        if variants:
+            headers = {**headers, "Vary": "Accept-Encoding"}
+            if "range" not in request.headers:
+                available = dict(variants)
+                for coding in accepted_encodings(request.headers.get("accept-encoding", "")):
+                    if coding in available:
+                        return FileResponse(
+                            available[coding], media_type=media_type, headers={**headers, "Content-Encoding": coding}
+                        )
+        return FileResponse(file, media_type=media_type, headers=headers)
+
+    def _index_on_cdn(self, request: Request, index: Path, headers: dict[str, str]) -> Response:
+        stat = index.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        rewritten = self._index
+        if rewritten is None or rewritten.stamp != stamp:
+            page = _ASSET_LINK.sub(lambda match: f"{match.group(1)}{self.cdn_url}/assets/", index.read_text())
+            identity = page.encode()
+            rewritten = _RewrittenIndex(stamp, identity, gzip.compress(identity, mtime=0))
+            self._index = rewritten
+        headers = {**headers, "Vary": "Accept-Encoding"}
+        if "gzip" in accepted_encodings(request.headers.get("accept-encoding", "")):
+            return Response(rewritten.gzip, media_type="text/html", headers={**headers, "Content-Encoding": "gzip"})
+        return Response(rewritten.identity, media_type="text/html", headers=headers)
 
     def _file(self, path: str) -> Path | None:
         relative = path.lstrip("/")
@@ -70,13 +162,19 @@ class SinglePageApp:
         # Never outside the static directory, whatever the path says (.., encoded slashes, symlinks).
         if not candidate.is_relative_to(self.directory) or not candidate.is_file():
             return None
+        # A precompressed copy is only ever served as the encoding of its original.
+        if candidate.suffix in (".br", ".gz") and candidate.with_suffix("").is_file():
+            return None
         return candidate
 
-    @staticmethod
-    def _caching(path: str) -> dict[str, str]:
+    def _caching(self, path: str) -> dict[str, str]:
         if path.startswith("/assets/"):
-            return {"Cache-Control": "public, max-age=31536000, immutable"}
+            headers = {"Cache-Control": _IMMUTABLE}
+            if self.cdn_url:
+                # The browser loads module scripts and fonts from the CDN in CORS mode; the CDN passes this on.
+                headers["Access-Control-Allow-Origin"] = "*"
+            return headers
         headers = {"Cache-Control": "no-cache"}
         if path.endswith(".html"):
-            headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+            headers["Content-Security-Policy"] = self._policy
         return headers
