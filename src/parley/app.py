@@ -86,13 +86,19 @@ from parley.web.api_docs import router as api_docs_router
 from parley.web.spa import SinglePageApp
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
     from redis.asyncio import Redis
+
+    from parley.tracing.setup import Tracing
 
 _logger = structlog.get_logger("parley.app")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter | None = None) -> FastAPI:
+    """The app for `settings`. `span_exporter` (tests) receives every span, as if an OTLP endpoint were set."""
     settings = settings or Settings()
+    # Traces (README, "Traces"): only with an OTLP endpoint; otherwise the SDK is not even imported.
+    tracing = _start_tracing(settings, span_exporter)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -115,6 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await verify_database(url)
             # With DATABASE_READ_URL, also the read replica (README, "Read replicas"), started after migrations.
             database = Database(create_engine(url, settings), replica=ReadReplica.from_settings(settings))
+            if tracing is not None:
+                tracing.instrument_database(database)
             await upgrade_to_head(database.engine)
             await database.start()
             app.state.database = database
@@ -229,6 +237,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await database.dispose()
             if embedded is not None:
                 await anyio.to_thread.run_sync(embedded.stop)
+            if tracing is not None:
+                # Last, so the spans of the shutdown itself are sent too.
+                await anyio.to_thread.run_sync(tracing.shutdown)
 
     app = FastAPI(
         title="Parley",
@@ -283,7 +294,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     # /metrics, and the timing of every request (outside every other middleware but the traces').
     metrics_runtime.install(app, settings)
+    if tracing is not None:
+        from parley.tracing.asgi import ServerSpans
+
+        # Outermost: the access log line and every refusal are inside the request's server span.
+        app.add_middleware(ServerSpans, tracer_provider=tracing.provider)
     return app
+
+
+def _start_tracing(settings: Settings, exporter: SpanExporter | None) -> Tracing | None:
+    if exporter is None and not settings.tracing.active:
+        return None
+    from parley.tracing.setup import Tracing
+
+    return Tracing.start(settings.tracing, version=__version__, environment=settings.environment, exporter=exporter)
 
 
 def _body_limits(settings: Settings) -> BodyLimits:

@@ -1,4 +1,5 @@
-"""Structured JSON logs (structlog) with the request id on every line and secrets masked."""
+"""Structured JSON logs (structlog) with the request id on every line, the trace and span ids on every line
+written inside a recorded trace (README, "Traces"), and secrets masked."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 
 # Keys whose values never reach a log line, wherever they appear in an event.
 _SECRET_KEYS = frozenset(
@@ -34,6 +36,15 @@ def _mask_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Muta
     return event_dict
 
 
+def _add_trace_ids(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # Only ids of recorded traces: a line then always leads to a trace the collector has (or will have).
+    context = trace.get_current_span().get_span_context()
+    if context.trace_flags.sampled:
+        event_dict.setdefault("trace_id", format(context.trace_id, "032x"))
+        event_dict.setdefault("span_id", format(context.span_id, "016x"))
+    return event_dict
+
+
 def configure_logging(*, level: str = "info", json: bool = True) -> None:
     """Route structlog and the standard library (uvicorn, sqlalchemy, alembic) through one JSON renderer."""
     shared: list[Any] = [
@@ -41,6 +52,7 @@ def configure_logging(*, level: str = "info", json: bool = True) -> None:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_trace_ids,
         _mask_secrets,
     ]
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()

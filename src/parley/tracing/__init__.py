@@ -1,0 +1,33 @@
+"""OpenTelemetry traces (README, "Traces"): one trace per request across the chat path, job traces linked to the
+request that enqueued them, trace ids in the logs.
+
+`setup` builds the tracer provider from `TracingSettings` (OTLP/HTTP export, sampling, resource) and instruments
+the database engine and HTTP clients; `asgi` is the server-span middleware; `spans` holds what domains call.
+Off (and nearly free) until `PARLEY_TRACING__OTLP_ENDPOINT` is set.
+"""
+
+from parley.tracing.spans import (
+    TRACE_PARENT_KEY,
+    enabled,
+    first_token,
+    instrument_http_client,
+    links_to,
+    span,
+    start_span,
+    trace_parent,
+    traced,
+    within,
+)
+
+__all__ = [
+    "TRACE_PARENT_KEY",
+    "enabled",
+    "first_token",
+    "instrument_http_client",
+    "links_to",
+    "span",
+    "start_span",
+    "trace_parent",
+    "traced",
+    "within",
+]
