@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from parley.metrics.instruments import ERRORS
+from parley.metrics.instruments import ERRORS, SECURITY_EVENTS
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _logger = structlog.get_logger("parley.errors")
@@ -154,6 +154,8 @@ def problem_response(
     counted in parley_errors_total by its code, whatever its format."""
     code = code or _default_code(status)
     ERRORS.labels(code=code).inc()
+    if status == 403:
+        SECURITY_EVENTS.labels(kind="forbidden").inc()
     if request is not None:
         for prefix, render in getattr(request.app.state, "error_surfaces", {}).items():
             if request.url.path.startswith(prefix):

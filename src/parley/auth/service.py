@@ -17,6 +17,7 @@ from parley.auth.tokens import API_KEY_PREFIX, InvalidToken
 from parley.config import AuthSettings
 from parley.errors import Forbidden, TooManyRequests, Unauthorized
 from parley.kit.clock import utcnow
+from parley.metrics import instruments as metrics
 from parley.models import User
 from parley.users import service as user_service
 
@@ -80,10 +81,12 @@ async def login(
             ip=ip,
             details={"email": email, "reason": "password_login_disabled"},
         )
+        metrics.sign_in_failed("password")
         raise Forbidden(_PASSWORD_LOGIN_OFF, persist_changes=True)
     throttle = security.login_throttle
     retry_after = await throttle.retry_after(email=email, ip=ip, device=device)
     if retry_after is not None:
+        metrics.security_event("account_locked")
         raise TooManyRequests("Too many failed sign-in attempts; try again later", retry_after_seconds=retry_after)
     user = await user_service.get_by_email(session, email)
     if not await security.passwords.verify(user.hashed_password if user else None, password) or user is None:
@@ -97,6 +100,7 @@ async def login(
             ip=ip,
             details={"email": email},
         )
+        metrics.sign_in_failed("password")
         raise Unauthorized(_BAD_CREDENTIALS, persist_changes=True)
     if not user.is_active:
         raise Forbidden(_SUSPENDED)
@@ -171,6 +175,7 @@ async def refresh(
             target_id=rotation.reused.family_id,
             ip=ip,
         )
+        metrics.security_event("refresh_token_reuse")
         raise Unauthorized("This refresh token was already used; the session has been revoked", persist_changes=True)
     if rotation.repeated is not None:
         user = await user_service.get(session, rotation.repeated.user_id)
@@ -216,6 +221,7 @@ async def authenticate(session: AsyncSession, security: Security, credential: st
     if credential.startswith(API_KEY_PREFIX):
         resolved = await api_key_service.resolve(session, credential)
         if resolved is None:
+            metrics.sign_in_failed("api_key")
             raise Unauthorized("Invalid, expired or revoked API key")
         api_key, user, owner_permissions = resolved
         _ensure_active(user)

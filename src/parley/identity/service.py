@@ -31,6 +31,7 @@ from parley.errors import Conflict, ParleyError
 from parley.identity import repository
 from parley.identity.mapping import GroupRoleMapping
 from parley.kit.clock import utcnow
+from parley.metrics import instruments as metrics
 from parley.models import ExternalIdentity, Group, SsoLoginRequest, User
 from parley.roles import service as roles_service
 from parley.users import service as user_service
@@ -257,7 +258,11 @@ def record_refusal(
     ip: str | None,
     user_id: uuid.UUID | None = None,
 ) -> None:
-    """The audit row of a single sign-on that failed (call it after rolling back the failed attempt's writes)."""
+    """The audit row of a single sign-on that failed (call it after rolling back the failed attempt's writes),
+    and its count in the metrics (`kind`: oidc or saml)."""
+    metrics.sign_in_failed(kind)
+    if code == "assertion_replayed":
+        metrics.security_event("assertion_replayed")
     record(
         session,
         AuditAction.SSO_LOGIN_FAILED,

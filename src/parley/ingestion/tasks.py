@@ -12,6 +12,7 @@ transaction stays open while the CPU works, and chunks are written in batches of
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from parley.ingestion.injection import looks_like_instructions
 from parley.ingestion.sandbox import ReadingLimits, ReadingSandbox
 from parley.jobs import PermanentJobError
 from parley.jobs.worker import TIME_BUDGET_EXCEEDED
+from parley.metrics import instruments as metrics
 from parley.models import File, FileChunk
 from parley.storage import Storage, StorageNotFound
 
@@ -83,6 +85,7 @@ class IngestionTask:
         if file is None:
             return
         log = _logger.bind(file_id=str(file_id), file_type=file.file_type)
+        started = time.monotonic()
         try:
             data = await self.storage.get(file.storage_key)
             document = await self.sandbox.extract(data, file.file_type)
@@ -91,16 +94,19 @@ class IngestionTask:
             stored = await self._store_chunks(file, prepared.chunks)
         except ExtractionError as exc:
             await self._finish(file_id, status=FAILED, reason=exc.message)
+            metrics.document_ingested(ready=False, seconds=time.monotonic() - started)
             log.info("ingestion_refused", reason=exc.message)
             return
         except StorageNotFound as exc:
             await self._finish(file_id, status=FAILED, reason="the uploaded file is missing from storage")
+            metrics.document_ingested(ready=False, seconds=time.monotonic() - started)
             raise PermanentJobError(str(exc)) from exc
         except EmbeddingError as exc:
             if exc.retryable:
                 await self._finish(file_id, status=FAILED, reason=f"embedding failed, will retry: {exc}")
                 raise
             await self._finish(file_id, status=FAILED, reason=f"embedding failed: {exc}")
+            metrics.document_ingested(ready=False, seconds=time.monotonic() - started)
             raise PermanentJobError(str(exc)) from exc
         except Exception:
             # The job is retried; until then the file says so rather than staying "processing" forever.
@@ -116,6 +122,7 @@ class IngestionTask:
             page_count=prepared.page_count,
             embedding_model=self.embedder.name,
         )
+        metrics.document_ingested(ready=True, size_bytes=file.file_size, seconds=time.monotonic() - started)
         log.info("ingestion_done", chunks=len(prepared.chunks), pages=prepared.page_count)
 
     async def give_up(self, payload: dict[str, Any], error: str) -> None:
@@ -140,6 +147,7 @@ class IngestionTask:
                 .returning(File.id)
             )
             if failed is not None:  # what a crashed run left of it goes too
+                metrics.document_ingested(ready=False)
                 await session.execute(delete(FileChunk).where(FileChunk.file_id == file_id))
 
     def prepare(self, document: ExtractedDocument) -> PreparedDocument:

@@ -170,3 +170,23 @@ def billed(model: str, *, input_tokens: int, output_tokens: int, cost_usd: float
     TOKENS.labels(model=model, direction="input").inc(input_tokens)
     TOKENS.labels(model=model, direction="output").inc(output_tokens)
     COST_USD.labels(model=model).inc(cost_usd)
+
+
+def document_ingested(*, ready: bool, size_bytes: int = 0, seconds: float | None = None) -> None:
+    """Count one document whose ingestion ended for good: ready (its bytes counted), or failed; `seconds` the
+    time its last attempt took, when there was one."""
+    INGESTION_DOCUMENTS.labels(outcome="ready" if ready else "failed").inc()
+    if ready:
+        INGESTION_BYTES.inc(size_bytes)
+    if seconds is not None:
+        INGESTION_DURATION.observe(seconds)
+
+
+def sign_in_failed(method: str) -> None:
+    """Count one failed sign-in or refused credential: `method` is password, oidc, saml, api_key or scim."""
+    SIGN_IN_FAILURES.labels(method=method).inc()
+
+
+def security_event(kind: str) -> None:
+    """Count one security-relevant event (refresh_token_reuse, account_locked, forbidden, assertion_replayed)."""
+    SECURITY_EVENTS.labels(kind=kind).inc()

@@ -23,6 +23,7 @@ from parley.auth.tokens import hashes_match, token_hash
 from parley.errors import NotFound, ParleyError
 from parley.groups import service as groups_service
 from parley.kit.clock import utcnow
+from parley.metrics import instruments as metrics
 from parley.models import Group, User
 from parley.scim import repository
 from parley.scim.errors import invalid
@@ -100,6 +101,8 @@ async def authenticate(session: AsyncSession, presented: str, *, configured: Sec
         accepted = bool(state and state.token_hash and hashes_match(state.token_hash, token_hash(presented)))
     if accepted:
         await repository.record_call(session, utcnow(), every=LAST_CALL_PRECISION)
+    else:
+        metrics.sign_in_failed("scim")
     return accepted
 
 
