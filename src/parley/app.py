@@ -20,6 +20,7 @@ from parley.auth.endpoints import router as auth_router
 from parley.auth.security import Security
 from parley.auth.throttle import LoginThrottle, redis_storage
 from parley.bootstrap import ensure_first_admin
+from parley.chat.drain import Drain
 from parley.chat.endpoints import router as chat_router
 from parley.chat.engine import ChatEngine
 from parley.chat.grounding import Grounder
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
         jobs: JobWorker | None = None
         embedder: Embedder | None = None
         ingestion: IngestionTask | None = None
+        drain: Drain | None = None
         metrics: metrics_runtime.MetricsRuntime | None = None
         try:
             await verify_database(url)
@@ -191,6 +193,10 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
             )
             app.state.chat_engine = engine
             await engine.start()
+            # SIGTERM drains this replica first (chat.drain): installed only under a server that handles it.
+            drain = Drain(engine, timeout_seconds=settings.drain_timeout_seconds)
+            app.state.drain = drain
+            drain.install()
             open_streams = OpenStreams(database)
             app.state.open_streams = open_streams
             await open_streams.start()
@@ -214,6 +220,8 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
             gc.freeze()
             yield
         finally:
+            if drain is not None:
+                drain.uninstall()
             if metrics is not None:
                 await metrics.stop()
             if jobs is not None:

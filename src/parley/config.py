@@ -411,6 +411,10 @@ class Settings(BaseSettings):
     # `parley serve`: after a stop signal the process is gone within this many seconds, whatever still runs
     # (the embedded database is stopped first).
     shutdown_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # `parley serve`, on SIGTERM: readiness fails at once, answers being written get this long to finish, then
+    # the rest are handed over to the other replicas (with REDIS_URL) and the shutdown starts (README, "Replicas
+    # and hand-over"). Give the process drain + shutdown time (Kubernetes: terminationGracePeriodSeconds).
+    drain_timeout_seconds: float = Field(default=30.0, ge=0, le=3600)
     # Addresses whose X-Forwarded-For / X-Forwarded-Proto headers are trusted (a reverse proxy).
     forwarded_allow_ips: str = "127.0.0.1"
     # `parley serve --workers N`: uvicorn's supervisor kills (and replaces) a worker process that does not answer

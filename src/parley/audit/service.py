@@ -63,6 +63,8 @@ class AuditAction(StrEnum):
     ROLE_CREATE = "role.create"
     ROLE_UPDATE = "role.update"
     ROLE_DELETE = "role.delete"
+    # An answer whose replica died (or let it go while draining) continued by another one (chat.handover).
+    ANSWER_HANDED_OVER = "chat.answer_handed_over"
 
 
 def record(

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from parley.chat import context, repository
+from parley.chat import context, handover, repository
 from parley.chat.generation import ConversationSnapshot, Generation
 from parley.chat.grounding import Grounder, Grounding
 from parley.chat.relay import InProcessRelay, RunRelay
@@ -77,8 +77,10 @@ class ChatEngine:
 
     # Lifecycle ---------------------------------------------------------------------------------------
     async def start(self) -> None:
-        await self.sweep_interrupted()
+        # The relay first: with one, the sweep takes answers over and continues them through it.
         await self.relay.start(self.runs)
+        handover.sweep_on_release(self)
+        await self.sweep_interrupted()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="interrupted-answer-sweeper")
         self._ensure_checkpointer()
 
@@ -106,6 +108,8 @@ class ChatEngine:
         return timedelta(seconds=seconds)
 
     async def sweep_interrupted(self) -> int:
+        if self.relay.can_hand_over:  # another replica's answers are continued here, not cut (chat.handover)
+            return await handover.take_over(self)
         keep = {run.message_id for run in self.runs.active()}
         async with self.database.session() as session:
             count = await repository.mark_interrupted(session, stale_after=self.stale_after, keep=keep)
@@ -124,7 +128,12 @@ class ChatEngine:
     # Running -----------------------------------------------------------------------------------------
     def launch(self, generation: Generation) -> None:
         self._ensure_checkpointer()
-        self.relay.publish(generation.run)
+        if generation.continuation is not None:  # taken over from another replica: its stream goes on
+            self.relay.adopt(generation.run)
+        else:
+            if self.relay.can_hand_over:
+                generation.run.handover_note = handover.note(generation)
+            self.relay.publish(generation.run)
         self.runs.start(generation.run, lambda _run: self._generate_counted(generation))
 
     def stop_answers_of(self, user_id: uuid.UUID) -> None:
@@ -181,15 +190,20 @@ class ChatEngine:
         gaps = metrics.INTER_TOKEN.labels(model=model_name)
         last_delta = started
 
-        emit(
-            "message",
-            {
-                "conversation_id": str(job.conversation_id),
-                "user_message_id": str(job.user_message_id),
-                "assistant_message_id": str(job.message_id),
-                "model": model_name,
-            },
-        )
+        continuation = job.continuation  # taken over: its clients have had its first events and text
+        if continuation is None:
+            emit(
+                "message",
+                {
+                    "conversation_id": str(job.conversation_id),
+                    "user_message_id": str(job.user_message_id),
+                    "assistant_message_id": str(job.message_id),
+                    "model": model_name,
+                },
+            )
+        else:
+            parts.extend(continuation.parts)
+            parts_before_model = len(parts)
         self._writing[job.message_id] = parts
         try:
             snapshot = job.snapshot or await self._read_conversation(job)
@@ -220,7 +234,11 @@ class ChatEngine:
             if prompt.new_summary is not None:
                 new_summary = (prompt.new_summary, prompt.summary_through)
             params, capped = _within_reservation(job, prompt_tokens)
-            request = ChatRequest(prompt.messages, params)
+            messages = prompt.messages
+            if continuation is not None:
+                messages = continuation.prompt(messages, provider=job.model.config.provider)
+                grounding.spent.append(continuation.spent_before(prompt_tokens=prompt_tokens))
+            request = ChatRequest(messages, params)
             answer = (
                 self.router.answer(
                     job.model,
@@ -285,6 +303,9 @@ class ChatEngine:
             }
         finally:
             self._writing.pop(job.message_id, None)
+        if run.cancel_reason == handover.RELEASED:  # a draining replica lets it go: another one finishes it
+            await handover.release(self, job, "".join(parts))
+            return
 
         content = "".join(parts)
         if usage is None:
@@ -423,6 +444,9 @@ class ChatEngine:
                 extra["fallbacks"] = [name for name, _ in spent]
             if notice is not None:
                 extra["limit"] = notice
+            if job.continuation is not None:
+                extra["handed_over"] = job.continuation.record()
+                job.continuation.end_hold(session, self.quota_ledger)
             if job.reservation is not None:
                 # The answer's spend is in the ledger now (with its usage rows): its hold on the quotas ends.
                 await quotas_service.settle(session, self.quota_ledger, job.reservation)

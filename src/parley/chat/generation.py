@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parley.chat.grounding import Attachments
 from parley.chat.runs import Run
@@ -13,6 +13,9 @@ from parley.llm.base import GenerationParams
 from parley.llm.registry import RegisteredModel
 from parley.models import Message
 from parley.quotas.service import Reservation
+
+if TYPE_CHECKING:
+    from parley.chat.handover import Continuation
 
 
 @dataclass(frozen=True)
@@ -54,4 +57,6 @@ class Generation:
     reservation: Reservation | None = None
     # The user asked for another answer (regenerate): the response cache's stored one will not do.
     fresh: bool = False
+    # Set when this run continues an answer another replica was writing (`chat.handover`).
+    continuation: Continuation | None = None
     result: dict[str, Any] = field(default_factory=dict)

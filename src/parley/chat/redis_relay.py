@@ -9,6 +9,12 @@ What goes through Redis (names under the configured prefix, `parley` by default)
   clients) closes it and the key expires after `replay_retention_seconds`. While the run is live the key lives
   `_LIVE_TTL_MS` and the holder refreshes it, so the stream of a replica that died vanishes and its readers stop.
 - `{prefix}:chat:stop`: pub/sub; the payload is a conversation id whose live run its holder cancels.
+- The first entry of a run also carries `h`, its hand-over note (`chat.handover`): what another replica needs
+  to continue the answer should its holder die. It never reaches clients. A replica taking a run over reads the
+  stream from its start (`replay`) and continues it with the next ids (`adopt`), so readers tailing it, here or
+  elsewhere, see one answer.
+- `{prefix}:chat:released`: pub/sub; a draining replica that handed answers over says so, so that the others
+  take them at once rather than after the stale window.
 - `{prefix}:chat:listening`: pub/sub heartbeats of remote readers, `"<conversation id> <seconds>"`. A replica
   reading another's run through Redis publishes one every `heartbeat_interval` while attached; the holder counts
   that as a listener for `<seconds>` (two intervals, so one lost beat is forgiven), and its disconnect grace
@@ -25,7 +31,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Literal, cast
 
 import structlog
@@ -33,7 +39,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from parley.chat.relay import STOP_REASONS, StopReason
+from parley.chat.relay import STOP_REASONS, Relayed, StopReason
 from parley.chat.runs import Run, RunFeed, RunRegistry
 from parley.config import LLMSettings
 from parley.db import StartupError
@@ -57,7 +63,8 @@ _MAX_PENDING = 100_000
 _RETRY_SECONDS = 1.0
 
 _Kind = Literal["new", "event", "end", "alive"]
-_Entry = tuple[_Kind, str, int, bytes]
+# kind, stream key, event number, encoded event, hand-over note (first events only)
+_Entry = tuple[_Kind, str, int, bytes, bytes | None]
 # A stream entry as read back (the client speaks RESP2 and returns bytes): its id and fields.
 _StreamEntry = tuple[bytes, dict[bytes, bytes]]
 
@@ -76,6 +83,8 @@ class RedisRelay:
     """Publishes this process's runs to Redis streams, serves stop requests and remote-listener heartbeats for
     them, and reads other replicas' runs."""
 
+    can_hand_over = True
+
     def __init__(self, client: Redis, *, prefix: str, settings: LLMSettings, flush_interval: float = 0.025) -> None:
         self._client = client
         self._prefix = prefix
@@ -85,6 +94,8 @@ class RedisRelay:
         self._flush_interval = flush_interval
         self.stop_channel = f"{prefix}:chat:stop"
         self.listening_channel = f"{prefix}:chat:listening"
+        self.released_channel = f"{prefix}:chat:released"
+        self._on_release: list[Callable[[], None]] = []
         self._pending: list[_Entry] = []
         self._has_pending = asyncio.Event()
         self._urgent = asyncio.Event()
@@ -104,7 +115,7 @@ class RedisRelay:
         self._runs = runs
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         try:
-            await self._pubsub.subscribe(self.stop_channel, self.listening_channel)
+            await self._pubsub.subscribe(self.stop_channel, self.listening_channel, self.released_channel)
         except (RedisError, OSError) as exc:  # as with an unreachable DATABASE_URL, Parley does not start
             options = self._client.connection_pool.connection_kwargs
             where = options.get("path") or f"{options.get('host')}:{options.get('port')}"
@@ -135,16 +146,39 @@ class RedisRelay:
         run.observer = self
         self._live[run.conversation_id] = run
         # The new run replaces the conversation's previous stream (its ids start again at 1).
-        self._queue(("new", self.stream_key(run.conversation_id), 0, b""), urgent=False)
+        self._queue(("new", self.stream_key(run.conversation_id), 0, b"", None), urgent=False)
 
     def appended(self, run: Run, number: int, encoded: bytes) -> None:
         # The first event goes out at once, so a reconnect to another replica finds the run.
-        self._queue(("event", self.stream_key(run.conversation_id), number, encoded), urgent=number == 1)
+        note = run.handover_note if number == 1 else None
+        self._queue(("event", self.stream_key(run.conversation_id), number, encoded, note), urgent=number == 1)
 
     def finished(self, run: Run) -> None:
         if self._live.get(run.conversation_id) is run:
             del self._live[run.conversation_id]
-        self._queue(("end", self.stream_key(run.conversation_id), len(run.events) + 1, b""), urgent=True)
+        self._queue(("end", self.stream_key(run.conversation_id), len(run.events) + 1, b"", None), urgent=True)
+
+    def adopt(self, run: Run) -> None:
+        run.observer = self
+        self._live[run.conversation_id] = run
+        # The stream stays (its holder died or let go); it lives on from now, refreshed like any live run's.
+        self._queue(("alive", self.stream_key(run.conversation_id), 0, b"", None), urgent=True)
+
+    def release(self, run: Run) -> None:
+        run.observer = None
+        if self._live.get(run.conversation_id) is run:
+            del self._live[run.conversation_id]
+        self._queue(("alive", self.stream_key(run.conversation_id), 0, b"", None), urgent=True)
+
+    async def announce_release(self) -> None:
+        try:
+            await self.flush()
+            await self._client.publish(self.released_channel, "released")
+        except (RedisError, OSError) as exc:  # the others take the answers over after the stale window instead
+            _logger.warning("relay_unreachable", error=str(exc))
+
+    def on_release(self, callback: Callable[[], None]) -> None:
+        self._on_release.append(callback)
 
     def _queue(self, entry: _Entry, *, urgent: bool) -> None:
         self._pending.append(entry)
@@ -160,7 +194,7 @@ class RedisRelay:
                     await self._has_pending.wait()
             if not self._has_pending.is_set():
                 for run in self._live.values():
-                    self._pending.append(("alive", self.stream_key(run.conversation_id), 0, b""))
+                    self._pending.append(("alive", self.stream_key(run.conversation_id), 0, b"", None))
             elif not self._urgent.is_set():
                 # Let a batch gather, unless a first event or an end is waiting.
                 with contextlib.suppress(TimeoutError):
@@ -186,9 +220,12 @@ class RedisRelay:
             if not batch:
                 return True
             pipe = self._client.pipeline(transaction=False)
-            for kind, key, number, payload in batch:
+            for kind, key, number, payload, note in batch:
                 if kind == "event":
-                    pipe.xadd(key, {"n": number, "e": payload}, id=f"{number}-0", maxlen=STREAM_MAXLEN)
+                    fields: dict[str, int | bytes] = {"n": number, "e": payload}
+                    if note is not None:
+                        fields["h"] = note
+                    pipe.xadd(key, fields, id=f"{number}-0", maxlen=STREAM_MAXLEN)  # type: ignore[arg-type]
                     if number == 1:
                         pipe.pexpire(key, _LIVE_TTL_MS)
                 elif kind == "end":
@@ -227,6 +264,10 @@ class RedisRelay:
                 self._handle(_text(message["channel"]), _text(message["data"]))
 
     def _handle(self, channel: str, data: str) -> None:
+        if channel == self.released_channel:
+            for callback in self._on_release:
+                callback()
+            return
         # A stop carries its reason (what the run's end says, and whether it still gets a title); a heartbeat
         # how long its reader counts as attached.
         conversation, _, argument = data.partition(" ")
@@ -315,6 +356,28 @@ class RedisRelay:
                     return
                 chunk.append(payload)
             yield b"".join(chunk)
+
+    async def replay(self, conversation_id: uuid.UUID) -> Relayed | None:
+        key = self.stream_key(conversation_id)
+        try:
+            entries = cast(list[_StreamEntry], await self._client.xrange(key, count=STREAM_MAXLEN * 2))
+        except (RedisError, OSError) as exc:
+            _logger.warning("relay_unreachable", error=str(exc))
+            return None
+        events: list[bytes] = []
+        ended = False
+        note: bytes | None = None
+        for entry_id, fields in entries:
+            if int(entry_id.partition(b"-")[0]) != len(events) + 1:
+                return None  # trimmed, or not this run's: what clients saw cannot be rebuilt
+            payload = fields.get(b"e")
+            if payload is None:
+                ended = True
+                break
+            if not events:
+                note = fields.get(b"h")
+            events.append(payload)
+        return Relayed(events, note, ended) if events else None
 
     async def _latest(self, key: str) -> _StreamEntry | None:
         entries = cast(list[_StreamEntry], await self._client.xrevrange(key, count=1))

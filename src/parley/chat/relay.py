@@ -11,6 +11,8 @@ Two twins, chosen by settings (ARCHITECTURE.md, "Every backend has an in-process
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal, Protocol, get_args
 
 from parley.chat.runs import Run, RunFeed, RunRegistry
@@ -20,8 +22,21 @@ StopReason = Literal["stopped", "suspended"]
 STOP_REASONS: frozenset[str] = frozenset(get_args(StopReason))
 
 
+@dataclass(frozen=True)
+class Relayed:
+    """Everything a run relayed, read back by the replica taking it over (`chat.handover`): its encoded events
+    in order (numbered from 1, without gaps), the hand-over note sent with the first, and whether it ended."""
+
+    events: list[bytes]
+    note: bytes | None
+    ended: bool
+
+
 class RunRelay(Protocol):
     """Shares this process's runs with other replicas and reaches theirs."""
+
+    # Whether another replica can take over this process's runs (`chat.handover`): only when they are relayed.
+    can_hand_over: bool
 
     async def start(self, runs: RunRegistry) -> None:
         """Begin serving requests about `runs` (stop requests, remote listeners) from other replicas."""
@@ -46,9 +61,33 @@ class RunRelay(Protocol):
         `wait_seconds`) until it has finished, so its final state can be read."""
         ...
 
+    async def replay(self, conversation_id: uuid.UUID) -> Relayed | None:
+        """What the conversation's latest run relayed so far, from its first event; None when nothing complete
+        is left of it (never relayed, expired, or trimmed)."""
+        ...
+
+    def adopt(self, run: Run) -> None:
+        """Share a run taken over from another replica: its events continue the stream it relayed there."""
+        ...
+
+    def release(self, run: Run) -> None:
+        """Stop sharing a run handed over unfinished (a drain): its stream stays open, for the replica that takes
+        it over to continue, and its end is never relayed from here."""
+        ...
+
+    async def announce_release(self) -> None:
+        """Deliver what is queued, then tell the other replicas that answers were handed over, to take them now."""
+        ...
+
+    def on_release(self, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever another replica announces answers handed over."""
+        ...
+
 
 class InProcessRelay:
     """The single-process twin: every run is local, so there is nothing to share or reach."""
+
+    can_hand_over = False
 
     async def start(self, runs: RunRegistry) -> None:
         return None
@@ -65,4 +104,19 @@ class InProcessRelay:
     async def request_stop(
         self, conversation_id: uuid.UUID, *, wait_seconds: float, reason: StopReason = "stopped"
     ) -> None:
+        return None
+
+    async def replay(self, conversation_id: uuid.UUID) -> Relayed | None:
+        return None
+
+    def adopt(self, run: Run) -> None:
+        return None
+
+    def release(self, run: Run) -> None:
+        return None
+
+    async def announce_release(self) -> None:
+        return None
+
+    def on_release(self, callback: Callable[[], None]) -> None:
         return None

@@ -209,3 +209,46 @@ async def conversation_file_ids(session: AsyncSession, conversation_id: uuid.UUI
         select(File.id).where(File.conversation_id == conversation_id).order_by(File.created_at, File.id)
     )
     return list(rows)
+
+
+_CLAIM_STALE = text(
+    "UPDATE messages SET updated_at = now() "
+    "WHERE id IN ("
+    "  SELECT id FROM messages "
+    "  WHERE role = 'assistant' AND finish_reason IS NULL AND updated_at < now() - CAST(:stale AS interval) "
+    "    AND NOT (id = ANY(:keep)) "
+    "  ORDER BY updated_at LIMIT :at_most FOR UPDATE SKIP LOCKED"
+    ") AND finish_reason IS NULL AND updated_at < now() - CAST(:stale AS interval) "
+    "RETURNING id, conversation_id"
+).bindparams(bindparam("keep", type_=ARRAY(Uuid())))
+
+
+async def claim_stale(
+    session: AsyncSession, *, stale_after: timedelta, keep: set[uuid.UUID], at_most: int
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Take over answers nobody is writing any more (their replica died, or let them go): their checkpoint is
+    refreshed to now, so they are this replica's from the commit on. Exactly one replica gets each: the
+    condition is checked again on the locked row, which a replica that claimed it first has refreshed.
+    Returns (message id, conversation id) of each."""
+    rows = await session.execute(_CLAIM_STALE, {"stale": stale_after, "keep": list(keep), "at_most": at_most})
+    return [(row[0], row[1]) for row in rows]
+
+
+async def mark_interrupted_ids(session: AsyncSession, message_ids: Sequence[uuid.UUID]) -> None:
+    """These unfinished answers cannot be continued: `interrupted`, keeping what was checkpointed."""
+    if message_ids:
+        await session.execute(
+            update(Message)
+            .where(Message.id.in_(message_ids), Message.finish_reason.is_(None))
+            .values(finish_reason="interrupted")
+        )
+
+
+async def save_released(session: AsyncSession, message_id: uuid.UUID, content: str) -> None:
+    """Checkpoint an answer this replica lets go unfinished (a drain), dated far enough back that the other
+    replicas' next sweep takes it over at once instead of waiting for the stale window."""
+    await session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.finish_reason.is_(None))
+        .values(content=content, updated_at=func.now() - timedelta(days=1))
+    )

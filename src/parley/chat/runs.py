@@ -62,6 +62,9 @@ class Run:
         self.remote_listener_until = 0.0
         self.observer: RunObserver | None = None
         self.done = asyncio.Event()
+        # What another replica needs to continue this answer should this process die (`chat.handover`): sent
+        # with the run's first event when runs are relayed, never to clients.
+        self.handover_note: bytes | None = None
 
     # The producer side -------------------------------------------------------------------------------
     def next_id(self) -> str:
@@ -136,6 +139,13 @@ class Run:
             if self.listeners == 0 and not self.finished:
                 self._grace_seconds = grace_seconds
                 self._grace_timer = asyncio.get_running_loop().call_later(grace_seconds, self._cancel_if_abandoned)
+
+    def expect_listener(self, *, grace_seconds: float) -> None:
+        """Cancel the run if nobody listens within `grace_seconds` (here, or on another replica): for a run
+        taken over from a replica that died, whose clients may never come back."""
+        if self.listeners == 0 and self._grace_timer is None and not self.finished:
+            self._grace_seconds = grace_seconds
+            self._grace_timer = asyncio.get_running_loop().call_later(grace_seconds, self._cancel_if_abandoned)
 
     def _cancel_if_abandoned(self) -> None:
         self._grace_timer = None

@@ -1,7 +1,8 @@
 """Liveness and readiness, for load balancers and orchestrators.
 
 `/healthz` is liveness: the process is up (never restart it for a model that is still loading). `/readyz` is
-readiness: the database answers with a current schema, and no model is still loading. A replica whose bundled
+readiness: the database answers with a current schema, no model is still loading, and the replica is not
+draining (stopping after a SIGTERM: `chat.drain`). A replica whose bundled
 model is still loading gets no traffic yet, so nobody's first answer waits seconds for the load; one whose model
 failed to load stays ready (every replica would fail alike, and everything but that model still works), and
 says so in `models`.
@@ -14,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
+from parley.chat.drain import Drain
 from parley.db import Database
 from parley.errors import problem_response, problem_responses
 from parley.llm.registry import ModelRegistry
@@ -35,6 +37,9 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> Any:
     database: Database = request.app.state.database
     registry: ModelRegistry = request.app.state.models
+    drain: Drain | None = getattr(request.app.state, "drain", None)
+    if drain is not None and drain.draining:  # stopping: no new traffic, while running answers finish
+        return problem_response(503, "draining: this replica is stopping", request=request, models=registry.states)
     try:
         await database.ping()
         current = await is_current(database.engine)

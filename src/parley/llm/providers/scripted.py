@@ -61,6 +61,16 @@ class ScriptedModel:
                 return message.content
         return ""
 
+    def _continuing(self, request: ChatRequest) -> str:
+        """The reply, less what a trailing assistant message already holds of it: an answer taken over by
+        another replica (`chat.handover`) continues exactly where it stopped, so its whole text is what an
+        uninterrupted answer would have been."""
+        reply = self.reply_for(request)
+        last = request.messages[-1] if request.messages else None
+        if last is not None and last.role == "assistant" and last.content and reply.startswith(last.content):
+            return reply[len(last.content) :]
+        return reply
+
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
         if self.config.load_ms:
             await self.start()
@@ -73,7 +83,7 @@ class ScriptedModel:
             )
         if self._failure == "hang":
             await asyncio.Event().wait()
-        tokens = split_tokens(self.reply_for(request))
+        tokens = split_tokens(self._continuing(request))
         limit = request.params.max_tokens or self.config.max_output_tokens
         drop_after = int(self._argument) if self._failure == "drop_after_tokens" else None
         interval = 1 / self.config.tokens_per_second if self.config.tokens_per_second else 0.0
