@@ -18,6 +18,7 @@ from parley.auth.principal import Principal
 from parley.auth.security import SecurityDep
 from parley.db import SessionDep
 from parley.errors import Forbidden, Unauthorized
+from parley.tracing import spans as tracing
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -34,7 +35,10 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         raise Unauthorized()
-    principal = await service.authenticate(session, security, credentials.credentials)
+    with tracing.span("auth.principal") as span:
+        principal = await service.authenticate(session, security, credentials.credentials)
+        span.set_attribute("parley.user_id", str(principal.user_id))
+        span.set_attribute("parley.credential", "api_key" if principal.api_key_id is not None else "access_token")
     request.state.principal = principal
     return principal
 

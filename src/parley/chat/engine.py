@@ -8,7 +8,7 @@ import contextlib
 import gc
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -32,6 +32,7 @@ from parley.llm.router import ModelSwitch, Router
 from parley.metrics import instruments as metrics
 from parley.quotas import service as quotas_service
 from parley.quotas.ledger import Ledger
+from parley.tracing import spans as tracing
 from parley.usage import service as usage_service
 
 _logger = structlog.get_logger("parley.chat")
@@ -134,7 +135,7 @@ class ChatEngine:
             if self.relay.can_hand_over:
                 generation.run.handover_note = handover.note(generation)
             self.relay.publish(generation.run)
-        self.runs.start(generation.run, lambda _run: self._generate_counted(generation))
+        self.runs.start(generation.run, lambda _run: self._traced_generation(generation))
 
     def stop_answers_of(self, user_id: uuid.UUID) -> None:
         """Stop every answer being written for `user_id` (a suspended account): this replica's at once, the
@@ -155,6 +156,12 @@ class ChatEngine:
             await asyncio.gather(*(self.relay.request_stop(c, wait_seconds=5.0, reason="suspended") for c in elsewhere))
         except Exception as exc:  # logged, not raised: the suspension itself stands and was already answered
             _logger.error("stop_answers_failed", user_id=str(user_id), error=str(exc))
+
+    def _traced_generation(self, job: Generation) -> Coroutine[Any, Any, None]:
+        # The run's task was created in the request (or the hand-over that started it) and carries its context:
+        # this span, and the model calls' under it, belong to that request's trace.
+        attributes = {"parley.model": job.model.config.name, "parley.message_id": str(job.message_id)}
+        return tracing.traced("chat.generation", self._generate_counted(job), attributes)
 
     async def _generate_counted(self, job: Generation) -> None:
         """`_generate`, counted in parley_active_streams (the autoscaler's per-pod figure) while it runs, however
@@ -256,6 +263,7 @@ class ChatEngine:
                     now = time.monotonic()
                     if ttft_ms is None:
                         ttft_ms = int((now - started) * 1000)
+                        tracing.first_token(ttft_ms)
                         metrics.TIME_TO_FIRST_TOKEN.labels(model=model_name).observe(now - started)
                     else:
                         gaps.observe(now - last_delta)

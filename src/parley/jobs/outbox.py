@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased
 
 from parley.db import after_commit
 from parley.models import Job
+from parley.tracing import spans as tracing
 
 if TYPE_CHECKING:
     from parley.jobs.worker import JobWorker
@@ -37,6 +38,8 @@ class ClaimedJob:
     payload: dict[str, Any]
     # Claims so far, this one included; it also tells a worker whether the job is still its own.
     attempts: int
+    # The W3C traceparent of the request that enqueued the job (tracing on), taken out of the payload.
+    trace_parent: str | None = None
 
 
 async def enqueue(
@@ -54,6 +57,11 @@ async def enqueue(
         raise ValueError("delay_seconds must not be negative")
     # Refuse a payload the worker could not read back, here in the caller's code path, not later in a worker.
     json.dumps(payload)
+    # The job's trace links to the request's (README, "Traces"): its traceparent rides in the payload, under a
+    # key the worker removes before the handler sees the payload.
+    trace_parent = tracing.trace_parent()
+    if trace_parent is not None:
+        payload = {**payload, tracing.TRACE_PARENT_KEY: trace_parent}
     job_id = uuid.uuid4()
     await session.execute(
         insert(Job).values(
@@ -198,7 +206,15 @@ async def _take(session: AsyncSession, job_id: uuid.UUID, lease_seconds: float) 
     row = result.one_or_none()
     if row is None:
         return None
-    return ClaimedJob(id=row.id, kind=row.kind, payload=dict(row.payload), attempts=row.attempts)
+    payload = dict(row.payload)
+    trace_parent = payload.pop(tracing.TRACE_PARENT_KEY, None)
+    return ClaimedJob(
+        id=row.id,
+        kind=row.kind,
+        payload=payload,
+        attempts=row.attempts,
+        trace_parent=trace_parent if isinstance(trace_parent, str) else None,
+    )
 
 
 def _still_ours(job: ClaimedJob) -> Any:

@@ -18,6 +18,7 @@ from parley.db import Database
 from parley.jobs import outbox
 from parley.jobs.outbox import ClaimedJob
 from parley.jobs.wakeup import AmqpWakeup
+from parley.tracing import spans as tracing
 
 _logger = structlog.get_logger("parley.jobs")
 
@@ -160,6 +161,16 @@ class JobWorker:
             )
 
     async def _execute(self, job: ClaimedJob) -> None:
+        # A trace of its own, linked to the request that enqueued the job (README, "Traces").
+        attributes: dict[str, str | int] = {
+            "parley.job.kind": job.kind,
+            "parley.job.id": str(job.id),
+            "parley.job.attempt": job.attempts,
+        }
+        with tracing.job_span(f"job {job.kind}", attributes, parent=job.trace_parent):
+            await self._run(job)
+
+    async def _run(self, job: ClaimedJob) -> None:
         log = _logger.bind(job_id=str(job.id), kind=job.kind, attempt=job.attempts)
         if job.attempts > self.settings.max_attempts:
             # Claimed again after its lease ran out more often than it may be tried: its worker keeps dying.

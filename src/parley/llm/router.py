@@ -17,6 +17,7 @@ from collections.abc import AsyncGenerator, Collection, Sequence
 from dataclasses import dataclass, replace
 
 import structlog
+from opentelemetry.trace import Span
 
 from parley.config import LLMSettings
 from parley.errors import NotFound
@@ -43,6 +44,7 @@ from parley.llm.response_cache import (
     replay,
 )
 from parley.metrics import instruments as metrics
+from parley.tracing import spans as tracing
 
 _logger = structlog.get_logger("parley.llm.router")
 _CONTINUE_PROMPT = (
@@ -206,11 +208,25 @@ class Router:
             attempt_request = request if not sent else _continuation(request, "".join(sent))
             for attempt in range(registered.config.max_retries + 1):
                 streamed = 0
+                # The call's span: current only while the request goes out (`_watched`), never while the caller
+                # handles a token; no per-token work on it but the first token's mark.
+                call = tracing.start_span(
+                    "llm.call",
+                    {
+                        "parley.model": name,
+                        "parley.provider": registered.config.provider,
+                        "parley.attempt": attempt + 1,
+                        "parley.fallback": name != model.config.name,
+                        "parley.requested_model": model.config.name,
+                    },
+                )
                 try:
-                    async with contextlib.aclosing(_watched(registered, attempt_request)) as events:
+                    async with contextlib.aclosing(_watched(registered, attempt_request, call)) as events:
                         async for event in events:
                             if type(event) is TextDelta:
                                 streamed += 1
+                                if streamed == 1:
+                                    tracing.mark_first_token(call)
                                 generated += 1
                                 sent.append(event.text)
                                 yield event
@@ -220,6 +236,7 @@ class Router:
                                 yield event
                                 return
                 except ProviderError as exc:
+                    tracing.end(call, exc)
                     breaker.failure()
                     _count_call(name, breaker, ok=False)
                     last_error = exc
@@ -238,6 +255,8 @@ class Router:
                         break
                     metrics.PROVIDER_RETRIES.labels(model=name).inc()
                     await asyncio.sleep(backoff_seconds(attempt))
+                finally:
+                    tracing.end(call)
         raise AllModelsFailed(
             f"no model could answer: {last_error}" if last_error else "no model could answer",
             status=last_error.status if last_error else None,
@@ -380,7 +399,7 @@ class _IdleWatch:
             self._handle = None
 
 
-async def _watched(registered: RegisteredModel, request: ChatRequest) -> AsyncGenerator[ChatEvent, None]:
+async def _watched(registered: RegisteredModel, request: ChatRequest, call: Span) -> AsyncGenerator[ChatEvent, None]:
     """The provider's stream, failing as a retryable ProviderError when the model goes silent for longer than its
     `timeout_seconds` (only the time spent waiting for the model counts) or ends without finishing. Closing
     this generator closes the provider's, which closes the upstream call at once."""
@@ -390,12 +409,20 @@ async def _watched(registered: RegisteredModel, request: ChatRequest) -> AsyncGe
     loop = asyncio.get_running_loop()
     events = registered.model.stream(request)
     read = events.__anext__
+    first = True
     try:
         while True:
             watch.since = loop.time()
             watch.waiting = True
             try:
-                event = await read()
+                if first:
+                    # The request goes out on the first read: with the call's span current, the HTTP client's
+                    # span is its child.
+                    first = False
+                    with tracing.within(call):
+                        event = await read()
+                else:
+                    event = await read()
             except StopAsyncIteration:
                 raise ProviderError(f"model {name} ended its stream without finishing", retryable=True) from None
             except asyncio.CancelledError:

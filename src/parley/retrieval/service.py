@@ -22,6 +22,7 @@ from parley.embeddings import Embedder
 from parley.errors import NotFound
 from parley.kit.languages import FUNCTION_WORDS, LANGUAGES, UNSTEMMED, detect_language
 from parley.retrieval import repository
+from parley.tracing import spans as tracing
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Words that ask rather than say what the question is about; the function words of the question's language
@@ -164,17 +165,20 @@ async def search(
     """The `top_k` chunks best matching `query` among the readable files in `scope`, best first."""
     if scope.is_empty or top_k < 1 or not query.strip():
         return []
-    query_vector = await embedder.embed_query(query)
-    return await search_by_vector(
-        session,
-        user_id=user_id,
-        role=role,
-        query=query,
-        query_vector=query_vector,
-        scope=scope,
-        top_k=top_k,
-        settings=settings,
-    )
+    with tracing.span("retrieval.search", {"parley.top_k": top_k}) as span:
+        query_vector = await embedder.embed_query(query)
+        chunks = await search_by_vector(
+            session,
+            user_id=user_id,
+            role=role,
+            query=query,
+            query_vector=query_vector,
+            scope=scope,
+            top_k=top_k,
+            settings=settings,
+        )
+        span.set_attribute("parley.chunks", len(chunks))
+    return chunks
 
 
 async def pending_files(session: AsyncSession, *, user_id: uuid.UUID, role: str, scope: RetrievalScope) -> list[str]:

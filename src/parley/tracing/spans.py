@@ -8,12 +8,12 @@ hands back a shared do-nothing span without touching the context, and a job carr
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from typing import Any, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import INVALID_SPAN, Link, Span, SpanKind, Tracer
+from opentelemetry.trace import INVALID_SPAN, Link, Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
@@ -55,6 +55,19 @@ def span(
     return tracer.start_as_current_span(name, kind=kind, attributes=attributes, links=links)
 
 
+def job_span(
+    name: str, attributes: Mapping[str, AttributeValue], *, parent: str | None
+) -> contextlib.AbstractContextManager[Span]:
+    """A new trace for a background job (whatever span is current), linked to the request that enqueued it
+    (`parent`: the traceparent stored with the job)."""
+    tracer = installed.tracer
+    if tracer is None:
+        return _null_span
+    return tracer.start_as_current_span(
+        name, context=Context(), kind=SpanKind.CONSUMER, attributes=attributes, links=links_to(parent)
+    )
+
+
 def start_span(name: str, attributes: Mapping[str, AttributeValue] | None = None) -> Span:
     """A child span of the current one that is NOT made current: for work that yields to its caller in between
     (a streamed model call), where a current span would leak into the caller's code. End it yourself."""
@@ -75,7 +88,9 @@ def within(span_: Span) -> Iterator[None]:
         yield
 
 
-def traced(name: str, work: Coroutine[Any, Any, _T], attributes: Mapping[str, AttributeValue]) -> Awaitable[_T]:
+def traced(
+    name: str, work: Coroutine[Any, Any, _T], attributes: Mapping[str, AttributeValue]
+) -> Coroutine[Any, Any, _T]:
     """`work` run inside a span `name` (the coroutine itself while tracing is off). A task started with it keeps
     the trace of the code that created the task: asyncio copies the context into the task."""
     if installed.tracer is None:
@@ -86,6 +101,22 @@ def traced(name: str, work: Coroutine[Any, Any, _T], attributes: Mapping[str, At
 async def _in_span(name: str, work: Coroutine[Any, Any, _T], attributes: Mapping[str, AttributeValue]) -> _T:
     with span(name, attributes):
         return await work
+
+
+def end(span_: Span, error: BaseException | None = None) -> None:
+    """End a span from `start_span` (marked failed with `error`); a span already ended is left as it is."""
+    if not span_.is_recording():
+        return
+    if error is not None:
+        span_.set_status(Status(StatusCode.ERROR, str(error)))
+        span_.record_exception(error)
+    span_.end()
+
+
+def mark_first_token(span_: Span) -> None:
+    """The first token of a model call arrived (an event on its span: the provider's time to first token)."""
+    if span_.is_recording():
+        span_.add_event("first_token")
 
 
 def first_token(ttft_ms: int) -> None:

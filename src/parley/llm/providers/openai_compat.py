@@ -34,6 +34,7 @@ from parley.llm.base import (
 )
 from parley.llm.config import ModelConfig
 from parley.llm.tokenizers import count_chat_tokens_async
+from parley.tracing import spans as tracing
 
 # Local servers (Ollama, vLLM, llama.cpp) ignore the key, but the SDK insists on one.
 _NO_API_KEY = "not-needed"
@@ -194,6 +195,9 @@ def _http_client(max_connections: int) -> Any:
     SDK's 1,000 would make answers beyond it wait for one; None falls back to the SDK's own client."""
     limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=100, keepalive_expiry=5.0)
     try:
-        return openai.DefaultAioHttpClient(limits=limits)
+        client = openai.DefaultAioHttpClient(limits=limits)
     except RuntimeError:  # the SDK's adapter is missing (aiohttp absent or too old)
         return None
+    # Traced when tracing is on: a span per upstream request, and its `traceparent` sent to the model server.
+    tracing.instrument_http_client(client)
+    return client
