@@ -16,8 +16,40 @@ from typing import Any
 
 from prometheus_client import multiprocess
 
+from parley.config import Settings
+from parley.metrics.exposition import InternalMetricsServer
+
 # The variable prometheus-client itself reads.
 ENVIRONMENT_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+# Tells the workers that the supervisor serves the internal metrics port (`MetricsSettings`).
+_SERVED_BY_SUPERVISOR = "PARLEY_METRICS__PORT_SERVED_BY_SUPERVISOR"
+
+
+class SupervisedMetrics:
+    """The metrics of `parley serve --workers N`, set up by the supervisor process: a fresh multiprocess
+    directory handed to the workers (create it before they start), the live gauges of replaced workers
+    dropped (`watch`), and, with `PARLEY_METRICS__PORT`, that port served by the supervisor over all workers
+    (a port cannot be bound by each worker). `close` when the supervisor returns."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.directory, self._temporary = prepare_directory(settings.prometheus_multiproc_dir)
+        export(self.directory)
+        self._internal: InternalMetricsServer | None = None
+        port = settings.metrics.port
+        if port is not None:
+            os.environ[_SERVED_BY_SUPERVISOR] = "true"
+            self._internal = InternalMetricsServer(settings.metrics.host or settings.host, port, self.directory)
+
+    def watch(self, supervisor: Any) -> None:
+        mark_dead_workers(supervisor, self.directory)
+        if self._internal is not None:
+            self._internal.start()
+
+    def close(self) -> None:
+        if self._internal is not None:
+            self._internal.stop()
+        if self._temporary:
+            remove(self.directory)
 
 
 def prepare_directory(configured: Path | None) -> tuple[Path, bool]:
