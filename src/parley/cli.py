@@ -126,7 +126,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if workers > 1:
             from uvicorn.supervisors import Multiprocess
 
+            from parley.metrics.multiprocess import SupervisedMetrics
+
             _prepare_workers(settings, url)
+            # Before the workers start: they must import prometheus-client with its multiprocess directory set.
+            metrics = SupervisedMetrics(settings)
             config = uvicorn.Config(
                 "parley.cli:worker_app",
                 factory=True,
@@ -136,10 +140,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
             )
             # The supervisor stops its workers on SIGINT/SIGTERM and returns; the embedded database stops below.
             supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+            metrics.watch(supervisor)
             deadline = _deadline(settings, embedded)
             for name in ("handle_int", "handle_term"):
                 setattr(supervisor, name, _arming(deadline, getattr(supervisor, name)))
-            supervisor.run()
+            try:
+                supervisor.run()
+            finally:
+                metrics.close()
         else:
             app = create_app(settings.model_copy(update={"database_url": url}))
             config = uvicorn.Config(app, **options)  # type: ignore[arg-type]
