@@ -24,6 +24,9 @@ WEB_SOURCES := $(shell find web sdk/typescript -type f \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null)
 	@command -v nginx >/dev/null 2>&1 || (apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null)
+	@# Debian's docker-compose validates and resolves deploy/compose.yaml (no container engine runs here).
+	@command -v docker-compose >/dev/null 2>&1 || (apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null)
 	@touch $@
 
 install: .venv/.installed
@@ -60,6 +63,7 @@ lint: install
 	$(UV) run --frozen ruff format --check src tests bench
 	$(UV) run --frozen ruff check src tests bench
 	$(UV) run --frozen mypy --strict src
+	$(UV) run --frozen hadolint deploy/Dockerfile
 
 format: install
 	$(UV) run --frozen ruff format src tests bench
