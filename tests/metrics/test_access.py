@@ -81,5 +81,6 @@ class TestInternalPort:
         assert internal.status_code == 200
         assert 'route="/healthz"' in internal.text
         # Stopped with the app.
-        with pytest.raises(httpx.ConnectError):
-            httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+        async with httpx.AsyncClient() as http:
+            with pytest.raises(httpx.ConnectError):
+                await http.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
