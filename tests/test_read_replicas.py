@@ -282,6 +282,45 @@ class TestFallingBackToThePrimary:
         assert await titles(http, reader) == ["after the standby stopped"]
 
 
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def replicas_on_redis(
+    replica_settings: Settings, redis_url: str, redis_key_prefix: str
+) -> AsyncIterator[tuple[FastAPI, FastAPI]]:
+    """Two Parley replicas behind one load balancer, both reading the standby, sharing write positions in Redis."""
+    shared = replica_settings.model_copy(update={"redis_url": redis_url, "redis_key_prefix": redis_key_prefix})
+    async with running_app(shared) as one, running_app(shared) as two:
+        yield one, two
+
+
+class TestReadYourWritesAcrossReplicas:
+    async def test_a_write_on_one_replica_is_read_on_the_other(self, replicas_on_redis, http):
+        one, two = replicas_on_redis
+        await caught_up(two)
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=one), base_url="http://testserver") as via_one,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=two), base_url="http://testserver") as via_two,
+        ):
+            writer = await signed_in_user(one, via_one)
+            other = await signed_in_user(one, via_one)
+            await caught_up(two)
+            await pause(two)
+            try:
+                await behind_their_back(one, Conversation(user_id=other.id, title="other's unseen"))
+                created = await via_one.post(CONVERSATIONS, json={"title": "written on one"}, headers=writer.headers)
+                assert created.status_code == 201, created.text
+
+                # The next request lands on the other replica: it knows of the write from Redis.
+                assert await titles(via_two, writer) == ["written on one"]
+                history = await via_two.get(f"{CONVERSATIONS}/{created.json()['id']}", headers=writer.headers)
+                assert history.status_code == 200
+                # And it does read the paused standby for everyone else.
+                assert await titles(via_two, other) == []
+            finally:
+                await resume(two)
+            await caught_up(two)
+            assert await titles(via_two, other) == ["other's unseen"]
+
+
 class TestWritePositions:
     async def test_memory_positions_keep_the_latest_write_until_the_standby_has_it(self):
         positions = MemoryWritePositions(ttl_seconds=60)
