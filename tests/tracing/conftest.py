@@ -3,6 +3,9 @@ for an OTLP endpoint), and helpers to read the traces it recorded."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -10,9 +13,11 @@ import pytest_asyncio
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy import select
 
 from parley.app import create_app
 from parley.config import Settings
+from parley.models import File
 from tests.conftest import _empty_tables
 
 
@@ -52,3 +57,28 @@ async def traced(traced_app: tuple[FastAPI, Recorded]) -> AsyncIterator[tuple[Fa
     recorded.clear()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
         yield app, http, recorded
+
+
+FACT = "The Zephyr-7 cooling unit must be serviced every 41 days by the facilities team in Building K."
+
+
+async def upload(client: httpx.AsyncClient, headers: dict[str, str], filename: str, text: str, **form: str) -> str:
+    response = await client.post(
+        "/api/v1/chat/upload", files={"file": (filename, text.encode(), "text/plain")}, data=form, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def wait_ready(app: FastAPI, *file_ids: str) -> None:
+    """Run the due jobs (ingestion) until these files are ready; the app's own workers may take some of them."""
+    ids = [uuid.UUID(file_id) for file_id in file_ids]
+    deadline = time.monotonic() + 180
+    while True:
+        await app.state.jobs.run_pending()
+        async with app.state.database.session() as session:
+            statuses = list(await session.scalars(select(File.status).where(File.id.in_(ids))))
+        if statuses and all(status == "ready" for status in statuses):
+            return
+        assert "failed" not in statuses and time.monotonic() < deadline, statuses
+        await asyncio.sleep(0.1)

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from tests.factories import signed_in_user
 from tests.sse import parse_events
+from tests.tracing.conftest import FACT, upload, wait_ready
 
 CHAT = "/api/v1/chat"
-
-
-def _ids(span):
-    return span.context.trace_id, span.context.span_id
+KBS = "/api/v1/knowledge-bases"
 
 
 class TestOneTracePerChat:
@@ -25,7 +23,6 @@ class TestOneTracePerChat:
 
         [server] = recorded.server_spans("POST /api/v1/chat")
         spans = recorded.trace_of(server)
-        names = [s.name for s in spans]
         assert server.parent is None
         assert server.attributes["http.route"] == "/api/v1/chat"
         auth = next(s for s in spans if s.name == "auth.principal")
@@ -38,5 +35,31 @@ class TestOneTracePerChat:
         assert call.attributes["parley.model"] == "echo"
         assert call.attributes["parley.provider"] == "scripted"
         assert call.attributes["parley.attempt"] == 1
-        sql = [s for s in spans if s.attributes.get("db.system") == "postgresql" or s.kind.name == "CLIENT"]
-        assert sql, names
+        # The principal's lookup, and the answer's saving, are SQL spans under their own steps.
+        sql = [s for s in spans if s.kind.name == "CLIENT" and s.attributes.get("db.statement")]
+        assert any(s.parent.span_id == auth.context.span_id for s in sql)
+        assert any(s.parent.span_id == generation.context.span_id for s in sql)
+
+
+class TestKnowledgeBaseChat:
+    async def test_the_search_of_the_knowledge_base_is_a_span_of_the_answer(self, traced):
+        app, client, recorded = traced
+        me = await signed_in_user(app, client)
+        kb = (await client.post(KBS, json={"name": "Facilities"}, headers=me.headers)).json()
+        file_id = await upload(client, me.headers, "facilities.txt", FACT, knowledge_base_id=kb["id"])
+        await wait_ready(app, file_id)
+        recorded.clear()
+
+        question = {"message": "Zephyr-7 service interval?", "knowledge_base_ids": [kb["id"]], "stream": False}
+        response = await client.post(CHAT, json=question, headers=me.headers)
+        assert response.status_code == 200, response.text
+        assert response.json()["citations"], response.json()
+
+        [server] = recorded.server_spans("POST /api/v1/chat")
+        spans = recorded.trace_of(server)
+        generation = next(s for s in spans if s.name == "chat.generation")
+        [search] = [s for s in spans if s.name == "retrieval.search"]
+        assert search.parent.span_id == generation.context.span_id
+        assert search.attributes["parley.chunks"] >= 1
+        # Its SQL is inside it.
+        assert any(s.parent is not None and s.parent.span_id == search.context.span_id for s in spans)
