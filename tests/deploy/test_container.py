@@ -182,9 +182,9 @@ class TestCompose:
         assert settings.admin_email == "admin@example.com"
         assert settings.forwarded_allow_ips == "*"
         assert settings.environment == "production"
-        # The grace period outlasts Parley's own shutdown deadline.
+        # The grace period outlasts Parley's own drain and shutdown deadlines.
         grace = config["services"]["parley-1"]["stop_grace_period"]  # type: ignore[index]
-        assert int(str(grace).rstrip("s")) > settings.shutdown_timeout_seconds
+        assert int(str(grace).rstrip("s")) > settings.drain_timeout_seconds + settings.shutdown_timeout_seconds
 
     def test_docker_compose_refuses_a_broken_file(self, tmp_path: Path) -> None:
         compose = require_tool("docker-compose")
