@@ -67,7 +67,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["host"] = args.host
     if getattr(args, "port", None):
         overrides["port"] = args.port
-    if getattr(args, "worker_healthcheck_timeout", None):
+    if getattr(args, "worker_healthcheck_timeout", None) is not None:
         overrides["worker_healthcheck_timeout_seconds"] = args.worker_healthcheck_timeout
     return Settings(**overrides)  # type: ignore[arg-type]
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:
+    # numpy is imported by the embedders that compute (never by a process that only imports this contract).
+    import numpy as np
+    import numpy.typing as npt
 
 
 class EmbeddingError(Exception):
@@ -69,6 +71,8 @@ def count_tokens(embedder: Embedder, texts: Sequence[str]) -> list[int]:
 
 
 def l2_normalised(matrix: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    import numpy as np
+
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     result: npt.NDArray[np.float32] = (matrix / np.clip(norms, 1e-12, None)).astype(np.float32)
     return result

@@ -17,6 +17,7 @@ import asyncio
 import base64
 import binascii
 import calendar
+import functools
 import logging
 import shutil
 import threading
@@ -24,25 +25,52 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import ParseError
 
 import anyio
 import httpx
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT  # type: ignore[import-untyped]
-from saml2.client import Saml2Client  # type: ignore[import-untyped]
-from saml2.config import SPConfig  # type: ignore[import-untyped]
-from saml2.metadata import create_metadata_string  # type: ignore[import-untyped]
-from saml2.response import StatusError  # type: ignore[import-untyped]
-from saml2.saml import NAMEID_FORMAT_EMAILADDRESS  # type: ignore[import-untyped]
-from saml2.samlp import response_from_string  # type: ignore[import-untyped]
-from saml2.sigver import SIG_RSA_SHA256  # type: ignore[import-untyped]
-from saml2.time_util import str_to_time  # type: ignore[import-untyped]
-from saml2.validate import ResponseLifetimeExceed, ToEarly  # type: ignore[import-untyped]
 
 from parley.identity.saml_config import SAMLIdPSettings, SAMLSettings
 from parley.identity.saml_keys import SPKeyPair, sp_key_pair
 from parley.identity.service import ExternalProfile, IdentityPolicy, SignInRefused
+
+if TYPE_CHECKING:
+    from saml2.client import Saml2Client  # type: ignore[import-untyped]
+
+
+@functools.cache
+def _pysaml2() -> Any:
+    """pysaml2, imported by the first SAML request rather than by every Parley process: with xmlschema under it,
+    it takes seconds to import on a busy machine, which every `parley serve --workers N` process paid at start-up
+    (README, "Several processes")."""
+    import saml2  # type: ignore[import-untyped]
+    from saml2.client import Saml2Client
+    from saml2.config import SPConfig  # type: ignore[import-untyped]
+    from saml2.metadata import create_metadata_string  # type: ignore[import-untyped]
+    from saml2.response import StatusError  # type: ignore[import-untyped]
+    from saml2.saml import NAMEID_FORMAT_EMAILADDRESS  # type: ignore[import-untyped]
+    from saml2.samlp import response_from_string  # type: ignore[import-untyped]
+    from saml2.sigver import SIG_RSA_SHA256  # type: ignore[import-untyped]
+    from saml2.time_util import str_to_time  # type: ignore[import-untyped]
+    from saml2.validate import ResponseLifetimeExceed, ToEarly  # type: ignore[import-untyped]
+
+    return SimpleNamespace(
+        BINDING_HTTP_POST=saml2.BINDING_HTTP_POST,
+        BINDING_HTTP_REDIRECT=saml2.BINDING_HTTP_REDIRECT,
+        Saml2Client=Saml2Client,
+        SPConfig=SPConfig,
+        create_metadata_string=create_metadata_string,
+        StatusError=StatusError,
+        NAMEID_FORMAT_EMAILADDRESS=NAMEID_FORMAT_EMAILADDRESS,
+        response_from_string=response_from_string,
+        SIG_RSA_SHA256=SIG_RSA_SHA256,
+        str_to_time=str_to_time,
+        ResponseLifetimeExceed=ResponseLifetimeExceed,
+        ToEarly=ToEarly,
+    )
+
 
 KIND = "saml"
 _log = logging.getLogger(__name__)
@@ -73,7 +101,7 @@ def peek_in_response_to(saml_response: str) -> str | None:
     answers. Malformed input is refused here, as a 400."""
     try:
         # pysaml2's parser refuses entities and DTDs (defusedxml): no billion laughs, no external entities.
-        document = response_from_string(base64.b64decode(saml_response, validate=False))
+        document = _pysaml2().response_from_string(base64.b64decode(saml_response, validate=False))
     except (binascii.Error, ValueError, ParseError) as exc:
         raise _refused("response_malformed", "The identity provider's answer cannot be read.", status=400) from exc
     if document is None:
@@ -140,10 +168,10 @@ class SAMLServiceProvider:
         self._clients.clear()
         return document
 
-    def _config(self, base_url: str, idp_metadata: str, *, unsolicited: bool) -> SPConfig:
+    def _config(self, base_url: str, idp_metadata: str, *, unsolicited: bool) -> Any:
         entity_id, _, acs = self.urls(base_url)
         keys = {"key_file": str(self._keys.key_file), "cert_file": str(self._keys.cert_file)}
-        config = SPConfig()
+        config = _pysaml2().SPConfig()
         config.load(
             {
                 "entityid": entity_id,
@@ -156,7 +184,7 @@ class SAMLServiceProvider:
                 "service": {
                     "sp": {
                         "name": "Parley",
-                        "endpoints": {"assertion_consumer_service": [(acs, BINDING_HTTP_POST)]},
+                        "endpoints": {"assertion_consumer_service": [(acs, _pysaml2().BINDING_HTTP_POST)]},
                         "allow_unsolicited": unsolicited,
                         "authn_requests_signed": self.settings.sign_requests,
                         # One of the two must be signed by the IdP; either is enough (Entra ID signs the
@@ -180,7 +208,7 @@ class SAMLServiceProvider:
                     config = await anyio.to_thread.run_sync(
                         lambda: self._config(base_url, metadata, unsolicited=unsolicited)
                     )
-                    client = Saml2Client(config=config)
+                    client = _pysaml2().Saml2Client(config=config)
                 except Exception as exc:  # pysaml2 raises whatever its parsers do on bad metadata.
                     _log.warning("SAML IdP %s: metadata not usable: %s", self.settings.id, exc)
                     raise _refused(
@@ -216,7 +244,7 @@ class SAMLServiceProvider:
     async def sp_metadata(self, base_url: str) -> str:
         """Parley's SP metadata for this IdP (entity id, ACS, certificate): the same document on every call."""
         client = await self._client(base_url)
-        document = await anyio.to_thread.run_sync(lambda: create_metadata_string(None, config=client.config))
+        document = await anyio.to_thread.run_sync(lambda: _pysaml2().create_metadata_string(None, config=client.config))
         return document.decode() if isinstance(document, bytes) else str(document)
 
     async def login_url(self, base_url: str) -> tuple[str, str]:
@@ -228,9 +256,9 @@ class SAMLServiceProvider:
             with self._thread_lock:
                 request_id, info = client.prepare_for_authenticate(
                     entityid=idp,
-                    binding=BINDING_HTTP_REDIRECT,
+                    binding=_pysaml2().BINDING_HTTP_REDIRECT,
                     sign=self.settings.sign_requests,
-                    sigalg=SIG_RSA_SHA256 if self.settings.sign_requests else None,
+                    sigalg=_pysaml2().SIG_RSA_SHA256 if self.settings.sign_requests else None,
                 )
             return str(request_id), info
 
@@ -263,13 +291,15 @@ class SAMLServiceProvider:
 
         def parse() -> Any:
             with self._thread_lock:
-                return client.parse_authn_request_response(saml_response, BINDING_HTTP_POST, outstanding=outstanding)
+                return client.parse_authn_request_response(
+                    saml_response, _pysaml2().BINDING_HTTP_POST, outstanding=outstanding
+                )
 
         try:
             response = await anyio.to_thread.run_sync(parse)
-        except StatusError as exc:
+        except _pysaml2().StatusError as exc:
             raise _refused("provider_error", f"{self.settings.display_name} did not sign you in.", status=400) from exc
-        except (ResponseLifetimeExceed, ToEarly) as exc:
+        except (_pysaml2().ResponseLifetimeExceed, _pysaml2().ToEarly) as exc:
             raise _refused("assertion_expired", "The sign-in assertion is expired or not yet valid.") from exc
         except Exception as exc:  # pysaml2 signals every other failed check with its own (or a bare) exception.
             raise _classified(exc) from exc
@@ -304,7 +334,7 @@ class SAMLServiceProvider:
         name_id = response.name_id
         name_id_value = name_id.text.strip() if name_id is not None and name_id.text else None
         email = _first(attributes, mapping.email)
-        if email is None and name_id is not None and name_id.format == NAMEID_FORMAT_EMAILADDRESS:
+        if email is None and name_id is not None and name_id.format == _pysaml2().NAMEID_FORMAT_EMAILADDRESS:
             email = name_id_value
         subject = _first(attributes, mapping.subject) if mapping.subject else name_id_value
         if not subject:
@@ -377,7 +407,7 @@ def _expiry(assertion: Any) -> datetime:
     if not moments:
         # No expiry at all: remember it for a day, longer than pysaml2 accepts any response's IssueInstant.
         return datetime.now(UTC) + timedelta(days=1)
-    return min(datetime.fromtimestamp(calendar.timegm(str_to_time(moment)), UTC) for moment in moments)
+    return min(datetime.fromtimestamp(calendar.timegm(_pysaml2().str_to_time(moment)), UTC) for moment in moments)
 
 
 class SAMLProviders:

@@ -8,7 +8,7 @@ import contextlib
 import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
@@ -17,8 +17,10 @@ from parley.config import JobSettings
 from parley.db import Database
 from parley.jobs import outbox
 from parley.jobs.outbox import ClaimedJob
-from parley.jobs.wakeup import AmqpWakeup
 from parley.tracing import spans as tracing
+
+if TYPE_CHECKING:
+    from parley.jobs.wakeup import AmqpWakeup
 
 _logger = structlog.get_logger("parley.jobs")
 
@@ -71,11 +73,13 @@ class JobWorker:
         self._wakeups = [asyncio.Event() for _ in range(settings.workers)]
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
-        self._amqp = (
-            AmqpWakeup(rabbitmq_url, exchange=exchange, on_wake=self.wake, consume=settings.workers > 0)
-            if rabbitmq_url
-            else None
-        )
+        self._amqp: AmqpWakeup | None = None
+        if rabbitmq_url:
+            # aio_pika is imported only when RabbitMQ is configured: it costs every process start a second on a
+            # busy machine (README, "Several processes").
+            from parley.jobs.wakeup import AmqpWakeup
+
+            self._amqp = AmqpWakeup(rabbitmq_url, exchange=exchange, on_wake=self.wake, consume=settings.workers > 0)
 
     def register(self, kind: str, handler: JobHandler, *, on_give_up: GiveUpHandler | None = None) -> None:
         """Run jobs of `kind` with `handler`; `on_give_up` (optional) is awaited once when such a job fails for

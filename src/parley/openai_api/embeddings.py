@@ -7,11 +7,11 @@ the two. Usage is recorded per request (prompt tokens by the embedder's tokenize
 from __future__ import annotations
 
 import base64
+import struct
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import anyio.to_thread
-import numpy as np
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -102,7 +102,8 @@ def _texts(body: EmbeddingRequest) -> list[str]:
 
 def _encoded(vector: list[float], encoding_format: str) -> list[float] | str:
     if encoding_format == "base64":
-        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+        # Little-endian float32, as OpenAI's clients decode it (struct, not numpy: nothing else here needs numpy).
+        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
     return vector
 
 
