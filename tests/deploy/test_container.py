@@ -189,7 +189,10 @@ class TestCompose:
     def test_docker_compose_refuses_a_broken_file(self, tmp_path: Path) -> None:
         compose = require_tool("docker-compose")
         broken = tmp_path / "compose.yaml"
-        text = (DEPLOY / "compose.yaml").read_text().replace("stop_grace_period: 90s", "stop_grace_period: [90]")
+        text, count = re.subn(
+            r"stop_grace_period: \d+s", "stop_grace_period: [90]", (DEPLOY / "compose.yaml").read_text()
+        )
+        assert count == 1
         broken.write_text(text)
         result = subprocess.run([compose, "-f", str(broken), "config"], capture_output=True, text=True, check=False)
         assert result.returncode != 0
