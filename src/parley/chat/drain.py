@@ -88,6 +88,7 @@ class Drain:
 async def drain(engine: ChatEngine, *, timeout_seconds: float) -> None:
     """Wait for the answers being written here to finish, at most `timeout_seconds`; then hand the rest over
     (with a relay), or leave them to the shutdown (without)."""
+    engine.draining = True
     started = time.monotonic()
     deadline = started + timeout_seconds
     _logger.info("drain_started", answers=len(_writing(engine)), timeout_seconds=timeout_seconds)

@@ -75,6 +75,8 @@ class ChatEngine:
         self._answers = 0
         # Stop requests to other replicas for suspended users, held here until they are delivered.
         self._stopping: set[asyncio.Task[None]] = set()
+        # Stopping (chat.drain): this replica lets its answers go and takes over none of the others'.
+        self.draining = False
 
     # Lifecycle ---------------------------------------------------------------------------------------
     async def start(self) -> None:

@@ -136,6 +136,8 @@ def note(job: Generation) -> bytes:
 async def take_over(engine: ChatEngine) -> int:
     """The sweep with a relay: claim the answers nobody is writing any more and continue them here; those that
     cannot be continued (nothing complete relayed, model gone) become `interrupted`. Returns how many did."""
+    if engine.draining:  # stopping: the answers this replica lets go are for the others to take
+        return 0
     keep = {run.message_id for run in engine.runs.active()}
     async with engine.database.session() as session:
         claims = await repository.claim_stale(session, stale_after=engine.stale_after, keep=keep, at_most=_AT_ONCE)
