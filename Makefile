@@ -19,7 +19,8 @@ WEB_SOURCES := $(shell find web sdk/typescript -type f \
 	@# SAML single sign-on (pysaml2) checks XML signatures with Debian's xmlsec1.
 	@command -v xmlsec1 >/dev/null 2>&1 || (apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xmlsec1 >/dev/null)
-	@# deploy/: Debian's promtool checks and unit-tests the alert rules; Debian's nginx checks deploy/nginx.
+	@# deploy/: Debian's promtool checks and unit-tests the alert rules; Debian's nginx checks deploy/nginx
+	@# and balances the three replicas of tests/replicas.
 	@command -v promtool >/dev/null 2>&1 || (apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null)
 	@command -v nginx >/dev/null 2>&1 || (apt-get update -qq && \

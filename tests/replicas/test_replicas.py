@@ -324,6 +324,7 @@ class TestHandOver:
             await asyncio.gather(*(_resume(balanced, headers, answer, deadline=deadline) for answer in answers))
             recovered_in = time.monotonic() - killed_at
             usage = (await balanced.get("/api/v1/users/me/usage", headers=headers)).json()["total"]
+            limits = (await balanced.get("/api/v1/users/me/limits", headers=headers)).json()
 
         completed = sum(
             1 for answer in answers if answer.done is not None and answer.done.data["finish_reason"] == "stop"
@@ -349,3 +350,5 @@ class TestHandOver:
             assert metadata["handed_over"]["model"] == "long"
         # Billed once: the tokens written before the kill and after it, each counted one time.
         assert usage["completion_tokens"] == sum(len(split_tokens(question)) for question in questions)
+        # The killed replica's holds on the user's quotas were ended by the replica that finished its answers.
+        assert limits["concurrent_answers"]["running"] == 0
