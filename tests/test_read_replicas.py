@@ -142,12 +142,16 @@ class TestReadsFromTheStandby:
         assert await titles(http, reader, q="zebra") == []
         response = await http.get(f"{CONVERSATIONS}/{hidden.id}", headers=reader.headers)
         assert response.status_code == 404
+        response = await http.get(f"/api/v1/chat/{hidden.id}/messages", headers=reader.headers)
+        assert response.status_code == 404
 
         await resume(replica_app)
         await caught_up(replica_app)
         assert "zebra crossing notes" in await titles(http, reader)
         assert await titles(http, reader, q="zebra") == ["zebra crossing notes"]
         response = await http.get(f"{CONVERSATIONS}/{hidden.id}", headers=reader.headers)
+        assert response.status_code == 200
+        response = await http.get(f"/api/v1/chat/{hidden.id}/messages", headers=reader.headers)
         assert response.status_code == 200
 
     async def test_the_writer_sees_their_new_conversation_at_once_and_others_do_not_wait_for_it(
@@ -197,6 +201,9 @@ class TestReadsFromTheStandby:
         assert [m["role"] for m in messages] == ["user", "assistant"]
         assert messages[1]["content"] == result["content"] != ""
         assert messages[1]["finish_reason"] == result["finish_reason"]
+        page = await http.get(f"/api/v1/chat/{result['conversation_id']}/messages", headers=writer.headers)
+        assert page.status_code == 200
+        assert [m["content"] for m in page.json()["items"]] == [result["content"], "hello there"]
         assert [c["id"] for c in (await http.get(CONVERSATIONS, headers=writer.headers)).json()["items"]] == [
             result["conversation_id"]
         ]

@@ -28,6 +28,7 @@ from parley.plans import service as plans_service
 from parley.plans.dependencies import SeededPlans
 from parley.policy.rates import RateLimiterDep
 from parley.quotas import service as quotas_service
+from parley.read_session import ReadSessionDep
 
 router = APIRouter(prefix="/api/v1/chat", tags=["chat"])
 
@@ -209,7 +210,7 @@ async def regenerate(
 async def messages(
     conversation_id: uuid.UUID,
     principal: ChatReader,
-    session: SessionDep,
+    session: ReadSessionDep,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> MessagePage:
