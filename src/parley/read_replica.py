@@ -230,7 +230,10 @@ class ReadReplica:
     async def _check_forever(self) -> None:
         while True:
             await asyncio.sleep(self.check_interval_seconds)
-            await self.check()
+            try:
+                await self.check()
+            except Exception:  # a bug in a check must not end the checks; the standby's freshness then lapses
+                _logger.exception("read_replica_check_crashed")
 
     async def check(self) -> None:
         """One comparison of the primary's WAL position with the standby's replay position."""
