@@ -8,6 +8,7 @@ the standby. The user who wrote through the API sees their own write at once all
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +18,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
+from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -326,6 +328,48 @@ class TestReadYourWritesAcrossReplicas:
                 await resume(two)
             await caught_up(two)
             assert await titles(via_two, other) == ["other's unseen"]
+
+
+class TestStandbysThatCannotServe:
+    @pytest.mark.parametrize("standby", ["unreachable", "the primary itself"])
+    async def test_parley_starts_and_reads_from_the_primary(self, replica_settings, standby_pair, standby):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            closed_port = probe.getsockname()[1]
+        read_url = (
+            f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port}/parley"
+            if standby == "unreachable"
+            else standby_pair.primary_url  # not in recovery: e.g. a promoted standby, whose data may have parted
+        )
+        async with running_app(replica_settings.model_copy(update={"database_read_url": read_url})) as app:
+            assert not replica_of(app).serving
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+            ) as client:
+                reader = await signed_in_user(app, client)
+                await behind_their_back(app, Conversation(user_id=reader.id, title="on the primary"))
+                assert await titles(client, reader) == ["on the primary"]
+                await replica_of(app).check()
+                assert not replica_of(app).serving
+
+
+class TestSettings:
+    def test_database_read_url_is_read_under_its_customary_name(self, monkeypatch):
+        monkeypatch.setenv("DATABASE_URL", "postgresql://parley@primary.internal/parley")
+        monkeypatch.setenv("DATABASE_READ_URL", "postgres://parley@standby.internal/parley")
+        assert Settings().database_read_url == "postgresql+asyncpg://parley@standby.internal/parley"
+
+    def test_a_read_url_without_a_primary_url_is_refused(self, monkeypatch):
+        monkeypatch.delenv("DATABASE_URL", raising=False)
+        monkeypatch.setenv("DATABASE_READ_URL", "postgresql://parley@standby.internal/parley")
+        with pytest.raises(ValidationError, match="DATABASE_READ_URL is a standby of DATABASE_URL"):
+            Settings()
+
+    def test_a_read_url_that_is_not_postgresql_is_refused(self, monkeypatch):
+        monkeypatch.setenv("DATABASE_URL", "postgresql://parley@primary.internal/parley")
+        monkeypatch.setenv("DATABASE_READ_URL", "mysql://parley@standby.internal/parley")
+        with pytest.raises(ValidationError, match="DATABASE_READ_URL must be a PostgreSQL URL"):
+            Settings()
 
 
 class TestWritePositions:
