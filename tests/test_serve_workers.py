@@ -1,0 +1,144 @@
+"""`parley serve --workers N` on a busy machine: uvicorn's supervisor replaces a worker that does not answer its
+health ping in time, so worker start-up must be quick to answer and the timeout an operator's setting."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+import psutil
+import pytest
+from uvicorn.supervisors import Multiprocess
+
+from parley import cli
+
+PARLEY = [sys.executable, "-m", "parley"]
+# Each burner spins for at most this long, whatever happens to the test.
+_BURN_SECONDS = 240
+_BURNER = (
+    f"import os, time\nos.nice(5)\nend = time.monotonic() + {_BURN_SECONDS}\nwhile time.monotonic() < end:\n    pass\n"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class TestOnABusyMachine:
+    def test_two_workers_start_and_stay_while_every_core_is_kept_busy(
+        self, tmp_path: Path, database_url, redis_url, redis_key_prefix
+    ):
+        # Three spinning processes per core, a little below normal priority (so the test machine stays usable):
+        # the load average climbs past three times the cores and every process, the workers too, gets a
+        # fraction of a core, as on the machine where each worker took 17 s to import and was killed at 5 s.
+        burners = [subprocess.Popen([sys.executable, "-c", _BURNER]) for _ in range(3 * (os.cpu_count() or 2))]
+        port = _free_port()
+        models = tmp_path / "models.yaml"
+        models.write_text("default: echo\nmodels:\n  - {name: echo, provider: scripted, reply: echo}\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_") and k != "DATABASE_URL"}
+        env.update(
+            DATABASE_URL=database_url,
+            REDIS_URL=redis_url,
+            PARLEY_REDIS_KEY_PREFIX=f"{redis_key_prefix}:busy",
+            PARLEY_DATABASE__POOL_SIZE="2",
+            PARLEY_DATABASE__MAX_OVERFLOW="2",
+            PARLEY_JOBS__WORKERS="0",
+            PARLEY_LOG_JSON="false",
+            PARLEY_MODELS=str(models),
+        )
+        log = tmp_path / "serve.log"
+        with log.open("w") as output:
+            server = subprocess.Popen(
+                [*PARLEY, "serve", "--workers", "2", "--port", str(port), "--data-dir", str(tmp_path / "data")],
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 200
+            # Each worker logs parley_started once its app is up; a worker killed and replaced would log again.
+            while log.read_text().count("parley_started") < 2:
+                assert server.poll() is None, f"parley serve exited: {log.read_text()[-3000:]}"
+                assert time.monotonic() < deadline, f"the workers were not both up in 200 s: {log.read_text()[-3000:]}"
+                time.sleep(0.5)
+            children = {child.pid for child in psutil.Process(server.pid).children()}
+            load = os.getloadavg()[0]
+            while httpx.get(f"{base}/readyz", timeout=10).status_code != 200:
+                assert time.monotonic() < deadline, "/readyz did not answer 200 within 200 s"
+                time.sleep(0.5)
+            for _ in range(10):
+                assert httpx.get(f"{base}/readyz", headers={"Connection": "close"}, timeout=10).status_code == 200
+            time.sleep(5)
+            # None was killed and replaced (a replacement has a new pid) while the machine stayed busy.
+            assert {child.pid for child in psutil.Process(server.pid).children()} == children
+        finally:
+            for burner in burners:
+                burner.kill()
+            for burner in burners:
+                burner.wait(timeout=10)
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=90)
+        output_text = log.read_text()
+        assert output_text.count("parley_started") == 2 and "died" not in output_text, output_text[-3000:]
+        print(f"load average while the workers started: {load:.1f} on {os.cpu_count()} cores")
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's Multiprocess that keeps the config it was given and starts nothing (nor takes the signals)."""
+
+    configs: ClassVar[list[Any]] = []
+
+    def __init__(self, config: Any, sockets: list[socket.socket]) -> None:
+        self.configs.append(config)
+        for bound in sockets:
+            bound.close()
+        self.config, self.sockets, self.processes = config, [], []
+        self.should_exit = threading.Event()
+
+    def run(self) -> None:
+        return None
+
+
+class TestHealthcheckTimeout:
+    @pytest.fixture(autouse=True)
+    def _no_servers(self, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> None:
+        import uvicorn.supervisors
+
+        _Supervisor.configs = []
+        monkeypatch.setattr(uvicorn.supervisors, "Multiprocess", _Supervisor)
+        monkeypatch.setattr(cli, "_prepare_database", lambda settings: ("postgresql+asyncpg://u@h/db", None))
+        monkeypatch.setattr(cli, "_prepare_workers", lambda settings, url: None)
+        monkeypatch.setenv("REDIS_URL", redis_url)
+        monkeypatch.delenv("PARLEY_WORKER_HEALTHCHECK_TIMEOUT_SECONDS", raising=False)
+
+    def _serve(self, tmp_path: Path, *flags: str) -> Any:
+        code = cli.main(["serve", "--workers", "2", "--port", str(_free_port()), "--data-dir", str(tmp_path), *flags])
+        assert code == 0
+        return _Supervisor.configs[-1]
+
+    def test_the_flag_reaches_uvicorns_supervisor(self, tmp_path):
+        assert self._serve(tmp_path, "--worker-healthcheck-timeout", "90").timeout_worker_healthcheck == 90
+
+    def test_the_setting_is_read_from_the_environment(self, tmp_path, monkeypatch):
+        monkeypatch.setenv("PARLEY_WORKER_HEALTHCHECK_TIMEOUT_SECONDS", "45")
+        assert self._serve(tmp_path).timeout_worker_healthcheck == 45
+
+    def test_the_default_is_well_above_uvicorns_five_seconds(self, tmp_path):
+        assert self._serve(tmp_path).timeout_worker_healthcheck == 30
+
+    def test_a_zero_timeout_is_refused_with_a_clear_message(self, tmp_path, capsys):
+        code = cli.main(["serve", "--workers", "2", "--data-dir", str(tmp_path), "--worker-healthcheck-timeout", "0"])
+        assert code == 1
+        assert "worker_healthcheck_timeout_seconds" in capsys.readouterr().err
