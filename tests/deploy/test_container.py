@@ -127,6 +127,79 @@ class TestDockerfile:
             assert entry in ignored
 
 
+def _runtime_imports() -> dict[str, list[str]]:
+    """Third-party top-level modules src/parley imports, outside `if TYPE_CHECKING:` blocks -> the files."""
+    import ast
+    import sys
+
+    found: dict[str, list[str]] = {}
+
+    def visit(node: ast.AST, path: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                for orelse in child.orelse:
+                    visit(orelse, path)
+                continue
+            names: list[str] = []
+            if isinstance(child, ast.Import):
+                names = [alias.name for alias in child.names]
+            elif isinstance(child, ast.ImportFrom) and child.level == 0 and child.module:
+                names = [child.module]
+            for name in names:
+                top = name.split(".")[0]
+                if top != "parley" and top not in sys.stdlib_module_names:
+                    found.setdefault(top, []).append(path)
+            visit(child, path)
+
+    for file in sorted((REPO / "src" / "parley").rglob("*.py")):
+        visit(ast.parse(file.read_text()), str(file.relative_to(REPO)))
+    return found
+
+
+class TestProductionInstall:
+    def test_every_module_parley_imports_is_installed_without_the_dev_tools(self) -> None:
+        """What the image installs (`uv sync --frozen --no-dev`) holds every package src/parley imports at run
+        time: a dev-only dependency imported by the app passes every test and breaks only the image."""
+        from importlib.metadata import packages_distributions
+
+        export = subprocess.run(
+            [
+                shutil.which("python3") or "python3",
+                "-m",
+                "uv",
+                "export",
+                "--frozen",
+                "--no-dev",
+                "--format",
+                "requirements-txt",
+                "--no-hashes",
+                "--no-emit-project",
+            ],
+            cwd=REPO,
+            env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if export.returncode != 0 and "No module named uv" in export.stderr:
+            pytest.skip("uv is not installed for python3 (`make install` installs it)")
+        assert export.returncode == 0, export.stderr
+        installed = {
+            re.split(r"[=<> ;\[]", line)[0].lower().replace("_", "-")
+            for line in export.stdout.splitlines()
+            if line and not line.startswith((" ", "#"))
+        }
+        assert "fastapi" in installed and "pytest" not in installed
+        distributions = packages_distributions()
+        missing = {}
+        for module, files in _runtime_imports().items():
+            names = {name.lower().replace("_", "-") for name in distributions.get(module, [])}
+            assert names, f"{module} (imported by {files[0]}) is not installed at all"
+            if not names & installed:
+                missing[module] = files[:3]
+        assert missing == {}, f"imported at run time but only a dev dependency: {missing}"
+
+
 def _compose_config(compose: str) -> dict[str, object]:
     result = subprocess.run(
         [compose, "-f", str(DEPLOY / "compose.yaml"), "config"],
