@@ -63,3 +63,36 @@ class TestKnowledgeBaseChat:
         assert search.attributes["parley.chunks"] >= 1
         # Its SQL is inside it.
         assert any(s.parent is not None and s.parent.span_id == search.context.span_id for s in spans)
+
+
+class TestRetriesAndFallbacks:
+    async def test_each_attempt_is_a_call_span_and_the_fallback_says_so(self, traced):
+        app, client, recorded = traced
+        me = await signed_in_user(app, client)
+        recorded.clear()
+
+        response = await client.post(CHAT, json={"message": "Hello", "model": "failing"}, headers=me.headers)
+        assert response.status_code == 200, response.text
+        assert any(e.event == "fallback" for e in parse_events(response.text))
+
+        [server] = recorded.server_spans("POST /api/v1/chat")
+        calls = sorted(
+            (
+                s
+                for s in recorded.trace_of(server)
+                if s.name == "llm.call" and s.attributes["parley.requested_model"] == "failing"
+            ),
+            key=lambda s: s.start_time,
+        )
+        assert [
+            (c.attributes["parley.model"], c.attributes["parley.attempt"], c.attributes["parley.fallback"])
+            for c in calls
+        ] == [
+            ("failing", 1, False),
+            ("failing", 2, False),
+            ("echo", 1, True),
+        ]
+        assert [c.status.status_code.name for c in calls] == ["ERROR", "ERROR", "UNSET"]
+        # The failure is recorded once per attempt.
+        assert [len([e for e in c.events if e.name == "exception"]) for c in calls] == [1, 1, 0]
+        assert any(e.name == "first_token" for e in calls[2].events)

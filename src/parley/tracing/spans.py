@@ -84,7 +84,8 @@ def within(span_: Span) -> Iterator[None]:
     if span_ is INVALID_SPAN:
         yield
         return
-    with trace.use_span(span_, end_on_exit=False):
+    # The caller records a failure on the span itself (`end`), once.
+    with trace.use_span(span_, end_on_exit=False, record_exception=False, set_status_on_exception=False):
         yield
 
 
