@@ -32,6 +32,7 @@ EVERYTHING: dict[str, Any] = {
     "s3": {"bucket": "parley-files", "region": "eu-west-1"},
     "ingress": {"enabled": True, "host": "chat.example.com"},
     "metrics": {"serviceMonitor": {"enabled": True}},
+    "networkPolicy": {"enabled": True},
     "config": {
         "models": "models:\n  - name: gpt\n    provider: openai\n",
         "plans": "plans: []\n",
@@ -282,3 +283,14 @@ class TestTraffic:
         assert {"name": "metrics", "containerPort": 9464, "protocol": "TCP"} in container["ports"]
         assert one(documents, "ConfigMap", "parley")["data"]["PARLEY_METRICS__PORT"] == "9464"
         assert not [d for d in render(BASE) if d["kind"] == "ServiceMonitor"]
+
+    def test_network_policy_admits_the_ingress_controller_and_monitoring_only(self) -> None:
+        documents = render(EVERYTHING)
+        policy = one(documents, "NetworkPolicy")["spec"]
+        assert policy["podSelector"]["matchLabels"] == one(documents, "Deployment")["spec"]["selector"]["matchLabels"]
+        rules = {rule["ports"][0]["port"]: rule["from"][0]["namespaceSelector"] for rule in policy["ingress"]}
+        assert rules == {
+            "http": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+            "metrics": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+        }
+        assert not [d for d in render(BASE) if d["kind"] == "NetworkPolicy"]
