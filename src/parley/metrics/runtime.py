@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import anyio.to_thread
 from fastapi import FastAPI
 from starlette.routing import Route
 
@@ -53,7 +54,8 @@ class MetricsRuntime:
 
     async def stop(self) -> None:
         if self.internal is not None:
-            self.internal.stop()
+            # Its shutdown waits for the server thread's next poll: not on the event loop.
+            await anyio.to_thread.run_sync(self.internal.stop)
         await self.collector.stop()
         # This process's live gauges (requests, streams, pool) leave the server's totals with it.
         forget_process(self.settings.prometheus_multiproc_dir)

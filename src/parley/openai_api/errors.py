@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from parley.llm.base import ProviderError
+from parley.metrics import instruments as metrics
 
 _TYPES = {
     400: "invalid_request_error",
@@ -61,8 +62,9 @@ def failure_status(exc: ProviderError) -> int:
 
 def upstream_failure_response(exc: ProviderError) -> JSONResponse:
     """The error answer of a completion that no model could start; `Retry-After` when Parley knows when trying
-    again can help (SDKs wait that long before their retry)."""
+    again can help (SDKs wait that long before their retry). Counted with the problem responses (metrics)."""
     status = failure_status(exc)
+    metrics.ERRORS.labels(code="model_unavailable").inc()
     headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))} if exc.retry_after is not None else None
     return JSONResponse(openai_error_body(status, str(exc)), status_code=status, headers=headers)
 
