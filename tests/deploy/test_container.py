@@ -259,6 +259,39 @@ class TestCompose:
         grace = config["services"]["parley-1"]["stop_grace_period"]  # type: ignore[index]
         assert int(str(grace).rstrip("s")) > settings.drain_timeout_seconds + settings.shutdown_timeout_seconds
 
+    def test_monitoring_profile_scrapes_both_replicas_and_shows_the_dashboard(self) -> None:
+        compose = require_tool("docker-compose")
+        result = subprocess.run(
+            [compose, "-f", str(DEPLOY / "compose.yaml"), "--profile", "monitoring", "config"],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+        assert result.returncode == 0, result.stderr
+        services = yaml.safe_load(result.stdout)["services"]
+        # Started only with the profile: a plain `up` runs Parley and its services alone.
+        assert services["prometheus"]["profiles"] == services["grafana"]["profiles"] == ["monitoring"]
+        scrape = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+        targets = scrape["scrape_configs"][0]["static_configs"][0]["targets"]
+        for name in ("parley-1", "parley-2"):
+            port = services[name]["environment"]["PARLEY_METRICS__PORT"]
+            assert f"{name}:{port}" in targets
+        assert scrape["rule_files"] == ["alerts.yaml"]
+
+        def mounts_of(service: str) -> dict[str, str]:
+            """target -> source of a service's bind mounts (docker-compose prints `source:target:mode`)."""
+            return {volume.split(":")[1]: volume.split(":")[0] for volume in services[service]["volumes"]}
+
+        mounts = mounts_of("prometheus")
+        assert mounts["/etc/prometheus/alerts.yaml"] == str(DEPLOY / "prometheus" / "alerts.yaml")
+        grafana = mounts_of("grafana")
+        assert grafana["/var/lib/grafana/dashboards/parley.json"] == str(DEPLOY / "grafana" / "parley.json")
+        provider = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "dashboards" / "parley.yaml").read_text())
+        assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+        source = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yaml").read_text())
+        assert source["datasources"][0]["url"] == "http://prometheus:9090"
+
     def test_docker_compose_refuses_a_broken_file(self, tmp_path: Path) -> None:
         compose = require_tool("docker-compose")
         broken = tmp_path / "compose.yaml"

@@ -60,6 +60,13 @@ class TestAlertRules:
         result = subprocess.run([promtool, "check", "rules", str(ALERTS)], capture_output=True, text=True)
         assert result.returncode == 0, result.stdout + result.stderr
 
+    def test_promtool_accepts_the_compose_prometheus_config_and_its_rules(self) -> None:
+        promtool = require_tool("promtool")
+        config = DEPLOY / "prometheus" / "prometheus.yml"
+        result = subprocess.run([promtool, "check", "config", str(config)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "SUCCESS: 1 rule files found" in result.stdout
+
     def test_the_rules_unit_tests_pass(self) -> None:
         """alerts_test.yaml: a 5 % error rate pages within minutes, 0.05 % never; 0.3 % for days opens a
         ticket; an instance down, slow p99 and TTFT, an open circuit, old jobs, the first quota exhaustion, a
