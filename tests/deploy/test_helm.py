@@ -31,7 +31,7 @@ EVERYTHING: dict[str, Any] = {
     "rabbitmq": {"url": "amqps://parley:pw@mq.internal:5671/"},
     "s3": {"bucket": "parley-files", "region": "eu-west-1"},
     "ingress": {"enabled": True, "host": "chat.example.com"},
-    "metrics": {"serviceMonitor": {"enabled": True}},
+    "metrics": {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True, "labels": {"release": "kps"}}},
     "networkPolicy": {"enabled": True},
     "config": {
         "models": "models:\n  - name: gpt\n    provider: openai\n",
@@ -294,3 +294,13 @@ class TestTraffic:
             "metrics": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
         }
         assert not [d for d in render(BASE) if d["kind"] == "NetworkPolicy"]
+
+    def test_prometheus_rule_carries_the_tested_alert_rules(self) -> None:
+        """The PrometheusRule holds exactly deploy/prometheus/alerts.yaml (the rules promtool unit-tests)."""
+        rule = one(render(EVERYTHING), "PrometheusRule")
+        assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+        assert rule["metadata"]["labels"]["release"] == "kps"
+        alerts = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yaml").read_text())
+        assert rule["spec"]["groups"] == alerts["groups"]
+        assert (CHART / "files" / "alerts.yaml").resolve() == (DEPLOY / "prometheus" / "alerts.yaml").resolve()
+        assert not [d for d in render(BASE) if d["kind"] == "PrometheusRule"]
