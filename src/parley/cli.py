@@ -141,7 +141,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # The supervisor stops its workers on SIGINT/SIGTERM and returns; the embedded database stops below.
             supervisor = Multiprocess(config, sockets=[config.bind_socket()])
             metrics.watch(supervisor)
-            deadline = _deadline(settings, embedded)
+            # Armed at the first signal, while each worker first drains (chat.drain): the drain's time is added.
+            deadline = _deadline(settings, embedded, draining_first=True)
             for name in ("handle_int", "handle_term"):
                 setattr(supervisor, name, _arming(deadline, getattr(supervisor, name)))
             try:
@@ -164,14 +165,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _deadline(settings: Settings, embedded: EmbeddedPostgres | None) -> ShutdownDeadline:
+def _deadline(
+    settings: Settings, embedded: EmbeddedPostgres | None, *, draining_first: bool = False
+) -> ShutdownDeadline:
     """Armed by the first stop signal: past it the embedded database is stopped and the process exits, however
-    the graceful shutdown is doing (it waits for streams, jobs and threads, each bounded on its own)."""
+    the graceful shutdown is doing (it waits for streams, jobs and threads, each bounded on its own). A single
+    process arms it once its SIGTERM drain is over; `draining_first`: armed before the drain, which it allows for."""
     from parley.kit.shutdown_deadline import ShutdownDeadline
 
-    return ShutdownDeadline(
-        settings.shutdown_timeout_seconds, on_overrun=embedded.stop if embedded is not None else lambda: None
-    )
+    seconds = settings.shutdown_timeout_seconds + (settings.drain_timeout_seconds if draining_first else 0)
+    return ShutdownDeadline(seconds, on_overrun=embedded.stop if embedded is not None else lambda: None)
 
 
 def _arming(deadline: ShutdownDeadline, handler: Callable[P, None]) -> Callable[P, None]:
