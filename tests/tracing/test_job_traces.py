@@ -3,6 +3,7 @@ finds the ingestion that followed, however long after it ran."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from sqlalchemy import select
@@ -57,8 +58,33 @@ class TestJobsLinkToTheirRequest:
             stored = (await session.scalars(select(Job.payload).where(Job.kind == kind))).one()
         assert set(stored) == {"n", "_traceparent"}
         # ...which the handler does not get.
-        await app.state.jobs.run_pending()
+        for _ in range(100):
+            await app.state.jobs.run_pending()
+            if seen:
+                break
+            await asyncio.sleep(0.05)
         assert seen == [{"n": 1}]
+
+    async def test_a_failing_job_has_a_failed_span(self, traced):
+        app, _, recorded = traced
+
+        async def handler(payload: dict) -> None:
+            raise ValueError("the file is not readable")
+
+        kind = f"failing-{uuid.uuid4().hex[:6]}"
+        app.state.jobs.register(kind, handler)
+        recorded.clear()
+        async with app.state.database.session() as session:
+            await enqueue(session, kind, {})
+        # Run here, or by one of the app's own workers (woken by the commit).
+        for _ in range(100):
+            await app.state.jobs.run_pending()
+            if jobs := [s for s in recorded.spans if s.name == f"job {kind}"]:
+                break
+            await asyncio.sleep(0.05)
+        [job] = jobs
+        assert job.status.status_code.name == "ERROR" and "not readable" in job.status.description
+        assert [e.attributes["exception.type"] for e in job.events if e.name == "exception"] == ["ValueError"]
 
 
 class TestBackgroundPollingMakesNoTraces:

@@ -189,6 +189,7 @@ class JobWorker:
             async with budget:
                 await self._handlers[job.kind](job.payload)
         except TimeoutError as exc:
+            tracing.failed(exc)
             if not budget.expired():
                 await self._failed(job, exc, log)  # the handler's own timeout: an ordinary failure
             else:
@@ -197,6 +198,7 @@ class JobWorker:
                 await self._record(outbox.mark_failed, job, error)
                 await self._give_up(job, error)
         except PermanentJobError as exc:
+            tracing.failed(exc)
             log.warning("job_failed", error=str(exc))
             await self._record(outbox.mark_failed, job, str(exc) or type(exc).__name__)
         except asyncio.CancelledError:
@@ -204,6 +206,7 @@ class JobWorker:
             await asyncio.shield(self._record(outbox.release, job))
             raise
         except Exception as exc:  # the handler's failure is recorded on the job, and retried
+            tracing.failed(exc)
             await self._failed(job, exc, log)
         else:
             await self._record(outbox.mark_done, job)

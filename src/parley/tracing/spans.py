@@ -114,6 +114,14 @@ def end(span_: Span, error: BaseException | None = None) -> None:
     span_.end()
 
 
+def failed(error: BaseException) -> None:
+    """Mark the current span (a job's) failed with `error`, which its caller handles."""
+    current = trace.get_current_span()
+    if current.is_recording():
+        current.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        current.record_exception(error)
+
+
 def mark_first_token(span_: Span) -> None:
     """The first token of a model call arrived (an event on its span: the provider's time to first token)."""
     if span_.is_recording():
