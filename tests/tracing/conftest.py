@@ -34,6 +34,15 @@ class Recorded:
     def clear(self) -> None:
         self.exporter.clear()
 
+    async def ended(self, name: str, count: int = 1) -> list[ReadableSpan]:
+        """The spans called `name` once `count` of them have ended: an answer's task, or a job run by one of the
+        app's own workers, ends its span a moment after the client saw the end of its work."""
+        deadline = time.monotonic() + 30
+        while len(found := [s for s in self.spans if s.name == name]) < count:
+            assert time.monotonic() < deadline, (name, [s.name for s in self.spans])
+            await asyncio.sleep(0.02)
+        return found
+
     def server_spans(self, name: str) -> list[ReadableSpan]:
         return [s for s in self.spans if s.name == name and s.kind.name == "SERVER"]
 

@@ -21,6 +21,7 @@ class TestOneTracePerChat:
         assert response.status_code == 200, response.text
         assert any(e.event == "done" for e in parse_events(response.text))
 
+        await recorded.ended("chat.generation")
         [server] = recorded.server_spans("POST /api/v1/chat")
         spans = recorded.trace_of(server)
         assert server.parent is None
@@ -55,6 +56,7 @@ class TestKnowledgeBaseChat:
         assert response.status_code == 200, response.text
         assert response.json()["citations"], response.json()
 
+        await recorded.ended("chat.generation")
         [server] = recorded.server_spans("POST /api/v1/chat")
         spans = recorded.trace_of(server)
         generation = next(s for s in spans if s.name == "chat.generation")
@@ -75,6 +77,7 @@ class TestRetriesAndFallbacks:
         assert response.status_code == 200, response.text
         assert any(e.event == "fallback" for e in parse_events(response.text))
 
+        await recorded.ended("chat.generation")
         [server] = recorded.server_spans("POST /api/v1/chat")
         calls = sorted(
             (

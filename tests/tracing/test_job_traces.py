@@ -25,9 +25,7 @@ class TestJobsLinkToTheirRequest:
         [request] = recorded.server_spans("POST /api/v1/chat/upload")
         await wait_ready(app, file_id)
 
-        jobs = [s for s in recorded.spans if s.name == "job ingest_file"]
-        assert len(jobs) == 1, [s.name for s in recorded.spans]
-        [job] = jobs
+        [job] = await recorded.ended("job ingest_file")
         assert job.parent is None and job.kind.name == "CONSUMER"
         assert job.context.trace_id != request.context.trace_id
         assert [(link.context.trace_id, link.context.span_id) for link in job.links] == [
