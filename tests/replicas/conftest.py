@@ -277,7 +277,7 @@ def running_cluster(
         PARLEY_LLM__INTERRUPTED_AFTER_SECONDS="3",
         # Clients reconnect within this (through nginx, after a replica died).
         PARLEY_LLM__DISCONNECT_GRACE_SECONDS="20",
-        PARLEY_DRAIN_TIMEOUT_SECONDS="3",
+        PARLEY_DRAIN_TIMEOUT_SECONDS="4",
     )
     replicas = [Replica(f"replica-{n}", free_port(), workdir / f"replica-{n}.log") for n in range(3)]
     nginx_port = free_port()

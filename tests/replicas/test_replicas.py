@@ -167,7 +167,7 @@ class TestJobsRunOnce:
                 )
                 assert uploaded.status_code == 201, uploaded.text
                 file_ids.append(uploaded.json()["id"])
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 120  # the first job of each replica loads the embedding model
             pending = set(file_ids)
             while pending and time.monotonic() < deadline:
                 for file_id in list(pending):
@@ -277,8 +277,8 @@ async def _start_answers(
 class TestDrainOnSigterm:
     async def test_sigterm_turns_readiness_off_and_every_running_answer_finishes_or_is_handed_over(self, cluster):
         leaving = cluster.replicas[1]
-        short = [" ".join(f"s{i}w{n}" for n in range(30)) for i in range(2)]  # 1.5 s: finish within the drain
-        long = [" ".join(f"l{i}w{n}" for n in range(160)) for i in range(2)]  # 8 s: handed over at 3 s
+        short = [" ".join(f"s{i}w{n}" for n in range(20)) for i in range(2)]  # 1 s: finish within the drain
+        long = [" ".join(f"l{i}w{n}" for n in range(160)) for i in range(2)]  # 8 s: handed over at 4 s
         async with httpx.AsyncClient(base_url=cluster.nginx_url, timeout=30) as balanced:
             headers = await _new_user(balanced, plan="pro")
             answers, tasks, _ = await _start_answers(leaving, headers, short + long, until_deltas=3)
@@ -312,7 +312,7 @@ class TestDrainOnSigterm:
 class TestHandOver:
     async def test_a_replica_killed_in_the_middle_of_20_answers_loses_none_of_them(self, cluster):
         doomed = cluster.replicas[2]
-        questions = [" ".join(f"a{i}w{n}" for n in range(120)) for i in range(20)]  # 6 s each at 20 tokens/s
+        questions = [" ".join(f"a{i}w{n}" for n in range(160)) for i in range(20)]  # 8 s each at 20 tokens/s
         async with httpx.AsyncClient(base_url=cluster.nginx_url, timeout=30) as balanced:
             headers = await _new_user(balanced, plan="pro")
             answers, tasks, _ = await _start_answers(doomed, headers, questions, until_deltas=10)
@@ -335,7 +335,7 @@ class TestHandOver:
             lost, duplicated = lost + missing, duplicated + extra
         print(
             f"\nhand-over: answers completed {completed}/20, text lost {lost} tokens, duplicated {duplicated} tokens; "
-            f"killed after {min(before)}-{max(before)} of 120 tokens, all answers complete "
+            f"killed after {min(before)}-{max(before)} of 160 tokens, all answers complete "
             f"{recovered_in:.1f} s after the kill"
         )
         assert (completed, lost, duplicated) == (20, 0, 0)
