@@ -39,6 +39,8 @@ _logger = structlog.get_logger("parley.chat")
 # After this many answers the modules and caches that load on first use (the model SDK and its HTTP client,
 # tokenizer tables, compiled SQL) are in memory for good: they are moved out of the garbage collector's sight.
 _FREEZE_AFTER_ANSWERS = 20
+# With a relay, stale answers are looked for at least this often (one indexed query), to be taken over.
+_HANDOVER_SWEEP_SECONDS = 5.0
 # Answers cancelled for these reasons (the user's Stop, a client gone for good) still title their conversation.
 _TITLED_CANCELS = frozenset({"stopped", "disconnected"})
 
@@ -121,8 +123,11 @@ class ChatEngine:
         return count
 
     async def _sweep_forever(self) -> None:
+        period = self.stale_after.total_seconds() / 2
+        if self.relay.can_hand_over:  # a hand-over ends a pause its clients wait through: noticed sooner
+            period = min(period, _HANDOVER_SWEEP_SECONDS)
         while True:
-            await asyncio.sleep(self.stale_after.total_seconds() / 2)
+            await asyncio.sleep(period)
             try:
                 await self.sweep_interrupted()
             except Exception as exc:  # a failed sweep is retried next round; the engine keeps serving

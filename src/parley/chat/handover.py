@@ -2,7 +2,7 @@
 
 With several replicas (the Redis relay), every event an answer streams is in its Redis stream: what its clients
 saw, more current than its last checkpoint in the database. When a replica dies, its answers' checkpoints stop;
-the others' sweep (every half stale window) finds them stale and claims them, each answer by exactly one replica
+the others' sweep (every 5 s at most) finds them stale and claims them, each answer by exactly one replica
 (`repository.claim_stale`: one UPDATE … RETURNING on rows re-checked under their lock). The claimer reads the
 stream back, rebuilds the run from its events (same ids, same text) and continues the answer on the model that
 was writing it (its fallbacks if it fails), asking it to go on exactly where the text stops: the conversation,
