@@ -23,7 +23,7 @@ import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 from sqlalchemy.engine import make_url
 
-from tests.tracing.receiver import otlp_receiver
+from tests.tracing.receiver import ReceivedSpan, otlp_receiver
 
 CLIENT = ProtoSpan.SpanKind.SPAN_KIND_CLIENT
 
@@ -109,6 +109,12 @@ class TestExportToACollector:
             f"    base_url: http://127.0.0.1:{upstream_port}/v1\n"
             "    model: mock\n"
             "    context_window: 4096\n"
+            # Fails at once, so the answer falls back to the upstream: its warning is logged in the answer's task.
+            "  - name: failing\n"
+            "    provider: scripted\n"
+            "    fail: status:500\n"
+            "    max_retries: 0\n"
+            "    fallbacks: [upstream]\n"
         )
         with contextlib.ExitStack() as stack:
             receiver = stack.enter_context(otlp_receiver())
@@ -148,11 +154,22 @@ class TestExportToACollector:
             headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
             chat = httpx.post(f"{base}/api/v1/chat", json={"message": "Trace this answer"}, headers=headers, timeout=60)
             assert chat.status_code == 200 and "event: done" in chat.text, chat.text
+            body = {"message": "Fall back", "model": "failing"}
+            fallback = httpx.post(f"{base}/api/v1/chat", json=body, headers=headers, timeout=60)
+            assert fallback.status_code == 200 and "event: fallback" in fallback.text, fallback.text
             # A stop flushes the spans still queued.
             parley.send_signal(signal.SIGINT)
             parley.wait(timeout=60)
 
-        [server] = receiver.named("POST /api/v1/chat")
+        servers = receiver.named("POST /api/v1/chat")
+        assert len(servers) == 2
+
+        def requested(server: ReceivedSpan) -> set[str]:
+            calls = [s for s in receiver.trace(server.trace_id) if s.name == "llm.call"]
+            return {c.attributes["parley.requested_model"] for c in calls}
+
+        [server] = [s for s in servers if requested(s) == {"upstream"}]
+        [failing] = [s for s in servers if "failing" in requested(s)]
         assert server.resource["service.name"] == "parley"
         assert server.resource["service.version"]
         spans = {s.span_id: s for s in receiver.trace(server.trace_id)}
@@ -171,6 +188,11 @@ class TestExportToACollector:
         assert all(h.get("x-collector-key") == COLLECTOR_KEY for h in receiver.headers)
 
         lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-        [access] = [line for line in lines if line.get("event") == "request" and line.get("path") == "/api/v1/chat"]
-        assert access["trace_id"] == server.trace_id and len(access["span_id"]) == 16
+        access = [line for line in lines if line.get("event") == "request" and line.get("path") == "/api/v1/chat"]
+        assert [line["trace_id"] for line in access] == [server.trace_id, failing.trace_id]
+        assert all(line["span_id"] in {server.span_id, failing.span_id} for line in access)
+        # A line logged by the answer's own task (the failed model call) belongs to its request's trace too.
+        [warning] = [line for line in lines if line.get("event") == "model_call_failed"]
+        [generation] = [s for s in receiver.trace(failing.trace_id) if s.name == "chat.generation"]
+        assert (warning["trace_id"], warning["span_id"]) == (failing.trace_id, generation.span_id)
         assert COLLECTOR_KEY not in log.read_text()
