@@ -47,3 +47,21 @@ class TestSampleRatio:
         names = {s.name for s in exporter.get_finished_spans()}
         assert {"GET /api/v1/users/me", "auth.principal"} <= names
         assert {format(s.context.trace_id, "032x") for s in exporter.get_finished_spans()} == {CALLER_TRACE_ID}
+
+
+class TestQueryStringsStayOutOfSpans:
+    async def test_the_server_span_has_no_query_string_and_the_app_still_gets_it(self, traced):
+        app, client, recorded = traced
+        me = await signed_in_user(app, client)
+        for title in ("first", "second"):
+            created = await client.post("/api/v1/conversations", json={"title": title}, headers=me.headers)
+            assert created.status_code == 201, created.text
+        recorded.clear()
+
+        response = await client.get("/api/v1/conversations?limit=1&code=one-time-secret", headers=me.headers)
+        assert response.status_code == 200, response.text
+        assert len(response.json()["items"]) == 1
+
+        [server] = recorded.server_spans("GET /api/v1/conversations")
+        assert "one-time-secret" not in repr(dict(server.attributes))
+        assert server.attributes["http.url"] == "http://testserver/api/v1/conversations"

@@ -10,6 +10,8 @@ from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.sdk.trace import TracerProvider
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+_HELD_QUERY = "parley.tracing.query_string"
+
 
 def _method_only(scope: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     # Until routing has matched, the method alone: a raw path (with ids in it, or any path the web app answers)
@@ -31,9 +33,16 @@ class ServerSpans:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._app(scope, receive, send)
+        if scope["type"] != "http" or not scope.get("query_string"):
+            await self._app(scope, receive, send)
+            return
+        # The span is made from the request without its query string (which may carry a sign-in callback's code
+        # or state); the app gets it back below.
+        await self._app({**scope, "query_string": b"", _HELD_QUERY: scope["query_string"]}, receive, send)
 
     async def _named(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _HELD_QUERY in scope:
+            scope["query_string"] = scope.pop(_HELD_QUERY)
         named = False
 
         async def send_named(message: Message) -> None:
