@@ -125,6 +125,8 @@ def test_backup_wipe_restore_keeps_accounts_conversations_files_and_sessions(tmp
         backed_up = _parley("backup", str(archive), "--data-dir", str(data_dir))
         assert backed_up.returncode == 0, backed_up.stderr
         assert "1 stored file(s)" in backed_up.stderr
+        # The backup borrowed the running server's database and left it running.
+        assert _titles(url, headers) == {"Quarterly plan", "Holiday rota"}
 
     shutil.rmtree(data_dir)
     restored = _parley("restore", str(archive), "--data-dir", str(data_dir))
