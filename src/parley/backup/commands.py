@@ -88,6 +88,8 @@ def run_backup(settings: Settings, archive: Path) -> int:
                         writer.add_file(KEYS_PREFIX + relative.as_posix(), data_dir / relative)
     except (BackupError, StartupError) as exc:
         return _fail(str(exc))
+    except OSError as exc:  # the archive's folder is not writable, the disk is full…
+        return _fail(f"the backup failed: {exc}")
     files = sum(name.startswith(FILES_PREFIX) for name in manifest.members)
     keys = sum(name.startswith(KEYS_PREFIX) for name in manifest.members)
     print(
@@ -135,6 +137,8 @@ def run_restore(settings: Settings, archive: Path, *, force: bool) -> int:
                 asyncio.run(_migrate(url, settings))
     except (BackupError, StartupError) as exc:
         return _fail(str(exc))
+    except OSError as exc:  # the data dir is not writable, the disk is full…
+        return _fail(f"the restore failed: {exc}")
     finally:
         reader.close()
     print(
