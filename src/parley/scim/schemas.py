@@ -7,11 +7,10 @@ schema defines is a 400 `invalidSyntax`, before anything is changed."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from scim2_models import Path
-from scim2_models.exceptions import SCIMException
-from scim2_models.path import PathNode
+if TYPE_CHECKING:
+    from scim2_models.path import PathNode
 
 from parley.scim.discovery import ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, PATCH_OP_SCHEMA, USER_SCHEMA
 from parley.scim.errors import invalid
@@ -201,6 +200,11 @@ def parse_group(body: Any) -> GroupFields:
 
 
 def parse_path(path: str) -> PathNode:
+    # scim2_models (with its lark grammar) is imported by the first SCIM request that needs it, not by every
+    # Parley process at start-up (README, "Several processes").
+    from scim2_models import Path
+    from scim2_models.exceptions import SCIMException
+
     try:
         node = Path(path).ast
     except (SCIMException, ValueError) as exc:

@@ -27,8 +27,6 @@ from parley.metrics import instruments as metrics
 from parley.models import Group, User
 from parley.scim import repository
 from parley.scim.errors import invalid
-from parley.scim.filter import group_condition, user_condition
-from parley.scim.patch import patch_group, patch_user
 from parley.scim.schemas import GroupFields, PatchOperation, UserFields
 from parley.users import service as users_service
 from parley.users.service import AnswerStopper
@@ -149,6 +147,9 @@ async def get_user(session: AsyncSession, user_id: str) -> User:
 async def list_users(
     session: AsyncSession, *, filter_: str | None, start_index: int, count: int
 ) -> tuple[list[User], int]:
+    # scim2_models (under filter and patch) is imported by the SCIM requests that use it, not at start-up.
+    from parley.scim.filter import user_condition
+
     condition = user_condition(filter_) if filter_ else None
     return await repository.users_page(session, condition, offset=start_index - 1, limit=count)
 
@@ -211,6 +212,8 @@ async def patch_user_with(
     session: AsyncSession, user_id: str, operations: list[PatchOperation], context: Context
 ) -> User:
     user = await get_user(session, user_id)
+    from parley.scim.patch import patch_user
+
     wanted = patch_user(_fields_of(user), operations)
     if changes := await _apply_user(session, user, wanted, context):
         _audit(session, AuditAction.SCIM_USER_UPDATE, context, user.id, changes=changes)
@@ -241,6 +244,8 @@ async def get_group(session: AsyncSession, group_id: str) -> Group:
 async def list_groups(
     session: AsyncSession, *, filter_: str | None, start_index: int, count: int
 ) -> tuple[list[Group], int]:
+    from parley.scim.filter import group_condition
+
     condition = group_condition(filter_) if filter_ else None
     return await repository.groups_page(session, condition, offset=start_index - 1, limit=count)
 
@@ -322,6 +327,8 @@ async def patch_group_with(
     session: AsyncSession, group_id: str, operations: list[PatchOperation], context: Context
 ) -> Group:
     group = await get_group(session, group_id)
+    from parley.scim.patch import patch_group
+
     wanted = patch_group(await _group_fields(session, group), operations)
     if changes := await _apply_group(session, group, wanted, context):
         _audit(session, AuditAction.SCIM_GROUP_UPDATE, context, group.id, changes=changes)
