@@ -11,17 +11,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aioboto3
 import aiohttp
 from aiobotocore.config import AioConfig
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError, ReadTimeoutError
-from types_aiobotocore_bedrock_runtime import BedrockRuntimeClient
-from types_aiobotocore_bedrock_runtime.type_defs import (
-    ConverseStreamRequestTypeDef,
-    InferenceConfigurationTypeDef,
-    MessageTypeDef,
-)
 
 from parley.llm.base import (
     ChatEvent,
@@ -36,6 +31,14 @@ from parley.llm.base import (
 from parley.llm.config import ModelConfig
 from parley.llm.providers.turns import split_conversation
 from parley.llm.tokenizers import count_chat_tokens_async
+
+if TYPE_CHECKING:  # type stubs only (a dev dependency): nothing of them is needed at run time
+    from types_aiobotocore_bedrock_runtime import BedrockRuntimeClient
+    from types_aiobotocore_bedrock_runtime.type_defs import (
+        ConverseStreamRequestTypeDef,
+        InferenceConfigurationTypeDef,
+        MessageTypeDef,
+    )
 
 _STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
