@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from parley.identity.mapping import GroupRoleMapping, load_entries
 from parley.identity.saml_config import SAMLSettings
+from parley.kit.postgres_url import libpq_spelling
 from parley.llm.config import ModelCatalog, bundled_catalog
 
 
@@ -32,10 +33,10 @@ def _postgres_url(value: str | None, name: str = "DATABASE_URL") -> str | None:
         return None
     if value.startswith(("postgres://", "postgresql://")):
         # Accept the common libpq spelling and use the asyncpg driver for it.
-        return "postgresql+asyncpg://" + value.split("://", 1)[1]
+        value = "postgresql+asyncpg://" + value.split("://", 1)[1]
     if not value.startswith("postgresql+asyncpg://"):
         raise ValueError(f"{name} must be a PostgreSQL URL (postgresql+asyncpg://user:pass@host/db)")
-    return value
+    return libpq_spelling(value)
 
 
 class DatabaseSettings(BaseModel):

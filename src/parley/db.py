@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from parley.config import Settings
 from parley.errors import ParleyError
+from parley.kit.postgres_url import engine_url
 from parley.kit.private_paths import make_private_dir
 from parley.read_replica import ReadReplica, WriteTrackingSession
 
@@ -171,7 +172,7 @@ async def serves_data_dir(database: Database, data_dir: Path) -> bool:
 
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
     return create_async_engine(
-        url,
+        engine_url(url),
         pool_size=settings.database.pool_size,
         max_overflow=settings.database.max_overflow,
         # No pre-ping: it costs a round trip (and a transaction) per checkout, i.e. several per chat. A

@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from parley.config import DatabaseSettings, Settings
+from parley.kit.postgres_url import engine_url
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -331,7 +332,7 @@ class ReadReplica:
 
 def create_replica_engine(url: str, settings: DatabaseSettings) -> AsyncEngine:
     engine = create_async_engine(
-        url,
+        engine_url(url),
         pool_size=settings.read_pool_size,
         max_overflow=settings.read_max_overflow,
         pool_pre_ping=False,

@@ -1,13 +1,13 @@
 # Parley itself: an IAM role for its pods (S3 and the KMS key, through EKS Pod Identity), its secrets, and the
 # Helm chart wired to everything above.
 
-# The database URLs carry no sslmode: asyncpg negotiates TLS by default (prefer), and rds.force_ssl refuses any
-# connection without it.
+# The database URLs require TLS (sslmode=require: encrypted, never downgraded to plain text; verify-full would also
+# need the RDS CA bundle in the image), and rds.force_ssl refuses any connection without it on the server side.
 locals {
   chart_path      = coalesce(var.chart_path, "${path.module}/../../helm/parley")
   service_account = "parley"
-  database_url    = "postgresql://parley:${random_password.database.result}@${aws_db_instance.this.endpoint}/parley"
-  read_url        = var.db_read_replica ? "postgresql://parley:${random_password.database.result}@${aws_db_instance.read_replica[0].endpoint}/parley" : ""
+  database_url    = "postgresql://parley:${random_password.database.result}@${aws_db_instance.this.endpoint}/parley?sslmode=require"
+  read_url        = var.db_read_replica ? "postgresql://parley:${random_password.database.result}@${aws_db_instance.read_replica[0].endpoint}/parley?sslmode=require" : ""
   redis_url       = "rediss://:${random_password.redis.result}@${aws_elasticache_replication_group.this.primary_endpoint_address}:6379/0"
   rabbitmq_url    = replace(aws_mq_broker.this.instances[0].endpoints[0], "amqps://", "amqps://parley:${random_password.rabbitmq.result}@")
 }

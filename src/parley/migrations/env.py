@@ -23,13 +23,14 @@ def _run(connection: Connection) -> None:
 
 def _run_standalone() -> None:
     from parley.config import Settings
+    from parley.kit.postgres_url import engine_url
 
     url = Settings().database_url
     if not url:
         raise SystemExit("set DATABASE_URL to author migrations against a database")
 
     async def run() -> None:
-        engine = create_async_engine(url)
+        engine = create_async_engine(engine_url(url))
         async with engine.connect() as connection:
             await connection.run_sync(_run)
             await connection.commit()
