@@ -129,6 +129,22 @@ class S3Settings(BaseModel):
     secret_access_key: SecretStr | None = None
     # Key prefix inside the bucket, for several deployments sharing one bucket.
     prefix: str = Field(default="parley/", max_length=200)
+    # Multi-region (README, "Multi-region"): the bucket and the KMS key (SSE-KMS) of each Parley region; a
+    # deployment stores its uploads in its own region's (`PARLEY_REGION`), falling back to `bucket`/`kms_key_id`.
+    buckets: dict[str, str] = Field(default_factory=dict)
+    kms_key_id: str | None = None
+    kms_key_ids: dict[str, str] = Field(default_factory=dict)
+
+    def for_region(self, region: str | None) -> S3Settings:
+        """These settings with the bucket and KMS key of `region` (unchanged when the region has none listed)."""
+        if region is None:
+            return self
+        return self.model_copy(
+            update={
+                "bucket": self.buckets.get(region, self.bucket),
+                "kms_key_id": self.kms_key_ids.get(region, self.kms_key_id),
+            }
+        )
 
 
 class FileSettings(BaseModel):
@@ -464,6 +480,11 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
     )
     web: WebSettings = WebSettings()
+    # Multi-region (README, "Multi-region"): the region of this deployment (`eu-west-1`), recorded on the users it
+    # creates (their home region) and the data it stores; unset = one region. `regions` maps every region to its
+    # public URL, named to a user who signs in at the wrong one.
+    region: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    regions: dict[str, str] = Field(default_factory=dict)
     # The first admin, created on first start when the database has no users.
     admin_email: str | None = None
     admin_password: SecretStr | None = None
@@ -477,6 +498,15 @@ class Settings(BaseSettings):
     def _read_replica_of_a_configured_primary(self) -> Settings:
         if self.database_read_url is not None and self.database_url is None:
             raise ValueError("DATABASE_READ_URL is a standby of DATABASE_URL: set DATABASE_URL too")
+        return self
+
+    @model_validator(mode="after")
+    def _region_has_a_bucket(self) -> Settings:
+        if self.s3.buckets and not self.s3.bucket and (self.region is None or self.region not in self.s3.buckets):
+            raise ValueError(
+                "PARLEY_S3__BUCKETS names no bucket for this deployment's region"
+                f" ({self.region or 'PARLEY_REGION unset'}): add it or set PARLEY_S3__BUCKET"
+            )
         return self
 
     @property
