@@ -122,7 +122,12 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
         try:
             await verify_database(url)
             # With DATABASE_READ_URL, also the read replica (README, "Read replicas"), started after migrations.
-            database = Database(create_engine(url, settings), replica=ReadReplica.from_settings(settings))
+            database = Database(
+                create_engine(url, settings),
+                replica=ReadReplica.from_settings(settings),
+                region=settings.region,  # multi-region: recorded on new data (README, "Multi-region")
+                region_urls=settings.regions,
+            )
             if tracing is not None:
                 tracing.instrument_database(database)
             await upgrade_to_head(database.engine)
@@ -315,7 +320,13 @@ def _start_tracing(settings: Settings, exporter: SpanExporter | None) -> Tracing
         return None
     from parley.tracing.setup import Tracing
 
-    return Tracing.start(settings.tracing, version=__version__, environment=settings.environment, exporter=exporter)
+    return Tracing.start(
+        settings.tracing,
+        version=__version__,
+        environment=settings.environment,
+        region=settings.region,
+        exporter=exporter,
+    )
 
 
 def _body_limits(settings: Settings) -> BodyLimits:

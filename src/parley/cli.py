@@ -197,7 +197,7 @@ def _prepare_workers(settings: Settings, url: str) -> None:
     from parley.db import Database, create_engine
 
     async def bootstrap() -> None:
-        database = Database(create_engine(url, settings))
+        database = Database(create_engine(url, settings), region=settings.region, region_urls=settings.regions)
         try:
             async with database.session() as session:
                 await ensure_first_admin(session, Security.from_settings(settings), settings)
@@ -259,7 +259,7 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
         return _fail(str(exc))
 
     async def create() -> tuple[str, str | None]:
-        database = Database(create_engine(url, settings))
+        database = Database(create_engine(url, settings), region=settings.region, region_urls=settings.regions)
         security = Security.from_settings(settings)
         try:
             async with database.session() as session:

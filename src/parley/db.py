@@ -30,6 +30,7 @@ from parley.config import Settings
 from parley.errors import ParleyError
 from parley.kit.postgres_url import engine_url
 from parley.kit.private_paths import make_private_dir
+from parley.models.region import REGION_KEY, REGION_URLS_KEY
 from parley.read_replica import ReadReplica, WriteTrackingSession
 
 _logger = structlog.get_logger("parley.db")
@@ -188,15 +189,26 @@ class Database:
     """The engine and session factory of a running Parley, and its read replica when `DATABASE_READ_URL` is set
     (`parley.read_replica`; its sessions are handed out by `ReadSessionDep`)."""
 
-    def __init__(self, engine: AsyncEngine, *, replica: ReadReplica | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        replica: ReadReplica | None = None,
+        region: str | None = None,
+        region_urls: dict[str, str] | None = None,
+    ) -> None:
         self.engine = engine
         self.replica = replica
+        # Multi-region: every session carries the deployment's region, which new rows record
+        # (`parley.models.region`) and sign-in checks against the user's home region.
+        self.region = region
         # With a replica, sessions note whether they wrote, so a writer's next reads can wait for the standby.
         self.sessionmaker = async_sessionmaker(
             engine,
             expire_on_commit=False,
             autoflush=False,
             sync_session_class=WriteTrackingSession if replica is not None else Session,
+            info={REGION_KEY: region, REGION_URLS_KEY: dict(region_urls or {})},
         )
 
     async def start(self) -> None:

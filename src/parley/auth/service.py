@@ -19,6 +19,7 @@ from parley.errors import Forbidden, TooManyRequests, Unauthorized
 from parley.kit.clock import utcnow
 from parley.metrics import instruments as metrics
 from parley.models import User
+from parley.models.region import region_url, session_region
 from parley.users import service as user_service
 
 _BAD_CREDENTIALS = "Invalid email or password"
@@ -120,7 +121,9 @@ def start_session(
     via: dict[str, str] | None = None,
 ) -> TokenPair:
     """Start a session for a user whose identity was proven (a password, or a single sign-on: `via` names the
-    provider for the audit trail): the same tokens, rotation and revocation whichever way they signed in."""
+    provider for the audit trail): the same tokens, rotation and revocation whichever way they signed in. A user
+    whose home region is another region's is sent there (`WrongRegion`)."""
+    _ensure_home_region(session, user)
     user.last_login_at = utcnow()
     issued = sessions.issue(
         session,
@@ -188,6 +191,7 @@ async def refresh(
     if not user.is_active:
         await sessions.revoke_family(session, current.family_id)
         raise Forbidden(_SUSPENDED, persist_changes=True)
+    _ensure_home_region(session, user)
     issued = sessions.issue(
         session,
         user_id=user.id,
@@ -246,6 +250,25 @@ async def authenticate(session: AsyncSession, security: Security, credential: st
     # Permissions follow the stored roles (the user's and their groups'), so a demotion or a permission taken from
     # a role takes effect on the next request, before the token expires.
     return Principal(user=user, permissions=resolve(user.role, custom), session_id=claims.session_id)
+
+
+class WrongRegion(Forbidden):
+    """The account's home region is another deployment's: its data lives there, so it signs in there."""
+
+    code = "wrong_region"
+
+
+def _ensure_home_region(session: AsyncSession, user: User) -> None:
+    here = session_region(session.sync_session)
+    if here is None or user.home_region is None or user.home_region == here:
+        return
+    url = region_url(session.sync_session, user.home_region)
+    where = f" at {url}" if url else ""
+    raise WrongRegion(
+        f"This account belongs to the {user.home_region} region; sign in there{where}",
+        home_region=user.home_region,
+        home_region_url=url,
+    )
 
 
 def _ensure_active(user: User) -> None:

@@ -18,6 +18,7 @@ from parley.models.message import Message
 from parley.models.plan import Plan
 from parley.models.quota import LimitRefusal, QuotaAlert, QuotaCounter
 from parley.models.refresh_token import RefreshToken
+from parley.models.region import session_region
 from parley.models.role import CustomRole
 from parley.models.saml_assertion import SamlAssertion
 from parley.models.scim_state import ScimState
@@ -54,4 +55,5 @@ __all__ = [
     "SsoLoginRequest",
     "UsageLog",
     "User",
+    "session_region",
 ]

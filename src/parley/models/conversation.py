@@ -22,6 +22,10 @@ class Conversation(UUIDPrimaryKey, Timestamps, Base):
     summary: Mapped[str | None] = mapped_column(Text)
     summary_through_message_id: Mapped[uuid.UUID | None]
     # Newest activity (creation, then each message) orders the sidebar.
+    # Multi-region: the region whose deployment stored it (`PARLEY_REGION`; None: single region).
+    region: Mapped[str | None] = mapped_column(String(32))
+    __region_attribute__ = "region"
+
     last_activity_at: Mapped[datetime] = mapped_column(server_default=func.now())
     title_search: Mapped[str] = mapped_column(
         TSVECTOR, Computed("to_tsvector('simple', coalesce(title, ''))", persisted=True)

@@ -28,6 +28,10 @@ class File(UUIDPrimaryKey, Timestamps, Base):
     # The embedding model the chunks were embedded with; a different configured model means re-embedding.
     embedding_model: Mapped[str | None] = mapped_column(String(100))
 
+    # Multi-region: the region whose deployment stored it (`PARLEY_REGION`; None: single region).
+    region: Mapped[str | None] = mapped_column(String(32))
+    __region_attribute__ = "region"
+
     __table_args__ = (
         Index("ix_files_user_created", "user_id", "created_at"),
         Index("ix_files_conversation_id", "conversation_id"),

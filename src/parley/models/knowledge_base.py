@@ -17,4 +17,8 @@ class KnowledgeBase(UUIDPrimaryKey, Timestamps, Base):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, server_default="")
 
+    # Multi-region: the region whose deployment stored it (`PARLEY_REGION`; None: single region).
+    region: Mapped[str | None] = mapped_column(String(32))
+    __region_attribute__ = "region"
+
     __table_args__ = (Index("ix_knowledge_bases_owner_created", "owner_id", "created_at"),)

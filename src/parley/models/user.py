@@ -29,6 +29,10 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     # deleted it (the account is then suspended and no longer exists for SCIM; its data stays).
     external_id: Mapped[str | None] = mapped_column(String(255), index=True)
     deprovisioned_at: Mapped[datetime | None]
+    # Multi-region: the region whose deployment created the account (`PARLEY_REGION`; None: single region). The
+    # user signs in only there (`auth.service`), so their data stays in that region.
+    home_region: Mapped[str | None] = mapped_column(String(32))
+    __region_attribute__ = "home_region"
 
     __table_args__ = (
         Index("ix_users_created_at", "created_at"),

@@ -8,22 +8,25 @@ from parley.storage.local import LocalStorage
 
 
 def create_storage(settings: Settings) -> Storage:
-    """S3 when `settings.s3.bucket` is set, else local files under `<data dir>/files`. Both open lazily."""
-    if settings.s3.bucket:
+    """S3 when a bucket is set (the deployment's region's, `PARLEY_S3__BUCKETS`, else `PARLEY_S3__BUCKET`), else
+    local files under `<data dir>/files`. Both open lazily."""
+    s3_settings = settings.s3.for_region(settings.region)
+    if s3_settings.bucket:
         # Imported only here: a single-machine Parley never loads boto.
         from parley.storage.s3 import S3Storage
 
-        return S3Storage(settings.s3)
+        return S3Storage(s3_settings)
     return LocalStorage(settings.resolved_data_dir / "files")
 
 
 async def open_storage(settings: Settings) -> Storage:
     """The configured storage, checked usable: the local directory exists, the S3 bucket answers (else a
     StartupError saying what to fix)."""
-    if settings.s3.bucket:
+    s3_settings = settings.s3.for_region(settings.region)
+    if s3_settings.bucket:
         from parley.storage.s3 import S3Storage
 
-        s3 = S3Storage(settings.s3)
+        s3 = S3Storage(s3_settings)
         try:
             await s3.start()
         except BaseException:

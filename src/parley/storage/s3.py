@@ -30,6 +30,10 @@ class S3Storage:
         self.bucket = settings.bucket
         self.prefix = settings.prefix
         self._settings = settings
+        # The region's KMS key encrypts every object written (SSE-KMS); without one the bucket's default applies.
+        self._encryption: dict[str, str] = (
+            {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": settings.kms_key_id} if settings.kms_key_id else {}
+        )
         self._session = aioboto3.Session()
         self._exit_stack = contextlib.AsyncExitStack()
         self._client: Any = None
@@ -69,7 +73,9 @@ class S3Storage:
     async def put(self, key: str, data: bytes, *, content_type: str) -> None:
         client = await self._s3()
         try:
-            await client.put_object(Bucket=self.bucket, Key=self.object_key(key), Body=data, ContentType=content_type)
+            await client.put_object(
+                Bucket=self.bucket, Key=self.object_key(key), Body=data, ContentType=content_type, **self._encryption
+            )
         except (ClientError, BotoCoreError) as exc:
             raise StorageError(f"S3 put of {key!r} failed: {exc}") from exc
 

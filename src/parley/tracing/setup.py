@@ -78,17 +78,19 @@ class Tracing:
         *,
         version: str,
         environment: str,
+        region: str | None = None,
         exporter: SpanExporter | None = None,
     ) -> Tracing:
         """Tracing to the OTLP endpoint of `settings`, or, when a test gives an `exporter`, to that exporter as
-        each span ends."""
-        resource = Resource.create(
-            {
-                "service.name": settings.service_name,
-                "service.version": version,
-                "deployment.environment.name": environment,
-            }
-        )
+        each span ends. `region` (multi-region: `PARLEY_REGION`) is the resource's `cloud.region`."""
+        attributes = {
+            "service.name": settings.service_name,
+            "service.version": version,
+            "deployment.environment.name": environment,
+        }
+        if region is not None:
+            attributes["cloud.region"] = region
+        resource = Resource.create(attributes)
         provider = TracerProvider(resource=resource, sampler=ParentBased(_RequestsAndJobs(settings.sample_ratio)))
         if exporter is not None:
             provider.add_span_processor(SimpleSpanProcessor(exporter))

@@ -23,6 +23,8 @@ class UserRead(BaseModel):
     subscription_tier: str
     is_active: bool
     cost_centre: str | None = None
+    # Multi-region: the region whose deployment holds the account and its data (null: single region).
+    home_region: str | None = None
     # An admin's overrides of the plan's limits: only the keys set (null value: unlimited); null: none.
     limits: dict[str, Any] | None = None
     created_at: datetime
