@@ -15,6 +15,13 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Not safe under a rolling upgrade from the previous release (README, "Upgrades without downtime"): written
+# before the check in parley.migrations.safety; upgrade across it with the old pods stopped.
+DOWNTIME = (
+    "builds its message indexes and unique (conversation_id, seq) constraint without CONCURRENTLY: writes "
+    "to messages wait for the builds"
+)
+
 
 def upgrade() -> None:
     op.add_column("conversations", sa.Column("summary", sa.Text(), nullable=True))

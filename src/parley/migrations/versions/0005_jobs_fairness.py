@@ -15,6 +15,10 @@ down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Not safe under a rolling upgrade from the previous release (README, "Upgrades without downtime"): written
+# before the check in parley.migrations.safety; upgrade across it with the old pods stopped.
+DOWNTIME = "builds ix_jobs_running_owner without CONCURRENTLY: enqueuing jobs waits for the build"
+
 
 def upgrade() -> None:
     # Whose job it is: the claim prefers (and caps) owners by how many of their jobs are running.

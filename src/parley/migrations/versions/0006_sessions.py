@@ -18,6 +18,10 @@ down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Not safe under a rolling upgrade from the previous release (README, "Upgrades without downtime"): written
+# before the check in parley.migrations.safety; upgrade across it with the old pods stopped.
+DOWNTIME = "builds ix_refresh_tokens_open_family_id without CONCURRENTLY: sign-ins and refreshes wait for the build"
+
 
 def upgrade() -> None:
     op.create_index(

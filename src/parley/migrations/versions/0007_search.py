@@ -22,6 +22,13 @@ down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Not safe under a rolling upgrade from the previous release (README, "Upgrades without downtime"): written
+# before the check in parley.migrations.safety; upgrade across it with the old pods stopped.
+DOWNTIME = (
+    "drops and re-creates file_chunks.text_search, which the previous release's search reads, and "
+    "rebuilds its index under lock"
+)
+
 _BATCH = 2000
 
 

@@ -21,6 +21,13 @@ down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Not safe under a rolling upgrade from the previous release (README, "Upgrades without downtime"): written
+# before the check in parley.migrations.safety; upgrade across it with the old pods stopped.
+DOWNTIME = (
+    "drops quota_reservations in the release whose code stopped using it: the previous release's answers "
+    "still hold quota there"
+)
+
 
 def upgrade() -> None:
     op.drop_index("ix_quota_reservations_group_ids", table_name="quota_reservations")

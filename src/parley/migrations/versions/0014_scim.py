@@ -21,6 +21,10 @@ down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Not safe under a rolling upgrade from the previous release (README, "Upgrades without downtime"): written
+# before the check in parley.migrations.safety; upgrade across it with the old pods stopped.
+DOWNTIME = "builds ix_users_external_id without CONCURRENTLY: sign-ins wait for the build"
+
 
 def upgrade() -> None:
     op.add_column("users", sa.Column("external_id", sa.String(length=255), nullable=True))
