@@ -2621,6 +2621,8 @@ export interface components {
             is_active: boolean;
             /** Cost Centre */
             cost_centre?: string | null;
+            /** Home Region */
+            home_region?: string | null;
             /** Limits */
             limits?: {
                 [key: string]: unknown;
