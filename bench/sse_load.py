@@ -275,6 +275,8 @@ def servers(
     reply: str,
     keep_workdir: bool = False,
     parley_env: dict[str, str] | None = None,
+    workers: int | None = None,
+    model_options: dict[str, Any] | None = None,
 ) -> Iterator[Servers]:
     """The mock upstream and a Parley (embedded PostgreSQL in a temporary data dir) using it as model `mock`,
     an admin account and a chat API key for it. Everything is stopped and removed afterwards."""
@@ -315,6 +317,7 @@ def servers(
             "    context_window: 128000\n"
             "    max_output_tokens: 4096\n"
             "    max_retries: 0\n"
+            + "".join(f"    {key}: {json.dumps(value)}\n" for key, value in (model_options or {}).items())
         )
         # The benchmark account (free, like every new one) without the built-in free plan's per-minute limits,
         # which 100 streams would pass at once: the streams are measured here, not the limits.
@@ -338,7 +341,8 @@ def servers(
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.environ["BENCH_PARLEY_SRC"], extra]))
         command = [PYTHON, "-m", "parley", "serve", "--port", str(parley_port), "--data-dir", str(workdir / "data")]
         # Several Parley processes (`parley serve --workers N`), sharing runs through a Redis started here.
-        workers = int(os.environ.get("BENCH_PARLEY_WORKERS", "1"))
+        if workers is None:
+            workers = int(os.environ.get("BENCH_PARLEY_WORKERS", "1"))
         if workers > 1:
             redis_port = free_port()
             redis = subprocess.Popen(  # noqa: S603 (a throwaway Redis for the run)
