@@ -85,6 +85,8 @@ export default function AdminPage() {
   }
 
   const pages = result ? Math.max(1, Math.ceil(result.total / result.page_size)) : 1;
+  // Multi-region: the region column appears once a listed user has a home region (never in a single region).
+  const showRegion = result?.items.some((user) => user.home_region) ?? false;
   return (
     <div className="page-content">
       <AdminNav />
@@ -129,6 +131,7 @@ export default function AdminPage() {
                     <th scope="col">{t("admin.role")}</th>
                     <th scope="col">{t("admin.tier")}</th>
                     <th scope="col">{t("admin.costCentre")}</th>
+                    {showRegion && <th scope="col">{t("admin.homeRegion")}</th>}
                     <th scope="col">{t("admin.status")}</th>
                     <th scope="col">{t("admin.lastLogin")}</th>
                     <th scope="col">{t("admin.actions")}</th>
@@ -141,6 +144,7 @@ export default function AdminPage() {
                       user={user}
                       plans={plans}
                       roles={customRoles}
+                      showRegion={showRegion}
                       onRole={(next: string) => void change(user, () => api.admin.updateUser(user.id, { role: next }))}
                       onTier={(next: SubscriptionTier) => void change(user, () => api.admin.updateUser(user.id, { subscription_tier: next }))}
                       onCostCentre={(next) => void change(user, () => api.admin.updateUser(user.id, { cost_centre: next }))}

@@ -64,3 +64,24 @@ describe("UserRow plan", () => {
     expect(screen.getByText("Own limits")).toBeInTheDocument();
   });
 });
+
+describe("UserRow home region", () => {
+  it("shows the user's home region in a multi-region deployment, a dash when it is unknown", () => {
+    const { unmount } = render(
+      <table>
+        <tbody>
+          <UserRow user={{ ...user, home_region: "eu-west-1" }} plans={[]} showRegion onRole={vi.fn()} onTier={vi.fn()} onCostCentre={vi.fn()} onSuspend={vi.fn()} onUnsuspend={vi.fn()} onLimits={vi.fn()} />
+          <UserRow user={{ ...user, id: "u2", email: "old@acme.test" }} plans={[]} showRegion onRole={vi.fn()} onTier={vi.fn()} onCostCentre={vi.fn()} onSuspend={vi.fn()} onUnsuspend={vi.fn()} onLimits={vi.fn()} />
+        </tbody>
+      </table>,
+    );
+    const cells = Array.from(document.querySelectorAll("td.home-region"), (cell) => cell.textContent);
+    expect(cells).toEqual(["eu-west-1", "—"]);
+    unmount();
+  });
+
+  it("has no region cell in a single-region deployment", () => {
+    renderRow();
+    expect(document.querySelector("td.home-region")).toBeNull();
+  });
+});

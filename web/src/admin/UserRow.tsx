@@ -12,6 +12,8 @@ interface Props {
   plans: readonly string[];
   /** The custom roles a user can be given (GET /api/v1/admin/roles); empty until loaded, or for admins who may not list them. */
   roles?: readonly string[];
+  /** Show the user's home region (multi-region deployments). */
+  showRegion?: boolean;
   /** `user`, `admin` or a custom role's name. */
   onRole(role: string): void;
   onTier(tier: SubscriptionTier): void;
@@ -23,7 +25,7 @@ interface Props {
   onLimits(): void;
 }
 
-export function UserRow({ user, plans, roles = [], onRole, onTier, onCostCentre, onSuspend, onUnsuspend, onLimits }: Props) {
+export function UserRow({ user, plans, roles = [], showRegion = false, onRole, onTier, onCostCentre, onSuspend, onUnsuspend, onLimits }: Props) {
   const { t } = useTranslation();
   const { user: me } = useAuth();
   const self = me?.id === user.id;
@@ -77,6 +79,7 @@ export function UserRow({ user, plans, roles = [], onRole, onTier, onCostCentre,
           }}
         />
       </td>
+      {showRegion && <td className="home-region">{user.home_region ?? "—"}</td>}
       <td>
         <span className={`badge ${user.is_active ? "ok" : "warn"}`}>{user.is_active ? t("admin.active") : t("admin.suspended")}</span>
       </td>

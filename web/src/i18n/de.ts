@@ -345,6 +345,7 @@ const de: Translations = {
     tierFor: "Tarif von {{email}}",
     costCentre: "Kostenstelle",
     costCentreFor: "Kostenstelle von {{email}}",
+    homeRegion: "Heimatregion",
     noUsers: "Keine passenden Benutzer.",
     navLabel: "Verwaltung",
     usersTab: "Benutzer",

@@ -343,6 +343,7 @@ const en = {
     tierFor: "Plan of {{email}}",
     costCentre: "Cost centre",
     costCentreFor: "Cost centre of {{email}}",
+    homeRegion: "Home region",
     noUsers: "No users match.",
     navLabel: "Administration",
     usersTab: "Users",

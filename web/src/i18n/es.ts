@@ -344,6 +344,7 @@ const es: Translations = {
     tierFor: "Plan de {{email}}",
     costCentre: "Centro de coste",
     costCentreFor: "Centro de coste de {{email}}",
+    homeRegion: "Región de origen",
     noUsers: "Ningún usuario coincide.",
     navLabel: "Administración",
     usersTab: "Usuarios",
