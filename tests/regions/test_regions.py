@@ -85,6 +85,21 @@ class TestHomeRegion:
             )
         assert (scim.home_region, sso.home_region) == ("eu-west-1", "eu-west-1")
 
+    async def test_an_account_provisioned_over_scim_gets_the_region(self, eu_app: FastAPI, eu: httpx.AsyncClient):
+        admin = await signed_in_user(eu_app, eu, role=Role.ADMIN)
+        token = (await eu.post("/api/v1/admin/scim/token", headers=admin.headers)).json()["token"]
+        created = await eu.post(
+            "/scim/v2/Users",
+            json={
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "provisioned@example.com",
+                "active": True,
+            },
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"},
+        )
+        assert created.status_code == 201, created.text
+        assert (await _user(eu_app, "provisioned@example.com")).home_region == "eu-west-1"
+
     async def test_a_user_of_another_region_is_refused_sign_in_with_the_address_of_their_region(
         self, eu_app: FastAPI, us_app: FastAPI, eu: httpx.AsyncClient, us: httpx.AsyncClient
     ):
