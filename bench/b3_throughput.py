@@ -68,8 +68,8 @@ async def phase(
                 latencies.append(time.perf_counter() - result.sent_at)
             else:
                 kind = result.error or "?"
-                if kind.startswith("HTTP") or kind == "stream ended early":
-                    kind += f" {result.head[:300]!r}"
+                if kind == "stream ended early":
+                    kind += f" {result.head.partition(b'{')[2][:120]!r}"
                 errors[kind] = errors.get(kind, 0) + 1
 
     await asyncio.gather(*(client() for _ in range(concurrency)))

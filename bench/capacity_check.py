@@ -97,6 +97,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=96)
     parser.add_argument("--conversations", type=int, default=400)
     parser.add_argument("--more", type=int, nargs="*", default=[256], help="further phases at these concurrencies")
+    parser.add_argument("--pool-size", type=int, default=10, help="each replica's database pool")
+    parser.add_argument("--max-overflow", type=int, default=10)
     args = parser.parse_args()
     sse_load.install_uvloop()
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -110,7 +112,14 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     redis_url = f"redis://{sse_load.HOST}:{redis_port}/0"
-    shared_env = {"REDIS_URL": redis_url, "PARLEY_REDIS_KEY_PREFIX": prefix}
+    # Three replicas at the default pool (40 + 10 connections each) pass the embedded PostgreSQL's 100
+    # connections under load ("too many clients already"): the capacity model's pool size per replica.
+    shared_env = {
+        "REDIS_URL": redis_url,
+        "PARLEY_REDIS_KEY_PREFIX": prefix,
+        "PARLEY_DATABASE__POOL_SIZE": str(args.pool_size),
+        "PARLEY_DATABASE__MAX_OVERFLOW": str(args.max_overflow),
+    }
     try:
         run(args, nginx, shared_env, redis_server, redis_port)
     finally:
