@@ -78,7 +78,8 @@ def test_expand_steps_pass() -> None:
     def upgrade() -> None:
         op.add_column("users", sa.Column("nickname", sa.String(50), nullable=True))
         op.add_column("users", sa.Column("theme", sa.String(10), server_default="light", nullable=False))
-        op.create_index("ix_messages_model", "messages", ["model"], postgresql_concurrently=True)
+        with op.get_context().autocommit_block():  # how a concurrent build runs outside the transaction
+            op.create_index("ix_messages_model", "messages", ["model"], postgresql_concurrently=True)
         op.create_index("ix_groups_name_lower", "groups", [sa.text("lower(name)")])  # a small table
         op.create_table("badges", sa.Column("id", sa.Uuid(), primary_key=True), sa.Column("n", sa.Integer()))
         op.create_index("ix_badges_n", "badges", ["n"])  # new: nothing runs against it yet
