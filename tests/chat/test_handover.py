@@ -55,7 +55,7 @@ class TestClaimingStaleAnswers:
                     batch = await repository.claim_stale(claim, stale_after=STALE, keep=set(), at_most=5)
                 if not batch:
                     return taken
-                taken.extend(message_id for message_id, _ in batch)
+                taken.extend(message_id for message_id, _, _ in batch)
 
         sweeps = [asyncio.create_task(replica()) for _ in range(4)]
         start.set()
@@ -75,4 +75,4 @@ class TestClaimingStaleAnswers:
         stale = await _answers(session, user_id, 2, stale=True)
         async with app.state.database.session() as claim:
             batch = await repository.claim_stale(claim, stale_after=STALE, keep={stale[0]}, at_most=100)
-        assert [message_id for message_id, _ in batch] == [stale[1]]
+        assert [message_id for message_id, _, _ in batch] == [stale[1]]

@@ -20,6 +20,7 @@ CONTRACT = {
     "parley_chat_time_to_first_token_seconds": "histogram",
     "parley_chat_inter_token_seconds": "histogram",
     "parley_chat_answers": "counter",
+    "parley_chat_handovers": "counter",
     "parley_tokens": "counter",
     "parley_cost_usd": "counter",
     "parley_errors": "counter",

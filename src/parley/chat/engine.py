@@ -20,7 +20,7 @@ from parley.chat import context, handover, repository
 from parley.chat.generation import ConversationSnapshot, Generation
 from parley.chat.grounding import Grounder, Grounding
 from parley.chat.relay import InProcessRelay, RunRelay
-from parley.chat.runs import RunRegistry
+from parley.chat.runs import FENCED, Run, RunRegistry
 from parley.config import LLMSettings
 from parley.conversations.service import DEFAULT_TITLE
 from parley.db import Database
@@ -72,7 +72,8 @@ class ChatEngine:
         self._sweeper: asyncio.Task[None] | None = None
         # The partial answers being written (message id -> their parts so far), checkpointed together by
         # one task: one statement per interval for all of them, not one transaction per answer.
-        self._writing: dict[uuid.UUID, list[str]] = {}
+        # With the run, whose writer token each checkpoint carries (chat.handover).
+        self._writing: dict[uuid.UUID, tuple[list[str], Run]] = {}
         self._checkpointer: asyncio.Task[None] | None = None
         self._answers = 0
         # Stop requests to other replicas for suspended users, held here until they are delivered.
@@ -218,7 +219,8 @@ class ChatEngine:
         else:
             parts.extend(continuation.parts)
             parts_before_model = len(parts)
-        self._writing[job.message_id] = parts
+        self._writing[job.message_id] = (parts, run)
+        run.generating = True
         try:
             snapshot = job.snapshot or await self._read_conversation(job)
             job.snapshot = None
@@ -318,6 +320,10 @@ class ChatEngine:
             }
         finally:
             self._writing.pop(job.message_id, None)
+            run.generating = False
+        if run.cancel_reason == FENCED:  # another replica took the answer over: it writes and bills it now
+            handover.stand_down(self, job, chars=len("".join(parts)))
+            return
         if run.cancel_reason == handover.RELEASED:  # a draining replica lets it go: another one finishes it
             await handover.release(self, job, "".join(parts))
             return
@@ -328,26 +334,30 @@ class ChatEngine:
             usage = unreported_usage(prompt_tokens=prompt_tokens, generated_tokens=len(parts) - parts_before_model)
         latency_ms = int((time.monotonic() - started) * 1000)
         outcome = metrics.answer_outcome(failed=problem is not None, finish_reason=finish_reason)
-        metrics.ANSWERS.labels(model=model_name, outcome=outcome).inc()
         citations = grounding.citations(content, job.question)
         # An answer cut to what the quotas left says so, rather than ending as if it had finished its thought.
         notice = job.reservation.notice() if capped and finish_reason == "length" and job.reservation else None
-        cost = await self._finalise(
-            job,
-            content=content,
-            finish_reason=finish_reason,
-            model_name=model_name,
-            usage=usage,
-            spent=spent,
-            latency_ms=latency_ms,
-            ttft_ms=ttft_ms,
-            problem=problem,
-            new_summary=new_summary,
-            citations=citations,
-            preparation=grounding.spent,
-            cache_hit=cache_hit,
-            notice=notice,
-        )
+        try:
+            cost = await self._finalise(
+                job,
+                content=content,
+                finish_reason=finish_reason,
+                model_name=model_name,
+                usage=usage,
+                spent=spent,
+                latency_ms=latency_ms,
+                ttft_ms=ttft_ms,
+                problem=problem,
+                new_summary=new_summary,
+                citations=citations,
+                preparation=grounding.spent,
+                cache_hit=cache_hit,
+                notice=notice,
+            )
+        except handover.Fenced:  # taken over while it ended here: the new writer finishes and bills it
+            handover.stand_down(self, job, chars=len(content))
+            return
+        metrics.ANSWERS.labels(model=model_name, outcome=outcome).inc()
         job.result = {
             "conversation_id": str(job.conversation_id),
             "message_id": str(job.message_id),
@@ -408,12 +418,18 @@ class ChatEngine:
         if not self._writing:
             return
         # Unchanged text still refreshes updated_at: the heartbeat.
-        progress = [(message_id, "".join(parts)) for message_id, parts in self._writing.items()]
+        writing = list(self._writing.values())
+        progress = [(run.message_id, "".join(parts), run.writer) for parts, run in writing]
         try:
             async with self.database.session() as session:
-                await repository.save_progress(session, progress)
+                fenced = set(await repository.save_progress(session, progress))
         except Exception as exc:  # a missed checkpoint is retried at the next interval
             _logger.warning("checkpoint_failed", error=str(exc), answers=len(progress))
+            return
+        # Another replica took these over while this one could not checkpoint them (a stall): they stop here.
+        for _, run in writing:
+            if run.message_id in fenced and run.fence():
+                _logger.warning("answer_fenced", message_id=str(run.message_id), by="checkpoint")
 
     async def _finalise(
         self,
@@ -435,6 +451,10 @@ class ChatEngine:
     ) -> Decimal:
         # writer: the user's next reads (on a read replica) see the finished answer.
         async with self.database.session(writer=job.user_id) as session:
+            # Still this run's to finish, and held so until the commit (no claim takes it meanwhile): else
+            # another replica writes it now, and nothing of it is billed or saved here.
+            if not await repository.lock_as_writer(session, job.message_id, writer=job.run.writer):
+                raise handover.Fenced(job.message_id)
             cost = await usage_service.record_completion(
                 session,
                 self.quota_ledger,
@@ -475,6 +495,7 @@ class ChatEngine:
                 completion_tokens=usage.completion_tokens,
                 extra=extra,
                 citations=citations or None,
+                writer=job.run.writer,
             )
             values: dict[str, Any] = {}
             if new_summary is not None:

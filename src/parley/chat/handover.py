@@ -16,6 +16,23 @@ first event as its hand-over note (`note`), never sent to clients. Billing: the 
 is recorded once by the replica that finishes the answer (as counted from the stream: the dead replica recorded
 nothing), the continuation with its provider's own count; the dead replica's quota hold is ended with it.
 
+Fencing: a replica that is slow but alive (its database connection hung past the stale window, a long stall)
+has its answers taken over like a dead one's, and must then write no more of them. Every answer has a writer
+token: the run that starts it puts one in the message (`metadata.writer`), each claim puts a new one there, in
+the same statement. The token is also in Redis next to the stream (`…:run:{conversation}:writer`, set
+atomically with reading the stream back, before the taker's first event), and every event is appended by a
+script that refuses it unless the token is still the appender's. The old writer learns it was fenced from
+whichever it reaches first: a refused append, a checkpoint (`repository.save_progress` writes only the rows whose
+token is still the writer's and reports the others), or its finish (`repository.lock_as_writer`). It then stops
+at once (the model call is cancelled), relays no end, saves and bills nothing (the taker bills what was written
+before the hand-over, as counted from the stream), ends its quota hold and ends its own readers, which reconnect
+and read the taker's continuation. A release (`repository.save_released`) is fenced likewise.
+
+The token lives in the message's metadata rather than a column, so no migration is needed and old replicas
+during a rolling upgrade keep working; it is dropped when the answer is finished (a finished answer takes no
+more writes anyway). In Redis it is a key of its own next to the stream: a stream's entries cannot be changed,
+and the append script reads the key atomically with the append.
+
 A draining replica (`chat.drain`) lets its unfinished answers go at its deadline: they stop without an end,
 their checkpoint dated back (`repository.save_released`), and the other replicas are told to sweep at once.
 
@@ -43,6 +60,8 @@ from parley.conversations.service import DEFAULT_TITLE
 from parley.db import after_commit_awaited
 from parley.errors import Conflict
 from parley.llm.base import ChatMessage, GenerationParams, Usage, unreported_usage
+from parley.metrics import instruments as metrics
+from parley.quotas import service as quotas_service
 from parley.quotas.ledger import Hold, Ledger
 
 if TYPE_CHECKING:
@@ -62,6 +81,10 @@ _CONTINUE_INSTRUCTION = (
     "Your previous reply above was cut off. Continue it exactly where it stops, as if never interrupted: do not "
     "repeat any of it, do not acknowledge the interruption."
 )
+
+
+class Fenced(Exception):
+    """The answer this run was finishing has another writer now (another replica took it over)."""
 
 
 @dataclass
@@ -143,9 +166,9 @@ async def take_over(engine: ChatEngine) -> int:
         claims = await repository.claim_stale(session, stale_after=engine.stale_after, keep=keep, at_most=_AT_ONCE)
     lost: list[uuid.UUID] = []
     taken = 0
-    for message_id, conversation_id in claims:
+    for message_id, conversation_id, writer in claims:
         try:
-            continued = await _continue(engine, message_id, conversation_id)
+            continued = await _continue(engine, message_id, conversation_id, writer)
         except Exception:  # this answer is lost; the others are still taken over
             _logger.exception("handover_failed", message_id=str(message_id))
             continued = False
@@ -157,13 +180,17 @@ async def take_over(engine: ChatEngine) -> int:
         async with engine.database.session() as session:
             await repository.mark_interrupted_ids(session, lost)
         _logger.warning("answers_interrupted", count=len(lost))
+        metrics.HANDOVERS.labels(outcome="interrupted").inc(len(lost))
     if taken:
         _logger.info("answers_taken_over", count=taken)
+        metrics.HANDOVERS.labels(outcome="taken_over").inc(taken)
     return len(lost)
 
 
-async def _continue(engine: ChatEngine, message_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
-    relayed = await engine.relay.replay(conversation_id)
+async def _continue(engine: ChatEngine, message_id: uuid.UUID, conversation_id: uuid.UUID, writer: str) -> bool:
+    # The stream is this writer's from here on (a writer still alive elsewhere can append nothing more to it), and
+    # what it holds is what that writer's clients were sent.
+    relayed = await engine.relay.replay(conversation_id, writer=(message_id, writer))
     if relayed is None or relayed.ended or relayed.note is None:
         return False
     noted = json.loads(relayed.note)
@@ -193,6 +220,7 @@ async def _continue(engine: ChatEngine, message_id: uuid.UUID, conversation_id: 
     max_tokens = params.get("max_tokens")
     hold = noted.get("hold")
     run = Run(conversation_id=conversation_id, message_id=message_id, user_id=user_id)
+    run.writer = writer
     run.events = list(relayed.events)
     run.handover_note = relayed.note
     try:
@@ -265,12 +293,30 @@ async def release(engine: ChatEngine, job: Generation, content: str) -> None:
     reconnect (through the load balancer) to the others. Its quota hold stays, for the taker to end."""
     run = job.run
     engine.relay.release(run)
+    saved = True
     try:
         async with engine.database.session() as session:
-            await repository.save_released(session, job.message_id, content)
+            saved = await repository.save_released(session, job.message_id, content, writer=run.writer)
     except Exception as exc:  # the others take it over after the stale window instead
         _logger.warning("release_checkpoint_failed", error=str(exc))
-    _logger.info("answer_released", message_id=str(job.message_id), chars=len(content))
+    if saved:
+        _logger.info("answer_released", message_id=str(job.message_id), chars=len(content))
+    else:  # taken over already: what it wrote after that went nowhere
+        _logger.warning("answer_fenced", message_id=str(job.message_id), chars=len(content), by="release")
+        metrics.HANDOVERS.labels(outcome="fenced").inc()
+    run.finish()
+
+
+def stand_down(engine: ChatEngine, job: Generation, *, chars: int) -> None:
+    """Stop writing an answer another replica has taken over (fenced): no end is relayed (the stream is the
+    taker's), nothing is saved or billed (the taker bills what was written before it took over), the quota hold
+    ends, and this replica's own readers are ended, to reconnect and read the taker's continuation."""
+    run = job.run
+    engine.relay.release(run)
+    if job.reservation is not None:
+        quotas_service.release_in_background(engine.quota_ledger, job.reservation)
+    _logger.warning("answer_fenced", message_id=str(job.message_id), chars=chars)
+    metrics.HANDOVERS.labels(outcome="fenced").inc()
     run.finish()
 
 

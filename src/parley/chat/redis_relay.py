@@ -13,6 +13,11 @@ What goes through Redis (names under the configured prefix, `parley` by default)
   to continue the answer should its holder die. It never reaches clients. A replica taking a run over reads the
   stream from its start (`replay`) and continues it with the next ids (`adopt`), so readers tailing it, here or
   elsewhere, see one answer.
+- `{prefix}:run:{conversation_id}:writer`: the stream's writer, `<message id>/<writer token>` (`chat.handover`),
+  living as long as the stream. Events and the end marker are appended by a script (`_APPEND`) that refuses them
+  unless it still names their run's writer: a replica whose answer was taken over (it stalled past the stale
+  window, alive) can add nothing to the stream any more, and stops. A new run sets it; a replica taking a run
+  over sets it in the script that reads the stream back (`_TAKE`), before its own first event.
 - `{prefix}:chat:released`: pub/sub; a draining replica that handed answers over says so, so that the others
   take them at once rather than after the stale window.
 - `{prefix}:chat:listening`: pub/sub heartbeats of remote readers, `"<conversation id> <seconds>"`. A replica
@@ -63,8 +68,33 @@ _MAX_PENDING = 100_000
 _RETRY_SECONDS = 1.0
 
 _Kind = Literal["new", "event", "end", "alive"]
-# kind, stream key, event number, encoded event, hand-over note (first events only)
-_Entry = tuple[_Kind, str, int, bytes, bytes | None]
+# kind, stream key, event number, encoded event, hand-over note (first events only), run (its writer)
+_Entry = tuple[_Kind, str, int, bytes, bytes | None, Run | None]
+
+# Append one entry (an event or the end marker) to a run's stream, only while its writer key (KEYS[2]) names the
+# appending run's writer (ARGV[1]), or names none (a stream from before writer keys, or Redis restarted empty:
+# the writer takes it). ARGV: writer, entry id, stream MAXLEN (approximate), expiry in ms to set on both keys
+# (0: unchanged), expiry of a writer key it creates, then the entry's fields and values. 1: appended, 0: refused.
+_APPEND = """
+local current = redis.call('GET', KEYS[2])
+if current and current ~= ARGV[1] then return 0 end
+if not current then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[5]) end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], ARGV[2], unpack(ARGV, 6))
+if tonumber(ARGV[4]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+end
+return 1
+"""
+# Make ARGV[2] (`<message id>/<token>`) the stream's writer and read the stream back, from its first entry (at
+# most ARGV[4] entries), as one step: nothing the previous writer appends afterwards is accepted. Refused (nil)
+# when the stream is another message's (ARGV[1]). ARGV[3]: the writer key's expiry in ms.
+_TAKE = """
+local current = redis.call('GET', KEYS[2])
+if current and string.sub(current, 1, string.len(ARGV[1]) + 1) ~= ARGV[1] .. '/' then return false end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[4])
+"""
 # A stream entry as read back (the client speaks RESP2 and returns bytes): its id and fields.
 _StreamEntry = tuple[bytes, dict[bytes, bytes]]
 
@@ -106,9 +136,14 @@ class RedisRelay:
         self._pubsub: PubSub | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._requests: asyncio.Task[None] | None = None
+        self._append = client.register_script(_APPEND)
+        self._take = client.register_script(_TAKE)
 
     def stream_key(self, conversation_id: uuid.UUID) -> str:
         return f"{self._prefix}:run:{conversation_id}"
+
+    def writer_key(self, stream_key: str) -> str:
+        return f"{stream_key}:writer"
 
     # Lifecycle ---------------------------------------------------------------------------------------
     async def start(self, runs: RunRegistry) -> None:
@@ -146,29 +181,29 @@ class RedisRelay:
         run.observer = self
         self._live[run.conversation_id] = run
         # The new run replaces the conversation's previous stream (its ids start again at 1).
-        self._queue(("new", self.stream_key(run.conversation_id), 0, b"", None), urgent=False)
+        self._queue(("new", self.stream_key(run.conversation_id), 0, b"", None, run), urgent=False)
 
     def appended(self, run: Run, number: int, encoded: bytes) -> None:
         # The first event goes out at once, so a reconnect to another replica finds the run.
         note = run.handover_note if number == 1 else None
-        self._queue(("event", self.stream_key(run.conversation_id), number, encoded, note), urgent=number == 1)
+        self._queue(("event", self.stream_key(run.conversation_id), number, encoded, note, run), urgent=number == 1)
 
     def finished(self, run: Run) -> None:
         if self._live.get(run.conversation_id) is run:
             del self._live[run.conversation_id]
-        self._queue(("end", self.stream_key(run.conversation_id), len(run.events) + 1, b"", None), urgent=True)
+        self._queue(("end", self.stream_key(run.conversation_id), len(run.events) + 1, b"", None, run), urgent=True)
 
     def adopt(self, run: Run) -> None:
         run.observer = self
         self._live[run.conversation_id] = run
         # The stream stays (its holder died or let go); it lives on from now, refreshed like any live run's.
-        self._queue(("alive", self.stream_key(run.conversation_id), 0, b"", None), urgent=True)
+        self._queue(("alive", self.stream_key(run.conversation_id), 0, b"", None, None), urgent=True)
 
     def release(self, run: Run) -> None:
         run.observer = None
         if self._live.get(run.conversation_id) is run:
             del self._live[run.conversation_id]
-        self._queue(("alive", self.stream_key(run.conversation_id), 0, b"", None), urgent=True)
+        self._queue(("alive", self.stream_key(run.conversation_id), 0, b"", None, None), urgent=True)
 
     async def announce_release(self) -> None:
         try:
@@ -194,7 +229,7 @@ class RedisRelay:
                     await self._has_pending.wait()
             if not self._has_pending.is_set():
                 for run in self._live.values():
-                    self._pending.append(("alive", self.stream_key(run.conversation_id), 0, b"", None))
+                    self._pending.append(("alive", self.stream_key(run.conversation_id), 0, b"", None, None))
             elif not self._urgent.is_set():
                 # Let a batch gather, unless a first event or an end is waiting.
                 with contextlib.suppress(TimeoutError):
@@ -220,21 +255,29 @@ class RedisRelay:
             if not batch:
                 return True
             pipe = self._client.pipeline(transaction=False)
-            for kind, key, number, payload, note in batch:
-                if kind == "event":
-                    fields: dict[str, int | bytes] = {"n": number, "e": payload}
+            # The appends' positions in the pipeline's replies, with their runs: a refused one was fenced.
+            appends: list[tuple[int, Run]] = []
+            commands = 0
+            for kind, key, number, payload, note, run in batch:
+                if kind in ("event", "end") and run is not None:
+                    fields: list[bytes | str | int] = ["n", number]
+                    fields += ["e", payload] if kind == "event" else ["end", 1]
                     if note is not None:
-                        fields["h"] = note
-                    pipe.xadd(key, fields, id=f"{number}-0", maxlen=STREAM_MAXLEN)  # type: ignore[arg-type]
-                    if number == 1:
-                        pipe.pexpire(key, _LIVE_TTL_MS)
-                elif kind == "end":
-                    pipe.xadd(key, {"n": number, "end": 1}, id=f"{number}-0", maxlen=STREAM_MAXLEN)
-                    pipe.pexpire(key, self._retention_ms)
-                elif kind == "new":
+                        fields += ["h", note]
+                    expire = _LIVE_TTL_MS if number == 1 else self._retention_ms if kind == "end" else 0
+                    writer = _writer(run)
+                    args = [writer, f"{number}-0", STREAM_MAXLEN, expire, _LIVE_TTL_MS, *fields]
+                    await self._append(keys=[key, self.writer_key(key)], args=args, client=pipe)
+                    appends.append((commands, run))
+                    commands += 1
+                elif kind == "new" and run is not None:
                     pipe.delete(key)
+                    pipe.set(self.writer_key(key), _writer(run), px=_LIVE_TTL_MS)
+                    commands += 2
                 else:
                     pipe.pexpire(key, _LIVE_TTL_MS)
+                    pipe.pexpire(self.writer_key(key), _LIVE_TTL_MS)
+                    commands += 2
             try:
                 results: list[Any] = await pipe.execute(raise_on_error=False)
             except (RedisError, OSError) as exc:
@@ -248,6 +291,9 @@ class RedisRelay:
             failures = [result for result in results if isinstance(result, Exception)]
             if failures:
                 _logger.warning("relay_entries_refused", error=str(failures[0]), count=len(failures))
+            for position, run in appends:
+                if results[position] == 0 and run.fence():  # another replica writes this answer now
+                    _logger.warning("answer_fenced", message_id=str(run.message_id), by="relay")
             return True
 
     # Serving other replicas -------------------------------------------------------------------------
@@ -357,10 +403,22 @@ class RedisRelay:
                 chunk.append(payload)
             yield b"".join(chunk)
 
-    async def replay(self, conversation_id: uuid.UUID) -> Relayed | None:
+    async def replay(
+        self, conversation_id: uuid.UUID, *, writer: tuple[uuid.UUID, str] | None = None
+    ) -> Relayed | None:
         key = self.stream_key(conversation_id)
         try:
-            entries = cast(list[_StreamEntry], await self._client.xrange(key, count=STREAM_MAXLEN * 2))
+            if writer is None:
+                entries = cast(list[_StreamEntry], await self._client.xrange(key, count=STREAM_MAXLEN * 2))
+            else:
+                message_id, token = writer
+                taken = await self._take(
+                    keys=[key, self.writer_key(key)],
+                    args=[str(message_id), f"{message_id}/{token}", _LIVE_TTL_MS, STREAM_MAXLEN * 2],
+                )
+                if taken is None:
+                    return None  # another answer's stream
+                entries = [(entry_id, _pairs(flat)) for entry_id, flat in taken]
         except (RedisError, OSError) as exc:
             _logger.warning("relay_unreachable", error=str(exc))
             return None
@@ -424,6 +482,16 @@ def _block_ms(client: Redis) -> int:
     if not timeout:  # None: no socket timeout at all
         return _BLOCK_MS
     return max(1, min(_BLOCK_MS, int(float(timeout) * 1000 / 2)))
+
+
+def _writer(run: Run) -> str:
+    """A run's writer as its stream's writer key holds it."""
+    return f"{run.message_id}/{run.writer}"
+
+
+def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
+    """A stream entry's fields as a script returns them (a flat list: field, value, …), as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _text(value: bytes | str) -> str:

@@ -61,9 +61,13 @@ class RunRelay(Protocol):
         `wait_seconds`) until it has finished, so its final state can be read."""
         ...
 
-    async def replay(self, conversation_id: uuid.UUID) -> Relayed | None:
+    async def replay(
+        self, conversation_id: uuid.UUID, *, writer: tuple[uuid.UUID, str] | None = None
+    ) -> Relayed | None:
         """What the conversation's latest run relayed so far, from its first event; None when nothing complete
-        is left of it (never relayed, expired, or trimmed)."""
+        is left of it (never relayed, expired, or trimmed). With `writer` (message id, writer token), first make
+        that token the stream's writer, atomically with the read, so whoever relayed it so far can append no
+        more (`chat.handover`); None, and nothing changed, when the stream is another message's."""
         ...
 
     def adopt(self, run: Run) -> None:
@@ -106,7 +110,9 @@ class InProcessRelay:
     ) -> None:
         return None
 
-    async def replay(self, conversation_id: uuid.UUID) -> Relayed | None:
+    async def replay(
+        self, conversation_id: uuid.UUID, *, writer: tuple[uuid.UUID, str] | None = None
+    ) -> Relayed | None:
         return None
 
     def adopt(self, run: Run) -> None:

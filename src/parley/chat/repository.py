@@ -67,20 +67,40 @@ async def delete_messages(session: AsyncSession, message_ids: list[uuid.UUID]) -
         await session.execute(delete(Message).where(Message.id.in_(message_ids)))
 
 
+# Only the answer's current writer (`metadata.writer`, `chat.handover`) may checkpoint it; the rows it may not
+# are returned, so a writer whose answer another replica took over stops.
 _SAVE_PROGRESS = text(
-    "UPDATE messages SET content = progress.content, updated_at = now() "
-    "FROM unnest(:ids, :contents) AS progress(id, content) "
-    "WHERE messages.id = progress.id AND messages.finish_reason IS NULL"
-).bindparams(bindparam("ids", type_=ARRAY(Uuid())), bindparam("contents", type_=ARRAY(Text())))
+    "WITH progress AS (SELECT * FROM unnest(:ids, :contents, :writers) AS p(id, content, writer)), "
+    "saved AS ("
+    "  UPDATE messages SET content = progress.content, updated_at = now() FROM progress "
+    "  WHERE messages.id = progress.id AND messages.finish_reason IS NULL "
+    "    AND messages.metadata->>'writer' = progress.writer "
+    "  RETURNING messages.id"
+    ") "
+    "SELECT progress.id FROM progress JOIN messages ON messages.id = progress.id "
+    "WHERE progress.id NOT IN (SELECT id FROM saved)"
+).bindparams(
+    bindparam("ids", type_=ARRAY(Uuid())),
+    bindparam("contents", type_=ARRAY(Text())),
+    bindparam("writers", type_=ARRAY(Text())),
+)
 
 
-async def save_progress(session: AsyncSession, progress: Sequence[tuple[uuid.UUID, str]]) -> None:
-    """Checkpoint answers being written, all in one statement (also a heartbeat: `updated_at` shows their
-    generations are alive). An answer finished meanwhile keeps its final text."""
-    if progress:
-        await session.execute(
-            _SAVE_PROGRESS, {"ids": [item[0] for item in progress], "contents": [item[1] for item in progress]}
-        )
+async def save_progress(session: AsyncSession, progress: Sequence[tuple[uuid.UUID, str, str]]) -> list[uuid.UUID]:
+    """Checkpoint answers being written, (message id, text so far, writer token) each, all in one statement
+    (also a heartbeat: `updated_at` shows their generations are alive). Returns the answers this writer may no
+    longer write: another replica took them over (or finished them). A deleted answer is neither."""
+    if not progress:
+        return []
+    rows = await session.scalars(
+        _SAVE_PROGRESS,
+        {
+            "ids": [item[0] for item in progress],
+            "contents": [item[1] for item in progress],
+            "writers": [item[2] for item in progress],
+        },
+    )
+    return list(rows)
 
 
 async def finish_message(
@@ -94,11 +114,16 @@ async def finish_message(
     completion_tokens: int | None,
     extra: dict[str, Any],
     citations: list[dict[str, Any]] | None = None,
-) -> None:
-    await session.execute(
-        update(Message)
-        .where(Message.id == message_id)
-        .values(
+    writer: str | None = None,
+) -> bool:
+    """Write the answer's final state; with `writer`, only while that token is still the answer's (its writer
+    token is dropped with it: a finished answer takes no more writes). False when it is not: the caller's
+    transaction must not go on to bill or finish anything of it."""
+    query = update(Message).where(Message.id == message_id)
+    if writer is not None:
+        query = query.where(Message.finish_reason.is_(None), Message.extra["writer"].astext == writer)
+    result = await session.execute(
+        query.returning(Message.id).values(
             citations=citations,
             content=content,
             finish_reason=finish_reason,
@@ -109,6 +134,7 @@ async def finish_message(
             updated_at=func.now(),
         )
     )
+    return result.one_or_none() is not None
 
 
 async def touch_conversation(session: AsyncSession, conversation_id: uuid.UUID, **values: Any) -> None:
@@ -212,26 +238,28 @@ async def conversation_file_ids(session: AsyncSession, conversation_id: uuid.UUI
 
 
 _CLAIM_STALE = text(
-    "UPDATE messages SET updated_at = now() "
+    "UPDATE messages SET updated_at = now(), "
+    "  metadata = jsonb_set(metadata, '{writer}', to_jsonb(gen_random_uuid()::text)) "
     "WHERE id IN ("
     "  SELECT id FROM messages "
     "  WHERE role = 'assistant' AND finish_reason IS NULL AND updated_at < now() - CAST(:stale AS interval) "
     "    AND NOT (id = ANY(:keep)) "
     "  ORDER BY updated_at LIMIT :at_most FOR UPDATE SKIP LOCKED"
     ") AND finish_reason IS NULL AND updated_at < now() - CAST(:stale AS interval) "
-    "RETURNING id, conversation_id"
+    "RETURNING id, conversation_id, metadata->>'writer'"
 ).bindparams(bindparam("keep", type_=ARRAY(Uuid())))
 
 
 async def claim_stale(
     session: AsyncSession, *, stale_after: timedelta, keep: set[uuid.UUID], at_most: int
-) -> list[tuple[uuid.UUID, uuid.UUID]]:
+) -> list[tuple[uuid.UUID, uuid.UUID, str]]:
     """Take over answers nobody is writing any more (their replica died, or let them go): their checkpoint is
-    refreshed to now, so they are this replica's from the commit on. Exactly one replica gets each: the
-    condition is checked again on the locked row, which a replica that claimed it first has refreshed.
-    Returns (message id, conversation id) of each."""
+    refreshed to now, so they are this replica's from the commit on, and each gets a new writer token
+    (`metadata.writer`), which fences off the replica that wrote it so far should it still be alive. Exactly one
+    replica gets each: the condition is checked again on the locked row, which a replica that claimed it first
+    has refreshed. Returns (message id, conversation id, writer token) of each."""
     rows = await session.execute(_CLAIM_STALE, {"stale": stale_after, "keep": list(keep), "at_most": at_most})
-    return [(row[0], row[1]) for row in rows]
+    return [(row[0], row[1], row[2]) for row in rows]
 
 
 async def mark_interrupted_ids(session: AsyncSession, message_ids: Sequence[uuid.UUID]) -> None:
@@ -244,11 +272,26 @@ async def mark_interrupted_ids(session: AsyncSession, message_ids: Sequence[uuid
         )
 
 
-async def save_released(session: AsyncSession, message_id: uuid.UUID, content: str) -> None:
+async def save_released(session: AsyncSession, message_id: uuid.UUID, content: str, *, writer: str) -> bool:
     """Checkpoint an answer this replica lets go unfinished (a drain), dated far enough back that the other
-    replicas' next sweep takes it over at once instead of waiting for the stale window."""
-    await session.execute(
+    replicas' next sweep takes it over at once instead of waiting for the stale window; only while `writer` is
+    still its writer token (False when another replica has taken it over already)."""
+    result = await session.execute(
         update(Message)
-        .where(Message.id == message_id, Message.finish_reason.is_(None))
+        .where(Message.id == message_id, Message.finish_reason.is_(None), Message.extra["writer"].astext == writer)
         .values(content=content, updated_at=func.now() - timedelta(days=1))
+        .returning(Message.id)
     )
+    return result.one_or_none() is not None
+
+
+async def lock_as_writer(session: AsyncSession, message_id: uuid.UUID, *, writer: str) -> bool:
+    """Lock an unfinished answer for its final write, if `writer` is still its writer token: until the
+    transaction ends no other replica can claim it (claims skip locked rows). False when another replica took it
+    over (or it was finished or marked interrupted meanwhile)."""
+    found = await session.scalar(
+        select(Message.id)
+        .where(Message.id == message_id, Message.finish_reason.is_(None), Message.extra["writer"].astext == writer)
+        .with_for_update()
+    )
+    return found is not None

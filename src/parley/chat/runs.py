@@ -20,6 +20,8 @@ from typing import Any, Protocol
 from parley.errors import Conflict
 
 STILL_ANSWERING = "a reply is still being generated in this conversation; stop it first"
+# Why a run stops when another replica has taken its answer over (`chat.handover`): it may write no more of it.
+FENCED = "fenced"
 
 
 class RunObserver(Protocol):
@@ -65,6 +67,12 @@ class Run:
         # What another replica needs to continue this answer should this process die (`chat.handover`): sent
         # with the run's first event when runs are relayed, never to clients.
         self.handover_note: bytes | None = None
+        # The answer's writer token (`chat.handover`): set by whoever writes the answer now (the run that started
+        # it, or the replica that took it over); its checkpoints, finish and relayed events apply only while the
+        # message (and its Redis stream) still name it.
+        self.writer = str(uuid.uuid4())
+        # The model is writing the answer's text (what a fence interrupts).
+        self.generating = False
 
     # The producer side -------------------------------------------------------------------------------
     def next_id(self) -> str:
@@ -103,6 +111,18 @@ class Run:
             return False
         self.cancel_reason = self.cancel_reason or reason
         self.task.cancel()
+        return True
+
+    def fence(self) -> bool:
+        """Another replica writes this answer now: stop at once, whatever else was asked (`FENCED`). False when
+        the run had already finished."""
+        if self.finished or self.task is None or self.cancel_reason == FENCED:
+            return False
+        asked = self.cancel_reason is not None  # a cancellation already on its way: only its reason changes
+        self.cancel_reason = FENCED
+        # Once its text is complete the run is saving it: that save finds the answer taken and stops there.
+        if not asked and self.generating:
+            self.task.cancel()
         return True
 
     def remote_listener_seen(self, *, for_seconds: float) -> None:

@@ -264,6 +264,8 @@ def _start(
         session, conversation_id=conversation_id, role="assistant", content="", model=registered_model.config.name
     )
     run = Run(conversation_id=conversation_id, message_id=answer.id, user_id=principal.user_id)
+    # Its writer token: the run's checkpoints and finish apply while the message still names it (chat.handover).
+    answer.extra = {"writer": run.writer}
     engine.runs.reserve(run)
     generation = Generation(
         run=run,
