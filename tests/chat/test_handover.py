@@ -10,7 +10,7 @@ import asyncio
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from parley.chat import repository
 from parley.models import Conversation, Message
@@ -76,3 +76,50 @@ class TestClaimingStaleAnswers:
         async with app.state.database.session() as claim:
             batch = await repository.claim_stale(claim, stale_after=STALE, keep={stale[0]}, at_most=100)
         assert [message_id for message_id, _, _ in batch] == [stale[1]]
+
+
+class TestWriterTokens:
+    async def test_a_claim_fences_off_the_writer_it_took_the_answer_from(self, app, client, session):
+        """The replica that wrote the answer so far (alive, only slow) can no longer checkpoint, release or
+        finish it once another has claimed it; the claimer can."""
+        user_id = await create_user(app, email="owner@example.com")
+        [message_id] = await _answers(session, user_id, 1, stale=False)
+        await session.execute(
+            update(Message)
+            .where(Message.id == message_id)
+            .values(extra={"writer": "old"}, updated_at=func.now() - AGE)  # written by "old", not lately
+        )
+        await session.commit()
+        database = app.state.database
+        async with database.session() as claim:
+            [(claimed, _, writer)] = await repository.claim_stale(claim, stale_after=STALE, keep=set(), at_most=9)
+        assert claimed == message_id and writer not in ("old", None)
+
+        async with database.session() as old:
+            assert await repository.save_progress(old, [(message_id, "half, and the old writer's rest", "old")]) == [
+                message_id
+            ]
+            assert not await repository.save_released(old, message_id, "released by the old writer", writer="old")
+            assert not await repository.lock_as_writer(old, message_id, writer="old")
+        async with database.session() as new:
+            assert await repository.save_progress(new, [(message_id, "half, and the new writer's rest", writer)]) == []
+            assert await repository.lock_as_writer(new, message_id, writer=writer)
+        stored = await session.scalar(
+            select(Message.content).where(Message.id == message_id).execution_options(populate_existing=True)
+        )
+        assert stored == "half, and the new writer's rest"
+
+    async def test_only_the_current_writer_finishes_an_answer(self, app, client, session):
+        user_id = await create_user(app, email="owner@example.com")
+        [message_id] = await _answers(session, user_id, 1, stale=False)
+        await session.execute(update(Message).where(Message.id == message_id).values(extra={"writer": "new"}))
+        await session.commit()
+        final = {"model": "echo", "prompt_tokens": 1, "completion_tokens": 1, "finish_reason": "stop"}
+        async with app.state.database.session() as old:
+            assert not await repository.finish_message(old, message_id, content="old", extra={}, writer="old", **final)
+        async with app.state.database.session() as new:
+            assert await repository.finish_message(new, message_id, content="new", extra={}, writer="new", **final)
+        await session.rollback()
+        stored = await session.get(Message, message_id, populate_existing=True)
+        assert (stored.content, stored.finish_reason) == ("new", "stop")
+        assert "writer" not in stored.extra
