@@ -123,3 +123,18 @@ class TestWriterTokens:
         stored = await session.get(Message, message_id, populate_existing=True)
         assert (stored.content, stored.finish_reason) == ("new", "stop")
         assert "writer" not in stored.extra
+
+    async def test_an_answer_that_cannot_be_continued_is_interrupted_without_its_writer_token(
+        self, app, client, session
+    ):
+        user_id = await create_user(app, email="owner@example.com")
+        [message_id] = await _answers(session, user_id, 1, stale=False)
+        await session.execute(
+            update(Message).where(Message.id == message_id).values(extra={"writer": "old", "kept": True})
+        )
+        await session.commit()
+        async with app.state.database.session() as sweep:
+            await repository.mark_interrupted_ids(sweep, [message_id])
+        await session.rollback()
+        stored = await session.get(Message, message_id, populate_existing=True)
+        assert (stored.finish_reason, stored.extra) == ("interrupted", {"kept": True})

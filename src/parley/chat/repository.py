@@ -7,10 +7,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ARRAY, Text, Uuid, bindparam, delete, exists, func, select, text, update
+from sqlalchemy import ARRAY, Text, Uuid, bindparam, delete, exists, func, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.models import Conversation, ConversationKnowledgeBase, File, Message
+
+# An answer's metadata without its writer token (`chat.handover`), which it needs only while being written.
+_WITHOUT_WRITER = Message.extra.op("-")(literal("writer", Text()))
 
 
 def add_message(
@@ -153,7 +156,7 @@ async def mark_interrupted(session: AsyncSession, *, stale_after: timedelta, kee
             Message.finish_reason.is_(None),
             Message.updated_at < func.now() - stale_after,
         )
-        .values(finish_reason="interrupted")
+        .values(finish_reason="interrupted", extra=_WITHOUT_WRITER)
         .returning(Message.id)
     )
     if keep:
@@ -268,7 +271,7 @@ async def mark_interrupted_ids(session: AsyncSession, message_ids: Sequence[uuid
         await session.execute(
             update(Message)
             .where(Message.id.in_(message_ids), Message.finish_reason.is_(None))
-            .values(finish_reason="interrupted")
+            .values(finish_reason="interrupted", extra=_WITHOUT_WRITER)
         )
 
 
