@@ -53,6 +53,7 @@ class _Idle(asyncio.Protocol):
         self.request = request
         self.ready = ready
         self.bytes_after_head = 0
+        self.sample = b""
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -66,6 +67,7 @@ class _Idle(asyncio.Protocol):
                 self.ready.set_result(-1)
         else:
             self.bytes_after_head += len(data)
+            self.sample = self.sample or data[:300]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -103,7 +105,8 @@ async def _hold(port: int, key: str, targets: list[str], parallel: int) -> None:
     await loop.run_in_executor(None, sys.stdin.read)
     open_count = sum(1 for p in protocols if not p.closed)
     received = sum(p.bytes_after_head for p in protocols)
-    print(json.dumps({"open": open_count, "bytes_after_head": received}), flush=True)
+    sample = next((p.sample for p in protocols if p.sample), b"")
+    print(json.dumps({"open": open_count, "bytes_after_head": received, "sample": sample.decode(errors="replace")}))
 
 
 def client_main(args: argparse.Namespace) -> None:
@@ -204,6 +207,7 @@ def main() -> None:
     parser.add_argument("--client-processes", type=int, default=4)
     parser.add_argument("--parallel", type=int, default=200, help="connections being opened at once per process")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--keep-workdir", action="store_true", help="keep the servers' logs")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
@@ -225,6 +229,7 @@ def main() -> None:
         reply="never sent",
         workers=args.workers,
         model_options={"timeout_seconds": 3600},
+        keep_workdir=args.keep_workdir,
     ) as servers:
         ids, askers = loop.run_until_complete(start_answers(servers, args.answers))
         time.sleep(5)
@@ -301,6 +306,8 @@ def main() -> None:
                 report = json.loads(line)
                 still_open += report["open"]
                 received += report["bytes_after_head"]
+                if report["sample"]:
+                    print(f"a client received while idle: {report['sample']!r}")
         delta = rss_connected - rss_before
         print(
             f"idle ({args.idle_seconds:.0f} s, load average {sse_load.load_average()}): Parley {idle_parley:.2f} CPU "
