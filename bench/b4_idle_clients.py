@@ -97,7 +97,8 @@ async def _hold(port: int, key: str, targets: list[str], parallel: int) -> None:
                 errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
                 return
             statuses[status] = statuses.get(status, 0) + 1
-            protocols.append(protocol)
+            if status == 200:  # only the streams count as idle clients (a 404's body would count as traffic)
+                protocols.append(protocol)
 
     await asyncio.gather(*(connect(c) for c in targets))
     print(json.dumps({"statuses": statuses, "errors": errors}), flush=True)
