@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import uuid
 
-import asyncpg
 from alembic import command
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.engine.url import make_url
 
 from parley.config import Settings
-from parley.db import asyncpg_dsn, create_engine
+from parley.db import create_engine
 from parley.migrations.runner import alembic_config
+from tests.databases import fresh_database
 
 _REGION_COLUMNS = {
     ("users", "home_region"),
@@ -44,32 +43,27 @@ async def _region_columns(connection) -> set[tuple[str, str]]:  # type: ignore[n
 
 
 async def test_0017_adds_nullable_region_columns_the_previous_release_survives(database_url: str) -> None:
-    name = f"parley_region_migration_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(asyncpg_dsn(database_url))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    engine = create_engine(url, Settings(database_url=url))
-    insert_user = text("INSERT INTO users (id, email) VALUES (:id, :email)")
-    try:
-        async with engine.connect() as connection:
-            await connection.run_sync(_to("0016"))
-            await connection.execute(insert_user, {"id": uuid.uuid4(), "email": "before@example.com"})
-            await connection.commit()
-            assert await _region_columns(connection) == set()
+    async with fresh_database(database_url, "parley_region_migration") as url:
+        engine = create_engine(url, Settings(database_url=url))
+        insert_user = text("INSERT INTO users (id, email) VALUES (:id, :email)")
+        try:
+            async with engine.connect() as connection:
+                await connection.run_sync(_to("0016"))
+                await connection.execute(insert_user, {"id": uuid.uuid4(), "email": "before@example.com"})
+                await connection.commit()
+                assert await _region_columns(connection) == set()
 
-            await connection.run_sync(_to("0017"))
-            await connection.commit()
-            assert await _region_columns(connection) == _REGION_COLUMNS
-            # The previous release's insert (no region) still works, and old rows have no region.
-            await connection.execute(insert_user, {"id": uuid.uuid4(), "email": "old-code@example.com"})
-            regions = await connection.execute(text("SELECT email, home_region FROM users ORDER BY email"))
-            assert [tuple(row) for row in regions] == [("before@example.com", None), ("old-code@example.com", None)]
-            await connection.commit()
+                await connection.run_sync(_to("0017"))
+                await connection.commit()
+                assert await _region_columns(connection) == _REGION_COLUMNS
+                # The previous release's insert (no region) still works, and old rows have no region.
+                await connection.execute(insert_user, {"id": uuid.uuid4(), "email": "old-code@example.com"})
+                regions = await connection.execute(text("SELECT email, home_region FROM users ORDER BY email"))
+                assert [tuple(row) for row in regions] == [("before@example.com", None), ("old-code@example.com", None)]
+                await connection.commit()
 
-            await connection.run_sync(_to("0016", down=True))
-            await connection.commit()
-            assert await _region_columns(connection) == set()
-    finally:
-        await engine.dispose()
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
+                await connection.run_sync(_to("0016", down=True))
+                await connection.commit()
+                assert await _region_columns(connection) == set()
+        finally:
+            await engine.dispose()

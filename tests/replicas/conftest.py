@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import shutil
 import signal
@@ -31,10 +30,11 @@ import pytest
 from parley.auth.security import Security
 from parley.bootstrap import ensure_first_admin
 from parley.config import AuthSettings, Settings
-from parley.db import Database, create_engine, start_embedded_postgres
+from parley.db import Database, create_engine
 from parley.migrations.runner import upgrade_to_head
 from parley.plans import service as plans_service
 from parley.policy.plans import load_plan_file
+from tests.databases import fresh_database_sync
 from tests.factories import TEST_AUTH
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -227,16 +227,10 @@ async def _bootstrap(url: str, plans_file: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def replicas_database_url(postgres_root: Path, worker_id_name: str) -> Iterator[str]:
+def replicas_database_url(database_url: str) -> Iterator[str]:
     """A fresh database of its own in the run's embedded PostgreSQL (pgvector), for the cluster."""
-    name = f"parley_replicas_{worker_id_name}"
-    postgres_root.parent.mkdir(parents=True, exist_ok=True)
-    with (postgres_root.parent / "embedded-pg.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        embedded = start_embedded_postgres(postgres_root, database=name)
-    embedded.server.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE); CREATE DATABASE "{name}";')
-    yield embedded.url
-    embedded.stop()
+    with fresh_database_sync(database_url, "parley_replicas") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

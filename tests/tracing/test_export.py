@@ -4,7 +4,6 @@ and its JSON log lines of that request carry the trace's id."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -13,16 +12,14 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
-from sqlalchemy.engine import make_url
 
+from tests.databases import fresh_database_sync
 from tests.tracing.receiver import ReceivedSpan, otlp_receiver
 
 CLIENT = ProtoSpan.SpanKind.SPAN_KIND_CLIENT
@@ -68,27 +65,6 @@ def _process(command: list[str], env: dict[str, str], ready_url: str, log: Path)
                     process.wait(timeout=10)
 
 
-@contextlib.contextmanager
-def _fresh_database(database_url: str) -> Iterator[str]:
-    """A database of its own on the test cluster, for a server process beside the tests' app."""
-    url = make_url(database_url)
-    name = f"parley_traces_{uuid.uuid4().hex[:8]}"
-    server = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-
-    async def run(statement: str) -> None:
-        connection = await asyncpg.connect(server)
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 def _environment(**settings: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PARLEY_", "OTEL_"))}
     for key in ("DATABASE_URL", "REDIS_URL", "RABBITMQ_URL"):
@@ -118,7 +94,7 @@ class TestExportToACollector:
         )
         with contextlib.ExitStack() as stack:
             receiver = stack.enter_context(otlp_receiver())
-            database = stack.enter_context(_fresh_database(database_url))
+            database = stack.enter_context(fresh_database_sync(database_url, "parley_traces"))
             stack.enter_context(
                 _process(
                     [sys.executable, "-m", "parley.testing.mock_llm", "--port", str(upstream_port)],
