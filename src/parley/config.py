@@ -46,6 +46,8 @@ class DatabaseSettings(BaseModel):
     # dozens at once, and opening one costs more than a chat's whole request.
     pool_size: int = Field(default=40, ge=1, le=200)
     max_overflow: int = Field(default=10, ge=0, le=500)
+    # How long a request waits for a pool connection before it is answered 503 (with Retry-After) instead.
+    pool_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     echo: bool = False
     # Read replica (`DATABASE_READ_URL`; README, "Read replicas"): its own pool, for the read-heavy queries only.
     read_pool_size: int = Field(default=20, ge=1, le=200)

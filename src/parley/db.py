@@ -176,6 +176,7 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         engine_url(url),
         pool_size=settings.database.pool_size,
         max_overflow=settings.database.max_overflow,
+        pool_timeout=settings.database.pool_timeout_seconds,
         # No pre-ping: it costs a round trip (and a transaction) per checkout, i.e. several per chat. A
         # connection the server dropped fails its next statement once, and the pool replaces it.
         pool_pre_ping=False,

@@ -20,6 +20,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.routing import compile_path
@@ -244,8 +245,41 @@ def _is_bad_value(exc: DBAPIError) -> bool:
     return isinstance(exc, DataError) or (isinstance(sqlstate, str) and sqlstate.startswith("22"))
 
 
+# How long a client is asked to wait before retrying when the database cannot take its request.
+DATABASE_BUSY_RETRY_SECONDS = 2
+
+
+def database_busy(exc: BaseException) -> bool:
+    """The database cannot take this request now, through no fault of the request or of Parley's code: no pool
+    connection came free in time, the server is at max_connections or out of resources (SQLSTATE class 53), is
+    starting or shutting down (57P01-57P03), or the connection failed (class 08, or refused). A 503 the client
+    may retry, not a 500 that pages someone for a bug."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    if isinstance(sqlstate, str):
+        return sqlstate.startswith(("53", "08")) or sqlstate in ("57P01", "57P02", "57P03")
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(cause, ConnectionRefusedError)
+
+
+def _database_busy_response(request: Request, exc: BaseException) -> JSONResponse:
+    _logger.warning("database_busy", error_type=type(exc).__name__, path=request.url.path)
+    return problem_response(
+        503,
+        "The database is busy or unreachable; try again in a moment.",
+        request=request,
+        code="database_unavailable",
+        headers={"Retry-After": str(DATABASE_BUSY_RETRY_SECONDS)},
+    )
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
+    if database_busy(exc):
+        return _database_busy_response(request, exc)
     if not _is_bad_value(exc):
         return _internal_error(request, exc)
     # A value the validation let through: the input was at fault, so it is a 422 and not a 500.
@@ -297,9 +331,12 @@ class UnexpectedErrorMiddleware:
             if started:
                 _logger.error("unhandled_error_after_response_start", error_type=type(exc).__name__, exc_info=exc)
                 return
-            response = (
-                await _database_error(request, exc) if isinstance(exc, DBAPIError) else _internal_error(request, exc)
-            )
+            if isinstance(exc, DBAPIError):
+                response = await _database_error(request, exc)
+            elif database_busy(exc):
+                response = _database_busy_response(request, exc)
+            else:
+                response = _internal_error(request, exc)
             await response(scope, receive, send)
 
 
