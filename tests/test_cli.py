@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from tests.factories import PASSWORD
+from tests.servers import free_port, wait_ready
 
 PARLEY = [sys.executable, "-m", "parley"]
 
@@ -31,17 +32,11 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class TestStartupFailures:
     def test_unreachable_database_fails_with_one_clear_line(self, tmp_path):
         result = subprocess.run(
             [*PARLEY, "migrate", "--data-dir", str(tmp_path)],
-            env=_env(DATABASE_URL=f"postgresql+asyncpg://nobody@127.0.0.1:{_free_port()}/parley"),
+            env=_env(DATABASE_URL=f"postgresql+asyncpg://nobody@127.0.0.1:{free_port()}/parley"),
             capture_output=True,
             text=True,
             timeout=60,
@@ -134,7 +129,7 @@ class TestCreateAdmin:
 class TestServe:
     def test_serve_with_embedded_postgres_from_an_empty_data_dir(self, tmp_path: Path):
         """What `make run` does on a fresh machine: own PostgreSQL, migrate, first admin, serve, stop cleanly."""
-        port = _free_port()
+        port = free_port()
         process = subprocess.Popen(
             [*PARLEY, "serve", "--port", str(port), "--data-dir", str(tmp_path / "data")],
             env=_env(PARLEY_ADMIN_EMAIL="boss@acme.test"),
@@ -177,18 +172,6 @@ class TestServe:
         assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists()
 
 
-def _wait_ready(base: str) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    pytest.fail("parley serve did not become ready")
-
-
 def _readers(pid: int) -> list[psutil.Process]:
     children = psutil.Process(pid).children(recursive=True)
     return [child for child in children if "multiprocessing.forkserver" in " ".join(child.cmdline())]
@@ -214,7 +197,7 @@ class TestShutdown:
         100 s+ (an extraction thread nobody could stop) and the embedded PostgreSQL running."""
         from tests.ingestion import hostile
 
-        port = _free_port()
+        port = free_port()
         data_dir = tmp_path / "data"
         env = _env(
             # The page budget and time limit out of the way: this reader would run for minutes.
@@ -231,7 +214,7 @@ class TestShutdown:
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            _wait_ready(base)
+            wait_ready(base)
             credentials = {"email": "reader@example.com", "password": PASSWORD}
             assert httpx.post(f"{base}/api/v1/auth/register", json=credentials).status_code == 201
             token = httpx.post(f"{base}/api/v1/auth/login", json=credentials).json()["access_token"]

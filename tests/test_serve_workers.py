@@ -19,6 +19,7 @@ import pytest
 from uvicorn.supervisors import Multiprocess
 
 from parley import cli
+from tests.servers import free_port
 
 # The `parley` script, as operators run it: multiprocessing's spawn re-runs it in each worker (importing what
 # it imports) before the worker answers its first health ping; `python -m parley` is not re-run that way.
@@ -38,12 +39,6 @@ def _burner(core: int) -> str:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _ready(base: str) -> bool:
     try:
         return httpx.get(f"{base}/readyz", timeout=10).status_code == 200
@@ -61,7 +56,7 @@ class TestOnABusyMachine:
         # over every core did not starve the workers: the code before this fix passed that way.)
         core = max(os.sched_getaffinity(0))
         burners = [subprocess.Popen([sys.executable, "-c", _burner(core)]) for _ in range(_BURNERS)]
-        port = _free_port()
+        port = free_port()
         models = tmp_path / "models.yaml"
         models.write_text("default: echo\nmodels:\n  - {name: echo, provider: scripted, reply: echo}\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_") and k != "DATABASE_URL"}
@@ -155,7 +150,7 @@ class TestHealthcheckTimeout:
         monkeypatch.delenv("PARLEY_WORKER_HEALTHCHECK_TIMEOUT_SECONDS", raising=False)
 
     def _serve(self, tmp_path: Path, *flags: str) -> Any:
-        code = cli.main(["serve", "--workers", "2", "--port", str(_free_port()), "--data-dir", str(tmp_path), *flags])
+        code = cli.main(["serve", "--workers", "2", "--port", str(free_port()), "--data-dir", str(tmp_path), *flags])
         assert code == 0
         return _Supervisor.configs[-1]
 

@@ -8,17 +8,16 @@ import contextlib
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tarfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.servers import free_port, interrupt, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "backup-password-1234"
@@ -53,38 +52,18 @@ def _parley(*arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextlib.contextmanager
 def _served(data_dir: Path, log: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "parley", "serve", "--port", str(port), "--data-dir", str(data_dir)]
     with log.open("ab") as output:
         server = subprocess.Popen(command, cwd=ROOT, env=_environment(), stdout=output, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 180
-            while True:
-                if server.poll() is not None:
-                    pytest.fail(f"parley serve exited with {server.returncode}:\n{log.read_text()[-3000:]}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    pytest.fail(f"parley serve was not ready in 180 s:\n{log.read_text()[-3000:]}")
-                time.sleep(0.3)
+            wait_ready(url, server, log=log, timeout=180)
             yield url
         finally:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
+            interrupt(server, timeout=60)
 
 
 def _sign_in(url: str, email: str) -> dict[str, str]:

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, BrowserType, Page, Playwright, sync_playwright
+
+from tests.servers import free_port, interrupt, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC_INDEX = ROOT / "src" / "parley" / "web" / "static" / "index.html"
@@ -75,12 +73,6 @@ def chromium_executable() -> str:
     return CHROMIUM
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextlib.contextmanager
 def served_parley(workdir: Path, port: int, **settings: str) -> Iterator[str]:
     """A `parley serve` on `port` with its data under `workdir`, the test models and these extra environment
@@ -106,22 +98,17 @@ def served_parley(workdir: Path, port: int, **settings: str) -> Iterator[str]:
     with log_path.open("wb") as log:
         server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            _wait_ready(url, server, log_path)
+            wait_ready(url, server, log=log_path)
             yield url
         finally:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
+            interrupt(server)
 
 
 @pytest.fixture(scope="session")
 def parley_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with served_parley(
         tmp_path_factory.mktemp("e2e-parley"),
-        _free_port(),
+        free_port(),
         PARLEY_ADMIN_EMAIL=ADMIN_EMAIL,
         PARLEY_ADMIN_PASSWORD=ADMIN_PASSWORD,
         PARLEY_AUTH__ARGON2_TIME_COST="1",
@@ -129,20 +116,6 @@ def parley_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         PARLEY_AUTH__ARGON2_PARALLELISM="1",
     ) as url:
         yield url
-
-
-def _wait_ready(url: str, server: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"parley serve exited with {server.returncode}:\n{log_path.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"parley serve did not become ready in 120 s:\n{log_path.read_text()[-4000:]}")
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.metrics.scrape import Scrape
+from tests.servers import free_port, wait_ready
 
 PARLEY = [sys.executable, "-m", "parley"]
 REQUESTS = 40
@@ -24,31 +23,11 @@ REQUESTS = 40
 MODELS_YAML = "default: echo\nmodels:\n  - name: echo\n    provider: scripted\n    reply: echo\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_ready(base: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"parley serve exited: {process.communicate()[1][-3000:]}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    pytest.fail("parley serve did not become ready")
-
-
 @contextlib.contextmanager
 def _two_workers(tmp_path: Path, database_url: str, redis_url: str, prefix: str, **settings: str) -> Iterator[str]:
     """`parley serve --workers 2` with these extra settings; yields its base URL; stops it (and checks it stopped
     cleanly) at the end."""
-    port = _free_port()
+    port = free_port()
     models = tmp_path / "models.yaml"
     models.write_text(MODELS_YAML)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_") and k != "DATABASE_URL"}
@@ -76,7 +55,7 @@ def _two_workers(tmp_path: Path, database_url: str, redis_url: str, prefix: str,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(base, process)
+        wait_ready(base, process, timeout=180)
         yield base
     finally:
         process.send_signal(signal.SIGTERM)
@@ -125,7 +104,7 @@ def test_every_scrape_adds_up_both_workers(tmp_path: Path, database_url, redis_u
 def test_the_supervisor_serves_the_internal_port_over_both_workers(
     tmp_path: Path, database_url, redis_url, redis_key_prefix
 ):
-    metrics_port = _free_port()
+    metrics_port = free_port()
     prefix = f"{redis_key_prefix}:workers-internal"
     with _two_workers(tmp_path, database_url, redis_url, prefix, PARLEY_METRICS__PORT=str(metrics_port)) as base:
         _serve_requests(base)

@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
 from tests.databases import fresh_database_sync
+from tests.servers import free_port
 from tests.tracing.receiver import ReceivedSpan, otlp_receiver
 
 CLIENT = ProtoSpan.SpanKind.SPAN_KIND_CLIENT
@@ -28,12 +28,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ADMIN_EMAIL = "trace-admin@parley.test"
 ADMIN_PASSWORD = "a-long-admin-password-1"
 COLLECTOR_KEY = "collector-secret-7d1f"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -75,7 +69,7 @@ def _environment(**settings: str) -> dict[str, str]:
 
 class TestExportToACollector:
     def test_a_chat_trace_reaches_the_collector_and_its_log_lines_carry_the_trace_id(self, database_url, tmp_path):
-        upstream_port, parley_port = _free_port(), _free_port()
+        upstream_port, parley_port = free_port(), free_port()
         models = tmp_path / "models.yaml"
         models.write_text(
             "default: upstream\n"
