@@ -56,6 +56,19 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
 
 
+@pytest.fixture
+def system_postgres() -> str:
+    """The machine's own PostgreSQL on 127.0.0.1:5432 (no pgvector, no TLS), over TCP: the kind of server Parley
+    must refuse, or speak to with a given TLS mode. Required in CI, skipped with a reason elsewhere."""
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
+    except OSError:
+        if os.environ.get("PARLEY_REQUIRE_SERVICES"):
+            pytest.fail("the system PostgreSQL on 127.0.0.1:5432 is required in CI and is not running")
+        pytest.skip("no PostgreSQL on 127.0.0.1:5432 to test against")
+    return "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
 @pytest.fixture(scope="session")
 def worker_id_name(request: pytest.FixtureRequest) -> str:
     worker = getattr(request.config, "workerinput", {}).get("workerid", "main")

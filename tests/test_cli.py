@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -47,16 +46,10 @@ class TestStartupFailures:
         assert lines[0].startswith("parley: error: cannot reach PostgreSQL at 127.0.0.1")
         assert "DATABASE_URL" in lines[0]
 
-    def test_server_without_pgvector_is_refused_with_one_clear_line(self, tmp_path):
-        try:
-            socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
-        except OSError:
-            if os.environ.get("PARLEY_REQUIRE_SERVICES"):
-                pytest.fail("the system PostgreSQL on 127.0.0.1:5432 is required in CI and is not running")
-            pytest.skip("no PostgreSQL without pgvector on 127.0.0.1:5432 to test against")
+    def test_server_without_pgvector_is_refused_with_one_clear_line(self, tmp_path, system_postgres):
         result = subprocess.run(
             [*PARLEY, "migrate", "--data-dir", str(tmp_path)],
-            env=_env(DATABASE_URL="postgresql://postgres@127.0.0.1:5432/postgres"),
+            env=_env(DATABASE_URL=system_postgres),
             capture_output=True,
             text=True,
             timeout=60,

@@ -1,31 +1,15 @@
 """DATABASE_URL's TLS mode (`sslmode=`, libpq's spelling, or `ssl=`) reaches both the start-up check and the app's
 engine: managed databases (RDS with rds.force_ssl, Azure, Cloud SQL) are only reachable with TLS required.
 
-Over TCP to the system PostgreSQL on 127.0.0.1:5432, which has TLS off (over a Unix socket libpq ignores the mode)."""
+Over TCP to the system PostgreSQL (`system_postgres`), which has TLS off (over a Unix socket libpq ignores the mode)."""
 
 from __future__ import annotations
-
-import os
-import socket
 
 import pytest
 from sqlalchemy import text
 
 from parley.config import Settings
 from parley.db import StartupError, create_engine, verify_database
-
-SYSTEM_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-@pytest.fixture
-def system_postgres() -> str:
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
-    except OSError:
-        if os.environ.get("PARLEY_REQUIRE_SERVICES"):
-            pytest.fail("the system PostgreSQL on 127.0.0.1:5432 is required in CI and is not running")
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432 to test against")
-    return SYSTEM_POSTGRES
 
 
 def _url(base: str, query: str) -> str:
