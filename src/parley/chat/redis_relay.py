@@ -28,6 +28,11 @@ What goes through Redis (names under the configured prefix, `parley` by default)
 
 No network round trip per token: appends only queue an entry; one flusher per process sends what has piled up
 every `flush_interval` (25 ms) as one pipeline, and at once for a run's first event and its end.
+
+Bounded connections however many clients read: the streams this process's clients follow are read by one
+`StreamReader` (`chat.redis_streams`: one multi-stream `XREAD BLOCK` per thousand streams, each on a connection of
+its own), heartbeats go out from one task as one pipeline per interval, and every other command shares a
+blocking pool of `_POOL_CONNECTIONS` (a burst waits for a free connection instead of failing).
 """
 
 from __future__ import annotations
@@ -40,10 +45,11 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Literal, cast
 
 import structlog
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from parley.chat.redis_streams import StreamReader
 from parley.chat.relay import STOP_REASONS, Relayed, StopReason
 from parley.chat.runs import Run, RunFeed, RunRegistry
 from parley.config import LLMSettings
@@ -58,11 +64,14 @@ STREAM_MAXLEN = 10_000
 _LIVE_TTL_MS = 60_000
 # A finished run's stream stays at least this long, so readers tailing it still see its end.
 _MIN_RETENTION_MS = 5_000
-# Entries read per XREAD; how long one blocks at most before checking that the stream still exists. A block
-# must end well before the client's socket timeout (redis-py's default: 5 s), or a quiet stream (a slow first
-# token, retrieval, a fallback) reads as a dead connection and cuts off the reader: see `_block_ms`.
-_READ_BATCH = 1_000
+# How long one XREAD blocks at most. A block must end well before the client's socket timeout (redis-py's
+# default: 5 s), or a quiet stream (a slow first token, retrieval, a fallback) reads as a dead connection and
+# cuts off the reader: see `_block_ms`.
 _BLOCK_MS = 5_000
+# Connections of the process's command pool (everything but the stream reader's), and how long a command waits
+# for one when all are busy. Redis runs one command at a time: more would only queue there instead of here.
+_POOL_CONNECTIONS = 32
+_POOL_WAIT_SECONDS = 10.0
 # Entries queued while Redis cannot be reached, at most (the oldest are dropped beyond, with a warning).
 _MAX_PENDING = 100_000
 _RETRY_SECONDS = 1.0
@@ -105,8 +114,12 @@ _SOCKET_TIMEOUT = 5.0
 
 
 def connect(url: str) -> Redis:
-    """The process's one Redis client (a connection pool); closed with `aclose()` at shutdown."""
-    return Redis.from_url(url, socket_timeout=_SOCKET_TIMEOUT)
+    """The process's one Redis client (a bounded, blocking connection pool; `max_connections` in REDIS_URL's
+    query wins); closed with `aclose()` at shutdown."""
+    pool = BlockingConnectionPool.from_url(
+        url, socket_timeout=_SOCKET_TIMEOUT, max_connections=_POOL_CONNECTIONS, timeout=_POOL_WAIT_SECONDS
+    )
+    return Redis.from_pool(pool)
 
 
 class RedisRelay:
@@ -136,6 +149,12 @@ class RedisRelay:
         self._pubsub: PubSub | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._requests: asyncio.Task[None] | None = None
+        self._reader = StreamReader(client, prefix=prefix, block_ms=self._block_ms)
+        # Conversations whose runs (held elsewhere) readers here follow, with how many; those not yet announced.
+        self._listening: dict[uuid.UUID, int] = {}
+        self._unannounced: set[uuid.UUID] = set()
+        self._new_listener = asyncio.Event()
+        self._heartbeats: asyncio.Task[None] | None = None
         self._append = client.register_script(_APPEND)
         self._take = client.register_script(_TAKE)
 
@@ -157,12 +176,15 @@ class RedisRelay:
             raise StartupError(f"cannot reach Redis at {where} ({exc}); start it or fix REDIS_URL") from exc
         self._requests = asyncio.create_task(self._serve_requests(), name="relay-requests")
         self._flusher = asyncio.create_task(self._flush_forever(), name="relay-flusher")
+        self._heartbeats = asyncio.create_task(self._beat_forever(), name="relay-heartbeats")
 
     async def aclose(self) -> None:
-        if self._requests is not None:
-            self._requests.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._requests
+        for task in (self._requests, self._heartbeats):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self._reader.aclose()
         if self._flusher is not None:
             self._stopping = True
             self._urgent.set()
@@ -357,51 +379,81 @@ class RedisRelay:
         latest = await self._latest(key)
         if latest is None or b"end" in latest[1]:
             return  # nothing is being generated anywhere
-        await self._client.publish(self.stop_channel, f"{conversation_id} {reason}")
-        last_id = latest[0]
-        deadline = time.monotonic() + wait_seconds
-        while (remaining := deadline - time.monotonic()) > 0:
-            entries = await self._after(key, last_id, block_ms=min(self._block_ms, int(remaining * 1000)))
-            if not entries:
-                if not await self._client.exists(key):
-                    return
-                continue
-            for entry_id, fields in entries:
-                last_id = entry_id
-                if b"end" in fields:
-                    return
+        with self._reader.follow(key, after=latest[0]) as feed:
+            await self._client.publish(self.stop_channel, f"{conversation_id} {reason}")
+            try:
+                async with asyncio.timeout(wait_seconds):
+                    async for entries in feed.batches():
+                        if any(b"end" in fields for _, fields in entries):
+                            return
+                    return  # the stream is gone
+            except TimeoutError:
+                pass
         _logger.warning("remote_stop_unconfirmed", conversation_id=str(conversation_id), wait_seconds=wait_seconds)
 
-    async def beat(self, conversation_id: uuid.UUID) -> None:
-        """Tell the holder of a conversation's run, until cancelled, that a reader here is attached."""
-        message = f"{conversation_id} {self.heartbeat_interval * 2:.3f}"
+    def listening(self, conversation_id: uuid.UUID) -> None:
+        """A reader here attached to a conversation's run held elsewhere: its holder hears so at once, then every
+        `heartbeat_interval` until `not_listening`."""
+        count = self._listening.get(conversation_id, 0)
+        self._listening[conversation_id] = count + 1
+        if count == 0:
+            self._unannounced.add(conversation_id)
+            self._new_listener.set()
+
+    def not_listening(self, conversation_id: uuid.UUID) -> None:
+        count = self._listening.get(conversation_id, 0) - 1
+        if count > 0:
+            self._listening[conversation_id] = count
+        else:
+            self._listening.pop(conversation_id, None)
+            self._unannounced.discard(conversation_id)
+
+    async def _beat_forever(self) -> None:
+        """The heartbeats of every attached reader of this process, as one pipeline per interval (and one for
+        readers that just attached), so their number never adds connections."""
+        seconds = f"{self.heartbeat_interval * 2:.3f}"
+        next_round = 0.0
         while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, next_round - time.monotonic())):
+                    await self._new_listener.wait()
+            self._new_listener.clear()
+            if time.monotonic() >= next_round:
+                due = list(self._listening)
+                next_round = time.monotonic() + self.heartbeat_interval
+            else:
+                due = [conversation for conversation in self._unannounced if conversation in self._listening]
+            self._unannounced.clear()
+            if not due:
+                continue
+            pipe = self._client.pipeline(transaction=False)
+            for conversation_id in due:
+                pipe.publish(self.listening_channel, f"{conversation_id} {seconds}")
             try:
-                await self._client.publish(self.listening_channel, message)
+                await pipe.execute()
             except (RedisError, OSError) as exc:  # the next beat may get through; the holder forgives one
-                _logger.warning("relay_heartbeat_failed", error=str(exc))
-            await asyncio.sleep(self.heartbeat_interval)
+                _logger.warning("relay_heartbeat_failed", error=str(exc), conversations=len(due))
+
+    def redis_connections(self) -> int:
+        """Redis connections this relay's process holds: the command pool's and the stream reader's."""
+        pool = self._client.connection_pool
+        return sum(count for count, _ in pool.get_connection_count()) + self._reader.connections()
 
     async def read(self, conversation_id: uuid.UUID, *, after: int) -> AsyncIterator[bytes]:
-        """The encoded events of a conversation's stream after number `after`, as they come, until its end."""
-        key = self.stream_key(conversation_id)
-        last_id = f"{after}-0".encode()
-        while True:
-            entries = await self._after(key, last_id, block_ms=self._block_ms)
-            if not entries:
-                if not await self._client.exists(key):
-                    return  # its holder died (the stream expired)
-                continue
-            chunk: list[bytes] = []
-            for entry_id, fields in entries:
-                last_id = entry_id
-                payload = fields.get(b"e")
-                if payload is None:  # the end marker
-                    if chunk:
-                        yield b"".join(chunk)
-                    return
-                chunk.append(payload)
-            yield b"".join(chunk)
+        """The encoded events of a conversation's stream after number `after`, as they come, until its end (or
+        until the stream is gone: its holder died and nobody took the answer over)."""
+        with self._reader.follow(self.stream_key(conversation_id), after=f"{after}-0".encode()) as feed:
+            async for entries in feed.batches():
+                chunk: list[bytes] = []
+                for _, fields in entries:
+                    payload = fields.get(b"e")
+                    if payload is None:  # the end marker
+                        if chunk:
+                            yield b"".join(chunk)
+                        return
+                    chunk.append(payload)
+                if chunk:
+                    yield b"".join(chunk)
 
     async def replay(
         self, conversation_id: uuid.UUID, *, writer: tuple[uuid.UUID, str] | None = None
@@ -441,13 +493,6 @@ class RedisRelay:
         entries = cast(list[_StreamEntry], await self._client.xrevrange(key, count=1))
         return entries[0] if entries else None
 
-    async def _after(self, key: str, last_id: bytes, *, block_ms: int) -> list[_StreamEntry]:
-        """Entries after `last_id`, waiting up to `block_ms` for some (nothing when none came)."""
-        reply = await self._client.xread({key: last_id}, count=_READ_BATCH, block=max(1, block_ms))
-        if not reply:
-            return []
-        return cast(list[tuple[bytes, list[_StreamEntry]]], reply)[0][1]
-
 
 class RemoteRun:
     """A run held by another replica, read from its Redis stream."""
@@ -463,15 +508,15 @@ class RemoteRun:
         business: this reader's heartbeats tell it someone is listening."""
         if self.end_number is not None and after >= self.end_number:
             return
-        heartbeat = None
-        if self.end_number is None:
-            heartbeat = asyncio.create_task(self._relay.beat(self.conversation_id), name="relay-heartbeat")
+        live = self.end_number is None
+        if live:
+            self._relay.listening(self.conversation_id)
         try:
             async for chunk in self._relay.read(self.conversation_id, after=after):
                 yield chunk
         finally:
-            if heartbeat is not None:
-                heartbeat.cancel()
+            if live:
+                self._relay.not_listening(self.conversation_id)
 
 
 def _block_ms(client: Redis) -> int:
