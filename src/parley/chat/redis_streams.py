@@ -233,6 +233,9 @@ class _Lane:
                     self.feeds.clear()
                     await asyncio.sleep(_RETRY_SECONDS)
         finally:
+            for feeds in self.feeds.values():  # stopped (shutdown): their clients reconnect elsewhere
+                for feed in feeds:
+                    feed._end()
             self._reader._lane_done(self)
             self.task = None
             with contextlib.suppress(RedisError, OSError):
