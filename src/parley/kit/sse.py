@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+from parley.kit.http1 import DISCONNECT_HOOK, DisconnectHook
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 # What `_dumps` does to a string (C code): the one piece of a token's event that depends on the token.
@@ -48,9 +50,10 @@ _SSE_RAW_HEADERS = [
 class EventStreamResponse(Response):
     """A `text/event-stream` response sending each chunk of `events` as it comes, as a bare ASGI app: one send
     per chunk and nothing else per event (Starlette's `StreamingResponse` adds a task group, an iterator
-    wrapper and a type check per chunk). A client that disconnects ends the stream at once: one task per
-    response waits for the disconnect and then cancels the sending; `events` is closed either way, which
-    is how its producer learns that the client has gone."""
+    wrapper and a type check per chunk). A client that disconnects ends the stream at once: the sending is
+    cancelled when Parley's HTTP/1.1 protocol tells of the hang-up (`DisconnectHook`; under another server, a
+    task per response waits for `http.disconnect`); `events` is closed either way, which is how its producer
+    learns that the client has gone."""
 
     media_type = "text/event-stream"
 
@@ -62,18 +65,24 @@ class EventStreamResponse(Response):
         self._events = events
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        _shed_request_state(scope)
         task = asyncio.current_task()
         gone = False
 
-        async def watch_disconnect() -> None:
+        def hung_up() -> None:
             nonlocal gone
-            while (await receive())["type"] != "http.disconnect":
-                pass
             gone = True
             if task is not None:
                 task.cancel()
 
-        watcher = asyncio.create_task(watch_disconnect())
+        # Parley's own HTTP/1.1 protocol tells of a hang-up directly; under another server a task waits for it.
+        hook = scope.get(DISCONNECT_HOOK)
+        watcher = None
+        if isinstance(hook, DisconnectHook):
+            hook.arm(hung_up)
+        else:
+            hook = None
+            watcher = asyncio.create_task(_watch_disconnect(receive, hung_up))
         try:
             async with contextlib.aclosing(self._events) as events:
                 await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
@@ -85,6 +94,26 @@ class EventStreamResponse(Response):
                 return
             raise
         finally:
-            watcher.cancel()
+            if hook is not None:
+                hook.disarm()
+            if watcher is not None:
+                watcher.cancel()
         if self.background is not None:
             await self.background()
+
+
+async def _watch_disconnect(receive: Receive, hung_up: Callable[[], None]) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    hung_up()
+
+
+def _shed_request_state(scope: Scope) -> None:
+    """A stream may stay open for hours (an idle resume stream waits for an answer that may never speak): what
+    the request left in its state for the endpoint (the caller's principal, with their user row) must not live
+    as long. Everything that read it (the endpoint, its dependencies, the session's commit) is done by the time
+    the response is sent; only the request id stays, for the access log and error responses."""
+    state = scope.get("state")
+    if state:
+        for key in [key for key in state if key != "request_id"]:
+            del state[key]
