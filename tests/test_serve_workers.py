@@ -164,6 +164,13 @@ class TestHealthcheckTimeout:
     def test_the_default_is_well_above_uvicorns_five_seconds(self, tmp_path):
         assert self._serve(tmp_path).timeout_worker_healthcheck == 30
 
+    def test_the_keep_alive_for_a_proxy_with_long_lived_upstream_connections_reaches_uvicorn(
+        self, tmp_path, monkeypatch
+    ):
+        assert self._serve(tmp_path).timeout_keep_alive == 5
+        monkeypatch.setenv("PARLEY_KEEP_ALIVE_SECONDS", "75")
+        assert self._serve(tmp_path).timeout_keep_alive == 75
+
     def test_a_zero_timeout_is_refused_with_a_clear_message(self, tmp_path, capsys):
         code = cli.main(["serve", "--workers", "2", "--data-dir", str(tmp_path), "--worker-healthcheck-timeout", "0"])
         assert code == 1

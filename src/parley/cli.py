@@ -109,6 +109,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "host": settings.host,
             "port": settings.port,
             "proxy_headers": True,
+            "timeout_keep_alive": settings.keep_alive_seconds,
             "forwarded_allow_ips": settings.forwarded_allow_ips,
             "log_config": None,
             "access_log": False,

@@ -440,6 +440,10 @@ class Settings(BaseSettings):
     # its health ping within this many seconds; starting a worker on a busy machine can take longer than
     # uvicorn's default of 5 s (README, "Several processes").
     worker_healthcheck_timeout_seconds: int = Field(default=30, ge=1, le=3600)
+    # How long an idle client connection is kept open. A proxy in front must close its idle upstream connections
+    # sooner (nginx `keepalive_timeout`, ingress-nginx `upstream-keepalive-timeout`): a request it sends on a
+    # connection Parley is closing at that moment fails (502). Raise this to match a proxy that keeps them longer.
+    keep_alive_seconds: int = Field(default=5, ge=1, le=3600)
 
     # Unset: Parley starts its own PostgreSQL (with pgvector) under the data dir.
     database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "PARLEY_DATABASE_URL"))
