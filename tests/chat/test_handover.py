@@ -124,6 +124,26 @@ class TestWriterTokens:
         assert (stored.content, stored.finish_reason) == ("new", "stop")
         assert "writer" not in stored.extra
 
+    async def test_a_checkpoint_ending_after_its_own_writer_finished_the_answer_fences_nothing(
+        self, app, client, session
+    ):
+        # A checkpoint that began while the answer was being written ends after its final save: the answer is
+        # finished (its token gone), not taken over, so its run (maybe still writing the title) must not stop.
+        user_id = await create_user(app, email="owner@example.com")
+        [message_id] = await _answers(session, user_id, 1, stale=False)
+        await session.execute(update(Message).where(Message.id == message_id).values(extra={"writer": "mine"}))
+        await session.commit()
+        final = {"model": "echo", "prompt_tokens": 1, "completion_tokens": 1, "finish_reason": "stop"}
+        async with app.state.database.session() as finishing:
+            assert await repository.finish_message(
+                finishing, message_id, content="all of it", extra={}, writer="mine", **final
+            )
+        async with app.state.database.session() as late:
+            assert await repository.save_progress(late, [(message_id, "most of it", "mine")]) == []
+        await session.rollback()
+        stored = await session.get(Message, message_id, populate_existing=True)
+        assert stored.content == "all of it"
+
     async def test_an_answer_that_cannot_be_continued_is_interrupted_without_its_writer_token(
         self, app, client, session
     ):

@@ -81,7 +81,7 @@ _SAVE_PROGRESS = text(
     "  RETURNING messages.id"
     ") "
     "SELECT progress.id FROM progress JOIN messages ON messages.id = progress.id "
-    "WHERE progress.id NOT IN (SELECT id FROM saved)"
+    "WHERE progress.id NOT IN (SELECT id FROM saved) AND messages.finish_reason IS NULL"
 ).bindparams(
     bindparam("ids", type_=ARRAY(Uuid())),
     bindparam("contents", type_=ARRAY(Text())),
@@ -92,7 +92,9 @@ _SAVE_PROGRESS = text(
 async def save_progress(session: AsyncSession, progress: Sequence[tuple[uuid.UUID, str, str]]) -> list[uuid.UUID]:
     """Checkpoint answers being written, (message id, text so far, writer token) each, all in one statement
     (also a heartbeat: `updated_at` shows their generations are alive). Returns the answers this writer may no
-    longer write: another replica took them over (or finished them). A deleted answer is neither."""
+    longer write: unfinished, and another replica's now. A finished answer is not among them: this replica may
+    have just saved it itself (a checkpoint that began before the save ends after it), and one another replica
+    finished is refused at this writer's own final save (`lock_as_writer`). A deleted answer is neither."""
     if not progress:
         return []
     rows = await session.scalars(
