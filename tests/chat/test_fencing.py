@@ -14,7 +14,6 @@ import uuid
 from datetime import timedelta
 
 import httpx
-import pytest_asyncio
 from prometheus_client import REGISTRY
 from sqlalchemy import update
 
@@ -22,25 +21,10 @@ from parley.chat import handover
 from parley.chat.runs import FENCED
 from parley.llm.providers.scripted import split_tokens
 from parley.models import Message
-from tests.conftest import reset_app
 from tests.factories import signed_in_user
 from tests.sse import answer_text, collect, parse_events
 
 CHAT = "/api/v1/chat"
-GRACE_SECONDS = 1.5
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def replicas(client, redis_app, redis_live_url, replica_b, replica_b_url):
-    """Replica A and B, each as (app, HTTP base URL); `client` has emptied the shared database."""
-    original = {id(app): app.state.chat_engine.settings.disconnect_grace_seconds for app in (redis_app, replica_b)}
-    for app in (redis_app, replica_b):
-        await reset_app(app)
-        app.state.chat_engine.settings.disconnect_grace_seconds = GRACE_SECONDS
-    yield (redis_app, redis_live_url), (replica_b, replica_b_url)
-    for app in (redis_app, replica_b):
-        await app.state.chat_engine.runs.cancel_all("test ended")
-        app.state.chat_engine.settings.disconnect_grace_seconds = original[id(app)]
 
 
 def _handovers(outcome: str) -> float:

@@ -7,10 +7,8 @@ import asyncio
 import contextlib
 
 import httpx
-import pytest_asyncio
 
 from parley.chat.redis_relay import _POOL_CONNECTIONS
-from tests.conftest import reset_app
 from tests.factories import signed_in_user
 from tests.sse import answer_text, parse_events
 
@@ -19,18 +17,6 @@ ANSWERS = 30
 READERS_PER_ANSWER = 10  # 300 readers on B: more than redis-py's default pool of 100 connections
 # Long enough that B's 300 resumes all attach before anything times out on a loaded machine.
 GRACE_SECONDS = 20.0
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def replicas(client, redis_app, redis_live_url, replica_b, replica_b_url):
-    original = {id(app): app.state.chat_engine.settings.disconnect_grace_seconds for app in (redis_app, replica_b)}
-    for app in (redis_app, replica_b):
-        await reset_app(app)
-        app.state.chat_engine.settings.disconnect_grace_seconds = GRACE_SECONDS
-    yield (redis_app, redis_live_url), (replica_b, replica_b_url)
-    for app in (redis_app, replica_b):
-        await app.state.chat_engine.runs.cancel_all("test ended")
-        app.state.chat_engine.settings.disconnect_grace_seconds = original[id(app)]
 
 
 async def _start(http: httpx.AsyncClient, headers, text: str, started: dict, attached: asyncio.Event) -> None:

@@ -14,32 +14,16 @@ import uuid
 from datetime import timedelta
 
 import httpx
-import pytest_asyncio
 import redis.asyncio
 from sqlalchemy import func, update
 
 from parley.models import Message
-from tests.conftest import reset_app
 from tests.factories import PASSWORD, assert_problem, create_user, signed_in_user
 from tests.sse import answer_text, collect, parse_events
 
 CHAT = "/api/v1/chat"
 GRACE_SECONDS = 1.5
 LOGIN = "/api/v1/auth/login"
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def replicas(client, redis_app, redis_live_url, replica_b, replica_b_url):
-    """Replica A and B, each as (app, HTTP base URL); `client` has emptied the shared database."""
-    original = {id(app): app.state.chat_engine.settings.disconnect_grace_seconds for app in (redis_app, replica_b)}
-    for app in (redis_app, replica_b):
-        await reset_app(app)
-        # Long enough that a loaded machine's scheduling delays do not pass for a client that left.
-        app.state.chat_engine.settings.disconnect_grace_seconds = GRACE_SECONDS
-    yield (redis_app, redis_live_url), (replica_b, replica_b_url)
-    for app in (redis_app, replica_b):
-        await app.state.chat_engine.runs.cancel_all("test ended")
-        app.state.chat_engine.settings.disconnect_grace_seconds = original[id(app)]
 
 
 async def _start_slowly(http: httpx.AsyncClient, headers, text: str, *, deltas: int) -> list:
