@@ -94,12 +94,9 @@ class TestDockerfile:
         bad = subprocess.run([BASH, "-c", script], env={"BUNDLED_MODEL": "no"}, capture_output=True, text=True)
         assert bad.returncode != 0 and "must be true or false" in bad.stderr
 
-        # uv as the Makefile runs it: a module of the python3 on PATH.
         dry_run = subprocess.run(
             [
-                shutil.which("python3") or "python3",
-                "-m",
-                "uv",
+                *_uv(),
                 "sync",
                 "--frozen",
                 "--no-dev",
@@ -125,6 +122,13 @@ class TestDockerfile:
         ignored = (REPO / ".dockerignore").read_text().split()
         for entry in (".venv", ".git", ".env", "**/node_modules", "data"):
             assert entry in ignored
+
+
+def _uv() -> list[str]:
+    """uv: the dev environment's own (`make test` runs the tests inside it, where `python3` has no uv module), or
+    the Makefile's way, a module of the python3 on PATH."""
+    uv = shutil.which("uv")
+    return [uv] if uv else [shutil.which("python3") or "python3", "-m", "uv"]
 
 
 def _runtime_imports() -> dict[str, list[str]]:
@@ -164,9 +168,7 @@ class TestProductionInstall:
 
         export = subprocess.run(
             [
-                shutil.which("python3") or "python3",
-                "-m",
-                "uv",
+                *_uv(),
                 "export",
                 "--frozen",
                 "--no-dev",
