@@ -14,9 +14,10 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import _free_port, served_parley
+from tests.e2e.conftest import served_parley
 from tests.identity.saml_idp import SamlIdP
 from tests.identity.saml_idp_http import serving_idp
+from tests.servers import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def saml_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """A `parley serve` with two SAML entries for one IdP, and the IdP's site; yields both base URLs."""
-    port, idp_port = _free_port(), _free_port()
+    port, idp_port = free_port(), free_port()
     workdir = tmp_path_factory.mktemp("e2e-saml")
     with serving_idp(workdir, port=idp_port, domain="company.test") as idp:
         idps = [

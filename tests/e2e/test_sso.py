@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import _free_port, served_parley
+from tests.e2e.conftest import served_parley
 from tests.identity.op import CLIENT_SECRET, OpenIDProvider, client_config, running_op
+from tests.servers import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def sso_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, OpenIDProvider]]:
     """A `parley serve` whose only sign-in is single sign-on (password off), and the provider it trusts."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     with running_op([client_config("parley-e2e", url, ["idp", "partners"])]) as op:
         common = {"issuer": op.issuer, "client_id": "parley-e2e", "client_secret_env": "E2E_OP_SECRET"}

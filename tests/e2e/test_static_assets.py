@@ -12,15 +12,16 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, Response, expect
 
-from tests.e2e.conftest import _free_port, served_parley
+from tests.e2e.conftest import served_parley
 from tests.e2e.ui import new_email, register_by_api, sign_in
+from tests.servers import free_port
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def cdn_port() -> int:
-    return _free_port()
+    return free_port()
 
 
 @pytest.fixture(scope="module")
