@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -15,16 +14,12 @@ from pathlib import Path
 
 from pgserver._commands import POSTGRES_BIN_PATH
 
+from tests.servers import free_port
+
 # PostgreSQL refuses to run as root; pgserver runs it as this account then, and so do these tests.
 _SYSTEM_USER = "pgserver" if os.geteuid() == 0 else None
 # Generous: initdb, base backups and start-ups are slow on a loaded 2-core machine.
 _COMMAND_TIMEOUT = 300
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -106,7 +101,7 @@ def create_streaming_pair() -> StreamingPair:
     base = Path(tempfile.mkdtemp(prefix="parley-standby-"))
     if _SYSTEM_USER is not None:
         shutil.chown(base, _SYSTEM_USER, _SYSTEM_USER)
-    pair = StreamingPair(base=base, primary_port=_free_port(), standby_port=_free_port())
+    pair = StreamingPair(base=base, primary_port=free_port(), standby_port=free_port())
     try:
         # --auth=trust also trusts replication connections from 127.0.0.1 (initdb's pg_hba.conf has the line).
         pair.run("initdb", "-D", str(pair.primary_dir), "--auth=trust", "-U", "postgres", "--encoding=utf8")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.servers import free_port
 from tests.sse import parse_events
 
 MODELS = """
@@ -23,12 +23,6 @@ models:
     reply: echo
     tokens_per_second: 10
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _start(data_dir: Path, models: Path, port: int) -> subprocess.Popen[str]:
@@ -65,7 +59,7 @@ def test_killed_mid_answer_keeps_the_question_and_the_checkpointed_answer(tmp_pa
     models = tmp_path / "models.yaml"
     models.write_text(MODELS)
     data_dir = tmp_path / "data"
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     question = " ".join(f"word{n}" for n in range(100))
 

@@ -20,12 +20,7 @@ import httpx
 import pytest
 
 from tests.deploy.conftest import DEPLOY, require_tool
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.servers import free_port
 
 
 @dataclass
@@ -33,7 +28,7 @@ class Replica:
     """A stand-in for one Parley replica: names itself, echoes Last-Event-ID, streams events on request."""
 
     name: str
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     release: threading.Event = field(default_factory=threading.Event)
     seen_last_event_ids: list[str] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
@@ -110,7 +105,7 @@ def proxy(tmp_path: Path) -> Iterator[Proxy]:
     replicas = [Replica("replica-1"), Replica("replica-2")]
     for replica in replicas:
         replica.start()
-    port = _free_port()
+    port = free_port()
     config = _config(tmp_path, replicas, port)
     check = subprocess.run(
         [nginx, "-t", "-p", str(tmp_path), "-e", "stderr", "-c", str(config)], capture_output=True, text=True

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,15 +22,11 @@ from urllib.parse import urljoin
 
 import httpx
 
+from tests.servers import free_port
+
 OP_DIR = Path(__file__).resolve().parent / "op"
 CLIENT_SECRET_ENV = "PARLEY_TEST_OP_CLIENT_SECRET"
 CLIENT_SECRET = "test-op-client-secret-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def install_op() -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -33,15 +32,10 @@ from parley.identity.saml_config import SAMLSettings
 from parley.models import AuditEvent, User
 from tests.conftest import _empty_tables, running_app
 from tests.identity.saml_idp import SamlIdP, SamlUser, encoded, federation_metadata
+from tests.servers import free_port
 
 IDP_IDS = ["test", "strict", "remote", "federation"]
 OTHER_IDP_ENTITY_ID = "http://other-idp.saml.test/metadata"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,19 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.servers import free_port
 from tests.sse import answer_text, parse_events
 
 PASSWORD = "a perfectly fine passphrase"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_the_bundled_model_answers_a_chat_out_of_the_box(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_") and k != "DATABASE_URL"}
     env.update(PARLEY_ADMIN_EMAIL="ops@acme.test", PARLEY_ADMIN_PASSWORD=PASSWORD, HF_HUB_OFFLINE="1")
     process = subprocess.Popen(

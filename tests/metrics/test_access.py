@@ -3,8 +3,6 @@ when an internal metrics port is set."""
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 import pytest
 
@@ -12,6 +10,7 @@ from parley.app import create_app
 from parley.config import MetricsSettings
 from tests.conftest import running_app
 from tests.factories import assert_problem
+from tests.servers import free_port
 
 TOKEN = "metrics-token-" + "s" * 24
 
@@ -61,15 +60,9 @@ class TestMainPort:
         assert "/metrics" not in document["paths"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class TestInternalPort:
     async def test_with_a_metrics_port_it_is_served_there_and_not_on_the_main_port(self, settings):
-        port = _free_port()
+        port = free_port()
         configured = settings.model_copy(update={"metrics": MetricsSettings(port=port, host="127.0.0.1")})
         async with running_app(configured) as app:
             async with _client(app, "127.0.0.1") as main:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,10 @@ import pytest
 import redis
 
 from tests.factories import TEST_MODELS_YAML
+from tests.servers import free_port
 
 LIMIT = 50
 LOGOUT = "/api/v1/auth/logout"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +37,7 @@ def replicas(
     urls: list[str] = []
 
     def start(n: int, trusted: str) -> None:
-        port = _free_port()
+        port = free_port()
         env = {key: value for key, value in os.environ.items() if not key.startswith("PARLEY_")}
         env.update(
             DATABASE_URL=database_url,

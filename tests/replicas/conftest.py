@@ -13,7 +13,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -36,6 +35,7 @@ from parley.plans import service as plans_service
 from parley.policy.plans import load_plan_file
 from tests.databases import fresh_database_sync
 from tests.factories import TEST_AUTH
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_EMAIL = "ops@example.com"
@@ -54,12 +54,6 @@ plans:
   pro: {concurrent_answers: 40, tokens_per_day: 10000000}
 """
 READY_SECONDS = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,15 +20,11 @@ import pytest
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import CheckResult, Status, check_server
 
+from tests.servers import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 # Anything short of these is the server breaking a MUST of the RFCs.
 PASSING = {Status.SUCCESS, Status.COMPLIANT, Status.ACCEPTABLE, Status.SKIPPED}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +32,7 @@ def parley_scim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     """A running Parley with SCIM on: (base URL, SCIM token)."""
     workdir = tmp_path_factory.mktemp("scim-parley")
     token = "scim-" + secrets.token_urlsafe(32)
-    port = _free_port()
+    port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("PARLEY_")}
     for key in ("DATABASE_URL", "REDIS_URL", "RABBITMQ_URL"):
         env.pop(key, None)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -19,18 +18,13 @@ from openai.types.chat import ChatCompletionChunk
 from parley.llm.base import ChatMessage, ChatRequest, Finish, ProviderError, TextDelta
 from parley.llm.config import ModelConfig
 from parley.llm.providers.openai_compat import OpenAICompatibleModel
+from tests.servers import free_port
 
 QUESTION = "Hello there, how are you today?"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _start(*options: str) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "parley.testing.mock_llm", "--port", str(port), *options],
         stdout=subprocess.DEVNULL,
