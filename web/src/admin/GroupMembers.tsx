@@ -65,6 +65,8 @@ export function GroupMembers({ group, onCountChange }: Props) {
         );
         onCountChange(1);
       }
+      // a list still loading was read before this member was added: it must not replace the list that has them
+      if (result === null) void load();
       setMessage(known ? t("groups.alreadyMember", { email: member.email }) : t("groups.added", { email: member.email }));
       setEmail("");
     } catch (caught) {
