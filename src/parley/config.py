@@ -407,6 +407,25 @@ class SCIMSettings(BaseModel):
     token: SecretStr | None = Field(default=None, min_length=32)
 
 
+class GdprSettings(BaseModel):
+    """Data exports, erasure and retention (README, "Your data: export, erasure and retention")."""
+
+    # A finished export can be downloaded for this long; then the worker deletes its zip.
+    export_expiry_hours: int = Field(default=24, ge=1, le=24 * 30)
+    # Exports one user may start per rolling 24 hours (one at a time in any case); more is a 429 with Retry-After.
+    exports_per_day: int = Field(default=3, ge=1, le=100)
+    # Deleting one's account without a password (single sign-on only): the session must have signed in this
+    # recently, else the user is asked to sign in again.
+    reauthentication_minutes: int = Field(default=10, ge=1, le=1440)
+    # How often the job worker applies the plans' and groups' retention policies.
+    retention_interval_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    # Rows deleted per transaction by retention (short transactions: big tables are never locked for long).
+    retention_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Key of the keyed hash that names an erased account in the audit trail and usage records; unset: generated
+    # on first start into `<data dir>/tombstone-key` (0600). Keep it to prove later that a given id was erased.
+    tombstone_key: SecretStr | None = Field(default=None, min_length=32)
+
+
 class Settings(BaseSettings):
     """Everything Parley can be told. Environment names: `PARLEY_<FIELD>` and `PARLEY_<PART>__<FIELD>`;
     `DATABASE_URL`, `DATABASE_READ_URL` and `REDIS_URL` are also read under their customary names."""
@@ -474,6 +493,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     limits: LimitsSettings = LimitsSettings()
     scim: SCIMSettings = SCIMSettings()
+    gdpr: GdprSettings = GdprSettings()
     oidc: OIDCSettings = OIDCSettings()
     # SAML 2.0 single sign-on (README, "Single sign-on (SAML 2.0)").
     saml: SAMLSettings = SAMLSettings()

@@ -65,6 +65,12 @@ class AuditAction(StrEnum):
     ROLE_DELETE = "role.delete"
     # An answer whose replica died (or let it go while draining) continued by another one (chat.handover).
     ANSWER_HANDED_OVER = "chat.answer_handed_over"
+    # GDPR (issue 14): a data export asked for, an account erased (target: its pseudonymous tombstone), a legal
+    # hold set or lifted, and one retention run's deletes for one user (with counts).
+    USER_EXPORT = "user.export"
+    USER_ERASE = "user.erase"
+    USER_LEGAL_HOLD = "user.legal_hold"
+    RETENTION_DELETE = "retention.delete"
 
 
 def record(

@@ -25,6 +25,7 @@ from parley.models.scim_state import ScimState
 from parley.models.sso_login_request import SsoLoginRequest
 from parley.models.usage_log import UsageLog
 from parley.models.user import User
+from parley.models.user_export import UserExport
 
 __all__ = [
     "EMBEDDING_DIMENSIONS",
@@ -55,5 +56,6 @@ __all__ = [
     "SsoLoginRequest",
     "UsageLog",
     "User",
+    "UserExport",
     "session_region",
 ]

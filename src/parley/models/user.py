@@ -33,6 +33,12 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     # user signs in only there (`auth.service`), so their data stays in that region.
     home_region: Mapped[str | None] = mapped_column(String(32))
     __region_attribute__ = "home_region"
+    # GDPR (issue 14): a legal hold suspends retention deletes and erasure while set (when, and the admin's note).
+    legal_hold_at: Mapped[datetime | None]
+    legal_hold_reason: Mapped[str | None] = mapped_column(String(500))
+    # A tombstone: the pseudonymous row an erased account's usage is kept under for billing (no email, name or
+    # password; `gdpr.erasure`). Set only on such rows.
+    erased_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index("ix_users_created_at", "created_at"),

@@ -38,6 +38,13 @@ class Plan(BaseModel):
     models: list[str] | None = Field(default=None, description="Model names this plan may use; null: all of them")
     max_upload_mib: int | None = Field(default=None, ge=0, description="Largest upload in MiB")
     api_key_requests_per_minute: int | None = Field(default=None, ge=0, description="Requests per minute per API key")
+    # Retention (README, "Your data"): the job worker deletes what is older; null: kept until the user deletes it.
+    conversation_retention_days: int | None = Field(
+        default=None, ge=1, description="Conversations untouched for this many days are deleted"
+    )
+    file_retention_days: int | None = Field(
+        default=None, ge=1, description="Uploads older than this many days are deleted (not knowledge-base documents)"
+    )
 
 
 # Finite for `free`, so an install nobody configured cannot be spent without limit.
