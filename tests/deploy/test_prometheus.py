@@ -116,7 +116,7 @@ class TestDashboard:
         ids = [panel["id"] for panel in dashboard["panels"]]
         assert len(ids) == len(set(ids))
         variables = {variable["name"] for variable in dashboard["templating"]["list"]}
-        assert {"datasource", "model"} <= variables
+        assert {"datasource", "model", "region"} <= variables
         titles = " ".join(title for title, _ in _dashboard_targets()).lower()
         for topic in ("requests", "5xx", "latency", "first token", "tokens", "cost", "active streams", "provider"):
             assert topic in titles, topic
@@ -137,7 +137,7 @@ class TestDashboard:
         rules = [
             {
                 "record": f"dashboard:query_{index}",
-                "expr": expr.replace("$__rate_interval", "5m").replace("$model", ".*"),
+                "expr": expr.replace("$__rate_interval", "5m").replace("$model", ".*").replace("$region", ".*"),
             }
             for index, (_, expr) in enumerate(_dashboard_targets())
         ]

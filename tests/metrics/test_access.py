@@ -6,10 +6,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from parley import __version__
 from parley.app import create_app
 from parley.config import MetricsSettings
 from tests.conftest import running_app
 from tests.factories import assert_problem
+from tests.metrics.scrape import Scrape
 from tests.servers import free_port
 
 TOKEN = "metrics-token-" + "s" * 24
@@ -33,6 +35,20 @@ class TestMainPort:
                 response = await client.get("/metrics")
             assert response.status_code == 200
             assert "parley_build_info" in response.text
+
+    async def test_build_info_names_the_version_and_region(self, settings):
+        # The alert rules and the dashboard group every metric by this region (deploy/prometheus/alerts.yaml).
+        regional = create_app(settings.model_copy(update={"region": "eu-west-1"}))
+        async with _client(regional, "127.0.0.1") as client:
+            scrape = Scrape((await client.get("/metrics")).text)
+        assert scrape.label_values("parley_build_info", "region") == {"eu-west-1"}
+        assert scrape.label_values("parley_build_info", "version") == {__version__}
+        assert scrape.value("parley_build_info") == 1
+        # Without a region the label is empty (one region), and the earlier app's series is gone.
+        create_app(settings.model_copy(update={"region": None}))
+        async with _client(regional, "127.0.0.1") as client:
+            scrape = Scrape((await client.get("/metrics")).text)
+        assert scrape.label_values("parley_build_info", "region") == {""}
 
     async def test_other_clients_are_refused_when_no_token_is_configured(self, app):
         async with _client(app, "203.0.113.9") as client:

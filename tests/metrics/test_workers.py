@@ -88,7 +88,9 @@ def test_every_scrape_adds_up_both_workers(tmp_path: Path, database_url, redis_u
     # A previous run's file (its counts would be added up forever): removed before the workers start.
     (metrics_dir / "counter_999999.db").write_bytes(b"\0" * 4096)
     prefix = f"{redis_key_prefix}:workers-main"
-    with _two_workers(tmp_path, database_url, redis_url, prefix, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)) as base:
+    with _two_workers(
+        tmp_path, database_url, redis_url, prefix, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), PARLEY_REGION="eu-west-1"
+    ) as base:
         _serve_requests(base)
         workers = {path.stem.rsplit("_", 1)[1] for path in metrics_dir.glob("histogram_*.db")}
         assert len(workers) == 2, f"the requests were all served by {workers}"
@@ -97,7 +99,9 @@ def test_every_scrape_adds_up_both_workers(tmp_path: Path, database_url, redis_u
         for _ in range(6):
             scrape = Scrape(httpx.get(f"{base}/metrics", headers={"Connection": "close"}).text)
             assert scrape.value("parley_http_request_duration_seconds_count", **SERVED) == REQUESTS
+            # One series for the server, whichever worker answers, with its region (the alerts group by it).
             assert scrape.value("parley_build_info") == 1
+            assert scrape.value("parley_build_info", region="eu-west-1") == 1
     assert not (metrics_dir / "counter_999999.db").exists()
 
 

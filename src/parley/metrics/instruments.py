@@ -27,8 +27,13 @@ _TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0
 _GAP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _INGESTION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 
+# Its `region` (PARLEY_REGION, "" when unset) is what the alert rules and the dashboard join on each target to
+# group the other metrics by region (deploy/prometheus/alerts.yaml): set by `set_build_info` when an app is built.
 BUILD_INFO: Final = Gauge(
-    "parley_build_info", "Running version of Parley (always 1)", ["version"], multiprocess_mode="livemax"
+    "parley_build_info",
+    "Running version and region of Parley (always 1)",
+    ["version", "region"],
+    multiprocess_mode="livemax",
 )
 
 HTTP_REQUEST_DURATION: Final = Histogram(
@@ -139,7 +144,12 @@ SECURITY_EVENTS: Final = Counter(
     ["kind"],
 )
 
-BUILD_INFO.labels(version=__version__).set(1)
+
+def set_build_info(*, region: str | None) -> None:
+    """Publish this process's version and region (the one series of `parley_build_info`)."""
+    BUILD_INFO.clear()  # an earlier app of this process (tests build many) had its own region
+    BUILD_INFO.labels(version=__version__, region=region or "").set(1)
+
 
 # Limit names as `policy` and `quotas` call them -> the bounded label of parley_limit_refusals_total.
 _LIMIT_LABELS: Final = {

@@ -15,6 +15,7 @@ from parley.llm.router import Router
 from parley.metrics.collectors import StateCollector
 from parley.metrics.exposition import METRICS_PATH, InternalMetricsServer, MetricsEndpoint
 from parley.metrics.http import HttpMetricsMiddleware
+from parley.metrics.instruments import set_build_info
 from parley.metrics.multiprocess import forget_process
 
 
@@ -22,6 +23,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     """Add `GET /metrics` (outside the OpenAPI schema; not on the main port when an internal one is set) and
     the HTTP metrics middleware, outermost, so it times every request, refusals of the other middleware too.
     Call it last, after every other middleware."""
+    set_build_info(region=settings.region)
     if settings.metrics.port is None:
         endpoint = MetricsEndpoint(settings.metrics, settings.prometheus_multiproc_dir)
         # First: before the web app's catch-all mount.
