@@ -1,5 +1,6 @@
 """Structured JSON logs (structlog) with the request id on every line, the trace and span ids on every line
-written inside a recorded trace (README, "Traces"), and secrets masked."""
+written inside a recorded trace (README, "Traces"), secrets masked, and personal data (emails, cards, IBANs,
+phone numbers) masked in every line (`privacy.logmask`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 
 import structlog
 from opentelemetry import trace
+
+from parley.privacy.logmask import mask_rendered
 
 # Keys whose values never reach a log line, wherever they appear in an event.
 _SECRET_KEYS = frozenset(
@@ -68,6 +71,8 @@ def configure_logging(*, level: str = "info", json: bool = True) -> None:
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             renderer,
+            # Last: the line exactly as written, traceback and foreign (stdlib) records included (README, "PII").
+            mask_rendered,
         ],
     )
     handler = logging.StreamHandler(sys.stderr)

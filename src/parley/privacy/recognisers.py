@@ -1,0 +1,117 @@
+"""The recognisers Parley runs: presidio's where they exist (cards with Luhn, IBAN with its checksum, IPs,
+phones, DE/ES/UK/US national ids), and Parley's own for what presidio lacks (France's NIR, names after titles
+such as "Herr"/"Frau"/"Sr."), each registered for every language Parley analyses (the patterns do not depend
+on the language; the person-name model does).
+
+Emails: presidio's recogniser checks the domain with `tldextract`, whose default fetches the public-suffix list
+from the internet on first use. Here it uses an extractor limited to the snapshot bundled with tldextract
+(`suffix_list_urls=()`, no cache dir): nothing is fetched, ever.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+import tldextract
+from presidio_analyzer import EntityRecognizer, LocalRecognizer, Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    DeIdCardRecognizer,
+    DeTaxIdRecognizer,
+    EmailRecognizer,
+    EsNieRecognizer,
+    EsNifRecognizer,
+    IbanRecognizer,
+    IpRecognizer,
+    PhoneRecognizer,
+    UkNinoRecognizer,
+    UsSsnRecognizer,
+)
+
+from parley.privacy.checksums import fr_nir_valid
+
+LANGUAGES = ("en", "de", "es")
+# Where phone numbers without a country code are read as national numbers.
+PHONE_REGIONS = ("US", "GB", "DE", "ES", "FR", "IT", "NL", "AT", "CH", "IE", "PT", "BE")
+
+
+@cache
+def _offline_extractor() -> tldextract.TLDExtract:
+    return tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
+
+
+class OfflineEmailRecognizer(EmailRecognizer):
+    """presidio's email recogniser, with the domain checked against the bundled public-suffix snapshot."""
+
+    def validate_result(self, pattern_text: str) -> bool:
+        return bool(_offline_extractor()(pattern_text).fqdn)
+
+
+class FrNirRecognizer(PatternRecognizer):
+    """France's social security number (NIR): sex, year, month, département, commune, order, then a 2-digit key
+    (checked)."""
+
+    PATTERNS = [
+        Pattern(
+            "FR NIR",
+            r"\b[12][ .]?\d{2}[ .]?(?:0[1-9]|1[0-2]|[2-9]\d)[ .]?(?:\d{2}|2[AB])[ .]?\d{3}[ .]?\d{3}[ .]?\d{2}\b",
+            0.5,
+        )
+    ]
+    CONTEXT = ["sécurité sociale", "securite sociale", "nir", "insee", "numéro de sécu", "ssn"]
+
+    def __init__(self, supported_language: str = "en") -> None:
+        super().__init__(
+            supported_entity="FR_NIR",
+            patterns=self.PATTERNS,
+            context=self.CONTEXT,
+            supported_language=supported_language,
+        )
+
+    def validate_result(self, pattern_text: str) -> bool:
+        return fr_nir_valid(pattern_text)
+
+
+_NAME = r"[A-ZÄÖÜÁÉÍÓÚÑ][a-zäöüßáéíóúñ]+(?:-[A-ZÄÖÜÁÉÍÓÚÑ][a-zäöüßáéíóúñ]+)?"
+_TITLED_NAME = re.compile(
+    r"\b(?:Herrn?|Frau|Hr\.|Fr\.|Mr\.?|Mrs\.?|Ms\.?|Sr\.|Sra\.|Srta\.|Don|Doña|señora?|Señora?)\s+"
+    r"(?:(?:Dr|Prof)\.\s+)?"
+    rf"({_NAME}(?:\s+(?:von\s+|van\s+|de\s+(?:la\s+)?|del\s+)?{_NAME}){{0,2}})"
+)
+
+
+class TitledNameRecognizer(LocalRecognizer):
+    """A capitalised name after a title ("Frau Weber", "Herrn Dr. Klaus Becker", "Sra. García López"): German
+    has no spaCy pipeline on a package registry, and German capitalises every noun, so this catches the names
+    business German writes most often, in any language."""
+
+    def __init__(self, supported_language: str = "en") -> None:
+        super().__init__(supported_entities=["PERSON"], supported_language=supported_language, name="TitledName")
+
+    def load(self) -> None:
+        return None
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
+        return [RecognizerResult("PERSON", match.start(1), match.end(1), 0.7) for match in _TITLED_NAME.finditer(text)]
+
+
+def recognisers(language: str) -> list[EntityRecognizer]:
+    """Every pattern recogniser, for `language` (presidio keeps recognisers per language)."""
+    found: list[EntityRecognizer] = [
+        OfflineEmailRecognizer(supported_language=language),
+        CreditCardRecognizer(supported_language=language),
+        IbanRecognizer(supported_language=language),
+        IpRecognizer(supported_language=language),
+        PhoneRecognizer(supported_language=language, supported_regions=PHONE_REGIONS),
+        DeTaxIdRecognizer(supported_language=language),
+        DeIdCardRecognizer(supported_language=language),
+        EsNifRecognizer(supported_language=language),
+        EsNieRecognizer(supported_language=language),
+        UkNinoRecognizer(supported_language=language),
+        UsSsnRecognizer(supported_language=language),
+        FrNirRecognizer(supported_language=language),
+        TitledNameRecognizer(supported_language=language),
+    ]
+    return found
