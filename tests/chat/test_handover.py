@@ -78,6 +78,9 @@ class TestClaimingStaleAnswers:
         assert [message_id for message_id, _, _ in batch] == [stale[1]]
 
 
+FINAL = {"model": "echo", "prompt_tokens": 1, "completion_tokens": 1, "finish_reason": "stop"}
+
+
 class TestWriterTokens:
     async def test_a_claim_fences_off_the_writer_it_took_the_answer_from(self, app, client, session):
         """The replica that wrote the answer so far (alive, only slow) can no longer checkpoint, release or
@@ -100,10 +103,12 @@ class TestWriterTokens:
                 message_id
             ]
             assert not await repository.save_released(old, message_id, "released by the old writer", writer="old")
-            assert not await repository.lock_as_writer(old, message_id, writer="old")
+            assert not await repository.finish_answer(old, message_id, content="old", extra={}, writer="old", **FINAL)
         async with database.session() as new:
             assert await repository.save_progress(new, [(message_id, "half, and the new writer's rest", writer)]) == []
-            assert await repository.lock_as_writer(new, message_id, writer=writer)
+            assert await repository.finish_answer(
+                new, message_id, content="half, and the new writer's rest", extra={}, writer=writer, **FINAL
+            )
         stored = await session.scalar(
             select(Message.content).where(Message.id == message_id).execution_options(populate_existing=True)
         )
@@ -114,11 +119,10 @@ class TestWriterTokens:
         [message_id] = await _answers(session, user_id, 1, stale=False)
         await session.execute(update(Message).where(Message.id == message_id).values(extra={"writer": "new"}))
         await session.commit()
-        final = {"model": "echo", "prompt_tokens": 1, "completion_tokens": 1, "finish_reason": "stop"}
         async with app.state.database.session() as old:
-            assert not await repository.finish_message(old, message_id, content="old", extra={}, writer="old", **final)
+            assert not await repository.finish_answer(old, message_id, content="old", extra={}, writer="old", **FINAL)
         async with app.state.database.session() as new:
-            assert await repository.finish_message(new, message_id, content="new", extra={}, writer="new", **final)
+            assert await repository.finish_answer(new, message_id, content="new", extra={}, writer="new", **FINAL)
         await session.rollback()
         stored = await session.get(Message, message_id, populate_existing=True)
         assert (stored.content, stored.finish_reason) == ("new", "stop")
@@ -133,10 +137,9 @@ class TestWriterTokens:
         [message_id] = await _answers(session, user_id, 1, stale=False)
         await session.execute(update(Message).where(Message.id == message_id).values(extra={"writer": "mine"}))
         await session.commit()
-        final = {"model": "echo", "prompt_tokens": 1, "completion_tokens": 1, "finish_reason": "stop"}
         async with app.state.database.session() as finishing:
-            assert await repository.finish_message(
-                finishing, message_id, content="all of it", extra={}, writer="mine", **final
+            assert await repository.finish_answer(
+                finishing, message_id, content="all of it", extra={}, writer="mine", **FINAL
             )
         async with app.state.database.session() as late:
             assert await repository.save_progress(late, [(message_id, "most of it", "mine")]) == []

@@ -449,45 +449,35 @@ class ChatEngine:
         cache_hit: bool = False,
         notice: dict[str, str] | None = None,
     ) -> Decimal:
+        charges = usage_service.price_completion(
+            self.router.registry.config,
+            model=model_name,
+            usage=usage,
+            # Models that spent tokens on this answer before it: summaries of documents and of old turns,
+            # abandoned fallbacks.
+            abandoned=[*preparation, *spent],
+            latency_ms=latency_ms,
+            ttft_ms=ttft_ms,
+            cache_hit=cache_hit,
+        )
+        cost = charges[-1].cost_usd
+        extra: dict[str, Any] = {"cost": str(cost), "latency_ms": latency_ms, "ttft_ms": ttft_ms}
+        if problem is not None:
+            extra["problem"] = problem
+        if spent:
+            extra["fallbacks"] = [name for name, _ in spent]
+        if notice is not None:
+            extra["limit"] = notice
+        if job.continuation is not None:
+            extra["handed_over"] = job.continuation.record()
         # writer: the user's next reads (on a read replica) see the finished answer.
         async with self.database.session(writer=job.user_id) as session:
-            # Still this run's to finish, and held so until the commit (no claim takes it meanwhile): else
-            # another replica writes it now, and nothing of it is billed or saved here.
-            if not await repository.lock_as_writer(session, job.message_id, writer=job.run.writer):
-                raise handover.Fenced(job.message_id)
-            cost = await usage_service.record_completion(
-                session,
-                self.quota_ledger,
-                self.router.registry.config,
-                user_id=job.user_id,
-                model=model_name,
-                usage=usage,
-                # Models that spent tokens on this answer before it: summaries of documents and of old turns,
-                # abandoned fallbacks.
-                abandoned=[*preparation, *spent],
-                conversation_id=job.conversation_id,
-                message_id=job.message_id,
-                api_key_id=job.api_key_id,
-                latency_ms=latency_ms,
-                ttft_ms=ttft_ms,
-                cache_hit=cache_hit,
-            )
-            extra: dict[str, Any] = {"cost": str(cost), "latency_ms": latency_ms, "ttft_ms": ttft_ms}
-            if problem is not None:
-                extra["problem"] = problem
-            if spent:
-                extra["fallbacks"] = [name for name, _ in spent]
-            if notice is not None:
-                extra["limit"] = notice
-            if job.continuation is not None:
-                extra["handed_over"] = job.continuation.record()
-                job.continuation.end_hold(session, self.quota_ledger)
-            if job.reservation is not None:
-                # The answer's spend is in the ledger now (with its usage rows): its hold on the quotas ends.
-                await quotas_service.settle(session, self.quota_ledger, job.reservation)
-            await repository.finish_message(
+            # Saved only while still this run's to finish, and held so until the commit (no claim takes it
+            # meanwhile): else another replica writes it now, and nothing of it is billed or saved here.
+            finished = await repository.finish_answer(
                 session,
                 job.message_id,
+                writer=job.run.writer,
                 content=content,
                 finish_reason="error" if problem is not None else finish_reason,
                 model=model_name,
@@ -495,12 +485,24 @@ class ChatEngine:
                 completion_tokens=usage.completion_tokens,
                 extra=extra,
                 citations=citations or None,
-                writer=job.run.writer,
+                summary=new_summary,
             )
-            values: dict[str, Any] = {}
-            if new_summary is not None:
-                values = {"summary": new_summary[0], "summary_through_message_id": new_summary[1]}
-            await repository.touch_conversation(session, job.conversation_id, **values)
+            if not finished:
+                raise handover.Fenced(job.message_id)
+            await usage_service.record_charges(
+                session,
+                self.quota_ledger,
+                charges,
+                user_id=job.user_id,
+                conversation_id=job.conversation_id,
+                message_id=job.message_id,
+                api_key_id=job.api_key_id,
+            )
+            if job.continuation is not None:
+                job.continuation.end_hold(session, self.quota_ledger)
+            if job.reservation is not None:
+                # The answer's spend is in the ledger now (with its usage rows): its hold on the quotas ends.
+                await quotas_service.settle(session, self.quota_ledger, job.reservation)
         return cost
 
     async def _title(self, job: Generation, answer: str, emit: Any, model_name: str, *, model_failed: bool) -> None:

@@ -23,7 +23,7 @@ the same statement. The token is also in Redis next to the stream (`…:run:{con
 atomically with reading the stream back, before the taker's first event), and every event is appended by a
 script that refuses it unless the token is still the appender's. The old writer learns it was fenced from
 whichever it reaches first: a refused append, a checkpoint (`repository.save_progress` writes only the rows whose
-token is still the writer's and reports the others), or its finish (`repository.lock_as_writer`). It then stops
+token is still the writer's and reports the others), or its finish (`repository.finish_answer`). It then stops
 at once (the model call is cancelled), relays no end, saves and bills nothing (the taker bills what was written
 before the hand-over, as counted from the stream), ends its quota hold and ends its own readers, which reconnect
 and read the taker's continuation. A release (`repository.save_released`) is fenced likewise.

@@ -94,7 +94,7 @@ async def save_progress(session: AsyncSession, progress: Sequence[tuple[uuid.UUI
     (also a heartbeat: `updated_at` shows their generations are alive). Returns the answers this writer may no
     longer write: unfinished, and another replica's now. A finished answer is not among them: this replica may
     have just saved it itself (a checkpoint that began before the save ends after it), and one another replica
-    finished is refused at this writer's own final save (`lock_as_writer`). A deleted answer is neither."""
+    finished is refused at this writer's own final save (`finish_answer`). A deleted answer is neither."""
     if not progress:
         return []
     rows = await session.scalars(
@@ -108,10 +108,11 @@ async def save_progress(session: AsyncSession, progress: Sequence[tuple[uuid.UUI
     return list(rows)
 
 
-async def finish_message(
+async def finish_answer(
     session: AsyncSession,
     message_id: uuid.UUID,
     *,
+    writer: str,
     content: str,
     finish_reason: str,
     model: str,
@@ -119,16 +120,18 @@ async def finish_message(
     completion_tokens: int | None,
     extra: dict[str, Any],
     citations: list[dict[str, Any]] | None = None,
-    writer: str | None = None,
+    summary: tuple[str | None, uuid.UUID | None] | None = None,
 ) -> bool:
-    """Write the answer's final state; with `writer`, only while that token is still the answer's (its writer
-    token is dropped with it: a finished answer takes no more writes). False when it is not: the caller's
-    transaction must not go on to bill or finish anything of it."""
-    query = update(Message).where(Message.id == message_id)
-    if writer is not None:
-        query = query.where(Message.finish_reason.is_(None), Message.extra["writer"].astext == writer)
-    result = await session.execute(
-        query.returning(Message.id).values(
+    """Write the answer's final state and mark its conversation active (with its new `summary` of old turns, if
+    any), in one statement; only while `writer` is still the answer's writer token (dropped with it: a finished
+    answer takes no more writes). The row stays locked until the transaction ends, so no other replica can claim
+    it meanwhile (claims skip locked rows). False when it is not this writer's any more (another replica took it
+    over, or it was finished or marked interrupted meanwhile): the caller's transaction must not go on to bill
+    anything of it."""
+    finished = (
+        update(Message)
+        .where(Message.id == message_id, Message.finish_reason.is_(None), Message.extra["writer"].astext == writer)
+        .values(
             citations=citations,
             content=content,
             finish_reason=finish_reason,
@@ -138,14 +141,21 @@ async def finish_message(
             extra=extra,
             updated_at=func.now(),
         )
+        .returning(Message.conversation_id)
+        .cte("finished")
     )
-    return result.one_or_none() is not None
-
-
-async def touch_conversation(session: AsyncSession, conversation_id: uuid.UUID, **values: Any) -> None:
-    await session.execute(
-        update(Conversation).where(Conversation.id == conversation_id).values(last_activity_at=func.now(), **values)
+    values: dict[str, Any] = {"last_activity_at": func.now(), "updated_at": func.now()}
+    if summary is not None:
+        values |= {"summary": summary[0], "summary_through_message_id": summary[1]}
+    touched = await session.execute(
+        update(Conversation)
+        .where(Conversation.id == finished.c.conversation_id)
+        .values(values)
+        .returning(Conversation.id)
+        # Nothing of these rows is in the session to keep in step, and evaluating the CTE there would fail.
+        .execution_options(synchronize_session=False)
     )
+    return touched.one_or_none() is not None
 
 
 async def mark_interrupted(session: AsyncSession, *, stale_after: timedelta, keep: set[uuid.UUID]) -> int:
@@ -288,15 +298,3 @@ async def save_released(session: AsyncSession, message_id: uuid.UUID, content: s
         .returning(Message.id)
     )
     return result.one_or_none() is not None
-
-
-async def lock_as_writer(session: AsyncSession, message_id: uuid.UUID, *, writer: str) -> bool:
-    """Lock an unfinished answer for its final write, if `writer` is still its writer token: until the
-    transaction ends no other replica can claim it (claims skip locked rows). False when another replica took it
-    over (or it was finished or marked interrupted meanwhile)."""
-    found = await session.scalar(
-        select(Message.id)
-        .where(Message.id == message_id, Message.finish_reason.is_(None), Message.extra["writer"].astext == writer)
-        .with_for_update()
-    )
-    return found is not None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.models import UsageLog
@@ -17,8 +18,9 @@ from parley.models import UsageLog
 _REQUESTS = func.count(func.distinct(func.coalesce(UsageLog.message_id, UsageLog.id)))
 
 
-def add(session: AsyncSession, usage: UsageLog) -> None:
-    session.add(usage)
+async def add_many(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert usage rows (values by column name), all in one statement, at once (not at the flush)."""
+    await session.execute(insert(UsageLog), list(rows))
 
 
 async def totals(
