@@ -159,6 +159,8 @@ async def _empty_tables(app: FastAPI) -> None:
 async def reset_app(app: FastAPI) -> None:
     """Forget what a test left in an app besides the tables: sign-in failures, runs, open circuits."""
     await app.state.security.login_throttle.reset()
+    # The tables (data keys among them) were emptied: keys still in memory belong to rows that are gone.
+    app.state.crypto.forget_cached_keys()
     await app.state.chat_engine.runs.cancel_all("test ended")
     for breaker in app.state.router._breakers.values():
         breaker.success()

@@ -28,6 +28,8 @@ from parley.chat.relay import RunRelay
 from parley.config import Settings
 from parley.conversations.endpoints import message_router as messages_router
 from parley.conversations.endpoints import router as conversations_router
+from parley.crypto.factory import open_crypto
+from parley.crypto.keyring import Crypto
 from parley.db import (
     Database,
     EmbeddedPostgres,
@@ -114,6 +116,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
         open_streams: OpenStreams | None = None
         redis: Redis | None = None
         storage: Storage | None = None
+        crypto: Crypto | None = None
         jobs: JobWorker | None = None
         embedder: Embedder | None = None
         ingestion: IngestionTask | None = None
@@ -133,6 +136,9 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
             await upgrade_to_head(database.engine)
             await database.start()
             app.state.database = database
+            # Encryption at rest (README, "Encryption at rest"): the KEK is checked usable before anything runs.
+            crypto = await open_crypto(settings, database.engine)
+            app.state.crypto = crypto
             storage = await open_storage(settings)
             app.state.storage = storage
             # Handlers are registered here and below; the worker starts once all of them are.
@@ -246,6 +252,8 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
                 await registry.aclose()
             if storage is not None:
                 await storage.aclose()
+            if crypto is not None:
+                await crypto.aclose()
             if database is not None:
                 await database.dispose()
             if embedded is not None:

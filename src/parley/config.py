@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from parley.crypto.settings import CryptoSettings
 from parley.identity.mapping import GroupRoleMapping, load_entries
 from parley.identity.saml_config import SAMLSettings
 from parley.kit.postgres_url import libpq_spelling
@@ -497,6 +498,8 @@ class Settings(BaseSettings):
     oidc: OIDCSettings = OIDCSettings()
     # SAML 2.0 single sign-on (README, "Single sign-on (SAML 2.0)").
     saml: SAMLSettings = SAMLSettings()
+    # Encryption at rest (README, "Encryption at rest"): where the key-encryption key comes from.
+    crypto: CryptoSettings = CryptoSettings()
     # OpenTelemetry traces (README, "Traces"): off until `tracing.otlp_endpoint` is set.
     tracing: TracingSettings = TracingSettings()
     metrics: MetricsSettings = MetricsSettings()

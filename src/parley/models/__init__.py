@@ -5,6 +5,7 @@ from parley.models.audit_event import AuditEvent
 from parley.models.base import Base
 from parley.models.conversation import Conversation
 from parley.models.conversation_knowledge_base import ConversationKnowledgeBase
+from parley.models.data_key import DataKey, KeyEncryptionKey
 from parley.models.external_group import ExternalGroup
 from parley.models.external_identity import ExternalIdentity
 from parley.models.file import File
@@ -35,6 +36,7 @@ __all__ = [
     "Conversation",
     "ConversationKnowledgeBase",
     "CustomRole",
+    "DataKey",
     "ExternalGroup",
     "ExternalIdentity",
     "File",
@@ -42,6 +44,7 @@ __all__ = [
     "Group",
     "GroupMember",
     "Job",
+    "KeyEncryptionKey",
     "KnowledgeBase",
     "KnowledgeBaseFile",
     "KnowledgeBaseGrant",

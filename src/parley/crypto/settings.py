@@ -1,0 +1,45 @@
+"""Settings of encryption at rest (README, "Encryption at rest"), nested in `Settings.crypto`
+(`PARLEY_CRYPTO__<FIELD>`).
+
+Kept beside the crypto code rather than in `config.py` (which imports this module, as it does `saml_config`) so
+the settings file stays small; it imports nothing of Parley's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class CryptoSettings(BaseModel):
+    """Where the key-encryption key (KEK) comes from, and how long unwrapped data keys stay in memory.
+
+    Every user has a data key (AES-256) that seals their data; the data keys are stored in the database wrapped
+    by the KEK, which never enters the database: a key file under the data dir (`local`, the default), an AWS KMS
+    key (`aws-kms`) or a HashiCorp Vault transit key (`vault`).
+    """
+
+    provider: Literal["local", "aws-kms"] = "local"
+    # `local`: the key file (created on first start, mode 0600; refused when other accounts may read it). Unset:
+    # `<data dir>/crypto/keyring.json`.
+    key_file: Path | None = None
+    # Unwrapped data keys are kept in memory this long (and at most this many), so a request seals and opens
+    # without a database round trip or a KMS call; a crypto-erased key may still be held this long by a replica
+    # that had it cached (its user is gone by then, so nothing asks for it).
+    key_cache_seconds: float = Field(default=300.0, ge=0, le=86_400)
+    key_cache_max_entries: int = Field(default=10_000, ge=1, le=10_000_000)
+
+    # `aws-kms`: the key wrapping the data keys. Unset: the KMS key of the deployment's region
+    # (`PARLEY_S3__KMS_KEY_IDS[PARLEY_REGION]`, else `PARLEY_S3__KMS_KEY_ID`; README, "Multi-region").
+    kms_key_id: str | None = Field(default=None, max_length=300)
+    # The KMS endpoint and region; unset: S3's endpoint (`PARLEY_S3__ENDPOINT_URL`, e.g. a test server) and the
+    # deployment's region (`PARLEY_REGION`, else `PARLEY_S3__REGION`). Credentials: S3's access key when set,
+    # else boto's default chain (instance role, IRSA, environment).
+    kms_endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$", max_length=500)
+    kms_region: str | None = Field(default=None, max_length=64)
+
+    def key_file_in(self, data_dir: Path) -> Path:
+        """The local key file: the configured one, or `crypto/keyring.json` under the data dir."""
+        return (self.key_file or data_dir / "crypto" / "keyring.json").expanduser()

@@ -1,0 +1,45 @@
+"""Crypto fixtures: `Crypto` objects over the test database with key files of their own, as separate Parley
+processes (replicas) would have them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest_asyncio
+from fastapi import FastAPI
+
+from parley.crypto.keyring import Crypto
+from parley.crypto.providers.base import KeyProvider
+from parley.crypto.providers.local import LocalKeyFile
+from parley.crypto.settings import CryptoSettings
+from parley.db import Database
+from tests.storage.conftest import s3_endpoint  # noqa: F401 (the moto server, for the KMS tests)
+
+MakeCrypto = Callable[..., Coroutine[Any, Any, Crypto]]
+
+
+@pytest_asyncio.fixture
+async def make_crypto(app: FastAPI, client: httpx.AsyncClient, tmp_path: Path) -> AsyncIterator[MakeCrypto]:
+    """Start a `Crypto` on the test database (emptied by `client`): by default over one shared key file, as
+    replicas on one data dir are."""
+    database: Database = app.state.database
+    started: list[Crypto] = []
+
+    async def make(
+        provider: KeyProvider | None = None, *, key_file: Path | None = None, cache_seconds: float = 300.0
+    ) -> Crypto:
+        crypto = Crypto(
+            database.engine,
+            provider or LocalKeyFile(key_file or tmp_path / "crypto" / "keyring.json"),
+            CryptoSettings(key_cache_seconds=cache_seconds),
+        )
+        await crypto.start()
+        started.append(crypto)
+        return crypto
+
+    yield make
+    for crypto in started:
+        await crypto.aclose()
