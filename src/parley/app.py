@@ -15,7 +15,9 @@ from fastapi import FastAPI
 from parley import __version__
 from parley.analytics.endpoints import router as analytics_router
 from parley.api_keys.endpoints import router as api_keys_router
+from parley.audit.checkpoints import CheckpointSchedule
 from parley.audit.endpoints import router as audit_router
+from parley.audit.signing import load_or_create_signer
 from parley.auth.endpoints import router as auth_router
 from parley.auth.security import Security
 from parley.auth.throttle import LoginThrottle, redis_storage
@@ -55,6 +57,7 @@ from parley.ingestion.tasks import JOB_KIND as INGEST_FILE_JOB
 from parley.ingestion.tasks import IngestionTask
 from parley.jobs import JobWorker
 from parley.kit.asgi import RequestContextMiddleware
+from parley.kit.hsts import StrictTransportSecurityMiddleware
 from parley.kit.logs import configure_logging
 from parley.kit.request_guard import BodyLimits, RequestGuardMiddleware
 from parley.knowledge_bases.endpoints import conversation_router as conversation_knowledge_bases_router
@@ -122,6 +125,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
         ingestion: IngestionTask | None = None
         drain: Drain | None = None
         metrics: metrics_runtime.MetricsRuntime | None = None
+        checkpoints: CheckpointSchedule | None = None
         try:
             await verify_database(url)
             # With DATABASE_READ_URL, also the read replica (README, "Read replicas"), started after migrations.
@@ -214,6 +218,14 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
             ingestion = IngestionTask(database, storage, embedder, settings)
             jobs.register(INGEST_FILE_JOB, ingestion, on_give_up=ingestion.give_up)
             await jobs.start()
+            # Signed checkpoints of the audit chain (README, "Audit trail").
+            checkpoints = CheckpointSchedule(
+                database,
+                app.state.audit_signer,
+                interval_seconds=settings.audit.checkpoint_interval_seconds,
+            )
+            app.state.audit_checkpoints = checkpoints
+            await checkpoints.start()
             metrics = metrics_runtime.MetricsRuntime(settings, database, app.state.router, job_kinds=jobs.kinds)
             app.state.metrics = metrics
             await metrics.start()
@@ -233,6 +245,8 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
         finally:
             if drain is not None:
                 drain.uninstall()
+            if checkpoints is not None:
+                await checkpoints.stop()
             if metrics is not None:
                 await metrics.stop()
             if jobs is not None:
@@ -277,6 +291,8 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
     app.state.oidc = OIDCProviders(settings.oidc)
     # SAML IdPs; Parley's SP key pair is generated into the data dir on first start with one configured.
     app.state.saml = SAMLProviders(settings.saml, key_pair_if_needed(settings.saml, settings.resolved_data_dir))
+    # The audit checkpoints' signing key: created (0600) in the data dir on first start when not configured.
+    app.state.audit_signer = load_or_create_signer(settings.audit.key_file(settings.resolved_data_dir))
     install_error_handlers(app, surfaces={"/v1/": openai_error_response, SCIM_PREFIX: scim_error_response})
     for router in (
         health_router,
@@ -313,6 +329,13 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
     # Inside the request-id middleware, so its refusals carry the id; before anything reads a body.
     app.add_middleware(RequestGuardMiddleware, body_limits=_body_limits(settings))
     app.add_middleware(RequestContextMiddleware)
+    if settings.tls.hsts_max_age_seconds:
+        # Only on responses to HTTPS requests (README, "TLS").
+        app.add_middleware(
+            StrictTransportSecurityMiddleware,
+            max_age_seconds=settings.tls.hsts_max_age_seconds,
+            include_subdomains=settings.tls.hsts_include_subdomains,
+        )
     # /metrics, and the timing of every request (outside every other middleware but the traces').
     metrics_runtime.install(app, settings)
     if tracing is not None:

@@ -323,7 +323,44 @@ def build_parser() -> argparse.ArgumentParser:
     create_admin.add_argument("--data-dir")
     create_admin.set_defaults(handler=cmd_create_admin)
     _add_backup_commands(commands)
+    _add_audit_commands(commands)
     return parser
+
+
+def _add_audit_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`parley audit verify | checkpoint` (parley.audit; README, "Audit trail")."""
+    audit = commands.add_parser("audit", help="the tamper-evident audit trail")
+    actions = audit.add_subparsers(dest="audit_command", required=True)
+    verify = actions.add_parser(
+        "verify",
+        help="walk the audit hash chain and its signed checkpoints; exits 1 naming the first edited, deleted or "
+        "reordered row (uses DATABASE_URL, or the embedded database of --data-dir)",
+    )
+    verify.add_argument("--data-dir")
+    verify.add_argument(
+        "--public-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="also trust checkpoints signed by this Ed25519 key (hex, or a PEM file); repeatable. The data dir's "
+        "signing key is always trusted",
+    )
+    verify.set_defaults(handler=cmd_audit_verify)
+    checkpoint = actions.add_parser("checkpoint", help="sign the audit chain's head now")
+    checkpoint.add_argument("--data-dir")
+    checkpoint.set_defaults(handler=cmd_audit_checkpoint)
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from parley.audit.commands import run_verify
+
+    return run_verify(_settings(args), args.public_key)
+
+
+def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
+    from parley.audit.commands import run_checkpoint
+
+    return run_checkpoint(_settings(args))
 
 
 def _add_backup_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from parley.crypto.settings import CryptoSettings
+from parley.audit.settings import AuditSettings
 from parley.identity.mapping import GroupRoleMapping, load_entries
 from parley.identity.saml_config import SAMLSettings
 from parley.kit.postgres_url import libpq_spelling
@@ -400,6 +401,29 @@ class OIDCSettings(BaseModel):
         return self
 
 
+class TLSSettings(BaseModel):
+    """HTTPS served by Parley itself (README, "TLS"): both files set turn it on (`parley serve --tls-cert/--tls-key`
+    override them). Terminating TLS at a proxy or ingress instead needs none of this."""
+
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    # The oldest protocol version accepted: TLS 1.3 only unless an old client base needs 1.2.
+    min_version: Literal["1.2", "1.3"] = "1.3"
+    # Strict-Transport-Security on every response to an HTTPS request (0: no header).
+    hsts_max_age_seconds: int = Field(default=31_536_000, ge=0, le=63_072_000)
+    hsts_include_subdomains: bool = False
+
+    @model_validator(mode="after")
+    def _both_files_or_neither(self) -> TLSSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("PARLEY_TLS__CERT_FILE and PARLEY_TLS__KEY_FILE go together: set both or neither")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert_file is not None
+
+
 class SCIMSettings(BaseModel):
     """SCIM 2.0 provisioning (README, "Provisioning with SCIM 2.0"): the bearer token the identity provider's SCIM
     client presents at /scim/v2. Unset: only a token created by an admin (POST /api/v1/admin/scim/token) is
@@ -498,6 +522,10 @@ class Settings(BaseSettings):
     oidc: OIDCSettings = OIDCSettings()
     # SAML 2.0 single sign-on (README, "Single sign-on (SAML 2.0)").
     saml: SAMLSettings = SAMLSettings()
+    # The tamper-evident audit trail's checkpoint signing (README, "Audit trail").
+    audit: AuditSettings = AuditSettings()
+    # HTTPS served by Parley itself (README, "TLS").
+    tls: TLSSettings = TLSSettings()
     # Encryption at rest (README, "Encryption at rest"): where the key-encryption key comes from.
     crypto: CryptoSettings = CryptoSettings()
     # OpenTelemetry traces (README, "Traces"): off until `tracing.otlp_endpoint` is set.

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.models import AuditEvent
@@ -61,3 +62,47 @@ async def list_page(
         query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).offset(offset).limit(limit)
     )
     return list(rows), int(total or 0)
+
+
+def _filtered(
+    *,
+    actions: Sequence[str],
+    target_type: str | None,
+    actor_id: uuid.UUID | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> Select[Any]:
+    query = select(AuditEvent)
+    if actions:
+        query = query.where(AuditEvent.action.in_(actions))
+    if target_type:
+        query = query.where(AuditEvent.target_type == target_type)
+    if actor_id:
+        query = query.where(AuditEvent.actor_id == actor_id)
+    if since:
+        query = query.where(AuditEvent.created_at >= since)
+    if until:
+        query = query.where(AuditEvent.created_at < until)
+    return query
+
+
+async def stream_oldest_first(
+    session: AsyncSession,
+    *,
+    actions: Sequence[str],
+    target_type: str | None,
+    actor_id: uuid.UUID | None,
+    since: datetime | None,
+    until: datetime | None,
+    batch: int = 500,
+) -> AsyncIterator[AuditEvent]:
+    """The matching events, oldest first, read through a server-side cursor `batch` rows at a time."""
+    query = _filtered(actions=actions, target_type=target_type, actor_id=actor_id, since=since, until=until)
+    rows = await session.stream_scalars(
+        query.order_by(AuditEvent.created_at, AuditEvent.id).execution_options(yield_per=batch)
+    )
+    try:
+        async for event in rows:
+            yield cast(AuditEvent, event)
+    finally:
+        await rows.close()

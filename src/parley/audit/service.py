@@ -4,13 +4,14 @@ its audit row commit (or roll back) together."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from parley.audit import repository
+from parley.audit import chain, repository
 from parley.models import AuditEvent
 
 
@@ -115,3 +116,23 @@ async def list_events(
         offset=(page - 1) * page_size,
         limit=page_size,
     )
+
+
+def stream_events(
+    session: AsyncSession,
+    *,
+    actions: Sequence[str] = (),
+    target_type: str | None = None,
+    actor_id: uuid.UUID | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> AsyncIterator[AuditEvent]:
+    """Every matching event, oldest first, streamed (the SIEM export): memory stays flat however many match."""
+    return repository.stream_oldest_first(
+        session, actions=actions, target_type=target_type, actor_id=actor_id, since=since, until=until
+    )
+
+
+async def verify_chain(session: AsyncSession, *, trusted_public_keys: Iterable[str]) -> chain.Verdict:
+    """Walk the hash chain and its signed checkpoints (`parley.audit.chain.verify`)."""
+    return await chain.verify(session, trusted_public_keys=trusted_public_keys)

@@ -49,8 +49,9 @@ from parley.db import (
 from parley.kit.private_paths import make_private_dir
 from parley.migrations.runner import alembic_config, upgrade_to_head
 
-# Keys Parley writes into its data dir when they are not configured (auth/tokens.py, identity/saml_keys.py).
-_KEY_PATHS = ("jwt-secret", "saml")
+# Keys Parley writes into its data dir when they are not configured (auth/tokens.py, identity/saml_keys.py,
+# audit/signing.py).
+_KEY_PATHS = ("jwt-secret", "saml", "audit-signing-key.pem")
 
 
 def run_backup(settings: Settings, archive: Path) -> int:
