@@ -334,6 +334,9 @@ CASES: list[Case] = [
     Case("GET", f"{API}/groups", Allowed(200, 200, 200, read_key=403, full_key=200)),
     Case("GET", f"{API}/users/me/groups", Allowed(200, 200, 200, read_key=403, full_key=200)),
     Case("GET", f"{API}/admin/audit-events", ADMIN_ONLY),
+    # The SIEM export (JSON Lines) and the hash chain's verification: the `admin:audit` scope.
+    Case("GET", f"{API}/admin/audit-events/export", ADMIN_ONLY),
+    Case("GET", f"{API}/admin/audit-events/verification", ADMIN_ONLY),
     # Custom roles (`admin:roles`).
     Case("GET", f"{API}/admin/roles", ADMIN_ONLY),
     Case("POST", f"{API}/admin/roles", Allowed(403, 403, 201, 403, 403), body=_fresh_role),
@@ -623,6 +626,7 @@ SCOPED_ROUTES = (
     ScopedRoute("POST", f"{API}/knowledge-bases", frozenset({"files:write"}), {"name": "K"}),
     ScopedRoute("GET", f"{API}/admin/users", frozenset({"admin:users"})),
     ScopedRoute("GET", f"{API}/admin/audit-events", frozenset({"admin:audit"})),
+    ScopedRoute("GET", f"{API}/admin/audit-events/export", frozenset({"admin:audit"})),
     ScopedRoute("GET", f"{API}/admin/analytics", frozenset({"admin:analytics"})),
     ScopedRoute("GET", f"{API}/admin/models", frozenset({"admin:models"})),
     ScopedRoute("GET", f"{API}/admin/plans", frozenset({"admin:plans"})),

@@ -19,6 +19,7 @@ import type {
   ApiKeyCreated,
   AnalyticsReport,
   AuditEventPage,
+  ChainVerification,
   CatalogueModel,
   ChatCreate,
   ChatResult,
@@ -578,8 +579,29 @@ export class ParleyClient {
     unsuspend: (id: string): Promise<User> => this.request("POST", `/api/v1/admin/users/${id}/unsuspend`),
     updateUser: (id: string, body: AdminUserUpdate): Promise<User> =>
       this.request("PATCH", `/api/v1/admin/users/${id}`, { body }),
-    auditEvents: (query: { page?: number; page_size?: number } = {}): Promise<AuditEventPage> =>
-      this.request("GET", "/api/v1/admin/audit-events", { query: { ...query } }),
+    /** The audit trail, newest first, filtered by action, actor and time. */
+    auditEvents: (query: AuditQuery & { page?: number; page_size?: number } = {}, options: StreamOptions = {}): Promise<AuditEventPage> =>
+      this.request("GET", "/api/v1/admin/audit-events", {
+        query: { ...auditQuery(query), page: query.page, page_size: query.page_size },
+        signal: options.signal,
+      }),
+    /** The audit trail as a JSON Lines file for a SIEM (oldest first, one event per line, with its chain links). */
+    auditExport: async (query: AuditQuery & { target_type?: string } = {}, options: StreamOptions = {}): Promise<FileContent> => {
+      const response = await this.fetch("GET", "/api/v1/admin/audit-events/export", {
+        query: { ...auditQuery(query), target_type: query.target_type },
+        signal: options.signal,
+        headers: { Accept: "application/x-ndjson" },
+      });
+      if (!response.ok) throw new ParleyApiError(await readProblem(response));
+      return {
+        blob: await response.blob(),
+        filename: filenameOf(response.headers.get("Content-Disposition")),
+        contentType: response.headers.get("Content-Type") ?? "application/x-ndjson",
+      };
+    },
+    /** Walks the audit hash chain and its signed checkpoints: verified, or the first edited, deleted or reordered row. */
+    auditVerification: (options: StreamOptions = {}): Promise<ChainVerification> =>
+      this.request("GET", "/api/v1/admin/audit-events/verification", { signal: options.signal }),
     /** Organisation analytics: active users, spend, retention, errors and latency, in total and per key. */
     analytics: (query: AnalyticsQuery = {}, options: StreamOptions = {}): Promise<AnalyticsReport> =>
       this.request("GET", "/api/v1/admin/analytics", { query: analyticsQuery(query), signal: options.signal }),
@@ -667,6 +689,18 @@ export function filenameOf(header: string | null): string | null {
   const plain = /filename\s*=\s*("((?:[^"\\]|\\.)*)"|[^;]+)/i.exec(header);
   if (!plain) return null;
   return (plain[2] !== undefined ? plain[2].replace(/\\(.)/g, "$1") : (plain[1] ?? "").trim()) || null;
+}
+
+/** Filters of the audit trail (list and export); times as ISO strings or Dates. */
+export interface AuditQuery {
+  action?: string;
+  actor_id?: string;
+  since?: string | Date;
+  until?: string | Date;
+}
+
+function auditQuery(query: AuditQuery): Record<string, string | undefined> {
+  return { action: query.action, actor_id: query.actor_id, since: isoDate(query.since), until: isoDate(query.until) };
 }
 
 function analyticsQuery(query: AnalyticsQuery): Record<string, string | undefined> {

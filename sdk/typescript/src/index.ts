@@ -7,6 +7,7 @@ export type {
   ConversationListQuery,
   UsageQuery,
   AnalyticsQuery,
+  AuditQuery,
   UserListQuery,
   GroupListQuery,
   GroupSummaryQuery,

@@ -661,6 +661,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/audit-events/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export the audit trail for a SIEM (JSON Lines, streamed) */
+        get: operations["export_audit_events_api_v1_admin_audit_events_export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/audit-events/verification": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Walk the audit hash chain and its signed checkpoints; the first edited, deleted or reordered row */
+        get: operations["verify_audit_chain_api_v1_admin_audit_events_verification_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/analytics": {
         parameters: {
             query?: never;
@@ -1374,6 +1408,12 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /** Seq */
+            seq?: number | null;
+            /** Prev Hash */
+            prev_hash?: string | null;
+            /** Hash */
+            hash?: string | null;
         };
         /** Body_saml_acs_api_v1_auth_saml__idp__acs_post */
         Body_saml_acs_api_v1_auth_saml__idp__acs_post: {
@@ -1393,6 +1433,56 @@ export interface components {
             label: string | null;
             /** Provider */
             provider: string;
+        };
+        /**
+         * ChainProblem
+         * @description The first thing found wrong with the audit chain.
+         */
+        ChainProblem: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "edited" | "deleted" | "reordered" | "unchained" | "truncated" | "rewritten" | "checkpoint";
+            /**
+             * Seq
+             * @description The chain position of the first bad row (null: a row outside the chain)
+             */
+            seq: number | null;
+            /** Event Id */
+            event_id?: string | null;
+            /** Message */
+            message: string;
+        };
+        /**
+         * ChainVerification
+         * @description The outcome of walking the whole audit chain and its signed checkpoints.
+         */
+        ChainVerification: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "verified" | "broken";
+            /** Summary */
+            summary: string;
+            /**
+             * Rows
+             * @description Rows found intact, in chain order, before the first problem (all when verified)
+             */
+            rows: number;
+            /** Head Seq */
+            head_seq: number;
+            /** Checkpoints */
+            checkpoints: number;
+            /**
+             * Verified Checkpoint Seq
+             * @description The newest signed checkpoint the chain matches
+             */
+            verified_checkpoint_seq: number | null;
+            /** Verified Checkpoint At */
+            verified_checkpoint_at: string | null;
+            problem: components["schemas"]["ChainProblem"] | null;
         };
         /** ChatCompletionMessage */
         ChatCompletionMessage: {
@@ -1815,6 +1905,16 @@ export interface components {
              */
             api_key_requests_per_minute?: number | null;
             /**
+             * Conversation Retention Days
+             * @description Conversations untouched for this many days are deleted
+             */
+            conversation_retention_days?: number | null;
+            /**
+             * File Retention Days
+             * @description Uploads older than this many days are deleted (not knowledge-base documents)
+             */
+            file_retention_days?: number | null;
+            /**
              * Shared Usd Budget Per Month
              * @description USD the members may spend together per calendar month (UTC)
              */
@@ -1999,6 +2099,16 @@ export interface components {
              * @description Requests per minute per API key
              */
             api_key_requests_per_minute?: number | null;
+            /**
+             * Conversation Retention Days
+             * @description Conversations untouched for this many days are deleted
+             */
+            conversation_retention_days?: number | null;
+            /**
+             * File Retention Days
+             * @description Uploads older than this many days are deleted (not knowledge-base documents)
+             */
+            file_retention_days?: number | null;
         };
         /** LoginRequest */
         LoginRequest: {
@@ -2171,6 +2281,16 @@ export interface components {
              * @description Requests per minute per API key
              */
             api_key_requests_per_minute?: number | null;
+            /**
+             * Conversation Retention Days
+             * @description Conversations untouched for this many days are deleted
+             */
+            conversation_retention_days?: number | null;
+            /**
+             * File Retention Days
+             * @description Uploads older than this many days are deleted (not knowledge-base documents)
+             */
+            file_retention_days?: number | null;
         };
         /**
          * PlanChange
@@ -6441,6 +6561,132 @@ export interface operations {
             };
             /** @description Invalid input */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    export_audit_events_api_v1_admin_audit_events_export_get: {
+        parameters: {
+            query?: {
+                action?: string[] | null;
+                target_type?: string | null;
+                actor_id?: string | null;
+                since?: string | null;
+                until?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One audit event per line (JSON Lines), oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": unknown;
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    verify_audit_chain_api_v1_admin_audit_events_verification_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChainVerification"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -36,6 +36,8 @@ export type UsagePoint = Schemas["UsagePointRead"];
 export type UserPage = Schemas["Page_UserRead_"];
 export type AuditEvent = Schemas["AuditEventRead"];
 export type AuditEventPage = Schemas["Page_AuditEventRead_"];
+export type ChainVerification = Schemas["ChainVerification"];
+export type ChainProblem = Schemas["ChainProblem"];
 export type AnalyticsReport = Schemas["AnalyticsReport"];
 export type AnalyticsPoint = Schemas["AnalyticsPoint"];
 /** Administrators moving users from one plan to another in the analytics' range (e.g. free → pro). */

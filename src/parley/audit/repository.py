@@ -59,7 +59,9 @@ async def list_page(
         query = query.where(AuditEvent.created_at < until)
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
     rows = await session.scalars(
-        query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).offset(offset).limit(limit)
+        query.order_by(AuditEvent.created_at.desc(), AuditEvent.seq.desc(), AuditEvent.id.desc())
+        .offset(offset)
+        .limit(limit)
     )
     return list(rows), int(total or 0)
 
@@ -99,7 +101,7 @@ async def stream_oldest_first(
     """The matching events, oldest first, read through a server-side cursor `batch` rows at a time."""
     query = _filtered(actions=actions, target_type=target_type, actor_id=actor_id, since=since, until=until)
     rows = await session.stream_scalars(
-        query.order_by(AuditEvent.created_at, AuditEvent.id).execution_options(yield_per=batch)
+        query.order_by(AuditEvent.created_at, AuditEvent.seq, AuditEvent.id).execution_options(yield_per=batch)
     )
     try:
         async for event in rows:
