@@ -26,6 +26,7 @@ from parley.chat.drain import Drain
 from parley.chat.endpoints import router as chat_router
 from parley.chat.engine import ChatEngine
 from parley.chat.grounding import Grounder
+from parley.chat.privacy import PromptPrivacy
 from parley.chat.relay import RunRelay
 from parley.config import Settings
 from parley.conversations.endpoints import message_router as messages_router
@@ -205,6 +206,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
                 relay=relay,
                 grounder=grounder,
                 reservation_seconds=settings.limits.reservation_seconds,
+                privacy=PromptPrivacy(settings.privacy, crypto=crypto),
             )
             app.state.chat_engine = engine
             await engine.start()

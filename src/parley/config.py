@@ -28,6 +28,7 @@ from parley.identity.mapping import GroupRoleMapping, load_entries
 from parley.identity.saml_config import SAMLSettings
 from parley.kit.postgres_url import libpq_spelling
 from parley.llm.config import ModelCatalog, bundled_catalog
+from parley.privacy.settings import PrivacySettings
 
 
 def _postgres_url(value: str | None, name: str = "DATABASE_URL") -> str | None:
@@ -522,6 +523,8 @@ class Settings(BaseSettings):
     oidc: OIDCSettings = OIDCSettings()
     # SAML 2.0 single sign-on (README, "Single sign-on (SAML 2.0)").
     saml: SAMLSettings = SAMLSettings()
+    # Personal data in prompts to models (README, "PII"); log lines are masked whatever this says.
+    privacy: PrivacySettings = PrivacySettings()
     # The tamper-evident audit trail's checkpoint signing (README, "Audit trail").
     audit: AuditSettings = AuditSettings()
     # HTTPS served by Parley itself (README, "TLS").

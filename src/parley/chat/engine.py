@@ -19,6 +19,7 @@ import structlog
 from parley.chat import context, handover, repository
 from parley.chat.generation import ConversationSnapshot, Generation
 from parley.chat.grounding import Grounder, Grounding
+from parley.chat.privacy import PromptPrivacy, Shield
 from parley.chat.relay import InProcessRelay, RunRelay
 from parley.chat.runs import FENCED, Run, RunRegistry
 from parley.config import LLMSettings
@@ -30,6 +31,8 @@ from parley.llm.base import ChatRequest, Finish, GenerationParams, ProviderError
 from parley.llm.response_cache import CacheHit
 from parley.llm.router import ModelSwitch, Router
 from parley.metrics import instruments as metrics
+from parley.privacy.redaction import StreamRestorer
+from parley.privacy.settings import PrivacySettings
 from parley.quotas import service as quotas_service
 from parley.quotas.ledger import Ledger
 from parley.tracing import spans as tracing
@@ -56,8 +59,11 @@ class ChatEngine:
         relay: RunRelay | None = None,
         grounder: Grounder | None = None,
         reservation_seconds: float = 900.0,
+        privacy: PromptPrivacy | None = None,
     ) -> None:
         self.database = database
+        # Personal data in prompts (README, "PII"): masked or pseudonymised before the provider, restored after.
+        self.privacy = privacy or PromptPrivacy(PrivacySettings())
         # Where answers are admitted against their users' quotas and settle what they spent.
         self.quota_ledger = quota_ledger
         # How long an answer's quota reservation outlives a process that died writing it.
@@ -196,6 +202,8 @@ class ChatEngine:
         new_summary: tuple[str | None, uuid.UUID | None] | None = None
         grounding = Grounding()
         cache_hit = False  # answered from the response cache: no provider was called
+        shield: Shield | None = None
+        restorer: StreamRestorer | None = None  # puts pseudonyms back into the answer (README, "PII")
 
         def emit(event: str, data: dict[str, Any]) -> None:
             run.append(encode_event(event, data, event_id=run.next_id()))
@@ -235,14 +243,19 @@ class ChatEngine:
                     budget_tokens=context.prompt_budget(job.model),
                     progress=lambda stage, details: emit("status", {"stage": stage, **details}),
                 )
+            system_prompt, sources = job.system_prompt or snapshot.system_prompt, grounding.message()
+            shield = job.shield = await self._shield(job)
+            if shield is not None:  # what the model may see of personal data (chat.privacy)
+                system_prompt, snapshot, sources = await shield.inputs(system_prompt, snapshot, sources)
+                restorer = shield.restorer()
             prompt = await context.build_prompt(
                 self.router,
                 job.model,
-                system_prompt=job.system_prompt or snapshot.system_prompt,
+                system_prompt=system_prompt,
                 history=snapshot.history,
                 summary=snapshot.summary,
                 summary_through=snapshot.summary_through_message_id,
-                sources=grounding.message(),
+                sources=sources,
             )
             del snapshot  # the history need not stay in memory while the answer streams
             prompt_tokens = prompt.prompt_tokens
@@ -253,6 +266,8 @@ class ChatEngine:
             messages = prompt.messages
             if continuation is not None:
                 messages = continuation.prompt(messages, provider=job.model.config.provider)
+                if shield is not None:  # the partial answer it goes on from is restored text
+                    messages = await shield.messages(messages)
                 grounding.spent.append(continuation.spent_before(prompt_tokens=prompt_tokens))
             request = ChatRequest(messages, params)
             answer = (
@@ -277,8 +292,10 @@ class ChatEngine:
                     else:
                         gaps.observe(now - last_delta)
                     last_delta = now
-                    parts.append(event.text)
-                    append(encode_delta(event.text, len(run.events) + 1))
+                    text = event.text if restorer is None else restorer.feed(event.text)
+                    if text:
+                        parts.append(text)
+                        append(encode_delta(text, len(run.events) + 1))
                 elif isinstance(event, ModelSwitch):
                     if event.spent is not None:
                         spent.append((event.from_model, event.spent))
@@ -319,6 +336,9 @@ class ChatEngine:
                 "detail": "the answer could not be completed; it has been logged",
             }
         finally:
+            if restorer is not None and run.cancel_reason != FENCED and (tail := restorer.flush()):
+                parts.append(tail)
+                append(encode_delta(tail, len(run.events) + 1))
             self._writing.pop(job.message_id, None)
             run.generating = False
         if run.cancel_reason == FENCED:  # another replica took the answer over: it writes and bills it now
@@ -396,6 +416,15 @@ class ChatEngine:
         if job.untitled and (problem is None or content) and titled_ending:
             await self._title(job, content, emit, model_name, model_failed=problem is not None)
         run.finish()
+
+    async def _shield(self, job: Generation) -> Shield | None:
+        """The answer's protection of personal data: the strictest policy of its model and the fallbacks the
+        router may switch to, for the user's plan (None: prompts go as written)."""
+        plan = job.reservation.plan.plan if job.reservation is not None else None
+        decision = self.privacy.decide_for(job.model, plan, self.router.registry)
+        return await self.privacy.shield(
+            decision, database=self.database, user_id=job.user_id, conversation_id=job.conversation_id
+        )
 
     async def _read_conversation(self, job: Generation) -> ConversationSnapshot:
         async with self.database.session() as session:
@@ -528,7 +557,12 @@ class ChatEngine:
         else:
             # The model that actually answered (after any fallback) writes the title, from whatever text exists.
             model = self.router.registry.get(model_name) or job.model
+            shield = job.shield
+            if shield is not None:  # the title is written from what the answer's model was allowed to see
+                question, answer = await shield.texts([question, answer])
             title = await context.generate_title(self.router, model, question=question, answer=answer)
+            if shield is not None:
+                title = replace(title, text=shield.restore(title.text))
         async with self.database.session(writer=job.user_id) as session:
             updated = await repository.set_default_title(
                 session, job.conversation_id, title.text, default=DEFAULT_TITLE

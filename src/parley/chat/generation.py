@@ -16,6 +16,7 @@ from parley.quotas.service import Reservation
 
 if TYPE_CHECKING:
     from parley.chat.handover import Continuation
+    from parley.chat.privacy import Shield
 
 
 @dataclass(frozen=True)
@@ -60,3 +61,5 @@ class Generation:
     # Set when this run continues an answer another replica was writing (`chat.handover`).
     continuation: Continuation | None = None
     result: dict[str, Any] = field(default_factory=dict)
+    # Set by the run once its prompt is protected (README, "PII"): its title is written from the same view.
+    shield: Shield | None = None

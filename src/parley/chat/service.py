@@ -69,6 +69,8 @@ async def send(
         model or conversation.model, [ChatMessage("user", message)], allowed=plan.plan.models
     )
     plans_service.require_model_access(plan, registered.config.name)
+    # Before anything is saved: a message the PII policy blocks is refused (422), not stored (README, "PII").
+    await engine.privacy.refuse_blocked(registered, plan.plan, message, registry=engine.router.registry)
     if system_prompt is not None:
         conversation.system_prompt = system_prompt
     conversation.model = registered.config.name
@@ -144,6 +146,7 @@ async def regenerate(
         model or conversation.model, [ChatMessage("user", last_user.content)], allowed=plan.plan.models
     )
     plans_service.require_model_access(plan, registered.config.name)
+    await engine.privacy.refuse_blocked(registered, plan.plan, last_user.content, registry=engine.router.registry)
     conversation.model = registered.config.name
     reservation = await _reserve(
         session,

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from parley.privacy.settings import PiiMode
+
 ProviderName = Literal["local", "openai", "anthropic", "bedrock", "scripted"]
 AUTO_MODEL = "auto"
 
@@ -67,6 +69,12 @@ class ModelConfig(BaseModel):
     max_retries: int = Field(default=2, ge=0, le=10)
     # Opt-in response cache; unset: every request reaches the provider.
     cache: CacheConfig | None = None
+    # Personal data (README, "PII"). `trusted`: prompts may reach this model as written; unset: the bundled local
+    # model and the scripted one (both in-process) are trusted, remote providers are not. `pii_policy`: what is
+    # done with personal data in prompts to this model (off, mask, pseudonymise, block); unset: `off` for a
+    # trusted model, PARLEY_PRIVACY__UNTRUSTED_DEFAULT otherwise. A plan, group or user override wins over both.
+    trusted: bool | None = None
+    pii_policy: PiiMode | None = None
 
     # Scripted (tests and benchmarks).
     load_ms: float = Field(
@@ -80,6 +88,12 @@ class ModelConfig(BaseModel):
     @property
     def display_name(self) -> str:
         return self.label or self.name
+
+    @property
+    def is_trusted(self) -> bool:
+        if self.trusted is not None:
+            return self.trusted
+        return self.provider in ("local", "scripted")
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
         return (

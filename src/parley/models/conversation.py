@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Computed, ForeignKey, Index, String, Text, func, text
+from sqlalchemy import Computed, ForeignKey, Index, LargeBinary, String, Text, func, text
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -21,6 +21,8 @@ class Conversation(UUIDPrimaryKey, Timestamps, Base):
     # A running summary of the turns that no longer fit the model's context, and the last message it covers.
     summary: Mapped[str | None] = mapped_column(Text)
     summary_through_message_id: Mapped[uuid.UUID | None]
+    # README, "PII": the conversation's pseudonyms (placeholder -> value), sealed with the user's data key.
+    pii_mapping: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     # Newest activity (creation, then each message) orders the sidebar.
     # Multi-region: the region whose deployment stored it (`PARLEY_REGION`; None: single region).
     region: Mapped[str | None] = mapped_column(String(32))

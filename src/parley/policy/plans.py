@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from parley.db import StartupError
+from parley.privacy.settings import PiiMode
 
 FREE_PLAN = "free"
 # Plan names are what users' `subscription_tier` holds (32 characters) and appear in URLs.
@@ -44,6 +45,11 @@ class Plan(BaseModel):
     )
     file_retention_days: int | None = Field(
         default=None, ge=1, description="Uploads older than this many days are deleted (not knowledge-base documents)"
+    )
+    # README, "PII": replaces the models' own policies for this plan's users; a group's wins over the plan's.
+    pii_policy: PiiMode | None = Field(
+        default=None,
+        description="Personal data in prompts: off, pseudonymise, mask or block; null: each model's own policy",
     )
 
 

@@ -3,7 +3,8 @@ reserve. Pure decisions over numbers the caller read; the ledger itself lives in
 
 - Overrides: an admin may set any plan limit on a user (an explicit value, which wins) or on a group (the most
   generous of the plan's value and the user's groups' values wins; unlimited beats any number, and model lists
-  are united). A group may also carry a shared monthly budget its members draw on together.
+  are united). The PII policy is no limit: a group's replaces the plan's, the strictest of several groups'.
+  A group may also carry a shared monthly budget its members draw on together.
 - Periods are UTC calendar days and months: a daily quota comes back at 00:00 UTC, a monthly one on the 1st.
 - Admission: a request is refused when any quota has nothing left; otherwise it reserves its estimate, cut to
   what is left, so concurrent requests together spend at most what is left plus one request's estimate error.
@@ -21,6 +22,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from parley.policy.plans import Plan
+from parley.policy.privacy import group_pii_policy
 
 TOKENS_DAY = "tokens-day"
 TOKENS_MONTH = "tokens-month"
@@ -60,6 +62,9 @@ def effective_plan(plan: Plan, *, user: Mapping[str, Any] | None, groups: Sequen
     for field in Plan.model_fields:
         if user is not None and field in user:
             values[field] = user[field]
+            continue
+        if field == "pii_policy":  # not a limit to be generous with: a group's replaces the plan's (README, "PII")
+            values[field] = group_pii_policy(values[field], [group.get(field) for group in groups])
             continue
         for group in groups:
             if field in group:

@@ -13,11 +13,13 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-
-from presidio_anonymizer import AnonymizerEngine
-from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
+from typing import TYPE_CHECKING
 
 from parley.privacy.detection import Finding
+
+if TYPE_CHECKING:  # presidio takes seconds to import: only when something is masked
+    from presidio_anonymizer import AnonymizerEngine
+    from presidio_anonymizer.entities import OperatorConfig
 
 # presidio's entity names -> the placeholder's label, and the kind in words (for `block`'s refusal).
 KINDS: dict[str, tuple[str, str]] = {
@@ -101,6 +103,8 @@ def mask(text: str, findings: Sequence[Finding]) -> str:
     """Every finding replaced by its kind's placeholder (`<EMAIL>`); irreversible."""
     if not findings:
         return text
+    from presidio_anonymizer.entities import OperatorConfig
+
     operators = {f.kind: OperatorConfig("replace", {"new_value": f"<{label(f.kind)}>"}) for f in findings}
     return _anonymize(text, findings, operators)
 
@@ -109,6 +113,8 @@ def pseudonymise(text: str, findings: Sequence[Finding], mapping: PseudonymMap) 
     """Every finding replaced by its value's stable placeholder in `mapping` (`<EMAIL_1>`), added when new."""
     if not findings:
         return text
+    from presidio_anonymizer.entities import OperatorConfig
+
     for finding in findings:  # numbered in reading order (presidio replaces from the end)
         mapping.placeholder(finding.kind, text[finding.start : finding.end])
 
@@ -119,6 +125,9 @@ def pseudonymise(text: str, findings: Sequence[Finding], mapping: PseudonymMap) 
 
 
 def _anonymize(text: str, findings: Sequence[Finding], operators: dict[str, OperatorConfig]) -> str:
+    from presidio_anonymizer import AnonymizerEngine
+    from presidio_anonymizer.entities import RecognizerResult
+
     global _anonymizer
     if _anonymizer is None:
         _anonymizer = AnonymizerEngine()  # type: ignore[no-untyped-call]

@@ -1,0 +1,223 @@
+"""Personal data in chat (README, "PII"): what the provider is sent under each policy of the model catalogue,
+plan or group, and what the user reads back. A scripted provider records every request and streams its answer in
+three-character deltas, so placeholders arrive cut in pieces."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from parley.auth.permissions import Role
+from parley.config import Settings
+from parley.crypto import context_of
+from parley.llm.base import ChatRequest, TextDelta
+from parley.models import Conversation, Message
+from tests.conftest import reset_app, running_app
+from tests.factories import SignedIn, assert_problem, signed_in_user
+from tests.sse import answer_text, parse_events
+
+CHAT = "/api/v1/chat"
+COMPLETIONS = "/v1/chat/completions"
+MODELS_YAML = """
+default: remote
+models:
+  - name: remote
+    provider: scripted
+    trusted: false
+    reply: echo
+  - name: masked
+    provider: scripted
+    reply: echo
+    pii_policy: mask
+  - name: blocked
+    provider: scripted
+    reply: echo
+    pii_policy: block
+  - name: inhouse
+    provider: scripted
+    reply: echo
+"""
+EMAIL = "anna.schmidt@example.de"
+CARD = "4111 1111 1111 1111"
+IBAN = "DE89 3704 0044 0532 0130 00"
+GERMAN = f"Sehr geehrte Frau Weber, bitte schreiben Sie Herrn Klaus Becker an {EMAIL}, IBAN {IBAN}."
+SPANISH = "Hola, me llamo Juan García López; mi DNI es 12345678Z y mi teléfono +34 612 345 678."
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def pii_app(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FastAPI]:
+    models_file: Path = tmp_path_factory.mktemp("pii-config") / "models.yaml"
+    models_file.write_text(MODELS_YAML)
+    async with running_app(settings.model_copy(update={"models_file": models_file})) as application:
+        yield application
+
+
+@dataclass
+class Chat:
+    app: FastAPI
+    http: httpx.AsyncClient
+    # What each model's provider was sent (answers only: titles run at temperature 0.2 and are kept apart).
+    sent: dict[str, list[ChatRequest]]
+    titles: dict[str, list[ChatRequest]]
+
+    async def ask(self, user: SignedIn, message: str, **body: Any) -> tuple[str, dict[str, Any]]:
+        response = await self.http.post(CHAT, json={"message": message, **body}, headers=user.headers)
+        assert response.status_code == 200, response.text
+        events = parse_events(response.text)
+        assert not [e for e in events if e.event == "error"], response.text
+        return answer_text(events), events[0].data
+
+    def prompt_of(self, model: str, index: int = -1) -> str:
+        return "\n".join(m.content for m in self.sent[model][index].messages)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def chat(pii_app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Chat]:
+    # `client` has emptied the shared database.
+    await reset_app(pii_app)
+    sent: dict[str, list[ChatRequest]] = {}
+    titles: dict[str, list[ChatRequest]] = {}
+    for registered in pii_app.state.models:
+        provider = registered.model
+
+        async def stream(request: ChatRequest, original: Any = provider.stream, name: str = registered.config.name):
+            is_title = request.params.temperature == 0.2 and request.params.max_tokens == 24
+            (titles if is_title else sent).setdefault(name, []).append(request)
+            async for event in original(request):
+                if type(event) is TextDelta:
+                    for start in range(0, len(event.text), 3):
+                        yield TextDelta(event.text[start : start + 3])
+                else:
+                    yield event
+
+        monkeypatch.setattr(provider, "stream", stream)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=pii_app), base_url="http://testserver") as http:
+        yield Chat(pii_app, http, sent, titles)
+    await pii_app.state.chat_engine.runs.cancel_all("test ended")
+
+
+async def stored_messages(app: FastAPI, conversation_id: str) -> list[str]:
+    async with app.state.database.session() as session:
+        rows = await session.scalars(
+            select(Message.content).where(Message.conversation_id == uuid.UUID(conversation_id)).order_by(Message.seq)
+        )
+        return list(rows)
+
+
+class TestPseudonymise:
+    async def test_the_provider_sees_placeholders_and_the_user_reads_the_values(self, chat: Chat) -> None:
+        me = await signed_in_user(chat.app, chat.http)
+        question = f"Please pay {CARD} for Anna Schmidt and confirm to {EMAIL}."
+        answer, started = await chat.ask(me, question)
+
+        prompt = chat.prompt_of("remote")
+        for raw in (CARD, EMAIL, "Anna Schmidt"):
+            assert raw not in prompt
+        assert "<CARD_1>" in prompt and "<EMAIL_1>" in prompt and "<PERSON_1>" in prompt
+        # The echo came back in three-character deltas ("<EM", "AIL", "_1>"…): restored all the same.
+        assert answer == question
+        conversation_id = started["conversation_id"]
+        assert await stored_messages(chat.app, conversation_id) == [question, question]
+        # The title's model saw placeholders too; the title reads with the values.
+        assert all(EMAIL not in m.content for r in chat.titles.get("remote", []) for m in r.messages)
+
+        # Next turn: the same value gets the same placeholder, in the history and in the new message.
+        follow_up = f"Did {EMAIL} answer? Also ask bob.jones@example.org."
+        answer, _ = await chat.ask(me, follow_up, conversation_id=conversation_id)
+        assert answer == follow_up
+        prompt = chat.prompt_of("remote")
+        assert EMAIL not in prompt and "bob.jones@example.org" not in prompt
+        assert prompt.count("<EMAIL_1>") == 3  # twice in the first turn (question, answer), once now
+        assert "<EMAIL_2>" in prompt
+        # The map lives with the conversation, sealed with the user's data key: no value readable in the row.
+        async with chat.app.state.database.session() as session:
+            stored = await session.scalar(
+                select(Conversation.pii_mapping).where(Conversation.id == uuid.UUID(conversation_id))
+            )
+        assert stored is not None
+        assert EMAIL.encode() not in stored and b"EMAIL_1" not in stored
+        context = context_of("conversations", "pii_mapping", conversation_id)
+        opened = json.loads(await chat.app.state.crypto.open(me.id, stored, context=context))
+        assert opened["EMAIL_1"] == EMAIL and opened["EMAIL_2"] == "bob.jones@example.org"
+
+    async def test_german_and_spanish_text(self, chat: Chat) -> None:
+        me = await signed_in_user(chat.app, chat.http)
+        for text in (GERMAN, SPANISH):
+            answer, _ = await chat.ask(me, text)
+            assert answer == text
+            prompt = chat.prompt_of("remote")
+            for raw in (EMAIL, IBAN, "Klaus Becker", "Juan García López", "12345678Z", "+34 612 345 678"):
+                assert raw not in prompt
+
+
+class TestMask:
+    async def test_the_provider_never_sees_the_value_and_nothing_is_restored(self, chat: Chat) -> None:
+        me = await signed_in_user(chat.app, chat.http)
+        answer, _ = await chat.ask(me, f"Send the invoice to {EMAIL}, IBAN {IBAN}.", model="masked")
+        assert EMAIL not in chat.prompt_of("masked") and IBAN not in chat.prompt_of("masked")
+        assert answer == "Send the invoice to <EMAIL>, IBAN <IBAN>."
+
+
+class TestBlock:
+    async def test_a_message_with_personal_data_is_refused_naming_the_kinds(self, chat: Chat) -> None:
+        me = await signed_in_user(chat.app, chat.http)
+        response = await chat.http.post(
+            CHAT, json={"message": f"My card is {CARD}, mail {EMAIL}", "model": "blocked"}, headers=me.headers
+        )
+        problem = assert_problem(response, 422)
+        assert "a payment card number" in problem["detail"] and "an email address" in problem["detail"]
+        assert CARD not in response.text and EMAIL not in response.text
+        assert "blocked" not in chat.sent
+        # Without personal data the same model answers.
+        answer, _ = await chat.ask(me, "What is our travel policy?", model="blocked")
+        assert answer == "What is our travel policy?"
+
+
+class TestOverrides:
+    async def test_plan_then_group_override_the_model_policy(self, chat: Chat) -> None:
+        admin = await signed_in_user(chat.app, chat.http, role=Role.ADMIN)
+        me = await signed_in_user(chat.app, chat.http)
+        question = f"Write to {EMAIL}."
+        # The catalogue trusts `inhouse` (in-process): sent as written.
+        await chat.ask(me, question, model="inhouse")
+        assert EMAIL in chat.prompt_of("inhouse")
+
+        plans = await chat.http.get("/api/v1/admin/plans", headers=admin.headers)
+        free = next(p for p in plans.json() if p["name"] == "free")["limits"]
+        response = await chat.http.put(
+            "/api/v1/admin/plans/free", json={**free, "pii_policy": "block"}, headers=admin.headers
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["limits"]["pii_policy"] == "block"
+        refused = await chat.http.post(CHAT, json={"message": question, "model": "inhouse"}, headers=me.headers)
+        assert "an email address" in assert_problem(refused, 422)["detail"]
+
+        # A group's policy replaces the plan's for its members.
+        group = await chat.http.post("/api/v1/admin/groups", json={"name": "Support"}, headers=admin.headers)
+        group_id = group.json()["id"]
+        added = await chat.http.post(
+            f"/api/v1/admin/groups/{group_id}/members", json={"user_id": str(me.id)}, headers=admin.headers
+        )
+        assert added.status_code == 201, added.text
+        limits = await chat.http.put(
+            f"/api/v1/admin/groups/{group_id}/limits", json={"pii_policy": "mask"}, headers=admin.headers
+        )
+        assert limits.status_code == 200, limits.text
+        answer, _ = await chat.ask(me, question, model="inhouse")
+        assert answer == "Write to <EMAIL>."
+        assert EMAIL not in chat.prompt_of("inhouse")
+
+    async def test_an_unknown_policy_is_a_422(self, chat: Chat) -> None:
+        admin = await signed_in_user(chat.app, chat.http, role=Role.ADMIN)
+        response = await chat.http.put("/api/v1/admin/plans/team", json={"pii_policy": "hide"}, headers=admin.headers)
+        assert_problem(response, 422)
