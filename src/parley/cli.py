@@ -323,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     create_admin.add_argument("--data-dir")
     create_admin.set_defaults(handler=cmd_create_admin)
     _add_backup_commands(commands)
+    _add_keys_commands(commands)
     _add_audit_commands(commands)
     return parser
 
@@ -361,6 +362,31 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
     from parley.audit.commands import run_checkpoint
 
     return run_checkpoint(_settings(args))
+
+
+def _add_keys_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`parley keys rotate` (parley.crypto; README, "Encryption at rest")."""
+    keys = commands.add_parser("keys", help="encryption at rest: the key-encryption key")
+    actions = keys.add_subparsers(dest="keys_command", required=True)
+    rotate = actions.add_parser(
+        "rotate",
+        help="wrap every user's data key again under a new key-encryption key, while Parley runs; the old one is "
+        "retired once nothing uses it (uses DATABASE_URL, or the embedded database of --data-dir)",
+    )
+    rotate.add_argument("--data-dir")
+    rotate.add_argument(
+        "--to",
+        metavar="KMS_KEY",
+        help="with PARLEY_CRYPTO__PROVIDER=aws-kms: the KMS key (id, ARN or alias) to move to; default: the "
+        "configured key, under its newest key material",
+    )
+    rotate.set_defaults(handler=cmd_keys_rotate)
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from parley.crypto.commands import run_rotate
+
+    return run_rotate(_settings(args), target=args.to)
 
 
 def _add_backup_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -36,7 +36,11 @@ async def make_crypto(app: FastAPI, client: httpx.AsyncClient, tmp_path: Path) -
             provider or LocalKeyFile(key_file or tmp_path / "crypto" / "keyring.json"),
             CryptoSettings(key_cache_seconds=cache_seconds),
         )
-        await crypto.start()
+        try:
+            await crypto.start()
+        except BaseException:
+            await crypto.aclose()
+            raise
         started.append(crypto)
         return crypto
 

@@ -86,17 +86,16 @@ class TestAwsKms:
         provider = create_provider(_settings(s3_endpoint, tmp_path, kms_key_id=own))
         assert isinstance(provider, AwsKms) and provider.key_id == own
 
-    async def test_a_disabled_or_missing_key_stops_the_start(self, s3_endpoint: str, tmp_path: Path):
+    async def test_a_disabled_or_missing_key_stops_the_start(
+        self, make_crypto: MakeCrypto, s3_endpoint: str, tmp_path: Path
+    ):
         settings = _settings(s3_endpoint, tmp_path)
         _kms_client(s3_endpoint).disable_key(KeyId=settings.s3.kms_key_ids["eu-west-1"])
-        provider = create_provider(settings)
         with pytest.raises(StartupError, match="Disabled"):
-            await provider.start()
-        await provider.aclose()
-        missing = create_provider(_settings(s3_endpoint, tmp_path, kms_key_id=str(uuid.uuid4())))
+            await make_crypto(create_provider(settings))
         with pytest.raises(StartupError, match="not usable"):
-            await missing.start()
-        await missing.aclose()
+            await make_crypto(create_provider(_settings(s3_endpoint, tmp_path, kms_key_id=str(uuid.uuid4()))))
         keyless = AwsKms(None, region="eu-west-1", endpoint_url=s3_endpoint)
         with pytest.raises(StartupError, match="KMS_KEY_ID"):
             await keyless.start()
+        await keyless.aclose()

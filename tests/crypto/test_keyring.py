@@ -16,7 +16,7 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.config import Settings
-from parley.crypto import OVERHEAD, KeyDestroyed, KeyUnavailable, SealedValueInvalid, context_of
+from parley.crypto import OVERHEAD, KeyDestroyed, KeyUnavailable, SealedValueInvalid, context_of, key_id_of
 from parley.crypto.providers.local import LocalKeyFile
 from parley.db import Database, StartupError
 from parley.models import DataKey, KeyEncryptionKey
@@ -144,9 +144,20 @@ class TestKeyFile:
         crypto = await make_crypto()
         alice = uuid.uuid4()
         sealed = await crypto.seal(alice, CANARY.encode(), context="t.c:1")
-        stranger = await make_crypto(key_file=tmp_path / "other" / "keyring.json")
+        # A process started with another key file refuses to start, rather than failing requests.
+        with pytest.raises(StartupError, match="does not hold the active key-encryption key"):
+            await make_crypto(key_file=tmp_path / "other" / "keyring.json")
+        stranger = LocalKeyFile(tmp_path / "other" / "keyring.json")
+        await stranger.start()
+        row = await crypto.key_by_id(key_id_of(sealed))
+        async with crypto.engine.connect() as connection:
+            kek_id, wrapped = (
+                await connection.execute(
+                    text("SELECT kek_id, wrapped_key FROM data_keys WHERE id = :id"), {"id": row.id}
+                )
+            ).one()
         with pytest.raises(KeyUnavailable, match="not in"):
-            await stranger.open(alice, sealed, context="t.c:1")
+            await stranger.unwrap(kek_id, wrapped, context=row.id.bytes)
 
     async def test_the_app_keeps_its_key_file_in_the_data_dir(self, app: FastAPI, settings: Settings):
         key_file = settings.resolved_data_dir / "crypto" / "keyring.json"

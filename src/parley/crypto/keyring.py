@@ -66,7 +66,12 @@ class Crypto:
         return f"Crypto(provider={self.provider.name}, cached={len(self._by_id)})"
 
     async def start(self) -> None:
+        """Ready the provider and check it can use the active KEK (a replica with another key file, or a KMS
+        key disabled, stops at start rather than failing requests)."""
         await self.provider.start()
+        async with self.engine.connect() as connection:
+            active = await repository.current_active_kek(connection)
+        await self.provider.check(active or self.provider.initial_kek_id())
 
     async def aclose(self) -> None:
         self.forget_cached_keys()

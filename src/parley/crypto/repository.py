@@ -69,6 +69,12 @@ async def active_kek(connection: AsyncConnection, *, provider: str, initial: str
     return str(kek_id)
 
 
+async def current_active_kek(connection: AsyncConnection) -> str | None:
+    """The active KEK, read without a lock (start-up checks)."""
+    kek_id = await connection.scalar(select(KEKS.c.id).where(KEKS.c.state == "active"))
+    return str(kek_id) if kek_id is not None else None
+
+
 async def insert_key(connection: AsyncConnection, row: WrappedRow) -> bool:
     """Insert a new data key; False when the owner already has one (another process created it first)."""
     inserted = await connection.scalar(

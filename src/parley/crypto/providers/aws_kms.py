@@ -87,13 +87,23 @@ class AwsKms:
                 "PARLEY_CRYPTO__PROVIDER=aws-kms needs a KMS key: PARLEY_CRYPTO__KMS_KEY_ID, or the region's"
                 " PARLEY_S3__KMS_KEY_IDS / PARLEY_S3__KMS_KEY_ID"
             )
+        await self._kms()
+
+    async def check(self, kek_id: str) -> None:
+        try:
+            await self._enabled(_key_of(kek_id))
+        except KeyUnavailable as exc:
+            raise StartupError(exc.message) from exc
+
+    async def _enabled(self, key: str) -> None:
         kms = await self._kms()
         try:
-            described = await kms.describe_key(KeyId=self.key_id)
+            described = await kms.describe_key(KeyId=key)
         except (ClientError, BotoCoreError) as exc:
-            raise StartupError(f"the KMS key {self.key_id} ({self.region}) is not usable: {exc}") from exc
-        if described["KeyMetadata"].get("KeyState") != "Enabled":
-            raise StartupError(f"the KMS key {self.key_id} is {described['KeyMetadata'].get('KeyState')}")
+            raise KeyUnavailable(f"the KMS key {key} ({self.region}) is not usable: {_code(exc)}") from exc
+        state = described["KeyMetadata"].get("KeyState")
+        if state != "Enabled":
+            raise KeyUnavailable(f"the KMS key {key} ({self.region}) is {state}")
 
     def initial_kek_id(self) -> str:
         return f"{PREFIX}{self.key_id}"
@@ -124,13 +134,9 @@ class AwsKms:
         """`target` (a key id, ARN or alias) to move to; None: the configured key, whose newest key material
         (after KMS's automatic rotation) wraps every data key again."""
         key = target or self.key_id
-        kms = await self._kms()
-        try:
-            described = await kms.describe_key(KeyId=key)
-        except (ClientError, BotoCoreError) as exc:
-            raise KeyUnavailable(f"the KMS key {key} is not usable: {_code(exc)}") from exc
-        if described["KeyMetadata"].get("KeyState") != "Enabled":
-            raise KeyUnavailable(f"the KMS key {key} is {described['KeyMetadata'].get('KeyState')}")
+        if not key:
+            raise ValueError("no KMS key to rotate to: pass --to or set PARLEY_CRYPTO__KMS_KEY_ID")
+        await self._enabled(key)
         return f"{PREFIX}{key}"
 
     async def retire(self, kek_id: str) -> str:

@@ -18,7 +18,11 @@ class KeyProvider(Protocol):
     name: str
 
     async def start(self) -> None:
-        """Check the KEK is usable (create the key file or the Vault key on first start)."""
+        """Get ready (read or create the key file, open a client); StartupError when misconfigured."""
+        ...
+
+    async def check(self, kek_id: str) -> None:
+        """StartupError unless `kek_id` (the registry's active KEK, or the initial one) can be used now."""
         ...
 
     def initial_kek_id(self) -> str:

@@ -51,6 +51,15 @@ class LocalKeyFile:
     async def start(self) -> None:
         await anyio.to_thread.run_sync(self._load_or_create)
 
+    async def check(self, kek_id: str) -> None:
+        try:
+            await self._kek(kek_id)
+        except KeyUnavailable as exc:
+            raise StartupError(
+                f"the key file {self.path} does not hold the active key-encryption key {kek_id}: every Parley"
+                " process of one database needs the same key file (PARLEY_CRYPTO__KEY_FILE)"
+            ) from exc
+
     def initial_kek_id(self) -> str:
         if self._current is None:
             raise RuntimeError("the key file is not loaded (start() first)")
