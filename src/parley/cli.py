@@ -69,7 +69,11 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["port"] = args.port
     if getattr(args, "worker_healthcheck_timeout", None) is not None:
         overrides["worker_healthcheck_timeout_seconds"] = args.worker_healthcheck_timeout
-    return Settings(**overrides)  # type: ignore[arg-type]
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    if getattr(args, "tls_cert", None) and getattr(args, "tls_key", None):
+        tls = {"cert_file": Path(args.tls_cert), "key_file": Path(args.tls_key)}
+        settings = settings.model_copy(update={"tls": settings.tls.model_copy(update=tls)})
+    return settings
 
 
 # The youngest generation is collected after this many new container objects (CPython's default: 700). A
@@ -85,6 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from parley.db import StartupError
     from parley.kit.http1 import Http1Protocol
     from parley.kit.logs import configure_logging
+    from parley.kit.tls import TLSConfig
     from parley.policy.plans import load_plan_file
 
     settings = _settings(args)
@@ -97,6 +102,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "--workers above 1 needs REDIS_URL: without Redis the process that runs an answer is the only one "
             "that can resume or stop it, so Parley must run as one process (leave out --workers, or set REDIS_URL)"
         )
+    if bool(getattr(args, "tls_cert", None)) != bool(getattr(args, "tls_key", None)):
+        return _fail("--tls-cert and --tls-key go together: give both or neither")
+    for name, path in (("certificate", settings.tls.cert_file), ("key", settings.tls.key_file)):
+        if path is not None and not path.is_file():
+            return _fail(f"the TLS {name} {path} is not a readable file")
     try:
         # A bad plan file is reported before the database is started.
         load_plan_file(settings.plans_file)
@@ -117,9 +127,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # uvicorn's httptools protocol, except that it serves requests offering an HTTP/2 upgrade (Java's
             # HttpClient, curl --http2) with their body instead of losing it.
             "http": Http1Protocol,
+            # HTTPS (README, "TLS"): TLS 1.3 only unless PARLEY_TLS__MIN_VERSION=1.2.
+            "tls_min_version": settings.tls.min_version,
         }
+        if settings.tls.enabled:
+            options["ssl_certfile"] = str(settings.tls.cert_file)
+            options["ssl_keyfile"] = str(settings.tls.key_file)
         print(
-            f"Parley is running on http://{settings.host}:{settings.port}"
+            f"Parley is running on {'https' if settings.tls.enabled else 'http'}://{settings.host}:{settings.port}"
             + (f" ({workers} processes)" if workers > 1 else ""),
             file=sys.stderr,
             flush=True,
@@ -132,7 +147,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             _prepare_workers(settings, url)
             # Before the workers start: they must import prometheus-client with its multiprocess directory set.
             metrics = SupervisedMetrics(settings)
-            config = uvicorn.Config(
+            config = TLSConfig(
                 "parley.cli:worker_app",
                 factory=True,
                 workers=workers,
@@ -152,7 +167,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 metrics.close()
         else:
             app = create_app(settings.model_copy(update={"database_url": url}))
-            config = uvicorn.Config(app, **options)  # type: ignore[arg-type]
+            config = TLSConfig(app, **options)  # type: ignore[arg-type]
             # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal to the handler that
             # was there before it; a no-op handler there lets this function go on to stop the embedded database.
             for stop_signal in (signal.SIGINT, signal.SIGTERM):
@@ -310,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --workers: seconds a worker may take to answer its supervisor's health ping before it is "
         "replaced (default 30; PARLEY_WORKER_HEALTHCHECK_TIMEOUT_SECONDS)",
     )
+    serve.add_argument(
+        "--tls-cert", metavar="FILE", help="serve HTTPS with this PEM certificate (chain); needs --tls-key"
+    )
+    serve.add_argument("--tls-key", metavar="FILE", help="the certificate's PEM private key (PARLEY_TLS__KEY_FILE)")
     serve.set_defaults(handler=cmd_serve)
 
     migrate = commands.add_parser("migrate", help="bring the database schema to the newest version")
