@@ -6,12 +6,15 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import anyio.to_thread
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley import jobs
+from parley.audit import service as audit_service
+from parley.audit.service import AuditAction
 from parley.config import FileSettings
 from parley.conversations import service as conversation_service
 from parley.errors import NotFound
@@ -42,9 +45,9 @@ class StoredBytes:
     storage: Storage
     keys: list[str] = field(default_factory=list)
 
-    async def put(self, key: str, data: bytes, *, content_type: str) -> None:
+    async def put(self, key: str, data: bytes, *, content_type: str, owner: uuid.UUID | None = None) -> None:
         self.keys.append(key)
-        await self.storage.put(key, data, content_type=content_type)
+        await self.storage.put(key, data, content_type=content_type, owner=owner)
 
     async def discard(self) -> None:
         for key in self.keys:
@@ -86,7 +89,7 @@ async def upload(
 
     file_id = uuid.uuid4()
     key = storage_key_for(file_id)
-    await stored.put(key, data, content_type=detected.mime_type)
+    await stored.put(key, data, content_type=detected.mime_type, owner=user_id)
     file = await repository.add(
         session,
         File(
@@ -120,6 +123,16 @@ async def get_readable(session: AsyncSession, *, user_id: uuid.UUID, role: str, 
     file = await repository.get_readable(session, user_id=user_id, role=role, file_id=file_id)
     if file is None:
         raise NotFound("file not found")
+    if file.user_id != user_id:
+        # Read through a knowledge-base share: audited, with whose file it is (README, "Audit trail").
+        audit_service.record(
+            session,
+            AuditAction.FILE_ACCESS_BY_OTHER,
+            actor_id=user_id,
+            target_type="file",
+            target_id=file.id,
+            details={"owner_id": str(file.user_id)},
+        )
     return file
 
 
@@ -151,3 +164,21 @@ async def delete(session: AsyncSession, *, user_id: uuid.UUID, file_id: uuid.UUI
     if key is None:
         raise NotFound("file not found")
     await jobs.enqueue(session, DELETE_BYTES_JOB, {"storage_key": key})
+
+
+async def delete_all_of(session: AsyncSession, *, user_id: uuid.UUID) -> int:
+    """Remove every file of a user (account erasure): rows now, bytes by jobs committed with the deletion. How
+    many."""
+    keys = await repository.remove_all_of(session, user_id)
+    for key in keys:
+        await jobs.enqueue(session, DELETE_BYTES_JOB, {"storage_key": key})
+    return len(keys)
+
+
+async def delete_uploaded_before(session: AsyncSession, *, user_id: uuid.UUID, before: datetime, limit: int) -> int:
+    """Remove up to `limit` of a user's uploads older than `before` that are in no knowledge base (retention),
+    their bytes by jobs committed with the deletion. How many."""
+    keys = await repository.remove_uploaded_before(session, user_id=user_id, before=before, limit=limit)
+    for key in keys:
+        await jobs.enqueue(session, DELETE_BYTES_JOB, {"storage_key": key})
+    return len(keys)
