@@ -13,8 +13,6 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley import jobs
-from parley.audit import service as audit_service
-from parley.audit.service import AuditAction
 from parley.config import FileSettings
 from parley.conversations import service as conversation_service
 from parley.errors import NotFound
@@ -45,9 +43,9 @@ class StoredBytes:
     storage: Storage
     keys: list[str] = field(default_factory=list)
 
-    async def put(self, key: str, data: bytes, *, content_type: str, owner: uuid.UUID | None = None) -> None:
+    async def put(self, key: str, data: bytes, *, content_type: str) -> None:
         self.keys.append(key)
-        await self.storage.put(key, data, content_type=content_type, owner=owner)
+        await self.storage.put(key, data, content_type=content_type)
 
     async def discard(self) -> None:
         for key in self.keys:
@@ -89,7 +87,7 @@ async def upload(
 
     file_id = uuid.uuid4()
     key = storage_key_for(file_id)
-    await stored.put(key, data, content_type=detected.mime_type, owner=user_id)
+    await stored.put(key, data, content_type=detected.mime_type)
     file = await repository.add(
         session,
         File(
@@ -123,16 +121,6 @@ async def get_readable(session: AsyncSession, *, user_id: uuid.UUID, role: str, 
     file = await repository.get_readable(session, user_id=user_id, role=role, file_id=file_id)
     if file is None:
         raise NotFound("file not found")
-    if file.user_id != user_id:
-        # Read through a knowledge-base share: audited, with whose file it is (README, "Audit trail").
-        audit_service.record(
-            session,
-            AuditAction.FILE_ACCESS_BY_OTHER,
-            actor_id=user_id,
-            target_type="file",
-            target_id=file.id,
-            details={"owner_id": str(file.user_id)},
-        )
     return file
 
 
