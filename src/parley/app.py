@@ -46,10 +46,6 @@ from parley.errors import install_error_handlers
 from parley.files.endpoints import router as files_router
 from parley.files.service import DELETE_BYTES_JOB
 from parley.files.tasks import StoredFileDeletion
-from parley.gdpr import tasks as gdpr_tasks
-from parley.gdpr.endpoints import admin_router as admin_gdpr_router
-from parley.gdpr.endpoints import router as gdpr_router
-from parley.gdpr.tombstones import Tombstones
 from parley.groups.admin_endpoints import router as admin_groups_router
 from parley.groups.endpoints import router as groups_router
 from parley.health.endpoints import router as health_router
@@ -98,8 +94,8 @@ from parley.web.spa import SinglePageApp
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
-    from redis.asyncio import Redis
 
+    from parley.redis_client import RedisClient
     from parley.tracing.setup import Tracing
 
 _logger = structlog.get_logger("parley.app")
@@ -122,7 +118,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
         registry: ModelRegistry | None = None
         engine: ChatEngine | None = None
         open_streams: OpenStreams | None = None
-        redis: Redis | None = None
+        redis: RedisClient | None = None
         storage: Storage | None = None
         crypto: Crypto | None = None
         jobs: JobWorker | None = None
@@ -170,11 +166,12 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
             )
             if settings.redis_url is not None:
                 # Imported only here: a single Parley process never loads the Redis client.
-                from parley.chat.redis_relay import RedisRelay, connect
+                from parley.chat.redis_relay import RedisRelay
                 from parley.llm.redis_response_cache import RedisResponseCache
                 from parley.quotas.redis_ledger import RedisLedger
+                from parley.redis_client import connect
 
-                redis = connect(settings.redis_url)
+                redis = connect(settings.redis_url, cluster=settings.redis_cluster)
                 relay = RedisRelay(redis, prefix=settings.redis_key_prefix, settings=settings.llm)
                 response_cache = RedisResponseCache(redis, prefix=settings.redis_key_prefix)
                 quota_ledger = RedisLedger(
@@ -183,14 +180,16 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
                     load=quotas_service.loader(database),
                     refresh_seconds=settings.limits.ledger_refresh_seconds,
                 )
-                app.state.security.login_throttle = LoginThrottle(
-                    settings.auth,
-                    redis_storage(
-                        settings.redis_url,
-                        key_prefix=f"{settings.redis_key_prefix}:limits",
-                        connection_pool=redis.connection_pool,
-                    ),
+                limits = redis_storage(
+                    settings.redis_url,
+                    key_prefix=f"{settings.redis_key_prefix}:limits",
+                    connection_pool=getattr(redis, "connection_pool", None),  # a cluster client has none
+                    cluster=settings.redis_cluster,
                 )
+                if settings.redis_cluster:
+                    # Its own cluster client maps the slots on its first command: one now, not a burst of them.
+                    await limits.check()
+                app.state.security.login_throttle = LoginThrottle(settings.auth, limits)
                 app.state.rate_limiter = RateLimiter(app.state.security.login_throttle.storage)
             registry = ModelRegistry(settings.load_model_catalog(), data_dir=settings.resolved_data_dir)
             await registry.start()
@@ -223,9 +222,6 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
             await open_streams.start()
             ingestion = IngestionTask(database, storage, embedder, settings)
             jobs.register(INGEST_FILE_JOB, ingestion, on_give_up=ingestion.give_up)
-            # GDPR (README, "Your data"): exports built and expired, erased accounts' zips deleted, retention.
-            gdpr_tasks.register_jobs(jobs, database, storage, settings.gdpr, seeds=app.state.plan_seeds)
-            await gdpr_tasks.schedule_retention(database)
             await jobs.start()
             # Signed checkpoints of the audit chain (README, "Audit trail").
             checkpoints = CheckpointSchedule(
@@ -298,8 +294,6 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
     # Read here, not in the lifespan: a bad plan file stops start-up before anything is started.
     app.state.plan_seeds = load_plan_file(settings.plans_file)
     app.state.oidc = OIDCProviders(settings.oidc)
-    # The key naming erased accounts (README, "Your data"), generated into the data dir on first start if unset.
-    app.state.tombstones = Tombstones.from_settings(settings.gdpr, settings.resolved_data_dir)
     # SAML IdPs; Parley's SP key pair is generated into the data dir on first start with one configured.
     app.state.saml = SAMLProviders(settings.saml, key_pair_if_needed(settings.saml, settings.resolved_data_dir))
     # The audit checkpoints' signing key: created (0600) in the data dir on first start when not configured.
@@ -311,10 +305,8 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
         identity_router,
         saml_router,
         users_router,
-        gdpr_router,
         api_keys_router,
         admin_users_router,
-        admin_gdpr_router,
         admin_groups_router,
         admin_plans_router,
         admin_models_router,

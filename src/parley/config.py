@@ -509,6 +509,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "PARLEY_REDIS_URL"))
     # Prefix of Parley's Redis keys and channels, for several deployments (or test runs) sharing one Redis.
     redis_key_prefix: str = Field(default="parley", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    # REDIS_URL names a node of a Redis Cluster (README, "Redis Cluster"): redis-py's cluster client, hash-tagged keys.
+    redis_cluster: bool = Field(default=False, validation_alias=AliasChoices("REDIS_CLUSTER", "PARLEY_REDIS_CLUSTER"))
     # RabbitMQ (optional): wakes workers of every replica when a job is committed; the outbox stays the truth.
     rabbitmq_url: str | None = Field(default=None, validation_alias=AliasChoices("RABBITMQ_URL", "PARLEY_RABBITMQ_URL"))
     s3: S3Settings = S3Settings()

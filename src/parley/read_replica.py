@@ -44,7 +44,7 @@ from parley.config import DatabaseSettings, Settings
 from parley.kit.postgres_url import engine_url
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from parley.redis_client import RedisClient
 
 _logger = structlog.get_logger("parley.read_replica")
 
@@ -138,7 +138,7 @@ class RedisWritePositions:
     """Positions in Redis, shared by every process and replica. Entries expire on their own; no `forget` round
     trip is spent (a caught-up position is recognised from the monitor's last replay position, in memory)."""
 
-    def __init__(self, client: Redis, *, prefix: str, ttl_seconds: float) -> None:
+    def __init__(self, client: RedisClient, *, prefix: str, ttl_seconds: float) -> None:
         self._client = client
         self._prefix = f"{prefix}:read-your-writes:"
         self._ttl_ms = int(ttl_seconds * 1000)
@@ -193,8 +193,13 @@ class ReadReplica:
         if settings.redis_url is not None:
             from redis.asyncio import Redis
 
-            client = Redis.from_url(
-                settings.redis_url, socket_timeout=settings.database.replica_connect_timeout_seconds
+            from parley.redis_client import connect
+
+            timeout = settings.database.replica_connect_timeout_seconds
+            client: RedisClient = (
+                connect(settings.redis_url, cluster=True, timeout=timeout)
+                if settings.redis_cluster
+                else Redis.from_url(settings.redis_url, socket_timeout=timeout)
             )
             positions = RedisWritePositions(client, prefix=settings.redis_key_prefix, ttl_seconds=ttl)
         else:

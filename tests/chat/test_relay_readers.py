@@ -8,7 +8,7 @@ import contextlib
 
 import httpx
 
-from parley.chat.redis_relay import _POOL_CONNECTIONS
+from parley.redis_client import POOL_CONNECTIONS
 from tests.factories import signed_in_user
 from tests.sse import answer_text, parse_events
 
@@ -102,4 +102,4 @@ class TestManyRemoteReaders:
             assert [int(e.id) for e in events] == list(range(2, 2 + len(events)))
         # 300 followers of 30 streams: one reading connection, plus the command pool (32 at most, which the burst
         # of 300 resumes' look-ups may fill), never one per reader (redis-py's default pool: 100, then errors).
-        assert 1 <= peak <= _POOL_CONNECTIONS + 4, peak
+        assert 1 <= peak <= POOL_CONNECTIONS + 4, peak

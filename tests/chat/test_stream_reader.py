@@ -9,8 +9,8 @@ import asyncio
 import pytest_asyncio
 import redis.asyncio
 
-from parley.chat.redis_relay import connect
 from parley.chat.redis_streams import StreamFeed, StreamReader
+from parley.redis_client import connect
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -13,7 +13,6 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 
-from parley.chat.redis_relay import connect
 from parley.kit.clock import utcnow
 from parley.policy.plans import Plan
 from parley.policy.quotas import GroupBudget, day_start
@@ -21,6 +20,7 @@ from parley.quotas import repository
 from parley.quotas import service as quotas_service
 from parley.quotas.ledger import Hold, Ledger, MemoryLedger, Spend, Terms
 from parley.quotas.redis_ledger import RedisLedger
+from parley.redis_client import connect
 
 
 @pytest_asyncio.fixture(loop_scope="session", params=["in-process", "redis"])

@@ -34,9 +34,11 @@ from limits.storage import storage_from_string
 from parley.config import AuthSettings
 
 
-def redis_storage(redis_url: str, *, key_prefix: str, connection_pool: Any = None) -> Storage:
+def redis_storage(redis_url: str, *, key_prefix: str, connection_pool: Any = None, cluster: bool = False) -> Storage:
     """The `limits` storage on Redis (`async+redis://…` through redis-py's asyncio client), on the process's
-    connection pool when one is given (so closing that client closes this storage too)."""
+    connection pool when one is given (so closing that client closes this storage too). With `cluster`, on the
+    Redis Cluster `redis_url` names a node of (`limits`' own cluster client: every limit is one key, so each
+    check is one slot's)."""
     scheme, separator, rest = redis_url.partition("://")
     if not separator or scheme not in ("redis", "rediss", "unix"):
         raise ValueError("REDIS_URL must be a redis://, rediss:// or unix:// URL")
@@ -44,7 +46,14 @@ def redis_storage(redis_url: str, *, key_prefix: str, connection_pool: Any = Non
     # wrap_exceptions: a failing Redis surfaces as `limits.errors.StorageError`, which callers can answer
     # (`policy.rates` with a 503) without importing the Redis client.
     options: dict[str, Any] = {"implementation": "redispy", "key_prefix": key_prefix, "wrap_exceptions": True}
-    if connection_pool is not None:
+    if cluster:
+        if scheme == "unix":
+            raise ValueError("a Redis Cluster is reached over TCP: REDIS_URL must be redis:// or rediss://")
+        # A cluster has one database (no `/15`), and `limits` reads only the nodes and credentials of its URI.
+        uri = f"async+redis+cluster://{rest.partition('/')[0].partition('?')[0]}"
+        if scheme == "rediss":
+            options["ssl"] = True
+    elif connection_pool is not None:
         options["connection_pool"] = connection_pool
     storage = storage_from_string(uri, **options)
     assert isinstance(storage, Storage)

@@ -7,17 +7,18 @@ What goes through Redis (names under the configured prefix, `parley` by default)
   numbers (`<n>-0`, with `n` also as a field, `e` the encoded event), so a reader resumes after Last-Event-ID by
   reading after id `<n>-0`. When the run finishes, an end marker (`end` field, id `<last + 1>-0`, never sent to
   clients) closes it and the key expires after `replay_retention_seconds`. While the run is live the key lives
-  `_LIVE_TTL_MS` and the holder refreshes it, so the stream of a replica that died vanishes and its readers stop.
+  `LIVE_TTL_MS` and the holder refreshes it, so the stream of a replica that died vanishes and its readers stop.
 - `{prefix}:chat:stop`: pub/sub; the payload is a conversation id whose live run its holder cancels.
 - The first entry of a run also carries `h`, its hand-over note (`chat.handover`): what another replica needs
   to continue the answer should its holder die. It never reaches clients. A replica taking a run over reads the
   stream from its start (`replay`) and continues it with the next ids (`adopt`), so readers tailing it, here or
   elsewhere, see one answer.
 - `{prefix}:run:{conversation_id}:writer`: the stream's writer, `<message id>/<writer token>` (`chat.handover`),
-  living as long as the stream. Events and the end marker are appended by a script (`_APPEND`) that refuses them
-  unless it still names their run's writer: a replica whose answer was taken over (it stalled past the stale
-  window, alive) can add nothing to the stream any more, and stops. A new run sets it; a replica taking a run
-  over sets it in the script that reads the stream back (`_TAKE`), before its own first event.
+  living as long as the stream. Events and the end marker are appended by a script (`_APPEND`, in
+  `chat.redis_stream_writer`) that refuses them unless it still names their run's writer: a replica whose answer
+  was taken over (it stalled past the stale window, alive) can add nothing to the stream any more, and stops. A
+  new run sets it; a replica taking a run over sets it in the script that reads the stream back (`_TAKE`),
+  before its own first event.
 - `{prefix}:chat:released`: pub/sub; a draining replica that handed answers over says so, so that the others
   take them at once rather than after the stale window.
 - `{prefix}:chat:listening`: pub/sub heartbeats of remote readers, `"<conversation id> <seconds>"`. A replica
@@ -26,13 +27,19 @@ What goes through Redis (names under the configured prefix, `parley` by default)
   period starts only once the heartbeats stop. Pub/sub keeps this state where it is used, in the holder's memory,
   with no keys to clean up; a heartbeat lost to a reconnect is covered by the next one.
 
-No network round trip per token: appends only queue an entry; one flusher per process sends what has piled up
-every `flush_interval` (25 ms) as one pipeline, and at once for a run's first event and its end.
+On a Redis Cluster (`PARLEY_REDIS_CLUSTER`) the two keys of a run share a hash tag, `{prefix}:run:{r<n>}:<id>`
+and `…:writer` (`n`: one of `CLUSTER_STREAM_SLOTS`, from the conversation id), so the scripts that touch both run
+in one slot, and a process's stream reader reads the streams of one slot per XREAD. Heartbeats go out several to
+a message there (a cluster pipeline cannot PUBLISH). The channels are the same: a cluster delivers a PUBLISH to
+the subscribers of every node.
+
+What a holder writes (events, end markers, writers, keep-alives) is queued and sent in batches by
+`chat.redis_stream_writer`.
 
 Bounded connections however many clients read: the streams this process's clients follow are read by one
 `StreamReader` (`chat.redis_streams`: one multi-stream `XREAD BLOCK` per thousand streams, each on a connection of
 its own), heartbeats go out from one task as one pipeline per interval, and every other command shares a
-blocking pool of `_POOL_CONNECTIONS` (a burst waits for a free connection instead of failing).
+blocking pool of `parley.redis_client.POOL_CONNECTIONS` (a burst waits for a free connection instead of failing).
 """
 
 from __future__ import annotations
@@ -42,59 +49,35 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from typing import Any, Literal, cast
+from typing import cast
 
 import structlog
-from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
+from parley.chat.redis_stream_writer import LIVE_TTL_MS, STREAM_MAXLEN, Entry, StreamWriter
 from parley.chat.redis_streams import StreamReader
 from parley.chat.relay import STOP_REASONS, Relayed, StopReason
 from parley.chat.runs import Run, RunFeed, RunRegistry
 from parley.config import LLMSettings
 from parley.db import StartupError
+from parley.redis_client import RedisClient, connections, describe, is_cluster, slot_tag, socket_timeout
 
 _logger = structlog.get_logger("parley.chat.relay")
 
-# Entries kept per stream (approximately). Local replay keeps every event; a reconnect elsewhere after more than
-# this many events of one answer (long answers are a few thousand tokens) replays only the most recent ones.
-STREAM_MAXLEN = 10_000
-# A live run's stream outlives its holder by at most this much; the holder refreshes it every third of it.
-_LIVE_TTL_MS = 60_000
 # A finished run's stream stays at least this long, so readers tailing it still see its end.
 _MIN_RETENTION_MS = 5_000
 # How long one XREAD blocks at most. A block must end well before the client's socket timeout (redis-py's
 # default: 5 s), or a quiet stream (a slow first token, retrieval, a fallback) reads as a dead connection and
 # cuts off the reader: see `_block_ms`.
 _BLOCK_MS = 5_000
-# Connections of the process's command pool (everything but the stream reader's), and how long a command waits
-# for one when all are busy. Redis runs one command at a time: more would only queue there instead of here.
-_POOL_CONNECTIONS = 32
-_POOL_WAIT_SECONDS = 10.0
-# Entries queued while Redis cannot be reached, at most (the oldest are dropped beyond, with a warning).
-_MAX_PENDING = 100_000
 _RETRY_SECONDS = 1.0
-
-_Kind = Literal["new", "event", "end", "alive"]
-# kind, stream key, event number, encoded event, hand-over note (first events only), run (its writer)
-_Entry = tuple[_Kind, str, int, bytes, bytes | None, Run | None]
-
-# Append one entry (an event or the end marker) to a run's stream, only while its writer key (KEYS[2]) names the
-# appending run's writer (ARGV[1]), or names none (a stream from before writer keys, or Redis restarted empty:
-# the writer takes it). ARGV: writer, entry id, stream MAXLEN (approximate), expiry in ms to set on both keys
-# (0: unchanged), expiry of a writer key it creates, then the entry's fields and values. 1: appended, 0: refused.
-_APPEND = """
-local current = redis.call('GET', KEYS[2])
-if current and current ~= ARGV[1] then return 0 end
-if not current then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[5]) end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], ARGV[2], unpack(ARGV, 6))
-if tonumber(ARGV[4]) > 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  redis.call('PEXPIRE', KEYS[2], ARGV[4])
-end
-return 1
-"""
+# On a Redis Cluster, the hash tags run streams are spread over (see `stream_key`): a process reads the streams
+# its clients follow with one XREAD per tag at most (per thousand streams), so this bounds its reading connections.
+CLUSTER_STREAM_SLOTS = 64
+# On a cluster, heartbeats go out as one message per this many conversations (a cluster pipeline cannot PUBLISH).
+_HEARTBEATS_PER_MESSAGE = 500
 # Make ARGV[2] (`<message id>/<token>`) the stream's writer and read the stream back, from its first entry (at
 # most ARGV[4] entries), as one step: nothing the previous writer appends afterwards is accepted. Refused (nil)
 # when the stream is another message's (ARGV[1]). ARGV[3]: the writer key's expiry in ms.
@@ -108,46 +91,35 @@ return redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[4])
 _StreamEntry = tuple[bytes, dict[bytes, bytes]]
 
 
-# Seconds a Redis reply may take before the connection counts as dead (redis-py's own default, made explicit so
-# that `_block_ms` knows it; a `socket_timeout` in REDIS_URL's query wins).
-_SOCKET_TIMEOUT = 5.0
-
-
-def connect(url: str) -> Redis:
-    """The process's one Redis client (a bounded, blocking connection pool; `max_connections` in REDIS_URL's
-    query wins); closed with `aclose()` at shutdown."""
-    pool = BlockingConnectionPool.from_url(
-        url, socket_timeout=_SOCKET_TIMEOUT, max_connections=_POOL_CONNECTIONS, timeout=_POOL_WAIT_SECONDS
-    )
-    return Redis.from_pool(pool)
-
-
 class RedisRelay:
     """Publishes this process's runs to Redis streams, serves stop requests and remote-listener heartbeats for
     them, and reads other replicas' runs."""
 
     can_hand_over = True
 
-    def __init__(self, client: Redis, *, prefix: str, settings: LLMSettings, flush_interval: float = 0.025) -> None:
+    def __init__(
+        self, client: RedisClient, *, prefix: str, settings: LLMSettings, flush_interval: float = 0.025
+    ) -> None:
         self._client = client
+        self._cluster = is_cluster(client)
         self._prefix = prefix
         self._block_ms = _block_ms(client)
         self._retention_ms = max(_MIN_RETENTION_MS, int(settings.replay_retention_seconds * 1000))
         self.heartbeat_interval = min(5.0, max(0.1, settings.disconnect_grace_seconds / 3))
-        self._flush_interval = flush_interval
         self.stop_channel = f"{prefix}:chat:stop"
         self.listening_channel = f"{prefix}:chat:listening"
         self.released_channel = f"{prefix}:chat:released"
         self._on_release: list[Callable[[], None]] = []
-        self._pending: list[_Entry] = []
-        self._has_pending = asyncio.Event()
-        self._urgent = asyncio.Event()
-        self._flush_lock = asyncio.Lock()
-        self._stopping = False
         self._live: dict[uuid.UUID, Run] = {}
         self._runs: RunRegistry | None = None
         self._pubsub: PubSub | None = None
-        self._flusher: asyncio.Task[None] | None = None
+        self._writer = StreamWriter(
+            client,
+            writer_key=self.writer_key,
+            live_keys=lambda: [self.stream_key(conversation_id) for conversation_id in self._live],
+            retention_ms=self._retention_ms,
+            flush_interval=flush_interval,
+        )
         self._requests: asyncio.Task[None] | None = None
         self._reader = StreamReader(client, prefix=prefix, block_ms=self._block_ms)
         # Conversations whose runs (held elsewhere) readers here follow, with how many; those not yet announced.
@@ -155,10 +127,14 @@ class RedisRelay:
         self._unannounced: set[uuid.UUID] = set()
         self._new_listener = asyncio.Event()
         self._heartbeats: asyncio.Task[None] | None = None
-        self._append = client.register_script(_APPEND)
         self._take = client.register_script(_TAKE)
 
     def stream_key(self, conversation_id: uuid.UUID) -> str:
+        if self._cluster:
+            # One of `CLUSTER_STREAM_SLOTS` hash tags: a run's stream and writer key share a slot (its scripts
+            # touch both), and the streams a process follows fall into few slots, each read by one XREAD.
+            tag = slot_tag(f"r{conversation_id.int % CLUSTER_STREAM_SLOTS}", cluster=True)
+            return f"{self._prefix}:run:{tag}:{conversation_id}"
         return f"{self._prefix}:run:{conversation_id}"
 
     def writer_key(self, stream_key: str) -> str:
@@ -167,15 +143,16 @@ class RedisRelay:
     # Lifecycle ---------------------------------------------------------------------------------------
     async def start(self, runs: RunRegistry) -> None:
         self._runs = runs
-        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         try:
+            if self._cluster:  # the cluster's nodes and slots first: its pub/sub connects to one of them
+                await cast(RedisCluster, self._client).initialize()
+            self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             await self._pubsub.subscribe(self.stop_channel, self.listening_channel, self.released_channel)
         except (RedisError, OSError) as exc:  # as with an unreachable DATABASE_URL, Parley does not start
-            options = self._client.connection_pool.connection_kwargs
-            where = options.get("path") or f"{options.get('host')}:{options.get('port')}"
+            where = describe(self._client)
             raise StartupError(f"cannot reach Redis at {where} ({exc}); start it or fix REDIS_URL") from exc
         self._requests = asyncio.create_task(self._serve_requests(), name="relay-requests")
-        self._flusher = asyncio.create_task(self._flush_forever(), name="relay-flusher")
+        self._writer.start()
         self._heartbeats = asyncio.create_task(self._beat_forever(), name="relay-heartbeats")
 
     async def aclose(self) -> None:
@@ -185,15 +162,7 @@ class RedisRelay:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self._reader.aclose()
-        if self._flusher is not None:
-            self._stopping = True
-            self._urgent.set()
-            self._has_pending.set()
-            try:
-                async with asyncio.timeout(5):
-                    await self._flusher
-            except TimeoutError:
-                _logger.warning("relay_entries_lost", entries=len(self._pending))
+        await self._writer.aclose()
         if self._pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped in redis-py
@@ -237,86 +206,12 @@ class RedisRelay:
     def on_release(self, callback: Callable[[], None]) -> None:
         self._on_release.append(callback)
 
-    def _queue(self, entry: _Entry, *, urgent: bool) -> None:
-        self._pending.append(entry)
-        self._has_pending.set()
-        if urgent:
-            self._urgent.set()
-
-    async def _flush_forever(self) -> None:
-        keepalive = _LIVE_TTL_MS / 3000
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(keepalive):
-                    await self._has_pending.wait()
-            if not self._has_pending.is_set():
-                for run in self._live.values():
-                    self._pending.append(("alive", self.stream_key(run.conversation_id), 0, b"", None, None))
-            elif not self._urgent.is_set():
-                # Let a batch gather, unless a first event or an end is waiting.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._flush_interval):
-                        await self._urgent.wait()
-            try:
-                delivered = await self.flush()
-            except Exception:  # a bug here must not end relaying for the life of the process
-                _logger.exception("relay_flush_crashed")
-                delivered = False
-            if self._stopping and not self._pending:
-                return
-            if not delivered:
-                await asyncio.sleep(_RETRY_SECONDS)
+    def _queue(self, entry: Entry, *, urgent: bool) -> None:
+        self._writer.queue(entry, urgent=urgent)
 
     async def flush(self) -> bool:
-        """Send everything queued, in order, as one pipeline. False when Redis could not be reached (the entries
-        are kept for the next attempt)."""
-        async with self._flush_lock:
-            batch, self._pending = self._pending, []
-            self._has_pending.clear()
-            self._urgent.clear()
-            if not batch:
-                return True
-            pipe = self._client.pipeline(transaction=False)
-            # The appends' positions in the pipeline's replies, with their runs: a refused one was fenced.
-            appends: list[tuple[int, Run]] = []
-            commands = 0
-            for kind, key, number, payload, note, run in batch:
-                if kind in ("event", "end") and run is not None:
-                    fields: list[bytes | str | int] = ["n", number]
-                    fields += ["e", payload] if kind == "event" else ["end", 1]
-                    if note is not None:
-                        fields += ["h", note]
-                    expire = _LIVE_TTL_MS if number == 1 else self._retention_ms if kind == "end" else 0
-                    writer = _writer(run)
-                    args = [writer, f"{number}-0", STREAM_MAXLEN, expire, _LIVE_TTL_MS, *fields]
-                    await self._append(keys=[key, self.writer_key(key)], args=args, client=pipe)
-                    appends.append((commands, run))
-                    commands += 1
-                elif kind == "new" and run is not None:
-                    pipe.delete(key)
-                    pipe.set(self.writer_key(key), _writer(run), px=_LIVE_TTL_MS)
-                    commands += 2
-                else:
-                    pipe.pexpire(key, _LIVE_TTL_MS)
-                    pipe.pexpire(self.writer_key(key), _LIVE_TTL_MS)
-                    commands += 2
-            try:
-                results: list[Any] = await pipe.execute(raise_on_error=False)
-            except (RedisError, OSError) as exc:
-                kept = batch + self._pending
-                self._pending = kept[-_MAX_PENDING:]
-                self._has_pending.set()
-                _logger.warning(
-                    "relay_flush_failed", error=str(exc), entries=len(kept), dropped=len(kept) - len(self._pending)
-                )
-                return False
-            failures = [result for result in results if isinstance(result, Exception)]
-            if failures:
-                _logger.warning("relay_entries_refused", error=str(failures[0]), count=len(failures))
-            for position, run in appends:
-                if results[position] == 0 and run.fence():  # another replica writes this answer now
-                    _logger.warning("answer_fenced", message_id=str(run.message_id), by="relay")
-            return True
+        """Send everything queued now (False when Redis could not be reached: it is kept for the next try)."""
+        return await self._writer.flush()
 
     # Serving other replicas -------------------------------------------------------------------------
     async def _serve_requests(self) -> None:
@@ -335,6 +230,10 @@ class RedisRelay:
         if channel == self.released_channel:
             for callback in self._on_release:
                 callback()
+            return
+        if channel == self.listening_channel and "\n" in data:  # a cluster's batch of heartbeats
+            for line in data.split("\n"):
+                self._handle(channel, line)
             return
         # A stop carries its reason (what the run's end says, and whether it still gets a title); a heartbeat
         # how long its reader counts as attached.
@@ -426,18 +325,23 @@ class RedisRelay:
             self._unannounced.clear()
             if not due:
                 continue
-            pipe = self._client.pipeline(transaction=False)
-            for conversation_id in due:
-                pipe.publish(self.listening_channel, f"{conversation_id} {seconds}")
+            beats = [f"{conversation_id} {seconds}" for conversation_id in due]
             try:
-                await pipe.execute()
+                if self._cluster:  # several beats a message, one line each (see `_handle`)
+                    for start in range(0, len(beats), _HEARTBEATS_PER_MESSAGE):
+                        message = "\n".join(beats[start : start + _HEARTBEATS_PER_MESSAGE])
+                        await self._client.publish(self.listening_channel, message)
+                else:  # one message a beat, as replicas of earlier versions read them
+                    pipe = self._client.pipeline(transaction=False)
+                    for beat in beats:
+                        pipe.publish(self.listening_channel, beat)
+                    await pipe.execute()
             except (RedisError, OSError) as exc:  # the next beat may get through; the holder forgives one
                 _logger.warning("relay_heartbeat_failed", error=str(exc), conversations=len(due))
 
     def redis_connections(self) -> int:
         """Redis connections this relay's process holds: the command pool's and the stream reader's."""
-        pool = self._client.connection_pool
-        return sum(count for count, _ in pool.get_connection_count()) + self._reader.connections()
+        return connections(self._client) + self._reader.connections()
 
     async def read(self, conversation_id: uuid.UUID, *, after: int) -> AsyncIterator[bytes]:
         """The encoded events of a conversation's stream after number `after`, as they come, until its end (or
@@ -466,7 +370,7 @@ class RedisRelay:
                 message_id, token = writer
                 taken = await self._take(
                     keys=[key, self.writer_key(key)],
-                    args=[str(message_id), f"{message_id}/{token}", _LIVE_TTL_MS, STREAM_MAXLEN * 2],
+                    args=[str(message_id), f"{message_id}/{token}", LIVE_TTL_MS, STREAM_MAXLEN * 2],
                 )
                 if taken is None:
                     return None  # another answer's stream
@@ -519,19 +423,14 @@ class RemoteRun:
                 self._relay.not_listening(self.conversation_id)
 
 
-def _block_ms(client: Redis) -> int:
+def _block_ms(client: RedisClient) -> int:
     """How long one XREAD may block: `_BLOCK_MS`, or half the client's socket timeout when that is shorter. A
     blocking read is a read like any other to redis-py, and one that outlasts the socket timeout fails with
     `TimeoutError` (and drops the connection) instead of returning empty; half leaves room for the round trip."""
-    timeout = client.connection_pool.connection_kwargs.get("socket_timeout", _SOCKET_TIMEOUT)
-    if not timeout:  # None: no socket timeout at all
+    timeout = socket_timeout(client)
+    if timeout is None:  # no socket timeout at all
         return _BLOCK_MS
-    return max(1, min(_BLOCK_MS, int(float(timeout) * 1000 / 2)))
-
-
-def _writer(run: Run) -> str:
-    """A run's writer as its stream's writer key holds it."""
-    return f"{run.message_id}/{run.writer}"
+    return max(1, min(_BLOCK_MS, int(timeout * 1000 / 2)))
 
 
 def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:

@@ -11,6 +11,10 @@ which it reads in the same `XREAD`: adding a feed appends an entry to it (one `X
 That has no race (an entry added before the `XREAD` reaches Redis is after the id the lane knows, so the read
 returns at once), costs no reconnect (cancelling a blocking read drops its connection) and no polling delay (a
 short block timeout). A lane that is never woken still rebuilds its read every block.
+
+On a Redis Cluster one command may only touch keys of one hash slot: a lane there reads the streams of one slot
+(the relay tags them so that they fall into few), its wake-up stream carries the same hash tag, and it reads
+through the cluster client (which follows the slot to its node) instead of a connection of its own.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import structlog
 from redis.asyncio import ConnectionPool, Redis
 from redis.exceptions import RedisError
 
+from parley.redis_client import RedisClient, slot_of, slot_tag
+
 _logger = structlog.get_logger("parley.chat.relay")
 
 # Entries read per stream per XREAD.
@@ -40,6 +46,17 @@ _RETRY_SECONDS = 1.0
 
 _StreamEntry = tuple[bytes, dict[bytes, bytes]]
 _Position = tuple[int, int]
+
+
+def _hash_tag(key: str) -> str:
+    """What Redis Cluster hashes of `key`: the text between its first `{` and the next `}` when not empty, else
+    the whole key."""
+    start = key.find("{")
+    if start >= 0:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            return key[start + 1 : end]
+    return key
 
 
 def _position(entry_id: bytes) -> _Position:
@@ -99,17 +116,23 @@ class StreamFeed:
 class StreamReader:
     """Follows streams for this process's readers with a bounded number of connections (one per lane)."""
 
-    def __init__(self, client: Redis, *, prefix: str, block_ms: int, streams_per_read: int = _STREAMS_PER_READ):
-        pool = client.connection_pool
-        kwargs = {**pool.connection_kwargs, "client_name": f"{prefix}:relay-reader"}
-        # The lanes' own connections, apart from the commands' pool: a blocking read holds its connection.
-        self._pool = ConnectionPool(connection_class=pool.connection_class, **kwargs)
+    def __init__(
+        self, client: RedisClient, *, prefix: str, block_ms: int, streams_per_read: int = _STREAMS_PER_READ
+    ) -> None:
+        self._pool: ConnectionPool | None = None
+        if isinstance(client, Redis):
+            pool = client.connection_pool
+            kwargs = {**pool.connection_kwargs, "client_name": f"{prefix}:relay-reader"}
+            # The lanes' own connections, apart from the commands' pool: a blocking read holds its connection.
+            self._pool = ConnectionPool(connection_class=pool.connection_class, **kwargs)
         self._client = client
         self._block_ms = block_ms
         self._streams_per_read = streams_per_read
         self._wake_prefix = f"{prefix}:relay:wake:{uuid.uuid4().hex}"
         self._lanes: list[_Lane] = []
         self._lane_of: dict[str, _Lane] = {}
+        # On a cluster, the hash slot of each lane's streams (a lane reads one slot's).
+        self._slot_of_lane: dict[_Lane, int] = {}
         self._lane_numbers = 0
         self._to_wake: set[_Lane] = set()
         self._wake = asyncio.Event()
@@ -120,11 +143,24 @@ class StreamReader:
         feed = StreamFeed(self, key, after)
         lane = self._lane_of.get(key)
         if lane is None:
-            lane = next((lane for lane in self._lanes if len(lane.feeds) < self._streams_per_read), None)
+            slot = None if self._pool is not None else slot_of(key)
+            lane = next(
+                (
+                    lane
+                    for lane in self._lanes
+                    if len(lane.feeds) < self._streams_per_read and self._slot_of_lane.get(lane) == slot
+                ),
+                None,
+            )
             if lane is None:
                 self._lane_numbers += 1
-                lane = _Lane(self, f"{self._wake_prefix}:{self._lane_numbers}")
+                wake_key = f"{self._wake_prefix}:{self._lane_numbers}"
+                if slot is not None:  # in the streams' slot: the same hash tag
+                    wake_key = f"{self._wake_prefix}:{slot_tag(_hash_tag(key), cluster=True)}:{self._lane_numbers}"
+                lane = _Lane(self, wake_key)
                 self._lanes.append(lane)
+                if slot is not None:
+                    self._slot_of_lane[lane] = slot
             self._lane_of[key] = lane
         lane.add(feed)
         self._to_wake.add(lane)
@@ -134,8 +170,17 @@ class StreamReader:
         return feed
 
     def connections(self) -> int:
-        """Connections the lanes hold (idle or reading)."""
+        """Connections the lanes hold (idle or reading); on a cluster they read through the client's own
+        connections (counted there)."""
+        if self._pool is None:
+            return 0
         return sum(count for count, _ in self._pool.get_connection_count())
+
+    def _lane_client(self) -> tuple[RedisClient, bool]:
+        """The client a new lane reads with, and whether it is the lane's own (to close when it stops)."""
+        if self._pool is None:
+            return self._client, False
+        return Redis(connection_pool=self._pool, single_connection_client=True), True
 
     def _leave(self, feed: StreamFeed) -> None:
         lane = self._lane_of.get(feed.key)
@@ -145,6 +190,7 @@ class StreamReader:
     def _lane_done(self, lane: _Lane) -> None:
         if lane in self._lanes:
             self._lanes.remove(lane)
+        self._slot_of_lane.pop(lane, None)
         for key in [key for key, owner in self._lane_of.items() if owner is lane]:
             del self._lane_of[key]
 
@@ -173,7 +219,8 @@ class StreamReader:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._pool.disconnect()
+        if self._pool is not None:
+            await self._pool.disconnect()
 
 
 class _Lane:
@@ -205,7 +252,7 @@ class _Lane:
         return True
 
     async def _read_forever(self) -> None:
-        client = Redis(connection_pool=self._reader._pool, single_connection_client=True)
+        client, own = self._reader._lane_client()
         try:
             while self.feeds:
                 # Each stream from its least advanced feed; the others skip what they already have.
@@ -238,8 +285,9 @@ class _Lane:
                     feed._end()
             self._reader._lane_done(self)
             self.task = None
-            with contextlib.suppress(RedisError, OSError):
-                await client.aclose()
+            if own:
+                with contextlib.suppress(RedisError, OSError):
+                    await client.aclose()
 
     def _deliver(self, key: str, start: _Position, entries: list[_StreamEntry]) -> None:
         positions = [_position(entry_id) for entry_id, _ in entries]
@@ -251,7 +299,7 @@ class _Lane:
                 feed.position = positions[-1]
                 feed._push(entries[first:])
 
-    async def _drop_vanished(self, client: Redis, now: float) -> None:
+    async def _drop_vanished(self, client: RedisClient, now: float) -> None:
         quiet = [key for key, at in self._active_at.items() if now - at >= _VANISH_CHECK_SECONDS]
         if not quiet:
             return

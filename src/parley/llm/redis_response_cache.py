@@ -5,10 +5,10 @@ nothing sweeps). Kept apart from `llm.response_cache` so a single Parley process
 from __future__ import annotations
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from parley.llm.response_cache import CachedAnswer
+from parley.redis_client import RedisClient
 
 _logger = structlog.get_logger("parley.llm.response_cache")
 
@@ -17,7 +17,7 @@ class RedisResponseCache:
     """`ResponseCache` on the process's Redis client. Redis unreachable: lookups miss and stores are skipped,
     with a warning; answers go to the provider as if nothing were cached."""
 
-    def __init__(self, client: Redis, *, prefix: str) -> None:
+    def __init__(self, client: RedisClient, *, prefix: str) -> None:
         self._client = client
         self._prefix = f"{prefix}:cache:"
 

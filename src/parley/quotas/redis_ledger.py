@@ -1,7 +1,9 @@
 """The quota ledger on Redis, for replicas: every admission is one Lua script (read, decide, hold) that Redis
 runs alone, so admissions on any replica take turns per account as they would in one process.
 
-Keys, under `<redis_key_prefix>:quota:` (ids, never names or addresses):
+Keys, under `<redis_key_prefix>:quota:` (ids, never names or addresses; on a Redis Cluster under
+`{<redis_key_prefix>:quota}:`, one hash tag, so that one script can admit against a user and every group budget
+it shares with other users, atomically, in one slot: the ledger is one slot's load, one script per admission):
 - `a:<subject>`, a hash: the account's month (`mo`), day (`dy`), tokens today (`td`) and this month (`tm`), USD
   micros this month (`um`), when it was loaded from the record (`at`, ms) and a count of the spends added since
   (`g`, so a refresh that raced a spend does not overwrite it).
@@ -21,7 +23,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +30,7 @@ from parley.errors import ServiceUnavailable
 from parley.kit.clock import utcnow
 from parley.policy.quotas import Spent, day_start
 from parley.quotas.ledger import Admission, Figures, Hold, Ledger, Loader, Spend, Terms, from_micros, to_micros
+from parley.redis_client import RedisClient, is_cluster, slot_tag
 
 # Accounts outlive their month by a few days; holds by their own TTL.
 _ACCOUNT_TTL_MS = 40 * 86_400_000
@@ -160,8 +162,8 @@ return 1
 class RedisLedger(Ledger):
     """The ledger every replica shares (see the module's docstring)."""
 
-    def __init__(self, redis: Redis, *, prefix: str, load: Loader, refresh_seconds: float) -> None:
-        self._prefix = f"{prefix}:quota"
+    def __init__(self, redis: RedisClient, *, prefix: str, load: Loader, refresh_seconds: float) -> None:
+        self._prefix = slot_tag(f"{prefix}:quota", cluster=is_cluster(redis))
         self._load = load
         self._refresh_ms = int(refresh_seconds * 1000)
         self._admit = redis.register_script(_ADMIT)

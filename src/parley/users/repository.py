@@ -80,8 +80,7 @@ async def list_page(
     offset: int,
     limit: int,
 ) -> tuple[list[User], int]:
-    # Tombstones of erased accounts are not accounts: they only carry the usage kept for billing.
-    query = select(User).where(User.erased_at.is_(None))
+    query = select(User)
     if search:
         pattern = f"%{_escape_like(search.strip())}%"
         query = query.where(or_(User.email.ilike(pattern), User.full_name.ilike(pattern)))
