@@ -74,6 +74,8 @@ import type {
   UsageReport,
   User,
   UserPage,
+  AdminUser,
+  DataExport,
 } from "./types.js";
 
 export interface ParleyClientOptions {
@@ -417,6 +419,32 @@ export class ParleyClient {
      * back; requests per minute, answers at once, largest upload, models. */
     limits: (options: StreamOptions = {}): Promise<MyLimits> =>
       this.request("GET", "/api/v1/users/me/limits", { signal: options.signal }),
+    /** Start an export of all my data (a zip built in the background; one at a time, a few a day). */
+    startExport: (): Promise<DataExport> => this.request("POST", "/api/v1/users/me/export"),
+    /** My recent exports, newest first. */
+    exports: (options: StreamOptions = {}): Promise<DataExport[]> =>
+      this.request("GET", "/api/v1/users/me/exports", { signal: options.signal }),
+    export: (id: string, options: StreamOptions = {}): Promise<DataExport> =>
+      this.request("GET", `/api/v1/users/me/exports/${id}`, { signal: options.signal }),
+    /** A ready export's zip (until it expires). */
+    downloadExport: async (id: string, options: StreamOptions = {}): Promise<FileContent> => {
+      const response = await this.fetch("GET", `/api/v1/users/me/exports/${id}/download`, {
+        signal: options.signal,
+        headers: { Accept: "application/zip" },
+      });
+      if (!response.ok) throw new ParleyApiError(await readProblem(response));
+      return {
+        blob: await response.blob(),
+        filename: filenameOf(response.headers.get("Content-Disposition")),
+        contentType: response.headers.get("Content-Type") ?? "application/zip",
+      };
+    },
+    /** Delete my account and all its data, for good. `password`: the current one (single sign-on accounts
+     * without a password leave it out and must have signed in within the last few minutes). */
+    deleteMe: async (password?: string): Promise<void> => {
+      await this.request("DELETE", "/api/v1/users/me", { body: password === undefined ? {} : { password } });
+      this.session.clear();
+    },
   };
 
   /** Groups as every signed-in user sees them: to pick one when sharing (administrators manage them in `admin`). */
@@ -577,6 +605,11 @@ export class ParleyClient {
       this.request("GET", "/api/v1/admin/users", { query: { ...query } }),
     suspend: (id: string): Promise<User> => this.request("POST", `/api/v1/admin/users/${id}/suspend`),
     unsuspend: (id: string): Promise<User> => this.request("POST", `/api/v1/admin/users/${id}/unsuspend`),
+    /** Delete a user's account and all their data (not the last admin, not a user under legal hold). */
+    deleteUser: (id: string): Promise<void> => this.request("DELETE", `/api/v1/admin/users/${id}`),
+    /** Set or lift a legal hold: while set, nothing of the user's is deleted by retention or erasure. */
+    setLegalHold: (id: string, hold: boolean, reason?: string): Promise<AdminUser> =>
+      this.request("POST", `/api/v1/admin/users/${id}/legal-hold`, { body: { hold, reason: reason ?? null } }),
     updateUser: (id: string, body: AdminUserUpdate): Promise<User> =>
       this.request("PATCH", `/api/v1/admin/users/${id}`, { body }),
     /** The audit trail, newest first, filtered by action, actor and time. */

@@ -33,7 +33,11 @@ export type ApiKeyCreated = Schemas["ApiKeyCreated"];
 export type Permission = Schemas["Permission"];
 export type UsageReport = Schemas["UsageReportRead"];
 export type UsagePoint = Schemas["UsagePointRead"];
-export type UserPage = Schemas["Page_UserRead_"];
+/** A user as administrators see them: also their legal hold. */
+export type AdminUser = Schemas["AdminUserRead"];
+export type UserPage = Schemas["Page_AdminUserRead_"];
+/** A data export (GDPR): queued, running, ready (downloadable until `expires_at`), failed or expired. */
+export type DataExport = Schemas["ExportRead"];
 export type AuditEvent = Schemas["AuditEventRead"];
 export type AuditEventPage = Schemas["Page_AuditEventRead_"];
 export type ChainVerification = Schemas["ChainVerification"];
