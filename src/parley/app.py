@@ -144,7 +144,8 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
             # Encryption at rest (README, "Encryption at rest"): the KEK is checked usable before anything runs.
             crypto = await open_crypto(settings, database.engine)
             app.state.crypto = crypto
-            storage = await open_storage(settings)
+            # Uploads sealed with their owner's data key (README, "Encryption at rest").
+            storage = await open_storage(settings, crypto=crypto)
             app.state.storage = storage
             # Handlers are registered here and below; the worker starts once all of them are.
             jobs = JobWorker(database, settings.jobs, rabbitmq_url=settings.rabbitmq_url)

@@ -16,7 +16,9 @@ from parley.crypto.providers.base import KeyProvider
 from parley.crypto.providers.local import LocalKeyFile
 from parley.crypto.settings import CryptoSettings
 from parley.db import Database
-from tests.storage.conftest import s3_endpoint  # noqa: F401 (the moto server, for the KMS tests)
+
+# The moto server (KMS, S3) and both storage backends, local and S3.
+from tests.storage.conftest import s3_bucket, s3_endpoint, storage  # noqa: F401
 
 MakeCrypto = Callable[..., Coroutine[Any, Any, Crypto]]
 

@@ -41,7 +41,8 @@ async def uploaded(
 
 def stored_objects(app: FastAPI) -> set[Path]:
     """Every stored upload's file under the local storage root."""
-    storage = app.state.storage
+    # The backend under the encryption (README, "Encryption at rest"): the files as they are on disk.
+    storage = app.state.storage.inner
     assert isinstance(storage, LocalStorage)
     return {path for path in storage.root.rglob("*") if path.is_file()}
 

@@ -42,9 +42,10 @@ class StoredBytes:
     storage: Storage
     keys: list[str] = field(default_factory=list)
 
-    async def put(self, key: str, data: bytes, *, content_type: str) -> None:
+    async def put(self, key: str, data: bytes, *, content_type: str, owner: uuid.UUID | None = None) -> None:
+        """Store `data`, sealed with `owner`'s data key (README, "Encryption at rest")."""
         self.keys.append(key)
-        await self.storage.put(key, data, content_type=content_type)
+        await self.storage.put(key, data, content_type=content_type, owner=owner)
 
     async def discard(self) -> None:
         for key in self.keys:
@@ -86,7 +87,7 @@ async def upload(
 
     file_id = uuid.uuid4()
     key = storage_key_for(file_id)
-    await stored.put(key, data, content_type=detected.mime_type)
+    await stored.put(key, data, content_type=detected.mime_type, owner=user_id)
     file = await repository.add(
         session,
         File(

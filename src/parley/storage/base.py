@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
@@ -44,8 +45,10 @@ class Storage(Protocol):
 
     name: str
 
-    async def put(self, key: str, data: bytes, *, content_type: str) -> None:
-        """Store `data` under `key`, replacing any previous object; readers never see a partial object."""
+    async def put(self, key: str, data: bytes, *, content_type: str, owner: uuid.UUID | None = None) -> None:
+        """Store `data` under `key`, replacing any previous object; readers never see a partial object. `owner`:
+        the user whose data key seals the bytes (`EncryptedStorage`; None: the system's); the plain backends
+        store what they are given."""
         ...
 
     async def get(self, key: str) -> bytes:

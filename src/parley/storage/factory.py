@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from parley.config import Settings
+from parley.crypto.keyring import Crypto
 from parley.storage.base import Storage
+from parley.storage.encrypted import EncryptedStorage
 from parley.storage.local import LocalStorage
 
 
@@ -19,9 +21,15 @@ def create_storage(settings: Settings) -> Storage:
     return LocalStorage(settings.resolved_data_dir / "files")
 
 
-async def open_storage(settings: Settings) -> Storage:
+async def open_storage(settings: Settings, *, crypto: Crypto | None = None) -> Storage:
     """The configured storage, checked usable: the local directory exists, the S3 bucket answers (else a
-    StartupError saying what to fix)."""
+    StartupError saying what to fix). With `crypto`, what it stores is sealed with its owners' data keys
+    (`EncryptedStorage`; README, "Encryption at rest")."""
+    backend = await _open_backend(settings)
+    return EncryptedStorage(backend, crypto) if crypto is not None else backend
+
+
+async def _open_backend(settings: Settings) -> Storage:
     s3_settings = settings.s3.for_region(settings.region)
     if s3_settings.bucket:
         from parley.storage.s3 import S3Storage

@@ -37,7 +37,7 @@ class LocalStorage:
         # Also tightens a root an older Parley created world-readable: nothing below it is reachable then.
         await anyio.to_thread.run_sync(make_private_dir, self.root)
 
-    async def put(self, key: str, data: bytes, *, content_type: str) -> None:
+    async def put(self, key: str, data: bytes, *, content_type: str, owner: uuid.UUID | None = None) -> None:
         path = self.path_of(key)
         await anyio.to_thread.run_sync(_write_atomically, path, data)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -70,7 +71,7 @@ class S3Storage:
                 f"S3 bucket {self.bucket!r} at {where} is not usable ({exc}); create it or fix PARLEY_S3__*"
             ) from exc
 
-    async def put(self, key: str, data: bytes, *, content_type: str) -> None:
+    async def put(self, key: str, data: bytes, *, content_type: str, owner: uuid.UUID | None = None) -> None:
         client = await self._s3()
         try:
             await client.put_object(
