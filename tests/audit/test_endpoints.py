@@ -38,11 +38,12 @@ class TestExport:
         assert response.headers["content-disposition"].startswith('attachment; filename="parley-audit-')
         assert response.text.endswith("\n")
         exported = lines(response.text)
-        # The admin's own sign-in comes first; then the two rows, each linked to the one before.
-        assert [e["action"] for e in exported] == ["auth.login", "plan.put", "group.create"]
-        assert [e["id"] for e in exported[1:]] == [str(first), str(second)]
+        # The admin's own sign-in comes first; then the two rows, each linked to the one before; last, the record
+        # of this very export.
+        assert [e["action"] for e in exported] == ["auth.login", "plan.put", "group.create", "audit.export"]
+        assert [e["id"] for e in exported[1:3]] == [str(first), str(second)]
         assert exported[2]["details"] == {"name": "Ops ✓"}
-        assert [e["seq"] for e in exported] == [1, 2, 3]
+        assert [e["seq"] for e in exported] == [1, 2, 3, 4]
         assert exported[2]["prev_hash"] == exported[1]["hash"]
         assert set(exported[0]) == {
             "id", "seq", "created_at", "actor_id", "action", "target_type", "target_id", "ip", "details",
@@ -82,8 +83,8 @@ class TestExport:
         async with client.stream("GET", f"{EVENTS}/export", headers=admin.headers) as response:
             chunks = [chunk async for chunk in response.aiter_bytes()]
         exported = lines(b"".join(chunks).decode())
-        assert len(exported) == 1201
-        assert [e["details"]["i"] for e in exported[1:]] == list(range(1200))  # type: ignore[index]
+        assert len(exported) == 1202
+        assert [e["details"]["i"] for e in exported[1:-1]] == list(range(1200))  # type: ignore[index]
 
     async def test_a_reversed_time_range_is_refused(self, app, client):
         admin = await signed_in_user(app, client, role=Role.ADMIN)

@@ -11,6 +11,7 @@ from parley.analytics import csv_export, service
 from parley.analytics.repository import GroupBy
 from parley.analytics.schemas import AnalyticsReport
 from parley.auth.dependencies import AnalyticsReader
+from parley.db import SessionDep
 from parley.errors import problem_responses
 from parley.read_session import ReadSessionDep
 
@@ -31,11 +32,14 @@ Until = Annotated[AwareDatetime | None, Query(alias="to", description="End (excl
 async def analytics(
     principal: AnalyticsReader,
     session: ReadSessionDep,
+    audit_session: SessionDep,
     since: Since = None,
     until: Until = None,
     group_by: GroupBy = "day",
 ) -> AnalyticsReport:
-    return await service.report(session, since=since, until=until, group_by=group_by)
+    found = await service.report(session, since=since, until=until, group_by=group_by)
+    service.audit_read(audit_session, found, admin_id=principal.user_id, group_by=group_by, export=False)
+    return found
 
 
 @router.get(
@@ -47,11 +51,13 @@ async def analytics(
 async def analytics_csv(
     principal: AnalyticsReader,
     session: ReadSessionDep,
+    audit_session: SessionDep,
     since: Since = None,
     until: Until = None,
     group_by: GroupBy = "day",
 ) -> Response:
     found = await service.report(session, since=since, until=until, group_by=group_by)
+    service.audit_read(audit_session, found, admin_id=principal.user_id, group_by=group_by, export=True)
     return Response(
         csv_export.render(found),
         media_type="text/csv; charset=utf-8",

@@ -4,6 +4,7 @@ chargeback."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from decimal import Decimal
 
@@ -12,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.analytics import repository
 from parley.analytics.repository import GroupBy, Grouping
 from parley.analytics.schemas import ActiveUsers, AnalyticsPoint, AnalyticsReport, PlanChange
+from parley.audit import service as audit_service
+from parley.audit.service import AuditAction
 from parley.kit.periods import report_period
 
 _CENT_FRACTION = Decimal("0.000001")
@@ -102,4 +105,26 @@ async def report(
             PlanChange(from_plan=row.from_plan, to_plan=row.to_plan, count=row.count)
             for row in await repository.plan_changes(session, since=since, until=until)
         ],
+    )
+
+
+def audit_read(
+    session: AsyncSession, found: AnalyticsReport, *, admin_id: uuid.UUID, group_by: GroupBy, export: bool
+) -> None:
+    """A report per user is other users' data: who read it, for which period, is audited (README, "Audit trail").
+    Reports over days, models, groups or plans are aggregates and are not."""
+    if group_by != "user":
+        return
+    audit_service.record(
+        session,
+        AuditAction.ADMIN_USER_DATA_READ,
+        actor_id=admin_id,
+        target_type="analytics",
+        target_id="user",
+        details={
+            "what": "analytics.csv" if export else "analytics",
+            "since": found.since.isoformat(),
+            "until": found.until.isoformat(),
+            "users": len(found.series),
+        },
     )

@@ -66,6 +66,7 @@ async def list_audit_events(
 async def export_audit_events(
     principal: AuditReader,
     request: Request,
+    session: SessionDep,
     action: Annotated[list[str] | None, Query(max_length=50)] = None,
     target_type: Annotated[str | None, Query(max_length=32)] = None,
     actor_id: uuid.UUID | None = None,
@@ -76,6 +77,9 @@ async def export_audit_events(
         raise Unprocessable("`since` must be before `until`")
     if any(len(a) > 64 for a in action or ()):
         raise Unprocessable("an `action` is at most 64 characters")
+    filters = {"action": action, "target_type": target_type, "actor_id": actor_id, "since": since, "until": until}
+    # Who exported which part of the trail is itself recorded (committed before the first line goes out).
+    service.record_export(session, actor_id=principal.user_id, filters=filters)
     database: Database = request.app.state.database
 
     async def lines() -> AsyncIterator[bytes]:

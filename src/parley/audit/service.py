@@ -66,6 +66,14 @@ class AuditAction(StrEnum):
     ROLE_DELETE = "role.delete"
     # An answer whose replica died (or let it go while draining) continued by another one (chat.handover).
     ANSWER_HANDED_OVER = "chat.answer_handed_over"
+    # Retrieval provenance: the document chunks (and their files) one answer showed its user (target: the answer).
+    RETRIEVAL_PROVENANCE = "chat.retrieval_provenance"
+    # Someone other than its owner read a file (a knowledge-base grantee: its details, download, or attaching it).
+    FILE_ACCESS_BY_OTHER = "file.access_by_other"
+    # An administrator read per-user data of others (analytics grouped by user).
+    ADMIN_USER_DATA_READ = "admin.user_data_read"
+    # The audit trail itself exported (for a SIEM), with its filters.
+    AUDIT_EXPORT = "audit.export"
     # GDPR (issue 14): a data export asked for, an account erased (target: its pseudonymous tombstone), a legal
     # hold set or lifted, and one retention run's deletes for one user (with counts).
     USER_EXPORT = "user.export"
@@ -136,3 +144,22 @@ def stream_events(
 async def verify_chain(session: AsyncSession, *, trusted_public_keys: Iterable[str]) -> chain.Verdict:
     """Walk the hash chain and its signed checkpoints (`parley.audit.chain.verify`)."""
     return await chain.verify(session, trusted_public_keys=trusted_public_keys)
+
+
+def record_export(session: AsyncSession, *, actor_id: uuid.UUID, filters: dict[str, Any]) -> None:
+    """The trail exported (a SIEM pull, an auditor's download): by whom, with which filters."""
+    record(
+        session,
+        AuditAction.AUDIT_EXPORT,
+        actor_id=actor_id,
+        target_type="audit",
+        details={name: _plain(value) for name, value in filters.items() if value},
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value

@@ -16,6 +16,8 @@ from typing import Any
 
 import structlog
 
+from parley.audit import service as audit_service
+from parley.audit.service import AuditAction
 from parley.chat import context, handover, repository
 from parley.chat.generation import ConversationSnapshot, Generation
 from parley.chat.grounding import Grounder, Grounding
@@ -373,6 +375,7 @@ class ChatEngine:
                 preparation=grounding.spent,
                 cache_hit=cache_hit,
                 notice=notice,
+                provenance=grounding.provenance(),
             )
         except handover.Fenced:  # taken over while it ended here: the new writer finishes and bills it
             handover.stand_down(self, job, chars=len(content))
@@ -477,6 +480,7 @@ class ChatEngine:
         preparation: list[tuple[str, Usage]],
         cache_hit: bool = False,
         notice: dict[str, str] | None = None,
+        provenance: dict[str, Any] | None = None,
     ) -> Decimal:
         charges = usage_service.price_completion(
             self.router.registry.config,
@@ -518,6 +522,16 @@ class ChatEngine:
             )
             if not finished:
                 raise handover.Fenced(job.message_id)
+            if provenance is not None:
+                # Retrieval provenance (README, "Audit trail"): which document chunks this answer showed its user.
+                audit_service.record(
+                    session,
+                    AuditAction.RETRIEVAL_PROVENANCE,
+                    actor_id=job.user_id,
+                    target_type="message",
+                    target_id=job.message_id,
+                    details={"conversation_id": str(job.conversation_id), **provenance},
+                )
             await usage_service.record_charges(
                 session,
                 self.quota_ledger,

@@ -127,12 +127,34 @@ def _terms(question: str) -> list[str]:
     return sorted({w.lower() for w in _QUESTION_WORD.findall(question)}, key=len, reverse=True)[:8]
 
 
+# A summary of whole documents shows every chunk of them: past this many, the audit row lists the first ones and
+# the count (the files name the rest).
+_PROVENANCE_MAX_CHUNKS = 200
+
+
 @dataclass
 class Grounding:
     """The sources of one answer, and what preparing them cost (map-reduce summaries call the model)."""
 
     sources: list[Source] = field(default_factory=list)
     spent: list[tuple[str, Usage]] = field(default_factory=list)
+    # The document chunks shown to the model (directly, or summarised into the sources): retrieval provenance.
+    chunks: list[RetrievedChunk] = field(default_factory=list)
+    mode: str = "search"
+
+    def provenance(self) -> dict[str, Any] | None:
+        """Which chunks of which files this answer drew on, for its audit row (None: no documents)."""
+        if not self.chunks:
+            return None
+        chunk_ids = [str(c.chunk_id) for c in self.chunks]
+        record: dict[str, Any] = {
+            "mode": self.mode,
+            "files": list(dict.fromkeys(str(c.file_id) for c in self.chunks)),
+            "chunks": chunk_ids[:_PROVENANCE_MAX_CHUNKS],
+        }
+        if len(chunk_ids) > _PROVENANCE_MAX_CHUNKS:  # a summary of long documents: every chunk of its files
+            record["chunk_count"] = len(chunk_ids)
+        return record
 
     def message(self) -> ChatMessage | None:
         if not self.sources:
@@ -213,7 +235,8 @@ class Grounder:
                 top_k=self.settings.top_k,
                 settings=self.settings,
             )
-        return Grounding(sources=_numbered(_within_budget(chunks, source_budget)))
+        kept = _within_budget(chunks, source_budget)
+        return Grounding(sources=_numbered(kept), chunks=kept)
 
     async def _wait_for_ingestion(
         self, *, user_id: uuid.UUID, role: str, scope: RetrievalScope, progress: Progress
@@ -251,10 +274,10 @@ class Grounder:
     ) -> Grounding:
         """Whole documents as sources when they fit; otherwise map (summarise windows that fit) and reduce
         (summarise the summaries) until they do."""
-        total = sum(c.token_count for doc in documents for c in doc)
-        if total <= budget:
-            return Grounding(sources=_numbered([c for doc in documents for c in doc]))
-        grounding = Grounding()
+        every = [c for doc in documents for c in doc]
+        if sum(c.token_count for c in every) <= budget:
+            return Grounding(sources=_numbered(every), chunks=every, mode="documents")
+        grounding = Grounding(chunks=every, mode="summary")
         # Map: each window is one model call that must fit the model's context beside the instruction.
         window = max(256, min(budget, model.config.context_window - model.config.max_output_tokens - 512))
         parts: list[_Part] = []

@@ -12,6 +12,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley import jobs
+from parley.audit import service as audit_service
+from parley.audit.service import AuditAction
 from parley.config import FileSettings
 from parley.conversations import service as conversation_service
 from parley.errors import NotFound
@@ -121,6 +123,16 @@ async def get_readable(session: AsyncSession, *, user_id: uuid.UUID, role: str, 
     file = await repository.get_readable(session, user_id=user_id, role=role, file_id=file_id)
     if file is None:
         raise NotFound("file not found")
+    if file.user_id != user_id:
+        # Read through a knowledge-base share: audited, with whose file it is (README, "Audit trail").
+        audit_service.record(
+            session,
+            AuditAction.FILE_ACCESS_BY_OTHER,
+            actor_id=user_id,
+            target_type="file",
+            target_id=file.id,
+            details={"owner_id": str(file.user_id)},
+        )
     return file
 
 
