@@ -28,6 +28,7 @@ BASE: dict[str, Any] = {
 }
 EVERYTHING: dict[str, Any] = {
     **BASE,
+    "redis": {**BASE["redis"], "cluster": True},
     "rabbitmq": {"url": "amqps://parley:pw@mq.internal:5671/"},
     "s3": {"bucket": "parley-files", "region": "eu-west-1"},
     "ingress": {"enabled": True, "host": "chat.example.com"},
@@ -173,7 +174,7 @@ class TestDeployment:
         settings = Settings(_env_file=None)  # type: ignore[call-arg]
         assert environment["PARLEY_MODELS"] == "/etc/parley/models.yaml"
         assert settings.database_url == "postgresql+asyncpg://parley:pw@db.internal:5432/parley"
-        assert settings.redis_url == "rediss://cache.internal:6379/0"
+        assert settings.redis_url == "rediss://cache.internal:6379/0" and settings.redis_cluster
         assert settings.rabbitmq_url == "amqps://parley:pw@mq.internal:5671/"
         assert settings.s3.bucket == "parley-files" and settings.s3.region == "eu-west-1"
         assert settings.auth.jwt_secret is not None and settings.auth.jwt_secret.get_secret_value() == JWT
