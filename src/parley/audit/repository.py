@@ -11,6 +11,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.models import AuditEvent
+from parley.privacy.logmask import mask, mask_value
 
 
 def add(
@@ -23,13 +24,15 @@ def add(
     ip: str | None,
     details: dict[str, Any],
 ) -> AuditEvent:
+    # Personal data (emails, cards, IBANs, phones) never reaches the trail, whoever calls (README, "PII"); the
+    # client address stays, for investigations.
     event = AuditEvent(
         action=action,
         actor_id=actor_id,
         target_type=target_type,
-        target_id=target_id,
+        target_id=None if target_id is None else mask(target_id),
         ip=ip,
-        details=details,
+        details=mask_value(details),
     )
     session.add(event)
     return event

@@ -12,6 +12,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.models import UsageLog
+from parley.privacy.logmask import mask_value
 
 # Requests are answers (or API calls without a stored message), not rows: an answer's title, summaries and
 # abandoned fallbacks are rows of their own but part of the one request.
@@ -19,8 +20,9 @@ _REQUESTS = func.count(func.distinct(func.coalesce(UsageLog.message_id, UsageLog
 
 
 async def add_many(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert usage rows (values by column name), all in one statement, at once (not at the flush)."""
-    await session.execute(insert(UsageLog), list(rows))
+    """Insert usage rows (values by column name), all in one statement, at once (not at the flush). Strings are
+    masked of personal data first (README, "PII"): a model name or note never carries an email into the record."""
+    await session.execute(insert(UsageLog), [mask_value(row) for row in rows])
 
 
 async def totals(
