@@ -104,6 +104,13 @@ def test_backup_wipe_restore_keeps_accounts_conversations_files_and_sessions(tmp
         backed_up = _parley("backup", str(archive), "--data-dir", str(data_dir))
         assert backed_up.returncode == 0, backed_up.stderr
         assert "1 stored file(s)" in backed_up.stderr
+        # The key file of encryption at rest is in the archive; the file's bytes in it are sealed.
+        with tarfile.open(archive) as members:
+            assert "keys/crypto/keyring.json" in members.getnames()
+            stored = members.extractfile(f"files/uploads/{file_id}")
+            assert stored is not None
+            sealed = stored.read()
+        assert sealed.startswith(b"\x89PRLYSF") and document[200:260] not in sealed
         # The backup borrowed the running server's database and left it running.
         assert _titles(url, headers) == {"Quarterly plan", "Holiday rota"}
 

@@ -50,8 +50,9 @@ from parley.kit.private_paths import make_private_dir
 from parley.migrations.runner import alembic_config, upgrade_to_head
 
 # Keys Parley writes into its data dir when they are not configured (auth/tokens.py, identity/saml_keys.py,
-# audit/signing.py).
-_KEY_PATHS = ("jwt-secret", "saml", "audit-signing-key.pem")
+# audit/signing.py, and the key file of encryption at rest: crypto/providers/local.py, without which nothing
+# sealed in the database or the files opens).
+_KEY_PATHS = ("jwt-secret", "saml", "audit-signing-key.pem", "crypto")
 
 
 def run_backup(settings: Settings, archive: Path) -> int:
@@ -101,6 +102,14 @@ def run_backup(settings: Settings, archive: Path) -> int:
         print(
             "parley: note: files in S3 are not in the archive: protect the bucket with its own versioning "
             'and replication (README, "Backup and restore")',
+            file=sys.stderr,
+        )
+    key_file = settings.crypto.key_file_in(data_dir)
+    if settings.crypto.provider != "local" or not key_file.resolve().is_relative_to(data_dir / "crypto"):
+        where = key_file if settings.crypto.provider == "local" else f"the {settings.crypto.provider} key"
+        print(
+            f"parley: note: the key-encryption key ({where}) is not in the archive; without it the archive's "
+            'encrypted data cannot be read (README, "Encryption at rest")',
             file=sys.stderr,
         )
     return 0
