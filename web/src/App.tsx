@@ -21,6 +21,7 @@ const AnalyticsPage = lazyPage(() => import("./admin/AnalyticsPage"));
 const PlansPage = lazyPage(() => import("./admin/PlansPage"));
 const ProvisioningPage = lazyPage(() => import("./admin/ProvisioningPage"));
 const RolesPage = lazyPage(() => import("./admin/RolesPage"));
+const AuditPage = lazyPage(() => import("./admin/AuditPage"));
 const FilesPage = lazyPage(() => import("./files/FilesPage"));
 const KnowledgeBasesPage = lazyPage(() => import("./knowledge/KnowledgeBasesPage"));
 const KnowledgeBasePage = lazyPage(() => import("./knowledge/KnowledgeBasePage"));
@@ -82,6 +83,7 @@ export function AppRoutes() {
         <Route path="/admin/analytics" element={<AdminOnly permission="admin:analytics"><AnalyticsPage /></AdminOnly>} />
         <Route path="/admin/plans" element={<AdminOnly permission="admin:plans"><PlansPage /></AdminOnly>} />
         <Route path="/admin/provisioning" element={<AdminOnly permission="admin:users"><ProvisioningPage /></AdminOnly>} />
+        <Route path="/admin/audit" element={<AdminOnly permission="admin:audit"><AuditPage /></AdminOnly>} />
       </Route>
       <Route path="*" element={<Navigate to="/chat" replace />} />
     </Routes>

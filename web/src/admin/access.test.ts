@@ -15,9 +15,9 @@ describe("administration access", () => {
     expect(firstAdminSection(analyst)).toBe("/admin/groups");
   });
 
-  it("a user without administration permissions has no section; an admin starts with users", () => {
+  it("a user without administration permissions has no section; an auditor opens the audit trail; an admin starts with users", () => {
     expect(firstAdminSection(person("user", ["chat", "profile:read"]))).toBeNull();
-    expect(firstAdminSection(person("auditor", ["admin:audit"]))).toBeNull();
+    expect(firstAdminSection(person("auditor", ["admin:audit"]))).toBe("/admin/audit");
     expect(firstAdminSection(person("admin", ["admin:users", "admin:roles"]))).toBe("/admin");
     // a profile read before permissions were listed: the built-in admin still gets in
     expect(can(person("admin"), "admin:roles")).toBe(true);

@@ -8,6 +8,7 @@ export const ADMIN_SECTIONS = [
   { path: "/admin/plans", permission: "admin:plans", label: "admin.plansTab" },
   { path: "/admin/analytics", permission: "admin:analytics", label: "admin.analyticsTab" },
   { path: "/admin/provisioning", permission: "admin:users", label: "admin.provisioningTab" },
+  { path: "/admin/audit", permission: "admin:audit", label: "audit.tab" },
 ] as const satisfies readonly { path: string; permission: Permission; label: string }[];
 
 /** Whether the signed-in user holds `permission` (an admin holds every administration permission). */
