@@ -10,6 +10,7 @@ one scoped to `conversations:read` only and one with the default (full non-admin
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -246,7 +247,27 @@ async def _fresh_role(world: World) -> dict[str, Any]:
     return {"name": f"role-{uuid.uuid4().hex[:10]}", "permissions": ["chat"]}
 
 
+async def _ready_export_of_a(world: World) -> str:
+    """A's data export, built (by the app's job workers) and ready to download; one per world, since A may run
+    only one export at a time."""
+    made: str | None = getattr(world, "export_of_a", None)
+    if made is not None:
+        return made
+    headers = world.auth("user_a")
+    response = await world.client.post(f"{API}/users/me/export", headers=headers)
+    assert response.status_code == 202, response.text
+    made = str(response.json()["id"])
+    for _ in range(300):
+        status = (await world.client.get(f"{API}/users/me/exports/{made}", headers=headers)).json()["status"]
+        if status == "ready":
+            break
+        await asyncio.sleep(0.1)
+    world.export_of_a = made  # type: ignore[attr-defined]
+    return made
+
+
 PATH_PARAMETERS["group_id"] = _new_group_with_target
+PATH_PARAMETERS["export_id"] = _ready_export_of_a
 PATH_PARAMETERS["name"] = _new_plan
 PATH_PARAMETERS["role_id"] = _new_role
 
@@ -300,6 +321,18 @@ CASES: list[Case] = [
         label="name",
     ),
     Case("PATCH", f"{API}/users/me", SIGNED_IN_ONLY, body=_fixed(CHANGE_PASSWORD), label="password change"),
+    # Your data (GDPR): exports and erasure need a signed-in session; a leaked key can neither take nor delete it.
+    Case("POST", f"{API}/users/me/export", Allowed(202, 202, 202, 403, 403)),
+    Case("GET", f"{API}/users/me/exports", SIGNED_IN_ONLY),
+    Case("GET", f"{API}/users/me/exports/{{export_id}}", Allowed(200, 404, 404, 403, 403)),
+    Case("GET", f"{API}/users/me/exports/{{export_id}}/download", Allowed(200, 404, 404, 403, 403)),
+    # Callers in turn: A and B delete their accounts; the admin is the last admin (409); A's keys died with A (401).
+    Case(
+        "DELETE",
+        f"{API}/users/me",
+        Allowed(user_a=204, user_b=204, admin=409, read_key=401, full_key=401),
+        body=_fixed({"password": PASSWORD}),
+    ),
     # Managing credentials needs a signed-in session: a leaked key cannot mint or revoke keys.
     Case("GET", KEYS, SIGNED_IN_ONLY),
     Case("POST", KEYS, Allowed(201, 201, 201, 403, 403), body=_fixed({"name": "another"})),
@@ -311,6 +344,8 @@ CASES: list[Case] = [
     Case("POST", f"{API}/admin/users/{{user_id}}/unsuspend", ADMIN_ONLY),
     Case("PUT", f"{API}/admin/users/{{user_id}}/limits", ADMIN_ONLY, body=_fixed({"tokens_per_day": 5})),
     Case("DELETE", f"{API}/admin/users/{{user_id}}/limits", Allowed(403, 403, 204, 403, 403)),
+    Case("DELETE", f"{API}/admin/users/{{user_id}}", Allowed(403, 403, 204, 403, 403)),
+    Case("POST", f"{API}/admin/users/{{user_id}}/legal-hold", ADMIN_ONLY, body=_fixed({"hold": True})),
     Case("GET", f"{API}/admin/plans", ADMIN_ONLY),
     Case("PUT", f"{API}/admin/plans/{{name}}", ADMIN_ONLY, body=_fixed({"tokens_per_day": 5})),
     Case("DELETE", f"{API}/admin/plans/{{name}}", Allowed(403, 403, 204, 403, 403)),

@@ -46,6 +46,10 @@ from parley.errors import install_error_handlers
 from parley.files.endpoints import router as files_router
 from parley.files.service import DELETE_BYTES_JOB
 from parley.files.tasks import StoredFileDeletion
+from parley.gdpr import tasks as gdpr_tasks
+from parley.gdpr.endpoints import admin_router as admin_gdpr_router
+from parley.gdpr.endpoints import router as gdpr_router
+from parley.gdpr.tombstones import Tombstones
 from parley.groups.admin_endpoints import router as admin_groups_router
 from parley.groups.endpoints import router as groups_router
 from parley.health.endpoints import router as health_router
@@ -223,6 +227,9 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
             await open_streams.start()
             ingestion = IngestionTask(database, storage, embedder, settings)
             jobs.register(INGEST_FILE_JOB, ingestion, on_give_up=ingestion.give_up)
+            # GDPR (README, "Your data"): exports built and expired, erased accounts' zips deleted, retention.
+            gdpr_tasks.register_jobs(jobs, database, storage, settings.gdpr, seeds=app.state.plan_seeds)
+            await gdpr_tasks.schedule_retention(database)
             await jobs.start()
             # Signed checkpoints of the audit chain (README, "Audit trail").
             checkpoints = CheckpointSchedule(
@@ -295,6 +302,8 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
     # Read here, not in the lifespan: a bad plan file stops start-up before anything is started.
     app.state.plan_seeds = load_plan_file(settings.plans_file)
     app.state.oidc = OIDCProviders(settings.oidc)
+    # The key naming erased accounts (README, "Your data"), generated into the data dir on first start if unset.
+    app.state.tombstones = Tombstones.from_settings(settings.gdpr, settings.resolved_data_dir)
     # SAML IdPs; Parley's SP key pair is generated into the data dir on first start with one configured.
     app.state.saml = SAMLProviders(settings.saml, key_pair_if_needed(settings.saml, settings.resolved_data_dir))
     # The audit checkpoints' signing key: created (0600) in the data dir on first start when not configured.
@@ -306,8 +315,10 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
         identity_router,
         saml_router,
         users_router,
+        gdpr_router,
         api_keys_router,
         admin_users_router,
+        admin_gdpr_router,
         admin_groups_router,
         admin_plans_router,
         admin_models_router,

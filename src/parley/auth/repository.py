@@ -134,3 +134,13 @@ async def revoke_all_of_user(
     if except_family is not None:
         query = query.where(RefreshToken.family_id != except_family)
     await session.execute(query.values(revoked_at=func.now()))
+
+
+async def family_started_at(session: AsyncSession, *, user_id: uuid.UUID, family_id: uuid.UUID) -> datetime | None:
+    """When the session (refresh-token family) was signed in: its first token's creation; None if unknown."""
+    started: datetime | None = await session.scalar(
+        select(func.min(RefreshToken.created_at)).where(
+            RefreshToken.family_id == family_id, RefreshToken.user_id == user_id
+        )
+    )
+    return started

@@ -127,3 +127,9 @@ async def revoke_user_sessions(
     session: AsyncSession, user_id: uuid.UUID, *, except_family: uuid.UUID | None = None
 ) -> None:
     await repository.revoke_all_of_user(session, user_id, except_family=except_family)
+
+
+async def signed_in_at(session: AsyncSession, *, user_id: uuid.UUID, family_id: uuid.UUID) -> datetime | None:
+    """When the user signed in to start this session (a refresh does not count): for actions that need a recent
+    sign-in, such as deleting the account without a password."""
+    return await repository.family_started_at(session, user_id=user_id, family_id=family_id)

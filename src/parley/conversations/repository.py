@@ -125,3 +125,24 @@ async def last_counted_answer(session: AsyncSession, conversation_id: uuid.UUID)
         .order_by(Message.seq.desc())
         .limit(1)
     )
+
+
+async def remove_all_of(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """Delete every conversation of a user (their messages go by cascade); how many (account erasure)."""
+    result = await session.execute(
+        delete(Conversation).where(Conversation.user_id == user_id).returning(Conversation.id)
+    )
+    return len(result.all())
+
+
+async def remove_untouched(session: AsyncSession, *, user_id: uuid.UUID, before: datetime, limit: int) -> int:
+    """Delete at most `limit` of a user's conversations with no activity since `before` (retention); rows another
+    transaction holds are left for the next batch. How many."""
+    due = (
+        select(Conversation.id)
+        .where(Conversation.user_id == user_id, Conversation.last_activity_at < before)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(delete(Conversation).where(Conversation.id.in_(due)).returning(Conversation.id))
+    return len(result.all())

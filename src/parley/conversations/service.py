@@ -89,6 +89,16 @@ async def delete(session: AsyncSession, *, user_id: uuid.UUID, conversation_id: 
         raise NotFound("conversation not found")
 
 
+async def delete_all_of(session: AsyncSession, *, user_id: uuid.UUID) -> int:
+    """Remove every conversation of a user with their messages (account erasure); how many."""
+    return await repository.remove_all_of(session, user_id)
+
+
+async def delete_untouched(session: AsyncSession, *, user_id: uuid.UUID, before: datetime, limit: int) -> int:
+    """Remove up to `limit` of a user's conversations untouched since `before` (retention); how many."""
+    return await repository.remove_untouched(session, user_id=user_id, before=before, limit=limit)
+
+
 _RATING_VALUES = {"up": 1, "down": -1}
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import Select, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.knowledge_bases.repository import file_readable_through_knowledge_base
-from parley.models import File
+from parley.models import File, KnowledgeBaseFile
 
 
 def owned_by(user_id: uuid.UUID) -> Select[File]:
@@ -68,3 +68,26 @@ async def remove(session: AsyncSession, *, user_id: uuid.UUID, file_id: uuid.UUI
         delete(File).where(File.id == file_id, File.user_id == user_id).returning(File.storage_key)
     )
     return result.scalar_one_or_none()
+
+
+async def remove_all_of(session: AsyncSession, user_id: uuid.UUID) -> list[str]:
+    """Delete every file row of a user (chunks and memberships go by cascade); their storage keys."""
+    result = await session.execute(delete(File).where(File.user_id == user_id).returning(File.storage_key))
+    return list(result.scalars())
+
+
+async def remove_uploaded_before(
+    session: AsyncSession, *, user_id: uuid.UUID, before: datetime, limit: int
+) -> list[str]:
+    """Delete at most `limit` of a user's uploads stored before `before` that are in no knowledge base (curated
+    documents stay until their owner removes them); rows another transaction holds wait for the next batch.
+    Their storage keys."""
+    in_knowledge_base = select(KnowledgeBaseFile.file_id).where(KnowledgeBaseFile.file_id == File.id).exists()
+    due = (
+        select(File.id)
+        .where(File.user_id == user_id, File.created_at < before, ~in_knowledge_base)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(delete(File).where(File.id.in_(due)).returning(File.storage_key))
+    return list(result.scalars())

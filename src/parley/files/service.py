@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import anyio.to_thread
 import structlog
@@ -164,3 +165,21 @@ async def delete(session: AsyncSession, *, user_id: uuid.UUID, file_id: uuid.UUI
     if key is None:
         raise NotFound("file not found")
     await jobs.enqueue(session, DELETE_BYTES_JOB, {"storage_key": key})
+
+
+async def delete_all_of(session: AsyncSession, *, user_id: uuid.UUID) -> int:
+    """Remove every file of a user (account erasure): rows now, bytes by jobs committed with the deletion. How
+    many."""
+    keys = await repository.remove_all_of(session, user_id)
+    for key in keys:
+        await jobs.enqueue(session, DELETE_BYTES_JOB, {"storage_key": key})
+    return len(keys)
+
+
+async def delete_uploaded_before(session: AsyncSession, *, user_id: uuid.UUID, before: datetime, limit: int) -> int:
+    """Remove up to `limit` of a user's uploads older than `before` that are in no knowledge base (retention),
+    their bytes by jobs committed with the deletion. How many."""
+    keys = await repository.remove_uploaded_before(session, user_id=user_id, before=before, limit=limit)
+    for key in keys:
+        await jobs.enqueue(session, DELETE_BYTES_JOB, {"storage_key": key})
+    return len(keys)

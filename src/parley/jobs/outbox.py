@@ -272,6 +272,16 @@ async def prune_done(session: AsyncSession, *, older_than: timedelta) -> int:
     return len(result.all())
 
 
+async def pending_of_kind(session: AsyncSession, kind: str, *, running_too: bool) -> bool:
+    """Whether a job of `kind` waits (queued, or also running with `running_too`): for self-scheduling periodic
+    jobs, which enqueue their next run only when none is pending."""
+    statuses = [QUEUED, RUNNING] if running_too else [QUEUED]
+    found = await session.scalar(
+        select(func.count()).select_from(Job).where(Job.kind == kind, Job.status.in_(statuses))
+    )
+    return bool(found)
+
+
 @dataclass(frozen=True)
 class QueueDepth:
     """What waits in the outbox for one kind of job: how many, and for how long the oldest has been due."""

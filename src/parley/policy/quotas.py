@@ -54,6 +54,11 @@ def stored(overrides: Plan) -> dict[str, Any]:
     return overrides.model_dump(mode="json", exclude_unset=True)
 
 
+# Retention periods are duties to delete, not allowances: the shortest one the plan or a group sets applies (null
+# sets none), so a group can impose retention on its members whatever their plan (README, "Your data").
+SHORTEST_WINS = frozenset({"conversation_retention_days", "file_retention_days"})
+
+
 def effective_plan(plan: Plan, *, user: Mapping[str, Any] | None, groups: Sequence[Mapping[str, Any]]) -> Plan:
     """The limits a user has: the plan's, each raised to the most generous value the user's groups give, and
     replaced by the user's own override where one is set. `user` and `groups` are stored overrides (only the
@@ -66,10 +71,17 @@ def effective_plan(plan: Plan, *, user: Mapping[str, Any] | None, groups: Sequen
         if field == "pii_policy":  # not a limit to be generous with: a group's replaces the plan's (README, "PII")
             values[field] = group_pii_policy(values[field], [group.get(field) for group in groups])
             continue
+        merge = _shortest_set if field in SHORTEST_WINS else _more_generous
         for group in groups:
             if field in group:
-                values[field] = _more_generous(values[field], group[field])
+                values[field] = merge(values[field], group[field])
     return Plan.model_validate(values)
+
+
+def _shortest_set(current: Any, offered: Any) -> Any:
+    if current is None or offered is None:
+        return offered if current is None else current
+    return min(current, offered)
 
 
 def _more_generous(current: Any, offered: Any) -> Any:

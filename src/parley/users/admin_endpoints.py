@@ -15,14 +15,14 @@ from parley.plans import service as plans_service
 from parley.plans.dependencies import SeededPlans
 from parley.policy.quotas import LimitOverrides
 from parley.users import service
-from parley.users.schemas import AdminUserUpdate, UserRead
+from parley.users.schemas import AdminUserRead, AdminUserUpdate
 
 router = APIRouter(prefix="/api/v1/admin/users", tags=["admin"])
 
 
 @router.get(
     "",
-    response_model=Page[UserRead],
+    response_model=Page[AdminUserRead],
     responses=problem_responses(401, 403, 422),
     summary="List users (search by email or name, filter by role and status)",
 )
@@ -34,7 +34,7 @@ async def list_users(
     is_active: bool | None = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> Page[UserRead]:
+) -> Page[AdminUserRead]:
     users, total = await service.list_users(
         session,
         search=q,
@@ -43,18 +43,18 @@ async def list_users(
         page=page,
         page_size=page_size,
     )
-    return Page[UserRead](
-        items=[UserRead.model_validate(u) for u in users], total=total, page=page, page_size=page_size
+    return Page[AdminUserRead](
+        items=[AdminUserRead.model_validate(u) for u in users], total=total, page=page, page_size=page_size
     )
 
 
 @router.post(
     "/{user_id}/suspend",
-    response_model=UserRead,
+    response_model=AdminUserRead,
     responses=problem_responses(401, 403, 404, 409, 422),
     summary="Suspend a user: every call of theirs is refused from now on, and their answers being written stop",
 )
-async def suspend(user_id: uuid.UUID, request: Request, principal: AdminUser, session: SessionDep) -> UserRead:
+async def suspend(user_id: uuid.UUID, request: Request, principal: AdminUser, session: SessionDep) -> AdminUserRead:
     user = await service.set_active(
         session,
         admin=principal.user,
@@ -63,23 +63,23 @@ async def suspend(user_id: uuid.UUID, request: Request, principal: AdminUser, se
         ip=client_ip(request),
         answers=(request.app.state.chat_engine, request.app.state.open_streams),
     )
-    return UserRead.model_validate(user)
+    return AdminUserRead.model_validate(user)
 
 
 @router.post(
     "/{user_id}/unsuspend",
-    response_model=UserRead,
+    response_model=AdminUserRead,
     responses=problem_responses(401, 403, 404, 422),
     summary="Reinstate a suspended user",
 )
-async def unsuspend(user_id: uuid.UUID, request: Request, principal: AdminUser, session: SessionDep) -> UserRead:
+async def unsuspend(user_id: uuid.UUID, request: Request, principal: AdminUser, session: SessionDep) -> AdminUserRead:
     user = await service.set_active(session, admin=principal.user, user_id=user_id, active=True, ip=client_ip(request))
-    return UserRead.model_validate(user)
+    return AdminUserRead.model_validate(user)
 
 
 @router.patch(
     "/{user_id}",
-    response_model=UserRead,
+    response_model=AdminUserRead,
     responses=problem_responses(401, 403, 404, 409, 422),
     summary="Change a user's role, subscription tier or cost centre",
 )
@@ -90,7 +90,7 @@ async def update_user(
     principal: AdminUser,
     session: SessionDep,
     seeds: SeededPlans,
-) -> UserRead:
+) -> AdminUserRead:
     if body.subscription_tier is not None:
         await plans_service.check_exists(session, body.subscription_tier, seeds=seeds)
     user = await service.admin_update(
@@ -103,7 +103,7 @@ async def update_user(
         cost_centre=(body.cost_centre or None) if "cost_centre" in body.model_fields_set else ...,
         ip=client_ip(request),
     )
-    return UserRead.model_validate(user)
+    return AdminUserRead.model_validate(user)
 
 
 @router.put(

@@ -80,7 +80,8 @@ async def list_page(
     offset: int,
     limit: int,
 ) -> tuple[list[User], int]:
-    query = select(User)
+    # Tombstones of erased accounts are not accounts: they only carry the usage kept for billing.
+    query = select(User).where(User.erased_at.is_(None))
     if search:
         pattern = f"%{_escape_like(search.strip())}%"
         query = query.where(or_(User.email.ilike(pattern), User.full_name.ilike(pattern)))

@@ -31,6 +31,13 @@ class UserRead(BaseModel):
     last_login_at: datetime | None
 
 
+class AdminUserRead(UserRead):
+    """A user as administrators see them: also their legal hold (GDPR, issue 14), which users do not see."""
+
+    legal_hold_at: datetime | None = Field(default=None, description="Since when a legal hold is set; null: none")
+    legal_hold_reason: str | None = None
+
+
 class ProfileUpdate(Input):
     """What a user may change about themselves. Anything else (role, tier, is_active…) is refused with 422."""
 
