@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from parley.audit import chain
-from parley.audit.checkpoints import write_checkpoint
+from parley.audit.checkpoints import CheckpointSchedule, write_checkpoint
 from parley.audit.service import AuditAction, record
 from parley.db import Database
 
@@ -189,6 +189,27 @@ class TestCheckpoints:
         result = await verdict(app)
         assert result.ok and result.checkpoints == 2 and result.verified_checkpoint_seq == 3
 
+    async def test_the_schedule_signs_the_head_while_the_app_runs(self, app, client):
+        await append(app, 2)
+        schedule = CheckpointSchedule(app.state.database, app.state.audit_signer, interval_seconds=0.05)
+        await schedule.start()
+        try:
+            for _ in range(200):
+                result = await verdict(app)
+                if result.verified_checkpoint_seq == 2:
+                    break
+                await asyncio.sleep(0.05)
+            await append(app, 1)
+            for _ in range(200):
+                result = await verdict(app)
+                if result.verified_checkpoint_seq == 3:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await schedule.stop()
+        assert result.ok and result.verified_checkpoint_seq == 3
+        assert result.checkpoints == 2  # one per growth of the chain, not one per interval
+
     async def test_a_rewritten_chain_no_longer_matches_the_checkpoint(self, app, client):
         await append(app, 6)
         await self.checkpoint(app)
@@ -224,7 +245,7 @@ class TestCheckpoints:
         assert result.problem is not None
         assert (result.problem.kind, result.problem.seq) == ("truncated", 5)
 
-    async def test_an_edited_or_foreign_checkpoint_is_refused(self, app, client):
+    async def test_an_edited_checkpoint_is_refused_a_foreign_one_left_out(self, app, client):
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
         from parley.audit.signing import CheckpointSigner
@@ -236,12 +257,17 @@ class TestCheckpoints:
         assert result.problem is not None and result.problem.kind == "checkpoint"
         assert "signature" in result.problem.message
 
+        # A checkpoint signed by a key not trusted here vouches for nothing: left out, and said so.
         await tamper(app, "DELETE FROM audit_checkpoints")
         async with app.state.database.session() as session:
             await write_checkpoint(session, CheckpointSigner(Ed25519PrivateKey.generate()))
         result = await verdict(app)
-        assert result.problem is not None and result.problem.kind == "checkpoint"
-        assert "not trusted" in result.problem.message
+        assert result.ok and result.untrusted_checkpoints == 1 and result.verified_checkpoint_seq is None
+        assert "1 checkpoint(s) signed by keys not trusted here were not used" in result.summary()
+        # ... nor can it pass off a cut tail: truncation is judged by trusted checkpoints and the head.
+        await tamper(app, "DELETE FROM audit_events WHERE seq = 3")
+        result = await verdict(app)
+        assert result.problem is not None and result.problem.kind == "truncated"
 
 
 async def test_the_trigger_hashes_exactly_what_verify_recomputes(app, client):

@@ -86,6 +86,8 @@ class Verdict:
     verified_checkpoint_at: datetime | None = None
     # Checkpoints not checked for want of their public key (no trusted keys were given).
     unchecked_checkpoints: int = 0
+    # Checkpoints signed by keys not trusted here: not used (they cannot vouch for the chain, nor break it).
+    untrusted_checkpoints: int = 0
     problem: Problem | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -104,7 +106,12 @@ class Verdict:
             if self.verified_checkpoint_seq is not None
             else ", no signed checkpoint yet"
         )
-        return f"audit chain verified: {self.rows} rows{checkpoint}"
+        ignored = (
+            f" ({self.untrusted_checkpoints} checkpoint(s) signed by keys not trusted here were not used)"
+            if self.untrusted_checkpoints
+            else ""
+        )
+        return f"audit chain verified: {self.rows} rows{checkpoint}{ignored}"
 
 
 @dataclass(frozen=True)
@@ -126,14 +133,19 @@ _WALK = text(
 
 async def verify(session: AsyncSession, *, trusted_public_keys: Iterable[str] = ()) -> Verdict:
     """Walk the whole chain and its checkpoints (streamed: memory does not grow with the table). Checkpoints are
-    checked against `trusted_public_keys` (hex raw Ed25519 keys); with none, their signatures are not checked
-    but their hashes still are."""
+    checked against `trusted_public_keys` (hex raw Ed25519 keys): one signed by another key is left out (an
+    intruder's own checkpoint proves nothing either way), one whose signature fails is a problem. With no trusted
+    key at all, signatures are not checked but the checkpoints' hashes still are."""
     trusted = {key.lower() for key in trusted_public_keys}
     verdict = Verdict()
     checkpoints = await _checkpoints(session)
     verdict.checkpoints = len(checkpoints)
     by_seq: dict[int, list[_Checkpoint]] = {}
+    used: list[_Checkpoint] = []
     for checkpoint in checkpoints:
+        if trusted and checkpoint.public_key.lower() not in trusted:
+            verdict.untrusted_checkpoints += 1
+            continue
         problem = _checkpoint_problem(checkpoint, trusted)
         if problem is not None:
             verdict.problem = problem
@@ -141,6 +153,7 @@ async def verify(session: AsyncSession, *, trusted_public_keys: Iterable[str] = 
         if not trusted:
             verdict.unchecked_checkpoints += 1
         by_seq.setdefault(checkpoint.seq, []).append(checkpoint)
+        used.append(checkpoint)
     head = (await session.execute(text("SELECT seq, hash FROM audit_chain_head WHERE id = 1"))).first()
     verdict.head_seq = int(head.seq) if head is not None else 0
 
@@ -173,7 +186,7 @@ async def verify(session: AsyncSession, *, trusted_public_keys: Iterable[str] = 
         await stream.close()
 
     last_seq = expected_seq - 1
-    newest_checkpoint = max((c for c in checkpoints), key=lambda c: c.seq, default=None)
+    newest_checkpoint = max(used, key=lambda c: c.seq, default=None)
     if newest_checkpoint is not None and newest_checkpoint.seq > last_seq:
         verdict.problem = Problem(
             "truncated",
@@ -255,12 +268,6 @@ async def _row_problem(session: AsyncSession, row: Any, expected_seq: int, prev_
 def _checkpoint_problem(checkpoint: _Checkpoint, trusted: set[str]) -> Problem | None:
     if not trusted:
         return None
-    if checkpoint.public_key.lower() not in trusted:
-        return Problem(
-            "checkpoint",
-            checkpoint.seq,
-            f"the checkpoint at row #{checkpoint.seq} was signed by key {checkpoint.key_id}, which is not trusted",
-        )
     message = checkpoint_message(checkpoint.seq, checkpoint.hash, checkpoint.created_at)
     if not signature_is_valid(checkpoint.public_key, message, checkpoint.signature):
         return Problem(

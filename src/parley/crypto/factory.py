@@ -16,6 +16,10 @@ def create_provider(settings: Settings) -> KeyProvider:
         from parley.crypto.providers.aws_kms import AwsKms
 
         return AwsKms.from_settings(settings)
+    if crypto.provider == "vault":
+        from parley.crypto.providers.vault import VaultTransit
+
+        return VaultTransit.from_settings(crypto)
     from parley.crypto.providers.local import LocalKeyFile
 
     return LocalKeyFile(crypto.key_file_in(settings.resolved_data_dir))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 
 class CryptoSettings(BaseModel):
@@ -21,7 +21,7 @@ class CryptoSettings(BaseModel):
     key (`aws-kms`) or a HashiCorp Vault transit key (`vault`).
     """
 
-    provider: Literal["local", "aws-kms"] = "local"
+    provider: Literal["local", "aws-kms", "vault"] = "local"
     # `local`: the key file (created on first start, mode 0600; refused when other accounts may read it). Unset:
     # `<data dir>/crypto/keyring.json`.
     key_file: Path | None = None
@@ -39,6 +39,21 @@ class CryptoSettings(BaseModel):
     # else boto's default chain (instance role, IRSA, environment).
     kms_endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$", max_length=500)
     kms_region: str | None = Field(default=None, max_length=64)
+
+    # `vault`: HashiCorp Vault's (or OpenBao's) transit engine: the server, a token allowed to use the key (and
+    # to create it when missing, and to rotate it for `parley keys rotate`), the engine's mount and the key.
+    vault_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$", max_length=500)
+    vault_token: SecretStr | None = None
+    vault_mount: str = Field(default="transit", pattern=r"^[A-Za-z0-9_/-]{1,100}$")
+    vault_key_name: str = Field(default="parley", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    vault_namespace: str | None = Field(default=None, max_length=200)
+    vault_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _vault_is_configured(self) -> CryptoSettings:
+        if self.provider == "vault" and (self.vault_url is None or self.vault_token is None):
+            raise ValueError("PARLEY_CRYPTO__PROVIDER=vault needs PARLEY_CRYPTO__VAULT_URL and __VAULT_TOKEN")
+        return self
 
     def key_file_in(self, data_dir: Path) -> Path:
         """The local key file: the configured one, or `crypto/keyring.json` under the data dir."""
