@@ -97,3 +97,17 @@ def test_emails_are_checked_without_the_network(detector: Detector, monkeypatch:
     monkeypatch.setattr(socket.socket, "connect", refuse)
     fresh = Detector(PrivacySettings(names=False))
     assert found(fresh, "write to ops@example.co.uk or a@b.invalidtld") == {("EMAIL_ADDRESS", "ops@example.co.uk")}
+
+
+def test_card_ranges_and_phone_shapes_beyond_presidio(detector: Detector) -> None:
+    """Mastercard's 2-series and 19-digit Visa numbers (Luhn-checked), and phone numbers as people write them even
+    where the numbering plan has no such range; dates and references written alike are not phones."""
+    text = (
+        "Cards 2223 0031 2200 3222 and 4222222222222222224; call (555) 123-4567 x204 or +1-288-500-4550. "
+        "Due 05.11.2024, reference 2024-000123, tracking 0294862042931542."
+    )
+    result = found(detector, text)
+    assert {("CREDIT_CARD", "2223 0031 2200 3222"), ("CREDIT_CARD", "4222222222222222224")} <= result
+    assert any(kind == "PHONE_NUMBER" and value.startswith("(555) 123-4567") for kind, value in result)
+    assert ("PHONE_NUMBER", "+1-288-500-4550") in result
+    assert not any(value in {"05.11.2024", "2024-000123", "0294862042931542"} for _, value in result)

@@ -30,7 +30,7 @@ from presidio_analyzer.predefined_recognizers import (
     UsSsnRecognizer,
 )
 
-from parley.privacy.checksums import fr_nir_valid
+from parley.privacy.checksums import fr_nir_valid, luhn_valid
 
 LANGUAGES = ("en", "de", "es")
 # Where phone numbers without a country code are read as national numbers.
@@ -47,6 +47,54 @@ class OfflineEmailRecognizer(EmailRecognizer):
 
     def validate_result(self, pattern_text: str) -> bool:
         return bool(_offline_extractor()(pattern_text).fqdn)
+
+
+class CardRecognizer(PatternRecognizer):
+    """Payment card numbers of every issuer range presidio's pattern misses (Mastercard's 2-series, 19-digit
+    Visa, 12-digit Maestro), 12-19 digits in groups, kept only when they pass the Luhn check."""
+
+    PATTERNS = [Pattern("card (Luhn)", r"(?<![\w.,-])[2-6]\d{3}(?:[ -]?\d){8,15}(?![\w-]|[.,]\d)", 0.5)]
+
+    def __init__(self, supported_language: str = "en") -> None:
+        super().__init__(supported_entity="CREDIT_CARD", patterns=self.PATTERNS, supported_language=supported_language)
+
+    def validate_result(self, pattern_text: str) -> bool:
+        digits = "".join(c for c in pattern_text if c.isdigit())
+        return (len(digits) >= 13 or digits[0] in "56") and luhn_valid(digits.rjust(13, "0"))
+
+
+class PhoneShapeRecognizer(PatternRecognizer):
+    """Numbers written the way phone numbers are (international prefix, trunk 0 with separators, North American
+    groups, extensions), valid or not by the numbering plans: presidio's recogniser (`phonenumbers`) keeps only
+    numbers valid in a known region, and misses made-up or new ranges people still write."""
+
+    PATTERNS = [
+        Pattern(
+            "international",
+            r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}[ .-]?(?:\(0\) ?)?\(?\d{1,5}\)?(?:[ .-]?\d{2,8}){1,4}"
+            r"(?: ?(?:x|ext\.?) ?\d{1,6})?(?![\w-])",
+            0.5,
+        ),
+        Pattern(
+            "north american",
+            r"(?<![\w.-])(?:\(\d{3}\) ?|\d{3}[.-])\d{3}[.-]\d{4}(?: ?x\d{1,6})?(?![\w-])",
+            0.5,
+        ),
+        Pattern("trunk prefix", r"(?<![\w./-])\(?0\d{1,5}\)?[ /-]\d{3,8}(?:[ -]\d{2,6}){0,2}(?![\w-])", 0.45),
+    ]
+    CONTEXT = ["phone", "call", "mobile", "tel", "telefon", "anrufen", "teléfono", "llame", "móvil"]
+
+    def __init__(self, supported_language: str = "en") -> None:
+        super().__init__(
+            supported_entity="PHONE_NUMBER",
+            patterns=self.PATTERNS,
+            context=self.CONTEXT,
+            supported_language=supported_language,
+            name="PhoneShape",
+        )
+
+    def validate_result(self, pattern_text: str) -> bool:
+        return 7 <= sum(c.isdigit() for c in pattern_text.split("x")[0]) <= 15
 
 
 class FrNirRecognizer(PatternRecognizer):
@@ -102,9 +150,11 @@ def recognisers(language: str) -> list[EntityRecognizer]:
     found: list[EntityRecognizer] = [
         OfflineEmailRecognizer(supported_language=language),
         CreditCardRecognizer(supported_language=language),
+        CardRecognizer(supported_language=language),
         IbanRecognizer(supported_language=language),
         IpRecognizer(supported_language=language),
         PhoneRecognizer(supported_language=language, supported_regions=PHONE_REGIONS),
+        PhoneShapeRecognizer(supported_language=language),
         DeTaxIdRecognizer(supported_language=language),
         DeIdCardRecognizer(supported_language=language),
         EsNifRecognizer(supported_language=language),
