@@ -54,10 +54,16 @@ GERMAN = f"Sehr geehrte Frau Weber, bitte schreiben Sie Herrn Klaus Becker an {E
 SPANISH = "Hola, me llamo Juan García López; mi DNI es 12345678Z y mi teléfono +34 612 345 678."
 
 
+@pytest.fixture(scope="session")
+def pii_models_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("pii-config") / "models.yaml"
+    path.write_text(MODELS_YAML)
+    return path
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def pii_app(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FastAPI]:
-    models_file: Path = tmp_path_factory.mktemp("pii-config") / "models.yaml"
-    models_file.write_text(MODELS_YAML)
+async def pii_app(settings: Settings, pii_models_file: Path) -> AsyncIterator[FastAPI]:
+    models_file = pii_models_file
     async with running_app(settings.model_copy(update={"models_file": models_file})) as application:
         yield application
 
@@ -221,3 +227,38 @@ class TestOverrides:
         admin = await signed_in_user(chat.app, chat.http, role=Role.ADMIN)
         response = await chat.http.put("/api/v1/admin/plans/team", json={"pii_policy": "hide"}, headers=admin.headers)
         assert_problem(response, 422)
+
+
+class TestOpenAICompatible:
+    """/v1/chat/completions applies the same policies, with a pseudonym map of the request's own."""
+
+    async def test_streamed_completion_is_restored(self, chat: Chat) -> None:
+        me = await signed_in_user(chat.app, chat.http)
+        question = f"Please ask John Smith to forward {IBAN} to {EMAIL}."
+        body = {"model": "remote", "stream": True, "messages": [{"role": "user", "content": question}]}
+        response = await chat.http.post(COMPLETIONS, json=body, headers=me.headers)
+        assert response.status_code == 200, response.text
+        chunks = [
+            json.loads(line[len("data: ") :])
+            for line in response.text.splitlines()
+            if line.startswith("data: {") and '"choices"' in line
+        ]
+        text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+        assert text == question
+        prompt = chat.prompt_of("remote")
+        assert IBAN not in prompt and EMAIL not in prompt and "John Smith" not in prompt
+        assert "<PERSON_1>" in prompt and "<IBAN_1>" in prompt and "<EMAIL_1>" in prompt
+
+    async def test_whole_completion_masked_and_blocked(self, chat: Chat) -> None:
+        me = await signed_in_user(chat.app, chat.http)
+        messages = [{"role": "user", "content": f"Card {CARD}"}]
+        masked = await chat.http.post(COMPLETIONS, json={"model": "masked", "messages": messages}, headers=me.headers)
+        assert masked.status_code == 200, masked.text
+        assert masked.json()["choices"][0]["message"]["content"] == "Card <CARD>"
+        assert CARD not in chat.prompt_of("masked")
+
+        blocked = await chat.http.post(COMPLETIONS, json={"model": "blocked", "messages": messages}, headers=me.headers)
+        # OpenAI's shape: a request the API will not take is a 400 invalid_request_error.
+        assert blocked.status_code == 400, blocked.text
+        assert blocked.json()["error"]["type"] == "invalid_request_error"
+        assert "a payment card number" in blocked.json()["error"]["message"] and CARD not in blocked.text

@@ -77,6 +77,9 @@ async def chat_completions(
         limit_headers = await plans_service.admit_request(limiter, principal, plan)
         model = llm_router.resolve(body.model, chat_request.messages, allowed=plan.plan.models)
         plans_service.require_model_access(plan, model.config.name)
+        chat_request, shield = await service.protect(
+            request.app.state.chat_engine.privacy, model, plan.plan, chat_request, registry=llm_router.registry
+        )
         chat_request, reservation, capped = await service.reserve(
             ledger,
             principal,
@@ -99,6 +102,7 @@ async def chat_completions(
                 open_streams=request.app.state.open_streams,
                 reservation=reservation,
                 capped=capped,
+                shield=shield,
             )
             # The status waits for the first token: when no model can start the answer, it is an error status.
             opened = await _unless_the_client_leaves(request, completion.open())
@@ -110,7 +114,15 @@ async def chat_completions(
         whole = await _unless_the_client_leaves(
             request,
             service.complete(
-                llm_router, database, ledger, principal, model, chat_request, reservation=reservation, capped=capped
+                llm_router,
+                database,
+                ledger,
+                principal,
+                model,
+                chat_request,
+                reservation=reservation,
+                capped=capped,
+                shield=shield,
             ),
         )
     except ProviderError as exc:

@@ -15,6 +15,7 @@ import anyio
 import structlog
 
 from parley.auth.principal import Principal
+from parley.chat.privacy import PromptPrivacy, Shield
 from parley.db import Database
 from parley.llm.base import (
     ChatMessage,
@@ -26,7 +27,7 @@ from parley.llm.base import (
     Usage,
     unreported_usage,
 )
-from parley.llm.registry import RegisteredModel
+from parley.llm.registry import ModelRegistry, RegisteredModel
 from parley.llm.response_cache import CacheHit
 from parley.llm.router import ModelSwitch, RoutedEvent, Router
 from parley.openai_api.errors import failure_status, openai_error_body
@@ -77,6 +78,22 @@ def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
         stop=body.stop_sequences(),
     )
     return ChatRequest(messages=messages, params=params)
+
+
+async def protect(
+    privacy: PromptPrivacy, model: RegisteredModel, plan: Plan, request: ChatRequest, *, registry: ModelRegistry
+) -> tuple[ChatRequest, Shield | None]:
+    """The request as the model may see it under the caller's PII policy (README, "PII"): personal data masked
+    or pseudonymised with a map of this request's own (/v1 keeps no conversation), or, under `block`, refused
+    with a 422 naming the kinds of data in the caller's messages."""
+    decision = privacy.decide_for(model, plan, registry)
+    if decision.mode == "block":
+        said = "\n".join(m.content for m in request.messages if m.role == "user")
+        await privacy.refuse_blocked(model, plan, said, registry=registry)
+    shield = await privacy.shield(decision)
+    if shield is None:
+        return request, None
+    return replace(request, messages=await shield.messages(request.messages)), shield
 
 
 async def plan_of(database: Database, principal: Principal, seeds: Mapping[str, Plan]) -> NamedPlan:
@@ -132,8 +149,9 @@ async def complete(
     *,
     reservation: Reservation | None = None,
     capped: bool = False,
+    shield: Shield | None = None,
 ) -> dict[str, Any]:
-    """A whole `chat.completion` object."""
+    """A whole `chat.completion` object (with pseudonyms put back when `shield` pseudonymised the prompt)."""
     accounting = Accounting(model=model.config.name, reservation=reservation, capped=capped)
     parts: list[str] = []
     parts_before_model = 0  # written by models abandoned before the one answering, counted in their records
@@ -167,7 +185,7 @@ async def complete(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": "".join(parts), "refusal": None},
+                "message": {"role": "assistant", "content": _restored(shield, "".join(parts)), "refusal": None},
                 "logprobs": None,
                 "finish_reason": finish,
             }
@@ -198,8 +216,11 @@ class CompletionStream:
         open_streams: OpenStreams | None = None,
         reservation: Reservation | None = None,
         capped: bool = False,
+        shield: Shield | None = None,
     ) -> None:
         self._router = router
+        # Puts pseudonyms back into the deltas (README, "PII"); None: the text goes out as the model wrote it.
+        self._restorer = shield.restorer() if shield is not None else None
         self._database = database
         self._ledger = ledger
         self._principal = principal
@@ -272,10 +293,13 @@ class CompletionStream:
             yield self._chunk({"role": "assistant", "content": ""})
             prefix, suffix = self._frame()
             first = self._first
+            restorer = self._restorer
             if type(first) is TextDelta:
                 accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
                 parts += 1
-                yield prefix + _dumps(first.text).encode() + suffix
+                text = first.text if restorer is None else restorer.feed(first.text)
+                if text:
+                    yield prefix + _dumps(text).encode() + suffix
             elif isinstance(first, Finish):
                 accounting.usage = first.usage
                 yield self._chunk({}, first.reason)
@@ -286,12 +310,16 @@ class CompletionStream:
                     if accounting.ttft_ms is None:
                         accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
                     parts += 1
-                    yield prefix + _dumps(event.text).encode() + suffix
+                    text = event.text if restorer is None else restorer.feed(event.text)
+                    if text:
+                        yield prefix + _dumps(text).encode() + suffix
                 elif isinstance(event, ModelSwitch):
                     _switched(accounting, event)
                     parts = 0  # what the abandoned model generated is in its own record
                     prefix, suffix = self._frame()
                 elif isinstance(event, Finish):
+                    if restorer is not None and (tail := restorer.flush()):
+                        yield prefix + _dumps(tail).encode() + suffix
                     accounting.usage = event.usage
                     accounting.completion_parts = parts
                     yield self._chunk({}, event.reason)
@@ -320,6 +348,10 @@ class CompletionStream:
                 await self._events.aclose()
                 await _record(self._database, self._ledger, self._router, self._principal, self._request, accounting)
         yield b"data: [DONE]\n\n"
+
+
+def _restored(shield: Shield | None, text: str) -> str:
+    return text if shield is None else shield.restore(text)
 
 
 def _switched(accounting: Accounting, event: ModelSwitch) -> None:
