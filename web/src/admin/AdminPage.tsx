@@ -1,4 +1,4 @@
-import type { SubscriptionTier, User, UserPage } from "@parley/sdk";
+import type { AdminUser, SubscriptionTier, User, UserPage } from "@parley/sdk";
 import { useCallback, useEffect, useRef, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { api } from "../api/client";
@@ -25,6 +25,7 @@ export default function AdminPage() {
   const [error, setError] = useState<string | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const [suspending, setSuspending] = useState<User | null>(null);
+  const [deleting, setDeleting] = useState<AdminUser | null>(null);
   const [limitsOf, setLimitsOf] = useState<User | null>(null);
   const [plans, setPlans] = useState<string[]>([]);
   const [customRoles, setCustomRoles] = useState<string[]>([]);
@@ -82,6 +83,28 @@ export default function AdminPage() {
       void load();
     }
     return user;
+  }
+
+  async function erase(user: AdminUser) {
+    setError(null);
+    try {
+      await api.admin.deleteUser(user.id);
+      setMessage(t("admin.userDeleted", { email: user.email }));
+    } catch (caught) {
+      setError(describeError(caught, t));
+    }
+    void load();
+  }
+
+  async function legalHold(user: AdminUser, hold: boolean) {
+    setError(null);
+    try {
+      const updated = await api.admin.setLegalHold(user.id, hold);
+      setResult((current) => current && { ...current, items: current.items.map((item) => (item.id === updated.id ? updated : item)) });
+      setMessage(t(hold ? "admin.legalHoldSet" : "admin.legalHoldLifted", { email: updated.email }));
+    } catch (caught) {
+      setError(describeError(caught, t));
+    }
   }
 
   const pages = result ? Math.max(1, Math.ceil(result.total / result.page_size)) : 1;
@@ -154,6 +177,8 @@ export default function AdminPage() {
                         setMessage(null);
                         setLimitsOf(user);
                       }}
+                      onDelete={() => setDeleting(user)}
+                      onLegalHold={(hold) => void legalHold(user, hold)}
                     />
                   ))}
                 </tbody>
@@ -173,6 +198,21 @@ export default function AdminPage() {
             setMessage(saved);
           }}
         />
+      )}
+      {deleting && (
+        <ConfirmDialog
+          title={t("admin.deleteUserTitle", { email: deleting.email })}
+          confirmLabel={t("admin.deleteUser")}
+          danger
+          onCancel={() => setDeleting(null)}
+          onConfirm={() => {
+            const target = deleting;
+            setDeleting(null);
+            void erase(target);
+          }}
+        >
+          <p>{t("admin.deleteUserBody")}</p>
+        </ConfirmDialog>
       )}
       {suspending && (
         <ConfirmDialog

@@ -28,6 +28,8 @@ const UNLIMITED = {
   models: null,
   max_upload_mib: null,
   api_key_requests_per_minute: null,
+  conversation_retention_days: null,
+  file_retention_days: null,
 };
 const FREE = { name: "free", limits: { ...UNLIMITED, requests_per_minute: 20, tokens_per_day: 200000, usd_budget_per_month: 5, max_upload_mib: 10 } };
 const PRO = { name: "pro", limits: { ...UNLIMITED, tokens_per_day: 2000000, models: ["echo"] } };
@@ -57,7 +59,7 @@ describe("PlansPage", () => {
     const free = await row("free");
     expect(within(free).getByText("200,000")).toBeInTheDocument();
     expect(within(free).getByText("$5.00")).toBeInTheDocument();
-    expect(within(free).getAllByText("Unlimited")).toHaveLength(3);
+    expect(within(free).getAllByText("Unlimited")).toHaveLength(5); // and both retention periods (kept for ever)
     expect(within(free).getByText("Every model")).toBeInTheDocument();
     expect(within(await row("pro")).getByText("echo")).toBeInTheDocument();
   });

@@ -85,3 +85,32 @@ describe("UserRow home region", () => {
     expect(document.querySelector("td.home-region")).toBeNull();
   });
 });
+
+describe("UserRow deletion and legal hold", () => {
+  function renderWith(shown: typeof user & { legal_hold_at?: string | null }, onDelete = vi.fn(), onLegalHold = vi.fn()) {
+    render(
+      <table>
+        <tbody>
+          <UserRow user={shown} plans={[]} onRole={vi.fn()} onTier={vi.fn()} onCostCentre={vi.fn()} onSuspend={vi.fn()} onUnsuspend={vi.fn()} onLimits={vi.fn()} onDelete={onDelete} onLegalHold={onLegalHold} />
+        </tbody>
+      </table>,
+    );
+    return { onDelete, onLegalHold };
+  }
+
+  it("deletes and places on hold", async () => {
+    const { onDelete, onLegalHold } = renderWith(user);
+    await userEvent.click(screen.getByRole("button", { name: "Delete: dana@acme.test" }));
+    expect(onDelete).toHaveBeenCalled();
+    await userEvent.click(screen.getByRole("button", { name: "Hold: dana@acme.test" }));
+    expect(onLegalHold).toHaveBeenCalledWith(true);
+  });
+
+  it("shows a held user's hold, lifts it, and cannot delete them meanwhile", async () => {
+    const { onLegalHold } = renderWith({ ...user, legal_hold_at: "2026-12-01T00:00:00Z" });
+    expect(screen.getByText("Legal hold")).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Delete: dana@acme.test" })).toBeDisabled();
+    await userEvent.click(screen.getByRole("button", { name: "Lift hold: dana@acme.test" }));
+    expect(onLegalHold).toHaveBeenCalledWith(false);
+  });
+});

@@ -1,4 +1,4 @@
-import type { SubscriptionTier, User } from "@parley/sdk";
+import type { AdminUser, SubscriptionTier } from "@parley/sdk";
 import { useTranslation } from "react-i18next";
 import { useAuth } from "../auth/AuthProvider";
 import { formatDateTime } from "../format";
@@ -7,7 +7,7 @@ import { formatDateTime } from "../format";
 const BUILT_IN_PLANS: readonly string[] = ["free", "pro", "enterprise"];
 
 interface Props {
-  user: User;
+  user: AdminUser;
   /** The names of the plans a user can be put on (GET /api/v1/admin/plans); empty until loaded. */
   plans: readonly string[];
   /** The custom roles a user can be given (GET /api/v1/admin/roles); empty until loaded, or for admins who may not list them. */
@@ -23,12 +23,17 @@ interface Props {
   onUnsuspend(): void;
   /** Open the user's limit overrides. */
   onLimits(): void;
+  /** Delete the account and all its data (asks first). */
+  onDelete?(): void;
+  /** Set (true) or lift (false) the user's legal hold. */
+  onLegalHold?(hold: boolean): void;
 }
 
-export function UserRow({ user, plans, roles = [], showRegion = false, onRole, onTier, onCostCentre, onSuspend, onUnsuspend, onLimits }: Props) {
+export function UserRow({ user, plans, roles = [], showRegion = false, onRole, onTier, onCostCentre, onSuspend, onUnsuspend, onLimits, onDelete, onLegalHold }: Props) {
   const { t } = useTranslation();
   const { user: me } = useAuth();
   const self = me?.id === user.id;
+  const held = Boolean(user.legal_hold_at);
   return (
     <tr data-email={user.email}>
       <td>
@@ -82,6 +87,11 @@ export function UserRow({ user, plans, roles = [], showRegion = false, onRole, o
       {showRegion && <td className="home-region">{user.home_region ?? "—"}</td>}
       <td>
         <span className={`badge ${user.is_active ? "ok" : "warn"}`}>{user.is_active ? t("admin.active") : t("admin.suspended")}</span>
+        {held && (
+          <span className="badge warn legal-hold-badge" title={user.legal_hold_reason ?? undefined}>
+            {t("admin.legalHold")}
+          </span>
+        )}
       </td>
       <td>{user.last_login_at ? formatDateTime(user.last_login_at) : "—"}</td>
       <td>
@@ -96,6 +106,16 @@ export function UserRow({ user, plans, roles = [], showRegion = false, onRole, o
           ) : (
             <button type="button" className="button small" onClick={onUnsuspend} aria-label={`${t("admin.unsuspend")}: ${user.email}`}>
               {t("admin.unsuspend")}
+            </button>
+          )}
+          {onLegalHold && (
+            <button type="button" className="button small" aria-pressed={held} onClick={() => onLegalHold(!held)} aria-label={`${held ? t("admin.liftLegalHold") : t("admin.setLegalHold")}: ${user.email}`}>
+              {held ? t("admin.liftLegalHold") : t("admin.setLegalHold")}
+            </button>
+          )}
+          {onDelete && (
+            <button type="button" className="button danger small" disabled={self || held} onClick={onDelete} aria-label={`${t("admin.deleteUser")}: ${user.email}`}>
+              {t("admin.deleteUser")}
             </button>
           )}
         </div>

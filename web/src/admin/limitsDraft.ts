@@ -15,6 +15,8 @@ export const PLAN_LIMITS = [
   "usd_budget_per_month",
   "max_upload_mib",
   "api_key_requests_per_minute",
+  "conversation_retention_days",
+  "file_retention_days",
   "models",
 ] as const;
 

@@ -1,6 +1,8 @@
 import { useTranslation } from "react-i18next";
 import { PageHeader } from "../layout/PageHeader";
 import { ApiKeysSection } from "./ApiKeysSection";
+import { DataExportSection } from "./DataExportSection";
+import { DeleteAccountSection } from "./DeleteAccountSection";
 import { PasswordSection } from "./PasswordSection";
 import { PreferencesSection } from "./PreferencesSection";
 import { ProfileSection } from "./ProfileSection";
@@ -14,6 +16,8 @@ export function SettingsPage() {
       <PreferencesSection />
       <PasswordSection />
       <ApiKeysSection />
+      <DataExportSection />
+      <DeleteAccountSection />
     </div>
   );
 }
