@@ -50,6 +50,16 @@ describe("GroupLimitsSection", () => {
     expect(await within(section).findByRole("status")).toHaveTextContent("Group limits saved.");
   });
 
+  it("a group's PII policy replaces its members' plan's", async () => {
+    const { section } = renderSection();
+    const policy = within(section).getByRole("combobox", { name: "Personal data in prompts" });
+    expect(policy).toBeDisabled();
+    await userEvent.click(within(section).getByRole("checkbox", { name: "Personal data in prompts" }));
+    await userEvent.selectOptions(policy, "mask");
+    await userEvent.click(within(section).getByRole("button", { name: "Save limits" }));
+    expect(putGroupLimits).toHaveBeenCalledWith("g1", { pii_policy: "mask" });
+  });
+
   it("shows what the group has and clears it", async () => {
     const { section, onChange } = renderSection({ ...SALES, limits: { shared_usd_budget_per_month: 250.5 } });
     expect(within(section).getByRole("spinbutton", { name: "Shared budget per month (USD)" })).toHaveValue(250.5);

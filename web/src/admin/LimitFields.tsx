@@ -2,7 +2,7 @@ import { useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { api } from "../api/client";
 import { formatCost, formatNumber } from "../format";
-import { type Draft, type LimitDraft, type LimitKey, isMoney } from "./limitsDraft";
+import { type Draft, type LimitDraft, type LimitKey, PII_POLICIES, isMoney } from "./limitsDraft";
 
 interface Props {
   keys: readonly LimitKey[];
@@ -65,6 +65,15 @@ export function LimitFields({ keys, draft, onChange, partial = false, catalogue,
                   ))}
                 </select>
               </div>
+            ) : key === "pii_policy" ? (
+              <select aria-label={label} disabled={disabled} value={field.text} onChange={(event) => update(key, { text: event.target.value })}>
+                <option value="">{t("plans.pii.default")}</option>
+                {PII_POLICIES.map((policy) => (
+                  <option key={policy} value={policy}>
+                    {t(`plans.pii.${policy}`)}
+                  </option>
+                ))}
+              </select>
             ) : (
               <input
                 type="number"
@@ -85,9 +94,13 @@ export function LimitFields({ keys, draft, onChange, partial = false, catalogue,
   );
 }
 
-/** One limit as the tables show it: unlimited, every model, a number, or an amount in USD. */
-export function LimitValue({ limit, value }: { limit: LimitKey; value: number | string[] | null | undefined }) {
+/** One limit as the tables show it: unlimited, every model, a number, an amount in USD, or a PII policy. */
+export function LimitValue({ limit, value }: { limit: LimitKey; value: number | string | string[] | null | undefined }) {
   const { t } = useTranslation();
+  if (limit === "pii_policy") {
+    return value ? <>{t(`plans.pii.${value}`)}</> : <span className="muted">{t("plans.pii.default")}</span>;
+  }
+  if (typeof value === "string") return <>{value}</>;
   if (value === null || value === undefined) {
     return <span className="muted">{limit === "models" ? t("plans.allModels") : t("plans.unlimited")}</span>;
   }

@@ -28,6 +28,7 @@ const UNLIMITED = {
   models: null,
   max_upload_mib: null,
   api_key_requests_per_minute: null,
+  pii_policy: null,
   conversation_retention_days: null,
   file_retention_days: null,
 };
@@ -78,6 +79,21 @@ describe("PlansPage", () => {
     expect(putPlan).toHaveBeenCalledWith("free", { ...FREE.limits, tokens_per_day: 50000, max_upload_mib: null });
     expect(await screen.findByRole("status")).toHaveTextContent("Plan “free” saved.");
     expect(within(await row("free")).getByText("50,000")).toBeInTheDocument();
+  });
+
+  it("a plan's PII policy is shown and chosen among the four, or left to each model", async () => {
+    plans.mockResolvedValue([{ ...FREE, limits: { ...FREE.limits, pii_policy: "block" } }, PRO]);
+    renderPage();
+    expect(within(await row("free")).getByText("Refused")).toBeInTheDocument();
+    expect(within(await row("pro")).getByText("Each model's own")).toBeInTheDocument();
+    await userEvent.click(within(await row("pro")).getByRole("button", { name: "Edit the plan pro" }));
+    const form = screen.getByRole("form", { name: "Edit the plan “pro”" });
+    const policy = within(form).getByRole("combobox", { name: "Personal data in prompts" });
+    expect(policy).toHaveValue("");
+    await userEvent.selectOptions(policy, "pseudonymise");
+    await userEvent.click(within(form).getByRole("button", { name: "Save plan" }));
+    expect(putPlan).toHaveBeenCalledWith("pro", { ...PRO.limits, pii_policy: "pseudonymise" });
+    expect(within(await row("pro")).getByText("Pseudonymised (restored in answers)")).toBeInTheDocument();
   });
 
   it("a new plan may be limited to some models of the catalogue", async () => {

@@ -18,6 +18,7 @@ export const PLAN_LIMITS = [
   "conversation_retention_days",
   "file_retention_days",
   "models",
+  "pii_policy",
 ] as const;
 
 /** A group's limits: the plan's, and a budget its members share. */
@@ -32,6 +33,10 @@ export type Limits = Plan & { shared_usd_budget_per_month?: number | null };
 const MONEY: ReadonlySet<LimitKey> = new Set(["usd_budget_per_month", "shared_usd_budget_per_month"]);
 
 export const isMoney = (key: LimitKey): boolean => MONEY.has(key);
+
+/** What a plan, group or user override may say about personal data in prompts (README, "PII"); the empty
+ * choice leaves it to each model of the catalogue. */
+export const PII_POLICIES = ["off", "pseudonymise", "mask", "block"] as const;
 
 export interface LimitDraft {
   /** Overrides only: the limit is set (else the plan decides). Always true for a plan's own limits. */
@@ -53,7 +58,7 @@ export function draftOf(keys: readonly LimitKey[], limits: Limits | null | undef
     const value = given ? limits[key] : null;
     draft[key] = {
       set: partial ? given : true,
-      text: typeof value === "number" ? String(value) : "",
+      text: typeof value === "number" || typeof value === "string" ? String(value) : "",
       allModels: !Array.isArray(value),
       models: Array.isArray(value) ? value : [],
     };
@@ -66,12 +71,16 @@ export type DraftResult = { limits: Limits; invalid: null } | { limits: null; in
 /** The API body for the form's state; the first limit that is not a non-negative number (a whole one, but for
  * money) is named instead. */
 export function limitsOf(keys: readonly LimitKey[], draft: Draft): DraftResult {
-  const limits: Record<string, number | string[] | null> = {};
+  const limits: Record<string, number | string | string[] | null> = {};
   for (const key of keys) {
     const field = draft[key];
     if (!field?.set) continue;
     if (key === "models") {
       limits.models = field.allModels ? null : field.models;
+      continue;
+    }
+    if (key === "pii_policy") {
+      limits.pii_policy = field.text === "" ? null : field.text;
       continue;
     }
     const text = field.text.trim();
