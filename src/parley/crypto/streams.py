@@ -80,7 +80,7 @@ def seal_file(key: SealingKey, data: bytes, *, context: str, chunk_size: int = D
     count = len(data) // chunk_size + 1
     for index in range(count):
         piece = view[index * chunk_size : (index + 1) * chunk_size]
-        parts.append(aead.encrypt(_nonce(header, index, index == count - 1), bytes(piece), aad))
+        parts.append(aead.encrypt(_nonce(header, index, index == count - 1), piece, aad))
     return b"".join(parts)
 
 
@@ -103,9 +103,11 @@ class FileOpener:
         self._buffer += data
         opened = []
         # A full chunk is the last one only if nothing follows it: keep it until more arrives or the end.
-        while len(self._buffer) > self._sealed_chunk:
-            opened.append(self._open(bytes(self._buffer[: self._sealed_chunk]), last=False))
-            del self._buffer[: self._sealed_chunk]
+        offset = 0
+        while len(self._buffer) - offset > self._sealed_chunk:
+            opened.append(self._open(self._buffer[offset : offset + self._sealed_chunk], last=False))
+            offset += self._sealed_chunk
+        del self._buffer[:offset]
         return opened
 
     def finish(self) -> bytes:
@@ -115,7 +117,7 @@ class FileOpener:
         self._buffer.clear()
         return plain
 
-    def _open(self, chunk: bytes, *, last: bool) -> bytes:
+    def _open(self, chunk: bytes | bytearray, *, last: bool) -> bytes:
         try:
             plain = self._aead.decrypt(_nonce(self._header, self._index, last), chunk, self._aad)
         except InvalidTag as exc:
@@ -126,7 +128,25 @@ class FileOpener:
 
 def open_file(key: SealingKey, sealed: bytes, *, context: str) -> bytes:
     """The whole plaintext of a sealed file (CPU-bound: run big ones in a thread)."""
-    opener = FileOpener(key, Header(sealed), context=context)
-    parts = opener.feed(sealed[HEADER_BYTES:])
-    parts.append(opener.finish())
-    return b"".join(parts)
+    header = Header(sealed)
+    if key.id != header.key_id:
+        raise SealedValueInvalid("the file was sealed with another data key")
+    aead = key.aead()
+    aad = header.raw + context.encode()
+    body = memoryview(sealed)[HEADER_BYTES:]
+    size = header.chunk_size + TAG_BYTES
+    parts = []
+    offset = index = 0
+    while True:
+        last = len(body) - offset <= size
+        chunk = body[offset:] if last else body[offset : offset + size]
+        if len(chunk) < TAG_BYTES:
+            raise SealedValueInvalid("the sealed file was cut short")
+        try:
+            parts.append(aead.decrypt(_nonce(header, index, last), chunk, aad))
+        except InvalidTag as exc:
+            raise SealedValueInvalid("the sealed file was altered, cut short or is another file's") from exc
+        if last:
+            return b"".join(parts)
+        offset += size
+        index += 1
