@@ -128,6 +128,29 @@ def rss_mib(processes: list[psutil.Process]) -> float:
     return total / 2**20
 
 
+def rss_and_connections(processes: list[psutil.Process], port: int) -> dict[int, tuple[float, int]]:
+    """Each Parley process's RSS (MiB) and the client connections it holds on `port` (with `--workers`, the
+    kernel spreads them over the workers; a worker then serves the answers the other holds through Redis)."""
+    figures: dict[int, tuple[float, int]] = {}
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            held = sum(
+                1
+                for connection in process.net_connections(kind="tcp")
+                if connection.status == psutil.CONN_ESTABLISHED and connection.laddr and connection.laddr.port == port
+            )
+            figures[process.pid] = (process.memory_info().rss / 2**20, held)
+    return figures
+
+
+def print_per_process(before: dict[int, tuple[float, int]], after: dict[int, tuple[float, int]]) -> None:
+    for pid, (rss, held) in after.items():
+        rss_was, held_was = before.get(pid, (0.0, 0))
+        added = held - held_was
+        each = f", {1024 * (rss - rss_was) / added:.1f} KiB per added connection" if added > 0 else ""
+        print(f"  process {pid}: RSS {rss_was:.1f} -> {rss:.1f} MiB, connections {held_was} -> {held}{each}")
+
+
 def cpu_seconds(processes: list[psutil.Process]) -> float:
     total = 0.0
     for process in processes:
@@ -236,6 +259,7 @@ def main() -> None:
         time.sleep(5)
         processes = sse_load.parley_processes(servers)
         rss_before = rss_mib(processes)
+        each_before = rss_and_connections(processes, servers.parley_port)
         print(f"{len(ids)} answers running; Parley RSS {rss_before:.1f} MiB ({len(processes)} processes); {sockstat()}")
         base_parley, base_pg = idle_window(servers, args.idle_seconds)
         print(
@@ -292,6 +316,7 @@ def main() -> None:
         time.sleep(5)
         processes = sse_load.parley_processes(servers)
         rss_connected = rss_mib(processes)
+        print_per_process(each_before, rss_and_connections(processes, servers.parley_port))
         idle_parley, idle_pg = idle_window(servers, args.idle_seconds)
         rss_after = rss_mib(sse_load.parley_processes(servers))
         for client in clients:
