@@ -18,10 +18,12 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from parley.auth.permissions import Role
+from parley.chat.privacy import PromptPrivacy
 from parley.config import Settings
 from parley.crypto import context_of
 from parley.llm.base import ChatRequest, TextDelta
 from parley.models import Conversation, Message
+from parley.privacy.settings import PrivacySettings
 from tests.conftest import reset_app, running_app
 from tests.factories import SignedIn, assert_problem, signed_in_user
 from tests.sse import answer_text, parse_events
@@ -262,3 +264,16 @@ class TestOpenAICompatible:
         assert blocked.status_code == 400, blocked.text
         assert blocked.json()["error"]["type"] == "invalid_request_error"
         assert "a payment card number" in blocked.json()["error"]["message"] and CARD not in blocked.text
+
+
+class TestWarmUp:
+    async def test_models_load_at_start_only_when_a_model_policy_rewrites_prompts(self, pii_app: FastAPI, app: FastAPI):
+        rewriting = PromptPrivacy(PrivacySettings(names=False))
+        rewriting.warm_up(pii_app.state.router.registry)  # `remote` is untrusted: pseudonymise
+        assert rewriting._warming is not None
+        await rewriting._warming
+        assert rewriting.detector.loaded
+
+        trusted_only = PromptPrivacy(PrivacySettings(names=False))
+        trusted_only.warm_up(app.state.router.registry)  # the test catalogue: scripted models, all trusted
+        assert trusted_only._warming is None and not trusted_only.detector.loaded

@@ -97,6 +97,7 @@ class ChatEngine:
         await self.sweep_interrupted()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="interrupted-answer-sweeper")
         self._ensure_checkpointer()
+        self.privacy.warm_up(self.router.registry)
 
     async def stop(self) -> None:
         if self._sweeper is not None:

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+import structlog
+
 from parley.crypto import context_of
 from parley.errors import Unprocessable
 from parley.llm.base import ChatMessage
@@ -34,6 +36,8 @@ from parley.privacy import repository
 from parley.privacy.detection import Detector, Finding
 from parley.privacy.redaction import PseudonymMap, StreamRestorer, described, mask, pseudonymise
 from parley.privacy.settings import PrivacySettings
+
+_logger = structlog.get_logger("parley.privacy")
 
 if TYPE_CHECKING:
     from parley.chat.generation import ConversationSnapshot
@@ -52,6 +56,17 @@ class PromptPrivacy:
         self.settings = settings
         self.detector = Detector(settings)
         self.crypto = crypto
+        self._warming: asyncio.Future[None] | None = None
+
+    def warm_up(self, registry: ModelRegistry) -> None:
+        """Load the detection models in a worker thread now, when a configured model's own policy rewrites
+        prompts, so the first such chat does not wait for them (~2 s); otherwise they load on first use."""
+        if self.detector.loaded or self._warming is not None:
+            return
+        if all(self.decide(registered.config, None).mode == "off" for registered in registry):
+            return
+        self._warming = asyncio.ensure_future(asyncio.to_thread(self.detector.load))
+        self._warming.add_done_callback(_log_failed_warm_up)
 
     def decide(self, model: ModelConfig, plan: Plan | None, *, fallbacks: Sequence[ModelConfig] = ()) -> PiiDecision:
         """The policy for `model`, or the strictest of it and the fallbacks the router may switch to mid-answer
@@ -194,6 +209,12 @@ class Shield:
 
     def restore(self, text: str) -> str:
         return self.mapping.restore(text) if self.reversible else text
+
+
+def _log_failed_warm_up(future: asyncio.Future[None]) -> None:
+    # Not fatal: the first chat that needs the models tries again (and reports the error to its user).
+    if not future.cancelled() and future.exception() is not None:
+        _logger.error("pii_models_failed_to_load", error=str(future.exception()))
 
 
 def _listed(kinds: list[str]) -> str:
