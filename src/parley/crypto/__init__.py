@@ -5,8 +5,9 @@ data dir, AWS KMS or HashiCorp Vault transit); the system has one more for data 
 repositories use `Crypto` (`app.state.crypto`, `CryptoDep` in routes):
 
     keys = await crypto.keys_for({user_id, other_user_id})       # one fetch per request, cached after
-    sealed = keys[user_id].seal(data, context=context_of("messages", "content", message_id))
-    data = keys[user_id].open(sealed, context=context_of("messages", "content", message_id))
+    sealed = keys.seal(user_id, data, context=context_of("messages", "content", message_id))
+    data = keys.open(user_id, sealed, context=context_of("messages", "content", message_id))
+    token = keys[user_id].blind("stemmed-word")                   # blind-index token (keyed hash)
 
 or `await crypto.seal(owner, data, context=...)` / `await crypto.open(owner, sealed, context=...)` for one value.
 `await crypto.erase(session, user_id)` is the crypto-erase of a user's deletion.

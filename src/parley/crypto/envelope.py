@@ -12,12 +12,16 @@ such, and a future key of the same owner never opens (or is tried on) an older v
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import uuid
 from typing import Final
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from parley.crypto.errors import SealedValueInvalid
 
@@ -27,6 +31,8 @@ OVERHEAD: Final = _HEADER + 16
 KEY_BYTES: Final = 32
 _NO_OWNER = bytes(16)
 _AAD_PREFIX = b"parley-seal-v1\x00"
+_INDEX_INFO = b"parley-blind-index-v1"
+_INDEX_TOKEN_BYTES = 16
 
 Owner = uuid.UUID | None
 """Whose data key seals a value: a user's id, or None for the system's key (data no user owns)."""
@@ -49,7 +55,7 @@ class SealingKey:
     message), so a caller holding it (one fetch per request) pays no round trip per value. Its bytes are never
     shown: not in `repr`, logs or tracebacks' locals of callers."""
 
-    __slots__ = ("_aead", "id", "owner")
+    __slots__ = ("_aead", "_index_key", "id", "owner")
 
     def __init__(self, key_id: uuid.UUID, owner: Owner, material: bytes) -> None:
         if len(material) != KEY_BYTES:
@@ -57,6 +63,8 @@ class SealingKey:
         self.id = key_id
         self.owner = owner
         self._aead = AESGCM(material)
+        # The blind index's own key, derived (HKDF-SHA256) so no hash of it relates to what the AEAD key seals.
+        self._index_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INDEX_INFO).derive(material)
 
     def __repr__(self) -> str:
         return f"SealingKey(id={self.id}, owner={self.owner})"
@@ -87,6 +95,13 @@ class SealingKey:
 
     def open_text(self, sealed: bytes, *, context: str | bytes) -> str:
         return self.open(sealed, context=context).decode()
+
+    def blind(self, term: str, *, purpose: str = "words") -> bytes:
+        """A blind-index token for `term`: HMAC-SHA256 (truncated to 16 bytes) under a key derived from this data
+        key, for finding sealed rows by exact term (e.g. a stemmed word) without storing the term. Equal terms of
+        one owner and purpose give equal tokens; another owner's (or a crypto-erased) key gives unrelated ones."""
+        message = purpose.encode() + b"\x00" + term.encode()
+        return hmac.new(self._index_key, message, hashlib.sha256).digest()[:_INDEX_TOKEN_BYTES]
 
     def aead(self) -> AESGCM:
         """The raw AEAD, for the chunked file format (`crypto.streams`) only."""

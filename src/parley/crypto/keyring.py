@@ -30,7 +30,7 @@ _logger = structlog.get_logger("parley.crypto")
 
 
 class KeySet(Mapping[Owner, SealingKey]):
-    """The data keys of the owners one request touches: `keys[owner].seal(...)`, `keys.open(owner, ...)`."""
+    """The data keys of the owners one request touches (`Crypto.keys_for`): seal and open without I/O."""
 
     def __init__(self, keys: dict[Owner, SealingKey]) -> None:
         self._keys = keys
@@ -46,6 +46,17 @@ class KeySet(Mapping[Owner, SealingKey]):
 
     def __repr__(self) -> str:
         return f"KeySet({len(self._keys)} owners)"
+
+    def seal(self, owner: Owner, plaintext: bytes, *, context: str | bytes) -> bytes:
+        return self._keys[owner].seal(plaintext, context=context)
+
+    def open(self, owner: Owner, sealed: bytes, *, context: str | bytes) -> bytes:
+        """The plaintext of a value sealed for `owner`: KeyDestroyed when the key that sealed it is not the
+        owner's (it was destroyed, and the owner has a new one), SealedValueInvalid when it does not open."""
+        key = self._keys[owner]
+        if key_id_of(sealed) != key.id:
+            raise KeyDestroyed("the value was sealed with a data key this owner no longer has")
+        return key.open(sealed, context=context)
 
 
 class Crypto:
