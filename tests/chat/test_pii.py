@@ -4,6 +4,7 @@ three-character deltas, so placeholders arrive cut in pieces."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -22,7 +23,7 @@ from parley.chat.privacy import PromptPrivacy
 from parley.config import Settings
 from parley.crypto import context_of
 from parley.llm.base import ChatRequest, TextDelta
-from parley.models import Conversation, Message
+from parley.models import Conversation, File, Message
 from parley.privacy.settings import PrivacySettings
 from tests.conftest import reset_app, running_app
 from tests.factories import SignedIn, assert_problem, signed_in_user
@@ -277,3 +278,32 @@ class TestWarmUp:
         trusted_only = PromptPrivacy(PrivacySettings(names=False))
         trusted_only.warm_up(app.state.router.registry)  # the test catalogue: scripted models, all trusted
         assert trusted_only._warming is None and not trusted_only.detector.loaded
+
+
+class TestDocumentExcerpts:
+    async def test_rag_excerpts_follow_the_policy(self, chat: Chat) -> None:
+        me = await signed_in_user(chat.app, chat.http)
+        document = (
+            "The Zephyr-7 cooling unit is serviced every 41 days. For access to Building K write to "
+            "greta.lind@example.com or call +49 30 901820; the deposit goes to IBAN DE89 3704 0044 0532 0130 00."
+        )
+        uploaded = await chat.http.post(
+            "/api/v1/chat/upload", files={"file": ("zephyr.txt", document.encode(), "text/plain")}, headers=me.headers
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        file_id = uuid.UUID(uploaded.json()["id"])
+        for _ in range(600):
+            await chat.app.state.jobs.run_pending()
+            async with chat.app.state.database.session() as session:
+                status = await session.scalar(select(File.status).where(File.id == file_id))
+            if status in ("ready", "failed"):
+                break
+            await asyncio.sleep(0.2)
+        assert status == "ready"
+
+        await chat.ask(me, "Whom do I contact about the Zephyr-7?", file_ids=[str(file_id)])
+        prompt = chat.prompt_of("remote")
+        assert "Zephyr-7 cooling unit" in prompt  # the excerpt reached the model…
+        assert "greta.lind@example.com" not in prompt and "+49 30 901820" not in prompt  # …without the data
+        assert "DE89 3704 0044 0532 0130 00" not in prompt
+        assert "<EMAIL_1>" in prompt and "<IBAN_1>" in prompt
