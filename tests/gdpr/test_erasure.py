@@ -109,6 +109,9 @@ class TestSelfErasure:
         admin = await signed_in_user(app, client, role=Role.ADMIN)
         listed = (await client.get(ADMIN_USERS, params={"page_size": 200}, headers=admin.headers)).json()
         assert tombstone.id not in {uuid.UUID(u["id"]) for u in listed["items"]}
+        # The audit chain still verifies: erasure rewrote no audit row (the erased id's own rows keep it).
+        verification = await client.get("/api/v1/admin/audit-events/verification", headers=admin.headers)
+        assert verification.status_code == 200 and verification.json()["status"] == "verified", verification.text
 
     async def test_api_keys_cannot_delete_the_account(self, app, client):
         user = await signed_in_user(app, client)
