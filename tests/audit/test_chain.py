@@ -92,6 +92,18 @@ class TestAppend:
         assert result.ok, result.summary()
         assert result.rows == len(committed)
 
+    async def test_many_rows_of_one_transaction_are_chained_in_the_order_they_were_written(self, app, client):
+        database: Database = app.state.database
+        async with database.session() as session:
+            for index in range(500):
+                record(session, AuditAction.QUOTA_WARNING, actor_id=None, details={"i": index})
+        await append(app, 1)
+        async with database.engine.connect() as connection:
+            order = await connection.execute(text("SELECT details->>'i' FROM audit_events ORDER BY seq"))
+            assert [row[0] for row in order] == [str(i) for i in range(500)] + [None]
+        result = await verdict(app)
+        assert result.ok and result.rows == result.head_seq == 501
+
     async def test_a_row_deleted_before_its_commit_takes_no_place(self, app, client):
         await append(app, 1)
         async with app.state.database.session() as session:

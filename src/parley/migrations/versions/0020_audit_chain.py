@@ -45,15 +45,27 @@ _CHAIN_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION parley_audit_chain_append() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
+    state text := current_setting('parley.audit_chain_state', true);
     head_seq bigint;
     head_hash text;
+    head_row tid;
     row_hash text;
 BEGIN
-    -- The head's row lock orders every commit that adds audit rows (held only until this commit ends).
-    SELECT seq, hash INTO head_seq, head_hash FROM audit_chain_head WHERE id = 1 FOR UPDATE;
-    IF NOT FOUND THEN
-        INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, {_GENESIS}) ON CONFLICT (id) DO NOTHING;
-        SELECT seq, hash INTO head_seq, head_hash FROM audit_chain_head WHERE id = 1 FOR UPDATE;
+    IF state IS NULL OR state = '' THEN
+        -- The first row of this commit: the head's row lock orders every commit that adds audit rows (held only
+        -- until this commit ends).
+        SELECT seq, hash, ctid INTO head_seq, head_hash, head_row FROM audit_chain_head WHERE id = 1 FOR UPDATE;
+        IF NOT FOUND THEN
+            INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, {_GENESIS}) ON CONFLICT (id) DO NOTHING;
+            SELECT seq, hash, ctid INTO head_seq, head_hash, head_row FROM audit_chain_head WHERE id = 1 FOR UPDATE;
+        END IF;
+    ELSE
+        -- Further rows of the same commit continue from where the previous one left the head, reached by its
+        -- row version's address: re-reading the head through its key would walk every version this commit made
+        -- (quadratic in the rows of one transaction).
+        head_seq := split_part(state, ' ', 1)::bigint;
+        head_hash := split_part(state, ' ', 2);
+        head_row := split_part(state, ' ', 3)::tid;
     END IF;
     head_seq := head_seq + 1;
     row_hash := {_hash("NEW", "head_hash")};
@@ -61,7 +73,9 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;  -- deleted again before its commit: it takes no place in the chain
     END IF;
-    UPDATE audit_chain_head SET seq = head_seq, hash = row_hash, updated_at = now() WHERE id = 1;
+    UPDATE audit_chain_head SET seq = head_seq, hash = row_hash, updated_at = now() WHERE ctid = head_row
+    RETURNING ctid INTO head_row;
+    PERFORM set_config('parley.audit_chain_state', head_seq || ' ' || row_hash || ' ' || head_row::text, true);
     RETURN NULL;
 END
 $$
