@@ -94,7 +94,8 @@ async def run(url: str, appends: int, writers: int, rows: int) -> None:
         "INSERT INTO audit_events (id, actor_id, action, details)"
         " SELECT gen_random_uuid(), gen_random_uuid(), 'chat.retrieval_provenance',"
         " jsonb_build_object('chunks', jsonb_build_array(gen_random_uuid(), gen_random_uuid()), 'n', n)"
-        f" FROM generate_series(1, {rows}) AS n"
+        " FROM generate_series(1, $1::int) AS n",
+        rows,
     )
     print(f"{rows:,} rows in one transaction, chained at its commit: {time.perf_counter() - started:.2f} s")
     async with AsyncSession(engine) as session:
