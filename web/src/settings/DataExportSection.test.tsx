@@ -1,3 +1,4 @@
+import { ParleyApiError } from "@parley/sdk";
 import { render, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it, vi } from "vitest";
@@ -60,11 +61,11 @@ describe("DataExportSection", () => {
 
   it("shows the latest export on arrival, and a refusal's message", async () => {
     exportsList.mockResolvedValue([{ ...base, status: "expired" }]);
-    startExport.mockRejectedValue(Object.assign(new Error("refused"), { problem: { status: 429, detail: "at most 3 exports per 24 hours" } }));
+    startExport.mockRejectedValue(new ParleyApiError({ type: "about:blank", title: "Too Many Requests", status: 429, detail: "at most 3 exports per 24 hours" }));
     render(<DataExportSection pollMs={5} />);
     expect(await screen.findByText("Your last export has expired.")).toBeInTheDocument();
     expect(screen.queryByRole("button", { name: "Download export" })).not.toBeInTheDocument();
     await userEvent.click(screen.getByRole("button", { name: "Export my data" }));
-    expect(await screen.findByText(/./, { selector: ".notice, [role=alert]" })).toBeInTheDocument();
+    expect(await screen.findByRole("alert")).toHaveTextContent("at most 3 exports per 24 hours");
   });
 });

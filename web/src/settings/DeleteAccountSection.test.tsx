@@ -1,3 +1,4 @@
+import { ParleyApiError } from "@parley/sdk";
 import { render, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it, vi } from "vitest";
@@ -25,11 +26,12 @@ describe("DeleteAccountSection", () => {
   });
 
   it("without a password (single sign-on) sends none, and shows a refusal", async () => {
-    deleteMe.mockRejectedValue(new Error("Sign in again to delete your account"));
+    deleteMe.mockRejectedValue(new ParleyApiError({ type: "about:blank", title: "Forbidden", status: 403, detail: "sign in again (within the last 10 minutes) to delete your account" }));
     render(<DeleteAccountSection />);
     await userEvent.click(screen.getByRole("checkbox"));
     await userEvent.click(screen.getByRole("button", { name: "Delete my account" }));
     expect(deleteMe).toHaveBeenCalledWith(undefined);
+    await waitFor(() => expect(screen.getAllByRole("alert").some((alert) => alert.textContent?.includes("sign in again"))).toBe(true));
     expect(signOut).not.toHaveBeenCalled();
     expect(screen.getByRole("button", { name: "Delete my account" })).toBeEnabled();
   });
