@@ -193,7 +193,7 @@ class TestBlock:
 
 
 class TestOverrides:
-    async def test_plan_then_group_override_the_model_policy(self, chat: Chat) -> None:
+    async def test_plan_then_group_then_user_override_the_model_policy(self, chat: Chat) -> None:
         admin = await signed_in_user(chat.app, chat.http, role=Role.ADMIN)
         me = await signed_in_user(chat.app, chat.http)
         question = f"Write to {EMAIL}."
@@ -225,6 +225,14 @@ class TestOverrides:
         answer, _ = await chat.ask(me, question, model="inhouse")
         assert answer == "Write to <EMAIL>."
         assert EMAIL not in chat.prompt_of("inhouse")
+
+        # The user's own override wins over the group's and the plan's.
+        own = await chat.http.put(
+            f"/api/v1/admin/users/{me.id}/limits", json={"pii_policy": "off"}, headers=admin.headers
+        )
+        assert own.status_code == 200, own.text
+        answer, _ = await chat.ask(me, question, model="inhouse")
+        assert answer == question and EMAIL in chat.prompt_of("inhouse")
 
     async def test_an_unknown_policy_is_a_422(self, chat: Chat) -> None:
         admin = await signed_in_user(chat.app, chat.http, role=Role.ADMIN)
