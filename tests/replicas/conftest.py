@@ -228,8 +228,18 @@ def replicas_database_url(database_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def replica_environment() -> dict[str, str]:
+    """Settings every replica gets on top of the cluster's (tests/redis_cluster runs them on a Redis Cluster)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 def running_cluster(
-    tmp_path_factory: pytest.TempPathFactory, replicas_database_url: str, redis_url: str, rabbitmq_url: str
+    tmp_path_factory: pytest.TempPathFactory,
+    replicas_database_url: str,
+    redis_url: str,
+    rabbitmq_url: str,
+    replica_environment: dict[str, str],
 ) -> Iterator[Cluster]:
     nginx = _nginx_binary()
     workdir = tmp_path_factory.mktemp("replicas")
@@ -267,6 +277,7 @@ def running_cluster(
         PARLEY_LLM__DISCONNECT_GRACE_SECONDS="20",
         PARLEY_DRAIN_TIMEOUT_SECONDS="4",
     )
+    env.update(replica_environment)
     replicas = [Replica(f"replica-{n}", free_port(), workdir / f"replica-{n}.log") for n in range(3)]
     nginx_port = free_port()
     (workdir / "nginx.conf").write_text(_nginx_conf(workdir, nginx_port, replicas))
