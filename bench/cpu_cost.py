@@ -318,6 +318,11 @@ def main() -> None:
     parser.add_argument("--py-spy", help="path of a py-spy executable: profile phases 2 and 3 (collapsed stacks)")
     parser.add_argument("--profile-dir", default="profiles", help="where the py-spy profiles go")
     parser.add_argument("--src", help="run Parley from this source dir (holding `parley/`), e.g. an older version")
+    parser.add_argument(
+        "--pii-policy",
+        choices=["off", "mask", "pseudonymise", "block"],
+        help="the mock model's pii_policy (README, 'PII'); unset: the default for a remote, untrusted model",
+    )
     args = parser.parse_args()
     args.stream_tokens = int((args.ramp + 2.0 + args.window + 3.0) * 20)
     loop = install_uvloop()
@@ -328,8 +333,14 @@ def main() -> None:
     gc_file = probe_dir / "gc.json"
     path = [str(probe_dir)] + ([str(Path(args.src).resolve())] if args.src else [])
     env = {"PYTHONPATH": os.pathsep.join(path), "PARLEY_BENCH_GC_FILE": str(gc_file)}
+    print(f"PII policy of the model: {args.pii_policy or 'the default for an untrusted model'}")
     with servers(
-        first_token_ms=0, tokens_per_second=20, reply=reply(2000), keep_workdir=args.keep_workdir, parley_env=env
+        first_token_ms=0,
+        tokens_per_second=20,
+        reply=reply(2000),
+        keep_workdir=args.keep_workdir,
+        parley_env=env,
+        model_options={"pii_policy": args.pii_policy} if args.pii_policy else None,
     ) as started:
         asyncio.run(run(started, args, gc_file))
     print(f"load average after: {load_average()}")

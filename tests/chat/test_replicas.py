@@ -231,11 +231,13 @@ class TestOneAnswerAtATimeAcrossReplicas:
             me = await signed_in_user(app_a, via_a)
             first = await via_a.post(CHAT, json={"message": "hello", "stream": False}, headers=me.headers)
             conversation = first.json()["conversation_id"]
-            # As a replica that died mid-answer leaves it: unfinished, its last checkpoint a minute old.
+            # As a replica that died mid-answer leaves it: unfinished, its last checkpoint older than a live
+            # answer's (10 s here) but not yet stale (30 s): a sweep taking it over meanwhile would continue it,
+            # and then it would rightly be an answer being written.
             await session.execute(
                 update(Message)
                 .where(Message.id == uuid.UUID(first.json()["message_id"]))
-                .values(finish_reason=None, updated_at=func.now() - timedelta(minutes=1))
+                .values(finish_reason=None, updated_at=func.now() - timedelta(seconds=20))
             )
             await session.commit()
             again = await via_a.post(

@@ -12,12 +12,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from parley.chat.generation import Said
 from parley.errors import PayloadTooLarge
 from parley.kit.clock import utcnow
 from parley.llm.base import ChatMessage, ChatRequest, GenerationParams, ProviderError, Usage
 from parley.llm.registry import RegisteredModel
 from parley.llm.router import Router
-from parley.models import Message
 from parley.quotas.service import estimate_prompt_tokens
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -54,7 +54,7 @@ def system_message(system_prompt: str | None) -> ChatMessage:
     return ChatMessage("system", text)
 
 
-def _turns(history: Sequence[Message], *, summary_through: uuid.UUID | None) -> list[Message]:
+def _turns(history: Sequence[Said], *, summary_through: uuid.UUID | None) -> list[Said]:
     ids = [m.id for m in history]
     start = ids.index(summary_through) + 1 if summary_through in ids else 0
     return [m for m in history[start:] if m.role in ("user", "assistant") and m.content]
@@ -77,7 +77,7 @@ async def build_prompt(
     model: RegisteredModel,
     *,
     system_prompt: str | None,
-    history: Sequence[Message],
+    history: Sequence[Said],
     summary: str | None,
     summary_through: uuid.UUID | None,
     sources: ChatMessage | None = None,
@@ -128,7 +128,7 @@ async def build_prompt(
 
 
 async def summarise(
-    router: Router, model: RegisteredModel, *, previous: str | None, turns: Sequence[Message], budget: int
+    router: Router, model: RegisteredModel, *, previous: str | None, turns: Sequence[Said], budget: int
 ) -> tuple[str | None, tuple[tuple[str, Usage], ...]]:
     """Fold `turns` (and the previous summary) into a new summary, with the tokens that cost. On failure keep
     the old one: the conversation goes on, only with less memory of its beginning."""

@@ -4,19 +4,32 @@ request read it, and its hold on the user's quotas."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from parley.chat.grounding import Attachments
 from parley.chat.runs import Run
 from parley.llm.base import GenerationParams
 from parley.llm.registry import RegisteredModel
-from parley.models import Message
 from parley.quotas.service import Reservation
 
 if TYPE_CHECKING:
     from parley.chat.handover import Continuation
     from parley.chat.privacy import Shield
+
+
+class Said(Protocol):
+    """A message of the history as a prompt needs it (a stored `Message`, or `repository.Turn`)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def content(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -27,7 +40,7 @@ class ConversationSnapshot:
     system_prompt: str | None
     summary: str | None
     summary_through_message_id: uuid.UUID | None
-    history: list[Message]
+    history: Sequence[Said]
 
 
 @dataclass

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from parley.chat.repository import Turn
 from parley.crypto import context_of
 from parley.errors import Unprocessable
 from parley.llm.base import ChatMessage
 from parley.llm.config import ModelConfig
 from parley.llm.registry import ModelRegistry, RegisteredModel
-from parley.models import Message
 from parley.policy.plans import Plan
 from parley.policy.privacy import PiiDecision, pii_decision, strictest
 from parley.privacy import repository
@@ -186,12 +186,7 @@ class Shield:
         ]
         system_text, summary, sources_text, *contents = await self.texts(texts)
         by_id = {m.id: text for m, text in zip(turns, contents, strict=True)}
-        history = [
-            Message(id=m.id, role=m.role, content=by_id[m.id], conversation_id=m.conversation_id)
-            if m.id in by_id
-            else m
-            for m in snapshot.history
-        ]
+        history = [Turn(m.id, m.role, by_id[m.id]) if m.id in by_id else m for m in snapshot.history]
         snapshot = replace(snapshot, summary=summary or snapshot.summary, history=history)
         if sources is not None:
             sources = ChatMessage(sources.role, sources_text)

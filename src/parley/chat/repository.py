@@ -4,38 +4,74 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ARRAY, Text, Uuid, bindparam, delete, exists, func, literal, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    Table,
+    Text,
+    Uuid,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.models import Conversation, ConversationKnowledgeBase, File, Message
 
+_MESSAGES = cast(Table, Message.__table__)
 # An answer's metadata without its writer token (`chat.handover`), which it needs only while being written.
 _WITHOUT_WRITER = Message.extra.op("-")(literal("writer", Text()))
 
 
-def add_message(
-    session: AsyncSession,
+def new_message(
     *,
     conversation_id: uuid.UUID,
     role: str,
     content: str,
     model: str | None = None,
-    finish_reason: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Message:
-    message = Message(
+    """A message not saved yet and outside the session: `insert_messages` saves it as it is then."""
+    return Message(
         id=uuid.uuid4(),
         conversation_id=conversation_id,
         role=role,
         content=content,
         model=model,
-        finish_reason=finish_reason,
-        extra={},
+        finish_reason=None,
+        extra=extra if extra is not None else {},
     )
-    session.add(message)
-    return message
+
+
+async def insert_messages(session: AsyncSession, messages: Sequence[Message]) -> None:
+    """Save new messages (`new_message`) in one statement, now, in this order (their `seq`): plain rows, not the
+    ORM's unit of work, whose flush of two rows and read-back of their defaults cost more than the insert. The
+    objects stay outside the session, so nothing changed on them later is saved."""
+    await session.execute(
+        insert(_MESSAGES).values(
+            [
+                {
+                    "id": message.id,
+                    "conversation_id": message.conversation_id,
+                    "role": message.role,
+                    "content": message.content,
+                    "model": message.model,
+                    "metadata": message.extra,
+                }
+                for message in messages
+            ]
+        )
+    )
 
 
 async def history(session: AsyncSession, conversation_id: uuid.UUID) -> list[Message]:
@@ -218,29 +254,86 @@ async def set_default_title(session: AsyncSession, conversation_id: uuid.UUID, t
     return result.one_or_none() is not None
 
 
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """A message of the history as a new answer needs it."""
+
+    id: uuid.UUID
+    role: str
+    content: str
+    # The documents a question named (its `metadata.attachments`); None for answers and questions without any.
+    attachments: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class ForAnswer:
+    conversation: Conversation
+    history: list[Turn]
+    has_documents: bool
+    # An unfinished answer in it was checkpointed within `live_within`: some replica is writing it now.
+    being_written: bool
+
+
+# The history as one JSON array in the conversation's row ([id, role, content, attachments] oldest first): rows of
+# plain values instead of ORM objects, which cost more to build than the query itself for a long conversation.
+_HISTORY = (
+    select(
+        func.json_agg(
+            aggregate_order_by(
+                func.json_build_array(Message.id, Message.role, Message.content, Message.extra["attachments"]),
+                Message.seq,
+            )
+        )
+    )
+    .where(Message.conversation_id == Conversation.id)
+    .scalar_subquery()
+)
+_HAS_DOCUMENTS = exists().where(File.conversation_id == Conversation.id) | exists().where(
+    ConversationKnowledgeBase.conversation_id == Conversation.id
+)
+
+
 async def conversation_for_answer(
-    session: AsyncSession, *, user_id: uuid.UUID, conversation_id: uuid.UUID
-) -> tuple[Conversation, list[Message], bool] | None:
+    session: AsyncSession, *, user_id: uuid.UUID, conversation_id: uuid.UUID, live_within: timedelta
+) -> ForAnswer | None:
     """What a new answer needs, in one round trip: the caller's conversation, its row locked until the
     transaction ends (requests starting answers take turns, on every replica), its whole history oldest first,
-    and whether answers in it draw on documents. None when the caller has no such conversation."""
-    has_documents = (
-        exists().where(File.conversation_id == Conversation.id)
-        | exists().where(ConversationKnowledgeBase.conversation_id == Conversation.id)
-    ).label("has_documents")
-    rows = (
+    whether answers in it draw on documents and whether an answer is being written in it. None when the caller
+    has no such conversation."""
+    being_written = exists().where(
+        Message.conversation_id == Conversation.id,
+        Message.role == "assistant",
+        Message.finish_reason.is_(None),
+        Message.updated_at >= func.now() - live_within,
+    )
+    row = (
         await session.execute(
-            select(Conversation, Message, has_documents)
-            .outerjoin(Message, Message.conversation_id == Conversation.id)
+            select(Conversation, _HISTORY, _HAS_DOCUMENTS, being_written)
             .where(Conversation.id == conversation_id, Conversation.user_id == user_id)
-            .order_by(Message.seq)
             .with_for_update(of=Conversation)
         )
-    ).all()
-    if not rows:
+    ).one_or_none()
+    if row is None:
         return None
-    history = [row[1] for row in rows if row[1] is not None]
-    return rows[0][0], history, bool(rows[0][2])
+    conversation, history, has_documents, written = row
+    turns = [Turn(uuid.UUID(item[0]), item[1], item[2], item[3]) for item in history or ()]
+    return ForAnswer(conversation, turns, bool(has_documents), bool(written))
+
+
+async def restate_question(
+    session: AsyncSession, message_id: uuid.UUID, *, content: str | None, attachments: Any = None
+) -> None:
+    """Change a question before it is answered again: its text (`content`, unless None) and the documents it
+    names (`attachments`, unless None)."""
+    values: dict[str, Any] = {}
+    if content is not None:
+        values["content"] = content
+    if attachments is not None:
+        values["extra"] = Message.extra.op("||")(literal({"attachments": attachments}, JSONB))
+    if values:
+        await session.execute(
+            update(Message).where(Message.id == message_id).values(values).execution_options(synchronize_session=False)
+        )
 
 
 async def conversation_file_ids(session: AsyncSession, conversation_id: uuid.UUID | None) -> list[uuid.UUID]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +13,7 @@ from parley.chat import context, repository
 from parley.chat.engine import ChatEngine
 from parley.chat.generation import ConversationSnapshot, Generation
 from parley.chat.grounding import Attachments
+from parley.chat.repository import Turn
 from parley.chat.runs import STILL_ANSWERING, Run, RunFeed
 from parley.conversations import service as conversation_service
 from parley.db import after_commit
@@ -60,7 +61,7 @@ async def send(
     decides which models they may use."""
     if conversation_id is None:
         conversation = await conversation_service.create(session, user_id=principal.user_id)
-        history: list[Message] = []
+        history: list[Turn] = []
         has_documents = False
     else:
         # Read once, here: the engine builds the prompt from it rather than reading it again.
@@ -74,7 +75,7 @@ async def send(
     if system_prompt is not None:
         conversation.system_prompt = system_prompt
     conversation.model = registered.config.name
-    user_message = repository.add_message(session, conversation_id=conversation.id, role="user", content=message)
+    user_message = repository.new_message(conversation_id=conversation.id, role="user", content=message)
     if attachments:
         await _check_attachments(session, principal, conversation_id=conversation.id, attachments=attachments)
         user_message.extra = {"attachments": attachments.as_json()}
@@ -90,10 +91,11 @@ async def send(
         grounded=bool(attachments) or has_documents,
         untitled=conversation.title == conversation_service.DEFAULT_TITLE,
     )
-    return _start(
+    return await _start(
         session,
         engine,
         principal,
+        new_question=user_message,
         conversation_id=conversation.id,
         user_message_id=user_message.id,
         registered_model=registered,
@@ -110,7 +112,7 @@ async def send(
             system_prompt if conversation_id is None else conversation.system_prompt,
             None if conversation_id is None else conversation.summary,
             None if conversation_id is None else conversation.summary_through_message_id,
-            [*history, user_message],
+            [*history, Turn(user_message.id, "user", message)],
         ),
     )
 
@@ -135,13 +137,19 @@ async def regenerate(
         raise Conflict("there is no message to answer in this conversation yet")
     last_user = history[last_user_index]
     await repository.delete_messages(session, [m.id for m in history[last_user_index + 1 :]])
-    if edited_message is not None:
-        last_user.content = edited_message
     if attachments is not None:
         await _check_attachments(session, principal, conversation_id=conversation.id, attachments=attachments)
-        last_user.extra = {**last_user.extra, "attachments": attachments.as_json()}
-    else:
-        attachments = Attachments.from_json(last_user.extra.get("attachments"))
+    await repository.restate_question(
+        session,
+        last_user.id,
+        content=edited_message,
+        attachments=attachments.as_json() if attachments is not None else None,
+    )
+    if edited_message is not None:
+        last_user = replace(last_user, content=edited_message)
+        history[last_user_index] = last_user
+    if attachments is None:
+        attachments = Attachments.from_json(last_user.attachments)
     registered = engine.router.resolve(
         model or conversation.model, [ChatMessage("user", last_user.content)], allowed=plan.plan.models
     )
@@ -160,10 +168,11 @@ async def regenerate(
         grounded=bool(attachments) or has_documents,
         untitled=conversation.title == conversation_service.DEFAULT_TITLE,
     )
-    return _start(
+    return await _start(
         session,
         engine,
         principal,
+        new_question=None,
         conversation_id=conversation.id,
         user_message_id=last_user.id,
         registered_model=registered,
@@ -186,22 +195,21 @@ async def regenerate(
 
 async def _open_for_answer(
     session: AsyncSession, engine: ChatEngine, principal: Principal, conversation_id: uuid.UUID
-) -> tuple[Conversation, list[Message], bool]:
+) -> tuple[Conversation, list[Turn], bool]:
     """The caller's conversation (locked), its history and whether it has documents, once no answer is being
     written in it. One answer at a time per conversation, across replicas: an unfinished answer whose
     checkpoints are fresh is being written somewhere; the row lock keeps two replicas from both passing."""
     found = await repository.conversation_for_answer(
-        session, user_id=principal.user_id, conversation_id=conversation_id
+        session, user_id=principal.user_id, conversation_id=conversation_id, live_within=engine.live_within
     )
     if found is None:
         raise NotFound("conversation not found")
-    conversation, history, has_documents = found
-    current = engine.runs.get(conversation.id)
+    current = engine.runs.get(conversation_id)
     if current is not None and not current.finished and not current.answered:
         raise Conflict(STILL_ANSWERING)
-    if any(_being_written(engine, message) for message in history):
+    if found.being_written:
         raise Conflict(STILL_ANSWERING)
-    return conversation, history, has_documents
+    return found.conversation, found.history, found.has_documents
 
 
 def _being_written(engine: ChatEngine, message: Message) -> bool:
@@ -245,11 +253,12 @@ async def _reserve(
     )
 
 
-def _start(
+async def _start(
     session: AsyncSession,
     engine: ChatEngine,
     principal: Principal,
     *,
+    new_question: Message | None,
     conversation_id: uuid.UUID,
     user_message_id: uuid.UUID,
     registered_model: RegisteredModel,
@@ -263,12 +272,14 @@ def _start(
     snapshot: ConversationSnapshot,
     fresh: bool = False,
 ) -> Started:
-    answer = repository.add_message(
-        session, conversation_id=conversation_id, role="assistant", content="", model=registered_model.config.name
+    answer = repository.new_message(
+        conversation_id=conversation_id, role="assistant", content="", model=registered_model.config.name
     )
     run = Run(conversation_id=conversation_id, message_id=answer.id, user_id=principal.user_id)
     # Its writer token: the run's checkpoints and finish apply while the message still names it (chat.handover).
     answer.extra = {"writer": run.writer}
+    # The question (unless it is an older one answered again) and the answer's placeholder, in that order.
+    await repository.insert_messages(session, [answer] if new_question is None else [new_question, answer])
     engine.runs.reserve(run)
     generation = Generation(
         run=run,

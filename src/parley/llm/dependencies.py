@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from parley.llm.registry import ModelRegistry
 
 
-def _model_registry(request: Request) -> ModelRegistry:
+async def _model_registry(request: Request) -> ModelRegistry:
     registry: ModelRegistry = request.app.state.models
     return registry
 

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from parley.quotas.ledger import Ledger
 
 
-def _quota_ledger(request: Request) -> Ledger:
+async def _quota_ledger(request: Request) -> Ledger:
     ledger: Ledger = request.app.state.quota_ledger
     return ledger
 
