@@ -17,7 +17,7 @@ from parley.analytics.endpoints import router as analytics_router
 from parley.api_keys.endpoints import router as api_keys_router
 from parley.audit.checkpoints import CheckpointSchedule
 from parley.audit.endpoints import router as audit_router
-from parley.audit.signing import load_or_create_signer
+from parley.audit.signing import configured_signer
 from parley.auth.endpoints import router as auth_router
 from parley.auth.security import Security
 from parley.auth.throttle import LoginThrottle, redis_storage
@@ -306,8 +306,9 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
     app.state.tombstones = Tombstones.from_settings(settings.gdpr, settings.resolved_data_dir)
     # SAML IdPs; Parley's SP key pair is generated into the data dir on first start with one configured.
     app.state.saml = SAMLProviders(settings.saml, key_pair_if_needed(settings.saml, settings.resolved_data_dir))
-    # The audit checkpoints' signing key: created (0600) in the data dir on first start when not configured.
-    app.state.audit_signer = load_or_create_signer(settings.audit.key_file(settings.resolved_data_dir))
+    # The audit checkpoints' signing key: PARLEY_AUDIT__SIGNING_KEY, or a file created (0600) in the data dir on
+    # first start.
+    app.state.audit_signer = configured_signer(settings.audit, settings.resolved_data_dir)
     install_error_handlers(app, surfaces={"/v1/": openai_error_response, SCIM_PREFIX: scim_error_response})
     for router in (
         health_router,

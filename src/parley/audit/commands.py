@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.audit import chain
 from parley.audit.checkpoints import write_checkpoint
-from parley.audit.signing import SigningKeyError, load_or_create_signer, load_signer, read_public_key
+from parley.audit.signing import SigningKeyError, configured_signer, existing_signer, read_public_key
 from parley.config import Settings
 from parley.db import Database, StartupError, create_engine, start_embedded_postgres, verify_database
 from parley.migrations.runner import is_current
@@ -23,7 +23,7 @@ def run_verify(settings: Settings, public_keys: list[str]) -> int:
     """Walk the chain; print the verdict. 0: intact; 1: broken (the first bad row is named); 2: cannot check."""
     try:
         trusted = [read_public_key(key) for key in [*settings.audit.trusted_public_keys, *public_keys]]
-        signer = load_signer(settings.audit.key_file(settings.resolved_data_dir))
+        signer = existing_signer(settings.audit, settings.resolved_data_dir)
     except SigningKeyError as exc:
         print(f"parley: error: {exc}", file=sys.stderr)
         return 2
@@ -53,7 +53,7 @@ def run_verify(settings: Settings, public_keys: list[str]) -> int:
 def run_checkpoint(settings: Settings) -> int:
     """Sign the chain's head now (the server also does it every PARLEY_AUDIT__CHECKPOINT_INTERVAL_SECONDS)."""
     try:
-        signer = load_or_create_signer(settings.audit.key_file(settings.resolved_data_dir))
+        signer = configured_signer(settings.audit, settings.resolved_data_dir)
     except SigningKeyError as exc:
         print(f"parley: error: {exc}", file=sys.stderr)
         return 2

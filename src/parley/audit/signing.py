@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from parley.audit.settings import AuditSettings
 from parley.kit.private_paths import make_private_dir, open_private_file
 
 DEFAULT_KEY_FILE_NAME = "audit-signing-key.pem"
@@ -79,6 +81,37 @@ def load_signer(path: Path) -> CheckpointSigner | None:
     return CheckpointSigner(key)
 
 
+def signer_from_text(value: str) -> CheckpointSigner:
+    """A signer from a key given as text: a PEM private key, or 64 hex digits (the raw 32-byte private key)."""
+    candidate = value.strip()
+    if len(candidate) == 64:
+        try:
+            return CheckpointSigner(Ed25519PrivateKey.from_private_bytes(bytes.fromhex(candidate)))
+        except ValueError as exc:
+            raise SigningKeyError("PARLEY_AUDIT__SIGNING_KEY is not 64 hex digits nor a PEM key") from exc
+    try:
+        key = serialization.load_pem_private_key(candidate.encode(), password=None)
+    except ValueError as exc:
+        raise SigningKeyError("PARLEY_AUDIT__SIGNING_KEY is not 64 hex digits nor a PEM key") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SigningKeyError("PARLEY_AUDIT__SIGNING_KEY is not an Ed25519 key")
+    return CheckpointSigner(key)
+
+
+def configured_signer(settings: AuditSettings, data_dir: Path) -> CheckpointSigner:
+    """The signer the settings name: `signing_key` if set, else the key file (created when missing)."""
+    if settings.signing_key is not None:
+        return signer_from_text(settings.signing_key.get_secret_value())
+    return load_or_create_signer(settings.key_file(data_dir))
+
+
+def existing_signer(settings: AuditSettings, data_dir: Path) -> CheckpointSigner | None:
+    """`configured_signer` without creating anything: None when no key is set and the key file is missing."""
+    if settings.signing_key is not None:
+        return signer_from_text(settings.signing_key.get_secret_value())
+    return load_signer(settings.key_file(data_dir))
+
+
 def load_or_create_signer(path: Path) -> CheckpointSigner:
     """The signer of the key file at `path`, creating the key (0600) when there is none. Processes starting
     together agree: the file is created exclusively, and the loser of that race reads the winner's key."""
@@ -88,8 +121,8 @@ def load_or_create_signer(path: Path) -> CheckpointSigner:
     make_private_dir(path.parent)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = open_private_file(partial, exclusive=False)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+    descriptor = open_private_file(partial)
     try:
         os.write(descriptor, pem)
         os.fsync(descriptor)
