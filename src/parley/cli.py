@@ -384,7 +384,7 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
 
 
 def _add_keys_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`parley keys rotate` (parley.crypto; README, "Encryption at rest")."""
+    """`parley keys rotate | generate` (parley.crypto; README, "Encryption at rest")."""
     keys = commands.add_parser("keys", help="encryption at rest: the key-encryption key")
     actions = keys.add_subparsers(dest="keys_command", required=True)
     rotate = actions.add_parser(
@@ -400,12 +400,23 @@ def _add_keys_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "configured key, under its newest key material",
     )
     rotate.set_defaults(handler=cmd_keys_rotate)
+    generate = actions.add_parser(
+        "generate", help="print a new key-encryption key as a name=key entry for PARLEY_CRYPTO__KEYS"
+    )
+    generate.add_argument("--name", help="the key's name (default: k<today's date>)")
+    generate.set_defaults(handler=cmd_keys_generate)
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
     from parley.crypto.commands import run_rotate
 
     return run_rotate(_settings(args), target=args.to)
+
+
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    from parley.crypto.commands import run_generate
+
+    return run_generate(args.name)
 
 
 def _add_backup_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -132,13 +132,20 @@ class TestKeyFile:
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
         assert stat.S_IMODE(key_file.parent.stat().st_mode) == 0o700
 
-    @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
-    async def test_a_key_file_others_may_read_is_refused_at_start(self, tmp_path: Path, mode: int):
+    @pytest.mark.parametrize("mode", [0o644, 0o604, 0o606])
+    async def test_a_key_file_every_account_may_read_is_refused_at_start(self, tmp_path: Path, mode: int):
         key_file = tmp_path / "keyring.json"
         await LocalKeyFile(key_file).start()
         os.chmod(key_file, mode)
         with pytest.raises(StartupError, match="chmod 600"):
             await LocalKeyFile(key_file).start()
+
+    async def test_a_group_readable_key_file_is_accepted(self, tmp_path: Path):
+        # What a Kubernetes Secret mounted with an fsGroup looks like.
+        key_file = tmp_path / "keyring.json"
+        await LocalKeyFile(key_file).start()
+        os.chmod(key_file, 0o440)
+        await LocalKeyFile(key_file).start()
 
     async def test_another_installations_key_file_opens_nothing(self, make_crypto: MakeCrypto, tmp_path: Path):
         crypto = await make_crypto()

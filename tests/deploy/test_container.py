@@ -234,6 +234,8 @@ class TestCompose:
         # Both replicas share one signing key (a token issued by one is accepted by the other) and one database.
         first, second = services["parley-1"]["environment"], services["parley-2"]["environment"]
         assert first["PARLEY_AUTH__JWT_SECRET"] == second["PARLEY_AUTH__JWT_SECRET"] == "x" * 48
+        # ... and one key-encryption key: each has a data dir of its own, where a generated key file would differ.
+        assert first["PARLEY_CRYPTO__KEYS"] == second["PARLEY_CRYPTO__KEYS"]
         assert first["DATABASE_URL"] == second["DATABASE_URL"]
         assert "pg-secret@postgres:5432/parley" in first["DATABASE_URL"]
 
@@ -254,6 +256,7 @@ class TestCompose:
         assert settings.s3.bucket == "parley" and settings.s3.endpoint_url == "http://minio:9000"
         assert settings.s3.secret_access_key is not None
         assert settings.auth.jwt_secret is not None and settings.auth.jwt_secret.get_secret_value() == "x" * 48
+        assert settings.crypto.provider == "local" and settings.crypto.keys is not None
         assert settings.admin_email == "admin@example.com"
         assert settings.forwarded_allow_ips == "*"
         assert settings.environment == "production"

@@ -21,10 +21,13 @@ CHART = DEPLOY / "helm" / "parley"
 # Chart.yaml's kubeVersion floor, and a newer release.
 KUBERNETES_VERSIONS = ("1.29.0", "1.33.0")
 JWT = "k" * 48
+# PARLEY_CRYPTO__KEYS as `parley keys generate` prints it (a fixed test key).
+CRYPTO_KEYS = "k2026=" + "AQ" * 21 + "E="
 BASE: dict[str, Any] = {
     "database": {"url": "postgresql://parley:pw@db.internal:5432/parley"},
     "redis": {"url": "rediss://cache.internal:6379/0"},
     "auth": {"jwtSecret": JWT, "adminEmail": "admin@example.com"},
+    "crypto": {"keys": CRYPTO_KEYS},
 }
 EVERYTHING: dict[str, Any] = {
     **BASE,
@@ -49,6 +52,7 @@ EXTERNAL: dict[str, Any] = {
             "DATABASE_URL": {"key": "prod/parley", "property": "database_url"},
             "REDIS_URL": {"key": "prod/parley", "property": "redis_url"},
             "PARLEY_AUTH__JWT_SECRET": {"key": "prod/parley", "property": "jwt_secret"},
+            "PARLEY_CRYPTO__KEYS": {"key": "prod/parley", "property": "crypto_keys"},
         },
     },
 }
@@ -105,6 +109,19 @@ class TestChart:
             render({"database": BASE["database"], "auth": BASE["auth"]})
         with pytest.raises(helm.HelmError, match=r"database\.url is required"):
             render({"redis": BASE["redis"], "auth": BASE["auth"]})
+
+    def test_the_key_encryption_keys_are_required_with_the_local_provider(self) -> None:
+        """A pod's data dir is an emptyDir: a key file generated there would be lost with the pod."""
+        without = {key: value for key, value in BASE.items() if key != "crypto"}
+        with pytest.raises(helm.HelmError, match=r"crypto\.keys is required"):
+            render(without)
+        with helm.Chart.load(str(CHART)) as chart, pytest.raises(helm.HelmValuesError):
+            chart.validate_schema({**BASE, "crypto": {"keys": "k2026=short"}})
+        documents = render({**without, "crypto": {"provider": "aws-kms", "kmsKeyId": "alias/parley-eu"}})
+        config = one(documents, "ConfigMap", "parley")["data"]
+        assert config["PARLEY_CRYPTO__PROVIDER"] == "aws-kms"
+        assert config["PARLEY_CRYPTO__KMS_KEY_ID"] == "alias/parley-eu"
+        assert "PARLEY_CRYPTO__KEYS" not in one(documents, "Secret", "parley")["stringData"]
 
 
 class TestDeployment:
@@ -178,6 +195,8 @@ class TestDeployment:
         assert settings.rabbitmq_url == "amqps://parley:pw@mq.internal:5671/"
         assert settings.s3.bucket == "parley-files" and settings.s3.region == "eu-west-1"
         assert settings.auth.jwt_secret is not None and settings.auth.jwt_secret.get_secret_value() == JWT
+        assert settings.crypto.provider == "local" and settings.crypto.keys is not None
+        assert settings.crypto.keys.get_secret_value() == CRYPTO_KEYS
         assert settings.host == "0.0.0.0" and settings.port == 8000  # noqa: S104
         assert settings.metrics.port == 9464
         assert settings.web.cdn_url == "https://cdn.example.com"

@@ -105,8 +105,15 @@ def run_backup(settings: Settings, archive: Path) -> int:
             file=sys.stderr,
         )
     key_file = settings.crypto.key_file_in(data_dir)
-    if settings.crypto.provider != "local" or not key_file.resolve().is_relative_to(data_dir / "crypto"):
-        where = key_file if settings.crypto.provider == "local" else f"the {settings.crypto.provider} key"
+    in_archive = settings.crypto.keys is None and key_file.resolve().is_relative_to(data_dir / "crypto")
+    if settings.crypto.provider != "local" or not in_archive:
+        where = (
+            f"the {settings.crypto.provider} key"
+            if settings.crypto.provider != "local"
+            else "PARLEY_CRYPTO__KEYS"
+            if settings.crypto.keys is not None
+            else key_file
+        )
         print(
             f"parley: note: the key-encryption key ({where}) is not in the archive; without it the archive's "
             'encrypted data cannot be read (README, "Encryption at rest")',

@@ -1,15 +1,30 @@
-"""`parley keys rotate` (README, "Encryption at rest")."""
+"""`parley keys rotate` and `parley keys generate` (README, "Encryption at rest")."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import UTC, datetime
 
 from parley.config import Settings
 from parley.crypto.factory import open_crypto
+from parley.crypto.providers.local import generate_key_entry
 from parley.crypto.rotation import RotationBusy, RotationReport, rotate
+from parley.crypto.settings import parse_keys
 from parley.db import StartupError, create_engine, start_embedded_postgres, verify_database
 from parley.migrations.runner import is_current
+
+
+def run_generate(name: str | None) -> int:
+    """Print a new `name=<base64 key>` entry for PARLEY_CRYPTO__KEYS (to stdout only: nothing is stored)."""
+    name = name or f"k{datetime.now(UTC):%Y%m%d}"
+    try:
+        parse_keys(generate_key_entry(name))
+    except ValueError as exc:
+        print(f"parley: error: {exc}", file=sys.stderr)
+        return 2
+    print(generate_key_entry(name))
+    return 0
 
 
 def run_rotate(settings: Settings, *, target: str | None) -> int:

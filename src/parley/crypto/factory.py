@@ -20,8 +20,11 @@ def create_provider(settings: Settings) -> KeyProvider:
         from parley.crypto.providers.vault import VaultTransit
 
         return VaultTransit.from_settings(crypto)
-    from parley.crypto.providers.local import LocalKeyFile
+    from parley.crypto.providers.local import LocalKeyFile, LocalKeys
+    from parley.crypto.settings import parse_keys
 
+    if crypto.keys is not None:
+        return LocalKeys(parse_keys(crypto.keys.get_secret_value()))
     return LocalKeyFile(crypto.key_file_in(settings.resolved_data_dir))
 
 

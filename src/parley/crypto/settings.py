@@ -7,6 +7,9 @@ the settings file stays small; it imports nothing of Parley's.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +28,10 @@ class CryptoSettings(BaseModel):
     # `local`: the key file (created on first start, mode 0600; refused when other accounts may read it). Unset:
     # `<data dir>/crypto/keyring.json`.
     key_file: Path | None = None
+    # `local` with the KEKs given here instead of a key file (replicas without a shared data dir: Kubernetes,
+    # compose): `name=<base64 of 32 bytes>` pairs separated by commas, the last one wrapping new data keys
+    # (`parley keys generate` prints one). To rotate, append a new pair on every replica, then `parley keys rotate`.
+    keys: SecretStr | None = None
     # Unwrapped data keys are kept in memory this long (and at most this many), so a request seals and opens
     # without a database round trip or a KMS call; a crypto-erased key may still be held this long by a replica
     # that had it cached (its user is gone by then, so nothing asks for it).
@@ -50,6 +57,12 @@ class CryptoSettings(BaseModel):
     vault_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
     @model_validator(mode="after")
+    def _keys_are_well_formed(self) -> CryptoSettings:
+        if self.keys is not None:
+            parse_keys(self.keys.get_secret_value())
+        return self
+
+    @model_validator(mode="after")
     def _vault_is_configured(self) -> CryptoSettings:
         if self.provider == "vault" and (self.vault_url is None or self.vault_token is None):
             raise ValueError("PARLEY_CRYPTO__PROVIDER=vault needs PARLEY_CRYPTO__VAULT_URL and __VAULT_TOKEN")
@@ -58,3 +71,31 @@ class CryptoSettings(BaseModel):
     def key_file_in(self, data_dir: Path) -> Path:
         """The local key file: the configured one, or `crypto/keyring.json` under the data dir."""
         return (self.key_file or data_dir / "crypto" / "keyring.json").expanduser()
+
+
+_KEY_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+def parse_keys(text: str) -> dict[str, bytes]:
+    """`PARLEY_CRYPTO__KEYS` as {name: key}, in order (the last is the current one); ValueError naming the bad
+    part (never the key)."""
+    keys: dict[str, bytes] = {}
+    for number, part in enumerate((piece.strip() for piece in text.split(",") if piece.strip()), start=1):
+        name, separator, encoded = part.partition("=")
+        name = name.strip()
+        if not separator or not _KEY_NAME.match(name):
+            raise ValueError(
+                f"PARLEY_CRYPTO__KEYS: entry {number} is not name=<base64 key> (name: letters, digits, _-)"
+            )
+        try:
+            key = base64.b64decode(encoded.strip(), validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"PARLEY_CRYPTO__KEYS: the key of {name!r} is not base64") from exc
+        if len(key) != 32:
+            raise ValueError(f"PARLEY_CRYPTO__KEYS: the key of {name!r} is not 32 bytes (AES-256)")
+        if name in keys:
+            raise ValueError(f"PARLEY_CRYPTO__KEYS: {name!r} is given twice")
+        keys[name] = key
+    if not keys:
+        raise ValueError("PARLEY_CRYPTO__KEYS is empty")
+    return keys

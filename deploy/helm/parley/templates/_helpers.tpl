@@ -55,6 +55,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 DATABASE_URL: {{ required "database.url is required (an external PostgreSQL with pgvector), or use secrets.existingSecret / externalSecrets" .Values.database.url | quote }}
 REDIS_URL: {{ required "redis.url is required: Parley's replicas share limits, replay and stop signals through Redis" .Values.redis.url | quote }}
 PARLEY_AUTH__JWT_SECRET: {{ required "auth.jwtSecret is required (at least 32 random characters, the same for every replica)" .Values.auth.jwtSecret | quote }}
+{{- if eq .Values.crypto.provider "local" }}
+PARLEY_CRYPTO__KEYS: {{ required "crypto.keys is required with crypto.provider local: run `parley keys generate` and keep its output (a pod's data dir does not last)" .Values.crypto.keys | quote }}
+{{- end }}
 {{- with .Values.database.readUrl }}
 DATABASE_READ_URL: {{ . | quote }}
 {{- end }}

@@ -113,9 +113,10 @@ class LocalKeyFile:
             status = self.path.stat()
         except FileNotFoundError as exc:
             raise StartupError(f"the key file {self.path} is missing (PARLEY_CRYPTO__KEY_FILE)") from exc
-        if status.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        if status.st_mode & stat.S_IRWXO:
+            # Group bits are tolerated: a Kubernetes Secret mounted with an fsGroup comes group-readable.
             raise StartupError(
-                f"the key file {self.path} may be read by other accounts (mode {stat.S_IMODE(status.st_mode):o}):"
+                f"the key file {self.path} may be read by every account (mode {stat.S_IMODE(status.st_mode):o}):"
                 f" it opens every user's data; `chmod 600 {self.path}`"
             )
         try:
@@ -174,6 +175,66 @@ class LocalKeyFile:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 scratch.unlink()
+
+
+class LocalKeys:
+    """KEKs given in settings (`PARLEY_CRYPTO__KEYS`) rather than a file: every replica gets the same ones from
+    its environment (a Kubernetes Secret), none writes them. Wrapping as `LocalKeyFile`."""
+
+    name = "local"
+
+    def __init__(self, keys: dict[str, bytes]) -> None:
+        self._keys = {f"{PREFIX}{name}": AESGCM(key) for name, key in keys.items()}
+        self._current = f"{PREFIX}{list(keys)[-1]}"
+
+    def __repr__(self) -> str:
+        return f"LocalKeys({', '.join(self._keys)})"
+
+    async def start(self) -> None:
+        return None
+
+    async def check(self, kek_id: str) -> None:
+        if kek_id not in self._keys:
+            raise StartupError(
+                f"PARLEY_CRYPTO__KEYS does not hold the active key-encryption key {kek_id}: every Parley process of"
+                " one database needs the same keys"
+            )
+
+    def initial_kek_id(self) -> str:
+        return self._current
+
+    async def wrap(self, kek_id: str, data_key: bytes, *, context: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._kek(kek_id).encrypt(nonce, data_key, _AAD + context)
+
+    async def unwrap(self, kek_id: str, wrapped: bytes, *, context: bytes) -> bytes:
+        try:
+            return self._kek(kek_id).decrypt(wrapped[:12], wrapped[12:], _AAD + context)
+        except InvalidTag as exc:
+            raise SealedValueInvalid("a wrapped data key does not unwrap (altered, or another key's)") from exc
+
+    async def new_kek(self, target: str | None) -> str:
+        if target is not None:
+            raise ValueError("with PARLEY_CRYPTO__KEYS the new KEK is the last key given; --to is for AWS KMS")
+        return self._current
+
+    async def retire(self, kek_id: str) -> str:
+        name = kek_id.removeprefix(PREFIX)
+        return f"no data key needs {name!r} any more: remove it from PARLEY_CRYPTO__KEYS on every replica"
+
+    async def aclose(self) -> None:
+        self._keys.clear()
+
+    def _kek(self, kek_id: str) -> AESGCM:
+        aead = self._keys.get(kek_id)
+        if aead is None:
+            raise KeyUnavailable(f"the key-encryption key {kek_id} is not in PARLEY_CRYPTO__KEYS")
+        return aead
+
+
+def generate_key_entry(name: str) -> str:
+    """A new `name=<base64 key>` entry for PARLEY_CRYPTO__KEYS."""
+    return f"{name}={base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()}"
 
 
 def _new_id() -> str:
