@@ -92,6 +92,26 @@ class TestAppend:
         assert result.ok, result.summary()
         assert result.rows == len(committed)
 
+    async def test_two_replicas_appending_at_once_build_one_chain(self, app, client, settings):
+        """Replicas share nothing but the database: a second engine (its own pool) stands for the second one."""
+        from parley.db import create_engine
+
+        other = Database(create_engine(settings.database_url, settings))
+        try:
+
+            async def appends(database: Database, tag: str) -> None:
+                for index in range(30):
+                    async with database.session() as session:
+                        record(session, AuditAction.LOGIN, actor_id=None, details={"replica": tag, "i": index})
+
+            await asyncio.gather(appends(app.state.database, "a"), appends(other, "b"), appends(other, "b2"))
+        finally:
+            await other.dispose()
+        rows = await chained_rows(app)
+        assert [r[0] for r in rows] == list(range(1, 91))
+        result = await verdict(app)
+        assert result.ok and result.rows == 90
+
     async def test_many_rows_of_one_transaction_are_chained_in_the_order_they_were_written(self, app, client):
         database: Database = app.state.database
         async with database.session() as session:
