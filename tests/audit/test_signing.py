@@ -36,6 +36,17 @@ def test_the_key_file_is_created_owner_only_once(tmp_path: Path) -> None:
     assert not signature_is_valid(signers[0].public_key, b"checkpoint!", signature)
 
 
+def test_creating_the_key_leaves_the_data_dir_passable_for_the_embedded_database(tmp_path: Path) -> None:
+    # Run as root, the data dir is 0711 so that the embedded PostgreSQL's own account reaches its files; a key
+    # file written beside them must not close it (the server then PANICs when it stops).
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o711)
+    data_dir.chmod(0o711)
+    load_or_create_signer(data_dir / "audit-signing-key.pem")
+    assert data_dir.stat().st_mode & 0o777 == 0o711
+    assert (data_dir / "audit-signing-key.pem").stat().st_mode & 0o777 == 0o600
+
+
 def test_a_key_given_as_a_secret_wins_over_the_file(tmp_path: Path) -> None:
     key = Ed25519PrivateKey.generate()
     raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())

@@ -118,7 +118,11 @@ def load_or_create_signer(path: Path) -> CheckpointSigner:
     signer = load_signer(path)
     if signer is not None:
         return signer
-    make_private_dir(path.parent)
+    if not path.parent.exists():
+        # Only a folder made for the key is made owner-only here: the data dir itself (the default's place) keeps
+        # its mode, which run as root is 0711 so that the embedded PostgreSQL's own account can pass through to
+        # its files; at 0700 that server can no longer read its configuration and PANICs when it stops.
+        make_private_dir(path.parent)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
