@@ -49,6 +49,12 @@ models:
   - name: inhouse
     provider: scripted
     reply: echo
+  - name: remote-small
+    provider: scripted
+    trusted: false
+    reply: echo
+    context_window: 1200
+    max_output_tokens: 256
 """
 EMAIL = "anna.schmidt@example.de"
 CARD = "4111 1111 1111 1111"
@@ -315,3 +321,32 @@ class TestDocumentExcerpts:
         assert "greta.lind@example.com" not in prompt and "+49 30 901820" not in prompt  # …without the data
         assert "DE89 3704 0044 0532 0130 00" not in prompt
         assert "<EMAIL_1>" in prompt and "<IBAN_1>" in prompt
+
+    async def test_a_long_document_is_summarised_from_protected_text(self, chat: Chat) -> None:
+        """Map-reduce: each part of a document too long for the context is summarised by the model before the
+        answer; what the model is sent for that is protected too."""
+        me = await signed_in_user(chat.app, chat.http)
+        filler = "Quarterly planning covers budgets, hiring and office moves across every department. " * 3
+        sections = [f"Section {i}. {filler}Contact: owner{i}.team@example.com, IBAN {IBAN}." for i in range(1, 13)]
+        uploaded = await chat.http.post(
+            "/api/v1/chat/upload",
+            files={"file": ("report.txt", "\n\n".join(sections).encode(), "text/plain")},
+            headers=me.headers,
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        file_id = uuid.UUID(uploaded.json()["id"])
+        for _ in range(600):
+            await chat.app.state.jobs.run_pending()
+            async with chat.app.state.database.session() as session:
+                status = await session.scalar(select(File.status).where(File.id == file_id))
+            if status in ("ready", "failed"):
+                break
+            await asyncio.sleep(0.2)
+        assert status == "ready"
+
+        await chat.ask(me, "Summarise this document", model="remote-small", file_ids=[str(file_id)])
+        requests = chat.sent["remote-small"]
+        assert len(requests) > 2  # the parts' summaries, then the answer
+        seen = "\n".join(m.content for r in requests for m in r.messages)
+        assert "Quarterly planning" in seen
+        assert "@example.com" not in seen and IBAN not in seen

@@ -235,6 +235,7 @@ class ChatEngine:
         try:
             snapshot = job.snapshot or await self._read_conversation(job)
             job.snapshot = None
+            shield = job.shield = await self._shield(job)  # what the model may see of personal data
             if self.grounder is not None and job.grounded:
                 grounding = await self.grounder.ground(
                     user_id=job.user_id,
@@ -245,9 +246,9 @@ class ChatEngine:
                     model=job.model,
                     budget_tokens=context.prompt_budget(job.model),
                     progress=lambda stage, details: emit("status", {"stage": stage, **details}),
+                    protect=shield.texts if shield is not None else None,
                 )
             system_prompt, sources = job.system_prompt or snapshot.system_prompt, grounding.message()
-            shield = job.shield = await self._shield(job)
             if shield is not None:  # what the model may see of personal data (chat.privacy)
                 system_prompt, snapshot, sources = await shield.inputs(system_prompt, snapshot, sources)
                 restorer = shield.restorer()

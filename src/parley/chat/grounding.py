@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -29,6 +29,8 @@ _T = TypeVar("_T")
 
 # Progress for the user while documents are read or summarised: (stage, details).
 Progress = Callable[[str, dict[str, Any]], None]
+# What a document's text may be sent to a model as (README, "PII"): masked or pseudonymised, texts in, texts out.
+Protect = Callable[[Sequence[str]], Awaitable[list[str]]]
 
 _SNIPPET_CHARS = 300
 # Asking for a summary of "this document" (en, de, es, fr): the whole document is read (map-reduce), not top-k.
@@ -210,7 +212,10 @@ class Grounder:
         model: RegisteredModel,
         budget_tokens: int,
         progress: Progress,
+        protect: Protect | None = None,
     ) -> Grounding:
+        """The sources for `question`. `protect`: how document text must look before a model summarises it (the
+        answer's PII policy); the excerpts themselves are protected with the rest of the prompt."""
         scope = RetrievalScope(
             file_ids=attachments.file_ids,
             knowledge_base_ids=attachments.knowledge_base_ids,
@@ -222,7 +227,9 @@ class Grounder:
         if wants_summary(question):
             documents = await self._whole_documents(user_id=user_id, role=role, scope=scope)
             if documents:
-                return await self._summarised(documents, model=model, budget=source_budget, progress=progress)
+                return await self._summarised(
+                    documents, model=model, budget=source_budget, progress=progress, protect=protect
+                )
         progress("searching", {})
         async with self.database.session() as session:
             chunks = await retrieval.search(
@@ -270,7 +277,13 @@ class Grounder:
         return documents
 
     async def _summarised(
-        self, documents: list[list[RetrievedChunk]], *, model: RegisteredModel, budget: int, progress: Progress
+        self,
+        documents: list[list[RetrievedChunk]],
+        *,
+        model: RegisteredModel,
+        budget: int,
+        progress: Progress,
+        protect: Protect | None = None,
     ) -> Grounding:
         """Whole documents as sources when they fit; otherwise map (summarise windows that fit) and reduce
         (summarise the summaries) until they do."""
@@ -286,25 +299,32 @@ class Grounder:
         done = 0
         summaries: list[_Part] = []
         for group in _batches(parts, 4):
-            results = await asyncio.gather(*(self._summarise_part(p, model, grounding) for p in group))
+            results = await asyncio.gather(*(self._summarise_part(p, model, grounding, protect) for p in group))
             summaries += results
             done += len(group)
             progress("summarising", {"done": done, "total": len(parts)})
         # Reduce: while the summaries together are still too long, summarise neighbours together.
         while sum(p.tokens for p in summaries) > budget and len(summaries) > 1:
             merged = [_Part.join(pair) for pair in _batches(summaries, 2)]
-            summaries = list(await asyncio.gather(*(self._summarise_part(p, model, grounding) for p in merged)))
+            summaries = list(
+                await asyncio.gather(*(self._summarise_part(p, model, grounding, protect) for p in merged))
+            )
         grounding.sources = [
             Source(n=i, file_id=p.file_id, filename=p.filename, page=p.page, text=p.text, flagged=p.flagged)
             for i, p in enumerate(summaries, start=1)
         ]
         return grounding
 
-    async def _summarise_part(self, part: _Part, model: RegisteredModel, grounding: Grounding) -> _Part:
+    async def _summarise_part(
+        self, part: _Part, model: RegisteredModel, grounding: Grounding, protect: Protect | None = None
+    ) -> _Part:
+        document = f"Document: {part.filename}{part.where}\n\n{part.text}"
+        if protect is not None:
+            (document,) = await protect([document])
         request = ChatRequest(
             messages=[
                 ChatMessage("system", _MAP_INSTRUCTION),
-                ChatMessage("user", f"Document: {part.filename}{part.where}\n\n{part.text}"),
+                ChatMessage("user", document),
             ],
             params=GenerationParams(max_tokens=300, temperature=0.2),
         )
