@@ -78,6 +78,7 @@ class Detector:
         self.settings = settings
         self._engine: AnalyzerEngine | None = None
         self._lock = threading.Lock()
+        self._cache_lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, str], tuple[Finding, ...]] = OrderedDict()
 
     @property
@@ -94,17 +95,19 @@ class Detector:
             return ()
         language = language or language_of(text)
         key = (language, text)
-        cached = self._cache.get(key)
-        if cached is not None:
-            self._cache.move_to_end(key)
-            return cached
+        with self._cache_lock:  # detections run in worker threads side by side
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
         results = self._analyzer().analyze(text=text, language=language, score_threshold=self.settings.min_score)
         findings = _without_overlaps(
             [f for r in results if (f := _checked(text, r.entity_type, r.start, r.end, r.score, language))]
         )
-        self._cache[key] = findings
-        if len(self._cache) > _CACHE_ENTRIES:
-            self._cache.popitem(last=False)
+        with self._cache_lock:
+            self._cache[key] = findings
+            if len(self._cache) > _CACHE_ENTRIES:
+                self._cache.popitem(last=False)
         return findings
 
     def _analyzer(self) -> AnalyzerEngine:
