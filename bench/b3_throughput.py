@@ -126,12 +126,17 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="comma-separated `parley serve --workers` values")
     parser.add_argument("--warmup-seconds", type=float, default=5.0)
     parser.add_argument("--py-spy", default=None, metavar="PATH", help="profile the last round's phases")
+    parser.add_argument(
+        "--pii-policy",
+        choices=["off", "mask", "pseudonymise", "block"],
+        help="the mock model's pii_policy (README, 'PII'); unset: the default for a remote, untrusted model",
+    )
     args = parser.parse_args()
     loop_kind = sse_load.install_uvloop()
     workers = [int(w) for w in args.workers.split(",")]
     print(
         f"B3: closed loop, {args.concurrency} clients ({loop_kind}), {args.seconds:.0f} s phases, "
-        f"workers {workers}, load average {sse_load.load_average()}",
+        f"workers {workers}, PII policy {args.pii_policy or 'default'}, load average {sse_load.load_average()}",
         flush=True,
     )
     with contextlib.ExitStack() as stack:
@@ -139,7 +144,13 @@ def main() -> None:
         for count in workers:
             t0 = time.monotonic()
             started[count] = stack.enter_context(
-                sse_load.servers(first_token_ms=0, tokens_per_second=0, reply="Fine, thank you.", workers=count)
+                sse_load.servers(
+                    first_token_ms=0,
+                    tokens_per_second=0,
+                    reply="Fine, thank you.",
+                    workers=count,
+                    model_options={"pii_policy": args.pii_policy} if args.pii_policy else None,
+                )
             )
             print(f"  parley serve --workers {count}: up in {time.monotonic() - t0:.1f} s", flush=True)
         pools: dict[int, list[str]] = {}
