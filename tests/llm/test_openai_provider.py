@@ -158,7 +158,7 @@ class TestStreaming:
 
     @pytest.mark.parametrize(
         ("wire", "expected"),
-        [("length", "length"), ("content_filter", "content_filter"), ("tool_calls", "stop")],
+        [("length", "length"), ("content_filter", "content_filter"), ("tool_calls", "tool_calls")],
     )
     async def test_finish_reasons(
         self, upstream: FakeUpstream, model: OpenAICompatibleModel, wire: str, expected: FinishReason

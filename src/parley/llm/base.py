@@ -6,18 +6,62 @@ Pydantic, no per-token validation) because one is created for every token on the
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
-Role = Literal["system", "user", "assistant"]
-FinishReason = Literal["stop", "length", "content_filter", "cancelled", "interrupted", "error"]
+# `tool`: the result of a tool call the assistant asked for (function calling), answering `tool_call_id`.
+Role = Literal["system", "user", "assistant", "tool"]
+# `tool_calls`: the answer ends asking the caller to run the tools it called.
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "cancelled", "interrupted", "error"]
+# What a request can need of a model beyond plain text, as the model catalogue's capability flags name it.
+Capability = Literal["tools", "json_schema", "vision", "logprobs"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A function the assistant called: `arguments` is the JSON text the model wrote (not parsed: a model can
+    write invalid JSON, and the caller decides what to do with it)."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
     role: Role
     content: str
+    # An assistant message's calls (its `content` may then be empty).
+    tool_calls: tuple[ToolCall, ...] = ()
+    # A `tool` message: the call it answers.
+    tool_call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """A function the model may call. `parameters` is its JSON Schema (an object schema)."""
+
+    name: str
+    description: str | None = None
+    parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    # OpenAI's strict mode (the arguments must match the schema exactly), passed where the provider has one.
+    strict: bool | None = None
+
+
+# `auto` (the model decides), `none` (no call), `required` (at least one call), or the name of the one tool the
+# model must call.
+ToolChoice = Literal["auto", "none", "required"] | str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseFormat:
+    """Structured output: `json_object` (any JSON object) or `json_schema` (an instance of `schema`)."""
+
+    type: Literal["json_object", "json_schema"]
+    name: str | None = None
+    schema: Mapping[str, Any] | None = None
+    strict: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +70,43 @@ class GenerationParams:
     top_p: float | None = None
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    # Token id (as a string, as OpenAI's API keys it) → bias from -100 to 100.
+    logit_bias: Mapping[str, float] | None = None
+    response_format: ResponseFormat | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
     messages: Sequence[ChatMessage]
     params: GenerationParams = field(default_factory=GenerationParams)
+    tools: tuple[Tool, ...] = ()
+    # None: the provider's default (`auto` when tools are given).
+    tool_choice: ToolChoice | None = None
+    # False: at most one call per answer; None: the provider's default.
+    parallel_tool_calls: bool | None = None
+
+    def needs(self) -> frozenset[Capability]:
+        """The capabilities a model must have to answer this request (README, "Function calling")."""
+        needed: set[Capability] = set()
+        if self.tools or any(m.tool_calls or m.role == "tool" for m in self.messages):
+            needed.add("tools")
+        if self.params.response_format is not None:
+            # Structured output, whether a schema or any JSON object: one capability.
+            needed.add("json_schema")
+        return frozenset(needed)
+
+    def sampling_options(self) -> tuple[str, ...]:
+        """The optional sampling parameters this request sets that not every provider takes (by their Chat
+        Completions names): a model whose provider lacks one is refused with a 400 naming it."""
+        params = self.params
+        return tuple(
+            name
+            for name in ("seed", "presence_penalty", "frequency_penalty", "logit_bias")
+            if getattr(params, name) not in (None, {})
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +140,18 @@ class TextDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a tool call, in order. The first piece of call `index` carries its `id` and `name`; the
+    following ones only more of its `arguments` (JSON text, split anywhere). Providers that produce a call whole
+    send one delta with everything."""
+
+    index: int
+    arguments: str = ""
+    id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Finish:
     """The last event of a successful stream. `usage` is the provider's count when it reports one."""
 
@@ -72,7 +159,31 @@ class Finish:
     usage: Usage | None = None
 
 
-ChatEvent = TextDelta | Finish
+ChatEvent = TextDelta | ToolCallDelta | Finish
+
+
+class ToolCallAssembler:
+    """Gathers `ToolCallDelta`s into whole `ToolCall`s (for callers that do not stream)."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, list[str]] = {}
+        self._ids: dict[int, str] = {}
+        self._names: dict[int, str] = {}
+
+    def add(self, delta: ToolCallDelta) -> None:
+        self._calls.setdefault(delta.index, []).append(delta.arguments)
+        if delta.id:
+            self._ids[delta.index] = delta.id
+        if delta.name:
+            self._names[delta.index] = self._names.get(delta.index, "") + delta.name
+
+    def calls(self) -> tuple[ToolCall, ...]:
+        return tuple(
+            ToolCall(
+                id=self._ids.get(index, f"call_{index}"), name=self._names.get(index, ""), arguments="".join(parts)
+            )
+            for index, parts in sorted(self._calls.items())
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +194,7 @@ class Completion:
     # Every model that spent tokens on this completion, by name: those a fallback abandoned, then the one that
     # finished (when its usage is known). Filled by the router; what callers record in usage_logs.
     spent: tuple[tuple[str, Usage], ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 class ProviderError(Exception):
@@ -101,7 +213,7 @@ class ProviderError(Exception):
 
 @runtime_checkable
 class ChatModel(Protocol):
-    """One configured model. `stream` yields `TextDelta`s then exactly one `Finish`, or raises
+    """One configured model. `stream` yields `TextDelta`s and `ToolCallDelta`s then exactly one `Finish`, or raises
     `ProviderError`. Cancelling the consuming task must cancel the upstream call."""
 
     def stream(self, request: ChatRequest) -> AsyncGenerator[ChatEvent, None]:
@@ -121,12 +233,15 @@ class ChatModel(Protocol):
 async def complete(model: ChatModel, request: ChatRequest) -> Completion:
     """Run a stream to its end and gather the answer (for non-streaming callers)."""
     parts: list[str] = []
+    calls = ToolCallAssembler()
     finish: Finish | None = None
     async for event in model.stream(request):
         if isinstance(event, TextDelta):
             parts.append(event.text)
+        elif isinstance(event, ToolCallDelta):
+            calls.add(event)
         else:
             finish = event
     if finish is None:
         raise ProviderError("the model's stream ended without a finish", retryable=True)
-    return Completion(text="".join(parts), finish_reason=finish.reason, usage=finish.usage)
+    return Completion(text="".join(parts), finish_reason=finish.reason, usage=finish.usage, tool_calls=calls.calls())

@@ -7,12 +7,14 @@ holds the key, resolved once when settings are read.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from parley.llm.base import Capability
 from parley.privacy.settings import PiiMode
 
 ProviderName = Literal["local", "openai", "anthropic", "bedrock", "scripted"]
@@ -29,6 +31,49 @@ class CacheConfig(BaseModel):
     # Off: each user has answers of their own. On: anyone asking the same thing gets the stored answer (only for
     # models whose prompts carry nothing personal, such as a shared FAQ bot).
     shared_across_users: bool = False
+
+
+class Capabilities(BaseModel):
+    """`capabilities:` of a model entry: what it can do beyond plain text. A request that needs a capability goes
+    only to a model that has it, and falls back only to such models; unset flags take the provider's default
+    (`Capabilities.DEFAULTS`), which an entry overrides when its upstream model differs (an OpenAI-compatible
+    server without tool support, a vision model)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tools: bool | None = Field(default=None, description="function calling: tools, tool_choice, tool messages")
+    json_schema: bool | None = Field(default=None, description="structured output: response_format json_schema")
+    vision: bool | None = Field(default=None, description="image inputs")
+    logprobs: bool | None = Field(default=None, description="token log probabilities")
+
+    # The providers' defaults. OpenAI-compatible servers: OpenAI's own models do tools, schemas and logprobs
+    # (vision depends on the model: opt in). Anthropic and Bedrock Converse do tools but have no
+    # response_format or logprobs. The bundled model runs in llama.cpp's server with its chat template's tool
+    # support and grammar-enforced schemas. The scripted model does tools and schemas for tests.
+    DEFAULTS: ClassVar[dict[str, dict[Capability, bool]]] = {
+        "openai": {"tools": True, "json_schema": True, "vision": False, "logprobs": True},
+        "anthropic": {"tools": True, "json_schema": False, "vision": False, "logprobs": False},
+        "bedrock": {"tools": True, "json_schema": False, "vision": False, "logprobs": False},
+        "local": {"tools": True, "json_schema": True, "vision": False, "logprobs": False},
+        "scripted": {"tools": True, "json_schema": True, "vision": False, "logprobs": False},
+    }
+
+    def resolved(self, provider: str) -> dict[Capability, bool]:
+        flags = dict(self.DEFAULTS[provider])
+        for name in CAPABILITIES:
+            value = getattr(self, name)
+            if value is not None:
+                flags[name] = value
+        return flags
+
+
+CAPABILITIES: tuple[Capability, ...] = ("tools", "json_schema", "vision", "logprobs")
+# Sampling parameters a provider's API has no field for (`ChatRequest.sampling_options`): Anthropic's Messages
+# API and Bedrock Converse take none of them. The scripted model accepts and ignores them (it does not sample).
+UNSUPPORTED_OPTIONS: dict[str, frozenset[str]] = {
+    "anthropic": frozenset({"seed", "presence_penalty", "frequency_penalty", "logit_bias"}),
+    "bedrock": frozenset({"seed", "presence_penalty", "frequency_penalty", "logit_bias"}),
+}
 
 
 class ModelConfig(BaseModel):
@@ -67,6 +112,7 @@ class ModelConfig(BaseModel):
         description="remote providers: open connections at most (one per answer streaming)",
     )
     max_retries: int = Field(default=2, ge=0, le=10)
+    capabilities: Capabilities = Field(default_factory=Capabilities)
     # Opt-in response cache; unset: every request reaches the provider.
     cache: CacheConfig | None = None
     # Personal data (README, "PII"). `trusted`: prompts may reach this model as written; unset: the bundled local
@@ -88,6 +134,22 @@ class ModelConfig(BaseModel):
     @property
     def display_name(self) -> str:
         return self.label or self.name
+
+    @property
+    def capability_flags(self) -> dict[Capability, bool]:
+        """What this model can do beyond plain text, the provider's defaults overridden by the entry."""
+        return self.capabilities.resolved(self.provider)
+
+    def lacks(self, needed: Iterable[Capability]) -> list[Capability]:
+        """Of the `needed` capabilities, those this model does not have (in the catalogue's order)."""
+        flags = self.capability_flags
+        wanted = set(needed)
+        return [name for name in CAPABILITIES if name in wanted and not flags[name]]
+
+    def refuses(self, options: Iterable[str]) -> list[str]:
+        """Of the sampling `options` a request sets, those this model's provider has no parameter for."""
+        unsupported = UNSUPPORTED_OPTIONS.get(self.provider, frozenset())
+        return [name for name in options if name in unsupported]
 
     @property
     def is_trusted(self) -> bool:

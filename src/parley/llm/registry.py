@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,8 @@ class ModelRegistry:
 
     def __init__(self, catalog: ModelCatalog, *, data_dir: Path) -> None:
         self.catalog = catalog
+        # When this catalogue was loaded (Unix seconds): the `created` of /v1/models.
+        self.created = int(time.time())
         self._models = {c.name: RegisteredModel(c, build_provider(c, data_dir=data_dir)) for c in catalog.models}
         self._starting: list[asyncio.Task[None]] = []
         # Models with nothing to load (remote ones) are ready from the start.

@@ -101,8 +101,9 @@ class ResponseCache(Protocol):
 
 def cacheable(config: ModelConfig, request: ChatRequest) -> bool:
     """Whether `request` to the model of `config` may be answered from (and stored in) the cache: the entry opts
-    in, and the request is deterministic (temperature explicitly 0)."""
-    return config.cache is not None and request.params.temperature == 0
+    in, and the request is deterministic (temperature explicitly 0) and offers no tools (a stored answer holds
+    text only, never tool calls)."""
+    return config.cache is not None and request.params.temperature == 0 and not request.tools
 
 
 def cache_key(config: ModelConfig, request: ChatRequest, *, user_id: uuid.UUID) -> str:

@@ -20,8 +20,9 @@ import structlog
 from opentelemetry.trace import Span
 
 from parley.config import LLMSettings
-from parley.errors import NotFound
+from parley.errors import BadRequest, NotFound
 from parley.llm.base import (
+    Capability,
     ChatEvent,
     ChatMessage,
     ChatRequest,
@@ -29,6 +30,8 @@ from parley.llm.base import (
     Finish,
     ProviderError,
     TextDelta,
+    ToolCallAssembler,
+    ToolCallDelta,
     Usage,
     unreported_usage,
 )
@@ -64,7 +67,48 @@ class ModelSwitch:
 
 
 # `CacheHit` comes only from `Router.answer`, first, when the answer is replayed from the response cache.
-RoutedEvent = TextDelta | Finish | ModelSwitch | CacheHit
+RoutedEvent = TextDelta | ToolCallDelta | Finish | ModelSwitch | CacheHit
+
+# The request parameter a missing capability is named after in the 400.
+_CAPABILITY_PARAMS: dict[Capability, str] = {
+    "tools": "tools",
+    "json_schema": "response_format",
+    "vision": "messages",
+    "logprobs": "logprobs",
+}
+
+
+class ModelRefusesOption(BadRequest):
+    """The model's provider has no such sampling parameter (Anthropic and Bedrock: `seed`, penalties,
+    `logit_bias`): a 400 naming it rather than an answer that silently ignored it."""
+
+    def __init__(self, model: str, option: str) -> None:
+        super().__init__(f"model '{model}' does not support the parameter '{option}'", param=option)
+
+
+def unfit(config: ModelConfig, request: ChatRequest) -> BadRequest | None:
+    """Why the model of `config` cannot answer `request` as asked, or None when it can."""
+    missing = config.lacks(request.needs())
+    if missing:
+        return ModelLacksCapability(config.name, missing)
+    refused = config.refuses(request.sampling_options())
+    if refused:
+        return ModelRefusesOption(config.name, refused[0])
+    return None
+
+
+class ModelLacksCapability(BadRequest):
+    """The model asked for cannot do what the request needs (tools, a JSON schema, images, logprobs): a 400
+    naming the capability, never a silent drop of the part it cannot do."""
+
+    def __init__(self, model: str, missing: Sequence[Capability]) -> None:
+        names = ", ".join(missing)
+        super().__init__(
+            f"model '{model}' does not support {names} (its catalogue entry's capabilities); "
+            "see GET /v1/models for what each model supports",
+            param=_CAPABILITY_PARAMS[missing[0]],
+            capability=missing[0],
+        )
 
 
 class AllModelsFailed(ProviderError):
@@ -136,43 +180,62 @@ class Router:
         return self._breakers[name]
 
     def resolve(
-        self, requested: str | None, messages: Sequence[ChatMessage], *, allowed: Collection[str] | None = None
+        self,
+        requested: str | None,
+        messages: Sequence[ChatMessage],
+        *,
+        allowed: Collection[str] | None = None,
+        request: ChatRequest | None = None,
     ) -> RegisteredModel:
         """The model a request names (an alias, `auto`, or nothing for the default). Unknown names are 404.
-        `auto` chooses among the `allowed` models only (the user's plan's; None: all)."""
+        `auto` chooses among the `allowed` models only (the user's plan's; None: all) that can answer `request`
+        as asked (its tools, response format, sampling options); a named model that cannot is refused with a
+        400 naming what it lacks (`ModelLacksCapability`, `ModelRefusesOption`)."""
         catalog = self.registry.catalog
         name = requested or catalog.default_name
         if name == AUTO_MODEL:
-            name = self._auto(messages, allowed)
+            name = self._auto(messages, allowed, request)
         registered = self.registry.get(name)
         if registered is None:
             raise NotFound(f"model '{name}' is not configured; see GET /v1/models", param="model")
+        if request is not None and (refusal := unfit(registered.config, request)) is not None:
+            raise refusal
         return registered
 
-    def _auto(self, messages: Sequence[ChatMessage], allowed: Collection[str] | None) -> str:
+    def _auto(
+        self, messages: Sequence[ChatMessage], allowed: Collection[str] | None, request: ChatRequest | None = None
+    ) -> str:
         """Short, simple prompts (no code) go to the cheapest available model; the rest to the default (or,
-        when the plan does not include it, to the cheapest model it does)."""
+        when the plan does not include it, to the cheapest model it does). Only models that can answer
+        `request` as asked are candidates."""
         default = self.registry.catalog.default_name
         usable = [m.config for m in self.registry if allowed is None or m.config.name in allowed]
+        default_fits = allowed is None or default in allowed
+        if request is not None:
+            usable = [config for config in usable if unfit(config, request) is None]
+            default_config = self.registry.config(default)
+            default_fits = default_fits and default_config is not None and unfit(default_config, request) is None
         last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
-        if (len(last_user) > self.settings.auto_short_prompt_chars or "```" in last_user) and (
-            allowed is None or default in allowed
-        ):
+        if (len(last_user) > self.settings.auto_short_prompt_chars or "```" in last_user) and default_fits:
             return default
         candidates = [config for config in usable if not self._breakers[config.name].is_open]
         if not candidates:
             # Every usable model's circuit is open: the default (or any model of the plan) fails fast, saying so.
-            candidates = [] if allowed is None or default in allowed else usable
+            candidates = [] if default_fits else usable
         if not candidates:
             return default
         cheapest = min(candidates, key=lambda c: c.price_per_1k_input + c.price_per_1k_output)
         return cheapest.name
 
-    def _chain(self, first: ModelConfig, allowed: Collection[str] | None) -> list[str]:
-        """The model, then its fallbacks, leaving out those the user's plan does not include (`allowed`): a
-        fallback never answers with a model the user may not use."""
+    def _chain(self, first: ModelConfig, allowed: Collection[str] | None, request: ChatRequest) -> list[str]:
+        """The model, then its fallbacks, leaving out those the user's plan does not include (`allowed`) and
+        those that cannot answer `request` as asked: a fallback never answers with a model the user may not
+        use, nor drops the tools, schema or options a request carries."""
         chain = [first.name]
         for name in first.fallbacks:
+            config = self.registry.config(name)
+            if config is not None and unfit(config, request) is not None:
+                continue
             if name not in chain and (allowed is None or name in allowed):
                 chain.append(name)
         return chain
@@ -187,7 +250,10 @@ class Router:
         previous: str | None = None
         # Tokens the previous model of the chain generated before it failed: all it can have spent.
         generated = 0
-        for name in self._chain(model.config, allowed):
+        # The model that began streaming a tool call: a call cut short cannot be continued by another model
+        # (its arguments are half a JSON document), so the answer then fails instead of switching.
+        calling: str | None = None
+        for name in self._chain(model.config, allowed, request):
             registered = self.registry.get(name)
             breaker = self._breakers[name]
             if registered is None or not breaker.allows():
@@ -199,6 +265,8 @@ class Router:
                     retry_after=breaker.seconds_until_trial,
                 )
                 continue
+            if calling is not None:
+                break
             if previous is not None:
                 spent = await self._estimate(previous, request, generated)
                 metrics.PROVIDER_FALLBACKS.labels(model=previous, fallback=name).inc()
@@ -229,6 +297,14 @@ class Router:
                                     tracing.mark_first_token(call)
                                 generated += 1
                                 sent.append(event.text)
+                                yield event
+                            elif type(event) is ToolCallDelta:
+                                if calling is None:
+                                    calling = name
+                                streamed += 1
+                                if streamed == 1:
+                                    tracing.mark_first_token(call)
+                                generated += 1
                                 yield event
                             else:
                                 breaker.success()
@@ -321,11 +397,14 @@ class Router:
     async def complete(self, model: RegisteredModel, request: ChatRequest) -> Completion:
         """A whole answer (titles, summaries), with the same retries, timeouts and fallbacks as a stream."""
         parts: list[str] = []
+        calls = ToolCallAssembler()
         spent: list[tuple[str, Usage]] = []
         current = model.config.name
         async for event in self.stream(model, request):
             if isinstance(event, TextDelta):
                 parts.append(event.text)
+            elif isinstance(event, ToolCallDelta):
+                calls.add(event)
             elif isinstance(event, ModelSwitch):
                 if event.spent is not None:
                     spent.append((event.from_model, event.spent))
@@ -334,7 +413,11 @@ class Router:
                 if event.usage is not None:
                     spent.append((current, event.usage))
                 return Completion(
-                    text="".join(parts), finish_reason=event.reason, usage=event.usage, spent=tuple(spent)
+                    text="".join(parts),
+                    finish_reason=event.reason,
+                    usage=event.usage,
+                    spent=tuple(spent),
+                    tool_calls=calls.calls(),
                 )
         raise ProviderError("the model's stream ended without a finish", retryable=True)
 

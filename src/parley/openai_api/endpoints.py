@@ -7,14 +7,16 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
+from parley.errors import NotFound
 from parley.kit.sse import EventStreamResponse
 from parley.llm.base import ProviderError
-from parley.llm.config import AUTO_MODEL
+from parley.llm.config import AUTO_MODEL, ModelConfig
 from parley.llm.router import Router
 from parley.openai_api import service
 from parley.openai_api.auth import OpenAIUser
 from parley.openai_api.errors import upstream_failure_response
 from parley.openai_api.schemas import ChatCompletionRequest
+from parley.openai_api.translate import to_chat_request
 from parley.plans import service as plans_service
 from parley.plans.dependencies import SeededPlans
 from parley.policy.plans import usable_models
@@ -38,21 +40,52 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/models", responses=_ERRORS, summary="The models this Parley offers (OpenAI format)")
-async def list_models(request: Request, principal: OpenAIUser, seeds: SeededPlans) -> dict[str, Any]:
-    """The models the caller's plan includes (the web app's model picker reads this list too)."""
+def _model_object(config: ModelConfig | None, name: str, created: int) -> dict[str, Any]:
+    """A model in OpenAI's format, with what Parley knows of it beside: its capabilities (what a request may
+    ask of it), its context window and longest answer, its display name. `auto` is Parley's router."""
+    if config is None:
+        return {"id": name, "object": "model", "created": created, "owned_by": "parley", "capabilities": None}
+    return {
+        "id": config.name,
+        "object": "model",
+        "created": created,
+        "owned_by": config.provider,
+        "name": config.display_name,
+        "context_window": config.context_window,
+        "max_output_tokens": config.max_output_tokens,
+        "capabilities": config.capability_flags,
+    }
+
+
+async def _usable(request: Request, principal: OpenAIUser, seeds: SeededPlans) -> list[ModelConfig]:
     llm_router: Router = request.app.state.router
     plan = await service.plan_of(request.app.state.database, principal, seeds)
     usable = set(usable_models(plan.plan, [m.config.name for m in llm_router.registry]))
+    return [m.config for m in llm_router.registry if m.config.name in usable]
+
+
+@router.get("/models", responses=_ERRORS, summary="The models this Parley offers (OpenAI format)")
+async def list_models(request: Request, principal: OpenAIUser, seeds: SeededPlans) -> dict[str, Any]:
+    """The models the caller's plan includes (the web app's model picker reads this list too), each with its
+    capabilities (`tools`, `json_schema`, `vision`, `logprobs`) and context window; `auto` first."""
+    created = request.app.state.router.registry.created
     data = [
-        {"id": AUTO_MODEL, "object": "model", "created": 0, "owned_by": "parley"},
-        *(
-            {"id": m.config.name, "object": "model", "created": 0, "owned_by": m.config.provider}
-            for m in llm_router.registry
-            if m.config.name in usable
-        ),
+        _model_object(None, AUTO_MODEL, created),
+        *(_model_object(config, config.name, created) for config in await _usable(request, principal, seeds)),
     ]
     return {"object": "list", "data": data}
+
+
+@router.get("/models/{model_id:path}", responses=_ERRORS, summary="One model this Parley offers (OpenAI format)")
+async def get_model(model_id: str, request: Request, principal: OpenAIUser, seeds: SeededPlans) -> dict[str, Any]:
+    """A model of the caller's plan, as in the list; another name is 404 `model_not_found`."""
+    created = request.app.state.router.registry.created
+    if model_id == AUTO_MODEL:
+        return _model_object(None, AUTO_MODEL, created)
+    for config in await _usable(request, principal, seeds):
+        if config.name == model_id:
+            return _model_object(config, model_id, created)
+    raise NotFound(f"The model '{model_id}' does not exist or you do not have access to it.", param="model")
 
 
 @router.post(
@@ -70,12 +103,12 @@ async def chat_completions(
     ledger: QuotaLedgerDep,
 ) -> Response:
     llm_router: Router = request.app.state.router
-    chat_request = service.to_chat_request(body)
+    chat_request = to_chat_request(body)
     database = request.app.state.database
     plan = await service.plan_of(database, principal, seeds)
     async with quotas_service.refusals_counted(database, principal.user_id):
         limit_headers = await plans_service.admit_request(limiter, principal, plan)
-        model = llm_router.resolve(body.model, chat_request.messages, allowed=plan.plan.models)
+        model = llm_router.resolve(body.model, chat_request.messages, allowed=plan.plan.models, request=chat_request)
         plans_service.require_model_access(plan, model.config.name)
         chat_request, shield = await service.protect(
             request.app.state.chat_engine.privacy, model, plan.plan, chat_request, registry=llm_router.registry

@@ -18,12 +18,12 @@ from parley.auth.principal import Principal
 from parley.chat.privacy import PromptPrivacy, Shield
 from parley.db import Database
 from parley.llm.base import (
-    ChatMessage,
     ChatRequest,
     Finish,
-    GenerationParams,
     ProviderError,
     TextDelta,
+    ToolCallAssembler,
+    ToolCallDelta,
     Usage,
     unreported_usage,
 )
@@ -32,7 +32,7 @@ from parley.llm.response_cache import CacheHit
 from parley.llm.router import ModelSwitch, RoutedEvent, Router
 from parley.openai_api.errors import failure_status, openai_error_body
 from parley.openai_api.open_streams import OpenStreams
-from parley.openai_api.schemas import ChatCompletionRequest
+from parley.openai_api.tool_chunks import ToolCallChunks, tool_calls_body
 from parley.plans import service as plans_service
 from parley.plans.service import NamedPlan
 from parley.policy.plans import Plan
@@ -43,7 +43,6 @@ from parley.usage import service as usage_service
 
 _logger = structlog.get_logger("parley.openai_api")
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "user"}
 
 
 @dataclass
@@ -69,17 +68,6 @@ class Accounting:
         return None
 
 
-def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
-    messages = [ChatMessage(_ROLES[m.role], m.text()) for m in body.messages]  # type: ignore[arg-type]
-    params = GenerationParams(
-        temperature=body.temperature,
-        top_p=body.top_p,
-        max_tokens=body.max_completion_tokens or body.max_tokens,
-        stop=body.stop_sequences(),
-    )
-    return ChatRequest(messages=messages, params=params)
-
-
 async def protect(
     privacy: PromptPrivacy, model: RegisteredModel, plan: Plan, request: ChatRequest, *, registry: ModelRegistry
 ) -> tuple[ChatRequest, Shield | None]:
@@ -88,12 +76,27 @@ async def protect(
     with a 422 naming the kinds of data in the caller's messages."""
     decision = privacy.decide_for(model, plan, registry)
     if decision.mode == "block":
-        said = "\n".join(m.content for m in request.messages if m.role == "user")
+        # A tool's result is the caller's data as much as their own words.
+        said = "\n".join(m.content for m in request.messages if m.role in ("user", "tool"))
         await privacy.refuse_blocked(model, plan, said, registry=registry)
     shield = await privacy.shield(decision)
     if shield is None:
         return request, None
-    return replace(request, messages=await shield.messages(request.messages)), shield
+    # Message texts and the arguments of the calls the conversation holds, protected in one pass; the tool
+    # fields of each message kept.
+    messages = request.messages
+    texts = [m.content for m in messages] + [c.arguments for m in messages for c in m.tool_calls]
+    protected = iter(await shield.texts(texts))
+    contents = [next(protected) for _ in messages]
+    rewritten = [
+        replace(
+            m,
+            content=content,
+            tool_calls=tuple(replace(c, arguments=next(protected)) for c in m.tool_calls),
+        )
+        for m, content in zip(messages, contents, strict=True)
+    ]
+    return replace(request, messages=rewritten), shield
 
 
 async def plan_of(database: Database, principal: Principal, seeds: Mapping[str, Plan]) -> NamedPlan:
@@ -114,7 +117,14 @@ async def reserve(
     """Admit a completion against the caller's quotas and cut its length to what
     they leave: the request to send, the reservation, and whether it was cut. A request whose prompt alone
     takes all that is left is refused (429 `insufficient_quota`) by the admission."""
-    prompt = quotas_service.estimate_prompt_tokens(message.content for message in request.messages)
+    prompt = quotas_service.estimate_prompt_tokens(
+        [
+            *(message.content for message in request.messages),
+            *(call.arguments for message in request.messages for call in message.tool_calls),
+            # The tools' schemas are part of the prompt the model reads.
+            *(json.dumps(dict(tool.parameters)) + (tool.description or "") for tool in request.tools),
+        ]
+    )
     reservation = await quotas_service.admit(
         ledger,
         user_id=principal.user_id,
@@ -154,6 +164,8 @@ async def complete(
     """A whole `chat.completion` object (with pseudonyms put back when `shield` pseudonymised the prompt)."""
     accounting = Accounting(model=model.config.name, reservation=reservation, capped=capped)
     parts: list[str] = []
+    calls = ToolCallAssembler()
+    call_parts = 0
     parts_before_model = 0  # written by models abandoned before the one answering, counted in their records
     finish = "stop"
     try:
@@ -162,6 +174,11 @@ async def complete(
                 if accounting.ttft_ms is None:
                     accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
                 parts.append(event.text)
+            elif type(event) is ToolCallDelta:
+                if accounting.ttft_ms is None:
+                    accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
+                calls.add(event)
+                call_parts += 1
             elif isinstance(event, ModelSwitch):
                 _switched(accounting, event)
                 parts_before_model = len(parts)
@@ -171,10 +188,16 @@ async def complete(
             elif isinstance(event, CacheHit):
                 accounting.cache_hit = True
     finally:
-        accounting.completion_parts = len(parts) - parts_before_model
+        accounting.completion_parts = len(parts) - parts_before_model + call_parts
         await _record(database, ledger, router, principal, request, accounting)
     usage = _final_usage(accounting)
     notice = accounting.notice(finish)
+    message: dict[str, Any] = {"role": "assistant", "content": _restored(shield, "".join(parts)), "refusal": None}
+    made = calls.calls()
+    if made:
+        message["tool_calls"] = tool_calls_body(made, restore=shield.restore if shield is not None else None)
+        if not parts:
+            message["content"] = None
     return {
         **({"limit": notice} if notice else {}),
         "id": _completion_id(),
@@ -185,7 +208,7 @@ async def complete(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": _restored(shield, "".join(parts)), "refusal": None},
+                "message": message,
                 "logprobs": None,
                 "finish_reason": finish,
             }
@@ -221,6 +244,7 @@ class CompletionStream:
         self._router = router
         # Puts pseudonyms back into the deltas (README, "PII"); None: the text goes out as the model wrote it.
         self._restorer = shield.restorer() if shield is not None else None
+        self._tool_chunks = ToolCallChunks(shield)
         self._database = database
         self._ledger = ledger
         self._principal = principal
@@ -300,6 +324,10 @@ class CompletionStream:
                 text = first.text if restorer is None else restorer.feed(first.text)
                 if text:
                     yield prefix + _dumps(text).encode() + suffix
+            elif type(first) is ToolCallDelta:
+                accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
+                parts += 1
+                yield self._chunk(self._tool_chunks.delta(first))
             elif isinstance(first, Finish):
                 accounting.usage = first.usage
                 yield self._chunk({}, first.reason)
@@ -313,6 +341,11 @@ class CompletionStream:
                     text = event.text if restorer is None else restorer.feed(event.text)
                     if text:
                         yield prefix + _dumps(text).encode() + suffix
+                elif type(event) is ToolCallDelta:
+                    if accounting.ttft_ms is None:
+                        accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
+                    parts += 1
+                    yield self._chunk(self._tool_chunks.delta(event))
                 elif isinstance(event, ModelSwitch):
                     _switched(accounting, event)
                     parts = 0  # what the abandoned model generated is in its own record
@@ -320,6 +353,8 @@ class CompletionStream:
                 elif isinstance(event, Finish):
                     if restorer is not None and (tail := restorer.flush()):
                         yield prefix + _dumps(tail).encode() + suffix
+                    for delta in self._tool_chunks.flush():
+                        yield self._chunk(delta)
                     accounting.usage = event.usage
                     accounting.completion_parts = parts
                     yield self._chunk({}, event.reason)

@@ -30,7 +30,16 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
-from parley.llm.base import ChatEvent, ChatMessage, ChatRequest, Finish, GenerationParams, ProviderError, Role
+from parley.llm.base import (
+    ChatEvent,
+    ChatMessage,
+    ChatRequest,
+    Finish,
+    GenerationParams,
+    ProviderError,
+    Role,
+    TextDelta,
+)
 from parley.llm.config import ModelConfig
 from parley.llm.providers.scripted import ScriptedModel
 
@@ -147,7 +156,8 @@ async def _stream(send: Send, events: AsyncGenerator[ChatEvent, None], call: Com
     content_tail = b'},"logprobs":null,"finish_reason":null}]' + usage_null + b"}\n\n"
 
     event: ChatEvent = first
-    if not isinstance(event, Finish):
+    # The scripted model is asked without tools here, so its events are text, then the finish.
+    if isinstance(event, TextDelta):
         # The role rides on the first token, so every content chunk carries exactly one token.
         await send(
             {
@@ -163,6 +173,8 @@ async def _stream(send: Send, events: AsyncGenerator[ChatEvent, None], call: Com
             async for event in events:
                 if isinstance(event, Finish):
                     break
+                if not isinstance(event, TextDelta):
+                    continue
                 await send(
                     {
                         "type": "http.response.body",
@@ -198,7 +210,8 @@ async def _whole(send: Send, events: AsyncGenerator[ChatEvent, None], call: Comp
         async for event in events:
             if isinstance(event, Finish):
                 break
-            parts.append(event.text)
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
         else:
             raise ProviderError("the scripted model ended without a finish")
     except ProviderError as exc:

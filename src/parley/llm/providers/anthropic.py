@@ -5,6 +5,11 @@ alternating turns) and maps the stream's events. SDK retries are off: the router
 
 The Messages API takes no sampling parameters (the SDK has no `temperature` or `top_p`, and the API rejects
 unknown fields), so a request's temperature and top_p are not sent; max_tokens and stop sequences are.
+
+Tools map to Anthropic's: each tool's JSON Schema is its `input_schema`, an assistant's calls are `tool_use`
+blocks, a tool's result a `tool_result` block in the next user turn; `tool_choice` `required` is `any`, a named
+tool `{"type": "tool"}`, and `parallel_tool_calls: false` sets `disable_parallel_tool_use`. Streamed `tool_use`
+blocks (`input_json_delta`) become `ToolCallDelta`s and `stop_reason: tool_use` the `tool_calls` finish.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import anthropic
 import httpx2
-from anthropic.types import MessageParam
+from anthropic.types import MessageParam, ToolChoiceParam, ToolParam
 
 from parley.llm.base import (
     ChatEvent,
@@ -25,10 +31,12 @@ from parley.llm.base import (
     FinishReason,
     ProviderError,
     TextDelta,
+    ToolCall,
+    ToolCallDelta,
     Usage,
 )
 from parley.llm.config import ModelConfig
-from parley.llm.providers.turns import Conversation, split_conversation
+from parley.llm.providers.turns import Conversation, Turn, split_conversation
 from parley.llm.tokenizers import count_chat_tokens_async
 
 # A gateway in front of Claude may need no key, but the SDK refuses to send a request without one.
@@ -36,7 +44,7 @@ _NO_API_KEY = "not-needed"
 _STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
-    "tool_use": "stop",
+    "tool_use": "tool_calls",
     "pause_turn": "stop",
     "max_tokens": "length",
     "model_context_window_exceeded": "length",
@@ -88,6 +96,7 @@ class AnthropicModel:
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
         conversation = split_conversation(request.messages)
         params = request.params
+        tools, tool_choice = _tool_params(request)
         try:
             upstream = await self._client.messages.create(
                 model=self._upstream_model,
@@ -95,6 +104,8 @@ class AnthropicModel:
                 messages=_message_params(conversation),
                 system=conversation.system if conversation.system is not None else anthropic.omit,
                 stop_sequences=list(params.stop) if params.stop else anthropic.omit,
+                tools=tools if tools else anthropic.omit,
+                tool_choice=tool_choice if tool_choice is not None else anthropic.omit,
                 stream=True,
             )
         except anthropic.APIError as exc:
@@ -104,6 +115,8 @@ class AnthropicModel:
         completion_tokens = 0
         stop_reason: str | None = None
         stopped = False
+        # Content block index → the tool call's index among this answer's calls.
+        calls: dict[int, int] = {}
         try:
             # `async with` closes the HTTP response however this generator ends, including when the consumer
             # is cancelled or stops iterating: Claude then stops generating (and billing).
@@ -112,6 +125,13 @@ class AnthropicModel:
                     if event.type == "content_block_delta":
                         if event.delta.type == "text_delta":
                             yield TextDelta(event.delta.text)
+                        elif event.delta.type == "input_json_delta" and event.index in calls:
+                            yield ToolCallDelta(calls[event.index], arguments=event.delta.partial_json)
+                    elif event.type == "content_block_start":
+                        block = event.content_block
+                        if block.type == "tool_use":
+                            calls[event.index] = len(calls)
+                            yield ToolCallDelta(calls[event.index], id=block.id, name=block.name)
                     elif event.type == "message_start":
                         usage = event.message.usage
                         prompt_tokens = _prompt_tokens(
@@ -213,10 +233,65 @@ def _error_type(body: object) -> str | None:
     return None
 
 
+def _tool_params(request: ChatRequest) -> tuple[list[ToolParam], ToolChoiceParam | None]:
+    """`tools` and `tool_choice` in the Messages API's form."""
+    tools: list[Any] = [
+        {
+            "name": tool.name,
+            **({"description": tool.description} if tool.description else {}),
+            "input_schema": dict(tool.parameters),
+        }
+        for tool in request.tools
+    ]
+    choice: dict[str, Any] | None = None
+    match request.tool_choice:
+        case None:
+            pass
+        case "auto":
+            choice = {"type": "auto"}
+        case "none":
+            choice = {"type": "none"}
+        case "required":
+            choice = {"type": "any"}
+        case name:
+            choice = {"type": "tool", "name": name}
+    if request.parallel_tool_calls is False and tools:
+        choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
+    return cast(list[ToolParam], tools), cast(ToolChoiceParam | None, choice)
+
+
+def tool_input(call: ToolCall) -> dict[str, Any]:
+    """A call's arguments as the JSON object both Anthropic and Bedrock want: arguments that are not one are a
+    request no model can take (400)."""
+    try:
+        value = json.loads(call.arguments) if call.arguments.strip() else {}
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise ProviderError(f"the arguments of tool call {call.id} are not a JSON object", status=400, retryable=False)
+    return value
+
+
+def _blocks(turn: Turn) -> list[Any]:
+    """A turn with tool calls or results as content blocks (results first, as the API wants them)."""
+    blocks: list[Any] = [
+        {"type": "tool_result", "tool_use_id": result.tool_call_id, "content": result.content}
+        for result in turn.tool_results
+    ]
+    if turn.text:
+        blocks.append({"type": "text", "text": turn.text})
+    blocks.extend(
+        {"type": "tool_use", "id": call.id, "name": call.name, "input": tool_input(call)} for call in turn.tool_calls
+    )
+    return blocks
+
+
 def _message_params(conversation: Conversation) -> list[MessageParam]:
     params: list[MessageParam] = []
     for index, turn in enumerate(conversation.turns):
-        if turn.role == "user":
+        if turn.tool_calls or turn.tool_results:
+            params.append(cast(MessageParam, {"role": turn.role, "content": _blocks(turn)}))
+        elif turn.role == "user":
             params.append({"role": "user", "content": turn.text})
         elif index == len(conversation.turns) - 1:
             # A final assistant turn is a prefill the answer continues; the API rejects one that ends in white

@@ -3,6 +3,11 @@ one request and event shape.
 
 Credentials come from the normal AWS chain (environment, profile, instance or task role), never from
 Parley's model file. botocore's retries are off: the router retries.
+
+Tools map to Converse's `toolConfig` (`toolSpec` with the JSON Schema as `inputSchema.json`; `toolChoice`
+`auto`, `any` for `required`, `tool` for a named one; `none` sends no tools, as Converse has no such choice);
+an assistant's calls are `toolUse` blocks and a tool's result a `toolResult` block in the next user turn.
+Streamed `toolUse` blocks become `ToolCallDelta`s and `stopReason: tool_use` the `tool_calls` finish.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aioboto3
 import aiohttp
@@ -26,10 +31,12 @@ from parley.llm.base import (
     FinishReason,
     ProviderError,
     TextDelta,
+    ToolCallDelta,
     Usage,
 )
 from parley.llm.config import ModelConfig
-from parley.llm.providers.turns import split_conversation
+from parley.llm.providers.anthropic import tool_input
+from parley.llm.providers.turns import Turn, split_conversation
 from parley.llm.tokenizers import count_chat_tokens_async
 
 if TYPE_CHECKING:  # type stubs only (a dev dependency): nothing of them is needed at run time
@@ -43,7 +50,7 @@ if TYPE_CHECKING:  # type stubs only (a dev dependency): nothing of them is need
 _STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
-    "tool_use": "stop",
+    "tool_use": "tool_calls",
     "max_tokens": "length",
     "model_context_window_exceeded": "length",
     "guardrail_intervened": "content_filter",
@@ -114,9 +121,7 @@ class BedrockModel:
             inference["topP"] = params.top_p
         if params.stop:
             inference["stopSequences"] = list(params.stop)
-        messages: list[MessageTypeDef] = [
-            {"role": turn.role, "content": [{"text": turn.text}]} for turn in conversation.turns
-        ]
+        messages: list[MessageTypeDef] = [{"role": turn.role, "content": _blocks(turn)} for turn in conversation.turns]
         converse: ConverseStreamRequestTypeDef = {
             "modelId": self._upstream_model,
             "messages": messages,
@@ -124,6 +129,9 @@ class BedrockModel:
         }
         if conversation.system is not None:
             converse["system"] = [{"text": conversation.system}]
+        tool_config = _tool_config(request)
+        if tool_config is not None:
+            converse["toolConfig"] = tool_config
         return converse
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
@@ -137,12 +145,24 @@ class BedrockModel:
         events = response["stream"]
         stop_reason: str | None = None
         usage: Usage | None = None
+        # Content block index → the tool call's index among this answer's calls.
+        calls: dict[int, int] = {}
         try:
             async for event in events:
                 if "contentBlockDelta" in event:
-                    text = event["contentBlockDelta"]["delta"].get("text")
+                    block = event["contentBlockDelta"]
+                    text = block["delta"].get("text")
                     if text:
                         yield TextDelta(text)
+                    tool_use = block["delta"].get("toolUse")
+                    if tool_use is not None and block["contentBlockIndex"] in calls:
+                        yield ToolCallDelta(calls[block["contentBlockIndex"]], arguments=tool_use.get("input", ""))
+                elif "contentBlockStart" in event:
+                    started = event["contentBlockStart"]
+                    tool_start = started.get("start", {}).get("toolUse")
+                    if tool_start is not None:
+                        index = calls[started["contentBlockIndex"]] = len(calls)
+                        yield ToolCallDelta(index, id=tool_start["toolUseId"], name=tool_start["name"])
                 elif "messageStop" in event:
                     stop_reason = event["messageStop"]["stopReason"]
                 elif "metadata" in event:
@@ -196,3 +216,48 @@ class BedrockModel:
             return ProviderError(f"model {name}: connection failed or was dropped", retryable=True)
         # Configuration problems (no credentials, no region, invalid parameters): no retry fixes them.
         return ProviderError(f"model {name}: {type(exc).__name__}: {str(exc)[:_MAX_ERROR_TEXT]}", retryable=False)
+
+
+def _blocks(turn: Turn) -> list[Any]:
+    """A turn's content blocks: tool results first, then the text, then tool calls."""
+    blocks: list[Any] = [
+        {"toolResult": {"toolUseId": result.tool_call_id, "content": [{"text": result.content}]}}
+        for result in turn.tool_results
+    ]
+    if turn.text or (not blocks and not turn.tool_calls):
+        blocks.append({"text": turn.text})
+    blocks.extend(
+        {"toolUse": {"toolUseId": call.id, "name": call.name, "input": tool_input(call)}} for call in turn.tool_calls
+    )
+    return blocks
+
+
+def _tool_config(request: ChatRequest) -> Any:
+    """`toolConfig`, or None when no tools are offered or `tool_choice` is `none`. Converse has no `none`
+    choice and requires `toolConfig` whenever the conversation holds tool calls or results: there `none` is
+    sent as `auto` (README, "Function calling and structured output")."""
+    if not request.tools:
+        return None
+    has_tool_turns = any(m.tool_calls or m.role == "tool" for m in request.messages)
+    if request.tool_choice == "none" and not has_tool_turns:
+        return None
+    config: dict[str, Any] = {
+        "tools": [
+            {
+                "toolSpec": {
+                    "name": tool.name,
+                    **({"description": tool.description} if tool.description else {}),
+                    "inputSchema": {"json": dict(tool.parameters)},
+                }
+            }
+            for tool in request.tools
+        ]
+    }
+    match request.tool_choice:
+        case None | "auto" | "none":
+            config["toolChoice"] = {"auto": {}}
+        case "required":
+            config["toolChoice"] = {"any": {}}
+        case name:
+            config["toolChoice"] = {"tool": {"name": name}}
+    return config

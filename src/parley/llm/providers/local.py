@@ -49,6 +49,7 @@ from parley.llm.base import (
 )
 from parley.llm.config import ModelConfig
 from parley.llm.local_model import assemble_bundled_model
+from parley.llm.providers.local_chat import stream_with_tools
 
 _logger = structlog.get_logger("parley.llm.local")
 
@@ -102,6 +103,17 @@ class LocalModel:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
         server = await self._ready()
+        if "tools" in request.needs():
+            with self._transport_errors():
+                async for event in stream_with_tools(
+                    server.client,
+                    request,
+                    name=self.config.name,
+                    max_output_tokens=self.config.max_output_tokens,
+                    status_error=self._status_error,
+                ):
+                    yield event
+            return
         prompt = await self._encode(server, request.messages)
         body: dict[str, Any] = {
             "prompt": prompt,
@@ -109,11 +121,8 @@ class LocalModel:
             "n_predict": request.params.max_tokens or self.config.max_output_tokens,
             "stop": [*_CHATML_STOPS, *request.params.stop],
             "cache_prompt": True,
+            **_sampling(request),
         }
-        if request.params.temperature is not None:
-            body["temperature"] = request.params.temperature
-        if request.params.top_p is not None:
-            body["top_p"] = request.params.top_p
         with self._transport_errors():
             # Leaving this block for any reason (the end, an error, the consumer's cancellation) closes the
             # connection, and llama.cpp then stops generating for that slot.
@@ -374,6 +383,23 @@ def _retryable_status(status: int) -> bool:
     return status >= 500 or status == 429
 
 
+def _sampling(request: ChatRequest) -> dict[str, Any]:
+    """The request's sampling options in `/completion`'s terms; a `response_format` becomes llama.cpp's
+    `json_schema`, which it enforces with a grammar (any JSON object for `json_object`)."""
+    params = request.params
+    options: dict[str, Any] = {
+        name: value
+        for name in ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty")
+        if (value := getattr(params, name)) is not None
+    }
+    if params.logit_bias:
+        options["logit_bias"] = [[int(token), bias] for token, bias in params.logit_bias.items()]
+    if params.response_format is not None:
+        schema = params.response_format.schema if params.response_format.type == "json_schema" else None
+        options["json_schema"] = dict(schema) if schema is not None else {"type": "object"}
+    return options
+
+
 def _finish_reason(chunk: dict[str, Any]) -> FinishReason:
     # llama.cpp's stop types: "eos" and "word" are natural stops, "limit" is n_predict or the context's end.
     return "length" if chunk.get("stop_type") == "limit" else "stop"
@@ -423,6 +449,8 @@ def _serve_in_child() -> None:
     params.cache_ram_mib = _PROMPT_CACHE_MIB
     params.offline = True  # never reach a model hub
     params.ui = False
+    # The GGUF's own chat template, for requests with tools only (`local_chat`): it knows the model's tool syntax.
+    params.use_jinja = True
     params.endpoint_slots = False
     params.verbosity = _CHILD_LOG_VERBOSITY
     try:

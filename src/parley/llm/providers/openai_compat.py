@@ -30,6 +30,7 @@ from parley.llm.base import (
     FinishReason,
     ProviderError,
     TextDelta,
+    ToolCallDelta,
     Usage,
 )
 from parley.llm.config import ModelConfig
@@ -38,13 +39,12 @@ from parley.tracing import spans as tracing
 
 # Local servers (Ollama, vLLM, llama.cpp) ignore the key, but the SDK insists on one.
 _NO_API_KEY = "not-needed"
-# Tool and function calls are never requested, so a server that reports one has still finished its answer.
 _FINISH_REASONS: dict[str, FinishReason] = {
     "stop": "stop",
     "length": "length",
     "content_filter": "content_filter",
-    "tool_calls": "stop",
-    "function_call": "stop",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
 }
 _MAX_ERROR_TEXT = 300
 
@@ -109,9 +109,18 @@ class OpenAICompatibleModel:
                         if reported:
                             usage = Usage(int(reported["prompt_tokens"]), int(reported["completion_tokens"]))
                         for choice in chunk.get("choices") or ():
-                            text = (choice.get("delta") or {}).get("content")
+                            delta = choice.get("delta") or {}
+                            text = delta.get("content")
                             if text:
                                 yield TextDelta(text)
+                            for call in delta.get("tool_calls") or ():
+                                function = call.get("function") or {}
+                                yield ToolCallDelta(
+                                    int(call.get("index", 0)),
+                                    arguments=function.get("arguments") or "",
+                                    id=call.get("id"),
+                                    name=function.get("name"),
+                                )
                             reason = choice.get("finish_reason")
                             if reason is not None:
                                 finish_reason = _FINISH_REASONS.get(reason, "stop")
@@ -129,20 +138,13 @@ class OpenAICompatibleModel:
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         """The Chat Completions request, as JSON-ready values (what `create()` would send)."""
-        params = request.params
         body: dict[str, Any] = {
             "model": self._upstream_model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [openai_message(m) for m in request.messages],
             "stream": True,
             "stream_options": {"include_usage": True},
-            "max_tokens": params.max_tokens or self.config.max_output_tokens,
         }
-        if params.temperature is not None:
-            body["temperature"] = params.temperature
-        if params.top_p is not None:
-            body["top_p"] = params.top_p
-        if params.stop:
-            body["stop"] = list(params.stop)
+        body.update(openai_options(request, max_output_tokens=self.config.max_output_tokens))
         return body
 
     async def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
@@ -186,6 +188,66 @@ class OpenAICompatibleModel:
         if self._api_key:
             text = text.replace(self._api_key, "***")
         return text[:_MAX_ERROR_TEXT]
+
+
+def openai_message(message: ChatMessage) -> dict[str, Any]:
+    """One message in Chat Completions' form: an assistant's tool calls and a tool result as such."""
+    body: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        body["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in message.tool_calls
+        ]
+        if not message.content:
+            body["content"] = None
+    if message.tool_call_id is not None:
+        body["tool_call_id"] = message.tool_call_id
+    return body
+
+
+def openai_options(request: ChatRequest, *, max_output_tokens: int) -> dict[str, Any]:
+    """The request's generation options and tools in Chat Completions' form (also what llama.cpp's server
+    takes: it turns `response_format` schemas into a grammar and tools into its chat template's format)."""
+    params = request.params
+    options: dict[str, Any] = {"max_tokens": params.max_tokens or max_output_tokens}
+    for name in ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty"):
+        value = getattr(params, name)
+        if value is not None:
+            options[name] = value
+    if params.stop:
+        options["stop"] = list(params.stop)
+    if params.logit_bias:
+        options["logit_bias"] = dict(params.logit_bias)
+    response_format = params.response_format
+    if response_format is not None:
+        if response_format.type == "json_schema":
+            schema: dict[str, Any] = {"name": response_format.name or "response", "schema": response_format.schema}
+            if response_format.strict is not None:
+                schema["strict"] = response_format.strict
+            options["response_format"] = {"type": "json_schema", "json_schema": schema}
+        else:
+            options["response_format"] = {"type": "json_object"}
+    if request.tools:
+        options["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": tool.name,
+                    **({"description": tool.description} if tool.description else {}),
+                    "parameters": dict(tool.parameters),
+                    **({"strict": tool.strict} if tool.strict is not None else {}),
+                },
+            }
+            for tool in request.tools
+        ]
+        if request.parallel_tool_calls is not None:
+            options["parallel_tool_calls"] = request.parallel_tool_calls
+    if request.tool_choice is not None:
+        choice = request.tool_choice
+        options["tool_choice"] = (
+            choice if choice in ("auto", "none", "required") else {"type": "function", "function": {"name": choice}}
+        )
+    return options
 
 
 def _http_client(max_connections: int) -> Any:

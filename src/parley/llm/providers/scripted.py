@@ -7,6 +7,7 @@ an OpenAI-compatible upstream. Its "tokens" are words with their leading white s
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -19,9 +20,12 @@ from parley.llm.base import (
     FinishReason,
     ProviderError,
     TextDelta,
+    Tool,
+    ToolCallDelta,
     Usage,
 )
 from parley.llm.config import ModelConfig
+from parley.llm.providers.scripted_json import sample_instance
 
 _TOKEN = re.compile(r"\s*\S+|\s+$")
 # Per-message overhead, like a chat template's role markers.
@@ -33,7 +37,26 @@ def split_tokens(text: str) -> list[str]:
 
 
 def count_message_tokens(messages: Sequence[ChatMessage]) -> int:
-    return sum(len(split_tokens(m.content)) + _MESSAGE_OVERHEAD for m in messages)
+    return sum(
+        len(split_tokens(m.content)) + sum(len(split_tokens(c.arguments)) + 1 for c in m.tool_calls) + _MESSAGE_OVERHEAD
+        for m in messages
+    )
+
+
+def tools_to_call(request: ChatRequest) -> list[Tool]:
+    """The tools the scripted model calls: when tools are offered, `tool_choice` is not `none` and the last
+    message is not a tool's result (the model has the result: it answers), the named tool, else the first one;
+    every tool when `parallel_tool_calls` is left on and `tool_choice` is `required`."""
+    if not request.tools or request.tool_choice == "none":
+        return []
+    if request.messages and request.messages[-1].role == "tool":
+        return []
+    choice = request.tool_choice
+    if choice not in (None, "auto", "required"):
+        return [tool for tool in request.tools if tool.name == choice][:1]
+    if choice == "required" and request.parallel_tool_calls is not False:
+        return list(request.tools)
+    return [request.tools[0]]
 
 
 class ScriptedModel:
@@ -51,13 +74,27 @@ class ScriptedModel:
         await asyncio.shield(self._loading)
 
     def reply_for(self, request: ChatRequest) -> str:
+        """The answer's text. With `response_format`: a JSON instance of the schema (`json_schema`), or the
+        reply as `{"answer": ...}` (`json_object`)."""
+        text = self._text_for(request)
+        response_format = request.params.response_format
+        if response_format is None:
+            return text
+        if response_format.type == "json_schema" and response_format.schema is not None:
+            return json.dumps(sample_instance(response_format.schema))
+        return json.dumps({"answer": text})
+
+    def _text_for(self, request: ChatRequest) -> str:
         if self.config.reply == "prompt":
             # Everything the model was shown, in order: lets tests see what reached the model.
-            return "\n\n".join(f"{m.role}: {m.content}" for m in request.messages)
+            return "\n\n".join(_shown(m) for m in request.messages)
         if self.config.reply != "echo":
             return self.config.reply
         for message in reversed(request.messages):
             if message.role == "user":
+                return message.content
+            if message.role == "tool":
+                # The model has a tool's result: it answers with it.
                 return message.content
         return ""
 
@@ -83,6 +120,11 @@ class ScriptedModel:
             )
         if self._failure == "hang":
             await asyncio.Event().wait()
+        calls = tools_to_call(request)
+        if calls:
+            async for event in self._call_tools(request, calls):
+                yield event
+            return
         tokens = split_tokens(self._continuing(request))
         limit = request.params.max_tokens or self.config.max_output_tokens
         drop_after = int(self._argument) if self._failure == "drop_after_tokens" else None
@@ -106,9 +148,30 @@ class ScriptedModel:
         reason: FinishReason = "length" if len(tokens) > limit else "stop"
         yield Finish(reason, Usage(prompt_tokens=count_message_tokens(request.messages), completion_tokens=sent))
 
+    async def _call_tools(self, request: ChatRequest, calls: list[Tool]) -> AsyncIterator[ChatEvent]:
+        """The calls as a provider streams them: the id and name first, then the arguments in pieces."""
+        sent = 0
+        for index, tool in enumerate(calls):
+            yield ToolCallDelta(index, id=f"call_scripted_{index}", name=tool.name)
+            arguments = json.dumps(sample_instance(tool.parameters))
+            for piece in split_tokens(arguments) or [arguments]:
+                sent += 1
+                yield ToolCallDelta(index, arguments=piece)
+        yield Finish("tool_calls", Usage(prompt_tokens=count_message_tokens(request.messages), completion_tokens=sent))
+
     async def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
         return count_message_tokens(messages)
 
     async def aclose(self) -> None:
         if self._loading is not None:
             self._loading.cancel()
+
+
+def _shown(message: ChatMessage) -> str:
+    """A message as `reply: prompt` repeats it: its role and text, its tool calls, the call a result answers."""
+    text = f"{message.role}: {message.content}"
+    if message.tool_call_id:
+        text = f"{message.role} ({message.tool_call_id}): {message.content}"
+    for call in message.tool_calls:
+        text += f"\n[call {call.id} {call.name}({call.arguments})]"
+    return text

@@ -12,16 +12,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from parley.llm.base import ChatMessage, ProviderError
+from parley.llm.base import ChatMessage, ProviderError, ToolCall
 
 TurnRole = Literal["user", "assistant"]
 _JOINER = "\n\n"
 
 
 @dataclass(frozen=True, slots=True)
+class ToolResult:
+    """A tool's result (a `tool` message) as both APIs carry it: inside a user turn, naming the call."""
+
+    tool_call_id: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
 class Turn:
     role: TurnRole
     text: str
+    # An assistant turn's calls (Anthropic `tool_use`, Bedrock `toolUse`).
+    tool_calls: tuple[ToolCall, ...] = ()
+    # A user turn's results, which both APIs want before its text (`tool_result`, `toolResult`).
+    tool_results: tuple[ToolResult, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,31 +42,46 @@ class Conversation:
     turns: tuple[Turn, ...]
 
 
+@dataclass(slots=True)
+class _Gathering:
+    role: TurnRole
+    texts: list[str]
+    calls: list[ToolCall]
+    results: list[ToolResult]
+
+
 def split_conversation(messages: Sequence[ChatMessage]) -> Conversation:
     """System messages, wherever they are, joined into one prompt; the rest merged into alternating turns.
 
-    Consecutive messages of one role become one turn (their texts joined by a blank line), blank messages
+    Consecutive messages of one role become one turn (their texts joined by a blank line, their tool calls or
+    results kept in order); a `tool` message is a user turn holding its result. Blank messages without calls
     are skipped, and assistant turns before the first user turn are dropped: they carry no question, and
     both APIs refuse a conversation that opens with the assistant. Raises a non-retryable `ProviderError`
     when no user turn is left, since no provider could answer that.
     """
     system_parts: list[str] = []
-    roles: list[TurnRole] = []
-    texts: list[list[str]] = []
+    gathered: list[_Gathering] = []
     for message in messages:
-        if not message.content.strip():
-            continue
+        blank = not message.content.strip()
         if message.role == "system":
-            system_parts.append(message.content)
+            if not blank:
+                system_parts.append(message.content)
             continue
-        if not roles and message.role == "assistant":
+        role: TurnRole = "assistant" if message.role == "assistant" else "user"
+        result = ToolResult(message.tool_call_id or "", message.content) if message.role == "tool" else None
+        if blank and not message.tool_calls and result is None:
             continue
-        if roles and roles[-1] == message.role:
-            texts[-1].append(message.content)
-        else:
-            roles.append(message.role)
-            texts.append([message.content])
-    if not roles:
+        if not gathered and role == "assistant":
+            continue
+        if not gathered or gathered[-1].role != role:
+            gathered.append(_Gathering(role, [], [], []))
+        turn = gathered[-1]
+        if result is not None:
+            turn.results.append(result)
+        elif not blank:
+            turn.texts.append(message.content)
+        turn.calls.extend(message.tool_calls)
+    if not gathered:
         raise ProviderError("the conversation has no user message to answer", retryable=False)
-    turns = tuple(Turn(role, _JOINER.join(parts)) for role, parts in zip(roles, texts, strict=True))
+    turns = tuple(Turn(g.role, _JOINER.join(g.texts), tuple(g.calls), tuple(g.results)) for g in gathered)
     return Conversation(system=_JOINER.join(system_parts) if system_parts else None, turns=turns)
