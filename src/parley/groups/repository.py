@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, delete, func, null, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -138,6 +138,17 @@ async def members_page(
         .limit(limit)
     )
     return [(row[0], row[1]) for row in rows], int(total or 0)
+
+
+def member_limits(user_id: uuid.UUID) -> ColumnElement[Any]:
+    """`limits_of_member` as a scalar subquery for another domain's statement to carry (the plan lookup on every
+    chat request): a JSON array of [id, name, limits] by name, or null."""
+    return (
+        select(func.json_agg(aggregate_order_by(func.json_build_array(Group.id, Group.name, Group.limits), Group.name)))
+        .join(GroupMember, GroupMember.group_id == Group.id)
+        .where(GroupMember.user_id == user_id, Group.limits.is_not(None))
+        .scalar_subquery()
+    )
 
 
 async def limits_of_member(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[uuid.UUID, str, dict[str, Any]]]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.audit.service import AuditAction, record
@@ -230,6 +231,15 @@ async def limits_of_member(session: AsyncSession, user_id: uuid.UUID) -> list[tu
     """The limits (stored overrides, `policy.quotas.GroupLimits` keys) of each group of `user_id` that has any:
     (group id, group name, limits)."""
     return await repository.limits_of_member(session, user_id)
+
+
+def member_limits(user_id: uuid.UUID) -> ColumnElement[Any]:
+    """`limits_of_member` as an expression for one statement that reads more (`decode_member_limits` reads it)."""
+    return repository.member_limits(user_id)
+
+
+def decode_member_limits(value: Any) -> list[tuple[uuid.UUID, str, dict[str, Any]]]:
+    return [(uuid.UUID(group_id), name, dict(limits)) for group_id, name, limits in value or ()]
 
 
 async def set_limits(

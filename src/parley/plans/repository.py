@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +13,13 @@ from parley.models import Plan, User
 
 async def get(session: AsyncSession, name: str) -> Plan | None:
     return await session.scalar(select(Plan).where(Plan.name == name))
+
+
+async def limits_with(session: AsyncSession, name: str, also: ColumnElement[Any]) -> tuple[dict[str, Any] | None, Any]:
+    """The stored limits of plan `name` (None: not stored) and the value of `also` (another domain's scalar
+    subquery, read in the same round trip)."""
+    row = (await session.execute(select(select(Plan.limits).where(Plan.name == name).scalar_subquery(), also))).one()
+    return row[0], row[1]
 
 
 async def all_by_name(session: AsyncSession) -> list[Plan]:

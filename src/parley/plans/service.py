@@ -74,8 +74,15 @@ async def plan_for(session: AsyncSession, subscription_tier: str, *, seeds: Mapp
 async def plan_for_user(session: AsyncSession, user: User, *, seeds: Mapping[str, Plan]) -> NamedPlan:
     """The limits `user` has: their plan's, raised by their groups' limits (the most generous wins) and
     replaced by their own overrides (`policy.quotas.effective_plan`), with their groups' shared budgets."""
-    named = await plan_for(session, user.subscription_tier, seeds=seeds)
-    groups = await group_service.limits_of_member(session, user.id)
+    # One round trip for both (this runs on every chat request): the plan's stored limits and the groups'.
+    stored, group_limits = await repository.limits_with(
+        session, user.subscription_tier, group_service.member_limits(user.id)
+    )
+    if stored is not None:
+        named = NamedPlan(user.subscription_tier, Plan.model_validate(stored))
+    else:
+        named = await plan_for(session, user.subscription_tier, seeds=seeds)
+    groups = group_service.decode_member_limits(group_limits)
     plan = effective_plan(named.plan, user=user.limits, groups=[limits for _, _, limits in groups])
     budgets = tuple(
         GroupBudget(group_id, name, Decimal(str(limits["shared_usd_budget_per_month"])))
