@@ -28,15 +28,17 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.app import create_app
 from parley.config import AuthSettings, DatabaseSettings, LLMSettings, Settings
+from parley.crypto.settings import CryptoSettings
 from parley.db import Database, start_embedded_postgres
 from parley.models import Base
-from tests.factories import TEST_AUTH, TEST_LLM, TEST_MODELS_YAML
+from tests.factories import TEST_AUTH, TEST_CRYPTO_KEYS, TEST_LLM, TEST_MODELS_YAML
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -111,6 +113,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         data_dir=tmp_path_factory.mktemp("data"),
         log_level="warning",
         auth=AuthSettings(**TEST_AUTH),
+        crypto=CryptoSettings(keys=SecretStr(TEST_CRYPTO_KEYS)),
         llm=LLMSettings(**TEST_LLM),
         admin_email="first-admin@parley.test",
         models_file=models_file,

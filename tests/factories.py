@@ -21,6 +21,10 @@ TEST_AUTH: dict[str, Any] = {
     "jwt_secret": "test-signing-key-" + "x" * 32,
 }
 PASSWORD = "a perfectly fine passphrase"
+# The key-encryption key of every Parley of the test run (PARLEY_CRYPTO__KEYS; README, "Encryption at rest"): the
+# session's apps and the `parley serve` processes started on their database with data dirs of their own share one,
+# as replicas must (a process whose KEK is not the database's active one refuses to start).
+TEST_CRYPTO_KEYS = "test=dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXM="
 
 # Short intervals so stop, disconnect and crash behaviour shows within a test's time.
 TEST_LLM: dict[str, Any] = {

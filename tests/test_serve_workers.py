@@ -19,6 +19,7 @@ import pytest
 from uvicorn.supervisors import Multiprocess
 
 from parley import cli
+from tests.factories import TEST_CRYPTO_KEYS
 from tests.servers import free_port
 
 # The `parley` script, as operators run it: multiprocessing's spawn re-runs it in each worker (importing what
@@ -69,6 +70,7 @@ class TestOnABusyMachine:
             PARLEY_JOBS__WORKERS="0",
             PARLEY_LOG_JSON="false",
             PARLEY_MODELS=str(models),
+            PARLEY_CRYPTO__KEYS=TEST_CRYPTO_KEYS,
         )
         log = tmp_path / "serve.log"
         with log.open("w") as output:

@@ -290,6 +290,7 @@ class TestInProcessTwin:
             PARLEY_MODELS=str(settings.models_file),
             PARLEY_DATA_DIR=str(tmp_path),
             PARLEY_AUTH__JWT_SECRET=settings.auth.jwt_secret.get_secret_value(),
+            PARLEY_CRYPTO__KEYS=settings.crypto.keys.get_secret_value(),
             PARLEY_ENVIRONMENT="test",
             PARLEY_LOG_LEVEL="warning",
         )

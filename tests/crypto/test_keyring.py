@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.config import Settings
 from parley.crypto import OVERHEAD, KeyDestroyed, KeyUnavailable, SealedValueInvalid, context_of, key_id_of
-from parley.crypto.providers.local import LocalKeyFile
+from parley.crypto.factory import create_provider
+from parley.crypto.providers.local import LocalKeyFile, LocalKeys
 from parley.db import Database, StartupError
 from parley.models import DataKey, KeyEncryptionKey
 from tests.crypto.conftest import MakeCrypto
@@ -166,10 +167,12 @@ class TestKeyFile:
         with pytest.raises(KeyUnavailable, match="not in"):
             await stranger.unwrap(kek_id, wrapped, context=row.id.bytes)
 
-    async def test_the_app_keeps_its_key_file_in_the_data_dir(self, app: FastAPI, settings: Settings):
-        key_file = settings.resolved_data_dir / "crypto" / "keyring.json"
-        assert app.state.crypto.provider.path == key_file
-        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    async def test_the_app_uses_the_configured_provider(self, app: FastAPI, settings: Settings):
+        # The test run's apps share PARLEY_CRYPTO__KEYS (tests/factories.py); without it, the data dir's key file.
+        assert settings.crypto.keys is not None and isinstance(app.state.crypto.provider, LocalKeys)
+        bare = create_provider(Settings(data_dir=settings.data_dir))
+        assert isinstance(bare, LocalKeyFile)
+        assert bare.path == settings.resolved_data_dir / "crypto" / "keyring.json"
 
 
 class TestCryptoErase:

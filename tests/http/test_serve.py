@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.factories import TEST_MODELS_YAML
+from tests.factories import TEST_CRYPTO_KEYS, TEST_MODELS_YAML
 
 LOGIN = (
     b"POST /api/v1/auth/login HTTP/1.1\r\nHost: parley.test\r\n"
@@ -36,6 +36,7 @@ def test_parley_serve_answers_an_h2c_offer_with_the_body_read(tmp_path: Path, da
         PARLEY_JOBS__WORKERS="0",
         PARLEY_LOG_LEVEL="warning",
         PARLEY_AUTH__JWT_SECRET="test-signing-key-" + "x" * 32,
+        PARLEY_CRYPTO__KEYS=TEST_CRYPTO_KEYS,
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "parley", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data")],

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.factories import TEST_CRYPTO_KEYS
 from tests.metrics.scrape import Scrape
 from tests.servers import free_port, wait_ready
 
@@ -44,6 +45,7 @@ def _two_workers(tmp_path: Path, database_url: str, redis_url: str, prefix: str,
         PARLEY_DATABASE__MAX_OVERFLOW="3",
         PARLEY_JOBS__WORKERS="0",
         PARLEY_METRICS__REFRESH_SECONDS="0.5",
+        PARLEY_CRYPTO__KEYS=TEST_CRYPTO_KEYS,
         **settings,
     )
     process = subprocess.Popen(

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import redis
 
-from tests.factories import TEST_MODELS_YAML
+from tests.factories import TEST_CRYPTO_KEYS, TEST_MODELS_YAML
 from tests.servers import free_port
 
 LIMIT = 50
@@ -49,6 +49,7 @@ def replicas(
             PARLEY_JOBS__WORKERS="0",
             PARLEY_LOG_LEVEL="warning",
             PARLEY_AUTH__JWT_SECRET="test-signing-key-" + "x" * 32,
+            PARLEY_CRYPTO__KEYS=TEST_CRYPTO_KEYS,
         )
         command = [sys.executable, "-m", "parley", "serve", "--port", str(port), "--data-dir", str(root / f"d{n}")]
         processes.append(
