@@ -33,11 +33,13 @@ WEB_SOURCES := $(shell find web sdk/typescript -type f \
 install: .venv/.installed
 
 # npm ci only when a lock file changed; a build only when a source changed. tests/identity/op is the OpenID
-# Provider (npm oidc-provider) the single sign-on tests run.
-node_modules/.installed: $(wildcard package.json package-lock.json web/package.json web/package-lock.json sdk/typescript/package.json sdk/typescript/package-lock.json tests/identity/op/package-lock.json)
+# Provider (npm oidc-provider) the single sign-on tests run; tests/conformance/node the Node OpenAI SDK the
+# conformance tests run against a Parley.
+node_modules/.installed: $(wildcard package.json package-lock.json web/package.json web/package-lock.json sdk/typescript/package.json sdk/typescript/package-lock.json tests/identity/op/package-lock.json tests/conformance/node/package-lock.json)
 	@if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; \
 	else for dir in sdk/typescript web tests/identity/op; do \
 	  if [ -f $$dir/package-lock.json ]; then (cd $$dir && npm ci --no-audit --no-fund) || exit 1; fi; done; fi
+	@cd tests/conformance/node && npm ci --no-audit --no-fund
 	@mkdir -p node_modules && touch $@
 
 $(WEB_BUILD): node_modules/.installed $(WEB_SOURCES)

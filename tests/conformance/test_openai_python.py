@@ -1,0 +1,79 @@
+"""The official `openai` Python SDK (its synchronous client, as most tools use it) against `parley serve`."""
+
+from __future__ import annotations
+
+import json
+
+import openai
+import pytest
+from pydantic import BaseModel
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+class Forecast(BaseModel):
+    city: str
+    degrees: int
+    tomorrow: list[str]
+
+
+def _client(parley_url: str, api_key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{parley_url}/v1", api_key=api_key, max_retries=0)
+
+
+class TestOpenAIPython:
+    async def test_tool_round(self, parley_url, api_key):
+        sdk = _client(parley_url, api_key)
+        question = [{"role": "user", "content": "Weather in Paris?"}]
+        first = sdk.chat.completions.create(model="echo", messages=question, tools=[WEATHER])
+        [call] = first.choices[0].message.tool_calls
+        assert first.choices[0].finish_reason == "tool_calls" and call.function.name == "get_weather"
+        second = sdk.chat.completions.create(
+            model="echo",
+            messages=[*question, first.choices[0].message, {"role": "tool", "tool_call_id": call.id, "content": "18"}],
+            tools=[WEATHER],
+        )
+        assert second.choices[0].message.content == "18" and second.choices[0].finish_reason == "stop"
+
+    async def test_streamed_tool_calls(self, parley_url, api_key):
+        sdk = _client(parley_url, api_key)
+        with sdk.chat.completions.stream(
+            model="echo", messages=[{"role": "user", "content": "weather"}], tools=[WEATHER], tool_choice="required"
+        ) as stream:
+            kinds = [event.type for event in stream]
+            final = stream.get_final_completion()
+        assert "tool_calls.function.arguments.delta" in kinds and "tool_calls.function.arguments.done" in kinds
+        [call] = final.choices[0].message.tool_calls
+        assert json.loads(call.function.arguments) == {"city": "city 1"}
+
+    async def test_structured_output_with_parse(self, parley_url, api_key):
+        sdk = _client(parley_url, api_key)
+        completion = sdk.chat.completions.parse(
+            model="echo", messages=[{"role": "user", "content": "forecast"}], response_format=Forecast
+        )
+        assert completion.choices[0].message.parsed == Forecast(city="city 1", degrees=1, tomorrow=["tomorrow 1"])
+
+    async def test_pydantic_function_tool_parsed_arguments(self, parley_url, api_key):
+        sdk = _client(parley_url, api_key)
+        completion = sdk.chat.completions.parse(
+            model="echo",
+            messages=[{"role": "user", "content": "forecast"}],
+            tools=[openai.pydantic_function_tool(Forecast)],
+        )
+        [call] = completion.choices[0].message.tool_calls
+        assert call.function.parsed_arguments == Forecast(city="city 1", degrees=1, tomorrow=["tomorrow 1"])
+
+    async def test_a_model_without_tools_is_a_bad_request(self, parley_url, api_key):
+        sdk = _client(parley_url, api_key)
+        with pytest.raises(openai.BadRequestError) as raised:
+            sdk.chat.completions.create(
+                model="text-only", messages=[{"role": "user", "content": "hi"}], tools=[WEATHER]
+            )
+        assert raised.value.body["param"] == "tools"
