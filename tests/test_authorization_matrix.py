@@ -643,6 +643,8 @@ class ScopedRoute:
     path: str
     needs: frozenset[str]
     body: Any = None
+    # The URL requested, for a path with parameters (the path as the app declares it otherwise).
+    url: str | None = None
 
     @property
     def id(self) -> str:
@@ -668,6 +670,7 @@ SCOPED_ROUTES = (
     ScopedRoute("GET", f"{API}/admin/groups", frozenset({"admin:groups"})),
     ScopedRoute("GET", f"{API}/admin/roles", frozenset({"admin:roles"})),
     ScopedRoute("GET", "/v1/models", frozenset({"chat"})),
+    ScopedRoute("GET", "/v1/models/{model_id:path}", frozenset({"chat"}), url="/v1/models/echo"),
     ScopedRoute(
         "POST",
         "/v1/chat/completions",
@@ -703,7 +706,9 @@ class TestEachScopeOpensItsRoutes:
         key = await _api_key(client, owner.headers, scopes=[scope])
         problems = []
         for route in SCOPED_ROUTES:
-            response = await client.request(route.method, route.path, json=route.body, headers=_bearer(key["key"]))
+            response = await client.request(
+                route.method, route.url or route.path, json=route.body, headers=_bearer(key["key"])
+            )
             opened = route.needs <= {scope}
             if opened and not 200 <= response.status_code < 300:
                 problems.append(f"{route.id}: opened by {scope}, got {response.status_code} {response.text[:200]}")

@@ -1227,9 +1227,30 @@ export interface paths {
         };
         /**
          * The models this Parley offers (OpenAI format)
-         * @description The models the caller's plan includes (the web app's model picker reads this list too).
+         * @description The models the caller's plan includes (the web app's model picker reads this list too), each with its
+         *     capabilities (`tools`, `json_schema`, `vision`, `logprobs`) and context window; `auto` first.
          */
         get: operations["list_models_v1_models_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{model_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One model this Parley offers (OpenAI format)
+         * @description A model of the caller's plan, as in the list; another name is 404 `model_not_found`.
+         */
+        get: operations["get_model_v1_models__model_id__get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1634,6 +1655,10 @@ export interface components {
             role: "system" | "developer" | "user" | "assistant" | "tool";
             /** Content */
             content?: string | components["schemas"]["ContentPart"][] | null;
+            /** Tool Calls */
+            tool_calls?: components["schemas"]["ToolCallIn"][] | null;
+            /** Tool Call Id */
+            tool_call_id?: string | null;
         };
         /** ChatCompletionRequest */
         ChatCompletionRequest: {
@@ -1659,6 +1684,39 @@ export interface components {
             stop?: string | string[] | null;
             /** N */
             n?: number | null;
+            /** Seed */
+            seed?: number | null;
+            /** Presence Penalty */
+            presence_penalty?: number | null;
+            /** Frequency Penalty */
+            frequency_penalty?: number | null;
+            /** Logit Bias */
+            logit_bias?: {
+                [key: string]: number;
+            } | null;
+            /** Logprobs */
+            logprobs?: boolean | null;
+            /** Top Logprobs */
+            top_logprobs?: number | null;
+            /** Tools */
+            tools?: components["schemas"]["ToolDefinition"][] | null;
+            /** Tool Choice */
+            tool_choice?: ("auto" | "none" | "required") | components["schemas"]["NamedToolChoice"] | null;
+            /** Parallel Tool Calls */
+            parallel_tool_calls?: boolean | null;
+            response_format?: components["schemas"]["ResponseFormatIn"] | null;
+            /** Functions */
+            functions?: unknown[] | null;
+            /** Function Call */
+            function_call?: unknown;
+            /** Audio */
+            audio?: unknown;
+            /** Modalities */
+            modalities?: string[] | null;
+            /** Prediction */
+            prediction?: unknown;
+            /** Web Search Options */
+            web_search_options?: unknown;
         };
         /** ChatCreate */
         ChatCreate: {
@@ -1948,6 +2006,29 @@ export interface components {
             /** Comment */
             comment?: string | null;
         };
+        /** FunctionCall */
+        FunctionCall: {
+            /** Name */
+            name: string;
+            /**
+             * Arguments
+             * @default
+             */
+            arguments: string;
+        };
+        /** FunctionDefinition */
+        FunctionDefinition: {
+            /** Name */
+            name: string;
+            /** Description */
+            description?: string | null;
+            /** Parameters */
+            parameters?: {
+                [key: string]: unknown;
+            } | null;
+            /** Strict */
+            strict?: boolean | null;
+        };
         /** Grant */
         Grant: {
             /**
@@ -2151,6 +2232,22 @@ export interface components {
         HTTPValidationError: {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
+        };
+        /** JsonSchemaFormat */
+        JsonSchemaFormat: {
+            /**
+             * Name
+             * @default response
+             */
+            name: string;
+            /** Description */
+            description?: string | null;
+            /** Schema */
+            schema?: {
+                [key: string]: unknown;
+            } | null;
+            /** Strict */
+            strict?: boolean | null;
         };
         /** KnowledgeBase */
         KnowledgeBase: {
@@ -2395,6 +2492,20 @@ export interface components {
              */
             models: string[] | null;
         };
+        /** NamedFunction */
+        NamedFunction: {
+            /** Name */
+            name: string;
+        };
+        /** NamedToolChoice */
+        NamedToolChoice: {
+            /**
+             * Type
+             * @constant
+             */
+            type: "function";
+            function: components["schemas"]["NamedFunction"];
+        };
         /** Page[AdminUserRead] */
         Page_AdminUserRead_: {
             /** Items */
@@ -2633,6 +2744,15 @@ export interface components {
              */
             resets_at: string;
         };
+        /** ResponseFormatIn */
+        ResponseFormatIn: {
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "text" | "json_object" | "json_schema";
+            json_schema?: components["schemas"]["JsonSchemaFormat"] | null;
+        };
         /**
          * Role
          * @description The built-in roles (custom roles live in the `roles` table).
@@ -2848,6 +2968,30 @@ export interface components {
             token_type: "bearer";
             /** Expires In */
             expires_in: number;
+        };
+        /**
+         * ToolCallIn
+         * @description An assistant message's call, as a client sends it back with the tool's result.
+         */
+        ToolCallIn: {
+            /** Id */
+            id: string;
+            /**
+             * Type
+             * @default function
+             * @constant
+             */
+            type: "function";
+            function: components["schemas"]["FunctionCall"];
+        };
+        /** ToolDefinition */
+        ToolDefinition: {
+            /**
+             * Type
+             * @constant
+             */
+            type: "function";
+            function: components["schemas"]["FunctionDefinition"];
         };
         /**
          * UploadedFile
@@ -10718,6 +10862,93 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description The plan's requests per minute (per user, per API key) are used up, or the models are rate-limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description No configured model could answer (also when streaming: the status comes with the first token) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    get_model_v1_models__model_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                model_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Invalid request, naming the parameter (OpenAI error shape) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Invalid API key (OpenAI error shape) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description The key lacks the `chat` scope, the account is suspended, or the plan does not include the model */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Unknown model */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
             /** @description The plan's requests per minute (per user, per API key) are used up, or the models are rate-limited */
