@@ -35,6 +35,10 @@ class CryptoSettings(BaseModel):
     # Unwrapped data keys are kept in memory this long (and at most this many), so a request seals and opens
     # without a database round trip or a KMS call; a crypto-erased key may still be held this long by a replica
     # that had it cached (its user is gone by then, so nothing asks for it).
+    # Stored files (uploads, export zips) are written sealed. False only while a rolling upgrade from a release
+    # without encryption at rest runs (its pods would serve sealed bytes as they are): files are then written
+    # as they come and still read either way; set it back (another rolling restart) once every pod is new.
+    seal_files: bool = True
     key_cache_seconds: float = Field(default=300.0, ge=0, le=86_400)
     key_cache_max_entries: int = Field(default=10_000, ge=1, le=10_000_000)
 

@@ -25,11 +25,15 @@ _INLINE_BYTES = 1 << 20
 class EncryptedStorage:
     """A `Storage` that seals what it writes to `inner` and opens what it reads from it."""
 
-    def __init__(self, inner: Storage, crypto: Crypto, *, chunk_size: int = streams.DEFAULT_CHUNK_BYTES) -> None:
+    def __init__(
+        self, inner: Storage, crypto: Crypto, *, chunk_size: int = streams.DEFAULT_CHUNK_BYTES, seal: bool = True
+    ) -> None:
         self.inner = inner
         self.name = inner.name
         self._crypto = crypto
         self._chunk_size = chunk_size
+        # False (PARLEY_CRYPTO__SEAL_FILES) only during an upgrade from a release that cannot open sealed files.
+        self._seal = seal
 
     def __repr__(self) -> str:
         return f"EncryptedStorage({self.inner!r})"
@@ -40,6 +44,9 @@ class EncryptedStorage:
 
     async def put(self, key: str, data: bytes, *, content_type: str, owner: uuid.UUID | None = None) -> None:
         """Seal `data` with `owner`'s data key (None: the system's) and store it under `key`."""
+        if not self._seal:
+            await self.inner.put(key, data, content_type=content_type)
+            return
         sealing_key = await self._crypto.key_for(owner)
         if len(data) > _INLINE_BYTES:
             sealed = await anyio.to_thread.run_sync(

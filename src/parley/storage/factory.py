@@ -26,7 +26,9 @@ async def open_storage(settings: Settings, *, crypto: Crypto | None = None) -> S
     StartupError saying what to fix). With `crypto`, what it stores is sealed with its owners' data keys
     (`EncryptedStorage`; README, "Encryption at rest")."""
     backend = await _open_backend(settings)
-    return EncryptedStorage(backend, crypto) if crypto is not None else backend
+    if crypto is None:
+        return backend
+    return EncryptedStorage(backend, crypto, seal=settings.crypto.seal_files)
 
 
 async def _open_backend(settings: Settings) -> Storage:
