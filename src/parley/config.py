@@ -22,8 +22,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from parley.crypto.settings import CryptoSettings
 from parley.audit.settings import AuditSettings
+from parley.crypto.settings import CryptoSettings
 from parley.identity.mapping import GroupRoleMapping, load_entries
 from parley.identity.saml_config import SAMLSettings
 from parley.kit.postgres_url import libpq_spelling
