@@ -39,6 +39,7 @@ from pgvector.asyncpg import register_vector
 from sqlalchemy import text
 
 from parley.config import RagSettings, Settings
+from parley.crypto import content as sealed
 from parley.db import Database, asyncpg_dsn, create_engine, start_embedded_postgres
 from parley.migrations.runner import upgrade_to_head
 from parley.retrieval import repository
@@ -284,8 +285,7 @@ async def measure(database: Database, corpus: Corpus, data: dict[str, Any], prof
                 {
                     **where.parameters(),
                     "query_vector": vector.tolist(),
-                    "keywords": list(keyword_query(question).words),
-                    "text_configs": list(keyword_query(question).configs),
+                    **_keyword_tokens(await sealed.key_for(None), keyword_query(question)),
                     "candidates": settings.candidates,
                     "rrf_k": settings.rrf_k,
                     "vector_weight": settings.vector_weight,
@@ -294,6 +294,14 @@ async def measure(database: Database, corpus: Corpus, data: dict[str, Any], prof
                 },
             )
             print("\n".join(row[0] for row in plan))
+
+
+def _keyword_tokens(key: Any, keywords: Any) -> dict[str, Any]:
+    """The question's blind-index tokens (README, "Encryption at rest"), as the search binds them."""
+    tokens = (
+        sealed.query_document_terms(key, keywords.words, keywords.configs) if key else sealed.QueryTokens([], [], [])
+    )
+    return repository.keyword_parameters(tokens)
 
 
 async def main() -> None:

@@ -7,6 +7,10 @@ bytes. Figures (p50 over `--runs` repetitions, microseconds):
 - **value**: `SealingKey.seal` then `open` of one value (a title, a message, a long answer), and a plain copy;
 - **chat**: what one chat turn adds with today's plan for the chat path (next session): the cached key lookup
   (`Crypto.keys_for`), sealing the question and the answer, and opening a 20-message history;
+- **chat as stored** (`parley.crypto.content`, what the chat path does since the content is sealed): the
+  question's and the answer placeholder's insert (seal + blind-index tokens), the history of 20 messages opened
+  from their stored text (base64 decode + open), two checkpoints of the answer (seal), its finish (seal + tokens)
+  and a title (seal + tokens); realistic English text, so the word and prefix tokens are what a chat computes;
 - **key fetch** (only with `--database-url`): a data key not cached: one query and one unwrap (local key file);
 - **file**: `seal_file` / `open_file` and the streamed opener per MB (64 KiB chunks), against a copy.
 
@@ -25,7 +29,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from parley.crypto import streams
+from parley.crypto import content, streams
 from parley.crypto.envelope import SealingKey, context_of
 from parley.crypto.keyring import Crypto
 from parley.crypto.providers.local import LocalKeyFile
@@ -89,6 +93,55 @@ async def chat_turn(key: SealingKey, runs: int) -> None:
     print(f"\nchat turn (key lookup, seal question + answer, open 20-message history): p50 {cost:.1f} µs")
 
 
+_SENTENCE = (
+    "the quarterly report shows revenue growth in every region while costs for cloud hosting rose faster than "
+    "planned so the team proposes moving batch workloads to reserved capacity and reviewing vendor contracts "
+    "before the next budget cycle starts in march with a decision expected from finance"
+)
+_WORDS = _SENTENCE.split(maxsplit=-1)
+
+
+def _text(words: int, seed: int) -> str:
+    return " ".join(
+        _WORDS[(seed * 7 + n * 3) % len(_WORDS)] + (str(n % 13) if n % 5 == 0 else "") for n in range(words)
+    )
+
+
+async def stored_chat_turn(key: SealingKey, runs: int) -> None:
+    owner = key.owner
+    crypto = Crypto(None, None, CryptoSettings())  # type: ignore[arg-type]
+    crypto._remember(key)  # as after the request's one key fetch
+    content.install(crypto)
+    question, answer, title = _text(80, 1), _text(450, 2), "Cloud hosting costs and reserved capacity"
+    history = []
+    for n in range(20):
+        message_id = uuid.uuid4()
+        history.append((content.seal_with(key, _text(250, n), context=content.message_context(message_id)), message_id))
+    question_id, answer_id = uuid.uuid4(), uuid.uuid4()
+
+    async def turn() -> None:
+        own = await content.key_for(owner)
+        assert own is not None
+        content.seal_with(own, question, context=content.message_context(question_id))
+        content.terms(own, [question])
+        content.seal_with(own, "", context=content.message_context(answer_id))
+        for stored, message_id in history:
+            await content.open_text(stored, context=content.message_context(message_id))
+        for share in (3, 2):
+            content.seal_with(own, answer[: len(answer) // share], context=content.message_context(answer_id))
+        content.seal_with(own, answer, context=content.message_context(answer_id))
+        content.terms(own, [answer])
+        own.seal(title.encode(), context="conversations.title:c")
+        content.terms(own, [title])
+
+    cost = await p50_us_async(turn, runs)
+    content.uninstall(crypto)
+    print(
+        "chat as stored (question 80 words, answer 450, 20-message history, 2 checkpoints, title; seal, open and"
+        f" blind-index tokens): p50 {cost:.0f} µs"
+    )
+
+
 async def key_fetch(database_url: str, runs: int) -> None:
     from parley.config import Settings
     from parley.db import create_engine
@@ -142,6 +195,7 @@ async def main() -> None:
     print(f"load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores, p50 of {args.runs} runs\n")
     values(key, args.runs)
     await chat_turn(key, args.runs)
+    await stored_chat_turn(key, args.runs)
     if args.database_url:
         await key_fetch(args.database_url, args.runs)
     files(key, args.runs)

@@ -9,6 +9,7 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import func, select, update
 
+from parley.crypto import content as sealed
 from parley.models import Conversation, Message, UsageLog
 from tests.factories import assert_problem, signed_in_user
 from tests.sse import answer_text, collect, parse_events
@@ -403,7 +404,9 @@ class TestCheckpoints:
         assert len(rows) == 2
         for row in rows:
             assert row.finish_reason is None
-            words = row.content.split()
+            # Sealed at rest (README, "Encryption at rest"): the checkpoint opens to the text so far.
+            assert row.content.startswith(sealed.MARKER)
+            words = (await sealed.open_text(row.content, context=sealed.message_context(row.id))).split()
             assert words and words == [f"{words[0][0]}{n}" for n in range(len(words))]
         for run in runs:
             await client.post(f"{CHAT}/{run.conversation_id}/stop", headers=me.headers)

@@ -81,6 +81,18 @@ class TestClaimingStaleAnswers:
 FINAL = {"model": "echo", "prompt_tokens": 1, "completion_tokens": 1, "finish_reason": "stop"}
 
 
+async def _whose(session, message_id: uuid.UUID) -> dict:
+    """The owner and conversation of an answer, as `repository.finish_answer` is given them."""
+    row = (
+        await session.execute(
+            select(Conversation.user_id, Conversation.id)
+            .join(Message, Message.conversation_id == Conversation.id)
+            .where(Message.id == message_id)
+        )
+    ).one()
+    return {"owner": row[0], "conversation_id": row[1]}
+
+
 class TestWriterTokens:
     async def test_a_claim_fences_off_the_writer_it_took_the_answer_from(self, app, client, session):
         """The replica that wrote the answer so far (alive, only slow) can no longer checkpoint, release or
@@ -99,19 +111,30 @@ class TestWriterTokens:
         assert claimed == message_id and writer not in ("old", None)
 
         async with database.session() as old:
-            assert await repository.save_progress(old, [(message_id, "half, and the old writer's rest", "old")]) == [
-                message_id
-            ]
-            assert not await repository.save_released(old, message_id, "released by the old writer", writer="old")
-            assert not await repository.finish_answer(old, message_id, content="old", extra={}, writer="old", **FINAL)
-        async with database.session() as new:
-            assert await repository.save_progress(new, [(message_id, "half, and the new writer's rest", writer)]) == []
-            assert await repository.finish_answer(
-                new, message_id, content="half, and the new writer's rest", extra={}, writer=writer, **FINAL
+            assert await repository.save_progress(
+                old, [(message_id, "half, and the old writer's rest", "old", user_id)]
+            ) == [message_id]
+            assert not await repository.save_released(
+                old, message_id, "released by the old writer", writer="old", owner=user_id
             )
-        stored = await session.scalar(
-            select(Message.content).where(Message.id == message_id).execution_options(populate_existing=True)
-        )
+            assert not await repository.finish_answer(
+                old, message_id, content="old", extra={}, writer="old", **FINAL, **(await _whose(session, message_id))
+            )
+        async with database.session() as new:
+            assert (
+                await repository.save_progress(new, [(message_id, "half, and the new writer's rest", writer, user_id)])
+                == []
+            )
+            assert await repository.finish_answer(
+                new,
+                message_id,
+                content="half, and the new writer's rest",
+                extra={},
+                writer=writer,
+                **FINAL,
+                **(await _whose(session, message_id)),
+            )
+        stored = await repository.message_content(session, message_id)
         assert stored == "half, and the new writer's rest"
 
     async def test_only_the_current_writer_finishes_an_answer(self, app, client, session):
@@ -120,9 +143,13 @@ class TestWriterTokens:
         await session.execute(update(Message).where(Message.id == message_id).values(extra={"writer": "new"}))
         await session.commit()
         async with app.state.database.session() as old:
-            assert not await repository.finish_answer(old, message_id, content="old", extra={}, writer="old", **FINAL)
+            assert not await repository.finish_answer(
+                old, message_id, content="old", extra={}, writer="old", **FINAL, **(await _whose(session, message_id))
+            )
         async with app.state.database.session() as new:
-            assert await repository.finish_answer(new, message_id, content="new", extra={}, writer="new", **FINAL)
+            assert await repository.finish_answer(
+                new, message_id, content="new", extra={}, writer="new", **FINAL, **(await _whose(session, message_id))
+            )
         await session.rollback()
         stored = await session.get(Message, message_id, populate_existing=True)
         assert (stored.content, stored.finish_reason) == ("new", "stop")
@@ -139,10 +166,16 @@ class TestWriterTokens:
         await session.commit()
         async with app.state.database.session() as finishing:
             assert await repository.finish_answer(
-                finishing, message_id, content="all of it", extra={}, writer="mine", **FINAL
+                finishing,
+                message_id,
+                content="all of it",
+                extra={},
+                writer="mine",
+                **FINAL,
+                **(await _whose(session, message_id)),
             )
         async with app.state.database.session() as late:
-            assert await repository.save_progress(late, [(message_id, "most of it", "mine")]) == []
+            assert await repository.save_progress(late, [(message_id, "most of it", "mine", user_id)]) == []
         await session.rollback()
         stored = await session.get(Message, message_id, populate_existing=True)
         assert stored.content == "all of it"

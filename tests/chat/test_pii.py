@@ -21,6 +21,7 @@ from sqlalchemy import select
 from parley.auth.permissions import Role
 from parley.chat.privacy import PromptPrivacy
 from parley.config import Settings
+from parley.crypto import content as sealed
 from parley.crypto import context_of
 from parley.llm.base import ChatRequest, TextDelta
 from parley.models import Conversation, File, Message
@@ -123,10 +124,13 @@ async def chat(pii_app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.
 
 async def stored_messages(app: FastAPI, conversation_id: str) -> list[str]:
     async with app.state.database.session() as session:
-        rows = await session.scalars(
-            select(Message.content).where(Message.conversation_id == uuid.UUID(conversation_id)).order_by(Message.seq)
+        rows = await session.execute(
+            select(Message.id, Message.content)
+            .where(Message.conversation_id == uuid.UUID(conversation_id))
+            .order_by(Message.seq)
         )
-        return list(rows)
+        # As stored, sealed (README, "Encryption at rest"): opened here.
+        return [await sealed.open_text(content, context=sealed.message_context(id_)) for id_, content in rows]
 
 
 class TestPseudonymise:

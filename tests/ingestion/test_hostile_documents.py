@@ -72,7 +72,8 @@ class TestHostileDocx:
 
         assert stored.status == "ready", stored.status_reason
         async with app.state.database.session() as session:
-            texts = (await session.scalars(select(FileChunk.text).where(FileChunk.file_id == file.id))).all()
+            # Whole rows: their text is sealed at rest and opened as the ORM loads them.
+            texts = [c.text for c in await session.scalars(select(FileChunk).where(FileChunk.file_id == file.id))]
         # Every sentence, the last one too: the whole body was read.
         assert "Paragraph 590000 says badges" in "\n".join(texts)
 

@@ -453,7 +453,7 @@ class ChatEngine:
             return
         # Unchanged text still refreshes updated_at: the heartbeat.
         writing = list(self._writing.values())
-        progress = [(run.message_id, "".join(parts), run.writer) for parts, run in writing]
+        progress = [(run.message_id, "".join(parts), run.writer, run.user_id) for parts, run in writing]
         try:
             async with self.database.session() as session:
                 fenced = set(await repository.save_progress(session, progress))
@@ -513,6 +513,8 @@ class ChatEngine:
                 session,
                 job.message_id,
                 writer=job.run.writer,
+                owner=job.user_id,
+                conversation_id=job.conversation_id,
                 content=content,
                 finish_reason="error" if problem is not None else finish_reason,
                 model=model_name,
@@ -581,7 +583,7 @@ class ChatEngine:
                 title = replace(title, text=shield.restore(title.text))
         async with self.database.session(writer=job.user_id) as session:
             updated = await repository.set_default_title(
-                session, job.conversation_id, title.text, default=DEFAULT_TITLE
+                session, job.conversation_id, title.text, default=DEFAULT_TITLE, owner=job.user_id
             )
             # The title's tokens are the user's too (counted with the answer it names).
             await usage_service.record_spent(

@@ -296,7 +296,9 @@ async def release(engine: ChatEngine, job: Generation, content: str) -> None:
     saved = True
     try:
         async with engine.database.session() as session:
-            saved = await repository.save_released(session, job.message_id, content, writer=run.writer)
+            saved = await repository.save_released(
+                session, job.message_id, content, writer=run.writer, owner=run.user_id
+            )
     except Exception as exc:  # the others take it over after the stale window instead
         _logger.warning("release_checkpoint_failed", error=str(exc))
     if saved:

@@ -26,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.crypto import content as sealed
+from parley.crypto import orm_content as _orm_content  # noqa: F401 (opens sealed columns where the ORM loads them)
 from parley.models import Conversation, ConversationKnowledgeBase, File, Message
 
 _MESSAGES = cast(Table, Message.__table__)
@@ -53,10 +55,12 @@ def new_message(
     )
 
 
-async def insert_messages(session: AsyncSession, messages: Sequence[Message]) -> None:
+async def insert_messages(session: AsyncSession, messages: Sequence[Message], *, owner: uuid.UUID) -> None:
     """Save new messages (`new_message`) in one statement, now, in this order (their `seq`): plain rows, not the
     ORM's unit of work, whose flush of two rows and read-back of their defaults cost more than the insert. The
-    objects stay outside the session, so nothing changed on them later is saved."""
+    objects stay outside the session, so nothing changed on them later is saved. Their text is sealed with
+    `owner`'s data key (README, "Encryption at rest"), with blind-index tokens of its words."""
+    key = await sealed.key_for(owner)
     await session.execute(
         insert(_MESSAGES).values(
             [
@@ -64,7 +68,8 @@ async def insert_messages(session: AsyncSession, messages: Sequence[Message]) ->
                     "id": message.id,
                     "conversation_id": message.conversation_id,
                     "role": message.role,
-                    "content": message.content,
+                    "content": _seal(key, message.content, message.id),
+                    "search_terms": sealed.terms(key, [message.content]),
                     "model": message.model,
                     "metadata": message.extra,
                 }
@@ -72,6 +77,27 @@ async def insert_messages(session: AsyncSession, messages: Sequence[Message]) ->
             ]
         )
     )
+
+
+def _seal(key: sealed.SealingKey | None, text: str, message_id: uuid.UUID) -> str:
+    """A message's text as stored: sealed for its row (unless this process seals nothing, or it is empty)."""
+    if key is None or not text:
+        return text
+    return sealed.seal_with(key, text, context=sealed.message_context(message_id))
+
+
+def _sealed_citations(
+    key: sealed.SealingKey | None, citations: list[dict[str, Any]] | None, message_id: uuid.UUID
+) -> list[dict[str, Any]] | None:
+    """An answer's sources as stored: each excerpt (`snippet`, the document's words) sealed for its place."""
+    if key is None or not citations:
+        return citations
+    return [
+        {**item, "snippet": sealed.seal_with(key, item["snippet"], context=sealed.citation_context(message_id, n))}
+        if isinstance(item.get("snippet"), str) and item["snippet"]
+        else item
+        for n, item in enumerate(citations)
+    ]
 
 
 async def history(session: AsyncSession, conversation_id: uuid.UUID) -> list[Message]:
@@ -111,7 +137,7 @@ async def delete_messages(session: AsyncSession, message_ids: list[uuid.UUID]) -
 _SAVE_PROGRESS = text(
     "WITH progress AS (SELECT * FROM unnest(:ids, :contents, :writers) AS p(id, content, writer)), "
     "saved AS ("
-    "  UPDATE messages SET content = progress.content, updated_at = now() FROM progress "
+    "  UPDATE messages SET content = progress.content, search_terms = NULL, updated_at = now() FROM progress "
     "  WHERE messages.id = progress.id AND messages.finish_reason IS NULL "
     "    AND messages.metadata->>'writer' = progress.writer "
     "  RETURNING messages.id"
@@ -125,19 +151,22 @@ _SAVE_PROGRESS = text(
 )
 
 
-async def save_progress(session: AsyncSession, progress: Sequence[tuple[uuid.UUID, str, str]]) -> list[uuid.UUID]:
-    """Checkpoint answers being written, (message id, text so far, writer token) each, all in one statement
+async def save_progress(
+    session: AsyncSession, progress: Sequence[tuple[uuid.UUID, str, str, uuid.UUID]]
+) -> list[uuid.UUID]:
+    """Checkpoint answers being written, (message id, text so far, writer token, owner) each, all in one statement
     (also a heartbeat: `updated_at` shows their generations are alive). Returns the answers this writer may no
     longer write: unfinished, and another replica's now. A finished answer is not among them: this replica may
     have just saved it itself (a checkpoint that began before the save ends after it), and one another replica
     finished is refused at this writer's own final save (`finish_answer`). A deleted answer is neither."""
     if not progress:
         return []
+    keys = {owner: await sealed.key_for(owner) for owner in {item[3] for item in progress}}
     rows = await session.scalars(
         _SAVE_PROGRESS,
         {
             "ids": [item[0] for item in progress],
-            "contents": [item[1] for item in progress],
+            "contents": [_seal(keys[item[3]], item[1], item[0]) for item in progress],
             "writers": [item[2] for item in progress],
         },
     )
@@ -149,6 +178,8 @@ async def finish_answer(
     message_id: uuid.UUID,
     *,
     writer: str,
+    owner: uuid.UUID,
+    conversation_id: uuid.UUID,
     content: str,
     finish_reason: str,
     model: str,
@@ -163,13 +194,15 @@ async def finish_answer(
     answer takes no more writes). The row stays locked until the transaction ends, so no other replica can claim
     it meanwhile (claims skip locked rows). False when it is not this writer's any more (another replica took it
     over, or it was finished or marked interrupted meanwhile): the caller's transaction must not go on to bill
-    anything of it."""
+    anything of it. The text and the summary are sealed with `owner`'s data key."""
+    key = await sealed.key_for(owner)
     finished = (
         update(Message)
         .where(Message.id == message_id, Message.finish_reason.is_(None), Message.extra["writer"].astext == writer)
         .values(
-            citations=citations,
-            content=content,
+            citations=_sealed_citations(key, citations, message_id),
+            content=_seal(key, content, message_id),
+            search_terms=sealed.terms(key, [content]),
             finish_reason=finish_reason,
             model=model,
             prompt_tokens=prompt_tokens,
@@ -182,10 +215,14 @@ async def finish_answer(
     )
     values: dict[str, Any] = {"last_activity_at": func.now(), "updated_at": func.now()}
     if summary is not None:
-        values |= {"summary": summary[0], "summary_through_message_id": summary[1]}
+        text_of_summary = summary[0]
+        if key is not None and text_of_summary:
+            context = sealed.conversation_context("summary", conversation_id)
+            text_of_summary = sealed.seal_with(key, text_of_summary, context=context)
+        values |= {"summary": text_of_summary, "summary_through_message_id": summary[1]}
     touched = await session.execute(
         update(Conversation)
-        .where(Conversation.id == finished.c.conversation_id)
+        .where(Conversation.id == finished.c.conversation_id, Conversation.id == conversation_id)
         .values(values)
         .returning(Conversation.id)
         # Nothing of these rows is in the session to keep in step, and evaluating the CTE there would fail.
@@ -240,15 +277,28 @@ async def conversation_state(session: AsyncSession, conversation_id: uuid.UUID) 
 
 
 async def message_content(session: AsyncSession, message_id: uuid.UUID) -> str | None:
-    return await session.scalar(select(Message.content).where(Message.id == message_id))
+    stored = await session.scalar(select(Message.content).where(Message.id == message_id))
+    return await sealed.open_text(stored, context=sealed.message_context(message_id)) if stored is not None else None
 
 
-async def set_default_title(session: AsyncSession, conversation_id: uuid.UUID, title: str, *, default: str) -> bool:
-    """Title a conversation that still has the default title (a user's own rename always wins)."""
+async def set_default_title(
+    session: AsyncSession, conversation_id: uuid.UUID, title: str, *, default: str, owner: uuid.UUID
+) -> bool:
+    """Title a conversation that still has the default title (a user's own rename always wins), sealed with
+    `owner`'s data key (the column then holds no words, `title_sealed` the title)."""
+    key = await sealed.key_for(owner)
+    values: dict[str, Any] = {"title": title}
+    if key is not None and title != default:
+        context = sealed.conversation_context("title", conversation_id)
+        values = {
+            "title": "",
+            "title_sealed": key.seal(title.encode(), context=context),
+            "search_terms": sealed.terms(key, [title]),
+        }
     result = await session.execute(
         update(Conversation)
-        .where(Conversation.id == conversation_id, Conversation.title == default)
-        .values(title=title)
+        .where(Conversation.id == conversation_id, Conversation.title == default, Conversation.title_sealed.is_(None))
+        .values(values)
         .returning(Conversation.id)
     )
     return result.one_or_none() is not None
@@ -316,18 +366,26 @@ async def conversation_for_answer(
     if row is None:
         return None
     conversation, history, has_documents, written = row
-    turns = [Turn(uuid.UUID(item[0]), item[1], item[2], item[3]) for item in history or ()]
+    turns = []
+    for item in history or ():
+        message_id = uuid.UUID(item[0])
+        text_of_turn = item[2]
+        if sealed.is_sealed(text_of_turn):
+            text_of_turn = await sealed.open_text(text_of_turn, context=sealed.message_context(message_id))
+        turns.append(Turn(message_id, item[1], text_of_turn, item[3]))
     return ForAnswer(conversation, turns, bool(has_documents), bool(written))
 
 
 async def restate_question(
-    session: AsyncSession, message_id: uuid.UUID, *, content: str | None, attachments: Any = None
+    session: AsyncSession, message_id: uuid.UUID, *, owner: uuid.UUID, content: str | None, attachments: Any = None
 ) -> None:
-    """Change a question before it is answered again: its text (`content`, unless None) and the documents it
-    names (`attachments`, unless None)."""
+    """Change a question before it is answered again: its text (`content`, unless None; sealed with `owner`'s
+    data key) and the documents it names (`attachments`, unless None)."""
     values: dict[str, Any] = {}
     if content is not None:
-        values["content"] = content
+        key = await sealed.key_for(owner)
+        values["content"] = _seal(key, content, message_id)
+        values["search_terms"] = sealed.terms(key, [content])
     if attachments is not None:
         values["extra"] = Message.extra.op("||")(literal({"attachments": attachments}, JSONB))
     if values:
@@ -380,14 +438,18 @@ async def mark_interrupted_ids(session: AsyncSession, message_ids: Sequence[uuid
         )
 
 
-async def save_released(session: AsyncSession, message_id: uuid.UUID, content: str, *, writer: str) -> bool:
+async def save_released(
+    session: AsyncSession, message_id: uuid.UUID, content: str, *, writer: str, owner: uuid.UUID
+) -> bool:
     """Checkpoint an answer this replica lets go unfinished (a drain), dated far enough back that the other
     replicas' next sweep takes it over at once instead of waiting for the stale window; only while `writer` is
     still its writer token (False when another replica has taken it over already)."""
     result = await session.execute(
         update(Message)
         .where(Message.id == message_id, Message.finish_reason.is_(None), Message.extra["writer"].astext == writer)
-        .values(content=content, updated_at=func.now() - timedelta(days=1))
+        .values(
+            content=_seal(await sealed.key_for(owner), content, message_id), updated_at=func.now() - timedelta(days=1)
+        )
         .returning(Message.id)
     )
     return result.one_or_none() is not None

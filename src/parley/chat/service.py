@@ -142,6 +142,7 @@ async def regenerate(
     await repository.restate_question(
         session,
         last_user.id,
+        owner=principal.user_id,
         content=edited_message,
         attachments=attachments.as_json() if attachments is not None else None,
     )
@@ -279,7 +280,9 @@ async def _start(
     # Its writer token: the run's checkpoints and finish apply while the message still names it (chat.handover).
     answer.extra = {"writer": run.writer}
     # The question (unless it is an older one answered again) and the answer's placeholder, in that order.
-    await repository.insert_messages(session, [answer] if new_question is None else [new_question, answer])
+    await repository.insert_messages(
+        session, [answer] if new_question is None else [new_question, answer], owner=principal.user_id
+    )
     engine.runs.reserve(run)
     generation = Generation(
         run=run,

@@ -7,9 +7,12 @@ import re
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, delete, exists, func, or_, select
+from sqlalchemy import ColumnElement, LargeBinary, Select, delete, exists, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.crypto import content as sealed
+from parley.crypto import orm_content as _orm_content  # noqa: F401 (opens sealed columns where the ORM loads them)
 from parley.models import Conversation, Message
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -26,10 +29,18 @@ def prefix_tsquery(text: str) -> str | None:
     return " & ".join(f"{w}:*" for w in words) or None
 
 
-def _matches(query: str) -> ColumnElement[bool]:
+def _matches(query: str, tokens: list[bytes] | None) -> ColumnElement[bool]:
+    """Conversations whose title, or one of whose messages, holds every word of the search. Sealed rows are
+    found by their blind-index tokens (`search_terms @> tokens`, README "Encryption at rest"), rows written
+    before encryption by their tsvector until `parley keys seal-existing` seals them."""
     tsquery = func.to_tsquery("simple", query)
-    in_messages = exists().where(Message.conversation_id == Conversation.id, Message.content_search.op("@@")(tsquery))
-    return or_(Conversation.title_search.op("@@")(tsquery), in_messages)
+    in_messages: ColumnElement[bool] = Message.content_search.op("@@")(tsquery)
+    in_title: ColumnElement[bool] = Conversation.title_search.op("@@")(tsquery)
+    if tokens:
+        wanted = literal(tokens, ARRAY(LargeBinary()))
+        in_messages = or_(Message.search_terms.contains(wanted), in_messages)
+        in_title = or_(Conversation.search_terms.contains(wanted), in_title)
+    return or_(in_title, exists().where(Message.conversation_id == Conversation.id, in_messages))
 
 
 async def add(session: AsyncSession, conversation: Conversation) -> Conversation:
@@ -60,7 +71,9 @@ async def list_slice(
         tsquery = prefix_tsquery(search)
         if tsquery is None:
             return []
-        query = query.where(_matches(tsquery))
+        key = await sealed.key_for(user_id)
+        tokens = sealed.query_terms(key, search) if key is not None else None
+        query = query.where(_matches(tsquery, tokens))
     if after is not None:
         moment, row_id = after
         query = query.where(
@@ -96,6 +109,13 @@ async def flush_message(session: AsyncSession, message: Message) -> Message:
     await session.flush()
     await session.refresh(message)
     return message
+
+
+async def sealed_feedback_comment(*, owner: uuid.UUID, message_id: uuid.UUID, comment: str | None) -> str | None:
+    """A feedback comment as stored: sealed with the owner's data key (opened again where the row loads)."""
+    if not comment:
+        return comment
+    return await sealed.seal_text(owner, comment, context=sealed.context_of("messages", "feedback_comment", message_id))
 
 
 async def flush(session: AsyncSession, conversation: Conversation) -> Conversation:

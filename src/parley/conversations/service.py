@@ -120,7 +120,9 @@ async def set_feedback(
     if message.finish_reason is None:
         raise Conflict("this answer is still being generated; rate it when it is finished")
     message.feedback_rating = _RATING_VALUES[rating]
-    message.feedback_comment = comment
+    message.feedback_comment = await repository.sealed_feedback_comment(
+        owner=user_id, message_id=message.id, comment=comment
+    )
     message.feedback_at = datetime.now(UTC)
     return await repository.flush_message(session, message)
 

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import os
 import uuid
+from collections.abc import Iterable
 from typing import Final
 
 from cryptography.exceptions import InvalidTag
@@ -102,6 +103,17 @@ class SealingKey:
         one owner and purpose give equal tokens; another owner's (or a crypto-erased) key gives unrelated ones."""
         message = purpose.encode() + b"\x00" + term.encode()
         return hmac.new(self._index_key, message, hashlib.sha256).digest()[:_INDEX_TOKEN_BYTES]
+
+    def blind_many(self, terms: Iterable[str], *, purpose: str = "words") -> list[bytes]:
+        """`blind` of many terms (a message's words): the HMAC's keyed state is computed once and copied per term,
+        about half the time of one `blind` call per term."""
+        keyed = hmac.new(self._index_key, purpose.encode() + b"\x00", hashlib.sha256)
+        tokens: list[bytes] = []
+        for term in terms:
+            mac = keyed.copy()
+            mac.update(term.encode())
+            tokens.append(mac.digest()[:_INDEX_TOKEN_BYTES])
+        return tokens
 
     def aead(self) -> AESGCM:
         """The raw AEAD, for the chunked file format (`crypto.streams`) only."""

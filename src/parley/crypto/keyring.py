@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from parley.crypto import repository
+from parley.crypto import content, repository
 from parley.crypto.envelope import KEY_BYTES, Owner, SealingKey, key_id_of
 from parley.crypto.errors import KeyDestroyed, SealedValueInvalid
 from parley.crypto.providers.base import KeyProvider
@@ -83,8 +83,10 @@ class Crypto:
         async with self.engine.connect() as connection:
             active = await repository.current_active_kek(connection)
         await self.provider.check(active or self.provider.initial_kek_id())
+        content.install(self)
 
     async def aclose(self) -> None:
+        content.uninstall(self)
         self.forget_cached_keys()
         await self.provider.aclose()
 
@@ -180,6 +182,10 @@ class Crypto:
         if destroyed:
             _logger.info("data_key_destroyed", owner_id=str(owner_id))
         return len(destroyed)
+
+    def cached_key(self, key_id: uuid.UUID) -> SealingKey | None:
+        """The data key with this id if it is in memory (no I/O; `key_by_id` fetches it otherwise)."""
+        return self._cached(key_id)
 
     def forget_cached_keys(self) -> None:
         """Drop every unwrapped key from memory (tests; a process that wants them gone)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ import structlog
 from sqlalchemy import delete, insert, select, update
 
 from parley.config import Settings
+from parley.crypto import content as sealed
 from parley.db import Database
 from parley.embeddings import Embedder, EmbeddingError, count_tokens
 from parley.ingestion.chunking import Chunk, chunk_sections
@@ -29,6 +31,7 @@ from parley.ingestion.injection import looks_like_instructions
 from parley.ingestion.sandbox import ReadingLimits, ReadingSandbox
 from parley.jobs import PermanentJobError
 from parley.jobs.worker import TIME_BUDGET_EXCEEDED
+from parley.kit.languages import text_search_language
 from parley.metrics import instruments as metrics
 from parley.models import File, FileChunk
 from parley.storage import Storage, StorageNotFound
@@ -192,6 +195,7 @@ class IngestionTask:
                 return False
             vectors = await self.embedder.embed_documents([chunk.text for chunk in batch])
             flags = [looks_like_instructions(chunk.text) for chunk in batch]
+            rows = await sealed_chunks(file.user_id, batch)
             async with self.database.session() as session:
                 # Holding the row (key share) keeps a concurrent delete from pulling it away mid-insert.
                 alive = await session.scalar(
@@ -203,11 +207,10 @@ class IngestionTask:
                     insert(FileChunk),
                     [
                         {
-                            "id": uuid.uuid4(),
+                            **row,
                             "file_id": file.id,
                             "user_id": file.user_id,
                             "chunk_index": chunk.index,
-                            "text": chunk.text,
                             "token_count": chunk.token_count,
                             "page": chunk.page,
                             "sheet": chunk.sheet,
@@ -215,7 +218,7 @@ class IngestionTask:
                             "injection_flagged": flagged,
                             "embedding": vector,
                         }
-                        for chunk, vector, flagged in zip(batch, vectors, flags, strict=True)
+                        for chunk, row, vector, flagged in zip(batch, rows, vectors, flags, strict=True)
                     ],
                 )
         return True
@@ -232,3 +235,18 @@ class IngestionTask:
             await session.execute(
                 update(File).where(File.id == file_id).values(status=status, status_reason=reason, **values)
             )
+
+
+async def sealed_chunks(owner: uuid.UUID, chunks: Sequence[Chunk]) -> list[dict[str, Any]]:
+    """Each chunk's id, language, text sealed with its file owner's data key, and blind-index tokens of its words
+    under the deployment's key (README, "Encryption at rest"); plaintext where this process seals nothing."""
+    key = await sealed.key_for(owner)
+    index_key = await sealed.key_for(None) if key is not None else None
+    rows: list[dict[str, Any]] = []
+    for chunk in chunks:
+        chunk_id = uuid.uuid4()
+        language = text_search_language(chunk.text)
+        text = chunk.text if key is None else sealed.seal_with(key, chunk.text, context=sealed.chunk_context(chunk_id))
+        terms = sealed.document_terms(index_key, chunk.text, language)
+        rows.append({"id": chunk_id, "language": language, "text": text, "search_terms": terms})
+    return rows

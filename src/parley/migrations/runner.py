@@ -41,6 +41,9 @@ async def upgrade_to_head(engine: AsyncEngine) -> None:
     """Migrate to the newest revision. Replicas starting together take turns through an advisory lock."""
     async with engine.connect() as connection:
         await connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+        # The lock is the session's: ending the transaction keeps it, and leaves Alembic its own transaction per
+        # revision, which a revision building an index CONCURRENTLY (`autocommit_block`) needs.
+        await connection.commit()
         try:
             await connection.run_sync(_upgrade)
             await connection.commit()

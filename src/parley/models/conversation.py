@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import Computed, ForeignKey, Index, LargeBinary, String, Text, func, text
-from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from parley.models.base import Base, Timestamps, UUIDPrimaryKey
@@ -29,6 +29,10 @@ class Conversation(UUIDPrimaryKey, Timestamps, Base):
     __region_attribute__ = "region"
 
     last_activity_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # README, "Encryption at rest": the title sealed with the user's data key (`title` is then empty, or the
+    # default title), and blind-index tokens of its words.
+    title_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    search_terms: Mapped[list[bytes] | None] = mapped_column(ARRAY(LargeBinary))
     title_search: Mapped[str] = mapped_column(
         TSVECTOR, Computed("to_tsvector('simple', coalesce(title, ''))", persisted=True)
     )
@@ -36,4 +40,5 @@ class Conversation(UUIDPrimaryKey, Timestamps, Base):
     __table_args__ = (
         Index("ix_conversations_user_activity", "user_id", "is_archived", "last_activity_at", "id"),
         Index("ix_conversations_title_search", "title_search", postgresql_using="gin"),
+        Index("ix_conversations_search_terms", "search_terms", postgresql_using="gin"),
     )

@@ -3,9 +3,9 @@ from __future__ import annotations
 import uuid
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import Computed, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Computed, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy import text as sql_text
-from sqlalchemy.dialects.postgresql import REGCONFIG, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG, TSVECTOR
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -46,6 +46,9 @@ class FileChunk(UUIDPrimaryKey, Base):
         REGCONFIG, default=_language_of_text, server_default=sql_text(f"'{UNSTEMMED}'::regconfig")
     )
     text_search: Mapped[str] = mapped_column(TSVECTOR, Computed("to_tsvector(language, text)", persisted=True))
+    # README, "Encryption at rest": `text` is sealed with the owner's data key, and the keyword search matches
+    # blind-index tokens of its words and stems under the deployment's key (`parley.crypto.content`).
+    search_terms: Mapped[list[bytes] | None] = mapped_column(ARRAY(LargeBinary))
 
     __table_args__ = (
         UniqueConstraint("file_id", "chunk_index"),
@@ -58,4 +61,5 @@ class FileChunk(UUIDPrimaryKey, Base):
             postgresql_ops={"embedding": "vector_cosine_ops"},
         ),
         Index("ix_file_chunks_text_search", "text_search", postgresql_using="gin"),
+        Index("ix_file_chunks_search_terms", "search_terms", postgresql_using="gin"),
     )

@@ -11,12 +11,13 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Index,
+    LargeBinary,
     SmallInteger,
     String,
     Text,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from parley.models.base import Base, Timestamps, UUIDPrimaryKey
@@ -42,6 +43,8 @@ class Message(UUIDPrimaryKey, Timestamps, Base):
     feedback_rating: Mapped[int | None] = mapped_column(SmallInteger)
     feedback_comment: Mapped[str | None] = mapped_column(Text)
     feedback_at: Mapped[datetime | None]
+    # README, "Encryption at rest": blind-index tokens of the content's words (`parley.crypto.content.terms`).
+    search_terms: Mapped[list[bytes] | None] = mapped_column(ARRAY(LargeBinary))
     content_search: Mapped[str] = mapped_column(
         TSVECTOR, Computed("to_tsvector('simple', coalesce(content, ''))", persisted=True)
     )
@@ -51,6 +54,7 @@ class Message(UUIDPrimaryKey, Timestamps, Base):
         Index("ix_messages_conversation_created", "conversation_id", "created_at", "id"),
         Index("ix_messages_conversation_seq", "conversation_id", "seq"),
         Index("ix_messages_content_search", "content_search", postgresql_using="gin"),
+        Index("ix_messages_search_terms", "search_terms", postgresql_using="gin"),
         Index(
             "ix_messages_unfinished",
             "updated_at",

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import BindParameter, Text, TextClause, bindparam, text
+from sqlalchemy import BindParameter, Float, Integer, LargeBinary, TextClause, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.crypto.content import QueryTokens
 from parley.models import EMBEDDING_DIMENSIONS
 
 # Files the caller may read: own, uploaded into one of the caller's conversations, or in a knowledge base the
@@ -72,9 +73,14 @@ visible_files AS MATERIALIZED (
 #
 # The keyword arm scores BM25-style: sum over the question's words of idf(word) * saturation(tf). A word is the
 # OR of its forms (its stem in each configuration of `text_configs`, e.g. the question's language and `simple`
-# for names and codes); a chunk, indexed in its own language, holds one of them or none. idf comes from the
-# chunks in scope that hold the word (all of them are matched anyway) against all chunks in scope (the files'
-# chunk_count: counting the chunks themselves cost more than the rest of the search), so a word
+# for names and codes); a chunk, indexed in its own language, holds one of them or none. Since encryption at rest
+# (README, "Encryption at rest") a chunk holds blind-index tokens of its words and stems (`search_terms`, keyed
+# hashes the database cannot reverse) instead of a tsvector, and the question arrives as the same tokens
+# (`keyword_terms`: which question word each token is a form of). A chunk's tokens record a form and whether it
+# occurs twice, three times or more (`2|form`, `3|form`), so the saturation is ts_rank's for one, two, three
+# occurrences (`keyword_saturations`), capped there: beyond three it no longer grows (ts_rank's did, slowly).
+# idf comes from the chunks in scope that hold the word (all of them are matched anyway) against all chunks in
+# scope (the files' chunk_count: counting the chunks themselves cost more than the rest of the search), so a word
 # most chunks contain ("use") weighs next to nothing and a rare one decides. Saturation is ts_rank of the single
 # form with unit weights: 1/1.64 · sum over occurrences j of 1/j², which grows with tf but flattens quickly
 # (0.61, 0.76, 0.83 … 1), like BM25's tf/(tf + k1). Each arm then contributes weight / (rrf_k + rank), the
@@ -99,23 +105,21 @@ vector_ranked AS (
     SELECT id, row_number() OVER (ORDER BY distance, id) AS rank FROM vector_candidates
 ),
 keyword_forms AS MATERIALIZED (
-    SELECT words.term, form.query
-    FROM unnest(CAST(:keywords AS text[])) WITH ORDINALITY AS words(word, term)
-    CROSS JOIN unnest(CAST(:text_configs AS regconfig[])) AS configs(config)
-    CROSS JOIN LATERAL to_tsquery(configs.config, words.word) AS form(query)
-    WHERE CAST(:keyword_weight AS float8) > 0 AND numnode(form.query) > 0
+    SELECT forms.term, forms.token, forms.saturation
+    FROM unnest(
+        CAST(:keyword_terms AS int[]), CAST(:keyword_tokens AS bytea[]), CAST(:keyword_saturations AS float8[])
+    ) AS forms(term, token, saturation)
+    WHERE CAST(:keyword_weight AS float8) > 0
 ),
 keyword_matches AS MATERIALIZED (
-    SELECT ch.id, ch.text_search
+    SELECT ch.id, ch.search_terms
     FROM file_chunks ch
-    WHERE ch.text_search @@ (
-            SELECT CAST(string_agg(DISTINCT '(' || CAST(query AS text) || ')', ' | ') AS tsquery) FROM keyword_forms
-          )
+    WHERE ch.search_terms && (SELECT array_agg(token) FROM keyword_forms)
       AND (ch.file_id IN (SELECT id FROM visible_files)) IS TRUE
 ),
 keyword_hits AS (
-    SELECT m.id, f.term, max(ts_rank('{{1,1,1,1}}', m.text_search, f.query)) AS saturation
-    FROM keyword_matches m JOIN keyword_forms f ON m.text_search @@ f.query
+    SELECT m.id, f.term, max(f.saturation) AS saturation
+    FROM keyword_matches m JOIN keyword_forms f ON f.token = ANY(m.search_terms)
     GROUP BY m.id, f.term
 ),
 keyword_terms AS (
@@ -228,6 +232,10 @@ async def tune_vector_search(session: AsyncSession, *, ef_search: int, max_scan_
     )
 
 
+def keyword_parameters(query: QueryTokens) -> dict[str, Any]:
+    return {"keyword_terms": query.terms, "keyword_tokens": query.tokens, "keyword_saturations": query.saturations}
+
+
 def vector_bind() -> BindParameter[Any]:
     return bindparam("query_vector", type_=Vector(EMBEDDING_DIMENSIONS))
 
@@ -237,8 +245,9 @@ def hybrid_search_statement(*, explain: bool = False) -> TextClause:
     return text(("EXPLAIN (ANALYZE, COSTS OFF) " if explain else "") + HYBRID_SEARCH).bindparams(
         *PARAMETER_TYPES,
         vector_bind(),
-        bindparam("keywords", type_=ARRAY(Text())),
-        bindparam("text_configs", type_=ARRAY(Text())),
+        bindparam("keyword_terms", type_=ARRAY(Integer())),
+        bindparam("keyword_tokens", type_=ARRAY(LargeBinary())),
+        bindparam("keyword_saturations", type_=ARRAY(Float())),
     )
 
 
@@ -247,23 +256,22 @@ async def hybrid_search(
     where: Filter,
     *,
     query_vector: Sequence[float],
-    keywords: Sequence[str],
-    text_configs: Sequence[str],
+    keyword_tokens: QueryTokens,
     candidates: int,
     rrf_k: int,
     vector_weight: float,
     keyword_weight: float,
     top_k: int,
 ) -> list[dict[str, Any]]:
-    """The fused top `top_k`. `keywords` are plain words (letters and digits only: each is parsed by
-    to_tsquery), `text_configs` the text-search configurations to stem them with."""
+    """The fused top `top_k`. `keyword_tokens` are the blind-index tokens of the question's words' forms
+    (`parley.crypto.content.query_document_terms`). Chunk text comes back as stored (sealed): the caller opens
+    it."""
     rows = await session.execute(
         hybrid_search_statement(),
         {
             **where.parameters(),
             "query_vector": list(query_vector),
-            "keywords": list(keywords),
-            "text_configs": list(text_configs),
+            **keyword_parameters(keyword_tokens),
             "candidates": candidates,
             "rrf_k": rrf_k,
             "vector_weight": vector_weight,

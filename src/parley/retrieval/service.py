@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.config import RagSettings
+from parley.crypto import content as sealed
+from parley.crypto import orm_content as _orm_content  # noqa: F401 (opens sealed chunks the ORM loads)
 from parley.embeddings import Embedder
 from parley.errors import NotFound
 from parley.kit.languages import FUNCTION_WORDS, LANGUAGES, UNSTEMMED, detect_language
@@ -120,6 +122,12 @@ def _chunk(row: dict[str, Any]) -> RetrievedChunk:
     )
 
 
+async def _opened(row: dict[str, Any]) -> RetrievedChunk:
+    """A chunk with its text opened (sealed with its file owner's data key, README "Encryption at rest")."""
+    row["text"] = await sealed.open_text(row["text"], context=sealed.chunk_context(row["chunk_id"]))
+    return _chunk(row)
+
+
 async def search_by_vector(
     session: AsyncSession,
     *,
@@ -136,19 +144,24 @@ async def search_by_vector(
         return []
     await repository.tune_vector_search(session, ef_search=max(settings.hnsw_ef_search, settings.candidates))
     keywords = keyword_query(query)
+    index_key = await sealed.key_for(None)
+    tokens = (
+        sealed.query_document_terms(index_key, keywords.words, keywords.configs)
+        if index_key
+        else sealed.QueryTokens([], [], [])
+    )
     rows = await repository.hybrid_search(
         session,
         _filter(user_id, role, scope),
         query_vector=query_vector,
-        keywords=keywords.words,
-        text_configs=keywords.configs,
+        keyword_tokens=tokens,
         candidates=max(settings.candidates, top_k),
         rrf_k=settings.rrf_k,
         vector_weight=settings.vector_weight,
         keyword_weight=settings.keyword_weight,
         top_k=top_k,
     )
-    return [_chunk(row) for row in rows]
+    return [await _opened(row) for row in rows]
 
 
 async def search(
@@ -199,4 +212,4 @@ async def readable_file_chunks(
     where = repository.Filter(user_id=user_id, role=role)
     if not await repository.file_is_readable(session, where, file_id):
         raise NotFound("file not found")
-    return [_chunk(row) for row in await repository.file_chunks(session, where, file_id)]
+    return [await _opened(row) for row in await repository.file_chunks(session, where, file_id)]

@@ -1,0 +1,151 @@
+"""Sealed columns of `Message` and `Conversation` opened where the ORM loads them, and a conversation's title and
+summary sealed where the ORM flushes them (`parley.crypto.content`).
+
+Loads and flushes of an `AsyncSession` run in SQLAlchemy's greenlet, so a data key not in memory yet is awaited
+there (`open_text_in_greenlet`); objects then hold plaintext, and nothing of them is marked changed. Statements
+that bypass the ORM (the chat's history as JSON, multi-row inserts, checkpoints) seal and open themselves.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session, attributes
+
+from parley.crypto import content
+from parley.kit.languages import text_search_language
+from parley.models import Conversation, FileChunk, Message
+
+# The title every conversation starts with: not the user's words, kept readable so `set_default_title` can tell
+# a conversation nobody titled yet.
+DEFAULT_TITLE = "New chat"
+_RESTORE = "parley.crypto.restore_plaintext"
+_RESTORE_CHUNKS = "parley.crypto.restore_chunks"
+
+
+def _open_message(target: Message) -> None:
+    state = target.__dict__
+    for column in ("content", "feedback_comment"):
+        value = state.get(column)
+        if isinstance(value, str) and content.is_sealed(value):
+            context = content.context_of("messages", column, target.id)
+            attributes.set_committed_value(target, column, content.open_text_in_greenlet(value, context=context))
+
+    citations = state.get("citations")
+    if isinstance(citations, list) and any(
+        isinstance(item, dict) and content.is_sealed(item.get("snippet")) for item in citations
+    ):
+        opened = [
+            {
+                **item,
+                "snippet": content.open_text_in_greenlet(
+                    item["snippet"], context=content.citation_context(target.id, n)
+                ),
+            }
+            if isinstance(item, dict) and content.is_sealed(item.get("snippet"))
+            else item
+            for n, item in enumerate(citations)
+        ]
+        attributes.set_committed_value(target, "citations", opened)
+
+
+def _open_conversation(target: Conversation) -> None:
+    state = target.__dict__
+    sealed_title = state.get("title_sealed")
+    if isinstance(sealed_title, bytes):
+        key = content.opening_key_in_greenlet(sealed_title)
+        title = key.open(sealed_title, context=content.conversation_context("title", target.id)).decode()
+        attributes.set_committed_value(target, "title", title)
+    summary = state.get("summary")
+    if isinstance(summary, str) and content.is_sealed(summary):
+        context = content.conversation_context("summary", target.id)
+        attributes.set_committed_value(target, "summary", content.open_text_in_greenlet(summary, context=context))
+
+
+@event.listens_for(Message, "load")
+def _message_loaded(target: Message, _context: Any) -> None:
+    _open_message(target)
+
+
+@event.listens_for(Message, "refresh")
+def _message_refreshed(target: Message, _context: Any, _attrs: Any) -> None:
+    _open_message(target)
+
+
+@event.listens_for(Conversation, "load")
+def _conversation_loaded(target: Conversation, _context: Any) -> None:
+    _open_conversation(target)
+
+
+@event.listens_for(Conversation, "refresh")
+def _conversation_refreshed(target: Conversation, _context: Any, _attrs: Any) -> None:
+    _open_conversation(target)
+
+
+@event.listens_for(FileChunk, "load")
+def _chunk_loaded(target: FileChunk, _context: Any) -> None:
+    text = target.__dict__.get("text")
+    if isinstance(text, str) and content.is_sealed(text):
+        opened = content.open_text_in_greenlet(text, context=content.chunk_context(target.id))
+        attributes.set_committed_value(target, "text", opened)
+
+
+def _seal_new_chunks(session: Session) -> None:
+    """Chunks added through the ORM (ingestion itself inserts sealed rows): sealed like ingestion's."""
+    for target in session.new:
+        if isinstance(target, FileChunk) and target.text and not content.is_sealed(target.text):
+            if target.id is None:
+                target.id = uuid.uuid4()
+            language = target.language or text_search_language(target.text)
+            target.language = language
+            target.search_terms = content.document_terms(content.await_key_for(None), target.text, language)
+            text = target.text
+            target.text = content.seal_with(
+                content.await_key_for(target.user_id), text, context=content.chunk_context(target.id)
+            )
+            session.info.setdefault(_RESTORE_CHUNKS, []).append((target, text))
+
+
+@event.listens_for(Session, "before_flush")
+def _seal_conversations(session: Session, _context: Any, _instances: Any) -> None:
+    crypto = content.active()
+    if crypto is None:
+        return
+    _seal_new_chunks(session)
+    restore: list[tuple[Conversation, str, str | None]] = []
+    for target in [*session.new, *session.dirty]:
+        if not isinstance(target, Conversation):
+            continue
+        changed = target in session.new or any(
+            attributes.get_history(target, name).has_changes() for name in ("title", "summary")
+        )
+        if not changed:
+            continue
+        title, summary = target.title, target.summary
+        sealed_title = title is not None and title not in ("", DEFAULT_TITLE)
+        sealed_summary = summary is not None and not content.is_sealed(summary)
+        if not (sealed_title or sealed_summary):
+            continue
+        key = content.await_key_for(target.user_id)
+        if sealed_title:
+            target.title_sealed = key.seal(title.encode(), context=content.conversation_context("title", target.id))
+            target.title = ""
+        elif title == DEFAULT_TITLE:
+            target.title_sealed = None
+        if sealed_summary and summary is not None:
+            target.summary = content.seal_with(key, summary, context=content.conversation_context("summary", target.id))
+        target.search_terms = content.terms(key, [title] if sealed_title and title else [])
+        restore.append((target, title, summary))
+    if restore:
+        session.info.setdefault(_RESTORE, []).extend(restore)
+
+
+@event.listens_for(Session, "after_flush_postexec")
+def _restore_plaintext(session: Session, _context: Any) -> None:
+    for chunk, text in session.info.pop(_RESTORE_CHUNKS, ()):
+        attributes.set_committed_value(chunk, "text", text)
+    for target, title, summary in session.info.pop(_RESTORE, ()):
+        attributes.set_committed_value(target, "title", title)
+        attributes.set_committed_value(target, "summary", summary)

@@ -1,0 +1,70 @@
+"""Rows written before encryption at rest stay readable and searchable, and `seal_existing` seals them in place
+(README, "Encryption at rest")."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import insert, select
+
+from parley.crypto import content as sealed
+from parley.crypto.seal_existing import seal_existing
+from parley.models import Conversation, Message
+from tests.factories import signed_in_user
+
+
+async def _plaintext_conversation(app, user_id: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
+    """A conversation and a question as a release before encryption stored them (plain columns, no tokens)."""
+    conversation_id, message_id = uuid.uuid4(), uuid.uuid4()
+    async with app.state.database.session() as session:
+        await session.execute(
+            insert(Conversation).values(
+                id=conversation_id, user_id=user_id, title="Legacy heron notes", summary="They spoke of herons."
+            )
+        )
+        await session.execute(
+            insert(Message).values(
+                id=message_id, conversation_id=conversation_id, role="user", content="Where do the egrets nest?"
+            )
+        )
+    return conversation_id, message_id
+
+
+class TestRowsFromBeforeEncryption:
+    async def test_are_read_and_found_as_they_are_then_sealed_in_place(self, app, client) -> None:
+        me = await signed_in_user(app, client)
+        conversation_id, message_id = await _plaintext_conversation(app, me.id)
+
+        async def shown() -> tuple[str, str]:
+            detail = (await client.get(f"/api/v1/conversations/{conversation_id}", headers=me.headers)).json()
+            return detail["title"], detail["messages"][0]["content"]
+
+        async def found(query: str) -> bool:
+            listed = await client.get("/api/v1/conversations", params={"q": query}, headers=me.headers)
+            return [item["id"] for item in listed.json()["items"]] == [str(conversation_id)]
+
+        assert await shown() == ("Legacy heron notes", "Where do the egrets nest?")
+        assert await found("heron") and await found("egrets")
+
+        done = await seal_existing(app.state.database.engine, app.state.crypto, batch=1)
+        assert done.counts["messages"] >= 1 and done.counts["conversations"] >= 1
+
+        async with app.state.database.session() as session:
+            stored = (
+                await session.execute(select(Message.content, Message.search_terms).where(Message.id == message_id))
+            ).one()
+            row = (
+                await session.execute(
+                    select(Conversation.title, Conversation.title_sealed, Conversation.summary).where(
+                        Conversation.id == conversation_id
+                    )
+                )
+            ).one()
+        assert stored.content.startswith(sealed.MARKER) and "egrets" not in stored.content and stored.search_terms
+        assert row.title == "" and row.title_sealed and row.summary.startswith(sealed.MARKER)
+        # Read and found as before, now through the seal and the blind index.
+        assert await shown() == ("Legacy heron notes", "Where do the egrets nest?")
+        assert await found("heron") and await found("egrets") and await found("egr")
+        # A second run finds nothing left.
+        again = await seal_existing(app.state.database.engine, app.state.crypto)
+        assert again.counts == {"messages": 0, "conversations": 0, "chunks": 0}
