@@ -344,13 +344,19 @@ def servers(
         if workers is None:
             workers = int(os.environ.get("BENCH_PARLEY_WORKERS", "1"))
         if workers > 1:
-            redis_port = free_port()
-            redis = subprocess.Popen(  # noqa: S603 (a throwaway Redis for the run)
-                ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],  # noqa: S607
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            env["REDIS_URL"] = f"redis://{HOST}:{redis_port}/0"
+            if os.environ.get("BENCH_REDIS_URL"):
+                # A Redis of the caller's instead (BENCH_REDIS_CLUSTER=true: a node of a Redis Cluster).
+                env["REDIS_URL"] = os.environ["BENCH_REDIS_URL"]
+                env["PARLEY_REDIS_CLUSTER"] = os.environ.get("BENCH_REDIS_CLUSTER", "false")
+                env["PARLEY_REDIS_KEY_PREFIX"] = f"bench-{os.getpid()}"
+            else:
+                redis_port = free_port()
+                redis = subprocess.Popen(  # noqa: S603 (a throwaway Redis for the run)
+                    ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],  # noqa: S607
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                env["REDIS_URL"] = f"redis://{HOST}:{redis_port}/0"
             command += ["--workers", str(workers)]
         parley = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
             command,

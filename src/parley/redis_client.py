@@ -27,7 +27,7 @@ POOL_CONNECTIONS = 32
 POOL_WAIT_SECONDS = 10.0
 # On a cluster, connections per node at most. redis-py's cluster pools do not wait for a free connection (past it
 # a command fails), so commands wait for one of `POOL_CONNECTIONS` turns in the client instead (`_BoundedCluster`);
-# this leaves room beside them for the relay's blocking stream reads (one per slot read) and pipelines.
+# this leaves room beside them for pipelines.
 CLUSTER_CONNECTIONS_PER_NODE = 256
 # Seconds a Redis reply may take before the connection counts as dead (redis-py's own default, made explicit so
 # that blocking reads can stay within it; a `socket_timeout` in REDIS_URL's query wins).
@@ -49,9 +49,9 @@ def connect(url: str, *, cluster: bool = False, timeout: float = SOCKET_TIMEOUT)
 class _BoundedCluster(RedisCluster):
     """A cluster client whose commands take turns, `POOL_CONNECTIONS` at once, as the single-server client's
     blocking pool makes them: a burst (ten thousand clients resuming at once) waits here instead of opening a
-    connection per command and failing past `CLUSTER_CONNECTIONS_PER_NODE`. Blocking stream reads (`XREAD
-    BLOCK`, the relay's readers, a few per process) do not wait for a turn, nor hold one while they block.
-    Pipelines go to the nodes on their own (one connection per node per pipeline; a few tasks send them)."""
+    connection per command and failing past `CLUSTER_CONNECTIONS_PER_NODE`. Pipelines go to the nodes on their
+    own (one connection per node per pipeline; a few tasks send them); the relay's blocking stream reads use
+    connections of their own (`chat.redis_streams`)."""
 
     _turns: asyncio.Semaphore | None = None
 
@@ -60,8 +60,6 @@ class _BoundedCluster(RedisCluster):
             # The slots are mapped once, before any command: redis-py's first commands, sent together before it
             # has, fail now and then (a connection replaced while another command is setting it up).
             await self.initialize()
-        if args and args[0] == "XREAD" and b"BLOCK" in args:
-            return await super().execute_command(*args, **kwargs)
         if self._turns is None:
             self._turns = asyncio.Semaphore(POOL_CONNECTIONS)
         async with self._turns:

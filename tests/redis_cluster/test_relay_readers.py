@@ -13,10 +13,11 @@ GRACE_SECONDS = test_relay_readers.GRACE_SECONDS
 
 @pytest.fixture(autouse=True)
 def _cluster_connection_bound(monkeypatch: pytest.MonkeyPatch) -> None:
-    """On a cluster the bound is the commands' turns (`POOL_CONNECTIONS`, as on one server) plus one reading
-    connection per hash slot read (30 streams: at most 30 slots) and the pipelines of the flusher, heartbeats,
-    wake-ups and vanish checks (one connection per node each, 3 nodes)."""
-    bound = POOL_CONNECTIONS + test_relay_readers.ANSWERS + 4 * 3
+    """On a cluster the bound is per node: the commands' turns (`POOL_CONNECTIONS` at once, as on one server; a
+    node's pool keeps the connections it opened, so up to that many on each of the 3 nodes), plus one reading
+    connection per hash slot read (30 streams: at most 30 slots) and the pipelines of the flusher, heartbeats and
+    wake-ups (one connection per node each). Still none per reader: 300 readers."""
+    bound = POOL_CONNECTIONS * 3 + test_relay_readers.ANSWERS + 3 * 3
     monkeypatch.setattr(test_relay_readers, "POOL_CONNECTIONS", bound - 4)
 
 

@@ -13,8 +13,12 @@ returns at once), costs no reconnect (cancelling a blocking read drops its conne
 short block timeout). A lane that is never woken still rebuilds its read every block.
 
 On a Redis Cluster one command may only touch keys of one hash slot: a lane there reads the streams of one slot
-(the relay tags them so that they fall into few), its wake-up stream carries the same hash tag, and it reads
-through the cluster client (which follows the slot to its node) instead of a connection of its own.
+(the relay tags them so that they fall into few), its wake-up stream carries the same hash tag, and it reads on a
+connection of its own to the node that holds the slot (as the cluster client last mapped it). Not through the
+cluster client's pools: a blocking read that times out there (a loaded event loop) makes redis-py drop and
+remap every connection of the client, the commands of every request in flight with them. A slot that moved
+(fail-over, resharding) fails the lane's next read (`MOVED`): its clients reconnect, by then to a lane on the
+slot's new node.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any, cast
 
 import structlog
 from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from parley.redis_client import RedisClient, slot_of, slot_tag
@@ -120,11 +125,14 @@ class StreamReader:
         self, client: RedisClient, *, prefix: str, block_ms: int, streams_per_read: int = _STREAMS_PER_READ
     ) -> None:
         self._pool: ConnectionPool | None = None
+        self._client_name = f"{prefix}:relay-reader"
         if isinstance(client, Redis):
             pool = client.connection_pool
-            kwargs = {**pool.connection_kwargs, "client_name": f"{prefix}:relay-reader"}
+            kwargs = {**pool.connection_kwargs, "client_name": self._client_name}
             # The lanes' own connections, apart from the commands' pool: a blocking read holds its connection.
             self._pool = ConnectionPool(connection_class=pool.connection_class, **kwargs)
+        # On a cluster, each lane's own pool (one connection) to its slot's node.
+        self._node_pools: dict[_Lane, ConnectionPool] = {}
         self._client = client
         self._block_ms = block_ms
         self._streams_per_read = streams_per_read
@@ -143,7 +151,7 @@ class StreamReader:
         feed = StreamFeed(self, key, after)
         lane = self._lane_of.get(key)
         if lane is None:
-            slot = None if self._pool is not None else slot_of(key)
+            slot = None if isinstance(self._client, Redis) else slot_of(key)
             lane = next(
                 (
                     lane
@@ -170,29 +178,35 @@ class StreamReader:
         return feed
 
     def connections(self) -> int:
-        """Connections the lanes hold (idle or reading); on a cluster they read through the client's own
-        connections (counted there)."""
-        if self._pool is None:
-            return 0
-        return sum(count for count, _ in self._pool.get_connection_count())
+        """Connections the lanes hold (idle or reading)."""
+        pools = [self._pool] if self._pool is not None else list(self._node_pools.values())
+        return sum(count for pool in pools for count, _ in pool.get_connection_count())
 
-    def _lane_client(self) -> tuple[RedisClient, bool]:
-        """The client a new lane reads with, and whether it is the lane's own (to close when it stops)."""
-        if self._pool is None:
-            return self._client, False
-        return Redis(connection_pool=self._pool, single_connection_client=True), True
+    def _lane_client(self, lane: _Lane) -> Redis:
+        """A connection of the lane's own: from the lanes' pool, or on a cluster to the node of its slot."""
+        if self._pool is not None:
+            return Redis(connection_pool=self._pool, single_connection_client=True)
+        node = cast(RedisCluster, self._client).get_node_from_key(lane.wake_key)
+        if node is None:
+            raise RedisError(f"no node of the cluster holds the slot of {lane.wake_key}")
+        options = {name: value for name, value in node.connection_kwargs.items() if not name.startswith("oss_")}
+        pool = ConnectionPool(connection_class=node.connection_class, **{**options, "client_name": self._client_name})
+        self._node_pools[lane] = pool
+        return Redis(connection_pool=pool, single_connection_client=True)
 
     def _leave(self, feed: StreamFeed) -> None:
         lane = self._lane_of.get(feed.key)
         if lane is not None and lane.remove(feed):
             del self._lane_of[feed.key]
 
-    def _lane_done(self, lane: _Lane) -> None:
+    def _lane_done(self, lane: _Lane) -> ConnectionPool | None:
+        """Forget a lane that stopped; its own pool (on a cluster), for the lane to close."""
         if lane in self._lanes:
             self._lanes.remove(lane)
         self._slot_of_lane.pop(lane, None)
         for key in [key for key, owner in self._lane_of.items() if owner is lane]:
             del self._lane_of[key]
+        return self._node_pools.pop(lane, None)
 
     async def _wake_lanes(self) -> None:
         """Append to the wake-up stream of every lane that was given a stream since, in one round trip."""
@@ -252,7 +266,7 @@ class _Lane:
         return True
 
     async def _read_forever(self) -> None:
-        client, own = self._reader._lane_client()
+        client: Redis | None = None
         try:
             while self.feeds:
                 # Each stream from its least advanced feed; the others skip what they already have.
@@ -260,6 +274,8 @@ class _Lane:
                 streams: dict[Any, Any] = {key: f"{start[0]}-{start[1]}" for key, start in starts.items()}
                 streams[self.wake_key] = self._wake_id
                 try:
+                    if client is None:
+                        client = self._reader._lane_client(self)
                     reply = await client.xread(streams, count=_READ_BATCH, block=max(1, self._reader._block_ms))
                     now = time.monotonic()
                     for name, entries in cast(list[tuple[bytes, list[_StreamEntry]]], reply or []):
@@ -274,20 +290,29 @@ class _Lane:
                         await self._drop_vanished(client, now)
                 except (RedisError, OSError) as exc:  # as a read of its own would: the feeds end with it
                     _logger.warning("relay_read_failed", error=str(exc), streams=len(self.feeds))
-                    for feeds in list(self.feeds.values()):
-                        for feed in feeds:
-                            feed._end(exc)
-                    self.feeds.clear()
+                    self._end_all(exc)
+                    await asyncio.sleep(_RETRY_SECONDS)
+                except Exception as exc:  # a bug (here or in redis-py) must not leave the feeds waiting forever
+                    _logger.exception("relay_read_crashed", streams=len(self.feeds))
+                    self._end_all(RedisError(f"the stream reader failed: {exc!r}"))
                     await asyncio.sleep(_RETRY_SECONDS)
         finally:
             for feeds in self.feeds.values():  # stopped (shutdown): their clients reconnect elsewhere
                 for feed in feeds:
                     feed._end()
-            self._reader._lane_done(self)
+            pool = self._reader._lane_done(self)
             self.task = None
-            if own:
-                with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(RedisError, OSError):
+                if client is not None:
                     await client.aclose()
+                if pool is not None:
+                    await pool.disconnect()
+
+    def _end_all(self, error: BaseException) -> None:
+        for feeds in list(self.feeds.values()):
+            for feed in feeds:
+                feed._end(error)
+        self.feeds.clear()
 
     def _deliver(self, key: str, start: _Position, entries: list[_StreamEntry]) -> None:
         positions = [_position(entry_id) for entry_id, _ in entries]
