@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest_asyncio
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from parley.crypto.keyring import Crypto
 from parley.crypto.providers.base import KeyProvider
@@ -49,3 +50,9 @@ async def make_crypto(app: FastAPI, client: httpx.AsyncClient, tmp_path: Path) -
     yield make
     for crypto in started:
         await crypto.aclose()
+    # These processes' KEKs (key files of this test, other keys) are not the test run's: leave no active KEK of
+    # theirs behind, or the next app started on this database (before a test empties it) refuses to start.
+    async with database.engine.begin() as connection:
+        await connection.execute(text("DELETE FROM data_keys"))
+        await connection.execute(text("DELETE FROM key_encryption_keys"))
+    app.state.crypto.forget_cached_keys()
