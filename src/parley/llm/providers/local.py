@@ -49,7 +49,7 @@ from parley.llm.base import (
 )
 from parley.llm.config import ModelConfig
 from parley.llm.local_model import assemble_bundled_model
-from parley.llm.providers.local_chat import stream_with_tools
+from parley.llm.providers.local_chat import stream_chat
 
 _logger = structlog.get_logger("parley.llm.local")
 
@@ -104,8 +104,9 @@ class LocalModel:
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
         server = await self._ready()
         if "tools" in request.needs():
+            # llama.cpp's chat endpoint, with the GGUF's own template (`local_chat`).
             with self._transport_errors():
-                async for event in stream_with_tools(
+                async for event in stream_chat(
                     server.client,
                     request,
                     name=self.config.name,
