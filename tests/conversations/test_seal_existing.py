@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from sqlalchemy import insert, select
 
 from parley.crypto import content as sealed
@@ -68,3 +69,52 @@ class TestRowsFromBeforeEncryption:
         # A second run finds nothing left.
         again = await seal_existing(app.state.database.engine, app.state.crypto)
         assert again.counts == {"messages": 0, "conversations": 0, "chunks": 0}
+
+
+class TestSealingOffForARollingUpgrade:
+    async def test_content_is_written_as_it_comes_with_its_tokens_then_sealed_in_place(self, app, client) -> None:
+        crypto = app.state.crypto
+        me = await signed_in_user(app, client)
+        crypto.seal_content = False
+        try:
+            answered = await client.post(
+                "/api/v1/chat", json={"message": "Plovers nest on shingle", "stream": False}, headers=me.headers
+            )
+            assert answered.status_code == 200, answered.text
+            conversation_id = answered.json()["conversation_id"]
+            renamed = await client.patch(
+                f"/api/v1/conversations/{conversation_id}", json={"title": "Shorebirds"}, headers=me.headers
+            )
+            assert renamed.status_code == 200
+            async with app.state.database.session() as session:
+                stored = list(
+                    await session.scalars(
+                        select(Message.content).where(Message.conversation_id == uuid.UUID(conversation_id))
+                    )
+                )
+                title = await session.scalar(
+                    select(Conversation.title).where(Conversation.id == uuid.UUID(conversation_id))
+                )
+            # As a pod of the previous release reads them: plain.
+            assert "Plovers nest on shingle" in stored and title == "Shorebirds"
+            with pytest.raises(ValueError, match="SEAL_CONTENT"):
+                await seal_existing(app.state.database.engine, crypto)
+        finally:
+            crypto.seal_content = True
+
+        async def found(query: str) -> bool:
+            listed = await client.get("/api/v1/conversations", params={"q": query}, headers=me.headers)
+            return [item["id"] for item in listed.json()["items"]] == [conversation_id]
+
+        assert await found("plov") and await found("shorebirds")
+        await seal_existing(app.state.database.engine, crypto)
+        async with app.state.database.session() as session:
+            stored = list(
+                await session.scalars(
+                    select(Message.content).where(Message.conversation_id == uuid.UUID(conversation_id))
+                )
+            )
+        assert stored and all(text.startswith(sealed.MARKER) for text in stored)
+        detail = (await client.get(f"/api/v1/conversations/{conversation_id}", headers=me.headers)).json()
+        assert detail["title"] == "Shorebirds" and detail["messages"][0]["content"] == "Plovers nest on shingle"
+        assert await found("plov") and await found("shorebirds")

@@ -289,12 +289,10 @@ async def set_default_title(
     key = await sealed.key_for(owner)
     values: dict[str, Any] = {"title": title}
     if key is not None and title != default:
-        context = sealed.conversation_context("title", conversation_id)
-        values = {
-            "title": "",
-            "title_sealed": key.seal(title.encode(), context=context),
-            "search_terms": sealed.terms(key, [title]),
-        }
+        values["search_terms"] = sealed.terms(key, [title])
+        if sealed.sealing():
+            context = sealed.conversation_context("title", conversation_id)
+            values |= {"title": "", "title_sealed": key.seal(title.encode(), context=context)}
     result = await session.execute(
         update(Conversation)
         .where(Conversation.id == conversation_id, Conversation.title == default, Conversation.title_sealed.is_(None))

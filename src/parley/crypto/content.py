@@ -59,23 +59,26 @@ PREFIX_MAX: Final = 8
 _MAX_WORDS = 4000
 _WORD = re.compile(r"\w+", re.UNICODE)
 
-_active: Crypto | None = None
+# The started `Crypto`s of this process, newest last: the newest seals and opens. One in a server; a test that
+# starts a second app beside the first (or a command beside a server) must leave the first one working after.
+_installed: list[Crypto] = []
 
 
 def install(crypto: Crypto) -> None:
     """Make `crypto` the one this process seals content with (its `start`)."""
-    global _active
-    _active = crypto
+    _installed.append(crypto)
 
 
 def uninstall(crypto: Crypto) -> None:
-    global _active
-    if _active is crypto:
-        _active = None
+    """`crypto` stopped: the one started before it (if any) seals again."""
+    for index in range(len(_installed) - 1, -1, -1):
+        if _installed[index] is crypto:
+            del _installed[index]
+            return
 
 
 def active() -> Crypto | None:
-    return _active
+    return _installed[-1] if _installed else None
 
 
 def is_sealed(value: str | None) -> bool:
@@ -93,13 +96,23 @@ def _decode(value: str) -> bytes:
         raise SealedValueInvalid("a sealed text that is not base64") from exc
 
 
+def sealing() -> bool:
+    """Whether this process writes content sealed (`PARLEY_CRYPTO__SEAL_CONTENT`; off while a rolling upgrade
+    from a release without encryption at rest runs). Blind-index tokens are written either way."""
+    crypto = active()
+    return crypto is not None and crypto.seal_content
+
+
 def seal_with(key: SealingKey, text: str, *, context: str) -> str:
+    """`text` as stored: sealed for `context` (as it is while `sealing()` is off)."""
+    if not sealing():
+        return text
     return _encode(key.seal(text.encode(), context=context))
 
 
 async def key_for(owner: Owner) -> SealingKey | None:
     """`owner`'s data key to seal with, or None when this process seals nothing (no `Crypto` installed)."""
-    crypto = _active
+    crypto = active()
     return await crypto.key_for(owner) if crypto is not None else None
 
 
@@ -145,9 +158,10 @@ def await_key_for(owner: Owner) -> SealingKey:
 
 
 def _required() -> Crypto:
-    if _active is None:
+    crypto = active()
+    if crypto is None:
         raise SealedValueInvalid("a sealed value, and no data keys in this process to open it")
-    return _active
+    return crypto
 
 
 # -- blind index ---------------------------------------------------------------------------------------------
@@ -155,12 +169,7 @@ def _required() -> Crypto:
 
 def words(text: str) -> list[str]:
     """The distinct normalised words of `text` (lower-cased), in order of first appearance."""
-    seen: dict[str, None] = {}
-    for match in _WORD.finditer(text.casefold()):
-        seen.setdefault(match.group(), None)
-        if len(seen) >= _MAX_WORDS:
-            break
-    return list(seen)
+    return list(dict.fromkeys(_WORD.findall(text.casefold())))[:_MAX_WORDS]
 
 
 def terms(key: SealingKey | None, texts: Iterable[str]) -> list[bytes] | None:

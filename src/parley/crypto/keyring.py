@@ -65,6 +65,7 @@ class Crypto:
     def __init__(self, engine: AsyncEngine, provider: KeyProvider, settings: CryptoSettings) -> None:
         self.engine = engine
         self.provider = provider
+        self.seal_content = settings.seal_content
         self._ttl = settings.key_cache_seconds
         self._max_entries = settings.key_cache_max_entries
         # key id -> (key, expiry); owner -> key id. Both bounded by _max_entries.

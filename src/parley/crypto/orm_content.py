@@ -118,25 +118,23 @@ def _seal_conversations(session: Session, _context: Any, _instances: Any) -> Non
     for target in [*session.new, *session.dirty]:
         if not isinstance(target, Conversation):
             continue
-        changed = target in session.new or any(
-            attributes.get_history(target, name).has_changes() for name in ("title", "summary")
-        )
-        if not changed:
-            continue
         title, summary = target.title, target.summary
-        sealed_title = title is not None and title not in ("", DEFAULT_TITLE)
-        sealed_summary = summary is not None and not content.is_sealed(summary)
-        if not (sealed_title or sealed_summary):
+        title_changed = target in session.new or attributes.get_history(target, "title").has_changes()
+        titled = title is not None and title not in ("", DEFAULT_TITLE)
+        sealed_summary = content.sealing() and summary is not None and not content.is_sealed(summary)
+        if not (title_changed or sealed_summary):
             continue
         key = content.await_key_for(target.user_id)
-        if sealed_title:
-            target.title_sealed = key.seal(title.encode(), context=content.conversation_context("title", target.id))
-            target.title = ""
-        elif title == DEFAULT_TITLE:
-            target.title_sealed = None
+        if title_changed:
+            if titled and content.sealing():
+                place = content.conversation_context("title", target.id)
+                target.title_sealed = key.seal(title.encode(), context=place)
+                target.title = ""
+            else:  # the default title, or sealing off (a rolling upgrade): the title as written
+                target.title_sealed = None
+            target.search_terms = content.terms(key, [title] if titled else [])
         if sealed_summary and summary is not None:
             target.summary = content.seal_with(key, summary, context=content.conversation_context("summary", target.id))
-        target.search_terms = content.terms(key, [title] if sealed_title and title else [])
         restore.append((target, title, summary))
     if restore:
         session.info.setdefault(_RESTORE, []).extend(restore)

@@ -61,7 +61,12 @@ class Sealed:
 
 
 async def seal_existing(engine: AsyncEngine, crypto: Crypto, *, batch: int = 500) -> Sealed:
-    """Seal every plaintext row (see the module's docstring); what was sealed."""
+    """Seal every plaintext row (see the module's docstring); what was sealed. Refused while
+    `PARLEY_CRYPTO__SEAL_CONTENT` is off (nothing would be sealed)."""
+    if not crypto.seal_content:
+        raise ValueError("PARLEY_CRYPTO__SEAL_CONTENT is off: turn it on (every pod upgraded) before sealing rows")
+    if content.active() is not crypto:
+        content.install(crypto)
     sealed = Sealed()
     while n := await _messages(engine, crypto, batch):
         sealed.counts["messages"] += n

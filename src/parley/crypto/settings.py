@@ -39,6 +39,10 @@ class CryptoSettings(BaseModel):
     # without encryption at rest runs (its pods would serve sealed bytes as they are): files are then written
     # as they come and still read either way; set it back (another rolling restart) once every pod is new.
     seal_files: bool = True
+    # Message text, titles, summaries, comments and chunk text are written sealed (README, "Encryption at rest").
+    # False for the same rolling upgrade (a previous release's pod would show a sealed value as its marker
+    # text): written as they come, still with their blind-index tokens, and read either way.
+    seal_content: bool = True
     key_cache_seconds: float = Field(default=300.0, ge=0, le=86_400)
     key_cache_max_entries: int = Field(default=10_000, ge=1, le=10_000_000)
 
