@@ -38,6 +38,10 @@ models:
     fail: "status:500"
     max_retries: 0
     fallbacks: [text-only, echo]
+  - name: private-echo
+    provider: scripted
+    reply: echo
+    pii_policy: pseudonymise
   - name: claude
     provider: anthropic
     model: claude-test
@@ -176,6 +180,38 @@ class TestToolCalls:
             model="echo", messages=[{"role": "user", "content": "no tools"}], tools=[WEATHER], tool_choice="none"
         )
         assert answer.choices[0].message.content == "no tools" and not answer.choices[0].message.tool_calls
+
+
+class TestPersonalData:
+    """Under `pseudonymise` the model sees placeholders, and the arguments it writes get the values back: the
+    scripted model writes its parameter's default, here the placeholder the caller's address was given."""
+
+    MAIL = {
+        "type": "function",
+        "function": {
+            "name": "send_mail",
+            "parameters": {"type": "object", "properties": {"to": {"type": "string", "default": "<EMAIL_1>"}}},
+        },
+    }
+
+    async def test_call_arguments_are_restored_whole_and_streamed(self, tool_client, tool_app, tool_url):
+        _, sdk = await _sdk(tool_client, tool_app, tool_url)
+        messages = [{"role": "user", "content": "Write to ann.example@example.com please"}]
+        whole = await sdk.chat.completions.create(model="private-echo", messages=messages, tools=[self.MAIL])
+        [call] = whole.choices[0].message.tool_calls
+        assert json.loads(call.function.arguments) == {"to": "ann.example@example.com"}
+
+        stream = await sdk.chat.completions.create(
+            model="private-echo", messages=messages, tools=[self.MAIL], stream=True
+        )
+        pieces = [
+            tc.function.arguments or ""
+            async for chunk in stream
+            if chunk.choices
+            for tc in chunk.choices[0].delta.tool_calls or ()
+            if tc.function is not None
+        ]
+        assert json.loads("".join(pieces)) == {"to": "ann.example@example.com"}
 
 
 class Weather(BaseModel):
