@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
 from sqlalchemy import insert, select
 
 from parley.crypto import content as sealed
+from parley.crypto.commands import run_seal_existing
 from parley.crypto.seal_existing import seal_existing
 from parley.models import Conversation, Message
 from tests.factories import signed_in_user
@@ -118,3 +120,24 @@ class TestSealingOffForARollingUpgrade:
         detail = (await client.get(f"/api/v1/conversations/{conversation_id}", headers=me.headers)).json()
         assert detail["title"] == "Shorebirds" and detail["messages"][0]["content"] == "Plovers nest on shingle"
         assert await found("plov") and await found("shorebirds")
+
+
+class TestTheCommand:
+    async def test_it_seals_what_is_left_and_says_how_many(self, app, client, settings, capsys) -> None:
+        me = await signed_in_user(app, client)
+        conversation_id, message_id = await _plaintext_conversation(app, me.id)
+
+        # `parley keys seal-existing` runs beside the server, on its own engine and keys (in a thread here: it
+        # runs its own event loop, as the command does).
+        code = await asyncio.to_thread(run_seal_existing, settings, batch=2)
+
+        assert code == 0
+        assert "sealed:" in capsys.readouterr().out
+        async with app.state.database.session() as session:
+            stored = await session.scalar(select(Message.content).where(Message.id == message_id))
+        assert stored is not None and stored.startswith(sealed.MARKER)
+        detail = (await client.get(f"/api/v1/conversations/{conversation_id}", headers=me.headers)).json()
+        assert (detail["title"], detail["messages"][0]["content"]) == (
+            "Legacy heron notes",
+            "Where do the egrets nest?",
+        )
