@@ -173,15 +173,16 @@ def words(text: str) -> list[str]:
 
 
 def terms(key: SealingKey | None, texts: Iterable[str]) -> list[bytes] | None:
-    """Blind-index tokens of `texts`: each word, and each prefix of it of `PREFIX_MIN`..`PREFIX_MAX` letters
-    (None when nothing is sealed: the row is then found by no search, as before encryption it was by its
-    tsvector)."""
+    """Blind-index tokens of `texts`: each prefix of each word of `PREFIX_MIN`..`PREFIX_MAX` letters (the word
+    itself among them up to `PREFIX_MAX` letters), and a shorter word whole (None without a key: the row is then
+    found by its tsvector, as before encryption)."""
     if key is None:
         return None
     forms: set[str] = set()
     for text in texts:
         for word in words(text):
-            forms.add("w:" + word)
+            if len(word) < PREFIX_MIN:  # found as a whole word only (`query_terms`)
+                forms.add("w:" + word)
             for length in range(PREFIX_MIN, min(len(word), PREFIX_MAX) + 1):
                 forms.add("p:" + word[:length])
     return sorted(key.blind_many(forms, purpose="search"))
