@@ -20,9 +20,8 @@ import structlog
 from opentelemetry.trace import Span
 
 from parley.config import LLMSettings
-from parley.errors import BadRequest, NotFound
+from parley.errors import NotFound
 from parley.llm.base import (
-    Capability,
     ChatEvent,
     ChatMessage,
     ChatRequest,
@@ -35,6 +34,7 @@ from parley.llm.base import (
     Usage,
     unreported_usage,
 )
+from parley.llm.capabilities import unfit
 from parley.llm.config import AUTO_MODEL, ModelConfig
 from parley.llm.registry import ModelRegistry, RegisteredModel
 from parley.llm.response_cache import (
@@ -68,47 +68,6 @@ class ModelSwitch:
 
 # `CacheHit` comes only from `Router.answer`, first, when the answer is replayed from the response cache.
 RoutedEvent = TextDelta | ToolCallDelta | Finish | ModelSwitch | CacheHit
-
-# The request parameter a missing capability is named after in the 400.
-_CAPABILITY_PARAMS: dict[Capability, str] = {
-    "tools": "tools",
-    "json_schema": "response_format",
-    "vision": "messages",
-    "logprobs": "logprobs",
-}
-
-
-class ModelRefusesOption(BadRequest):
-    """The model's provider has no such sampling parameter (Anthropic and Bedrock: `seed`, penalties,
-    `logit_bias`): a 400 naming it rather than an answer that silently ignored it."""
-
-    def __init__(self, model: str, option: str) -> None:
-        super().__init__(f"model '{model}' does not support the parameter '{option}'", param=option)
-
-
-def unfit(config: ModelConfig, request: ChatRequest) -> BadRequest | None:
-    """Why the model of `config` cannot answer `request` as asked, or None when it can."""
-    missing = config.lacks(request.needs())
-    if missing:
-        return ModelLacksCapability(config.name, missing)
-    refused = config.refuses(request.sampling_options())
-    if refused:
-        return ModelRefusesOption(config.name, refused[0])
-    return None
-
-
-class ModelLacksCapability(BadRequest):
-    """The model asked for cannot do what the request needs (tools, a JSON schema, images, logprobs): a 400
-    naming the capability, never a silent drop of the part it cannot do."""
-
-    def __init__(self, model: str, missing: Sequence[Capability]) -> None:
-        names = ", ".join(missing)
-        super().__init__(
-            f"model '{model}' does not support {names} (its catalogue entry's capabilities); "
-            "see GET /v1/models for what each model supports",
-            param=_CAPABILITY_PARAMS[missing[0]],
-            capability=missing[0],
-        )
 
 
 class AllModelsFailed(ProviderError):
