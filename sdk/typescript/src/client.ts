@@ -53,6 +53,7 @@ import type {
   Message,
   MessageFeedbackPut,
   MessagePage,
+  ModelInfo,
   ModelList,
   Plan,
   PlanRead,
@@ -593,9 +594,11 @@ export class ParleyClient {
       this.request("DELETE", `/api/v1/knowledge-bases/${id}/grants/${grantId}`),
   };
 
-  /** `/v1/models`: the models this account may use (includes `auto`). */
+  /** `/v1/models`: the models this account may use (includes `auto`), each with its capabilities. */
   readonly models = {
     list: (): Promise<ModelList> => this.request("GET", "/v1/models"),
+    /** One of them; another name is 404 (OpenAI's `model_not_found`). */
+    get: (id: string): Promise<ModelInfo> => this.request("GET", `/v1/models/${encodeURIComponent(id)}`),
   };
 
   // ---- administration ------------------------------------------------------------------------------------

@@ -48,11 +48,25 @@ export type AnalyticsPoint = Schemas["AnalyticsPoint"];
 export type PlanChange = Schemas["PlanChange"];
 export type ChatCompletionRequest = Schemas["ChatCompletionRequest"];
 
-/** `/v1/models` (OpenAI shape; the schema leaves it open, so it is described here). */
+/** What a model can do beyond text (its catalogue entry's capabilities; README, "Function calling"). */
+export interface ModelCapabilities {
+  tools: boolean;
+  json_schema: boolean;
+  vision: boolean;
+  logprobs: boolean;
+}
+
+/** `/v1/models` and `/v1/models/{id}` (OpenAI shape; the schema leaves it open, so it is described here).
+ * `auto` (Parley's router) has no capabilities of its own: null. */
 export interface ModelInfo {
   id: string;
   object?: string;
+  created?: number;
   owned_by?: string;
+  name?: string;
+  context_window?: number;
+  max_output_tokens?: number;
+  capabilities?: ModelCapabilities | null;
   [extra: string]: unknown;
 }
 

@@ -180,6 +180,23 @@ describe("errors", () => {
     expect(error.message).toBe("Invalid API key");
   });
 
+  it("reads one model with its capabilities", async () => {
+    const echo = {
+      id: "echo",
+      object: "model",
+      created: 1_800_000_000,
+      owned_by: "scripted",
+      context_window: 8192,
+      max_output_tokens: 1024,
+      capabilities: { tools: true, json_schema: true, vision: false, logprobs: false },
+    };
+    const fake = fakeServer({ "GET /v1/models/echo": () => json(200, echo) });
+    const client = new ParleyClient({ fetch: fake.fetch, apiKey: "pk-test" });
+    const model = await client.models.get("echo");
+    expect(model.capabilities?.tools).toBe(true);
+    expect(model.context_window).toBe(8192);
+  });
+
   it("ends the session when the account is suspended", async () => {
     const fake = fakeServer({
       "GET /api/v1/users/me": () => problem(403, "This account is suspended. Contact your administrator."),
