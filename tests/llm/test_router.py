@@ -10,7 +10,8 @@ import pytest
 
 from parley.config import LLMSettings
 from parley.errors import NotFound
-from parley.llm.base import ChatMessage, ChatRequest, Finish, TextDelta
+from parley.llm.base import ChatMessage, ChatRequest, Finish, TextDelta, Tool, ToolCallDelta
+from parley.llm.capabilities import ModelLacksCapability
 from parley.llm.config import ModelCatalog, ModelConfig
 from parley.llm.registry import ModelRegistry
 from parley.llm.router import AllModelsFailed, CircuitBreaker, ModelSwitch, Router
@@ -178,3 +179,45 @@ class TestIdleTimeout:
         with pytest.raises(asyncio.CancelledError):
             await task
         assert closed.is_set()
+
+
+WEATHER = Tool("get_weather", None, {"type": "object", "properties": {"city": {"type": "string"}}})
+
+
+class TestCapabilities:
+    """Issue 15: a request that needs tools goes to, and falls back to, models that have them only."""
+
+    async def test_fallbacks_without_the_capability_are_skipped(self):
+        router = _router(
+            ModelConfig(
+                name="first", provider="scripted", fail="status:500", max_retries=0, fallbacks=("plain", "tooled")
+            ),
+            ModelConfig(name="plain", provider="scripted", capabilities={"tools": False}),
+            ModelConfig(name="tooled", provider="scripted"),
+        )
+        request = ChatRequest([ChatMessage("user", "weather?")], tools=(WEATHER,))
+        events = [
+            event async for event in router.stream(router.resolve("first", request.messages, request=request), request)
+        ]
+        assert [e.to_model for e in events if isinstance(e, ModelSwitch)] == ["tooled"]
+        assert events[-1] == Finish("tool_calls", events[-1].usage)
+        with pytest.raises(ModelLacksCapability):
+            router.resolve("plain", request.messages, request=request)
+
+    async def test_a_tool_call_cut_off_mid_stream_is_not_continued_elsewhere(self):
+        router = _router(
+            ModelConfig(
+                name="dropping", provider="scripted", fail="drop_after_tokens:1", max_retries=0, fallbacks=("echo",)
+            ),
+            ModelConfig(name="echo", provider="scripted"),
+        )
+        request = ChatRequest([ChatMessage("user", "weather?")], tools=(WEATHER,))
+        seen: list[object] = []
+
+        async def read() -> None:
+            async for event in router.stream(router.resolve("dropping", request.messages), request):
+                seen.append(event)
+
+        with pytest.raises(AllModelsFailed):
+            await read()
+        assert seen and all(isinstance(e, ToolCallDelta) for e in seen)

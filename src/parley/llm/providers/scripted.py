@@ -149,12 +149,16 @@ class ScriptedModel:
         yield Finish(reason, Usage(prompt_tokens=count_message_tokens(request.messages), completion_tokens=sent))
 
     async def _call_tools(self, request: ChatRequest, calls: list[Tool]) -> AsyncIterator[ChatEvent]:
-        """The calls as a provider streams them: the id and name first, then the arguments in pieces."""
+        """The calls as a provider streams them: the id and name first, then the arguments in pieces (a
+        `drop_after_tokens` failure drops the connection after that many pieces)."""
+        drop_after = int(self._argument) if self._failure == "drop_after_tokens" else None
         sent = 0
         for index, tool in enumerate(calls):
             yield ToolCallDelta(index, id=f"call_scripted_{index}", name=tool.name)
             arguments = json.dumps(sample_instance(tool.parameters))
             for piece in split_tokens(arguments) or [arguments]:
+                if drop_after is not None and sent >= drop_after:
+                    raise ProviderError("scripted failure: connection dropped mid-stream", retryable=True)
                 sent += 1
                 yield ToolCallDelta(index, arguments=piece)
         yield Finish("tool_calls", Usage(prompt_tokens=count_message_tokens(request.messages), completion_tokens=sent))
