@@ -23,7 +23,7 @@ class TestPydanticAI:
         agent = Agent(_model(parley_url, api_key), output_type=Weather)
         result = await agent.run("The weather in Paris?")
         assert result.output == Weather(city="city 1", degrees=1)
-        assert result.usage().output_tokens > 0
+        assert result.usage.output_tokens > 0
 
     async def test_a_function_tool_round(self, parley_url, api_key):
         agent = Agent(_model(parley_url, api_key))
