@@ -198,6 +198,8 @@ class TestChartWiring:
             "serviceAccount.name": "parley",
             "s3.bucket": "parley-files-123",
             "s3.region": "eu-west-1",
+            "crypto.provider": "aws-kms",
+            "crypto.kmsKeyId": "arn:aws:kms:eu-west-1:123456789012:key/0b7c2b1e-6a4f-4d8e-9a8e-2f1d3c4b5a69",
             "auth.adminEmail": "admin@example.com",
             "ingress.enabled": True,
             "ingress.className": "nginx",

@@ -34,8 +34,10 @@ data "aws_iam_policy_document" "parley" {
     resources = [aws_s3_bucket.files.arn]
   }
   statement {
-    sid       = "FilesKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    # The same key wraps the S3 objects' keys (GenerateDataKey, Decrypt) and, as the key-encryption key of
+    # encryption at rest, every user's data key (Encrypt, Decrypt; DescribeKey at start-up).
+    sid       = "DataKeys"
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
     resources = [aws_kms_key.this.arn]
   }
 }
@@ -104,6 +106,15 @@ resource "helm_release" "parley" {
   set {
     name  = "s3.region"
     value = var.region
+  }
+  # Encryption at rest: users' data keys wrapped by the KMS key (a pod's data dir does not last, so no key file).
+  set {
+    name  = "crypto.provider"
+    value = "aws-kms"
+  }
+  set {
+    name  = "crypto.kmsKeyId"
+    value = aws_kms_key.this.arn
   }
   set {
     name  = "auth.adminEmail"
