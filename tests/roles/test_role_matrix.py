@@ -67,7 +67,10 @@ _BUILT_IN = {
 
 async def _call_scoped_routes(client: httpx.AsyncClient, headers: dict[str, str]) -> list[tuple[ScopedRoute, int]]:
     return [
-        (route, (await client.request(route.method, route.path, json=route.body, headers=headers)).status_code)
+        (
+            route,
+            (await client.request(route.method, route.url or route.path, json=route.body, headers=headers)).status_code,
+        )
         for route in SCOPED_ROUTES
     ]
 
