@@ -62,8 +62,12 @@ class KeySet(Mapping[Owner, SealingKey]):
 class Crypto:
     """Data keys of users (and the system) over a KeyProvider and the `data_keys` table."""
 
-    def __init__(self, engine: AsyncEngine, provider: KeyProvider, settings: CryptoSettings) -> None:
+    def __init__(
+        self, engine: AsyncEngine, provider: KeyProvider, settings: CryptoSettings, *, owns_engine: bool = False
+    ) -> None:
         self.engine = engine
+        # Disposed with the keyring (`open_crypto` gives it a pool of its own).
+        self._owns_engine = owns_engine
         self.provider = provider
         self.seal_content = settings.seal_content
         self._ttl = settings.key_cache_seconds
@@ -90,6 +94,8 @@ class Crypto:
         content.uninstall(self)
         self.forget_cached_keys()
         await self.provider.aclose()
+        if self._owns_engine:
+            await self.engine.dispose()
 
     # -- sealing and opening ---------------------------------------------------------------------------------
 
