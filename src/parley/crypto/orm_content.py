@@ -124,6 +124,8 @@ def _seal_conversations(session: Session, _context: Any, _instances: Any) -> Non
         sealed_summary = content.sealing() and summary is not None and not content.is_sealed(summary)
         if not (title_changed or sealed_summary):
             continue
+        if target.id is None:  # its id is bound into the sealed values: given now, not at the INSERT
+            target.id = uuid.uuid4()
         key = content.await_key_for(target.user_id)
         if title_changed:
             if titled and content.sealing():
