@@ -42,8 +42,9 @@ class TestModelAccessInChat:
             403,
         )
         assert "basic" in problem["detail"]
-        contents = (await session.scalars(select(Message.content).order_by(Message.created_at))).all()
-        assert contents == ["keep me", "keep me"]
+        # Whole messages: their text is sealed at rest and opened as they load.
+        messages = (await session.scalars(select(Message).order_by(Message.created_at))).all()
+        assert [message.content for message in messages] == ["keep me", "keep me"]
 
     async def test_a_plan_without_a_model_list_may_use_every_model(self, app, client):
         user = await signed_in_user(app, client)  # free: every model
