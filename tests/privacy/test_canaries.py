@@ -80,7 +80,8 @@ async def test_no_canary_reaches_logs_audit_or_usage(
     async with app.state.database.session() as session:
         audit = [f"{e.action} {e.target_id} {e.details}" for e in (await session.scalars(select(AuditEvent))).all()]
         usage = [str(row.__dict__) for row in (await session.scalars(select(UsageLog))).all()]
-        messages = (await session.scalars(select(Message.content))).all()
+        # Whole messages: their text is sealed at rest and opened as they load.
+        messages = [m.content for m in (await session.scalars(select(Message))).all()]
 
     # The run really carried the canaries: the log lines with them were written (masked), the failed sign-in
     # was audited, the conversation keeps the message (the user's data, in its place).
