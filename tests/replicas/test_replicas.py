@@ -19,6 +19,9 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from parley.config import Settings
+from parley.crypto import content as sealed
+from parley.crypto.factory import open_crypto
 from parley.llm.providers.scripted import split_tokens
 from tests.replicas.conftest import ADMIN_EMAIL, PASSWORD, Cluster, Replica
 from tests.sse import Event, parse_events
@@ -128,15 +131,22 @@ def _lost_and_duplicated(expected: list[str], received: list[str]) -> tuple[int,
 
 
 async def _messages(cluster: Cluster, message_ids: list[str]) -> dict[str, tuple[str, str | None, dict]]:
+    """The stored messages, their text opened (sealed at rest, README "Encryption at rest") with the replicas' own
+    key file in their shared data dir."""
     engine = create_async_engine(cluster.database_url)
+    crypto = await open_crypto(Settings(data_dir=cluster.workdir / "data"), engine)
     try:
         async with engine.connect() as connection:
             rows = await connection.execute(
-                text("SELECT id::text, content, finish_reason, metadata FROM messages WHERE id::text = ANY(:ids)"),
+                text("SELECT id, content, finish_reason, metadata FROM messages WHERE id::text = ANY(:ids)"),
                 {"ids": message_ids},
             )
-            return {row[0]: (row[1], row[2], row[3]) for row in rows}
+            return {
+                str(row[0]): (await sealed.open_text(row[1], context=sealed.message_context(row[0])), row[2], row[3])
+                for row in rows
+            }
     finally:
+        await crypto.aclose()
         await engine.dispose()
 
 
