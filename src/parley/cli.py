@@ -384,7 +384,7 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
 
 
 def _add_keys_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`parley keys rotate | generate` (parley.crypto; README, "Encryption at rest")."""
+    """`parley keys rotate | generate | seal-existing` (parley.crypto; README, "Encryption at rest")."""
     keys = commands.add_parser("keys", help="encryption at rest: the key-encryption key")
     actions = keys.add_subparsers(dest="keys_command", required=True)
     rotate = actions.add_parser(
@@ -405,6 +405,14 @@ def _add_keys_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     generate.add_argument("--name", help="the key's name (default: k<today's date>)")
     generate.set_defaults(handler=cmd_keys_generate)
+    seal = actions.add_parser(
+        "seal-existing",
+        help="seal the message text, titles, summaries and chunk text written before encryption at rest, in "
+        "batches, beside a running Parley (uses DATABASE_URL, or the embedded database of --data-dir)",
+    )
+    seal.add_argument("--data-dir")
+    seal.add_argument("--batch", type=int, default=500, help="rows per transaction (default 500)")
+    seal.set_defaults(handler=cmd_keys_seal_existing)
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
@@ -417,6 +425,14 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
     from parley.crypto.commands import run_generate
 
     return run_generate(args.name)
+
+
+def cmd_keys_seal_existing(args: argparse.Namespace) -> int:
+    from parley.crypto.commands import run_seal_existing
+
+    if args.batch < 1:
+        return _fail("--batch must be at least 1")
+    return run_seal_existing(_settings(args), batch=args.batch)
 
 
 def _add_backup_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -4,16 +4,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
 from sqlalchemy import insert, select
 
 from parley.crypto import content as sealed
-from parley.crypto.commands import run_seal_existing
 from parley.crypto.seal_existing import seal_existing
 from parley.models import Conversation, Message
-from tests.factories import signed_in_user
+from tests.factories import TEST_CRYPTO_KEYS, signed_in_user
 
 
 async def _plaintext_conversation(app, user_id: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
@@ -123,16 +125,25 @@ class TestSealingOffForARollingUpgrade:
 
 
 class TestTheCommand:
-    async def test_it_seals_what_is_left_and_says_how_many(self, app, client, settings, capsys) -> None:
+    async def test_it_seals_what_is_left_and_says_how_many(self, app, client, settings) -> None:
         me = await signed_in_user(app, client)
         conversation_id, message_id = await _plaintext_conversation(app, me.id)
 
-        # `parley keys seal-existing` runs beside the server, on its own engine and keys (in a thread here: it
-        # runs its own event loop, as the command does).
-        code = await asyncio.to_thread(run_seal_existing, settings, batch=2)
+        # `parley keys seal-existing` runs beside the server, as an operator runs it: its own process, engine and
+        # keys (the deployment's), on DATABASE_URL.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_") and k != "DATABASE_URL"}
+        env.update(DATABASE_URL=settings.database_url, PARLEY_CRYPTO__KEYS=TEST_CRYPTO_KEYS)
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "parley", "keys", "seal-existing", "--batch", "2"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
-        assert code == 0
-        assert "sealed:" in capsys.readouterr().out
+        assert done.returncode == 0, done.stderr
+        assert "sealed:" in done.stdout
         async with app.state.database.session() as session:
             stored = await session.scalar(select(Message.content).where(Message.id == message_id))
         assert stored is not None and stored.startswith(sealed.MARKER)
