@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from parley.config import Settings
 from parley.crypto.keyring import Crypto
@@ -28,25 +29,16 @@ def create_provider(settings: Settings) -> KeyProvider:
     return LocalKeyFile(crypto.key_file_in(settings.resolved_data_dir))
 
 
-# Connections of the keyring's own pool: data keys are read (and created) while the caller holds a connection of
-# the main pool, so they must never wait for one from it. With every main connection held by a request that
-# needs a key not cached yet, they would all wait for each other until the pool timeout (503s under load).
-_KEY_POOL_SIZE = 2
-_KEY_POOL_OVERFLOW = 4
-
-
 async def open_crypto(settings: Settings, engine: AsyncEngine) -> Crypto:
-    """`Crypto` over the configured provider, started, reading keys through a small pool of its own on `engine`'s
+    """`Crypto` over the configured provider, started, reading keys through connections of its own to `engine`'s
     database: a key file that other accounts may read, an unreachable KMS or Vault stop the start with a
     StartupError saying what to fix."""
-    key_engine = create_async_engine(
-        engine.url,
-        pool_size=_KEY_POOL_SIZE,
-        max_overflow=_KEY_POOL_OVERFLOW,
-        pool_timeout=settings.database.pool_timeout_seconds,
-        pool_pre_ping=False,
-        hide_parameters=True,
-    )
+    # Data keys are read (and created) while the caller holds a connection of the main pool, so they must never
+    # wait for one from it: with every main connection held by a request that needs a key not cached yet, they
+    # would all wait for each other until the pool timeout (503s under a burst). The keyring's connections are
+    # its own, opened on a cache miss only (keys stay cached) and closed after, so no process keeps any idle
+    # (the server's max_connections is shared by every replica), at most a few at once (`Crypto`).
+    key_engine = create_async_engine(engine.url, poolclass=NullPool, hide_parameters=True)
     crypto = Crypto(key_engine, create_provider(settings), settings.crypto, owns_engine=True)
     try:
         await crypto.start()

@@ -10,14 +10,15 @@ for all of them, none when cached) and then seals and opens in memory. Unwrapped
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from parley.crypto import content, repository
 from parley.crypto.envelope import KEY_BYTES, Owner, SealingKey, key_id_of
@@ -25,6 +26,9 @@ from parley.crypto.errors import KeyDestroyed, SealedValueInvalid
 from parley.crypto.providers.base import KeyProvider
 from parley.crypto.settings import CryptoSettings
 from parley.db import after_commit
+
+# Keys read or created at once by one process: each on a connection of its own (see `open_crypto`).
+_CONNECTIONS_AT_ONCE = 4
 
 _logger = structlog.get_logger("parley.crypto")
 
@@ -66,8 +70,9 @@ class Crypto:
         self, engine: AsyncEngine, provider: KeyProvider, settings: CryptoSettings, *, owns_engine: bool = False
     ) -> None:
         self.engine = engine
-        # Disposed with the keyring (`open_crypto` gives it a pool of its own).
+        # Disposed with the keyring (`open_crypto` gives it an engine of its own).
         self._owns_engine = owns_engine
+        self._connecting = asyncio.Semaphore(_CONNECTIONS_AT_ONCE)
         self.provider = provider
         self.seal_content = settings.seal_content
         self._ttl = settings.key_cache_seconds
@@ -85,10 +90,21 @@ class Crypto:
         """Ready the provider and check it can use the active KEK (a replica with another key file, or a KMS
         key disabled, stops at start rather than failing requests)."""
         await self.provider.start()
-        async with self.engine.connect() as connection:
+        async with self._connection() as connection:
             active = await repository.current_active_kek(connection)
         await self.provider.check(active or self.provider.initial_kek_id())
         content.install(self)
+
+    @contextlib.asynccontextmanager
+    async def _connection(self, *, begin: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A connection for reading or creating keys, at most `_CONNECTIONS_AT_ONCE` at a time in this process."""
+        async with self._connecting:
+            if begin:
+                async with self.engine.begin() as connection:
+                    yield connection
+            else:
+                async with self.engine.connect() as connection:
+                    yield connection
 
     async def aclose(self) -> None:
         content.uninstall(self)
@@ -165,7 +181,7 @@ class Crypto:
         cached = self._cached(key_id)
         if cached is not None:
             return cached
-        async with self.engine.connect() as connection:
+        async with self._connection() as connection:
             row = await repository.key_by_id(connection, key_id)
         if row is None:
             raise KeyDestroyed("the data key that sealed this value was destroyed (crypto-erase)")
@@ -203,7 +219,7 @@ class Crypto:
 
     async def _load(self, owners: list[Owner]) -> dict[Owner, SealingKey]:
         users = [owner for owner in owners if owner is not None]
-        async with self.engine.connect() as connection:
+        async with self._connection() as connection:
             rows = await repository.keys_of_owners(connection, users, system=None in owners)
         keys = await asyncio.gather(*(self._unwrap(row) for row in rows))
         loaded: dict[Owner, SealingKey] = {key.owner: key for key in keys}
@@ -217,7 +233,7 @@ class Crypto:
     async def _create(self, owner: Owner) -> SealingKey:
         material = os.urandom(KEY_BYTES)
         key_id = uuid.uuid4()
-        async with self.engine.begin() as connection:
+        async with self._connection(begin=True) as connection:
             kek_id = await repository.active_kek(
                 connection, provider=self.provider.name, initial=self.provider.initial_kek_id()
             )
