@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Mapping
 
 import structlog
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from parley.crypto import content, repository
@@ -29,6 +30,7 @@ from parley.db import after_commit
 
 # Keys read or created at once by one process: each on a connection of its own (see `open_crypto`).
 _CONNECTIONS_AT_ONCE = 4
+_LOCK_TIMEOUT = text("SET lock_timeout = '5s'")
 
 _logger = structlog.get_logger("parley.crypto")
 
@@ -98,13 +100,17 @@ class Crypto:
     @contextlib.asynccontextmanager
     async def _connection(self, *, begin: bool = False) -> AsyncIterator[AsyncConnection]:
         """A connection for reading or creating keys, at most `_CONNECTIONS_AT_ONCE` at a time in this process."""
-        async with self._connecting:
+        async with self._connecting, self.engine.connect() as connection:
+            # The caller's transaction may hold locks that something waits on ahead of this key's statement (a
+            # TRUNCATE or ALTER of data_keys queued behind it): a wait PostgreSQL cannot see as a deadlock, since
+            # its other half is in this process. Bounded, it fails the key read instead of hanging both.
+            await connection.execute(_LOCK_TIMEOUT)
+            await connection.commit()  # the setting stays for the connection's life
             if begin:
-                async with self.engine.begin() as connection:
+                async with connection.begin():
                     yield connection
             else:
-                async with self.engine.connect() as connection:
-                    yield connection
+                yield connection
 
     async def aclose(self) -> None:
         content.uninstall(self)
