@@ -84,6 +84,8 @@ class Crypto:
         self._by_owner: dict[Owner, uuid.UUID] = {}
         # Owners being fetched or created right now: concurrent requests of one user wait for one fetch.
         self._pending: dict[Owner, asyncio.Future[SealingKey]] = {}
+        # Reads of a key by id in progress, which requests missing the same key at once share.
+        self._pending_by_id: dict[uuid.UUID, asyncio.Future[SealingKey]] = {}
 
     def __repr__(self) -> str:
         return f"Crypto(provider={self.provider.name}, cached={len(self._by_id)})"
@@ -183,17 +185,33 @@ class Crypto:
         return KeySet(found)
 
     async def key_by_id(self, key_id: uuid.UUID) -> SealingKey:
-        """The data key with this id (whichever owner's): KeyDestroyed when it no longer exists."""
+        """The data key with this id (whichever owner's): KeyDestroyed when it no longer exists. Requests that
+        miss the same key at once share one read (a burst of readers of one user's conversations on a process
+        that has not cached it yet would otherwise each hold their request's connection waiting for their own)."""
         cached = self._cached(key_id)
         if cached is not None:
             return cached
-        async with self._connection() as connection:
-            row = await repository.key_by_id(connection, key_id)
-        if row is None:
-            raise KeyDestroyed("the data key that sealed this value was destroyed (crypto-erase)")
-        key = await self._unwrap(row)
-        self._remember(key)
-        return key
+        pending = self._pending_by_id.get(key_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[SealingKey] = asyncio.get_running_loop().create_future()
+        self._pending_by_id[key_id] = future
+        try:
+            async with self._connection() as connection:
+                row = await repository.key_by_id(connection, key_id)
+            if row is None:
+                raise KeyDestroyed("the data key that sealed this value was destroyed (crypto-erase)")
+            key = await self._unwrap(row)
+            self._remember(key)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here: a read nobody else awaited is not reported as never retrieved
+            raise
+        else:
+            future.set_result(key)
+            return key
+        finally:
+            self._pending_by_id.pop(key_id, None)
 
     async def erase(self, session: AsyncSession, owner_id: uuid.UUID) -> int:
         """Crypto-erase: destroy `owner_id`'s data key in the caller's unit of work (the user's deletion), so
