@@ -356,11 +356,11 @@ async def live_run(
 ) -> RunFeed:
     """The generation of a conversation to (re)attach to: running, or finished moments ago; here, or on another
     replica (whose latest run supersedes one that finished here)."""
-    conversation = await conversation_service.get(session, user_id=principal.user_id, conversation_id=conversation_id)
-    run = engine.runs.get(conversation.id)
+    await conversation_service.require_owned(session, user_id=principal.user_id, conversation_id=conversation_id)
+    run = engine.runs.get(conversation_id)
     if run is not None and not run.finished:
         return run
-    feed = await engine.relay.find(conversation.id) or run
+    feed = await engine.relay.find(conversation_id) or run
     if feed is None:
         raise NotFound("nothing is being generated in this conversation")
     return feed

@@ -50,6 +50,14 @@ async def add(session: AsyncSession, conversation: Conversation) -> Conversation
     return conversation
 
 
+async def is_owned(session: AsyncSession, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
+    """Whether the caller has this conversation, without loading it (nor opening its sealed title)."""
+    found = await session.scalar(
+        select(Conversation.id).where(Conversation.id == conversation_id, Conversation.user_id == user_id)
+    )
+    return found is not None
+
+
 async def get(session: AsyncSession, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation | None:
     return await session.scalar(readable_by(user_id).where(Conversation.id == conversation_id))
 

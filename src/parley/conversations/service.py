@@ -38,6 +38,13 @@ async def get(session: AsyncSession, *, user_id: uuid.UUID, conversation_id: uui
     return conversation
 
 
+async def require_owned(session: AsyncSession, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+    """`get`'s check alone (404 for someone else's), for callers that need the conversation's id only: its row
+    is not loaded, so its sealed title is not opened (a key read on a replica that has not cached it)."""
+    if not await repository.is_owned(session, user_id=user_id, conversation_id=conversation_id):
+        raise NotFound("conversation not found")
+
+
 async def get_with_messages(
     session: AsyncSession, *, user_id: uuid.UUID, conversation_id: uuid.UUID
 ) -> tuple[Conversation, list[Message]]:
