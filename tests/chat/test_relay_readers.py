@@ -38,7 +38,8 @@ async def _follow(http: httpx.AsyncClient, headers, conversation_id: str, after:
     async with http.stream("GET", path, headers={**headers, "Last-Event-ID": after}) as response:
         connected.append(response.status_code)
         if response.status_code != 200:
-            return response.status_code, []
+            await response.aread()
+            return f"{response.status_code} {response.json().get('code')}: {response.json().get('detail')}", []
         body = b"".join([chunk async for chunk in response.aiter_bytes()]).decode()
     return 200, parse_events(body)
 
