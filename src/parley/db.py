@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -36,6 +37,8 @@ from parley.read_replica import ReadReplica, WriteTrackingSession
 _logger = structlog.get_logger("parley.db")
 EMBEDDED_DATABASE_NAME = "parley"
 REQUIRED_EXTENSIONS = ("vector", "pg_trgm")
+# Clients the embedded PostgreSQL admits (`_with_connection_room`); each slot costs it a few kB of shared memory.
+EMBEDDED_MAX_CONNECTIONS = 400
 
 
 class StartupError(Exception):
@@ -80,6 +83,7 @@ def start_embedded_postgres(data_dir: Path, database: str = EMBEDDED_DATABASE_NA
             f"the embedded PostgreSQL under {data_dir / 'postgres'} did not start ({type(exc).__name__}); "
             f"see {data_dir / 'postgres' / 'log'}"
         ) from exc
+    server = _with_connection_room(server, data_dir / "postgres")
     _close_data_dir_again(data_dir)
     if not database.isidentifier():
         raise ValueError(f"unsafe database name: {database!r}")
@@ -90,6 +94,29 @@ def start_embedded_postgres(data_dir: Path, database: str = EMBEDDED_DATABASE_NA
     libpq_url = make_url(server.get_uri(database))
     url = libpq_url.set(drivername="postgresql+asyncpg")
     return EmbeddedPostgres(server=server, url=url.render_as_string(hide_password=False))
+
+
+def _with_connection_room(server: Any, pgdata: Path) -> Any:
+    """The server, allowing `EMBEDDED_MAX_CONNECTIONS` clients. initdb's 100 is less than Parley's own pools can
+    open under a burst with `--workers 2` (each process: `pool_size` + `max_overflow`, 50 by default, plus the
+    keyring's 4), and a client past the limit is refused at once ("too many clients": a 503 to the user). The
+    setting takes a restart, done here only while this process is the server's one user: at the first start of a
+    data dir, or the first after an upgrade; otherwise it applies at the server's next start."""
+    shown = re.search(r"^\s*(\d+)\s*$", server.psql("SHOW max_connections;"), re.MULTILINE)
+    if shown is None or int(shown.group(1)) >= EMBEDDED_MAX_CONNECTIONS:
+        return server
+    server.psql(f"ALTER SYSTEM SET max_connections = {EMBEDDED_MAX_CONNECTIONS};")
+    try:
+        users = json.loads((pgdata / ".handle_pids.json").read_text())
+    except (OSError, ValueError):
+        return server
+    if users != [os.getpid()]:
+        return server
+    _logger.info("embedded_postgres_restart", reason="max_connections", max_connections=EMBEDDED_MAX_CONNECTIONS)
+    server.cleanup()
+    from pgserver.postgres_server import get_server
+
+    return get_server(pgdata, cleanup_mode="stop")
 
 
 def _close_data_dir_again(data_dir: Path) -> None:

@@ -39,7 +39,7 @@ def captured_logs() -> Iterator[io.StringIO]:
     """Every line the app's log handler writes, formatted exactly as it would reach the log file, at INFO."""
     root = logging.getLogger()
     ours = [h.formatter for h in root.handlers if isinstance(h.formatter, structlog.stdlib.ProcessorFormatter)]
-    if not ours:  # pytest's logging plugin may have taken the handlers over: Parley's, as the app sets them up
+    if not ours or not structlog.is_configured():  # as the app sets them up (another test may have changed them)
         configure_logging(level="warning", json=True)
         ours = [h.formatter for h in root.handlers if isinstance(h.formatter, structlog.stdlib.ProcessorFormatter)]
     formatter = ours[0]
@@ -85,7 +85,9 @@ async def test_no_canary_reaches_logs_audit_or_usage(
 
     # The run really carried the canaries: the log lines with them were written (masked), the failed sign-in
     # was audited, the conversation keeps the message (the user's data, in its place).
-    assert "upstream rejected body" in logs and "delivery_failed" in logs
+    sdk, root = logging.getLogger("some.sdk"), logging.getLogger()
+    why = (sdk.getEffectiveLevel(), sdk.disabled, logging.root.manager.disable, root.handlers, logs[-2000:])
+    assert "upstream rejected body" in logs and "delivery_failed" in logs, why
     assert "<EMAIL>" in logs and "<CARD>" in logs and "<IBAN>" in logs and "<PHONE>" in logs
     assert any(line.startswith("auth.login_failed") and "<EMAIL>" in line for line in audit)
     assert usage and text in messages

@@ -54,6 +54,9 @@ def test_nested_values() -> None:
 
 
 def test_every_log_line_is_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    # Put back what this worker had (the apps' logging), so later tests log the way the app does.
+    configured, structlog_before, root = structlog.is_configured(), structlog.get_config(), logging.getLogger()
+    handlers_before, level_before = list(root.handlers), root.level
     configure_logging(level="info", json=True)
     try:
         structlog.get_logger("parley.test").warning("sign_in_failed", email="canary.one@example.org")
@@ -64,7 +67,9 @@ def test_every_log_line_is_masked(capsys: pytest.CaptureFixture[str]) -> None:
             structlog.get_logger("parley.test").exception("failed")
         err = capsys.readouterr().err
     finally:
-        structlog.reset_defaults()
+        structlog.configure(**structlog_before) if configured else structlog.reset_defaults()
+        root.handlers[:] = handlers_before
+        root.setLevel(level_before)
     assert "sign_in_failed" in err and "<EMAIL>" in err and "<IBAN>" in err
     for canary in [*CANARIES[:4], "+49 30 12345678"]:
         assert canary not in err

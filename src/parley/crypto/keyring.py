@@ -29,7 +29,7 @@ from parley.crypto.settings import CryptoSettings
 from parley.db import after_commit
 
 # Keys read or created at once by one process: each on a connection of its own (see `open_crypto`).
-_CONNECTIONS_AT_ONCE = 4
+KEY_CONNECTIONS_AT_ONCE = 4
 _LOCK_TIMEOUT = text("SET lock_timeout = '5s'")
 
 _logger = structlog.get_logger("parley.crypto")
@@ -74,7 +74,7 @@ class Crypto:
         self.engine = engine
         # Disposed with the keyring (`open_crypto` gives it an engine of its own).
         self._owns_engine = owns_engine
-        self._connecting = asyncio.Semaphore(_CONNECTIONS_AT_ONCE)
+        self._connecting = asyncio.Semaphore(KEY_CONNECTIONS_AT_ONCE)
         self.provider = provider
         self.seal_content = settings.seal_content
         self._ttl = settings.key_cache_seconds
@@ -101,7 +101,7 @@ class Crypto:
 
     @contextlib.asynccontextmanager
     async def _connection(self, *, begin: bool = False) -> AsyncIterator[AsyncConnection]:
-        """A connection for reading or creating keys, at most `_CONNECTIONS_AT_ONCE` at a time in this process."""
+        """A connection for reading or creating keys, at most `KEY_CONNECTIONS_AT_ONCE` at a time in this process."""
         async with self._connecting, self.engine.connect() as connection:
             # The caller's transaction may hold locks that something waits on ahead of this key's statement (a
             # TRUNCATE or ALTER of data_keys queued behind it): a wait PostgreSQL cannot see as a deadlock, since
