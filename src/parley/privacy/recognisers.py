@@ -64,6 +64,38 @@ class CardRecognizer(PatternRecognizer):
         return (len(digits) >= 13 or digits[0] in "56") and luhn_valid(digits.rjust(13, "0"))
 
 
+# Where a phone number can be: a run of digits and the separators numbers are written with, five digits at least.
+_NUMBER_RUN = re.compile(r"[+(]?\d[\d \t().\[\]/~-]*\d(?:\s*(?:ext\.?|x|#)\s*\d{1,6})?")
+# Text kept on either side of a run: what `phonenumbers` looks at around a candidate (a letter glued to it, a time
+# stamp's ":30" after a date, an extension written after a comma: ", extension 1234").
+_RUN_MARGIN = 20
+
+
+class NumberingPlanPhoneRecognizer(PhoneRecognizer):
+    """presidio's phone recogniser (numbers valid in one of `PHONE_REGIONS` by `phonenumbers`), run over the
+    stretches of text that hold a run of digits rather than over the whole text once per region: the same
+    findings, without twelve scans of a long prompt (two fifths of the time of every pattern recogniser
+    together on a 500-token prompt)."""
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
+        windows: list[tuple[int, int]] = []
+        for run in _NUMBER_RUN.finditer(text):
+            if sum(c.isdigit() for c in run.group(0)) < 5:
+                continue
+            start, end = max(0, run.start() - _RUN_MARGIN), min(len(text), run.end() + _RUN_MARGIN)
+            if windows and start <= windows[-1][1]:
+                windows[-1] = (windows[-1][0], end)
+            else:
+                windows.append((start, end))
+        results: list[RecognizerResult] = []
+        for start, end in windows:
+            for result in super().analyze(text[start:end], entities, nlp_artifacts):
+                result.start += start
+                result.end += start
+                results.append(result)
+        return results
+
+
 class PhoneShapeRecognizer(PatternRecognizer):
     """Numbers written the way phone numbers are (international prefix, trunk 0 with separators, North American
     groups, extensions), valid or not by the numbering plans: presidio's recogniser (`phonenumbers`) keeps only
@@ -157,7 +189,7 @@ def recognisers(language: str) -> list[EntityRecognizer]:
         CardRecognizer(supported_language=language),
         IbanRecognizer(supported_language=language),
         IpRecognizer(supported_language=language),
-        PhoneRecognizer(supported_language=language, supported_regions=PHONE_REGIONS),
+        NumberingPlanPhoneRecognizer(supported_language=language, supported_regions=PHONE_REGIONS),
         PhoneShapeRecognizer(supported_language=language),
         DeTaxIdRecognizer(supported_language=language),
         DeIdCardRecognizer(supported_language=language),
