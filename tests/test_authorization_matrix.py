@@ -678,6 +678,19 @@ SCOPED_ROUTES = (
         {"model": "echo", "messages": [{"role": "user", "content": "hi"}]},
     ),
     ScopedRoute("POST", "/v1/embeddings", frozenset({"chat"}), {"input": "hi"}),
+    # The Anthropic-compatible surface: the same `chat` scope (its own x-api-key header is tested beside it).
+    ScopedRoute(
+        "POST",
+        "/v1/messages",
+        frozenset({"chat"}),
+        {"model": "echo", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]},
+    ),
+    ScopedRoute(
+        "POST",
+        "/v1/messages/count_tokens",
+        frozenset({"chat"}),
+        {"model": "echo", "messages": [{"role": "user", "content": "hi"}]},
+    ),
 )
 
 

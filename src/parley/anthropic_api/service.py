@@ -1,0 +1,327 @@
+"""Messages for Anthropic clients: routed, limited and counted exactly as `/v1/chat/completions` (its service
+does the work of a whole answer; this one words it as Anthropic's Message object and streams Anthropic's events).
+Stateless like `/v1`: no conversation is stored."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import anyio
+
+from parley.anthropic_api.accounting import final_usage, record, switched
+from parley.anthropic_api.errors import anthropic_error_body, failure_status
+from parley.auth.principal import Principal
+from parley.chat.privacy import Shield
+from parley.db import Database
+from parley.llm.base import ChatRequest, Finish, ProviderError, TextDelta, ToolCallDelta, Usage
+from parley.llm.registry import RegisteredModel
+from parley.llm.response_cache import CacheHit
+from parley.llm.router import ModelSwitch, RoutedEvent, Router
+from parley.openai_api.open_streams import OpenStreams
+from parley.openai_api.service import Accounting
+from parley.privacy.redaction import StreamRestorer
+from parley.quotas.ledger import Ledger
+from parley.quotas.service import Reservation
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_quote = json.encoder.encode_basestring
+# Parley's finish reasons as Anthropic's stop reasons. Parley's models do not say which stop sequence ended
+# an answer, so a stop is an `end_turn`.
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
+
+
+def message_id() -> str:
+    return f"msg_{uuid.uuid4().hex}"
+
+
+def stop_reason(finish: str) -> str:
+    return STOP_REASONS.get(finish, "end_turn")
+
+
+def tool_input(arguments: str) -> dict[str, Any]:
+    """A call's arguments as the object Anthropic's `input` is. A model can write text that is no JSON object:
+    it is kept whole under `arguments`, for the caller to see, rather than dropped."""
+    try:
+        parsed = json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        return {"arguments": arguments}
+    return parsed if isinstance(parsed, dict) else {"arguments": arguments}
+
+
+def usage_body(usage: Usage) -> dict[str, int]:
+    # Parley has no prompt cache: nothing is ever written to or read from one.
+    return {
+        "input_tokens": usage.prompt_tokens,
+        "output_tokens": usage.completion_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
+
+
+def whole_message(completion: dict[str, Any]) -> dict[str, Any]:
+    """A `chat.completion` (`openai_api.service.complete`, pseudonyms already put back) as a Message."""
+    choice = completion["choices"][0]
+    message = choice["message"]
+    content: list[dict[str, Any]] = []
+    if message.get("content"):
+        content.append({"type": "text", "text": message["content"]})
+    for call in message.get("tool_calls") or ():
+        function = call["function"]
+        content.append(
+            {"type": "tool_use", "id": call["id"], "name": function["name"], "input": tool_input(function["arguments"])}
+        )
+    usage = completion["usage"]
+    body: dict[str, Any] = {
+        "id": message_id(),
+        "type": "message",
+        "role": "assistant",
+        "model": completion["model"],
+        "content": content,
+        "stop_reason": stop_reason(choice["finish_reason"]),
+        "stop_sequence": None,
+        "usage": usage_body(Usage(usage["prompt_tokens"], usage["completion_tokens"])),
+    }
+    if "limit" in completion:
+        body["limit"] = completion["limit"]  # beside Anthropic's fields: why a `max_tokens` stop came early
+    return body
+
+
+def _event(name: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + _dumps(data).encode() + b"\n\n"
+
+
+class MessageStream:
+    """A streamed message whose HTTP status waits for the first thing worth sending, as `CompletionStream` does
+    for Chat Completions: `open()` reads the router until the first token, so a request no model could start
+    fails with an error status SDKs retry; `events()` then streams Anthropic's events in order (message_start,
+    ping, per content block content_block_start / _delta… / _stop, message_delta with the stop reason and usage,
+    message_stop). A failure after that is an `error` event, as Anthropic sends it."""
+
+    def __init__(
+        self,
+        router: Router,
+        database: Database,
+        ledger: Ledger,
+        principal: Principal,
+        model: RegisteredModel,
+        request: ChatRequest,
+        *,
+        prompt_estimate: int,
+        open_streams: OpenStreams | None = None,
+        reservation: Reservation | None = None,
+        capped: bool = False,
+        shield: Shield | None = None,
+    ) -> None:
+        self._router = router
+        self._database = database
+        self._ledger = ledger
+        self._principal = principal
+        self._request = request
+        self._prompt_estimate = prompt_estimate
+        self._open_streams = open_streams
+        self._shield = shield
+        self._accounting = Accounting(model=model.config.name, reservation=reservation, capped=capped)
+        self._events = router.answer(model, request, user_id=principal.user_id, allowed=_plan_models(reservation))
+        self._first: RoutedEvent | None = None
+        self._stopped: str | None = None
+        # The content blocks: the one open now (-1: none), and its kind.
+        self._block = -1
+        self._block_kind: str | None = None
+        # Parley's call index → its tool_use block, and each call's pseudonym restorer.
+        self._call_blocks: dict[int, int] = {}
+        self._call_restorers: dict[int, StreamRestorer | None] = {}
+        self._text_restorer = shield.restorer() if shield is not None else None
+
+    def stop(self, reason: str) -> None:
+        """The user was suspended: the stream ends at its next token with `reason` as an error."""
+        self._stopped = reason
+
+    async def open(self) -> MessageStream:
+        """Wait for the first token (fallbacks included). Raises `ProviderError`, with the attempt recorded, when
+        no model could start the answer."""
+        try:
+            async for event in self._events:
+                if isinstance(event, ModelSwitch):
+                    switched(self._accounting, event)
+                    continue
+                if isinstance(event, CacheHit):
+                    self._accounting.cache_hit = True
+                    continue
+                self._first = event
+                return self
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._events.aclose()
+                await self._record()
+            raise
+        raise ProviderError("the model's stream ended without a finish", retryable=True)
+
+    async def _record(self) -> None:
+        await record(self._database, self._ledger, self._router, self._principal, self._request, self._accounting)
+
+    def _close_block(self) -> list[bytes]:
+        if self._block < 0 or self._block_kind is None:
+            return []
+        out = []
+        if self._block_kind == "text" and self._text_restorer is not None and (tail := self._text_restorer.flush()):
+            out.append(self._text_delta(tail))
+        elif self._block_kind == "tool_use":
+            for call, block in self._call_blocks.items():
+                restorer = self._call_restorers.get(call)
+                if block == self._block and restorer is not None and (tail := restorer.flush()):
+                    out.append(self._json_delta(tail))
+        out.append(_event("content_block_stop", {"type": "content_block_stop", "index": self._block}))
+        self._block_kind = None
+        return out
+
+    def _text_delta(self, text: str) -> bytes:
+        return (
+            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+            + str(self._block).encode()
+            + b',"delta":{"type":"text_delta","text":'
+            + _quote(text).encode()
+            + b"}}\n\n"
+        )
+
+    def _json_delta(self, partial: str) -> bytes:
+        return (
+            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+            + str(self._block).encode()
+            + b',"delta":{"type":"input_json_delta","partial_json":'
+            + _quote(partial).encode()
+            + b"}}\n\n"
+        )
+
+    def _on_text(self, event: TextDelta) -> list[bytes]:
+        out: list[bytes] = []
+        if self._block_kind != "text":
+            out.extend(self._close_block())
+            self._block += 1
+            self._block_kind = "text"
+            out.append(
+                _event(
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": self._block,
+                        "content_block": {"type": "text", "text": ""},
+                    },
+                )
+            )
+        text = event.text if self._text_restorer is None else self._text_restorer.feed(event.text)
+        if text:
+            out.append(self._text_delta(text))
+        return out
+
+    def _on_call(self, event: ToolCallDelta) -> list[bytes]:
+        out: list[bytes] = []
+        if event.index not in self._call_blocks:
+            out.extend(self._close_block())
+            self._block += 1
+            self._block_kind = "tool_use"
+            self._call_blocks[event.index] = self._block
+            self._call_restorers[event.index] = self._shield.restorer() if self._shield is not None else None
+            block = {
+                "type": "tool_use",
+                "id": event.id or f"toolu_{uuid.uuid4().hex}",
+                "name": event.name or "",
+                "input": {},
+            }
+            out.append(
+                _event(
+                    "content_block_start", {"type": "content_block_start", "index": self._block, "content_block": block}
+                )
+            )
+        restorer = self._call_restorers[event.index]
+        arguments = event.arguments if restorer is None else restorer.feed(event.arguments)
+        if arguments:
+            out.append(self._json_delta(arguments))
+        return out
+
+    async def events(self) -> AsyncGenerator[bytes, None]:
+        """The body of the 200 response, after a successful `open()`."""
+        accounting = self._accounting
+        parts = 0
+        user_id = self._principal.user_id
+        if self._open_streams is not None:
+            self._open_streams.track(user_id, self)
+        try:
+            start: dict[str, Any] = {
+                "id": message_id(),
+                "type": "message",
+                "role": "assistant",
+                "model": accounting.model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": usage_body(Usage(self._prompt_estimate, 0)),
+            }
+            yield _event("message_start", {"type": "message_start", "message": start})
+            yield _event("ping", {"type": "ping"})
+            pending: RoutedEvent | None = self._first
+            events = self._events
+            while True:
+                if pending is not None:
+                    event, pending = pending, None
+                else:
+                    try:
+                        event = await anext(events)
+                    except StopAsyncIteration:
+                        break
+                if self._stopped is not None:
+                    break
+                if type(event) is TextDelta:
+                    if accounting.ttft_ms is None:
+                        accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
+                    parts += 1
+                    for chunk in self._on_text(event):
+                        yield chunk
+                elif type(event) is ToolCallDelta:
+                    if accounting.ttft_ms is None:
+                        accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
+                    parts += 1
+                    for chunk in self._on_call(event):
+                        yield chunk
+                elif isinstance(event, ModelSwitch):
+                    switched(accounting, event)
+                    parts = 0  # what the abandoned model generated is in its own record
+                elif isinstance(event, CacheHit):
+                    accounting.cache_hit = True
+                elif isinstance(event, Finish):
+                    for chunk in self._close_block():
+                        yield chunk
+                    accounting.usage = event.usage
+                    accounting.completion_parts = parts
+                    usage = final_usage(accounting)
+                    delta: dict[str, Any] = {
+                        "type": "message_delta",
+                        "delta": {"stop_reason": stop_reason(event.reason), "stop_sequence": None},
+                        "usage": usage_body(usage),
+                    }
+                    notice = accounting.notice("length" if event.reason == "length" else None)
+                    if notice is not None:
+                        delta["limit"] = notice
+                    yield _event("message_delta", delta)
+                    yield _event("message_stop", {"type": "message_stop"})
+            accounting.completion_parts = parts
+            if self._stopped is not None:
+                yield _event("error", anthropic_error_body(403, self._stopped))
+        except ProviderError as exc:
+            yield _event("error", anthropic_error_body(failure_status(exc), str(exc)))
+        finally:
+            if self._open_streams is not None:
+                self._open_streams.untrack(user_id, self)
+            accounting.completion_parts = parts
+            # Shielded: a client that hung up still gets its tokens counted.
+            with anyio.CancelScope(shield=True):
+                await self._events.aclose()
+                await self._record()
+
+
+def _plan_models(reservation: Reservation | None) -> list[str] | None:
+    """The models the caller's plan includes (None: any), which a fallback must stay among."""
+    return reservation.plan.plan.models if reservation is not None else None
