@@ -1,0 +1,86 @@
+"""The official `anthropic` Python SDK (its synchronous client, as most tools use it), pointed at `parley serve`
+with a Parley API key as its `api_key`: what a tool built on it (a coding assistant) does against `/v1/messages`."""
+
+from __future__ import annotations
+
+import anthropic
+import pytest
+
+WEATHER = {
+    "name": "get_weather",
+    "description": "The weather in a city",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+def _client(parley_url: str, api_key: str) -> anthropic.Anthropic:
+    # The SDK adds `/v1/messages` itself; the key goes out in `x-api-key`, with `anthropic-version`.
+    return anthropic.Anthropic(base_url=parley_url, api_key=api_key, max_retries=0)
+
+
+class TestAnthropicPython:
+    async def test_a_plain_message(self, parley_url, api_key):
+        message = _client(parley_url, api_key).messages.create(
+            model="echo", max_tokens=64, system="be brief", messages=[{"role": "user", "content": "hello there"}]
+        )
+        assert message.content[0].type == "text" and message.content[0].text == "hello there"
+        assert message.stop_reason == "end_turn" and message.usage.output_tokens == 2
+
+    async def test_streaming_with_the_stream_helper(self, parley_url, api_key):
+        with _client(parley_url, api_key).messages.stream(
+            model="echo", max_tokens=64, messages=[{"role": "user", "content": "one two three four"}]
+        ) as stream:
+            kinds = []
+            for event in stream:
+                kinds.append(event.type)
+            final = stream.get_final_message()
+        assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+        assert kinds.count("content_block_start") == 1 and "content_block_stop" in kinds
+        assert final.content[0].text == "one two three four" and final.usage.output_tokens == 4
+
+    async def test_a_tool_call_round_trip(self, parley_url, api_key):
+        sdk = _client(parley_url, api_key)
+        question = [{"role": "user", "content": "Weather in Paris?"}]
+        with sdk.messages.stream(model="echo", max_tokens=64, messages=question, tools=[WEATHER]) as stream:
+            first = stream.get_final_message()
+        [call] = first.content
+        assert first.stop_reason == "tool_use"
+        assert call.type == "tool_use" and call.name == "get_weather" and call.input == {"city": "city 1"}
+        second = sdk.messages.create(
+            model="echo",
+            max_tokens=64,
+            tools=[WEATHER],
+            messages=[
+                *question,
+                {"role": "assistant", "content": first.content},
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "18 and sunny"}],
+                },
+            ],
+        )
+        assert second.content[0].text == "18 and sunny" and second.stop_reason == "end_turn"
+
+    async def test_errors_are_the_sdks_own_exceptions(self, parley_url, api_key):
+        with pytest.raises(anthropic.AuthenticationError):
+            _client(parley_url, "pk-no-such-key").messages.create(
+                model="echo", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+            )
+        with pytest.raises(anthropic.NotFoundError) as unknown:
+            _client(parley_url, api_key).messages.create(
+                model="claude-not-configured", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+            )
+        assert unknown.value.body["error"]["type"] == "not_found_error"
+        # A model without tools is refused with a 400 rather than answering as though no tool was offered.
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            _client(parley_url, api_key).messages.create(
+                model="text-only", max_tokens=8, messages=[{"role": "user", "content": "hi"}], tools=[WEATHER]
+            )
+        assert refused.value.body["error"]["type"] == "invalid_request_error"
+
+    async def test_count_tokens(self, parley_url, api_key):
+        sdk = _client(parley_url, api_key)
+        messages = [{"role": "user", "content": "count these four words"}]
+        counted = sdk.messages.count_tokens(model="echo", messages=messages)
+        answered = sdk.messages.create(model="echo", max_tokens=8, messages=messages)
+        assert counted.input_tokens == answered.usage.input_tokens == 4 + 4
