@@ -196,6 +196,11 @@ class EmbeddingSettings(BaseModel):
     # by default half the machine's, so uploads never take the cores the chat needs. Questions get one more
     # thread of their own, so a chat never waits for a running document batch.
     threads: int = Field(default_factory=_half_the_cores, ge=1, le=64)
+    # Other names `/v1/embeddings` answers with the configured model (besides its own name and `default`), so
+    # tools that ask for OpenAI's models by name work unchanged. JSON list; [] accepts only the two.
+    aliases: list[str] = Field(
+        default_factory=lambda: ["text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"]
+    )
 
 
 class RagSettings(BaseModel):

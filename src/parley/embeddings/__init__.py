@@ -4,13 +4,27 @@ OpenAI-compatible endpoint, chosen by `settings.embeddings.provider`."""
 from __future__ import annotations
 
 from parley.config import EmbeddingSettings
-from parley.embeddings.base import Embedder, EmbeddingError, TokenCounter, approximate_token_count, count_tokens
+from parley.embeddings.base import (
+    DimensionsChooser,
+    Embedder,
+    EmbeddingError,
+    EmbeddingRefused,
+    InvalidTokenIds,
+    TokenCounter,
+    TokenDecoder,
+    approximate_token_count,
+    count_tokens,
+)
 from parley.models.file_chunk import EMBEDDING_DIMENSIONS
 
 __all__ = [
+    "DimensionsChooser",
     "Embedder",
     "EmbeddingError",
+    "EmbeddingRefused",
+    "InvalidTokenIds",
     "TokenCounter",
+    "TokenDecoder",
     "approximate_token_count",
     "count_tokens",
     "create_embedder",

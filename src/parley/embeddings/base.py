@@ -3,7 +3,10 @@
 `Embedder` is the contract the rest of Parley uses (ingestion embeds chunks, retrieval embeds the question,
 `/v1/embeddings` serves it). `TokenCounter` is an optional capability: an embedder that knows its own tokenizer
 counts tokens with it, so chunks are cut to the model's real token budget; for one that does not (a remote
-model) `approximate_token_count` stands in.
+model) `approximate_token_count` stands in. `TokenDecoder`, likewise optional, turns the model's own token ids
+back into text (`/v1/embeddings` takes token arrays); `DimensionsChooser` is a model that can return vectors of
+another size than the stored one on request (only a remote endpoint can: the bundled models were not trained
+for truncated vectors).
 """
 
 from __future__ import annotations
@@ -51,6 +54,34 @@ class TokenCounter(Protocol):
     (blocking; call it from a thread)."""
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
+class InvalidTokenIds(ValueError):
+    """Token ids the tokenizer cannot read: outside its vocabulary. The message names the first such id."""
+
+
+@runtime_checkable
+class TokenDecoder(Protocol):
+    """An embedder that can turn ids of its own tokenizer back into text (blocking; call it from a thread).
+
+    Special tokens (start, end, padding, unknown, mask) carry no text and are left out; an id outside the
+    vocabulary raises `InvalidTokenIds`.
+    """
+
+    def decode_tokens(self, token_ids: Sequence[Sequence[int]]) -> list[str]: ...
+
+
+@runtime_checkable
+class DimensionsChooser(Protocol):
+    """An embedder that can be asked for vectors of another size (a remote model trained for it, such as
+    OpenAI's text-embedding-3). Only for callers that do not store the vectors (`/v1/embeddings`)."""
+
+    async def embed_documents_sized(self, texts: Sequence[str], dimensions: int) -> list[list[float]]: ...
+
+
+class EmbeddingRefused(EmbeddingError):
+    """The model refused the request as invalid (a remote endpoint's 400 for a size it cannot make): the
+    caller's request is at fault, not the model."""
 
 
 # Words and single punctuation marks; WordPiece/BPE vocabularies split English at roughly 1.3 tokens per word.

