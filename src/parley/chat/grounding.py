@@ -206,7 +206,7 @@ class Grounder:
         *,
         user_id: uuid.UUID,
         role: str,
-        conversation_id: uuid.UUID,
+        conversation_id: uuid.UUID | None,
         attachments: Attachments,
         question: str,
         model: RegisteredModel,
@@ -215,7 +215,8 @@ class Grounder:
         protect: Protect | None = None,
     ) -> Grounding:
         """The sources for `question`. `protect`: how document text must look before a model summarises it (the
-        answer's PII policy); the excerpts themselves are protected with the rest of the prompt."""
+        answer's PII policy); the excerpts themselves are protected with the rest of the prompt. Without a
+        `conversation_id` (a stateless /v1 completion) only the documents named in `attachments` are used."""
         scope = RetrievalScope(
             file_ids=attachments.file_ids,
             knowledge_base_ids=attachments.knowledge_base_ids,

@@ -12,11 +12,11 @@ from parley.kit.sse import EventStreamResponse
 from parley.llm.base import ProviderError
 from parley.llm.config import AUTO_MODEL, ModelConfig
 from parley.llm.router import Router
-from parley.openai_api import service
+from parley.openai_api import documents, service
 from parley.openai_api.auth import OpenAIUser
 from parley.openai_api.errors import upstream_failure_response
 from parley.openai_api.schemas import ChatCompletionRequest
-from parley.openai_api.translate import to_chat_request
+from parley.openai_api.translate import documents_of, to_chat_request
 from parley.plans import service as plans_service
 from parley.plans.dependencies import SeededPlans
 from parley.policy.plans import usable_models
@@ -33,7 +33,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (401, "Invalid API key (OpenAI error shape)"),
         (403, "The key lacks the `chat` scope, the account is suspended, or the plan does not include the model"),
         (400, "Invalid request, naming the parameter (OpenAI error shape)"),
-        (404, "Unknown model"),
+        (404, "Unknown model, or a file or knowledge base the caller may not read (`file_ids`, `knowledge_base_ids`)"),
         (429, "The plan's requests per minute (per user, per API key) are used up, or the models are rate-limited"),
         (502, "No configured model could answer (also when streaming: the status comes with the first token)"),
     )
@@ -88,11 +88,31 @@ async def get_model(model_id: str, request: Request, principal: OpenAIUser, seed
     raise NotFound(f"The model '{model_id}' does not exist or you do not have access to it.", param="model")
 
 
+_CHAT_COMPLETIONS_DESCRIPTION = """OpenAI's Chat Completions: the official SDKs work unchanged with a Parley API key.
+
+**Parley extensions: answers from your documents.** `knowledge_base_ids` and `file_ids` (lists of ids, at most 10
+and 20; with the SDKs, `extra_body={"knowledge_base_ids": [...]}`) ground the answer in those documents as the web
+chat does: the last user message is searched for among them (hybrid search, only what the caller may read), and
+the best excerpts reach the model as numbered sources fenced as data, right after the system messages, under the
+model's PII policy. Each id must be a file or knowledge base the caller may read: another one, or one that does not
+exist, is a 404 naming it (`param: "knowledge_base_ids.0"`), never ignored.
+
+The answer carries its citations beside OpenAI's fields, which SDKs keep as extra fields:
+- non-streaming: `choices[0].message.citations`;
+- streaming: a chunk whose `choices[0].delta` holds only `citations`, right before the chunk with the
+  `finish_reason`.
+
+Each citation is the web chat's: `{n, file_id, filename, page, sheet, snippet, cited}`; `n` is the number the
+answer refers to as `[n]`, `cited` says whether it does (every source given to the model is listed; an empty list
+when nothing matched). A request naming documents is never answered from the response cache."""
+
+
 @router.post(
     "/chat/completions",
     responses={200: {"content": {"application/json": {}, "text/event-stream": {}}}, **_ERRORS},
     response_model=None,
     summary="Create a chat completion (OpenAI format; streams with stream=true)",
+    description=_CHAT_COMPLETIONS_DESCRIPTION,
 )
 async def chat_completions(
     body: ChatCompletionRequest,
@@ -110,8 +130,18 @@ async def chat_completions(
         limit_headers = await plans_service.admit_request(limiter, principal, plan)
         model = llm_router.resolve(body.model, chat_request.messages, allowed=plan.plan.models, request=chat_request)
         plans_service.require_model_access(plan, model.config.name)
+        sources = documents.document_sources(request.app.state.chat_engine.grounder, principal, documents_of(body))
+        if sources is not None:
+            await documents.check_documents(
+                database, principal, file_ids=body.file_ids or (), knowledge_base_ids=body.knowledge_base_ids or ()
+            )
         chat_request, shield = await service.protect(
-            request.app.state.chat_engine.privacy, model, plan.plan, chat_request, registry=llm_router.registry
+            request.app.state.chat_engine.privacy,
+            model,
+            plan.plan,
+            chat_request,
+            registry=llm_router.registry,
+            sources=sources,
         )
         chat_request, reservation, capped = await service.reserve(
             ledger,
@@ -136,6 +166,7 @@ async def chat_completions(
                 reservation=reservation,
                 capped=capped,
                 shield=shield,
+                sources=sources,
             )
             # The status waits for the first token: when no model can start the answer, it is an error status.
             opened = await _unless_the_client_leaves(request, completion.open())
@@ -156,6 +187,7 @@ async def chat_completions(
                 reservation=reservation,
                 capped=capped,
                 shield=shield,
+                sources=sources,
             ),
         )
     except ProviderError as exc:

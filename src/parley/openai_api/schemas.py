@@ -10,10 +10,15 @@ What Parley does with each Chat Completions parameter (README, "Function calling
 - deliberately ignored (`IGNORED_PARAMETERS`): `user`, `metadata`, `store`, `service_tier`, `safety_identifier`,
   `prompt_cache_key`, `reasoning_effort`, `verbosity`; and, as other compatible servers do, any option Parley
   does not know, so that clients sending vendor extensions work unchanged.
+
+Parley's own extensions (README, "Documents over /v1"): `knowledge_base_ids` and `file_ids` ground the answer in
+the caller's documents, as the web chat's `POST /api/v1/chat` does; the answer's citations come back beside
+OpenAI's fields (`choices[0].message.citations`; streamed, a `choices[0].delta.citations` chunk before the last).
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -35,6 +40,9 @@ IGNORED_PARAMETERS = (
 # (OpenAI's models read the parts as one text; a separator keeps two parts' words apart).
 TEXT_PART_SEPARATOR = "\n"
 _NAME = r"^[A-Za-z0-9_-]{1,64}$"
+# As many as the web chat takes on one message.
+MAX_FILE_IDS = 20
+MAX_KNOWLEDGE_BASE_IDS = 10
 
 
 class ContentPart(BaseModel):
@@ -173,6 +181,17 @@ class ChatCompletionRequest(BaseModel):
     tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormatIn | None = None
+    # Parley's extensions: the documents to answer from (each one the caller may read, else a 404 naming it).
+    knowledge_base_ids: list[uuid.UUID] | None = Field(
+        default=None,
+        max_length=MAX_KNOWLEDGE_BASE_IDS,
+        description="Parley extension: knowledge bases to answer from; the answer carries `citations`",
+    )
+    file_ids: list[uuid.UUID] | None = Field(
+        default=None,
+        max_length=MAX_FILE_IDS,
+        description="Parley extension: files (yours or shared with you) to answer from; the answer carries `citations`",
+    )
     # Refused when set (see the module's docstring): declared so that they are not silently ignored.
     functions: list[Any] | None = None
     function_call: Any = None

@@ -30,6 +30,7 @@ from parley.llm.base import (
 from parley.llm.registry import ModelRegistry, RegisteredModel
 from parley.llm.response_cache import CacheHit
 from parley.llm.router import ModelSwitch, RoutedEvent, Router
+from parley.openai_api.documents import DocumentSources
 from parley.openai_api.errors import failure_status, openai_error_body
 from parley.openai_api.open_streams import OpenStreams
 from parley.openai_api.tool_chunks import ToolCallChunks, tool_calls_body
@@ -69,17 +70,27 @@ class Accounting:
 
 
 async def protect(
-    privacy: PromptPrivacy, model: RegisteredModel, plan: Plan, request: ChatRequest, *, registry: ModelRegistry
+    privacy: PromptPrivacy,
+    model: RegisteredModel,
+    plan: Plan,
+    request: ChatRequest,
+    *,
+    registry: ModelRegistry,
+    sources: DocumentSources | None = None,
 ) -> tuple[ChatRequest, Shield | None]:
     """The request as the model may see it under the caller's PII policy (README, "PII"): personal data masked
     or pseudonymised with a map of this request's own (/v1 keeps no conversation), or, under `block`, refused
-    with a 422 naming the kinds of data in the caller's messages."""
+    with a 422 naming the kinds of data in the caller's messages. With `sources`, the caller's documents are
+    searched and their excerpts put before the model with the rest of the prompt, under the same policy (as the
+    web chat's are: `block` masks the excerpts it cannot refuse)."""
     decision = privacy.decide_for(model, plan, registry)
     if decision.mode == "block":
         # A tool's result is the caller's data as much as their own words.
         said = "\n".join(m.content for m in request.messages if m.role in ("user", "tool"))
         await privacy.refuse_blocked(model, plan, said, registry=registry)
     shield = await privacy.shield(decision)
+    if sources is not None:
+        request = await sources.add_to(request, model, protect=shield.texts if shield is not None else None)
     if shield is None:
         return request, None
     # Message texts and the arguments of the calls the conversation holds, protected in one pass; the tool
@@ -160,16 +171,27 @@ async def complete(
     reservation: Reservation | None = None,
     capped: bool = False,
     shield: Shield | None = None,
+    sources: DocumentSources | None = None,
 ) -> dict[str, Any]:
-    """A whole `chat.completion` object (with pseudonyms put back when `shield` pseudonymised the prompt)."""
+    """A whole `chat.completion` object (with pseudonyms put back when `shield` pseudonymised the prompt; with
+    `sources`, `message.citations` beside OpenAI's fields)."""
     accounting = Accounting(model=model.config.name, reservation=reservation, capped=capped)
+    if sources is not None:  # summaries of whole documents are calls to a model too
+        accounting.abandoned.extend(sources.grounding.spent)
     parts: list[str] = []
     calls = ToolCallAssembler()
     call_parts = 0
     parts_before_model = 0  # written by models abandoned before the one answering, counted in their records
     finish = "stop"
     try:
-        async for event in router.answer(model, request, user_id=principal.user_id, allowed=_plan_models(reservation)):
+        answer = router.answer(
+            model,
+            request,
+            user_id=principal.user_id,
+            allowed=_plan_models(reservation),
+            grounded=sources is not None,
+        )
+        async for event in answer:
             if type(event) is TextDelta:
                 if accounting.ttft_ms is None:
                     accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
@@ -198,6 +220,8 @@ async def complete(
         message["tool_calls"] = tool_calls_body(made, restore=shield.restore if shield is not None else None)
         if not parts:
             message["content"] = None
+    if sources is not None:
+        message["citations"] = sources.citations(message["content"] or "")
     return {
         **({"limit": notice} if notice else {}),
         "id": _completion_id(),
@@ -224,7 +248,8 @@ class CompletionStream:
     model fails before anything was sent raises there and gets a real error status (429, 502…) that SDKs turn
     into their status errors and retry; only once something is ready does `chunks()` answer 200 and stream
     `chat.completion.chunk` events in OpenAI's exact format, then `data: [DONE]`. A failure after that can
-    only be told in the stream, as OpenAI does."""
+    only be told in the stream, as OpenAI does. With `sources`, a chunk whose delta holds only `citations`
+    comes right before the one with the finish reason."""
 
     def __init__(
         self,
@@ -240,6 +265,7 @@ class CompletionStream:
         reservation: Reservation | None = None,
         capped: bool = False,
         shield: Shield | None = None,
+        sources: DocumentSources | None = None,
     ) -> None:
         self._router = router
         # Puts pseudonyms back into the deltas (README, "PII"); None: the text goes out as the model wrote it.
@@ -251,7 +277,19 @@ class CompletionStream:
         self._request = request
         self._include_usage = include_usage
         self._accounting = Accounting(model=model.config.name, reservation=reservation, capped=capped)
-        self._events = router.answer(model, request, user_id=principal.user_id, allowed=_plan_models(reservation))
+        self._sources = sources
+        # The answer's text, kept only to see which sources it cites (`[n]`).
+        self._said: list[str] | None = None
+        if sources is not None:
+            self._accounting.abandoned.extend(sources.grounding.spent)
+            self._said = []
+        self._events = router.answer(
+            model,
+            request,
+            user_id=principal.user_id,
+            allowed=_plan_models(reservation),
+            grounded=sources is not None,
+        )
         self._first: RoutedEvent | None = None
         self._id = _completion_id()
         self._created = int(time.time())
@@ -301,6 +339,11 @@ class CompletionStream:
             payload["limit"] = notice
         return b"data: " + _dumps(payload).encode() + b"\n\n"
 
+    def _citations_chunk(self) -> bytes:
+        """The answer's citations (Parley's extension), in a chunk of their own before the finish."""
+        assert self._sources is not None
+        return self._chunk({"citations": self._sources.citations("".join(self._said or ()))})
+
     def _frame(self) -> tuple[bytes, bytes]:
         """Text chunks share everything but the text: the frame is encoded once per model, the text spliced in."""
         head, _, tail = self._chunk({"content": "\x00"}).partition(b'"\\u0000"')
@@ -318,11 +361,14 @@ class CompletionStream:
             prefix, suffix = self._frame()
             first = self._first
             restorer = self._restorer
+            said = self._said
             if type(first) is TextDelta:
                 accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
                 parts += 1
                 text = first.text if restorer is None else restorer.feed(first.text)
                 if text:
+                    if said is not None:
+                        said.append(text)
                     yield prefix + _dumps(text).encode() + suffix
             elif type(first) is ToolCallDelta:
                 accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
@@ -330,6 +376,8 @@ class CompletionStream:
                 yield self._chunk(self._tool_chunks.delta(first))
             elif isinstance(first, Finish):
                 accounting.usage = first.usage
+                if self._sources is not None:
+                    yield self._citations_chunk()
                 yield self._chunk({}, first.reason)
             async for event in self._events:
                 if self._stopped is not None:
@@ -340,6 +388,8 @@ class CompletionStream:
                     parts += 1
                     text = event.text if restorer is None else restorer.feed(event.text)
                     if text:
+                        if said is not None:
+                            said.append(text)
                         yield prefix + _dumps(text).encode() + suffix
                 elif type(event) is ToolCallDelta:
                     if accounting.ttft_ms is None:
@@ -352,11 +402,15 @@ class CompletionStream:
                     prefix, suffix = self._frame()
                 elif isinstance(event, Finish):
                     if restorer is not None and (tail := restorer.flush()):
+                        if said is not None:
+                            said.append(tail)
                         yield prefix + _dumps(tail).encode() + suffix
                     for delta in self._tool_chunks.flush():
                         yield self._chunk(delta)
                     accounting.usage = event.usage
                     accounting.completion_parts = parts
+                    if self._sources is not None:
+                        yield self._citations_chunk()
                     yield self._chunk({}, event.reason)
             accounting.completion_parts = parts
             if self._stopped is not None:
