@@ -1293,6 +1293,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create a message (Anthropic format; streams with stream=true) */
+        post: operations["create_message_v1_messages_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/messages/count_tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Count the tokens of a message's prompt (Anthropic format)
+         * @description `{"input_tokens": N}`: the messages (system prompt included) counted by the model's own tokenizer, as
+         *     Parley counts a prompt's tokens in usage, plus an estimate for the tools' schemas. Counted against the plan's
+         *     requests per minute (a remote model's count is a call to its API); no usage is recorded.
+         */
+        post: operations["count_tokens_v1_messages_count_tokens_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1892,6 +1931,26 @@ export interface components {
             /** Is Archived */
             is_archived?: boolean | null;
         };
+        /**
+         * CountTokensRequest
+         * @description `POST /v1/messages/count_tokens`: what the prompt of a message would take.
+         */
+        CountTokensRequest: {
+            /** Model */
+            model: string;
+            /** Messages */
+            messages: components["schemas"]["MessageParam"][];
+            /** System */
+            system?: string | components["schemas"]["TextBlock"][] | null;
+            /** Tools */
+            tools?: components["schemas"]["ToolParam"][] | null;
+            tool_choice?: components["schemas"]["ToolChoiceParam"] | null;
+            /** Thinking */
+            thinking?: {
+                [key: string]: unknown;
+            } | null;
+            output_config?: components["schemas"]["OutputConfig"] | null;
+        };
         /** CursorPage[Conversation] */
         CursorPage_Conversation_: {
             /** Items */
@@ -1919,6 +1978,14 @@ export interface components {
             items: components["schemas"]["UploadedFile"][];
             /** Next Cursor */
             next_cursor?: string | null;
+        };
+        /** DocumentBlock */
+        DocumentBlock: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "document";
         };
         /** EmbeddingRequest */
         EmbeddingRequest: {
@@ -2233,6 +2300,14 @@ export interface components {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
         };
+        /** ImageBlock */
+        ImageBlock: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "image";
+        };
         /** JsonSchemaFormat */
         JsonSchemaFormat: {
             /**
@@ -2468,6 +2543,55 @@ export interface components {
             /** Next Cursor */
             next_cursor?: string | null;
         };
+        /** MessageParam */
+        MessageParam: {
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "user" | "assistant";
+            /** Content */
+            content: string | (components["schemas"]["TextBlock"] | components["schemas"]["ImageBlock"] | components["schemas"]["DocumentBlock"] | components["schemas"]["ThinkingBlock"] | components["schemas"]["ToolUseBlock"] | components["schemas"]["ToolResultBlock"])[];
+        };
+        /**
+         * MessageRequest
+         * @description `POST /v1/messages`.
+         */
+        MessageRequest: {
+            /** Model */
+            model: string;
+            /** Messages */
+            messages: components["schemas"]["MessageParam"][];
+            /** System */
+            system?: string | components["schemas"]["TextBlock"][] | null;
+            /** Tools */
+            tools?: components["schemas"]["ToolParam"][] | null;
+            tool_choice?: components["schemas"]["ToolChoiceParam"] | null;
+            /** Thinking */
+            thinking?: {
+                [key: string]: unknown;
+            } | null;
+            output_config?: components["schemas"]["OutputConfig"] | null;
+            /** Max Tokens */
+            max_tokens: number;
+            /** Stop Sequences */
+            stop_sequences?: string[] | null;
+            /** Temperature */
+            temperature?: number | null;
+            /** Top P */
+            top_p?: number | null;
+            /** Top K */
+            top_k?: number | null;
+            /**
+             * Stream
+             * @default false
+             */
+            stream: boolean;
+            /** Metadata */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
+        };
         /**
          * MyLimits
          * @description Every limit that applies to you (your plan, raised by your groups and set by your overrides), what is used,
@@ -2505,6 +2629,24 @@ export interface components {
              */
             type: "function";
             function: components["schemas"]["NamedFunction"];
+        };
+        /** OutputConfig */
+        OutputConfig: {
+            format?: components["schemas"]["OutputFormat"] | null;
+            /** Effort */
+            effort?: string | null;
+        };
+        /** OutputFormat */
+        OutputFormat: {
+            /**
+             * Type
+             * @constant
+             */
+            type: "json_schema";
+            /** Schema */
+            schema: {
+                [key: string]: unknown;
+            };
         };
         /** Page[AdminUserRead] */
         Page_AdminUserRead_: {
@@ -2954,6 +3096,24 @@ export interface components {
              */
             include_usage: boolean;
         };
+        /** TextBlock */
+        TextBlock: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "text";
+            /** Text */
+            text: string;
+        };
+        /** ThinkingBlock */
+        ThinkingBlock: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "redacted_thinking" | "thinking";
+        };
         /** TokenPairResponse */
         TokenPairResponse: {
             /** Access Token */
@@ -2984,6 +3144,18 @@ export interface components {
             type: "function";
             function: components["schemas"]["FunctionCall"];
         };
+        /** ToolChoiceParam */
+        ToolChoiceParam: {
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "auto" | "any" | "tool" | "none";
+            /** Name */
+            name?: string | null;
+            /** Disable Parallel Tool Use */
+            disable_parallel_tool_use?: boolean | null;
+        };
         /** ToolDefinition */
         ToolDefinition: {
             /**
@@ -2992,6 +3164,49 @@ export interface components {
              */
             type: "function";
             function: components["schemas"]["FunctionDefinition"];
+        };
+        /** ToolParam */
+        ToolParam: {
+            /** Name */
+            name: string;
+            /** Description */
+            description?: string | null;
+            /** Input Schema */
+            input_schema?: {
+                [key: string]: unknown;
+            } | null;
+            /** Type */
+            type?: string | null;
+        };
+        /** ToolResultBlock */
+        ToolResultBlock: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "tool_result";
+            /** Tool Use Id */
+            tool_use_id: string;
+            /** Content */
+            content?: string | (components["schemas"]["TextBlock"] | components["schemas"]["ImageBlock"] | components["schemas"]["DocumentBlock"])[] | null;
+            /** Is Error */
+            is_error?: boolean | null;
+        };
+        /** ToolUseBlock */
+        ToolUseBlock: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "tool_use";
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Input */
+            input: {
+                [key: string]: unknown;
+            };
         };
         /**
          * UploadedFile
@@ -11130,6 +11345,199 @@ export interface operations {
             };
             /** @description The embedding model failed */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    create_message_v1_messages_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MessageRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Invalid request, naming the parameter (Anthropic error shape) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Invalid API key (`x-api-key` or bearer) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description The key lacks the `chat` scope, the account is suspended, or the plan does not include the model */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Unknown model */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Never sent: a malformed request is a 400, as Anthropic answers it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description The plan's requests per minute or a quota are used up; see retry-after */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description The model refused Parley's configuration */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description No configured model could answer now (also when streaming: the status comes with the first token) */
+            529: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    count_tokens_v1_messages_count_tokens_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CountTokensRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Invalid request, naming the parameter (Anthropic error shape) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Invalid API key (`x-api-key` or bearer) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description The key lacks the `chat` scope, the account is suspended, or the plan does not include the model */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Unknown model */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Never sent: a malformed request is a 400, as Anthropic answers it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description The plan's requests per minute or a quota are used up; see retry-after */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description The model refused Parley's configuration */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description No configured model could answer now (also when streaming: the status comes with the first token) */
+            529: {
                 headers: {
                     [name: string]: unknown;
                 };
