@@ -272,6 +272,22 @@ PATH_PARAMETERS["name"] = _new_plan
 PATH_PARAMETERS["role_id"] = _new_role
 
 
+async def _fresh_model(world: World) -> dict[str, str]:
+    return {"name": f"model-{uuid.uuid4().hex[:10]}", "provider": "scripted"}
+
+
+async def _new_model(world: World) -> str:
+    """A model added at run time (by the admin) no plan lists, so deleting it succeeds."""
+    response = await world.client.post(
+        f"{API}/admin/models", json=await _fresh_model(world), headers=world.auth("admin")
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["name"])
+
+
+PATH_PARAMETERS["name:path"] = _new_model
+
+
 async def _unconfigured_provider(world: World) -> str:
     """This app has no OIDC provider configured (tests/identity has a real one): every provider id is unknown."""
     return "okta"
@@ -350,6 +366,9 @@ CASES: list[Case] = [
     Case("PUT", f"{API}/admin/plans/{{name}}", ADMIN_ONLY, body=_fixed({"tokens_per_day": 5})),
     Case("DELETE", f"{API}/admin/plans/{{name}}", Allowed(403, 403, 204, 403, 403)),
     Case("GET", f"{API}/admin/models", ADMIN_ONLY),
+    Case("POST", f"{API}/admin/models", Allowed(403, 403, 201, 403, 403), body=_fresh_model),
+    Case("PATCH", f"{API}/admin/models/{{name:path}}", ADMIN_ONLY, body=_fixed({"price_per_1k_input": "0.1"})),
+    Case("DELETE", f"{API}/admin/models/{{name:path}}", Allowed(403, 403, 204, 403, 403)),
     Case("GET", f"{API}/admin/groups", ADMIN_ONLY),
     Case("POST", f"{API}/admin/groups", Allowed(403, 403, 201, 403, 403), body=_fresh_group_name),
     Case("GET", f"{API}/admin/groups/{{group_id}}", ADMIN_ONLY),

@@ -70,6 +70,7 @@ from parley.kit.request_guard import BodyLimits, RequestGuardMiddleware
 from parley.knowledge_bases.endpoints import conversation_router as conversation_knowledge_bases_router
 from parley.knowledge_bases.endpoints import router as knowledge_bases_router
 from parley.llm.admin_endpoints import router as admin_models_router
+from parley.llm.catalogue_sync import CatalogueSync
 from parley.llm.registry import ModelRegistry
 from parley.llm.response_cache import MemoryResponseCache, ResponseCache
 from parley.llm.router import Router
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
             url = embedded.url
         database: Database | None = None
         registry: ModelRegistry | None = None
+        model_catalogue: CatalogueSync | None = None
         engine: ChatEngine | None = None
         open_streams: OpenStreams | None = None
         redis: RedisClient | None = None
@@ -198,8 +200,13 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
                     await limits.check()
                 app.state.security.login_throttle = LoginThrottle(settings.auth, limits)
                 app.state.rate_limiter = RateLimiter(app.state.security.login_throttle.storage)
-            registry = ModelRegistry(settings.load_model_catalog(), data_dir=settings.resolved_data_dir)
+            # The models file seeds the catalogue; admins' entries in the database lie over it, and every replica
+            # follows their changes within seconds (README, "Models").
+            model_catalogue = CatalogueSync(database, settings.load_model_catalog())
+            registry = ModelRegistry(await model_catalogue.load(), data_dir=settings.resolved_data_dir)
             await registry.start()
+            await model_catalogue.start(registry)
+            app.state.model_catalogue = model_catalogue
             app.state.models = registry
             app.state.response_cache = response_cache
             app.state.quota_ledger = quota_ledger
@@ -277,6 +284,8 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
                 await embedder.aclose()
             if redis is not None:
                 await redis.aclose()
+            if model_catalogue is not None:
+                await model_catalogue.stop()
             if registry is not None:
                 await registry.aclose()
             if storage is not None:

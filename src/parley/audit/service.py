@@ -43,6 +43,11 @@ class AuditAction(StrEnum):
     GROUP_MEMBER_REMOVE = "group.member_remove"
     PLAN_PUT = "plan.put"
     PLAN_DELETE = "plan.delete"
+    # The model catalogue managed at run time (issue 15): an admin's model added, edited (or disabled), or its
+    # entry deleted (a model of the models file returns to the file's entry).
+    MODEL_CREATE = "model.create"
+    MODEL_UPDATE = "model.update"
+    MODEL_DELETE = "model.delete"
     USER_LIMITS_PUT = "admin.user_limits_put"
     USER_LIMITS_DELETE = "admin.user_limits_delete"
     GROUP_LIMITS_PUT = "group.limits_put"

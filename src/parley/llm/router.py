@@ -136,7 +136,12 @@ class Router:
         }
 
     def breaker(self, name: str) -> CircuitBreaker:
-        return self._breakers[name]
+        # Models added to the catalogue at run time get theirs on first use.
+        breaker = self._breakers.get(name)
+        if breaker is None:
+            breaker = CircuitBreaker(self.settings.breaker_failure_threshold, self.settings.breaker_cooldown_seconds)
+            self._breakers[name] = breaker
+        return breaker
 
     def resolve(
         self,
@@ -177,7 +182,7 @@ class Router:
         last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
         if (len(last_user) > self.settings.auto_short_prompt_chars or "```" in last_user) and default_fits:
             return default
-        candidates = [config for config in usable if not self._breakers[config.name].is_open]
+        candidates = [config for config in usable if not self.breaker(config.name).is_open]
         if not candidates:
             # Every usable model's circuit is open: the default (or any model of the plan) fails fast, saying so.
             candidates = [] if default_fits else usable
@@ -214,7 +219,7 @@ class Router:
         calling: str | None = None
         for name in self._chain(model.config, allowed, request):
             registered = self.registry.get(name)
-            breaker = self._breakers[name]
+            breaker = self.breaker(name)
             if registered is None or not breaker.allows():
                 # 503 with the time until the circuit's trial call: a client learns when trying again can help.
                 last_error = last_error or ProviderError(

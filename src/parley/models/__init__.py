@@ -16,6 +16,7 @@ from parley.models.knowledge_base import KnowledgeBase
 from parley.models.knowledge_base_file import KnowledgeBaseFile
 from parley.models.knowledge_base_grant import KnowledgeBaseGrant
 from parley.models.message import Message
+from parley.models.model_catalogue_entry import ModelCatalogueEntry
 from parley.models.plan import Plan
 from parley.models.quota import LimitRefusal, QuotaAlert, QuotaCounter
 from parley.models.refresh_token import RefreshToken
@@ -50,6 +51,7 @@ __all__ = [
     "KnowledgeBaseGrant",
     "LimitRefusal",
     "Message",
+    "ModelCatalogueEntry",
     "Plan",
     "QuotaAlert",
     "QuotaCounter",
