@@ -33,7 +33,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (401, "Invalid API key (OpenAI error shape)"),
         (403, "The key lacks the `chat` scope, the account is suspended, or the plan does not include the model"),
         (400, "Invalid request, naming the parameter (OpenAI error shape)"),
-        (404, "Unknown model, or a file or knowledge base the caller may not read (`file_ids`, `knowledge_base_ids`)"),
+        (404, "Unknown model"),
         (429, "The plan's requests per minute (per user, per API key) are used up, or the models are rate-limited"),
         (502, "No configured model could answer (also when streaming: the status comes with the first token)"),
     )
@@ -109,7 +109,15 @@ when nothing matched). A request naming documents is never answered from the res
 
 @router.post(
     "/chat/completions",
-    responses={200: {"content": {"application/json": {}, "text/event-stream": {}}}, **_ERRORS},
+    responses={
+        200: {"content": {"application/json": {}, "text/event-stream": {}}},
+        **_ERRORS,
+        404: {
+            "description": "Unknown model, or a file or knowledge base the caller may not read (`file_ids`, "
+            "`knowledge_base_ids`)",
+            "content": {"application/json": {}},
+        },
+    },
     response_model=None,
     summary="Create a chat completion (OpenAI format; streams with stream=true)",
     description=_CHAT_COMPLETIONS_DESCRIPTION,
