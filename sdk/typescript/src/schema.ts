@@ -600,14 +600,33 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every configured model (the names plans and limit overrides may list) */
+        /** Every model of the catalogue, enabled or not (the names plans and limit overrides may list) */
         get: operations["list_catalogue_api_v1_admin_models_get"];
         put?: never;
-        post?: never;
+        /** Add a model to the catalogue */
+        post: operations["create_model_api_v1_admin_models_post"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/models/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a model added at run time, or undo the changes to a model of the models file */
+        delete: operations["delete_model_api_v1_admin_models__name__delete"];
+        options?: never;
+        head?: never;
+        /** Change a model's fields (prices, fallbacks, capabilities…), or disable or enable it */
+        patch: operations["update_model_api_v1_admin_models__name__patch"];
         trace?: never;
     };
     "/api/v1/admin/roles": {
@@ -1268,7 +1287,26 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create a chat completion (OpenAI format; streams with stream=true) */
+        /**
+         * Create a chat completion (OpenAI format; streams with stream=true)
+         * @description OpenAI's Chat Completions: the official SDKs work unchanged with a Parley API key.
+         *
+         *     **Parley extensions: answers from your documents.** `knowledge_base_ids` and `file_ids` (lists of ids, at most 10
+         *     and 20; with the SDKs, `extra_body={"knowledge_base_ids": [...]}`) ground the answer in those documents as the web
+         *     chat does: the last user message is searched for among them (hybrid search, only what the caller may read), and
+         *     the best excerpts reach the model as numbered sources fenced as data, right after the system messages, under the
+         *     model's PII policy. Each id must be a file or knowledge base the caller may read: another one, or one that does not
+         *     exist, is a 404 naming it (`param: "knowledge_base_ids.0"`), never ignored.
+         *
+         *     The answer carries its citations beside OpenAI's fields, which SDKs keep as extra fields:
+         *     - non-streaming: `choices[0].message.citations`;
+         *     - streaming: a chunk whose `choices[0].delta` holds only `citations`, right before the chunk with the
+         *       `finish_reason`.
+         *
+         *     Each citation is the web chat's: `{n, file_id, filename, page, sheet, snippet, cited}`; `n` is the number the
+         *     answer refers to as `[n]`, `cited` says whether it does (every source given to the model is listed; an empty list
+         *     when nothing matched). A request naming documents is never answered from the response cache.
+         */
         post: operations["chat_completions_v1_chat_completions_post"];
         delete?: never;
         options?: never;
@@ -1624,8 +1662,37 @@ export interface components {
             RelayState?: string | null;
         };
         /**
+         * Capabilities
+         * @description `capabilities:` of a model entry: what it can do beyond plain text. A request that needs a capability goes
+         *     only to a model that has it, and falls back only to such models; unset flags take the provider's default
+         *     (`Capabilities.DEFAULTS`), which an entry overrides when its upstream model differs (an OpenAI-compatible
+         *     server without tool support, a vision model).
+         */
+        Capabilities: {
+            /**
+             * Tools
+             * @description function calling: tools, tool_choice, tool messages
+             */
+            tools?: boolean | null;
+            /**
+             * Json Schema
+             * @description structured output: response_format json_schema
+             */
+            json_schema?: boolean | null;
+            /**
+             * Vision
+             * @description image inputs
+             */
+            vision?: boolean | null;
+            /**
+             * Logprobs
+             * @description token log probabilities
+             */
+            logprobs?: boolean | null;
+        };
+        /**
          * CatalogueModel
-         * @description One configured model: the name plans and chats use, its display label, and its provider.
+         * @description One model of the catalogue as administrators see it (never its API key).
          */
         CatalogueModel: {
             /** Name */
@@ -1634,6 +1701,88 @@ export interface components {
             label: string | null;
             /** Provider */
             provider: string;
+            /** Model */
+            model?: string | null;
+            /** Base Url */
+            base_url?: string | null;
+            /** Api Key Env */
+            api_key_env?: string | null;
+            /**
+             * Api Key Set
+             * @description whether api_key_env names a variable that is set
+             * @default false
+             */
+            api_key_set: boolean;
+            /** Api Version */
+            api_version?: string | null;
+            /** Region */
+            region?: string | null;
+            /** Endpoint Url */
+            endpoint_url?: string | null;
+            /**
+             * Context Window
+             * @default 8192
+             */
+            context_window: number;
+            /**
+             * Max Output Tokens
+             * @default 1024
+             */
+            max_output_tokens: number;
+            /**
+             * Price Per 1K Input
+             * @default 0
+             */
+            price_per_1k_input: string;
+            /**
+             * Price Per 1K Output
+             * @default 0
+             */
+            price_per_1k_output: string;
+            /** Fallbacks */
+            fallbacks?: string[];
+            /**
+             * Timeout Seconds
+             * @default 60
+             */
+            timeout_seconds: number;
+            /**
+             * Max Retries
+             * @default 2
+             */
+            max_retries: number;
+            /**
+             * Capabilities
+             * @description resolved capability flags
+             */
+            capabilities?: {
+                [key: string]: boolean;
+            };
+            /**
+             * Trusted
+             * @default false
+             */
+            trusted: boolean;
+            /** Pii Policy */
+            pii_policy?: ("off" | "mask" | "pseudonymise" | "block") | null;
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+            /**
+             * Source
+             * @description file: from the models file; admin: added by an administrator
+             * @default file
+             * @enum {string}
+             */
+            source: "file" | "admin";
+            /**
+             * Edited
+             * @description an administrator changed the file's entry
+             * @default false
+             */
+            edited: boolean;
         };
         /**
          * ChainProblem
@@ -1744,6 +1893,16 @@ export interface components {
             /** Parallel Tool Calls */
             parallel_tool_calls?: boolean | null;
             response_format?: components["schemas"]["ResponseFormatIn"] | null;
+            /**
+             * Knowledge Base Ids
+             * @description Parley extension: knowledge bases to answer from; the answer carries `citations`
+             */
+            knowledge_base_ids?: string[] | null;
+            /**
+             * File Ids
+             * @description Parley extension: files (yours or shared with you) to answer from; the answer carries `citations`
+             */
+            file_ids?: string[] | null;
             /** Functions */
             functions?: unknown[] | null;
             /** Function Call */
@@ -2591,6 +2750,147 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             } | null;
+        };
+        /**
+         * ModelCreate
+         * @description A model added to the catalogue. Unset fields take the catalogue's defaults (README, "Models").
+         */
+        ModelCreate: {
+            /**
+             * Name
+             * @description the alias users pick (unique)
+             */
+            name: string;
+            /**
+             * Provider
+             * @enum {string}
+             */
+            provider: "local" | "openai" | "anthropic" | "bedrock" | "scripted";
+            /**
+             * Label
+             * @description display name in the model picker
+             */
+            label?: string | null;
+            /**
+             * Model
+             * @description the upstream model id or deployment
+             */
+            model?: string | null;
+            /** Base Url */
+            base_url?: string | null;
+            /**
+             * Api Key Env
+             * @description the environment variable holding the API key
+             */
+            api_key_env?: string | null;
+            /**
+             * Api Version
+             * @description Azure OpenAI
+             */
+            api_version?: string | null;
+            /**
+             * Region
+             * @description Bedrock
+             */
+            region?: string | null;
+            /**
+             * Endpoint Url
+             * @description Bedrock
+             */
+            endpoint_url?: string | null;
+            /**
+             * Context Window
+             * @default 8192
+             */
+            context_window: number;
+            /**
+             * Max Output Tokens
+             * @default 1024
+             */
+            max_output_tokens: number;
+            /**
+             * Price Per 1K Input
+             * @description USD per 1,000 prompt tokens
+             * @default 0
+             */
+            price_per_1k_input: number | string;
+            /**
+             * Price Per 1K Output
+             * @description USD per 1,000 answer tokens
+             * @default 0
+             */
+            price_per_1k_output: number | string;
+            /**
+             * Fallbacks
+             * @description enabled models tried when this one fails
+             */
+            fallbacks?: string[];
+            /**
+             * Timeout Seconds
+             * @default 60
+             */
+            timeout_seconds: number;
+            /**
+             * Max Retries
+             * @default 2
+             */
+            max_retries: number;
+            capabilities?: components["schemas"]["Capabilities"];
+            /** Trusted */
+            trusted?: boolean | null;
+            /** Pii Policy */
+            pii_policy?: ("off" | "mask" | "pseudonymise" | "block") | null;
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+        };
+        /**
+         * ModelUpdate
+         * @description Fields to change; those left out keep their value (a model of the models file keeps the file's).
+         */
+        ModelUpdate: {
+            /** Provider */
+            provider?: ("local" | "openai" | "anthropic" | "bedrock" | "scripted") | null;
+            /** Label */
+            label?: string | null;
+            /** Model */
+            model?: string | null;
+            /** Base Url */
+            base_url?: string | null;
+            /** Api Key Env */
+            api_key_env?: string | null;
+            /** Api Version */
+            api_version?: string | null;
+            /** Region */
+            region?: string | null;
+            /** Endpoint Url */
+            endpoint_url?: string | null;
+            /** Context Window */
+            context_window?: number | null;
+            /** Max Output Tokens */
+            max_output_tokens?: number | null;
+            /** Price Per 1K Input */
+            price_per_1k_input?: number | string | null;
+            /** Price Per 1K Output */
+            price_per_1k_output?: number | string | null;
+            /** Fallbacks */
+            fallbacks?: string[] | null;
+            /** Timeout Seconds */
+            timeout_seconds?: number | null;
+            /** Max Retries */
+            max_retries?: number | null;
+            capabilities?: components["schemas"]["Capabilities"] | null;
+            /** Trusted */
+            trusted?: boolean | null;
+            /** Pii Policy */
+            pii_policy?: ("off" | "mask" | "pseudonymise" | "block") | null;
+            /**
+             * Enabled
+             * @description false: out of every chat and model list
+             */
+            enabled?: boolean | null;
         };
         /**
          * MyLimits
@@ -7038,6 +7338,302 @@ export interface operations {
             };
         };
     };
+    create_model_api_v1_admin_models_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CatalogueModel"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Conflict with existing data */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    delete_model_api_v1_admin_models__name__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The model's name (the alias users pick) */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Conflict with existing data */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    update_model_api_v1_admin_models__name__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The model's name (the alias users pick) */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CatalogueModel"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Authenticated but not allowed (role, scope or suspended account) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Conflict with existing data */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        type: string;
+                        title: string;
+                        status: number;
+                        detail: string;
+                        instance?: string;
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
     list_roles_api_v1_admin_roles_get: {
         parameters: {
             query?: never;
@@ -11236,7 +11832,7 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description Unknown model */
+            /** @description Unknown model, or a file or knowledge base the caller may not read (`file_ids`, `knowledge_base_ids`) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -11298,7 +11894,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: empty, too many or too long texts, token arrays, other dimensions (OpenAI shape) */
+            /** @description Invalid input: empty, too many or too long texts, unreadable token ids, other dimensions (OpenAI shape) */
             400: {
                 headers: {
                     [name: string]: unknown;
