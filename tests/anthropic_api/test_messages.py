@@ -3,6 +3,7 @@ plain and streamed messages, tool use, token counting, and errors in Anthropic's
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import anthropic
@@ -11,6 +12,7 @@ import httpx2
 import pytest
 from sqlalchemy import select
 
+from parley.auth.permissions import Role
 from parley.models import UsageLog
 from tests.factories import signed_in_user
 from tests.plans.arrange import user_on_plan
@@ -23,6 +25,8 @@ WEATHER = {
 }
 TIME = {"name": "get_time", "input_schema": {"type": "object", "properties": {"zone": {"type": "string"}}}}
 HI = [{"role": "user", "content": "hi"}]
+# About 16 seconds of answer at the slow model's 25 tokens a second.
+LONG = " ".join(f"word{n}" for n in range(400))
 
 
 async def _key(client, app, **key_body) -> tuple[object, str]:
@@ -441,3 +445,38 @@ class TestErrors:
             "/v1/chat/completions", json={"model": "echo", "messages": HI}, headers=user.headers
         )
         assert refused.status_code == 429
+
+
+class TestRoutes:
+    async def test_other_methods_and_paths_answer_in_anthropics_shape(self, client, app):
+        _, key = await _key(client, app)
+        wrong_method = await client.get("/v1/messages", headers={"x-api-key": key})
+        _error(wrong_method, 405, "invalid_request_error")
+        unknown = await client.post("/v1/messages/batches", json={}, headers={"x-api-key": key})
+        assert "/v1/messages/batches" in _error(unknown, 404, "not_found_error")
+
+
+class TestSuspension:
+    async def test_suspending_the_user_stops_the_message_being_streamed(self, client, app, live_url):
+        admin = await signed_in_user(app, client, role=Role.ADMIN)
+        me, key = await _key(client, app)
+        body = {"model": "slow", "max_tokens": 1000, "stream": True, "messages": [{"role": "user", "content": LONG}]}
+        async with (
+            httpx.AsyncClient(base_url=live_url, timeout=10) as http,
+            http.stream("POST", "/v1/messages", json=body, headers={"x-api-key": key}) as response,
+        ):
+            assert response.status_code == 200
+            lines = response.aiter_lines()
+            texts = 0
+            while texts < 3:
+                texts += "text_delta" in await anext(lines)
+            suspended = await client.post(f"/api/v1/admin/users/{me.id}/suspend", headers=admin.headers)
+            assert suspended.status_code == 200, suspended.text
+            after: list[str] = []
+            async with asyncio.timeout(3):  # the whole answer would take about 15 more seconds
+                async for line in lines:
+                    after.append(line)
+        events = parse_events("\n".join(after))
+        assert sum(event.event == "content_block_delta" for event in events) <= 5
+        assert events[-1].event == "error" and events[-1].data["error"]["type"] == "permission_error"
+        assert "suspended" in events[-1].data["error"]["message"]

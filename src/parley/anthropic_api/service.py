@@ -173,7 +173,7 @@ class MessageStream:
             for call, block in self._call_blocks.items():
                 restorer = self._call_restorers.get(call)
                 if block == self._block and restorer is not None and (tail := restorer.flush()):
-                    out.append(self._json_delta(tail))
+                    out.append(self._json_delta(tail, block))
         out.append(_event("content_block_stop", {"type": "content_block_stop", "index": self._block}))
         self._block_kind = None
         return out
@@ -187,10 +187,10 @@ class MessageStream:
             + b"}}\n\n"
         )
 
-    def _json_delta(self, partial: str) -> bytes:
+    def _json_delta(self, partial: str, block: int) -> bytes:
         return (
             b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
-            + str(self._block).encode()
+            + str(block).encode()
             + b',"delta":{"type":"input_json_delta","partial_json":'
             + _quote(partial).encode()
             + b"}}\n\n"
@@ -239,7 +239,8 @@ class MessageStream:
         restorer = self._call_restorers[event.index]
         arguments = event.arguments if restorer is None else restorer.feed(event.arguments)
         if arguments:
-            out.append(self._json_delta(arguments))
+            # A provider interleaving its calls' pieces: each piece still goes to its own call's block.
+            out.append(self._json_delta(arguments, self._call_blocks[event.index]))
         return out
 
     async def events(self) -> AsyncGenerator[bytes, None]:
