@@ -304,3 +304,11 @@ class TestRemoteEmbedder:
         with pytest.raises(openai.BadRequestError) as caught:
             await remote_sdk.embeddings.create(model=REMOTE_MODEL, input="a", dimensions=3072)
         assert caught.value.body["param"] == "dimensions" and "at most 1024" in caught.value.body["message"]
+
+
+class TestAliasSetting:
+    def test_the_admin_sets_the_aliases_as_a_json_list(self, monkeypatch):
+        monkeypatch.setenv("PARLEY_EMBEDDINGS__ALIASES", '["house-embedder", "text-embedding-3-large"]')
+        assert Settings().embeddings.aliases == ["house-embedder", "text-embedding-3-large"]
+        monkeypatch.setenv("PARLEY_EMBEDDINGS__ALIASES", "[]")
+        assert Settings().embeddings.aliases == []
