@@ -19,6 +19,7 @@ const GroupsPage = lazyPage(() => import("./admin/GroupsPage"));
 const GroupPage = lazyPage(() => import("./admin/GroupPage"));
 const AnalyticsPage = lazyPage(() => import("./admin/AnalyticsPage"));
 const PlansPage = lazyPage(() => import("./admin/PlansPage"));
+const ModelsPage = lazyPage(() => import("./admin/ModelsPage"));
 const ProvisioningPage = lazyPage(() => import("./admin/ProvisioningPage"));
 const RolesPage = lazyPage(() => import("./admin/RolesPage"));
 const AuditPage = lazyPage(() => import("./admin/AuditPage"));
@@ -82,6 +83,7 @@ export function AppRoutes() {
         <Route path="/admin/roles" element={<AdminOnly permission="admin:roles"><RolesPage /></AdminOnly>} />
         <Route path="/admin/analytics" element={<AdminOnly permission="admin:analytics"><AnalyticsPage /></AdminOnly>} />
         <Route path="/admin/plans" element={<AdminOnly permission="admin:plans"><PlansPage /></AdminOnly>} />
+        <Route path="/admin/models" element={<AdminOnly permission="admin:models"><ModelsPage /></AdminOnly>} />
         <Route path="/admin/provisioning" element={<AdminOnly permission="admin:users"><ProvisioningPage /></AdminOnly>} />
         <Route path="/admin/audit" element={<AdminOnly permission="admin:audit"><AuditPage /></AdminOnly>} />
       </Route>

@@ -55,6 +55,8 @@ import type {
   MessagePage,
   ModelInfo,
   ModelList,
+  ModelCreate,
+  ModelUpdate,
   Plan,
   PlanRead,
   RoleDefinition,
@@ -691,6 +693,13 @@ export class ParleyClient {
     deletePlan: (name: string): Promise<void> => this.request("DELETE", `/api/v1/admin/plans/${encodeURIComponent(name)}`),
     /** Every configured model (the names plans and limits may list), whatever the admin's own plan allows. */
     models: (): Promise<CatalogueModel[]> => this.request("GET", "/api/v1/admin/models"),
+    /** Add a model to the catalogue: every replica serves it within seconds. */
+    createModel: (body: ModelCreate): Promise<CatalogueModel> => this.request("POST", "/api/v1/admin/models", { body }),
+    /** Change a model's fields (prices, fallbacks, capabilities…), or disable or enable it. */
+    updateModel: (name: string, body: ModelUpdate): Promise<CatalogueModel> =>
+      this.request("PATCH", `/api/v1/admin/models/${modelPath(name)}`, { body }),
+    /** Delete a model added at run time, or undo the changes to one of the models file. */
+    deleteModel: (name: string): Promise<void> => this.request("DELETE", `/api/v1/admin/models/${modelPath(name)}`),
     /** SCIM provisioning: on or off, the base URL for the identity provider, token age, the last provisioning call. */
     scim: (): Promise<ScimStatus> => this.request("GET", "/api/v1/admin/scim"),
     /** A new SCIM token (returned once); the previous admin-created token stops working. Needs a signed-in admin. */
@@ -746,4 +755,9 @@ function analyticsQuery(query: AnalyticsQuery): Record<string, string | undefine
 function isoDate(value: string | Date | undefined): string | undefined {
   if (value === undefined) return undefined;
   return value instanceof Date ? value.toISOString() : value;
+}
+
+/** A model's name in a URL path: it may hold slashes (`org/model`), which the route takes as they are. */
+function modelPath(name: string): string {
+  return name.split("/").map(encodeURIComponent).join("/");
 }

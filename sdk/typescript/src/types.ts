@@ -139,6 +139,11 @@ export type LimitOverrides = Schemas["LimitOverrides"];
 export type GroupLimits = Schemas["GroupLimits"];
 /** A configured model, as administrators see the catalogue. */
 export type CatalogueModel = Schemas["CatalogueModel"];
+/** A model to add to the catalogue at run time (unset fields take the catalogue's defaults; its key is named by
+ * `api_key_env`, never sent). */
+export type ModelCreate = Schemas["ModelCreate"];
+/** Fields of a model to change; those left out keep their value. `enabled: false` disables it. */
+export type ModelUpdate = Schemas["ModelUpdate"];
 
 // ---- roles ---------------------------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ export const ADMIN_SECTIONS = [
   { path: "/admin/groups", permission: "admin:groups", label: "admin.groupsTab" },
   { path: "/admin/roles", permission: "admin:roles", label: "admin.rolesTab" },
   { path: "/admin/plans", permission: "admin:plans", label: "admin.plansTab" },
+  { path: "/admin/models", permission: "admin:models", label: "admin.modelsTab" },
   { path: "/admin/analytics", permission: "admin:analytics", label: "admin.analyticsTab" },
   { path: "/admin/provisioning", permission: "admin:users", label: "admin.provisioningTab" },
   { path: "/admin/audit", permission: "admin:audit", label: "audit.tab" },
