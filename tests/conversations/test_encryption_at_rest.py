@@ -1,7 +1,7 @@
 """Encryption at rest (README, "Encryption at rest"): after a chat with a document, a renamed conversation, a
-summary and a feedback comment, each holding a canary word (the document too), none of them is anywhere in
-PostgreSQL's data directory (tables, indexes, WAL), in the file store or anywhere else under the data dir, while
-the user still reads every one of them and finds the conversation and the document by them.
+summary and a feedback comment, each holding a canary word (the document and its file name too), none of them is
+anywhere in PostgreSQL's data directory (tables, indexes, WAL), in the file store or anywhere else under the data
+dir, while the user still reads every one of them and finds the conversation and the document by them.
 
 The app runs on an embedded PostgreSQL of its own (a fresh data dir): the shared test database's WAL holds
 plaintext written by other tests, and rows written before encryption are meant to stay readable."""
@@ -31,7 +31,8 @@ FILLER = (
 
 def _canaries() -> dict[str, str]:
     tag = uuid.uuid4().hex[:10]
-    return {place: f"canary{place}{tag}" for place in ("message", "title", "summary", "document", "comment")}
+    places = ("message", "title", "summary", "document", "comment", "filename")
+    return {place: f"canary{place}{tag}" for place in places}
 
 
 def _files_holding(root: Path, needles: dict[str, str]) -> dict[str, list[str]]:
@@ -68,22 +69,23 @@ class TestNoWordOfTheUserAtRest:
         self, settings: Settings, tmp_path: Path
     ) -> None:
         canary = _canaries()
-        # File names are not sealed (README, "Encryption at rest"): this one shows the search below reads what the
-        # database wrote (it must be found there), so finding no canary means something.
-        control = f"controlfilename{uuid.uuid4().hex[:10]}"
         data_dir = tmp_path / "data"
         own = settings.model_copy(update={"database_url": None, "data_dir": data_dir})
         async with running_app(own) as app:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:
                 me = await signed_in_user(app, client)
+                # Email addresses are not sealed (README, "Encryption at rest"): the user's shows the search below
+                # reads what the database wrote (it must be found there), so finding no canary means something.
+                control = me.email
                 document = FILLER * 4 + f"The vault opens with the word {canary['document']} on Fridays. " + FILLER
                 upload = await client.post(
                     f"{CHAT}/upload",
-                    files={"file": (f"{control}.txt", document.encode(), "text/plain")},
+                    files={"file": (f"Vault {canary['filename']}.txt", document.encode(), "text/plain")},
                     headers=me.headers,
                 )
                 assert upload.status_code == 201, upload.text
+                assert upload.json()["filename"] == f"Vault {canary['filename']}.txt"
                 file_id = upload.json()["id"]
                 await _wait_ready(app, file_id)
 
@@ -126,6 +128,9 @@ class TestNoWordOfTheUserAtRest:
                 assert canary["message"] in question["content"]
                 assert canary["document"] in answer["content"] and canary["message"] in answer["content"]
                 assert any(canary["document"] in c["snippet"] for c in answer["citations"])
+                assert {c["filename"] for c in answer["citations"]} == {f"Vault {canary['filename']}.txt"}
+                listed_files = (await client.get("/api/v1/files", headers=me.headers)).json()
+                assert f"Vault {canary['filename']}.txt" in str(listed_files)
                 assert answer["feedback"]["comment"] == f"spot on {canary['comment']}"
                 async with app.state.database.session() as session:
                     stored = await session.get(Conversation, uuid.UUID(conversation_id))
@@ -151,6 +156,7 @@ class TestNoWordOfTheUserAtRest:
                         settings=keyword_only,
                     )
                 assert chunks and canary["document"] in chunks[0].text
+                assert chunks[0].filename == f"Vault {canary['filename']}.txt"
 
                 async with app.state.database.session() as session:
                     await session.execute(text("CHECKPOINT"))

@@ -14,7 +14,7 @@ from sqlalchemy import insert, select
 
 from parley.crypto import content as sealed
 from parley.crypto.seal_existing import seal_existing
-from parley.models import Conversation, Message
+from parley.models import Conversation, File, Message
 from tests.factories import TEST_CRYPTO_KEYS, signed_in_user
 
 
@@ -35,10 +35,33 @@ async def _plaintext_conversation(app, user_id: uuid.UUID) -> tuple[uuid.UUID, u
     return conversation_id, message_id
 
 
+async def _plaintext_file(app, user_id: uuid.UUID, name: str) -> uuid.UUID:
+    """An upload's row as a release before sealed file names stored it."""
+    file_id = uuid.uuid4()
+    async with app.state.database.session() as session:
+        await session.execute(
+            insert(File).values(
+                id=file_id,
+                user_id=user_id,
+                filename=name,
+                file_type="txt",
+                file_size=10,
+                storage_key=f"legacy/{file_id}",
+                status="ready",
+            )
+        )
+    return file_id
+
+
 class TestRowsFromBeforeEncryption:
     async def test_are_read_and_found_as_they_are_then_sealed_in_place(self, app, client) -> None:
         me = await signed_in_user(app, client)
         conversation_id, message_id = await _plaintext_conversation(app, me.id)
+        file_id = await _plaintext_file(app, me.id, "Heron census 2019.txt")
+
+        async def file_names() -> list[str]:
+            listed = (await client.get("/api/v1/files", headers=me.headers)).json()
+            return [item["filename"] for item in listed["items"]]
 
         async def shown() -> tuple[str, str]:
             detail = (await client.get(f"/api/v1/conversations/{conversation_id}", headers=me.headers)).json()
@@ -50,9 +73,10 @@ class TestRowsFromBeforeEncryption:
 
         assert await shown() == ("Legacy heron notes", "Where do the egrets nest?")
         assert await found("heron") and await found("egrets")
+        assert await file_names() == ["Heron census 2019.txt"]
 
         done = await seal_existing(app.state.database.engine, app.state.crypto, batch=1)
-        assert done.counts["messages"] >= 1 and done.counts["conversations"] >= 1
+        assert done.counts["messages"] >= 1 and done.counts["conversations"] >= 1 and done.counts["file names"] >= 1
 
         async with app.state.database.session() as session:
             stored = (
@@ -65,14 +89,17 @@ class TestRowsFromBeforeEncryption:
                     )
                 )
             ).one()
+            name = (await session.execute(select(File.filename, File.filename_sealed).where(File.id == file_id))).one()
         assert stored.content.startswith(sealed.MARKER) and "egrets" not in stored.content and stored.search_terms
         assert row.title == "" and row.title_sealed and row.summary.startswith(sealed.MARKER)
+        assert name.filename == "" and name.filename_sealed and b"Heron" not in name.filename_sealed
+        assert await file_names() == ["Heron census 2019.txt"]
         # Read and found as before, now through the seal and the blind index.
         assert await shown() == ("Legacy heron notes", "Where do the egrets nest?")
         assert await found("heron") and await found("egrets") and await found("egr")
         # A second run finds nothing left.
         again = await seal_existing(app.state.database.engine, app.state.crypto)
-        assert again.counts == {"messages": 0, "conversations": 0, "chunks": 0}
+        assert again.counts == {"messages": 0, "conversations": 0, "chunks": 0, "file names": 0}
 
 
 class TestSealingOffForARollingUpgrade:

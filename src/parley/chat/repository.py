@@ -89,13 +89,19 @@ def _seal(key: sealed.SealingKey | None, text: str, message_id: uuid.UUID) -> st
 def _sealed_citations(
     key: sealed.SealingKey | None, citations: list[dict[str, Any]] | None, message_id: uuid.UUID
 ) -> list[dict[str, Any]] | None:
-    """An answer's sources as stored: each excerpt (`snippet`, the document's words) sealed for its place."""
+    """An answer's sources as stored: each excerpt (`snippet`, the document's words) and its file's name sealed for
+    their place."""
     if key is None or not citations:
         return citations
     return [
-        {**item, "snippet": sealed.seal_with(key, item["snippet"], context=sealed.citation_context(message_id, n))}
-        if isinstance(item.get("snippet"), str) and item["snippet"]
-        else item
+        {
+            **item,
+            **{
+                field: sealed.seal_with(key, item[field], context=sealed.citation_context(message_id, n, field))
+                for field in sealed.SEALED_CITATION_FIELDS
+                if isinstance(item.get(field), str) and item[field]
+            },
+        }
         for n, item in enumerate(citations)
     ]
 

@@ -207,12 +207,28 @@ def conversation_context(column: str, conversation_id: uuid.UUID) -> str:
     return context_of("conversations", column, conversation_id)
 
 
-def citation_context(message_id: uuid.UUID, position: int) -> str:
-    return context_of("messages", f"citations.{position}.snippet", message_id)
+def citation_context(message_id: uuid.UUID, position: int, field: str = "snippet") -> str:
+    return context_of("messages", f"citations.{position}.{field}", message_id)
+
+
+# The fields of an answer's sources that hold the user's or a document's words, sealed in place.
+SEALED_CITATION_FIELDS = ("snippet", "filename")
 
 
 def chunk_context(chunk_id: uuid.UUID) -> str:
     return context_of("file_chunks", "text", chunk_id)
+
+
+def file_name_context(file_id: uuid.UUID) -> str:
+    return context_of("files", "filename", file_id)
+
+
+async def open_file_name(file_id: uuid.UUID, filename: str, sealed: bytes | None) -> str:
+    """A file's name from its two columns (statements that bypass the ORM): opened when sealed."""
+    if sealed is None:
+        return filename
+    key = await _required().key_by_id(key_id_of(sealed))
+    return key.open(sealed, context=file_name_context(file_id)).decode()
 
 
 # -- blind index of document chunks (retrieval's keyword arm) --------------------------------------------------

@@ -1,5 +1,6 @@
-"""Sealed columns of `Message` and `Conversation` opened where the ORM loads them, and a conversation's title and
-summary sealed where the ORM flushes them (`parley.crypto.content`).
+"""Sealed columns of `Message`, `Conversation`, `FileChunk` and `File` opened where the ORM loads them, and a
+conversation's title and summary, new chunks and a file's name sealed where the ORM flushes them
+(`parley.crypto.content`).
 
 Loads and flushes of an `AsyncSession` run in SQLAlchemy's greenlet, so a data key not in memory yet is awaited
 there (`open_text_in_greenlet`); objects then hold plaintext, and nothing of them is marked changed. Statements
@@ -16,13 +17,14 @@ from sqlalchemy.orm import Session, attributes
 
 from parley.crypto import content
 from parley.kit.languages import text_search_language
-from parley.models import Conversation, FileChunk, Message
+from parley.models import Conversation, File, FileChunk, Message
 
 # The title every conversation starts with: not the user's words, kept readable so `set_default_title` can tell
 # a conversation nobody titled yet.
 DEFAULT_TITLE = "New chat"
 _RESTORE = "parley.crypto.restore_plaintext"
 _RESTORE_CHUNKS = "parley.crypto.restore_chunks"
+_RESTORE_FILE_NAMES = "parley.crypto.restore_file_names"
 
 
 def _open_message(target: Message) -> None:
@@ -34,17 +36,22 @@ def _open_message(target: Message) -> None:
             attributes.set_committed_value(target, column, content.open_text_in_greenlet(value, context=context))
 
     citations = state.get("citations")
+    fields = content.SEALED_CITATION_FIELDS
     if isinstance(citations, list) and any(
-        isinstance(item, dict) and content.is_sealed(item.get("snippet")) for item in citations
+        isinstance(item, dict) and any(content.is_sealed(item.get(field)) for field in fields) for item in citations
     ):
         opened = [
             {
                 **item,
-                "snippet": content.open_text_in_greenlet(
-                    item["snippet"], context=content.citation_context(target.id, n)
-                ),
+                **{
+                    field: content.open_text_in_greenlet(
+                        item[field], context=content.citation_context(target.id, n, field)
+                    )
+                    for field in fields
+                    if content.is_sealed(item.get(field))
+                },
             }
-            if isinstance(item, dict) and content.is_sealed(item.get("snippet"))
+            if isinstance(item, dict)
             else item
             for n, item in enumerate(citations)
         ]
@@ -84,6 +91,41 @@ def _conversation_refreshed(target: Conversation, _context: Any, _attrs: Any) ->
     _open_conversation(target)
 
 
+def _open_file_name(target: File) -> None:
+    sealed = target.__dict__.get("filename_sealed")
+    if isinstance(sealed, bytes):
+        name = content.opening_key_in_greenlet(sealed).open(sealed, context=content.file_name_context(target.id))
+        attributes.set_committed_value(target, "filename", name.decode())
+
+
+@event.listens_for(File, "load")
+def _file_loaded(target: File, _context: Any) -> None:
+    _open_file_name(target)
+
+
+@event.listens_for(File, "refresh")
+def _file_refreshed(target: File, _context: Any, _attrs: Any) -> None:
+    _open_file_name(target)
+
+
+def _seal_file_names(session: Session) -> None:
+    """A file's name, new or renamed, sealed with its owner's key (`filename` then empty in the database)."""
+    if not content.sealing():
+        return
+    for target in [*session.new, *session.dirty]:
+        if not isinstance(target, File) or not target.filename:
+            continue
+        if target not in session.new and not attributes.get_history(target, "filename").has_changes():
+            continue
+        if target.id is None:  # bound into the sealed value: given now, not at the INSERT
+            target.id = uuid.uuid4()
+        name = target.filename
+        key = content.await_key_for(target.user_id)
+        target.filename_sealed = key.seal(name.encode(), context=content.file_name_context(target.id))
+        target.filename = ""
+        session.info.setdefault(_RESTORE_FILE_NAMES, []).append((target, name))
+
+
 @event.listens_for(FileChunk, "load")
 def _chunk_loaded(target: FileChunk, _context: Any) -> None:
     text = target.__dict__.get("text")
@@ -114,6 +156,7 @@ def _seal_conversations(session: Session, _context: Any, _instances: Any) -> Non
     if crypto is None:
         return
     _seal_new_chunks(session)
+    _seal_file_names(session)
     restore: list[tuple[Conversation, str, str | None]] = []
     for target in [*session.new, *session.dirty]:
         if not isinstance(target, Conversation):
@@ -144,6 +187,8 @@ def _seal_conversations(session: Session, _context: Any, _instances: Any) -> Non
 
 @event.listens_for(Session, "after_flush_postexec")
 def _restore_plaintext(session: Session, _context: Any) -> None:
+    for file, name in session.info.pop(_RESTORE_FILE_NAMES, ()):
+        attributes.set_committed_value(file, "filename", name)
     for chunk, text in session.info.pop(_RESTORE_CHUNKS, ()):
         attributes.set_committed_value(chunk, "text", text)
     for target, title, summary in session.info.pop(_RESTORE, ()):

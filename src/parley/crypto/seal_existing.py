@@ -1,7 +1,7 @@
 """`parley keys seal-existing`: seal the rows written before encryption at rest (README, "Encryption at rest").
 
-Messages (text, feedback comment), conversation titles and summaries, and document chunks that still hold
-plaintext are sealed with their owner's data key and given their blind-index tokens, in batches of `batch` rows,
+Messages (text, feedback comment), conversation titles and summaries, document chunks and file names that still
+hold plaintext are sealed with their owner's data key and given their blind-index tokens, in batches of `batch` rows,
 each batch its own short transaction (rows another transaction holds are skipped and taken by a later pass), so
 it runs beside a live deployment. An answer still being written is left to its writer, which seals its next
 checkpoint itself. Run it again until it reports nothing left; it is idempotent.
@@ -48,13 +48,22 @@ _CHUNKS = text(
 _UPDATE_CHUNK = text("UPDATE file_chunks SET text = :text, search_terms = :terms WHERE id = :id").bindparams(
     bindparam("terms", type_=ARRAY(LargeBinary()))
 )
+_FILES = text(
+    "SELECT id, user_id, filename FROM files WHERE filename_sealed IS NULL AND filename <> '' "
+    "ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED"
+)
+_UPDATE_FILE = text("UPDATE files SET filename = '', filename_sealed = :sealed WHERE id = :id").bindparams(
+    bindparam("sealed", type_=LargeBinary())
+)
 
 
 @dataclass
 class Sealed:
     """How many rows of each kind this run sealed."""
 
-    counts: dict[str, int] = field(default_factory=lambda: {"messages": 0, "conversations": 0, "chunks": 0})
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"messages": 0, "conversations": 0, "chunks": 0, "file names": 0}
+    )
 
     def __str__(self) -> str:
         return ", ".join(f"{n} {kind}" for kind, n in self.counts.items())
@@ -74,6 +83,8 @@ async def seal_existing(engine: AsyncEngine, crypto: Crypto, *, batch: int = 500
         sealed.counts["conversations"] += n
     while n := await _chunks(engine, crypto, batch):
         sealed.counts["chunks"] += n
+    while n := await _file_names(engine, crypto, batch):
+        sealed.counts["file names"] += n
     return sealed
 
 
@@ -131,4 +142,21 @@ async def _chunks(engine: AsyncEngine, crypto: Crypto, batch: int) -> int:
             sealed_text = content.seal_with(keys[row.user_id], row.text, context=content.chunk_context(row.id))
             terms = content.document_terms(index_key, row.text, row.language)
             await connection.execute(_UPDATE_CHUNK, {"id": row.id, "text": sealed_text, "terms": terms})
+        return len(rows)
+
+
+async def _file_names(engine: AsyncEngine, crypto: Crypto, batch: int) -> int:
+    async with engine.begin() as connection:
+        rows = (await connection.execute(_FILES, {"batch": batch})).all()
+        if not rows:
+            return 0
+        keys = await crypto.keys_for({row.user_id for row in rows})
+        values = [
+            {
+                "id": row.id,
+                "sealed": keys[row.user_id].seal(row.filename.encode(), context=content.file_name_context(row.id)),
+            }
+            for row in rows
+        ]
+        await connection.execute(_UPDATE_FILE, values)
         return len(rows)

@@ -61,7 +61,7 @@ scope_files AS (
        )
 ),
 visible_files AS MATERIALIZED (
-    SELECT f.id, f.filename, f.chunk_count FROM files f
+    SELECT f.id, f.filename, f.filename_sealed, f.chunk_count FROM files f
     WHERE f.status = 'ready'
       AND f.id IN (SELECT id FROM readable_files)
       AND (:everything OR f.id IN (SELECT id FROM scope_files))
@@ -162,8 +162,8 @@ fused AS (
     ORDER BY score DESC, best_rank, id
     LIMIT :top_k
 )
-SELECT ch.id AS chunk_id, ch.file_id, vf.filename, ch.chunk_index, ch.page, ch.sheet, ch.heading, ch.text,
-       ch.injection_flagged, ch.token_count, fused.score
+SELECT ch.id AS chunk_id, ch.file_id, vf.filename, vf.filename_sealed, ch.chunk_index, ch.page, ch.sheet,
+       ch.heading, ch.text, ch.injection_flagged, ch.token_count, fused.score
 FROM fused
 JOIN file_chunks ch ON ch.id = fused.id
 JOIN visible_files vf ON vf.id = ch.file_id
@@ -172,8 +172,8 @@ ORDER BY fused.score DESC, fused.best_rank, ch.id
 
 _FILE_CHUNKS = f"""
 WITH {VISIBLE_FILES_CTE}
-SELECT ch.id AS chunk_id, ch.file_id, vf.filename, ch.chunk_index, ch.page, ch.sheet, ch.heading, ch.text,
-       ch.injection_flagged, ch.token_count, 0.0 AS score
+SELECT ch.id AS chunk_id, ch.file_id, vf.filename, vf.filename_sealed, ch.chunk_index, ch.page, ch.sheet,
+       ch.heading, ch.text, ch.injection_flagged, ch.token_count, 0.0 AS score
 FROM file_chunks ch
 JOIN visible_files vf ON vf.id = ch.file_id
 WHERE ch.file_id = :file_id
@@ -188,7 +188,7 @@ SELECT EXISTS (SELECT 1 FROM visible_files WHERE id = :file_id)
 # Files of the scope the caller may read that are still being read (the chat waits for them, bounded).
 _PENDING_FILES = f"""
 WITH {VISIBLE_FILES_CTE.replace("f.status = 'ready'", "f.status IN ('pending', 'processing')")}
-SELECT f.filename FROM files f WHERE f.id IN (SELECT id FROM visible_files) ORDER BY f.filename
+SELECT f.id, f.filename, f.filename_sealed FROM files f WHERE f.id IN (SELECT id FROM visible_files)
 """  # noqa: S608 (constants only)
 
 PARAMETER_TYPES = (
@@ -293,6 +293,7 @@ async def file_chunks(session: AsyncSession, where: Filter, file_id: uuid.UUID) 
     return [dict(row) for row in rows.mappings()]
 
 
-async def pending_files(session: AsyncSession, where: Filter) -> list[str]:
+async def pending_files(session: AsyncSession, where: Filter) -> list[tuple[uuid.UUID, str, bytes | None]]:
+    """(id, filename, filename_sealed) of each file still being read."""
     statement = text(_PENDING_FILES).bindparams(*PARAMETER_TYPES)
-    return list(await session.scalars(statement, where.parameters()))
+    return [(row.id, row.filename, row.filename_sealed) for row in await session.execute(statement, where.parameters())]

@@ -125,6 +125,7 @@ def _chunk(row: dict[str, Any]) -> RetrievedChunk:
 async def _opened(row: dict[str, Any]) -> RetrievedChunk:
     """A chunk with its text opened (sealed with its file owner's data key, README "Encryption at rest")."""
     row["text"] = await sealed.open_text(row["text"], context=sealed.chunk_context(row["chunk_id"]))
+    row["filename"] = await sealed.open_file_name(row["file_id"], row["filename"], row["filename_sealed"])
     return _chunk(row)
 
 
@@ -198,10 +199,8 @@ async def pending_files(session: AsyncSession, *, user_id: uuid.UUID, role: str,
     """Names of the readable files in `scope` still waiting to be read (pending or processing)."""
     if scope.is_empty:
         return []
-    return await repository.pending_files(
-        session,
-        _filter(user_id, role, scope),
-    )
+    files = await repository.pending_files(session, _filter(user_id, role, scope))
+    return sorted([await sealed.open_file_name(file_id, name, name_sealed) for file_id, name, name_sealed in files])
 
 
 async def readable_file_chunks(
