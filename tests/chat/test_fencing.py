@@ -17,6 +17,7 @@ import httpx
 from prometheus_client import REGISTRY
 from sqlalchemy import update
 
+from parley.auth.permissions import Role
 from parley.chat import handover
 from parley.chat.runs import FENCED
 from parley.llm.providers.scripted import split_tokens
@@ -151,3 +152,34 @@ class TestAStalledWriterIsFencedOff:
         assert (stored.content, stored.finish_reason) == (text, "stop")
         assert billed == len(split_tokens(text))
         assert running == 0
+
+
+class TestATakenOverAnswerKeepsItsPolicyForPersonalData:
+    async def test_the_continuation_masks_what_the_users_limits_say_to_mask(self, replicas, session, monkeypatch):
+        """The user's limits say `mask` while the model (scripted: trusted) would send prompts as written; B
+        continues A's answer under the user's policy, not the model's: the model never sees the address."""
+        (app_a, url_a), (app_b, url_b) = replicas
+        email = "jane.roe@example.org"
+        async with httpx.AsyncClient(base_url=url_a, timeout=10) as via_a:
+            admin = await signed_in_user(app_a, via_a, role=Role.ADMIN)
+            me = await signed_in_user(app_a, via_a)
+            limited = await via_a.put(
+                f"/api/v1/admin/users/{me.id}/limits", json={"pii_policy": "mask"}, headers=admin.headers
+            )
+            assert limited.status_code == 200, limited.text
+            before = await _start(via_a, me.headers, f"Write to {email} today", model="quiet", events=1)
+        conversation_id = uuid.UUID(before[0].data["conversation_id"])
+        message_id = uuid.UUID(before[0].data["assistant_message_id"])
+
+        async with httpx.AsyncClient(base_url=url_b, timeout=40) as via_b:
+            headers = {**me.headers, "Last-Event-ID": before[-1].id}
+            async with via_b.stream("GET", f"{CHAT}/{conversation_id}/stream", headers=headers) as response:
+                assert response.status_code == 200
+                reading = asyncio.create_task(collect(response))
+                await _stall(app_a, monkeypatch, session, message_id)
+                assert await handover.take_over(app_b.state.chat_engine) == 0
+                after = await asyncio.wait_for(reading, timeout=30)
+
+        # The scripted model echoes the prompt it was given: B gave it the masked question.
+        assert answer_text(after) == "Write to <EMAIL> today"
+        assert next(e for e in after if e.event == "done").data["finish_reason"] == "stop"

@@ -29,6 +29,7 @@ from parley.llm.base import ChatRequest, Finish, GenerationParams, ProviderError
 from parley.llm.response_cache import CacheHit
 from parley.llm.router import ModelSwitch, Router
 from parley.metrics import instruments as metrics
+from parley.policy.privacy import PiiDecision
 from parley.privacy.redaction import StreamRestorer
 from parley.privacy.settings import PrivacySettings
 from parley.quotas.ledger import Ledger
@@ -422,6 +423,9 @@ class ChatEngine:
         router may switch to, for the user's plan (None: prompts go as written)."""
         plan = job.reservation.plan.plan if job.reservation is not None else None
         decision = self.privacy.decide_for(job.model, plan, self.router.registry)
+        continued = job.continuation
+        if plan is None and continued is not None and continued.pii_policy is not None:
+            decision = PiiDecision(continued.pii_policy, "plan")  # as the request decided, on the replica that died
         return await self.privacy.shield(
             decision, database=self.database, user_id=job.user_id, conversation_id=job.conversation_id
         )

@@ -61,6 +61,7 @@ from parley.db import after_commit_awaited
 from parley.errors import Conflict
 from parley.llm.base import ChatMessage, GenerationParams, Usage, unreported_usage
 from parley.metrics import instruments as metrics
+from parley.privacy.settings import PII_MODES, PiiMode
 from parley.quotas import service as quotas_service
 from parley.quotas.ledger import Hold, Ledger
 
@@ -95,6 +96,9 @@ class Continuation:
     model: str  # the model that wrote it (after any fallback)
     events: int  # events relayed before the hand-over (the next has id events + 1)
     hold: Hold | None  # the writer's hold on the user's quotas, ended when this answer settles
+    # The policy for personal data the request's plan set (groups and the user's override applied; None: the
+    # models' own), so the continuation's prompt is protected as the first writer's was.
+    pii_policy: PiiMode | None = None
 
     def prompt(self, messages: list[ChatMessage], *, provider: str) -> list[ChatMessage]:
         """The prompt of the continuation: the conversation, then the partial answer as the assistant's turn."""
@@ -151,6 +155,7 @@ def note(job: Generation) -> bytes:
             "grounded": job.grounded,
             "attachments": job.attachments.as_json(),
             "hold": hold,
+            "pii_policy": reservation.plan.plan.pii_policy if reservation is not None else None,
         },
         separators=(",", ":"),
     ).encode()
@@ -232,6 +237,7 @@ async def _continue(engine: ChatEngine, message_id: uuid.UUID, conversation_id: 
         model=model.config.name,
         events=len(relayed.events),
         hold=Hold(uuid.UUID(hold["id"]), user_id, tuple(uuid.UUID(g) for g in hold["groups"])) if hold else None,
+        pii_policy=noted.get("pii_policy") if noted.get("pii_policy") in PII_MODES else None,
     )
     engine.launch(
         Generation(
