@@ -100,6 +100,9 @@ describe("ModelsPage", () => {
     renderPage();
     const form = await screen.findByRole("form", { name: "Add model" });
     await userEvent.type(within(form).getByRole("textbox", { name: "Name" }), "mistral");
+    await userEvent.selectOptions(within(form).getByRole("combobox", { name: "Provider" }), "anthropic");
+    // the provider's own capabilities: Anthropic has no JSON schema output
+    expect(within(form).getByRole("checkbox", { name: "JSON schema" })).not.toBeChecked();
     await userEvent.selectOptions(within(form).getByRole("combobox", { name: "Provider" }), "openai");
     await userEvent.type(within(form).getByRole("textbox", { name: "API key variable" }), "MISTRAL_API_KEY");
     await userEvent.clear(within(form).getByRole("spinbutton", { name: "USD per 1k prompt tokens" }));

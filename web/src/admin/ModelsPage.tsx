@@ -8,6 +8,7 @@ import { Icon } from "../components/Icon";
 import { Notice } from "../components/Notice";
 import { PageHeader } from "../layout/PageHeader";
 import { AdminNav } from "./AdminNav";
+import "./ModelsPage.css";
 
 const PROVIDERS = ["openai", "anthropic", "bedrock", "local", "scripted"] as const;
 type Provider = (typeof PROVIDERS)[number];
@@ -31,6 +32,15 @@ interface Draft {
   fallbacks: string[];
   capabilities: Record<Capability, boolean>;
 }
+
+// Each provider's default capabilities (the server's `Capabilities.DEFAULTS`): a new model starts with its provider's.
+const PROVIDER_CAPABILITIES: Record<Provider, Record<Capability, boolean>> = {
+  openai: { tools: true, json_schema: true, vision: false, logprobs: true },
+  anthropic: { tools: true, json_schema: false, vision: false, logprobs: false },
+  bedrock: { tools: true, json_schema: false, vision: false, logprobs: false },
+  local: { tools: true, json_schema: true, vision: false, logprobs: false },
+  scripted: { tools: true, json_schema: true, vision: false, logprobs: false },
+};
 
 const EMPTY: Draft = {
   name: "",
@@ -206,7 +216,14 @@ export default function ModelsPage() {
           )}
           <label className="field">
             <span>{t("models.provider")}</span>
-            <select value={draft.provider} onChange={field("provider")}>
+            <select
+              value={draft.provider}
+              onChange={(event) => {
+                const provider = event.target.value as Provider;
+                // a new model takes its provider's capabilities; an edited one keeps what was set
+                setDraft((current) => ({ ...current, provider, ...(editing === null ? { capabilities: { ...PROVIDER_CAPABILITIES[provider] } } : {}) }));
+              }}
+            >
               {PROVIDERS.map((provider) => (
                 <option key={provider} value={provider}>
                   {provider}
@@ -226,7 +243,7 @@ export default function ModelsPage() {
             <span>{t("models.baseUrl")}</span>
             <input type="url" maxLength={2000} value={draft.base_url} onChange={field("base_url")} autoComplete="off" />
           </label>
-          <div className="field">
+          <div className="field field-wide">
             <label className="field">
               <span>{t("models.keyVariable")}</span>
               <input pattern={KEY_VARIABLE_PATTERN} aria-describedby="model-key-rule" value={draft.api_key_env} onChange={field("api_key_env")} autoComplete="off" />
@@ -249,7 +266,7 @@ export default function ModelsPage() {
             <span>{t("models.priceOut")}</span>
             <input type="number" min={0} step="any" value={draft.price_per_1k_output} onChange={field("price_per_1k_output")} />
           </label>
-          <fieldset className="field">
+          <fieldset className="model-choices">
             <legend>{t("models.capabilities")}</legend>
             {CAPABILITIES.map((capability) => (
               <label key={capability} className="checkbox-field">
@@ -262,7 +279,7 @@ export default function ModelsPage() {
               </label>
             ))}
           </fieldset>
-          <fieldset className="field">
+          <fieldset className="model-choices">
             <legend>{t("models.fallbacks")}</legend>
             {others.length === 0 && <p className="muted small-text">{t("models.noFallbacks")}</p>}
             {others.map((model) => (
