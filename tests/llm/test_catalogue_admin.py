@@ -116,7 +116,7 @@ class TestAdd:
 
 
 class TestEdit:
-    async def test_a_file_model_edited_then_its_changes_undone(self, admin_client, session):
+    async def test_a_file_model_edited_then_its_changes_undone(self, app, admin_client, session):
         patched = await admin_client.patch(
             f"{MODELS}/cheap",
             json={"price_per_1k_input": "2.5", "fallbacks": ["echo"], "capabilities": {"tools": False}},
@@ -127,7 +127,7 @@ class TestEdit:
         assert listed["capabilities"]["tools"] is False and listed["edited"] is True and listed["source"] == "file"
         # The file's other fields still apply.
         assert listed["provider"] == "scripted"
-        served = admin_client._transport.app.state.models.config("cheap")  # type: ignore[attr-defined]
+        served = app.state.models.config("cheap")
         assert served.price_per_1k_input == 2.5 and served.lacks(["tools"]) == ["tools"]
         assert (await admin_client.delete(f"{MODELS}/cheap")).status_code == 204
         listed = _listed(await admin_client.get(MODELS))["cheap"]
@@ -188,7 +188,7 @@ class TestDelete:
 
 
 class TestSecrets:
-    async def test_the_key_is_read_from_the_environment_and_never_shown(self, admin_client, session, monkeypatch):
+    async def test_the_key_is_read_from_the_environment_and_never_shown(self, app, admin_client, session, monkeypatch):
         secret = "sk-catalogue-test-0123456789"
         monkeypatch.setenv("CATALOGUE_TEST_API_KEY", secret)
         created = await admin_client.post(
@@ -205,7 +205,7 @@ class TestSecrets:
         assert created.json()["api_key_set"] is True and created.json()["api_key_env"] == "CATALOGUE_TEST_API_KEY"
         listed = await admin_client.get(MODELS)
         assert secret not in created.text and secret not in listed.text
-        served = admin_client._transport.app.state.models.config("remote")  # type: ignore[attr-defined]
+        served = app.state.models.config("remote")
         assert served.api_key.get_secret_value() == secret
         details = [str(d) for d in await session.scalars(select(AuditEvent.details))]
         assert details and not [d for d in details if secret in d]

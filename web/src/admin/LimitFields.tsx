@@ -108,14 +108,15 @@ export function LimitValue({ limit, value }: { limit: LimitKey; value: number | 
   return <>{isMoney(limit) ? formatCost(value) : formatNumber(value)}</>;
 }
 
-/** The configured models' names (an admin route: whatever the admin's own plan allows); empty until loaded. */
+/** The configured models' names (an admin route: whatever the admin's own plan allows), disabled ones left out (the
+ * server refuses a plan naming one); empty until loaded. */
 export function useCatalogue(): string[] {
   const [names, setNames] = useState<string[]>([]);
   useEffect(() => {
     let cancelled = false;
     api.admin
       .models()
-      .then((models) => !cancelled && setNames(models.map((model) => model.name)))
+      .then((models) => !cancelled && setNames(models.filter((model) => model.enabled !== false).map((model) => model.name)))
       .catch(() => undefined);
     return () => {
       cancelled = true;
