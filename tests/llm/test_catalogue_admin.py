@@ -139,6 +139,11 @@ class TestEdit:
         )
         assert actions == ["model.update", "model.delete"]
 
+    async def test_an_empty_edit_changes_nothing(self, admin_client, session):
+        unchanged = await admin_client.patch(f"{MODELS}/slow", json={"enabled": True})
+        assert unchanged.status_code == 200 and unchanged.json()["edited"] is False
+        assert (await session.scalars(select(AuditEvent).where(AuditEvent.target_id == "slow"))).first() is None
+
     async def test_a_missing_model_is_404(self, admin_client):
         assert_problem(await admin_client.patch(f"{MODELS}/nowhere", json={"label": "x"}), 404)
         assert_problem(await admin_client.delete(f"{MODELS}/nowhere"), 404)

@@ -207,6 +207,8 @@ async def update(
     enabled = changes.pop("enabled", current.enabled)
     if enabled is None:
         raise Unprocessable("enabled: must be true or false", param="enabled")
+    if not changes and enabled == current.enabled:
+        return current  # nothing to store, nothing to audit
     stored = dict(row.config) if row is not None else {}
     stored.update(changes)
     _check_key_variable(changes.get("api_key_env"), seed)
