@@ -1,7 +1,8 @@
 """Encryption at rest (README, "Encryption at rest"): after a chat with a document, a renamed conversation, a
-summary and a feedback comment, each holding a canary word (the document and its file name too), none of them is
-anywhere in PostgreSQL's data directory (tables, indexes, WAL), in the file store or anywhere else under the data
-dir, while the user still reads every one of them and finds the conversation and the document by them.
+summary, a feedback comment and a knowledge base's name and description, each holding a canary word (the document
+and its file name too), none of them is anywhere in PostgreSQL's data directory (tables, indexes, WAL), in the file
+store or anywhere else under the data dir, while the user still reads every one of them and finds the conversation
+and the document by them.
 
 The app runs on an embedded PostgreSQL of its own (a fresh data dir): the shared test database's WAL holds
 plaintext written by other tests, and rows written before encryption are meant to stay readable."""
@@ -31,7 +32,7 @@ FILLER = (
 
 def _canaries() -> dict[str, str]:
     tag = uuid.uuid4().hex[:10]
-    places = ("message", "title", "summary", "document", "comment", "filename")
+    places = ("message", "title", "summary", "document", "comment", "filename", "kbname", "kbdescription")
     return {place: f"canary{place}{tag}" for place in places}
 
 
@@ -88,6 +89,17 @@ class TestNoWordOfTheUserAtRest:
                 assert upload.json()["filename"] == f"Vault {canary['filename']}.txt"
                 file_id = upload.json()["id"]
                 await _wait_ready(app, file_id)
+                made = await client.post(
+                    "/api/v1/knowledge-bases",
+                    json={"name": f"Vault {canary['kbname']}", "description": f"About {canary['kbdescription']}"},
+                    headers=me.headers,
+                )
+                assert made.status_code == 201, made.text
+                kb_id = made.json()["id"]
+                added = await client.post(
+                    f"/api/v1/knowledge-bases/{kb_id}/files", json={"file_id": file_id}, headers=me.headers
+                )
+                assert added.status_code in (200, 201), added.text
 
                 # show-prompt answers with the prompt it saw: the answer holds the message and the excerpt.
                 answered = await client.post(
@@ -131,6 +143,13 @@ class TestNoWordOfTheUserAtRest:
                 assert {c["filename"] for c in answer["citations"]} == {f"Vault {canary['filename']}.txt"}
                 listed_files = (await client.get("/api/v1/files", headers=me.headers)).json()
                 assert f"Vault {canary['filename']}.txt" in str(listed_files)
+                kb = (await client.get(f"/api/v1/knowledge-bases/{kb_id}", headers=me.headers)).json()
+                assert (kb["name"], kb["description"]) == (
+                    f"Vault {canary['kbname']}",
+                    f"About {canary['kbdescription']}",
+                )
+                kb_files = (await client.get(f"/api/v1/knowledge-bases/{kb_id}/files", headers=me.headers)).json()
+                assert f"Vault {canary['filename']}.txt" in str(kb_files)
                 assert answer["feedback"]["comment"] == f"spot on {canary['comment']}"
                 async with app.state.database.session() as session:
                     stored = await session.get(Conversation, uuid.UUID(conversation_id))

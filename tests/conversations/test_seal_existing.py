@@ -14,7 +14,7 @@ from sqlalchemy import insert, select
 
 from parley.crypto import content as sealed
 from parley.crypto.seal_existing import seal_existing
-from parley.models import Conversation, File, Message
+from parley.models import Conversation, File, KnowledgeBase, Message
 from tests.factories import TEST_CRYPTO_KEYS, signed_in_user
 
 
@@ -53,11 +53,28 @@ async def _plaintext_file(app, user_id: uuid.UUID, name: str) -> uuid.UUID:
     return file_id
 
 
+async def _plaintext_knowledge_base(app, owner_id: uuid.UUID) -> uuid.UUID:
+    """A knowledge base as a release before sealed names stored it."""
+    kb_id = uuid.uuid4()
+    async with app.state.database.session() as session:
+        await session.execute(
+            insert(KnowledgeBase).values(
+                id=kb_id, owner_id=owner_id, name="Heron colonies", description="Counts by the estuary."
+            )
+        )
+    return kb_id
+
+
 class TestRowsFromBeforeEncryption:
     async def test_are_read_and_found_as_they_are_then_sealed_in_place(self, app, client) -> None:
         me = await signed_in_user(app, client)
         conversation_id, message_id = await _plaintext_conversation(app, me.id)
         file_id = await _plaintext_file(app, me.id, "Heron census 2019.txt")
+        kb_id = await _plaintext_knowledge_base(app, me.id)
+
+        async def kb_shown() -> tuple[str, str]:
+            kb = (await client.get(f"/api/v1/knowledge-bases/{kb_id}", headers=me.headers)).json()
+            return kb["name"], kb["description"]
 
         async def file_names() -> list[str]:
             listed = (await client.get("/api/v1/files", headers=me.headers)).json()
@@ -74,6 +91,7 @@ class TestRowsFromBeforeEncryption:
         assert await shown() == ("Legacy heron notes", "Where do the egrets nest?")
         assert await found("heron") and await found("egrets")
         assert await file_names() == ["Heron census 2019.txt"]
+        assert await kb_shown() == ("Heron colonies", "Counts by the estuary.")
 
         done = await seal_existing(app.state.database.engine, app.state.crypto, batch=1)
         assert done.counts["messages"] >= 1 and done.counts["conversations"] >= 1 and done.counts["file names"] >= 1
@@ -94,12 +112,25 @@ class TestRowsFromBeforeEncryption:
         assert row.title == "" and row.title_sealed and row.summary.startswith(sealed.MARKER)
         assert name.filename == "" and name.filename_sealed and b"Heron" not in name.filename_sealed
         assert await file_names() == ["Heron census 2019.txt"]
+        assert done.counts["knowledge bases"] >= 1
+        async with app.state.database.session() as session:
+            kb_row = (
+                await session.execute(
+                    select(
+                        KnowledgeBase.__table__.c.name,
+                        KnowledgeBase.__table__.c.name_sealed,
+                        KnowledgeBase.__table__.c.description,
+                    ).where(KnowledgeBase.__table__.c.id == kb_id)
+                )
+            ).one()
+        assert kb_row.name == "" and kb_row.name_sealed and kb_row.description.startswith(sealed.MARKER)
+        assert await kb_shown() == ("Heron colonies", "Counts by the estuary.")
         # Read and found as before, now through the seal and the blind index.
         assert await shown() == ("Legacy heron notes", "Where do the egrets nest?")
         assert await found("heron") and await found("egrets") and await found("egr")
         # A second run finds nothing left.
         again = await seal_existing(app.state.database.engine, app.state.crypto)
-        assert again.counts == {"messages": 0, "conversations": 0, "chunks": 0, "file names": 0}
+        assert again.counts == {"messages": 0, "conversations": 0, "chunks": 0, "file names": 0, "knowledge bases": 0}
 
 
 class TestSealingOffForARollingUpgrade:

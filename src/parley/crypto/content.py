@@ -220,7 +220,7 @@ def chunk_context(chunk_id: uuid.UUID) -> str:
 
 
 def file_name_context(file_id: uuid.UUID) -> str:
-    return context_of("files", "filename", file_id)
+    return context_of("files", "filename", file_id)  # as `orm_content` seals it
 
 
 async def open_file_name(file_id: uuid.UUID, filename: str, sealed: bytes | None) -> str:

@@ -1,6 +1,6 @@
-"""Sealed columns of `Message`, `Conversation`, `FileChunk` and `File` opened where the ORM loads them, and a
-conversation's title and summary, new chunks and a file's name sealed where the ORM flushes them
-(`parley.crypto.content`).
+"""Sealed columns of `Message`, `Conversation`, `FileChunk`, `File` and `KnowledgeBase` opened where the ORM loads
+them, and a conversation's title and summary, new chunks, a file's name and a knowledge base's name and description
+sealed where the ORM flushes them (`parley.crypto.content`).
 
 Loads and flushes of an `AsyncSession` run in SQLAlchemy's greenlet, so a data key not in memory yet is awaited
 there (`open_text_in_greenlet`); objects then hold plaintext, and nothing of them is marked changed. Statements
@@ -10,6 +10,7 @@ that bypass the ORM (the chat's history as JSON, multi-row inserts, checkpoints)
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
@@ -17,14 +18,14 @@ from sqlalchemy.orm import Session, attributes
 
 from parley.crypto import content
 from parley.kit.languages import text_search_language
-from parley.models import Conversation, File, FileChunk, Message
+from parley.models import Conversation, File, FileChunk, KnowledgeBase, Message
 
 # The title every conversation starts with: not the user's words, kept readable so `set_default_title` can tell
 # a conversation nobody titled yet.
 DEFAULT_TITLE = "New chat"
 _RESTORE = "parley.crypto.restore_plaintext"
 _RESTORE_CHUNKS = "parley.crypto.restore_chunks"
-_RESTORE_FILE_NAMES = "parley.crypto.restore_file_names"
+_RESTORE_NAMES = "parley.crypto.restore_names"
 
 
 def _open_message(target: Message) -> None:
@@ -91,39 +92,77 @@ def _conversation_refreshed(target: Conversation, _context: Any, _attrs: Any) ->
     _open_conversation(target)
 
 
-def _open_file_name(target: File) -> None:
-    sealed = target.__dict__.get("filename_sealed")
-    if isinstance(sealed, bytes):
-        name = content.opening_key_in_greenlet(sealed).open(sealed, context=content.file_name_context(target.id))
-        attributes.set_committed_value(target, "filename", name.decode())
+@dataclass(frozen=True)
+class _SealedName:
+    """A short text column sealed into a bytea twin (the column then holds an empty string): names, which must
+    keep their column's length limit. `owner`: the attribute naming whose data key seals it."""
+
+    model: type[Any]
+    column: str
+    sealed: str
+    owner: str
+
+    def context(self, row_id: uuid.UUID) -> str:
+        return content.context_of(self.model.__tablename__, self.column, row_id)
 
 
-@event.listens_for(File, "load")
-def _file_loaded(target: File, _context: Any) -> None:
-    _open_file_name(target)
+_SEALED_NAMES = (
+    _SealedName(File, "filename", "filename_sealed", "user_id"),
+    _SealedName(KnowledgeBase, "name", "name_sealed", "owner_id"),
+)
+# Longer texts sealed in place behind the marker (`content.seal_with`), with the same owners.
+_SEALED_TEXTS = ((KnowledgeBase, "description", "owner_id"),)
 
 
-@event.listens_for(File, "refresh")
-def _file_refreshed(target: File, _context: Any, _attrs: Any) -> None:
-    _open_file_name(target)
+def _open_names(target: Any) -> None:
+    state = target.__dict__
+    for spec in _SEALED_NAMES:
+        if isinstance(target, spec.model) and isinstance(sealed := state.get(spec.sealed), bytes):
+            opened = content.opening_key_in_greenlet(sealed).open(sealed, context=spec.context(target.id))
+            attributes.set_committed_value(target, spec.column, opened.decode())
+    for model, column, _ in _SEALED_TEXTS:
+        if isinstance(target, model) and content.is_sealed(value := state.get(column)):
+            opened_text = content.open_text_in_greenlet(
+                value, context=content.context_of(model.__tablename__, column, target.id)
+            )
+            attributes.set_committed_value(target, column, opened_text)
 
 
-def _seal_file_names(session: Session) -> None:
-    """A file's name, new or renamed, sealed with its owner's key (`filename` then empty in the database)."""
+for _model in {spec.model for spec in _SEALED_NAMES}:
+    event.listen(_model, "load", lambda target, _context: _open_names(target))
+    event.listen(_model, "refresh", lambda target, _context, _attrs: _open_names(target))
+
+
+def _seal_names(session: Session) -> None:
+    """Names and descriptions, new or changed, sealed with their owner's key (see `_SEALED_NAMES`)."""
     if not content.sealing():
         return
     for target in [*session.new, *session.dirty]:
-        if not isinstance(target, File) or not target.filename:
-            continue
-        if target not in session.new and not attributes.get_history(target, "filename").has_changes():
-            continue
-        if target.id is None:  # bound into the sealed value: given now, not at the INSERT
-            target.id = uuid.uuid4()
-        name = target.filename
-        key = content.await_key_for(target.user_id)
-        target.filename_sealed = key.seal(name.encode(), context=content.file_name_context(target.id))
-        target.filename = ""
-        session.info.setdefault(_RESTORE_FILE_NAMES, []).append((target, name))
+        new = target in session.new
+        for spec in _SEALED_NAMES:
+            if not isinstance(target, spec.model) or not (name := getattr(target, spec.column)):
+                continue
+            if not new and not attributes.get_history(target, spec.column).has_changes():
+                continue
+            if target.id is None:  # bound into the sealed value: given now, not at the INSERT
+                target.id = uuid.uuid4()
+            key = content.await_key_for(getattr(target, spec.owner))
+            setattr(target, spec.sealed, key.seal(name.encode(), context=spec.context(target.id)))
+            setattr(target, spec.column, "")
+            session.info.setdefault(_RESTORE_NAMES, []).append((target, spec.column, name))
+        for model, column, owner in _SEALED_TEXTS:
+            value = getattr(target, column, None) if isinstance(target, model) else None
+            if not value or content.is_sealed(value):
+                continue
+            if not new and not attributes.get_history(target, column).has_changes():
+                continue
+            if target.id is None:
+                target.id = uuid.uuid4()
+            place = content.context_of(model.__tablename__, column, target.id)
+            setattr(
+                target, column, content.seal_with(content.await_key_for(getattr(target, owner)), value, context=place)
+            )
+            session.info.setdefault(_RESTORE_NAMES, []).append((target, column, value))
 
 
 @event.listens_for(FileChunk, "load")
@@ -156,7 +195,7 @@ def _seal_conversations(session: Session, _context: Any, _instances: Any) -> Non
     if crypto is None:
         return
     _seal_new_chunks(session)
-    _seal_file_names(session)
+    _seal_names(session)
     restore: list[tuple[Conversation, str, str | None]] = []
     for target in [*session.new, *session.dirty]:
         if not isinstance(target, Conversation):
@@ -187,8 +226,8 @@ def _seal_conversations(session: Session, _context: Any, _instances: Any) -> Non
 
 @event.listens_for(Session, "after_flush_postexec")
 def _restore_plaintext(session: Session, _context: Any) -> None:
-    for file, name in session.info.pop(_RESTORE_FILE_NAMES, ()):
-        attributes.set_committed_value(file, "filename", name)
+    for target, column, value in session.info.pop(_RESTORE_NAMES, ()):
+        attributes.set_committed_value(target, column, value)
     for chunk, text in session.info.pop(_RESTORE_CHUNKS, ()):
         attributes.set_committed_value(chunk, "text", text)
     for target, title, summary in session.info.pop(_RESTORE, ()):

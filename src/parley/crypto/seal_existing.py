@@ -1,10 +1,11 @@
 """`parley keys seal-existing`: seal the rows written before encryption at rest (README, "Encryption at rest").
 
-Messages (text, feedback comment), conversation titles and summaries, document chunks and file names that still
-hold plaintext are sealed with their owner's data key and given their blind-index tokens, in batches of `batch` rows,
-each batch its own short transaction (rows another transaction holds are skipped and taken by a later pass), so
-it runs beside a live deployment. An answer still being written is left to its writer, which seals its next
-checkpoint itself. Run it again until it reports nothing left; it is idempotent.
+Messages (text, feedback comment), conversation titles and summaries, document chunks, file names and knowledge
+bases' names and descriptions that still hold plaintext are sealed with their owner's data key and given their
+blind-index tokens, in batches of `batch` rows, each batch its own short transaction (rows another transaction
+holds are skipped and taken by a later pass), so it runs beside a live deployment. An answer still being written
+is left to its writer, which seals its next checkpoint itself. Run it again until it reports nothing left; it is
+idempotent.
 """
 
 from __future__ import annotations
@@ -55,6 +56,15 @@ _FILES = text(
 _UPDATE_FILE = text("UPDATE files SET filename = '', filename_sealed = :sealed WHERE id = :id").bindparams(
     bindparam("sealed", type_=LargeBinary())
 )
+_KNOWLEDGE_BASES = text(
+    "SELECT id, owner_id, name, description FROM knowledge_bases "
+    "WHERE (name_sealed IS NULL AND name <> '') OR (description <> '' AND NOT starts_with(description, :marker)) "
+    "ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED"
+)
+_UPDATE_KNOWLEDGE_BASE = text(
+    "UPDATE knowledge_bases SET name = :name, name_sealed = COALESCE(:sealed, name_sealed), "
+    "description = :description WHERE id = :id"
+).bindparams(bindparam("sealed", type_=LargeBinary()))
 
 
 @dataclass
@@ -62,7 +72,7 @@ class Sealed:
     """How many rows of each kind this run sealed."""
 
     counts: dict[str, int] = field(
-        default_factory=lambda: {"messages": 0, "conversations": 0, "chunks": 0, "file names": 0}
+        default_factory=lambda: {"messages": 0, "conversations": 0, "chunks": 0, "file names": 0, "knowledge bases": 0}
     )
 
     def __str__(self) -> str:
@@ -85,6 +95,8 @@ async def seal_existing(engine: AsyncEngine, crypto: Crypto, *, batch: int = 500
         sealed.counts["chunks"] += n
     while n := await _file_names(engine, crypto, batch):
         sealed.counts["file names"] += n
+    while n := await _knowledge_bases(engine, crypto, batch):
+        sealed.counts["knowledge bases"] += n
     return sealed
 
 
@@ -159,4 +171,25 @@ async def _file_names(engine: AsyncEngine, crypto: Crypto, batch: int) -> int:
             for row in rows
         ]
         await connection.execute(_UPDATE_FILE, values)
+        return len(rows)
+
+
+async def _knowledge_bases(engine: AsyncEngine, crypto: Crypto, batch: int) -> int:
+    async with engine.begin() as connection:
+        rows = (await connection.execute(_KNOWLEDGE_BASES, {"batch": batch, "marker": content.MARKER})).all()
+        if not rows:
+            return 0
+        keys = await crypto.keys_for({row.owner_id for row in rows})
+        values: list[dict[str, Any]] = []
+        for row in rows:
+            key, name, sealed_name = keys[row.owner_id], row.name, None
+            if name:
+                sealed_name = key.seal(name.encode(), context=content.context_of("knowledge_bases", "name", row.id))
+                name = ""
+            description = row.description
+            if description and not content.is_sealed(description):
+                place = content.context_of("knowledge_bases", "description", row.id)
+                description = content.seal_with(key, description, context=place)
+            values.append({"id": row.id, "name": name, "sealed": sealed_name, "description": description})
+        await connection.execute(_UPDATE_KNOWLEDGE_BASE, values)
         return len(rows)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from parley.models.base import Base, Timestamps, UUIDPrimaryKey
@@ -14,7 +14,10 @@ class KnowledgeBase(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "knowledge_bases"
 
     owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # Sealed at rest (README, "Encryption at rest") with the owner's data key: the name in `name_sealed` (`name`
+    # then empty in the database), the description in place; loaded objects hold them opened.
     name: Mapped[str] = mapped_column(String(200))
+    name_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     description: Mapped[str] = mapped_column(Text, server_default="")
 
     # Multi-region: the region whose deployment stored it (`PARLEY_REGION`; None: single region).
