@@ -277,7 +277,7 @@ class TestCapabilities:
     @pytest.mark.parametrize(
         ("extra", "param"),
         [
-            ({"n": 2}, "n"),
+            ({"n": 9}, "n"),
             ({"logprobs": True}, "logprobs"),
             ({"functions": [{"name": "f", "parameters": {}}]}, "functions"),
             ({"tool_choice": {"type": "function", "function": {"name": "nope"}}, "tools": [WEATHER]}, "tool_choice"),

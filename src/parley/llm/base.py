@@ -76,6 +76,10 @@ class GenerationParams:
     # Token id (as a string, as OpenAI's API keys it) → bias from -100 to 100.
     logit_bias: Mapping[str, float] | None = None
     response_format: ResponseFormat | None = None
+    # Return each generated token's log probability (`TextDelta.logprobs`), with the `top_logprobs` likeliest
+    # alternatives at each position (0 to 20).
+    logprobs: bool = False
+    top_logprobs: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,9 @@ class ChatRequest:
     tool_choice: ToolChoice | None = None
     # False: at most one call per answer; None: the provider's default.
     parallel_tool_calls: bool | None = None
+    # Independent answers to generate for this prompt (Chat Completions' `n`): the /v1 service runs one
+    # generation per choice; a provider always receives requests of one choice.
+    choices: int = 1
 
     def needs(self) -> frozenset[Capability]:
         """The capabilities a model must have to answer this request (README, "Function calling")."""
@@ -96,6 +103,8 @@ class ChatRequest:
         if self.params.response_format is not None:
             # Structured output, whether a schema or any JSON object: one capability.
             needed.add("json_schema")
+        if self.params.logprobs:
+            needed.add("logprobs")
         return frozenset(needed)
 
     def sampling_options(self) -> tuple[str, ...]:
@@ -133,10 +142,22 @@ def unreported_usage(*, prompt_tokens: int, generated_tokens: int) -> Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """A generated token's log probability, with the likeliest alternatives at its position (`top`: token and
+    log probability, likeliest first), as Chat Completions' `logprobs.content[]` carries it."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class TextDelta:
-    """A piece of the answer, in order."""
+    """A piece of the answer, in order; with `logprobs` when the request asked for them (one per token the
+    piece holds)."""
 
     text: str
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

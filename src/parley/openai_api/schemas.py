@@ -2,11 +2,16 @@
 
 What Parley does with each Chat Completions parameter (README, "Function calling and structured output"):
 - passed to the model: `tools`, `tool_choice`, `parallel_tool_calls`, `response_format`, `seed`,
-  `presence_penalty`, `frequency_penalty`, `logit_bias`, besides the sampling and length options; a model that
-  cannot take one is refused with a 400 naming it (`llm.router.unfit`);
-- refused with a 400 naming the parameter, because Parley cannot honour it yet: `n` > 1, `logprobs: true` /
-  `top_logprobs`, `image_url` and other non-text content parts, `audio` / `modalities` other than text,
-  `prediction`, `web_search_options`, the legacy `functions` / `function_call` (send `tools`);
+  `presence_penalty`, `frequency_penalty`, `logit_bias`, `logprobs` / `top_logprobs`, besides the sampling and
+  length options; a model that cannot take one is refused with a 400 naming it (`llm.router.unfit`: Anthropic
+  and Bedrock take no `seed`, penalties or `logit_bias`; a model whose capabilities lack `logprobs` takes no
+  `logprobs`); `top_logprobs` without `logprobs: true` is a 400 naming it;
+- `n` (1 to 8): each choice is a generation of its own, run concurrently (one provider call per choice, even
+  to an OpenAI-compatible upstream), streamed interleaved with each chunk's choice `index`; `usage` sums them,
+  the prompt counted once per choice;
+- refused with a 400 naming the parameter, because Parley cannot honour it yet: `image_url` and other non-text
+  content parts, `audio` / `modalities` other than text, `prediction`, `web_search_options`, the legacy
+  `functions` / `function_call` (send `tools`);
 - deliberately ignored (`IGNORED_PARAMETERS`): `user`, `metadata`, `store`, `service_tier`, `safety_identifier`,
   `prompt_cache_key`, `reasoning_effort`, `verbosity`; and, as other compatible servers do, any option Parley
   does not know, so that clients sending vendor extensions work unchanged.
@@ -43,6 +48,9 @@ _NAME = r"^[A-Za-z0-9_-]{1,64}$"
 # As many as the web chat takes on one message.
 MAX_FILE_IDS = 20
 MAX_KNOWLEDGE_BASE_IDS = 10
+# `n`: each choice is a generation of its own, counted against the caller's quotas; OpenAI allows 128, other
+# compatible servers less.
+MAX_CHOICES = 8
 
 
 class ContentPart(BaseModel):
@@ -170,7 +178,8 @@ class ChatCompletionRequest(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
     stop: str | list[str] | None = None
-    n: int | None = Field(default=None, ge=1, le=128)
+    # Choices of one request: each is a generation of its own (README, "Several choices").
+    n: int | None = Field(default=None, ge=1, le=MAX_CHOICES)
     seed: int | None = None
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)

@@ -4,6 +4,7 @@ at once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -22,6 +23,7 @@ from parley.llm.base import (
     Finish,
     ProviderError,
     TextDelta,
+    TokenLogprob,
     ToolCallAssembler,
     ToolCallDelta,
     Usage,
@@ -62,6 +64,8 @@ class Accounting:
     # cut to what the quotas left, so a `length` finish says which limit stopped it.
     reservation: Reservation | None = None
     capped: bool = False
+    # False: the reservation is settled by whoever gathers this choice with the request's others (`n` > 1).
+    settles: bool = True
 
     def notice(self, finish_reason: str | None) -> dict[str, str] | None:
         if self.capped and finish_reason == "length" and self.reservation is not None:
@@ -136,16 +140,21 @@ async def reserve(
             *(json.dumps(dict(tool.parameters)) + (tool.description or "") for tool in request.tools),
         ]
     )
+    # `n` choices are `n` generations of the prompt: the hold covers them all, and what the quotas leave is
+    # shared among them.
+    choices = request.choices
     reservation = await quotas_service.admit(
         ledger,
         user_id=principal.user_id,
         plan=plan,
         model=model.config,
-        prompt_tokens=prompt,
-        max_tokens=request.params.max_tokens,
+        prompt_tokens=prompt * choices,
+        max_tokens=request.params.max_tokens * choices if request.params.max_tokens is not None else None,
         ttl_seconds=ttl_seconds,
     )
-    allowance = reservation.output_allowance(prompt_tokens=prompt, model=model.config)
+    allowance = reservation.output_allowance(prompt_tokens=prompt * choices, model=model.config)
+    if allowance is not None:
+        allowance //= choices
     if allowance is None or allowance >= (request.params.max_tokens or model.config.max_output_tokens):
         return request, reservation, False
     return replace(request, params=replace(request.params, max_tokens=allowance)), reservation, True
@@ -174,11 +183,100 @@ async def complete(
     sources: DocumentSources | None = None,
 ) -> dict[str, Any]:
     """A whole `chat.completion` object (with pseudonyms put back when `shield` pseudonymised the prompt; with
-    `sources`, `message.citations` beside OpenAI's fields)."""
-    accounting = Accounting(model=model.config.name, reservation=reservation, capped=capped)
-    if sources is not None:  # summaries of whole documents are calls to a model too
+    `sources`, `message.citations` beside OpenAI's fields), with `request.choices` choices.
+
+    Each choice is a generation of its own (its own provider call, fallbacks and usage record), run concurrently
+    with the others: `usage` is their sum, so the prompt counts once per choice, as each call was billed for it
+    (README, "Several choices"). The reservation is settled once all are recorded."""
+    count = request.choices
+    if count == 1:
+        choice, accounting = await _complete_choice(
+            router, database, ledger, principal, model, request, 0, reservation, capped, shield, sources
+        )
+        return _completion_body(choice, [accounting])
+    single = replace(request, choices=1)
+    tasks = [
+        asyncio.create_task(
+            _complete_choice(
+                router,
+                database,
+                ledger,
+                principal,
+                model,
+                single,
+                index,
+                reservation,
+                capped,
+                shield,
+                sources,
+                settles=False,
+            )
+        )
+        for index in range(count)
+    ]
+    try:
+        done = await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        with anyio.CancelScope(shield=True):
+            await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    finally:
+        with anyio.CancelScope(shield=True):
+            await _settle(database, ledger, reservation)
+    return _completion_body([c for c, _ in done], [a for _, a in done])
+
+
+def _completion_body(choices: dict[str, Any] | list[dict[str, Any]], accountings: list[Accounting]) -> dict[str, Any]:
+    listed = choices if isinstance(choices, list) else [choices]
+    usages = [_final_usage(accounting) for accounting in accountings]
+    usage = Usage(sum(u.prompt_tokens for u in usages), sum(u.completion_tokens for u in usages))
+    notice = next((n for a, c in zip(accountings, listed, strict=True) if (n := a.notice(c["finish_reason"]))), None)
+    return {
+        **({"limit": notice} if notice else {}),
+        "id": _completion_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": accountings[0].model,
+        "system_fingerprint": None,
+        "choices": listed,
+        "usage": _usage_body(usage),
+    }
+
+
+async def _settle(database: Database, ledger: Ledger, reservation: Reservation | None) -> None:
+    """End the hold of a request whose choices were recorded one by one."""
+    if reservation is None:
+        return
+    try:
+        async with database.session() as session:
+            await quotas_service.settle(session, ledger, reservation)
+    except Exception as exc:  # as in `_record`: the answer was delivered
+        _logger.error("quota_settle_failed", error=str(exc))
+
+
+async def _complete_choice(
+    router: Router,
+    database: Database,
+    ledger: Ledger,
+    principal: Principal,
+    model: RegisteredModel,
+    request: ChatRequest,
+    index: int,
+    reservation: Reservation | None,
+    capped: bool,
+    shield: Shield | None,
+    sources: DocumentSources | None,
+    *,
+    settles: bool = True,
+) -> tuple[dict[str, Any], Accounting]:
+    """One choice of a whole completion, with what it consumed (recorded)."""
+    accounting = Accounting(model=model.config.name, reservation=reservation, capped=capped, settles=settles)
+    if sources is not None and index == 0:  # summaries of whole documents are calls to a model too (once)
         accounting.abandoned.extend(sources.grounding.spent)
     parts: list[str] = []
+    logprobs: list[TokenLogprob] = []
     calls = ToolCallAssembler()
     call_parts = 0
     parts_before_model = 0  # written by models abandoned before the one answering, counted in their records
@@ -190,12 +288,14 @@ async def complete(
             user_id=principal.user_id,
             allowed=_plan_models(reservation),
             grounded=sources is not None,
+            fresh=request.params.logprobs,
         )
         async for event in answer:
             if type(event) is TextDelta:
                 if accounting.ttft_ms is None:
                     accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
                 parts.append(event.text)
+                logprobs.extend(event.logprobs)
             elif type(event) is ToolCallDelta:
                 if accounting.ttft_ms is None:
                     accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
@@ -204,6 +304,7 @@ async def complete(
             elif isinstance(event, ModelSwitch):
                 _switched(accounting, event)
                 parts_before_model = len(parts)
+                logprobs.clear()  # the answer's tokens are those of the model that finished it
             elif isinstance(event, Finish):
                 finish = event.reason
                 accounting.usage = event.usage
@@ -212,8 +313,6 @@ async def complete(
     finally:
         accounting.completion_parts = len(parts) - parts_before_model + call_parts
         await _record(database, ledger, router, principal, request, accounting)
-    usage = _final_usage(accounting)
-    notice = accounting.notice(finish)
     message: dict[str, Any] = {"role": "assistant", "content": _restored(shield, "".join(parts)), "refusal": None}
     made = calls.calls()
     if made:
@@ -222,27 +321,35 @@ async def complete(
             message["content"] = None
     if sources is not None:
         message["citations"] = sources.citations(message["content"] or "")
+    choice = {
+        "index": index,
+        "message": message,
+        "logprobs": _logprobs_body(logprobs) if request.params.logprobs else None,
+        "finish_reason": finish,
+    }
+    return choice, accounting
+
+
+def _logprobs_body(tokens: list[TokenLogprob] | tuple[TokenLogprob, ...]) -> dict[str, Any]:
+    """Chat Completions' `logprobs` of a choice (or of a chunk's tokens)."""
     return {
-        **({"limit": notice} if notice else {}),
-        "id": _completion_id(),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": accounting.model,
-        "system_fingerprint": None,
-        "choices": [
+        "content": [
             {
-                "index": 0,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": finish,
+                "token": token.token,
+                "logprob": token.logprob,
+                "bytes": list(token.token.encode()),
+                "top_logprobs": [
+                    {"token": text, "logprob": logprob, "bytes": list(text.encode())} for text, logprob in token.top
+                ],
             }
+            for token in tokens
         ],
-        "usage": _usage_body(usage),
+        "refusal": None,
     }
 
 
-class CompletionStream:
-    """A streamed completion whose HTTP status waits for the first thing worth sending.
+class _ChoiceStream:
+    """One choice of a streamed completion, whose HTTP status waits for the first thing worth sending.
 
     `open()` reads the router until the first token (or the finish of an empty answer), so a request whose every
     model fails before anything was sent raises there and gets a real error status (429, 502…) that SDKs turn
@@ -266,8 +373,16 @@ class CompletionStream:
         capped: bool = False,
         shield: Shield | None = None,
         sources: DocumentSources | None = None,
+        index: int = 0,
+        stream_id: str | None = None,
+        created: int | None = None,
+        trailer: bool = True,
     ) -> None:
         self._router = router
+        # The choice's index in every chunk; `trailer`: this stream ends the response (the usage chunk and
+        # `[DONE]`, the reservation settled), else the `CompletionStream` gathering the choices does.
+        self._index = index
+        self._trailer = trailer
         # Puts pseudonyms back into the deltas (README, "PII"); None: the text goes out as the model wrote it.
         self._restorer = shield.restorer() if shield is not None else None
         self._tool_chunks = ToolCallChunks(shield)
@@ -276,11 +391,14 @@ class CompletionStream:
         self._principal = principal
         self._request = request
         self._include_usage = include_usage
-        self._accounting = Accounting(model=model.config.name, reservation=reservation, capped=capped)
+        self._accounting = Accounting(model=model.config.name, reservation=reservation, capped=capped, settles=trailer)
         self._sources = sources
+        self._logprobs = request.params.logprobs
         # The answer's text, kept only to see which sources it cites (`[n]`).
         self._said: list[str] | None = None
         if sources is not None:
+            self._said = []
+        if sources is not None and index == 0:  # the documents' summaries are counted once
             self._accounting.abandoned.extend(sources.grounding.spent)
             self._said = []
         self._events = router.answer(
@@ -289,10 +407,11 @@ class CompletionStream:
             user_id=principal.user_id,
             allowed=_plan_models(reservation),
             grounded=sources is not None,
+            fresh=request.params.logprobs,  # a stored answer has no log probabilities
         )
         self._first: RoutedEvent | None = None
-        self._id = _completion_id()
-        self._created = int(time.time())
+        self._id = stream_id or _completion_id()
+        self._created = created or int(time.time())
         self._open_streams = open_streams
         # Set by `stop` (the user was suspended): the stream ends at its next token with this as an error.
         self._stopped: str | None = None
@@ -300,7 +419,7 @@ class CompletionStream:
     def stop(self, reason: str) -> None:
         self._stopped = reason
 
-    async def open(self) -> CompletionStream:
+    async def open(self) -> _ChoiceStream:
         """Wait for the first token (fallbacks included); returns this stream, ready for `chunks()`. Raises
         `ProviderError`, with the attempt recorded, when no model could start the answer."""
         try:
@@ -324,14 +443,23 @@ class CompletionStream:
             raise
         raise ProviderError("the model's stream ended without a finish", retryable=True)
 
-    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+    async def discard(self) -> None:
+        """Close an opened choice that will not be streamed (another choice of the request could not start),
+        counting what it spent."""
+        with anyio.CancelScope(shield=True):
+            await self._events.aclose()
+            await _record(self._database, self._ledger, self._router, self._principal, self._request, self._accounting)
+
+    def _chunk(
+        self, delta: dict[str, Any], finish_reason: str | None = None, logprobs: dict[str, Any] | None = None
+    ) -> bytes:
         payload = {
             "id": self._id,
             "object": "chat.completion.chunk",
             "created": self._created,
             "model": self._accounting.model,
             "system_fingerprint": None,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+            "choices": [{"index": self._index, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}],
         }
         notice = self._accounting.notice(finish_reason)
         if notice is not None:
@@ -366,7 +494,11 @@ class CompletionStream:
                 accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
                 parts += 1
                 text = first.text if restorer is None else restorer.feed(first.text)
-                if text:
+                if self._logprobs:
+                    if said is not None:
+                        said.append(text)
+                    yield self._chunk({"content": text}, logprobs=_logprobs_body(first.logprobs))
+                elif text:
                     if said is not None:
                         said.append(text)
                     yield prefix + _dumps(text).encode() + suffix
@@ -387,7 +519,11 @@ class CompletionStream:
                         accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
                     parts += 1
                     text = event.text if restorer is None else restorer.feed(event.text)
-                    if text:
+                    if self._logprobs:
+                        if said is not None:
+                            said.append(text)
+                        yield self._chunk({"content": text}, logprobs=_logprobs_body(event.logprobs))
+                    elif text:
                         if said is not None:
                             said.append(text)
                         yield prefix + _dumps(text).encode() + suffix
@@ -415,7 +551,7 @@ class CompletionStream:
             accounting.completion_parts = parts
             if self._stopped is not None:
                 yield b"data: " + _dumps(openai_error_body(403, self._stopped)).encode() + b"\n\n"
-            elif self._include_usage:
+            elif self._include_usage and self._trailer:
                 payload = {
                     "id": self._id,
                     "object": "chat.completion.chunk",
@@ -436,6 +572,136 @@ class CompletionStream:
             with anyio.CancelScope(shield=True):
                 await self._events.aclose()
                 await _record(self._database, self._ledger, self._router, self._principal, self._request, accounting)
+        if self._trailer:
+            yield b"data: [DONE]\n\n"
+
+    @property
+    def accounting(self) -> Accounting:
+        return self._accounting
+
+
+class CompletionStream:
+    """A streamed completion of `request.choices` choices whose HTTP status waits for the first thing worth
+    sending (see `_ChoiceStream`). Several choices are generations of their own, run concurrently: their chunks
+    come interleaved as they are generated, each carrying its choice's `index` (as OpenAI streams them), then one
+    usage chunk summing them all (the prompt once per choice: each call was billed for it) and `[DONE]`. The
+    status waits until every choice has started; one that cannot start fails the request."""
+
+    def __init__(
+        self,
+        router: Router,
+        database: Database,
+        ledger: Ledger,
+        principal: Principal,
+        model: RegisteredModel,
+        request: ChatRequest,
+        *,
+        include_usage: bool,
+        open_streams: OpenStreams | None = None,
+        reservation: Reservation | None = None,
+        capped: bool = False,
+        shield: Shield | None = None,
+        sources: DocumentSources | None = None,
+    ) -> None:
+        count = request.choices
+        stream_id, created = _completion_id(), int(time.time())
+        single = replace(request, choices=1)
+        self._database = database
+        self._ledger = ledger
+        self._reservation = reservation
+        self._include_usage = include_usage
+        self._id, self._created = stream_id, created
+        self._choices = [
+            _ChoiceStream(
+                router,
+                database,
+                ledger,
+                principal,
+                model,
+                single,
+                include_usage=include_usage,
+                open_streams=open_streams,
+                reservation=reservation,
+                capped=capped,
+                shield=shield,
+                sources=sources,
+                index=index,
+                stream_id=stream_id,
+                created=created,
+                trailer=count == 1,
+            )
+            for index in range(count)
+        ]
+
+    def stop(self, reason: str) -> None:
+        for choice in self._choices:
+            choice.stop(reason)
+
+    async def open(self) -> CompletionStream:
+        """Wait for every choice's first token; raises `ProviderError` (what was spent recorded) when one of them
+        cannot start."""
+        if len(self._choices) == 1:
+            await self._choices[0].open()
+            return self
+        opening = [asyncio.create_task(choice.open()) for choice in self._choices]
+        try:
+            await asyncio.gather(*opening)
+        except BaseException:
+            for task in opening:
+                task.cancel()
+            with anyio.CancelScope(shield=True):
+                await asyncio.gather(*opening, return_exceptions=True)
+                for choice, task in zip(self._choices, opening, strict=True):
+                    if not task.cancelled() and task.exception() is None:
+                        await choice.discard()
+                await _settle(self._database, self._ledger, self._reservation)
+            raise
+        return self
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        """The body of the 200 response, after a successful `open()`."""
+        if len(self._choices) == 1:
+            async for piece in self._choices[0].chunks():
+                yield piece
+            return
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+        async def pump(choice: _ChoiceStream) -> None:
+            try:
+                async for chunk in choice.chunks():
+                    await queue.put(chunk)
+            finally:
+                queue.put_nowait(None)
+
+        pumps = [asyncio.create_task(pump(choice)) for choice in self._choices]
+        try:
+            running = len(pumps)
+            while running:
+                chunk = await queue.get()
+                if chunk is None:
+                    running -= 1
+                else:
+                    yield chunk
+            if self._include_usage:
+                usages = [_final_usage(choice.accounting) for choice in self._choices]
+                payload = {
+                    "id": self._id,
+                    "object": "chat.completion.chunk",
+                    "created": self._created,
+                    "model": self._choices[0].accounting.model,
+                    "system_fingerprint": None,
+                    "choices": [],
+                    "usage": _usage_body(
+                        Usage(sum(u.prompt_tokens for u in usages), sum(u.completion_tokens for u in usages))
+                    ),
+                }
+                yield b"data: " + _dumps(payload).encode() + b"\n\n"
+        finally:
+            for task in pumps:
+                task.cancel()
+            with anyio.CancelScope(shield=True):
+                await asyncio.gather(*pumps, return_exceptions=True)
+                await _settle(self._database, self._ledger, self._reservation)
         yield b"data: [DONE]\n\n"
 
 
@@ -497,7 +763,7 @@ async def _record(
                 ttft_ms=accounting.ttft_ms,
                 cache_hit=accounting.cache_hit,
             )
-            if accounting.reservation is not None:
+            if accounting.reservation is not None and accounting.settles:
                 await quotas_service.settle(session, ledger, accounting.reservation)
     except Exception as exc:  # the answer was delivered; a lost usage row is logged, not raised at the client
         _logger.error("usage_record_failed", error=str(exc), model=accounting.model)

@@ -57,6 +57,8 @@ def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
         frequency_penalty=body.frequency_penalty,
         logit_bias=body.logit_bias or None,
         response_format=_response_format(body),
+        logprobs=bool(body.logprobs),
+        top_logprobs=body.top_logprobs if body.logprobs else None,
     )
     return ChatRequest(
         messages=[_message(m) for m in body.messages],
@@ -64,6 +66,7 @@ def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
         tools=tools,
         tool_choice=tool_choice if tools else None,
         parallel_tool_calls=body.parallel_tool_calls if tools else None,
+        choices=body.n or 1,
     )
 
 
@@ -96,13 +99,9 @@ def _response_format(body: ChatCompletionRequest) -> ResponseFormat | None:
 
 def _refuse_unsupported(body: ChatCompletionRequest) -> None:
     """A 400 naming the first parameter Parley cannot honour (never an answer that silently ignored it)."""
-    if body.n is not None and body.n > 1:
-        raise BadRequest("n > 1 is not supported: ask for each completion separately", param="n")
-    if body.logprobs or body.top_logprobs:
-        raise BadRequest(
-            "logprobs are not returned by Parley's /v1/chat/completions",
-            param="logprobs" if body.logprobs else "top_logprobs",
-        )
+    if body.top_logprobs is not None and not body.logprobs:
+        # As OpenAI answers: alternatives are only given beside the chosen tokens' own log probabilities.
+        raise BadRequest("top_logprobs needs logprobs set to true", param="top_logprobs")
     if body.functions is not None or body.function_call is not None:
         raise BadRequest(
             "the legacy functions/function_call parameters are not supported: send tools and tool_choice",

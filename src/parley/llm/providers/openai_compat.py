@@ -30,6 +30,7 @@ from parley.llm.base import (
     FinishReason,
     ProviderError,
     TextDelta,
+    TokenLogprob,
     ToolCallDelta,
     Usage,
 )
@@ -111,8 +112,9 @@ class OpenAICompatibleModel:
                         for choice in chunk.get("choices") or ():
                             delta = choice.get("delta") or {}
                             text = delta.get("content")
-                            if text:
-                                yield TextDelta(text)
+                            logprobs = _logprobs(choice.get("logprobs")) if request.params.logprobs else ()
+                            if text or logprobs:
+                                yield TextDelta(text or "", logprobs)
                             for call in delta.get("tool_calls") or ():
                                 function = call.get("function") or {}
                                 yield ToolCallDelta(
@@ -218,6 +220,10 @@ def openai_options(request: ChatRequest, *, max_output_tokens: int) -> dict[str,
         options["stop"] = list(params.stop)
     if params.logit_bias:
         options["logit_bias"] = dict(params.logit_bias)
+    if params.logprobs:
+        options["logprobs"] = True
+        if params.top_logprobs is not None:
+            options["top_logprobs"] = params.top_logprobs
     response_format = params.response_format
     if response_format is not None:
         if response_format.type == "json_schema":
@@ -263,3 +269,17 @@ def _http_client(max_connections: int) -> Any:
     # Traced when tracing is on: a span per upstream request, and its `traceparent` sent to the model server.
     tracing.instrument_http_client(client)
     return client
+
+
+def _logprobs(raw: Any) -> tuple[TokenLogprob, ...]:
+    """A chunk's `choices[].logprobs.content` as Parley's events carry it (none when the server sent none)."""
+    if not raw:
+        return ()
+    return tuple(
+        TokenLogprob(
+            str(entry["token"]),
+            float(entry["logprob"]),
+            tuple((str(top["token"]), float(top["logprob"])) for top in entry.get("top_logprobs") or ()),
+        )
+        for entry in raw.get("content") or ()
+    )

@@ -20,6 +20,7 @@ from parley.llm.base import (
     FinishReason,
     ProviderError,
     TextDelta,
+    TokenLogprob,
     Tool,
     ToolCallDelta,
     Usage,
@@ -41,6 +42,15 @@ def count_message_tokens(messages: Sequence[ChatMessage]) -> int:
         len(split_tokens(m.content)) + sum(len(split_tokens(c.arguments)) + 1 for c in m.tool_calls) + _MESSAGE_OVERHEAD
         for m in messages
     )
+
+
+def scripted_logprob(token: str, top: int | None) -> TokenLogprob:
+    """The scripted model's log probabilities, deterministic so that tests can check them: a token's is minus a
+    tenth of its length without white space; with `top`, the token itself first then `top - 1` made-up
+    alternatives (`<token>#k`, each one less likely by 1)."""
+    logprob = -round(len(token.strip()) / 10, 4)
+    alternatives = [(token, logprob), *((f"{token}#{k}", logprob - k) for k in range(1, top or 0))]
+    return TokenLogprob(token, logprob, tuple(alternatives[: top or 0]))
 
 
 def tools_to_call(request: ChatRequest) -> list[Tool]:
@@ -142,7 +152,10 @@ class ScriptedModel:
                 if delay > 0:
                     await asyncio.sleep(delay)
             sent += 1
-            yield TextDelta(token)
+            if request.params.logprobs:
+                yield TextDelta(token, (scripted_logprob(token, request.params.top_logprobs),))
+            else:
+                yield TextDelta(token)
         if drop_after is not None and sent >= drop_after and sent < len(tokens):
             raise ProviderError("scripted failure: connection dropped mid-stream", retryable=True)
         reason: FinishReason = "length" if len(tokens) > limit else "stop"

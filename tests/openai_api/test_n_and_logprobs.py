@@ -1,0 +1,214 @@
+"""Several choices (`n`) and token log probabilities (`logprobs` / `top_logprobs`) on /v1/chat/completions
+(issue 15), with the official OpenAI Python SDK over real HTTP. The scripted model writes deterministic log
+probabilities (a token's is minus a tenth of its length; alternatives `<token>#k`, each 1 less likely); an
+OpenAI-compatible upstream, served here, shows what is passed through and what comes back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+from sqlalchemy import select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
+
+from parley.config import Settings
+from parley.models import UsageLog
+from tests.conftest import running_app, serve
+from tests.factories import signed_in_user
+
+# The upstream's port is filled in once it listens.
+MODELS_YAML = """
+default: echo
+models:
+  - name: echo
+    provider: scripted
+    reply: echo
+    capabilities: {{logprobs: true}}
+  - name: plain
+    provider: scripted
+    reply: echo
+  - name: upstream
+    provider: openai
+    model: gpt-test
+    base_url: {upstream}/v1
+    trusted: true
+"""
+QUESTION = [{"role": "user", "content": "Paris is lovely"}]
+
+
+class Upstream:
+    """An OpenAI-compatible server that streams "Hi there" with log probabilities when asked, remembering
+    each request body."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.app = Starlette(routes=[Route("/v1/chat/completions", self.chat, methods=["POST"])])
+
+    async def chat(self, request: Request) -> StreamingResponse:
+        body = await request.json()
+        self.bodies.append(body)
+
+        def chunk(choice: dict[str, Any], usage: dict[str, int] | None = None) -> str:
+            payload = {"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "gpt-test"}
+            return "data: " + json.dumps({**payload, "choices": [choice] if choice else [], "usage": usage}) + "\n\n"
+
+        def entry(token: str, logprob: float) -> dict[str, Any]:
+            top = [{"token": token, "logprob": logprob, "bytes": None}, {"token": "Yo", "logprob": -3.0, "bytes": None}]
+            return {"token": token, "logprob": logprob, "bytes": None, "top_logprobs": top}
+
+        async def events() -> AsyncIterator[str]:
+            for token, logprob in (("Hi", -0.25), (" there", -0.5)):
+                logprobs = {"content": [entry(token, logprob)]} if body.get("logprobs") else None
+                yield chunk({"index": 0, "delta": {"content": token}, "logprobs": logprobs, "finish_reason": None})
+            yield chunk({"index": 0, "delta": {}, "finish_reason": "stop"})
+            yield chunk({}, {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7})
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def upstream() -> AsyncIterator[tuple[Upstream, str]]:
+    server = Upstream()
+    async with serve(server.app) as url:  # type: ignore[arg-type]
+        yield server, url
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def n_app(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory, upstream: tuple[Upstream, str]
+) -> AsyncIterator[FastAPI]:
+    models_file = tmp_path_factory.mktemp("n-models") / "models.yaml"
+    models_file.write_text(MODELS_YAML.format(upstream=upstream[1]))
+    async with running_app(settings.model_copy(update={"models_file": models_file})) as application:
+        yield application
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def n_url(n_app: FastAPI) -> AsyncIterator[str]:
+    async with serve(n_app) as url:
+        yield url
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def n_client(n_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=n_app), base_url="http://testserver") as http:
+        yield http
+
+
+async def _sdk(client: httpx.AsyncClient, app: FastAPI, live_url: str) -> tuple[Any, openai.AsyncOpenAI]:
+    me = await signed_in_user(app, client)
+    created = await client.post("/api/v1/users/me/api-keys", json={"name": "sdk"}, headers=me.headers)
+    return me, openai.AsyncOpenAI(base_url=f"{live_url}/v1", api_key=created.json()["key"], max_retries=0)
+
+
+class TestSeveralChoices:
+    async def test_three_choices_each_counted(self, n_client, n_app, n_url, session):
+        me, sdk = await _sdk(n_client, n_app, n_url)
+        one = await sdk.chat.completions.create(model="echo", messages=QUESTION)
+        three = await sdk.chat.completions.create(model="echo", messages=QUESTION, n=3)
+        assert [c.index for c in three.choices] == [0, 1, 2]
+        assert all(c.message.content == "Paris is lovely" and c.finish_reason == "stop" for c in three.choices)
+        # Three generations: the prompt was sent three times, and each choice wrote its tokens.
+        assert three.usage.prompt_tokens == 3 * one.usage.prompt_tokens
+        assert three.usage.completion_tokens == 3 * one.usage.completion_tokens
+        rows = (await session.scalars(select(UsageLog).where(UsageLog.user_id == me.id))).all()
+        assert len(rows) == 4 and sum(row.completion_tokens for row in rows) == 4 * one.usage.completion_tokens
+
+    async def test_streamed_choices_carry_their_index(self, n_client, n_app, n_url):
+        _, sdk = await _sdk(n_client, n_app, n_url)
+        stream = await sdk.chat.completions.create(
+            model="echo", messages=QUESTION, n=2, stream=True, stream_options={"include_usage": True}
+        )
+        texts: dict[int, str] = {0: "", 1: ""}
+        finishes: dict[int, str] = {}
+        usage = None
+        async for chunk in stream:
+            for choice in chunk.choices:
+                texts[choice.index] += choice.delta.content or ""
+                if choice.finish_reason:
+                    finishes[choice.index] = choice.finish_reason
+            if chunk.usage is not None:
+                usage = chunk.usage
+        assert texts == {0: "Paris is lovely", 1: "Paris is lovely"}
+        assert finishes == {0: "stop", 1: "stop"}
+        assert usage is not None and usage.completion_tokens == 6
+
+    async def test_more_than_eight_choices_is_a_400_naming_n(self, n_client, n_app, n_url):
+        _, sdk = await _sdk(n_client, n_app, n_url)
+        with pytest.raises(openai.BadRequestError) as raised:
+            await sdk.chat.completions.create(model="echo", messages=QUESTION, n=9)
+        assert raised.value.body["param"] == "n"
+
+
+class TestLogprobs:
+    async def test_whole_answer_with_top_logprobs(self, n_client, n_app, n_url):
+        _, sdk = await _sdk(n_client, n_app, n_url)
+        answer = await sdk.chat.completions.create(model="echo", messages=QUESTION, logprobs=True, top_logprobs=2)
+        content = answer.choices[0].logprobs.content
+        assert [t.token for t in content] == ["Paris", " is", " lovely"]
+        assert [t.logprob for t in content] == [-0.5, -0.2, -0.6]
+        assert content[1].bytes == list(b" is")
+        assert [(t.token, t.logprob) for t in content[2].top_logprobs] == [(" lovely", -0.6), (" lovely#1", -1.6)]
+
+    async def test_streamed_tokens_with_logprobs_and_several_choices(self, n_client, n_app, n_url):
+        _, sdk = await _sdk(n_client, n_app, n_url)
+        stream = await sdk.chat.completions.create(model="echo", messages=QUESTION, logprobs=True, n=2, stream=True)
+        tokens: dict[int, list[tuple[str, float]]] = {0: [], 1: []}
+        async for chunk in stream:
+            for choice in chunk.choices:
+                if choice.logprobs is not None:
+                    tokens[choice.index] += [(t.token, t.logprob) for t in choice.logprobs.content]
+        assert tokens[0] == tokens[1] == [("Paris", -0.5), (" is", -0.2), (" lovely", -0.6)]
+
+    async def test_without_logprobs_none_are_returned(self, n_client, n_app, n_url):
+        _, sdk = await _sdk(n_client, n_app, n_url)
+        answer = await sdk.chat.completions.create(model="echo", messages=QUESTION)
+        assert answer.choices[0].logprobs is None
+
+    async def test_a_model_without_logprobs_is_a_400_naming_it(self, n_client, n_app, n_url):
+        _, sdk = await _sdk(n_client, n_app, n_url)
+        with pytest.raises(openai.BadRequestError) as raised:
+            await sdk.chat.completions.create(model="plain", messages=QUESTION, logprobs=True)
+        assert raised.value.body["param"] == "logprobs"
+        listed = await sdk.models.retrieve("plain")
+        assert listed.capabilities["logprobs"] is False
+
+    async def test_top_logprobs_alone_is_a_400(self, n_client, n_app, n_url):
+        _, sdk = await _sdk(n_client, n_app, n_url)
+        with pytest.raises(openai.BadRequestError) as raised:
+            await sdk.chat.completions.create(model="echo", messages=QUESTION, top_logprobs=2)
+        assert raised.value.body["param"] == "top_logprobs"
+
+
+class TestOpenAICompatibleUpstream:
+    async def test_logprobs_passed_through_and_returned(self, n_client, n_app, n_url, upstream):
+        server, _ = upstream
+        _, sdk = await _sdk(n_client, n_app, n_url)
+        answer = await sdk.chat.completions.create(
+            model="upstream", messages=QUESTION, logprobs=True, top_logprobs=2, seed=7, user="u-1"
+        )
+        sent = server.bodies[-1]
+        assert sent["logprobs"] is True and sent["top_logprobs"] == 2 and sent["seed"] == 7
+        assert answer.choices[0].message.content == "Hi there"
+        content = answer.choices[0].logprobs.content
+        assert [(t.token, t.logprob) for t in content] == [("Hi", -0.25), (" there", -0.5)]
+        assert [t.token for t in content[0].top_logprobs] == ["Hi", "Yo"]
+
+    async def test_several_choices_are_separate_upstream_calls(self, n_client, n_app, n_url, upstream):
+        server, _ = upstream
+        _, sdk = await _sdk(n_client, n_app, n_url)
+        before = len(server.bodies)
+        answer = await sdk.chat.completions.create(model="upstream", messages=QUESTION, n=2)
+        assert len(server.bodies) - before == 2 and all("n" not in body for body in server.bodies[before:])
+        assert [c.message.content for c in answer.choices] == ["Hi there", "Hi there"]
+        assert answer.usage.prompt_tokens == 10 and answer.usage.completion_tokens == 4
