@@ -29,9 +29,17 @@ beforeEach(() => {
 describe("DataExportSection", () => {
   it("starts an export, follows it until ready and downloads the zip", async () => {
     startExport.mockResolvedValue({ ...base, status: "queued" });
+    // The export stays "running" until the test has seen it so (a loaded machine polls slower than 5 ms).
+    let finish: () => void = () => undefined;
+    const finished = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
     exportOf
       .mockResolvedValueOnce({ ...base, status: "running" })
-      .mockResolvedValueOnce({ ...base, status: "ready", expires_at: "2026-12-08T10:00:00Z", download_url: "/x" });
+      .mockImplementationOnce(async () => {
+        await finished;
+        return { ...base, status: "ready", expires_at: "2026-12-08T10:00:00Z", download_url: "/x" };
+      });
     downloadExport.mockResolvedValue({ blob: new Blob(["zip"]), filename: "parley-export-2026-12-07.zip", contentType: "application/zip" });
     const createObjectURL = vi.fn(() => "blob:zip");
     Object.assign(URL, { createObjectURL, revokeObjectURL: vi.fn() });
@@ -41,6 +49,7 @@ describe("DataExportSection", () => {
     await userEvent.click(start);
     expect(startExport).toHaveBeenCalledTimes(1);
     expect(await screen.findByText("Your export is being prepared…")).toBeInTheDocument();
+    finish();
 
     const download = await screen.findByRole("button", { name: "Download export" });
     expect(screen.getByRole("status")).toHaveTextContent("Your export is ready until");
