@@ -41,7 +41,16 @@ models:
     model: gpt-test
     base_url: {upstream}/v1
     trusted: true
+  - name: converse
+    provider: bedrock
+    model: anthropic.claude-test
+    region: us-east-1
+    endpoint_url: http://127.0.0.1:9
 """
+WEATHER = {
+    "type": "function",
+    "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
+}
 QUESTION = [{"role": "user", "content": "Paris is lovely"}]
 
 
@@ -199,6 +208,8 @@ class TestOpenAICompatibleUpstream:
         )
         sent = server.bodies[-1]
         assert sent["logprobs"] is True and sent["top_logprobs"] == 2 and sent["seed"] == 7
+        # `user` is deliberately not forwarded: Parley knows the caller from the key (schemas' docstring).
+        assert "user" not in sent
         assert answer.choices[0].message.content == "Hi there"
         content = answer.choices[0].logprobs.content
         assert [(t.token, t.logprob) for t in content] == [("Hi", -0.25), (" there", -0.5)]
@@ -212,3 +223,30 @@ class TestOpenAICompatibleUpstream:
         assert len(server.bodies) - before == 2 and all("n" not in body for body in server.bodies[before:])
         assert [c.message.content for c in answer.choices] == ["Hi there", "Hi there"]
         assert answer.usage.prompt_tokens == 10 and answer.usage.completion_tokens == 4
+
+
+class TestOptionsAProviderLacks:
+    @pytest.mark.parametrize(
+        ("extra", "param"),
+        [
+            ({"tools": [WEATHER], "parallel_tool_calls": False}, "parallel_tool_calls"),
+            ({"frequency_penalty": 0.5}, "frequency_penalty"),
+            ({"logprobs": True}, "logprobs"),
+        ],
+    )
+    async def test_bedrock_refuses_by_name(self, n_client, n_app, n_url, extra, param):
+        _, sdk = await _sdk(n_client, n_app, n_url)
+        with pytest.raises(openai.BadRequestError) as raised:
+            await sdk.chat.completions.create(model="converse", messages=QUESTION, **extra)
+        assert raised.value.body["param"] == param
+
+    async def test_parallel_tool_calls_off_is_honoured_where_it_can_be(self, n_client, n_app, n_url):
+        _, sdk = await _sdk(n_client, n_app, n_url)
+        second = {**WEATHER, "function": {**WEATHER["function"], "name": "get_time"}}
+        both = await sdk.chat.completions.create(
+            model="echo", messages=QUESTION, tools=[WEATHER, second], tool_choice="required"
+        )
+        one = await sdk.chat.completions.create(
+            model="echo", messages=QUESTION, tools=[WEATHER, second], tool_choice="required", parallel_tool_calls=False
+        )
+        assert len(both.choices[0].message.tool_calls) == 2 and len(one.choices[0].message.tool_calls) == 1

@@ -35,7 +35,15 @@ def unfit(config: ModelConfig, request: ChatRequest) -> BadRequest | None:
     refused = config.refuses(request.sampling_options())
     if refused:
         return ModelRefusesOption(config.name, refused[0])
+    if request.parallel_tool_calls is False and config.provider in _NO_SERIAL_TOOL_CALLS:
+        return ModelRefusesOption(config.name, "parallel_tool_calls")
     return None
+
+
+# Providers that cannot be told to call one tool at a time (`parallel_tool_calls: false`): Bedrock Converse has no
+# such setting. (OpenAI-compatible servers take the parameter, Anthropic maps it to `disable_parallel_tool_use`,
+# llama.cpp's chat endpoint takes it, the scripted model honours it.)
+_NO_SERIAL_TOOL_CALLS = frozenset({"bedrock"})
 
 
 class ModelLacksCapability(BadRequest):
