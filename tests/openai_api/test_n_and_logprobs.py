@@ -6,6 +6,7 @@ OpenAI-compatible upstream, served here, shows what is passed through and what c
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,6 +22,7 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from parley.config import Settings
+from parley.llm.local_model import ensure_model_file
 from parley.models import UsageLog
 from tests.conftest import running_app, serve
 from tests.factories import signed_in_user
@@ -250,3 +252,53 @@ class TestOptionsAProviderLacks:
             model="echo", messages=QUESTION, tools=[WEATHER, second], tool_choice="required", parallel_tool_calls=False
         )
         assert len(both.choices[0].message.tool_calls) == 2 and len(one.choices[0].message.tool_calls) == 1
+
+
+LOCAL_YAML = """
+default: local
+models:
+  - name: local
+    provider: local
+    parallel: 2
+    context_window: 2048
+    max_output_tokens: 16
+    capabilities: {logprobs: true}
+"""
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def local_app(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FastAPI]:
+    """An app serving the bundled model (in llama.cpp's server) with its log probabilities."""
+    data_dir = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        data_dir = data_dir.parent
+    data_dir = data_dir / "local-model-data"
+    ensure_model_file(data_dir)
+    models_file = tmp_path_factory.mktemp("local-models") / "models.yaml"
+    models_file.write_text(LOCAL_YAML)
+    async with running_app(settings.model_copy(update={"models_file": models_file, "data_dir": data_dir})) as app:
+        yield app
+
+
+class TestBundledModelLogprobs:
+    async def test_the_bundled_model_returns_its_token_logprobs(self, local_app):
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=local_app), base_url="http://testserver") as http,
+            serve(local_app) as url,
+        ):
+            _, sdk = await _sdk(http, local_app, url)
+            answer = await sdk.chat.completions.create(
+                model="local",
+                messages=[{"role": "user", "content": "Count from 1 to 5."}],
+                logprobs=True,
+                top_logprobs=3,
+                max_tokens=8,
+                timeout=120,
+            )
+        choice = answer.choices[0]
+        content = choice.logprobs.content
+        # One entry per generated token, spelling the answer, each with its 3 likeliest alternatives.
+        assert "".join(t.token for t in content) == choice.message.content
+        assert len(content) == answer.usage.completion_tokens
+        assert all(t.logprob <= 0 and len(t.top_logprobs) == 3 for t in content)
+        assert all(t.top_logprobs[0].logprob >= t.logprob for t in content)

@@ -45,6 +45,7 @@ from parley.llm.base import (
     FinishReason,
     ProviderError,
     TextDelta,
+    TokenLogprob,
     Usage,
 )
 from parley.llm.config import ModelConfig
@@ -124,6 +125,11 @@ class LocalModel:
             "cache_prompt": True,
             **_sampling(request),
         }
+        logprobs = request.params.logprobs
+        top = request.params.top_logprobs or 0
+        if logprobs:
+            # llama.cpp gives each token's log probability beside its `n_probs` likeliest alternatives.
+            body["n_probs"] = max(top, 1)
         with self._transport_errors():
             # Leaving this block for any reason (the end, an error, the consumer's cancellation) closes the
             # connection, and llama.cpp then stops generating for that slot.
@@ -136,7 +142,9 @@ class LocalModel:
                     if chunk is None:
                         continue
                     text = chunk.get("content")
-                    if text:
+                    if logprobs and chunk.get("completion_probabilities"):
+                        yield TextDelta(text or "", _token_logprobs(chunk["completion_probabilities"], top))
+                    elif text:
                         yield TextDelta(text)
                     if chunk.get("stop"):
                         yield Finish(_finish_reason(chunk), _usage(chunk, prompt_tokens=len(prompt)))
@@ -466,3 +474,18 @@ def _serve_in_child() -> None:
 
 if __name__ == "__main__":
     _serve_in_child()
+
+
+def _token_logprobs(entries: list[dict[str, Any]], top: int) -> tuple[TokenLogprob, ...]:
+    """llama.cpp's `completion_probabilities` (OpenAI's shape), with the `top` likeliest alternatives kept."""
+    return tuple(
+        TokenLogprob(
+            str(entry["token"]),
+            float(entry["logprob"]),
+            tuple(
+                (str(alternative["token"]), float(alternative["logprob"]))
+                for alternative in sorted(entry.get("top_logprobs") or (), key=lambda a: -float(a["logprob"]))[:top]
+            ),
+        )
+        for entry in entries
+    )

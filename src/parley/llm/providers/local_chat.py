@@ -37,7 +37,7 @@ from parley.llm.base import (
     ToolCallDelta,
     Usage,
 )
-from parley.llm.providers.openai_compat import openai_message, openai_options
+from parley.llm.providers.openai_compat import chunk_logprobs, openai_message, openai_options
 
 _FINISH_REASONS: dict[str, FinishReason] = {"stop": "stop", "length": "length", "tool_calls": "tool_calls"}
 
@@ -90,7 +90,8 @@ async def stream_chat(
                     delta = choice.get("delta") or {}
                     if delta.get("content"):
                         if held is None:
-                            yield TextDelta(delta["content"])
+                            logprobs = chunk_logprobs(choice.get("logprobs")) if request.params.logprobs else ()
+                            yield TextDelta(delta["content"], logprobs)
                         else:
                             held.append(delta["content"])
                     for call in delta.get("tool_calls") or ():

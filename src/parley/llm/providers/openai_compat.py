@@ -112,7 +112,7 @@ class OpenAICompatibleModel:
                         for choice in chunk.get("choices") or ():
                             delta = choice.get("delta") or {}
                             text = delta.get("content")
-                            logprobs = _logprobs(choice.get("logprobs")) if request.params.logprobs else ()
+                            logprobs = chunk_logprobs(choice.get("logprobs")) if request.params.logprobs else ()
                             if text or logprobs:
                                 yield TextDelta(text or "", logprobs)
                             for call in delta.get("tool_calls") or ():
@@ -271,7 +271,7 @@ def _http_client(max_connections: int) -> Any:
     return client
 
 
-def _logprobs(raw: Any) -> tuple[TokenLogprob, ...]:
+def chunk_logprobs(raw: Any) -> tuple[TokenLogprob, ...]:
     """A chunk's `choices[].logprobs.content` as Parley's events carry it (none when the server sent none)."""
     if not raw:
         return ()
