@@ -38,6 +38,10 @@ models:
   - name: plain
     provider: scripted
     reply: echo
+  - name: broken
+    provider: scripted
+    fail: "status:503"
+    max_retries: 0
   - name: upstream
     provider: openai
     model: gpt-test
@@ -153,6 +157,18 @@ class TestSeveralChoices:
         assert texts == {0: "Paris is lovely", 1: "Paris is lovely"}
         assert finishes == {0: "stop", 1: "stop"}
         assert usage is not None and usage.completion_tokens == 6
+
+    @pytest.mark.parametrize("stream", [False, True])
+    async def test_choices_that_cannot_start_fail_with_an_error_status(self, n_client, n_app, n_url, session, stream):
+        me, sdk = await _sdk(n_client, n_app, n_url)
+        with pytest.raises(openai.APIStatusError) as raised:
+            await sdk.chat.completions.create(model="broken", messages=QUESTION, n=3, stream=stream)
+        # As for one choice, before anything is streamed: a 502 the SDKs retry (503 once the model's circuit opens
+        # after the repeated failures).
+        assert raised.value.status_code in (502, 503)
+        # Refused before a token: nothing is charged for any choice.
+        rows = (await session.scalars(select(UsageLog).where(UsageLog.user_id == me.id))).all()
+        assert all(row.prompt_tokens == row.completion_tokens == 0 for row in rows)
 
     async def test_more_than_eight_choices_is_a_400_naming_n(self, n_client, n_app, n_url):
         _, sdk = await _sdk(n_client, n_app, n_url)
