@@ -12,7 +12,6 @@ from typing import Any
 
 import anyio
 
-from parley.anthropic_api.accounting import final_usage, record, switched
 from parley.anthropic_api.errors import anthropic_error_body, failure_status
 from parley.auth.principal import Principal
 from parley.chat.privacy import Shield
@@ -22,7 +21,7 @@ from parley.llm.registry import RegisteredModel
 from parley.llm.response_cache import CacheHit
 from parley.llm.router import ModelSwitch, RoutedEvent, Router
 from parley.openai_api.open_streams import OpenStreams
-from parley.openai_api.service import Accounting
+from parley.openai_api.service import Accounting, final_usage, record_usage, switched
 from parley.privacy.redaction import StreamRestorer
 from parley.quotas.ledger import Ledger
 from parley.quotas.service import Reservation
@@ -161,7 +160,7 @@ class MessageStream:
         raise ProviderError("the model's stream ended without a finish", retryable=True)
 
     async def _record(self) -> None:
-        await record(self._database, self._ledger, self._router, self._principal, self._request, self._accounting)
+        await record_usage(self._database, self._ledger, self._router, self._principal, self._request, self._accounting)
 
     def _close_block(self) -> list[bytes]:
         if self._block < 0 or self._block_kind is None:

@@ -230,7 +230,7 @@ async def complete(
 
 def _completion_body(choices: dict[str, Any] | list[dict[str, Any]], accountings: list[Accounting]) -> dict[str, Any]:
     listed = choices if isinstance(choices, list) else [choices]
-    usages = [_final_usage(accounting) for accounting in accountings]
+    usages = [final_usage(accounting) for accounting in accountings]
     usage = Usage(sum(u.prompt_tokens for u in usages), sum(u.completion_tokens for u in usages))
     notice = next((n for a, c in zip(accountings, listed, strict=True) if (n := a.notice(c["finish_reason"]))), None)
     return {
@@ -252,7 +252,7 @@ async def _settle(database: Database, ledger: Ledger, reservation: Reservation |
     try:
         async with database.session() as session:
             await quotas_service.settle(session, ledger, reservation)
-    except Exception as exc:  # as in `_record`: the answer was delivered
+    except Exception as exc:  # as in `record_usage`: the answer was delivered
         _logger.error("quota_settle_failed", error=str(exc))
 
 
@@ -302,7 +302,7 @@ async def _complete_choice(
                 calls.add(event)
                 call_parts += 1
             elif isinstance(event, ModelSwitch):
-                _switched(accounting, event)
+                switched(accounting, event)
                 parts_before_model = len(parts)
                 logprobs.clear()  # the answer's tokens are those of the model that finished it
             elif isinstance(event, Finish):
@@ -312,7 +312,7 @@ async def _complete_choice(
                 accounting.cache_hit = True
     finally:
         accounting.completion_parts = len(parts) - parts_before_model + call_parts
-        await _record(database, ledger, router, principal, request, accounting)
+        await record_usage(database, ledger, router, principal, request, accounting)
     message: dict[str, Any] = {"role": "assistant", "content": _restored(shield, "".join(parts)), "refusal": None}
     made = calls.calls()
     if made:
@@ -425,7 +425,7 @@ class _ChoiceStream:
         try:
             async for event in self._events:
                 if isinstance(event, ModelSwitch):
-                    _switched(self._accounting, event)
+                    switched(self._accounting, event)
                     continue
                 if isinstance(event, CacheHit):
                     self._accounting.cache_hit = True
@@ -437,7 +437,7 @@ class _ChoiceStream:
             # a fallback broke after generating).
             with anyio.CancelScope(shield=True):
                 await self._events.aclose()
-                await _record(
+                await record_usage(
                     self._database, self._ledger, self._router, self._principal, self._request, self._accounting
                 )
             raise
@@ -448,7 +448,9 @@ class _ChoiceStream:
         counting what it spent."""
         with anyio.CancelScope(shield=True):
             await self._events.aclose()
-            await _record(self._database, self._ledger, self._router, self._principal, self._request, self._accounting)
+            await record_usage(
+                self._database, self._ledger, self._router, self._principal, self._request, self._accounting
+            )
 
     def _chunk(
         self, delta: dict[str, Any], finish_reason: str | None = None, logprobs: dict[str, Any] | None = None
@@ -533,7 +535,7 @@ class _ChoiceStream:
                     parts += 1
                     yield self._chunk(self._tool_chunks.delta(event))
                 elif isinstance(event, ModelSwitch):
-                    _switched(accounting, event)
+                    switched(accounting, event)
                     parts = 0  # what the abandoned model generated is in its own record
                     prefix, suffix = self._frame()
                 elif isinstance(event, Finish):
@@ -559,7 +561,7 @@ class _ChoiceStream:
                     "model": accounting.model,
                     "system_fingerprint": None,
                     "choices": [],
-                    "usage": _usage_body(_final_usage(accounting)),
+                    "usage": _usage_body(final_usage(accounting)),
                 }
                 yield b"data: " + _dumps(payload).encode() + b"\n\n"
         except ProviderError as exc:
@@ -571,7 +573,9 @@ class _ChoiceStream:
             # Shielded: a client that hung up still gets its tokens counted.
             with anyio.CancelScope(shield=True):
                 await self._events.aclose()
-                await _record(self._database, self._ledger, self._router, self._principal, self._request, accounting)
+                await record_usage(
+                    self._database, self._ledger, self._router, self._principal, self._request, accounting
+                )
         if self._trailer:
             yield b"data: [DONE]\n\n"
 
@@ -683,7 +687,7 @@ class CompletionStream:
                 else:
                     yield chunk
             if self._include_usage:
-                usages = [_final_usage(choice.accounting) for choice in self._choices]
+                usages = [final_usage(choice.accounting) for choice in self._choices]
                 payload = {
                     "id": self._id,
                     "object": "chat.completion.chunk",
@@ -709,13 +713,14 @@ def _restored(shield: Shield | None, text: str) -> str:
     return text if shield is None else shield.restore(text)
 
 
-def _switched(accounting: Accounting, event: ModelSwitch) -> None:
+def switched(accounting: Accounting, event: ModelSwitch) -> None:
+    """A fallback took over: what the abandoned model spent is recorded apart (also the Anthropic surface's)."""
     if event.spent is not None:
         accounting.abandoned.append((event.from_model, event.spent))
     accounting.model = event.to_model
 
 
-def _final_usage(accounting: Accounting) -> Usage:
+def final_usage(accounting: Accounting) -> Usage:
     return accounting.usage or Usage(prompt_tokens=0, completion_tokens=accounting.completion_parts)
 
 
@@ -727,7 +732,7 @@ def _usage_body(usage: Usage) -> dict[str, int]:
     }
 
 
-async def _record(
+async def record_usage(
     database: Database,
     ledger: Ledger,
     router: Router,
@@ -735,6 +740,8 @@ async def _record(
     request: ChatRequest,
     accounting: Accounting,
 ) -> None:
+    """Write the usage row(s) and settle the quota reservation, in a unit of work of its own (every /v1 surface:
+    chat completions and Anthropic's messages)."""
     usage = accounting.usage
     if usage is None:
         # Cut short or failed before the provider reported usage: what it generated, with the prompt we count
