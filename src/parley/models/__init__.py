@@ -17,6 +17,7 @@ from parley.models.knowledge_base_file import KnowledgeBaseFile
 from parley.models.knowledge_base_grant import KnowledgeBaseGrant
 from parley.models.message import Message
 from parley.models.model_catalogue_entry import ModelCatalogueEntry
+from parley.models.openai_batch import Batch, BatchFile, BatchResult
 from parley.models.plan import Plan
 from parley.models.quota import LimitRefusal, QuotaAlert, QuotaCounter
 from parley.models.refresh_token import RefreshToken
@@ -34,6 +35,9 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "Batch",
+    "BatchFile",
+    "BatchResult",
     "Conversation",
     "ConversationKnowledgeBase",
     "CustomRole",
