@@ -212,7 +212,8 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
             app.state.quota_ledger = quota_ledger
             app.state.router = Router(registry, settings.llm, response_cache=response_cache)
             # The bundled embedding model is checked to be installed here and loaded on first use.
-            embedder = create_embedder(settings.embeddings)
+            prompt_privacy = PromptPrivacy(settings.privacy, crypto=crypto)
+            embedder = create_embedder(settings.embeddings, detector=prompt_privacy.detector)
             app.state.embedder = embedder
             grounder = Grounder(database, app.state.router, embedder, settings.rag)
             engine = ChatEngine(
@@ -223,7 +224,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
                 relay=relay,
                 grounder=grounder,
                 reservation_seconds=settings.limits.reservation_seconds,
-                privacy=PromptPrivacy(settings.privacy, crypto=crypto),
+                privacy=prompt_privacy,
             )
             app.state.chat_engine = engine
             await engine.start()

@@ -201,6 +201,10 @@ class EmbeddingSettings(BaseModel):
     aliases: list[str] = Field(
         default_factory=lambda: ["text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"]
     )
+    # A remote endpoint (`openai`) gets texts with their personal data masked (`<EMAIL>`, `<PERSON>`): document
+    # chunks, questions and /v1/embeddings inputs alike; `off` sends them as written. The bundled models never
+    # send anything anywhere.
+    pii_policy: Literal["off", "mask"] = "mask"
 
 
 class RagSettings(BaseModel):

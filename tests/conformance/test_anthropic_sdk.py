@@ -84,3 +84,17 @@ class TestAnthropicPython:
         counted = sdk.messages.count_tokens(model="echo", messages=messages)
         answered = sdk.messages.create(model="echo", max_tokens=8, messages=messages)
         assert counted.input_tokens == answered.usage.input_tokens == 4 + 4
+
+    async def test_a_stop_sequence_is_named(self, parley_url, api_key):
+        sdk = _client(parley_url, api_key)
+        messages = [{"role": "user", "content": "one two STOP three END four"}]
+        message = sdk.messages.create(model="echo", max_tokens=64, messages=messages, stop_sequences=["END", "STOP"])
+        assert message.content[0].text == "one two "  # the text before it, as the model wrote it
+        assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", "STOP")
+        with sdk.messages.stream(model="echo", max_tokens=64, messages=messages, stop_sequences=["END"]) as stream:
+            streamed = stream.get_final_message()
+        assert streamed.content[0].text == "one two STOP three "
+        assert (streamed.stop_reason, streamed.stop_sequence) == ("stop_sequence", "END")
+        # A sequence the answer never meets: the model's own end.
+        plain = sdk.messages.create(model="echo", max_tokens=64, messages=messages, stop_sequences=["never"])
+        assert (plain.stop_reason, plain.stop_sequence) == ("end_turn", None)

@@ -131,7 +131,9 @@ class TestFailures:
         upstream.handler = unavailable
         await upstream.start()
         remote = create_embedder(
-            EmbeddingSettings(provider="openai", base_url=f"{upstream.url}/v1", model=app.state.embedder.name)
+            EmbeddingSettings(
+                provider="openai", base_url=f"{upstream.url}/v1", model=app.state.embedder.name, pii_policy="off"
+            )
         )
         try:
             file = await pending_file(app, b"Some text to embed.", "txt")
@@ -146,6 +148,51 @@ class TestFailures:
         await _task(app)({"file_id": str(file.id)})
         stored, chunks = await _reload(app, file.id)
         assert stored.status == "ready" and len(chunks) == 1
+
+
+class TestRemoteEmbedderPrivacy:
+    """A remote embeddings endpoint is an external provider: the chunks it is sent have their personal data
+    masked (README, "PII"), while Parley keeps and cites the text as written."""
+
+    LETTER = (
+        b"Refunds. Write to anna.schmidt@example.com or call +49 30 901820 about a refund; "
+        b"it is paid to DE89 3704 0044 0532 0130 00 within 10 days."
+    )
+
+    async def _ingest_remotely(self, app, policy: str) -> tuple[list[str], list[FileChunk]]:
+        upstream, received = FakeUpstream(), []
+
+        async def embeddings(request: ReceivedRequest, response: Response) -> None:
+            texts = request.json()["input"]
+            received.extend(texts)
+            data = [{"object": "embedding", "index": i, "embedding": [1.0] + [0.0] * 383} for i in range(len(texts))]
+            await response.respond(200, {"object": "list", "data": data, "model": "remote", "usage": {}})
+
+        upstream.handler = embeddings
+        await upstream.start()
+        remote = create_embedder(
+            EmbeddingSettings(provider="openai", base_url=f"{upstream.url}/v1", model="remote", pii_policy=policy),
+            detector=app.state.chat_engine.privacy.detector,
+        )
+        try:
+            file = await pending_file(app, self.LETTER, "txt")
+            await _task(app, remote)({"file_id": str(file.id)})
+        finally:
+            await remote.aclose()
+            await upstream.stop()
+        _, chunks = await _reload(app, file.id)
+        return received, chunks
+
+    async def test_chunks_reach_the_endpoint_masked_and_are_kept_as_written(self, app, client):
+        received, chunks = await self._ingest_remotely(app, "mask")
+        assert len(received) == 1 and "<EMAIL>" in received[0] and "<IBAN>" in received[0]
+        assert "anna.schmidt" not in received[0] and "0532" not in received[0] and "901820" not in received[0]
+        assert "Write to" in received[0]
+        assert [chunk.text for chunk in chunks] == [self.LETTER.decode()]
+
+    async def test_off_sends_them_as_written(self, app, client):
+        received, _ = await self._ingest_remotely(app, "off")
+        assert received == [self.LETTER.decode()]
 
 
 class TestGivenUp:

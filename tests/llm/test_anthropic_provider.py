@@ -68,7 +68,9 @@ def text_delta(text: str) -> bytes:
     return event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": text}})
 
 
-def answer(*parts: str, stop_reason: str = "end_turn", output_tokens: int = 7) -> list[bytes]:
+def answer(
+    *parts: str, stop_reason: str = "end_turn", output_tokens: int = 7, stop_sequence: str | None = None
+) -> list[bytes]:
     """A whole answer as api.anthropic.com streams it, pings included."""
     return [
         message_start(),
@@ -78,7 +80,10 @@ def answer(*parts: str, stop_reason: str = "end_turn", output_tokens: int = 7) -
         event("content_block_stop", {"index": 0}),
         event(
             "message_delta",
-            {"delta": {"stop_reason": stop_reason, "stop_sequence": None}, "usage": {"output_tokens": output_tokens}},
+            {
+                "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
+                "usage": {"output_tokens": output_tokens},
+            },
         ),
         event("message_stop", {}),
     ]
@@ -199,6 +204,11 @@ class TestStreaming:
         upstream.handler = streaming(answer("x", stop_reason=wire))
         events = await collect(model, ChatRequest(MESSAGES))
         assert events[-1] == Finish(expected, Usage(25, 7))
+
+    async def test_the_stop_sequence_met_is_passed_on(self, upstream: FakeUpstream, model: AnthropicModel) -> None:
+        upstream.handler = streaming(answer("x", stop_reason="stop_sequence", stop_sequence="END"))
+        events = await collect(model, ChatRequest(MESSAGES, GenerationParams(stop=("END", "FIN"))))
+        assert events[-1] == Finish("stop", Usage(25, 7), "END")
 
 
 class TestConversationShape:

@@ -167,6 +167,19 @@ class TestStreaming:
         events = await collect(model, ChatRequest(MESSAGES))
         assert events[-1] == Finish(expected, Usage(21, 3))
 
+    async def test_the_stop_sequence_met_is_passed_on_only_where_the_server_names_it(
+        self, upstream: FakeUpstream, model: OpenAICompatibleModel
+    ) -> None:
+        request = ChatRequest(MESSAGES, GenerationParams(stop=("END", "FIN")))
+        # vLLM names the sequence in the choice's `stop_reason`.
+        named = json.loads(chunk(finish_reason="stop").decode().removeprefix("data: "))
+        named["choices"][0]["stop_reason"] = "FIN"
+        upstream.handler = streaming([chunk(content="x"), sse(json.dumps(named)), sse("[DONE]")])
+        assert (await collect(model, request))[-1] == Finish("stop", None, "FIN")
+        # OpenAI says only `stop`, which may as well be the model's own end.
+        upstream.handler = streaming(answer("x"))
+        assert (await collect(model, request))[-1] == Finish("stop", Usage(21, 3), None)
+
     async def test_azure_deployment_path_and_key_header(self, upstream: FakeUpstream) -> None:
         config = model_config(upstream, base_url=upstream.url, model="chat-deployment", api_version="2024-10-21")
         provider = OpenAICompatibleModel(config, data_dir=DATA_DIR)

@@ -253,6 +253,13 @@ class TestRouterAnswers:
         assert _text(second) == _text(first) == "one two" and second[-1].reason == "length"
         assert len(routed.calls) == 1
 
+    async def test_the_stop_sequence_met_is_stored_and_replayed(self):
+        routed = _routed(_model())
+        request = _request("one two END three", stop=("END",))
+        first, second = await _answer(routed, request), await _answer(routed, request)
+        assert _text(second) == _text(first) == "one two " and len(routed.calls) == 1
+        assert second[-1].stop_sequence == first[-1].stop_sequence == "END"
+
     async def test_an_answer_stopped_midway_is_not_stored(self):
         routed = _routed(_model(tokens_per_second=200))
         events = routed.router.answer(routed.router.registry.get("cached"), _request("a b c d e f"), user_id=ALICE)  # type: ignore[arg-type]

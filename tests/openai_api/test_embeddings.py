@@ -305,6 +305,15 @@ class TestRemoteEmbedder:
             await remote_sdk.embeddings.create(model=REMOTE_MODEL, input="a", dimensions=3072)
         assert caught.value.body["param"] == "dimensions" and "at most 1024" in caught.value.body["message"]
 
+    async def test_personal_data_is_masked_before_it_leaves(self, remote_sdk, remote_upstream):
+        """The remote endpoint is an external provider (README, "PII"): the caller's vector is that of the masked
+        text, and the endpoint never sees the address or the card."""
+        text = "Ask jane.doe@example.org about card 4111 1111 1111 1111."
+        result = await remote_sdk.embeddings.create(model=REMOTE_MODEL, input=text, encoding_format="float")
+        [sent] = remote_upstream.requests
+        assert sent.json()["input"] == ["Ask <EMAIL> about card <CARD>."]
+        assert np.allclose(result.data[0].embedding, _unit(_remote_vector("Ask <EMAIL> about card <CARD>.", 384)))
+
 
 class TestAliasSetting:
     def test_the_admin_sets_the_aliases_as_a_json_list(self, monkeypatch):

@@ -28,8 +28,8 @@ from parley.quotas.service import Reservation
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _quote = json.encoder.encode_basestring
-# Parley's finish reasons as Anthropic's stop reasons. Parley's models do not say which stop sequence ended
-# an answer, so a stop is an `end_turn`.
+# Parley's finish reasons as Anthropic's stop reasons. A stop is a `stop_sequence` when the model says which of
+# the request's sequences it met (`Finish.stop_sequence`), else an `end_turn`.
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
 
 
@@ -37,7 +37,9 @@ def message_id() -> str:
     return f"msg_{uuid.uuid4().hex}"
 
 
-def stop_reason(finish: str) -> str:
+def stop_reason(finish: str, stop_sequence: str | None = None) -> str:
+    if finish == "stop" and stop_sequence is not None:
+        return "stop_sequence"
     return STOP_REASONS.get(finish, "end_turn")
 
 
@@ -80,8 +82,8 @@ def whole_message(completion: dict[str, Any]) -> dict[str, Any]:
         "role": "assistant",
         "model": completion["model"],
         "content": content,
-        "stop_reason": stop_reason(choice["finish_reason"]),
-        "stop_sequence": None,
+        "stop_reason": stop_reason(choice["finish_reason"], choice.get("stop_reason")),
+        "stop_sequence": choice.get("stop_reason"),
         "usage": usage_body(Usage(usage["prompt_tokens"], usage["completion_tokens"])),
     }
     if "limit" in completion:
@@ -299,7 +301,10 @@ class MessageStream:
                     usage = final_usage(accounting)
                     delta: dict[str, Any] = {
                         "type": "message_delta",
-                        "delta": {"stop_reason": stop_reason(event.reason), "stop_sequence": None},
+                        "delta": {
+                            "stop_reason": stop_reason(event.reason, event.stop_sequence),
+                            "stop_sequence": event.stop_sequence,
+                        },
                         "usage": usage_body(usage),
                     }
                     notice = accounting.notice("length" if event.reason == "length" else None)

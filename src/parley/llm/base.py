@@ -174,10 +174,13 @@ class ToolCallDelta:
 
 @dataclass(frozen=True, slots=True)
 class Finish:
-    """The last event of a successful stream. `usage` is the provider's count when it reports one."""
+    """The last event of a successful stream. `usage` is the provider's count when it reports one;
+    `stop_sequence` the one of the request's `stop` sequences that ended the answer, when the provider says which
+    (None when it does not, or when the answer ended otherwise)."""
 
     reason: FinishReason
     usage: Usage | None = None
+    stop_sequence: str | None = None
 
 
 ChatEvent = TextDelta | ToolCallDelta | Finish

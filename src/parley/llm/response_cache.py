@@ -51,6 +51,7 @@ class CachedAnswer:
     text: str
     finish_reason: FinishReason
     usage: Usage
+    stop_sequence: str | None = None
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -60,6 +61,7 @@ class CachedAnswer:
                 "finish_reason": self.finish_reason,
                 "prompt_tokens": self.usage.prompt_tokens,
                 "completion_tokens": self.usage.completion_tokens,
+                "stop_sequence": self.stop_sequence,
             },
             ensure_ascii=False,
             separators=(",", ":"),
@@ -73,7 +75,13 @@ class CachedAnswer:
             if data.get("v") != _FORMAT or data["finish_reason"] not in STORED_REASONS:
                 return None
             usage = Usage(prompt_tokens=int(data["prompt_tokens"]), completion_tokens=int(data["completion_tokens"]))
-            return cls(text=str(data["text"]), finish_reason=data["finish_reason"], usage=usage)
+            stop_sequence = data.get("stop_sequence")
+            return cls(
+                text=str(data["text"]),
+                finish_reason=data["finish_reason"],
+                usage=usage,
+                stop_sequence=stop_sequence if isinstance(stop_sequence, str) else None,
+            )
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
 
@@ -128,7 +136,7 @@ async def replay(answer: CachedAnswer) -> AsyncGenerator[TextDelta | Finish, Non
         yield TextDelta(piece)
         if count % _PIECES_PER_TURN == 0:
             await asyncio.sleep(0)
-    yield Finish(answer.finish_reason, answer.usage)
+    yield Finish(answer.finish_reason, answer.usage, answer.stop_sequence)
 
 
 class MemoryResponseCache:

@@ -354,7 +354,7 @@ class Router:
                 elif isinstance(event, Finish) and not switched and event.reason in STORED_REASONS:
                     usage = event.usage or await self._estimate(model.config.name, request, len(parts))
                     if usage is not None and model.config.cache is not None:
-                        answer = CachedAnswer("".join(parts), event.reason, usage)
+                        answer = CachedAnswer("".join(parts), event.reason, usage, event.stop_sequence)
                         await cache.put(key, answer, ttl_seconds=model.config.cache.ttl_seconds)
                 yield event
 

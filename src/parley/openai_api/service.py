@@ -281,6 +281,7 @@ async def _complete_choice(
     call_parts = 0
     parts_before_model = 0  # written by models abandoned before the one answering, counted in their records
     finish = "stop"
+    stop_sequence: str | None = None
     try:
         answer = router.answer(
             model,
@@ -307,6 +308,7 @@ async def _complete_choice(
                 logprobs.clear()  # the answer's tokens are those of the model that finished it
             elif isinstance(event, Finish):
                 finish = event.reason
+                stop_sequence = event.stop_sequence
                 accounting.usage = event.usage
             elif isinstance(event, CacheHit):
                 accounting.cache_hit = True
@@ -327,6 +329,8 @@ async def _complete_choice(
         "logprobs": _logprobs_body(logprobs) if request.params.logprobs else None,
         "finish_reason": finish,
     }
+    if stop_sequence is not None:
+        choice["stop_reason"] = stop_sequence  # as vLLM names it: which of `stop` ended the answer
     return choice, accounting
 
 

@@ -114,6 +114,7 @@ class AnthropicModel:
         prompt_tokens: int | None = None
         completion_tokens = 0
         stop_reason: str | None = None
+        stop_sequence: str | None = None
         stopped = False
         # Content block index → the tool call's index among this answer's calls.
         calls: dict[int, int] = {}
@@ -140,6 +141,7 @@ class AnthropicModel:
                         completion_tokens = usage.output_tokens
                     elif event.type == "message_delta":
                         stop_reason = event.delta.stop_reason or stop_reason
+                        stop_sequence = event.delta.stop_sequence or stop_sequence
                         # Cumulative counts: the last message_delta holds the totals.
                         completion_tokens = event.usage.output_tokens
                         if event.usage.input_tokens is not None:
@@ -164,7 +166,8 @@ class AnthropicModel:
         if not stopped or stop_reason is None:
             raise ProviderError(f"model {self.config.name}: the stream ended before message_stop", retryable=True)
         usage_total = None if prompt_tokens is None else Usage(prompt_tokens, completion_tokens)
-        yield Finish(_STOP_REASONS.get(stop_reason, "stop"), usage_total)
+        matched = stop_sequence if stop_reason == "stop_sequence" else None
+        yield Finish(_STOP_REASONS.get(stop_reason, "stop"), usage_total, matched)
 
     async def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
         if self._count_endpoint_available:

@@ -147,7 +147,10 @@ class LocalModel:
                     elif text:
                         yield TextDelta(text)
                     if chunk.get("stop"):
-                        yield Finish(_finish_reason(chunk), _usage(chunk, prompt_tokens=len(prompt)))
+                        # llama.cpp names the stop string it met; the template's own stops are not the caller's.
+                        word = chunk.get("stopping_word") if chunk.get("stop_type") == "word" else None
+                        matched = word if isinstance(word, str) and word in request.params.stop else None
+                        yield Finish(_finish_reason(chunk), _usage(chunk, prompt_tokens=len(prompt)), matched)
                         return
         raise ProviderError(f"local model {self.config.name}: the stream ended without a stop", retryable=True)
 

@@ -50,6 +50,13 @@ _FINISH_REASONS: dict[str, FinishReason] = {
 _MAX_ERROR_TEXT = 300
 
 
+def matched_stop(reported: object, stop: Sequence[str]) -> str | None:
+    """The stop sequence that ended an answer, where the server says which: vLLM (and servers following it)
+    put it in the choice's `stop_reason`. OpenAI and most others say only `finish_reason: stop`, which could as
+    well be the model's own end: then None, never a guess."""
+    return reported if isinstance(reported, str) and reported in stop else None
+
+
 class OpenAICompatibleModel:
     """One model behind an OpenAI-compatible endpoint, streamed and mapped to Parley's events.
 
@@ -95,6 +102,7 @@ class OpenAICompatibleModel:
             raise self._provider_error(exc) from exc
 
         finish_reason: FinishReason | None = None
+        stop_sequence: str | None = None
         usage: Usage | None = None
         try:
             # `async with` closes the HTTP response however this generator ends, including when the consumer
@@ -126,6 +134,7 @@ class OpenAICompatibleModel:
                             reason = choice.get("finish_reason")
                             if reason is not None:
                                 finish_reason = _FINISH_REASONS.get(reason, "stop")
+                                stop_sequence = matched_stop(choice.get("stop_reason"), request.params.stop)
                     except (AttributeError, KeyError, TypeError, ValueError) as exc:
                         raise self._malformed() from exc
         except openai.APIError as exc:
@@ -136,7 +145,7 @@ class OpenAICompatibleModel:
             raise self._malformed() from exc
         if finish_reason is None:
             raise ProviderError(f"model {self.config.name}: the stream ended without a finish reason", retryable=True)
-        yield Finish(finish_reason, usage)
+        yield Finish(finish_reason, usage, stop_sequence if finish_reason == "stop" else None)
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         """The Chat Completions request, as JSON-ready values (what `create()` would send)."""

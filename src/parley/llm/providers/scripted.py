@@ -53,6 +53,16 @@ def scripted_logprob(token: str, top: int | None) -> TokenLogprob:
     return TokenLogprob(token, logprob, tuple(alternatives[: top or 0]))
 
 
+def cut_at_stop(reply: str, stop: Sequence[str]) -> tuple[str, str | None]:
+    """The reply up to the first of the `stop` sequences it contains (left out, as providers leave it out), and
+    that sequence; the whole reply and None when it contains none."""
+    found = [(reply.find(sequence), sequence) for sequence in stop if sequence and sequence in reply]
+    if not found:
+        return reply, None
+    at, sequence = min(found)
+    return reply[:at], sequence
+
+
 def tools_to_call(request: ChatRequest) -> list[Tool]:
     """The tools the scripted model calls: when tools are offered, `tool_choice` is not `none` and the last
     message is not a tool's result (the model has the result: it answers), the named tool, else the first one;
@@ -135,7 +145,8 @@ class ScriptedModel:
             async for event in self._call_tools(request, calls):
                 yield event
             return
-        tokens = split_tokens(self._continuing(request))
+        reply, stop_sequence = cut_at_stop(self._continuing(request), request.params.stop)
+        tokens = split_tokens(reply)
         limit = request.params.max_tokens or self.config.max_output_tokens
         drop_after = int(self._argument) if self._failure == "drop_after_tokens" else None
         interval = 1 / self.config.tokens_per_second if self.config.tokens_per_second else 0.0
@@ -159,7 +170,8 @@ class ScriptedModel:
         if drop_after is not None and sent >= drop_after and sent < len(tokens):
             raise ProviderError("scripted failure: connection dropped mid-stream", retryable=True)
         reason: FinishReason = "length" if len(tokens) > limit else "stop"
-        yield Finish(reason, Usage(prompt_tokens=count_message_tokens(request.messages), completion_tokens=sent))
+        usage = Usage(prompt_tokens=count_message_tokens(request.messages), completion_tokens=sent)
+        yield Finish(reason, usage, stop_sequence if reason == "stop" else None)
 
     async def _call_tools(self, request: ChatRequest, calls: list[Tool]) -> AsyncIterator[ChatEvent]:
         """The calls as a provider streams them: the id and name first, then the arguments in pieces (a
