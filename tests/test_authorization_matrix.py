@@ -664,6 +664,8 @@ class ScopedRoute:
     body: Any = None
     # The URL requested, for a path with parameters (the path as the app declares it otherwise).
     url: str | None = None
+    # The URL names an object that does not exist: a scope that opens the route gets a 404 (it was looked for).
+    missing: bool = False
 
     @property
     def id(self) -> str:
@@ -710,6 +712,18 @@ SCOPED_ROUTES = (
         frozenset({"chat"}),
         {"model": "echo", "messages": [{"role": "user", "content": "hi"}]},
     ),
+    # OpenAI's Responses API: the same `chat` scope; stored responses are the key owner's own.
+    ScopedRoute("POST", "/v1/responses", frozenset({"chat"}), {"model": "echo", "input": "hi"}),
+    *(
+        ScopedRoute(
+            method, path, frozenset({"chat"}), url=path.replace("{response_id}", "resp_" + "0" * 32), missing=True
+        )
+        for method, path in (
+            ("GET", "/v1/responses/{response_id}"),
+            ("DELETE", "/v1/responses/{response_id}"),
+            ("GET", "/v1/responses/{response_id}/input_items"),
+        )
+    ),
 )
 
 
@@ -742,7 +756,10 @@ class TestEachScopeOpensItsRoutes:
                 route.method, route.url or route.path, json=route.body, headers=_bearer(key["key"])
             )
             opened = route.needs <= {scope}
-            if opened and not 200 <= response.status_code < 300:
+            if opened and route.missing:
+                if response.status_code != 404:
+                    problems.append(f"{route.id}: opened by {scope}, got {response.status_code} for a missing object")
+            elif opened and not 200 <= response.status_code < 300:
                 problems.append(f"{route.id}: opened by {scope}, got {response.status_code} {response.text[:200]}")
             elif not opened and response.status_code != 403:
                 problems.append(f"{route.id}: needs {sorted(route.needs)}, got {response.status_code} for {scope}")

@@ -87,6 +87,7 @@ from parley.policy.rates import RateLimiter
 from parley.quotas import service as quotas_service
 from parley.quotas.ledger import Ledger, MemoryLedger
 from parley.read_replica import ReadReplica
+from parley.responses_api.endpoints import router as responses_router
 from parley.roles.endpoints import router as admin_roles_router
 from parley.scim.admin_endpoints import router as admin_scim_router
 from parley.scim.endpoints import router as scim_router
@@ -359,6 +360,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
         usage_router,
         openai_router,
         openai_embeddings_router,
+        responses_router,
         anthropic_router,
         api_docs_router,
     ):

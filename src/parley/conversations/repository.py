@@ -70,9 +70,12 @@ async def list_slice(
     search: str | None,
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
+    source: str | None = None,
 ) -> list[Conversation]:
-    """Newest activity first, `limit` rows after the keyset position `after`."""
+    """Newest activity first, `limit` rows after the keyset position `after` (of one `source`, unless None)."""
     query = readable_by(user_id)
+    if source is not None:
+        query = query.where(Conversation.source == source)
     if archived is not None:
         query = query.where(Conversation.is_archived.is_(archived))
     if search:

@@ -60,10 +60,13 @@ async def list_for(
     search: str | None = None,
     cursor: str | None = None,
     limit: int = 30,
+    source: str | None = "chat",
 ) -> ConversationSlice:
+    """A page of the user's conversations, newest activity first: by default the web chat's (`source`; None:
+    all of them, stored `/v1/responses` too, as a data export lists them)."""
     after = decode_cursor(cursor) if cursor else None
     rows = await repository.list_slice(
-        session, user_id=user_id, archived=archived, search=search, after=after, limit=limit + 1
+        session, user_id=user_id, archived=archived, search=search, after=after, limit=limit + 1, source=source
     )
     items = rows[:limit]
     has_more = len(rows) > limit

@@ -162,7 +162,7 @@ class ExportBuilder:
         cursor: str | None = None
         while True:
             page = await conversation_service.list_for(
-                session, user_id=user_id, archived=None, cursor=cursor, limit=_PAGE
+                session, user_id=user_id, archived=None, cursor=cursor, limit=_PAGE, source=None
             )
             for listed in page.items:
                 conversation, messages = await conversation_service.get_with_messages(

@@ -18,6 +18,9 @@ class Conversation(UUIDPrimaryKey, Timestamps, Base):
     model: Mapped[str | None] = mapped_column(String(200))
     system_prompt: Mapped[str | None] = mapped_column(Text)
     is_archived: Mapped[bool] = mapped_column(server_default=text("false"))
+    # What made it: `chat` (the web chat, listed in its sidebar) or `responses` (stored responses of
+    # `/v1/responses`, kept out of the chat history but part of the user's data: export, erasure, retention).
+    source: Mapped[str] = mapped_column(String(16), server_default="chat")
     # A running summary of the turns that no longer fit the model's context, and the last message it covers.
     summary: Mapped[str | None] = mapped_column(Text)
     summary_through_message_id: Mapped[uuid.UUID | None]

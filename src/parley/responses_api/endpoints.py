@@ -1,0 +1,172 @@
+"""`/v1/responses`: OpenAI's Responses API over Parley's models, with Parley API keys, plans, rate limits, quotas,
+usage and fallbacks exactly as `/v1/chat/completions` (whose service does the work of a whole answer), and
+stored responses kept in Parley's conversation storage (`service`)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import JSONResponse, Response
+
+from parley.db import SessionDep
+from parley.kit.client_hangup import unless_the_client_leaves
+from parley.kit.sse import EventStreamResponse
+from parley.llm.base import ProviderError, Usage
+from parley.llm.router import Router
+from parley.openai_api import service as completions
+from parley.openai_api.auth import OpenAIUser
+from parley.openai_api.errors import upstream_failure_response
+from parley.openai_api.routed_answer import RoutedAnswer
+from parley.plans import service as plans_service
+from parley.plans.dependencies import SeededPlans
+from parley.policy.rates import RateLimiterDep
+from parley.quotas import service as quotas_service
+from parley.quotas.dependencies import QuotaLedgerDep
+from parley.responses_api import service
+from parley.responses_api.objects import ResponseRecord, output_of, settings_of
+from parley.responses_api.schemas import ResponseCreateRequest
+from parley.responses_api.stream import ResponseStream
+from parley.responses_api.translate import input_items, to_chat_request
+
+router = APIRouter(prefix="/v1/responses", tags=["openai-compatible"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": {"application/json": {}}}
+    for status, description in (
+        (400, "Invalid request, naming the parameter (OpenAI error shape), or a parameter Parley does not support"),
+        (401, "Invalid API key (OpenAI error shape)"),
+        (403, "The key lacks the `chat` scope, the account is suspended, or the plan does not include the model"),
+        (404, "Unknown model, or a response that is not one of the caller's stored responses"),
+        (429, "The plan's requests per minute or a quota are used up"),
+        (502, "No configured model could answer (also when streaming: the status comes with the first token)"),
+    )
+}
+# Nobody reads it: the status nginx logs for a client that hung up before the answer.
+_CLIENT_CLOSED_REQUEST = 499
+
+
+@router.post(
+    "",
+    responses={200: {"content": {"application/json": {}, "text/event-stream": {}}}, **_ERRORS},
+    response_model=None,
+    summary="Create a response (OpenAI Responses format; streams with stream=true)",
+)
+async def create_response(
+    body: ResponseCreateRequest,
+    request: Request,
+    principal: OpenAIUser,
+    seeds: SeededPlans,
+    limiter: RateLimiterDep,
+    ledger: QuotaLedgerDep,
+) -> Response:
+    llm_router: Router = request.app.state.router
+    database = request.app.state.database
+    items = input_items(body)
+    chain = (
+        await service.chain_of(database, principal, body.previous_response_id) if body.previous_response_id else None
+    )
+    chat_request = to_chat_request(body, items, chain.history if chain is not None else ())
+    plan = await completions.plan_of(database, principal, seeds)
+    async with quotas_service.refusals_counted(database, principal.user_id):
+        limit_headers = await plans_service.admit_request(limiter, principal, plan)
+        model = llm_router.resolve(body.model, chat_request.messages, allowed=plan.plan.models, request=chat_request)
+        plans_service.require_model_access(plan, model.config.name)
+        chat_request, shield = await completions.protect(
+            request.app.state.chat_engine.privacy, model, plan.plan, chat_request, registry=llm_router.registry
+        )
+        chat_request, reservation, capped = await completions.reserve(
+            ledger,
+            principal,
+            plan,
+            model,
+            chat_request,
+            ttl_seconds=request.app.state.settings.limits.reservation_seconds,
+        )
+    record = ResponseRecord(id=uuid.uuid4(), model=model.config.name, settings=settings_of(body), input=items)
+
+    async def keep(finished: ResponseRecord) -> None:
+        await service.store(database, principal, finished, chain)
+
+    try:
+        if body.stream:
+            answer = RoutedAnswer(
+                llm_router,
+                database,
+                ledger,
+                principal,
+                model,
+                chat_request,
+                open_streams=request.app.state.open_streams,
+                reservation=reservation,
+                capped=capped,
+            )
+            stream = ResponseStream(answer, record, shield=shield, keep=keep if body.store else None)
+            # The status waits for the first token: when no model can start the answer, it is an error status.
+            opened = await unless_the_client_leaves(request, stream.open())
+            if opened is None:
+                return Response(status_code=_CLIENT_CLOSED_REQUEST)
+            streamed = EventStreamResponse(opened.events())
+            streamed.headers.update(limit_headers)
+            return streamed
+        completion = await unless_the_client_leaves(
+            request,
+            completions.complete(
+                llm_router,
+                database,
+                ledger,
+                principal,
+                model,
+                chat_request,
+                reservation=reservation,
+                capped=capped,
+                shield=shield,
+            ),
+        )
+    except ProviderError as exc:
+        return upstream_failure_response(exc)
+    if completion is None:
+        return Response(status_code=_CLIENT_CLOSED_REQUEST)
+    choice = completion["choices"][0]
+    usage = completion["usage"]
+    record.output = output_of(completion)
+    record.finish(
+        choice["finish_reason"],
+        Usage(usage["prompt_tokens"], usage["completion_tokens"]),
+        model=completion["model"],
+    )
+    record.limit = completion.get("limit")
+    if body.store:
+        await keep(record)
+    return JSONResponse(record.body(), headers=limit_headers)
+
+
+@router.get("/{response_id}", responses=_ERRORS, summary="A stored response (OpenAI Responses format)")
+async def get_response(response_id: str, session: SessionDep, principal: OpenAIUser) -> dict[str, Any]:
+    """One of the caller's stored responses (`store: true`); another user's, or a deleted one, is 404."""
+    return await service.get(session, principal, response_id)
+
+
+@router.delete("/{response_id}", responses=_ERRORS, summary="Delete a stored response")
+async def delete_response(response_id: str, session: SessionDep, principal: OpenAIUser) -> dict[str, Any]:
+    """Removes it from Parley's storage; a response that continued it keeps its own input and output."""
+    return await service.delete(session, principal, response_id)
+
+
+@router.get("/{response_id}/input_items", responses=_ERRORS, summary="The input items of a stored response")
+async def list_input_items(
+    response_id: str,
+    session: SessionDep,
+    principal: OpenAIUser,
+    order: Literal["asc", "desc"] = Query(default="desc"),
+) -> dict[str, Any]:
+    """The items the response was given (not those of the responses it continued), in one page."""
+    items = await service.input_items(session, principal, response_id, order=order)
+    return {
+        "object": "list",
+        "data": items,
+        "first_id": items[0]["id"] if items else None,
+        "last_id": items[-1]["id"] if items else None,
+        "has_more": False,
+    }
