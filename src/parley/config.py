@@ -221,6 +221,11 @@ class RagSettings(BaseModel):
     rrf_k: int = Field(default=10, ge=1)
     vector_weight: float = Field(default=1.0, ge=0)
     keyword_weight: float = Field(default=0.6, ge=0)
+    # False: no vectors are made or stored for document chunks, and search is by keyword only (the blind index),
+    # for deployments where an embedding (which places a chunk near others about the same thing, and may be
+    # partly inverted) must not be kept either; questions are not embedded. Turned on later, files read while
+    # it was off are found by keyword only until they are uploaded again (as after a change of model).
+    vectors: bool = True
     # Candidates taken from each of the vector and the full-text search before fusion.
     candidates: int = Field(default=40, ge=1, le=1000)
     hnsw_ef_search: int = Field(default=100, ge=10, le=1000)

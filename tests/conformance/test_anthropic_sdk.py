@@ -4,6 +4,7 @@ with a Parley API key as its `api_key`: what a tool built on it (a coding assist
 from __future__ import annotations
 
 import anthropic
+import httpx
 import pytest
 
 WEATHER = {
@@ -98,3 +99,36 @@ class TestAnthropicPython:
         # A sequence the answer never meets: the model's own end.
         plain = sdk.messages.create(model="echo", max_tokens=64, messages=messages, stop_sequences=["never"])
         assert (plain.stop_reason, plain.stop_sequence) == ("end_turn", None)
+
+
+class TestAnthropicModels:
+    async def test_listing_and_retrieving_models_in_anthropics_shape(self, parley_url, api_key):
+        sdk = _client(parley_url, api_key)
+        listed = list(sdk.models.list())
+        assert [m.id for m in listed] == ["auto", "echo", "text-only"]
+        echo = listed[1]
+        assert (echo.type, echo.display_name, echo.lifecycle) == ("model", "echo", "active")
+        assert echo.created_at.tzinfo is not None
+        assert sdk.models.retrieve("text-only").id == "text-only"
+        with pytest.raises(anthropic.NotFoundError) as missing:
+            sdk.models.retrieve("claude-not-configured")
+        assert missing.value.body["error"]["type"] == "not_found_error"
+
+    async def test_pages_follow_anthropics_cursors(self, parley_url, api_key):
+        sdk = _client(parley_url, api_key)
+        first = sdk.models.list(limit=2)
+        assert [m.id for m in first.data] == ["auto", "echo"] and first.has_more and first.last_id == "echo"
+        # The SDK's iterator follows `last_id` as `after_id` to the end.
+        assert [m.id for m in first] == ["auto", "echo", "text-only"]
+        before = sdk.models.list(before_id="text-only", limit=1)
+        assert ([m.id for m in before.data], before.has_more, before.first_id) == (["echo"], True, "echo")
+        with pytest.raises(anthropic.BadRequestError) as unknown:
+            sdk.models.list(after_id="nope")
+        assert "after_id" in unknown.value.body["error"]["message"]
+
+    async def test_openai_clients_keep_openais_shape(self, parley_url, api_key):
+        async with httpx.AsyncClient(base_url=parley_url, headers={"authorization": f"Bearer {api_key}"}) as http:
+            listed = (await http.get("/v1/models")).json()
+            missing = await http.get("/v1/models/nope")
+        assert listed["object"] == "list" and listed["data"][1]["object"] == "model" and "has_more" not in listed
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"

@@ -14,6 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from parley.errors import ErrorRenderer
 from parley.llm.base import ProviderError
 from parley.metrics import instruments as metrics
 
@@ -93,3 +94,17 @@ def anthropic_error_response(
     elif status == 404 and message == "Not Found" and not extra:
         message = f"Unknown request URL: {request.method} {request.url.path}"
     return JSONResponse(anthropic_error_body(status, message), status_code=status, headers=headers)
+
+
+def for_anthropic_clients(otherwise: ErrorRenderer) -> ErrorRenderer:
+    """A renderer for a route both kinds of client call (`GET /v1/models`): Anthropic's shape for a request
+    carrying `anthropic-version` (Anthropic's SDKs always send it), `otherwise`'s for the rest."""
+
+    def render(
+        request: Request, status: int, message: str, headers: dict[str, str], extra: dict[str, Any]
+    ) -> JSONResponse:
+        if "anthropic-version" in request.headers:
+            return anthropic_error_response(request, status, message, headers, extra)
+        return otherwise(request, status, message, headers, extra)
+
+    return render

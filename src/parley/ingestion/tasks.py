@@ -42,6 +42,8 @@ JOB_KIND = "ingest_file"
 # Chunks embedded and inserted per step (and per transaction).
 INSERT_BATCH = 64
 PENDING, PROCESSING, READY, FAILED = "pending", "processing", "ready", "failed"
+# `files.embedding_model` of a file read with `PARLEY_RAG__VECTORS=false`: its chunks have no vectors.
+KEYWORD_ONLY = "keyword-only"
 GAVE_UP_REASON = "the file could not be read after several attempts; upload it again, or ask an administrator"
 
 
@@ -73,6 +75,8 @@ class IngestionTask:
         self.storage = storage
         self.embedder = embedder
         self.settings = settings
+        # What `files.embedding_model` records: the model, or that no vectors were made (keyword search only).
+        self._embedding_model = embedder.name if settings.rag.vectors else KEYWORD_ONLY
         self.sandbox = ReadingSandbox(ReadingLimits.from_settings(settings.files))
 
     def close(self) -> None:
@@ -123,7 +127,7 @@ class IngestionTask:
             reason=prepared.reason,
             chunk_count=len(prepared.chunks),
             page_count=prepared.page_count,
-            embedding_model=self.embedder.name,
+            embedding_model=self._embedding_model,
         )
         metrics.document_ingested(ready=True, size_bytes=file.file_size, seconds=time.monotonic() - started)
         log.info("ingestion_done", chunks=len(prepared.chunks), pages=prepared.page_count)
@@ -177,7 +181,7 @@ class IngestionTask:
             file = await session.scalar(select(File).where(File.id == file_id).with_for_update())
             if file is None:
                 return None
-            if file.status == READY and file.embedding_model == self.embedder.name:
+            if file.status == READY and file.embedding_model == self._embedding_model:
                 return None
             await session.execute(delete(FileChunk).where(FileChunk.file_id == file_id))
             file.status = PROCESSING
@@ -193,7 +197,11 @@ class IngestionTask:
             # must not keep the (shared) embedding pool busy for a file nobody will read.
             if not await self._exists(file.id):
                 return False
-            vectors = await self.embedder.embed_documents([chunk.text for chunk in batch])
+            vectors: list[list[float] | None] = (
+                list(await self.embedder.embed_documents([chunk.text for chunk in batch]))
+                if self.settings.rag.vectors
+                else [None] * len(batch)
+            )
             flags = [looks_like_instructions(chunk.text) for chunk in batch]
             rows = await sealed_chunks(file.user_id, batch)
             async with self.database.session() as session:

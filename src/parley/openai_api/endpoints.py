@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import JSONResponse, Response
 
+from parley.anthropic_api import models as anthropic_models
+from parley.anthropic_api.auth import AnthropicUser
+from parley.auth.principal import Principal
 from parley.errors import NotFound
 from parley.kit.sse import EventStreamResponse
 from parley.llm.base import ProviderError
@@ -57,18 +60,34 @@ def _model_object(config: ModelConfig | None, name: str, created: int) -> dict[s
     }
 
 
-async def _usable(request: Request, principal: OpenAIUser, seeds: SeededPlans) -> list[ModelConfig]:
+async def _usable(request: Request, principal: Principal, seeds: SeededPlans) -> list[ModelConfig]:
     llm_router: Router = request.app.state.router
     plan = await service.plan_of(request.app.state.database, principal, seeds)
     usable = set(usable_models(plan.plan, [m.config.name for m in llm_router.registry]))
     return [m.config for m in llm_router.registry if m.config.name in usable]
 
 
-@router.get("/models", responses=_ERRORS, summary="The models this Parley offers (OpenAI format)")
-async def list_models(request: Request, principal: OpenAIUser, seeds: SeededPlans) -> dict[str, Any]:
+@router.get("/models", responses=_ERRORS, summary="The models this Parley offers (OpenAI or Anthropic format)")
+async def list_models(
+    request: Request,
+    principal: AnthropicUser,
+    seeds: SeededPlans,
+    limit: Annotated[int, Query(ge=1, le=anthropic_models.MAX_LIMIT)] = anthropic_models.DEFAULT_LIMIT,
+    after_id: str | None = None,
+    before_id: str | None = None,
+) -> dict[str, Any]:
     """The models the caller's plan includes (the web app's model picker reads this list too), each with its
-    capabilities (`tools`, `json_schema`, `vision`, `logprobs`) and context window; `auto` first."""
+    capabilities (`tools`, `json_schema`, `vision`, `logprobs`) and context window; `auto` first.
+
+    With an `anthropic-version` header (Anthropic's SDKs, which send the key in `x-api-key`): Anthropic's shape,
+    paged by `limit`, `after_id` and `before_id` (which OpenAI's format ignores: it lists every model)."""
     created = request.app.state.router.registry.created
+    if anthropic_models.is_anthropic_client(request.headers):
+        infos = [
+            anthropic_models.model_info(None, AUTO_MODEL, created),
+            *(anthropic_models.model_info(c, c.name, created) for c in await _usable(request, principal, seeds)),
+        ]
+        return anthropic_models.model_page(infos, limit=limit, after_id=after_id, before_id=before_id)
     data = [
         _model_object(None, AUTO_MODEL, created),
         *(_model_object(config, config.name, created) for config in await _usable(request, principal, seeds)),
@@ -76,15 +95,19 @@ async def list_models(request: Request, principal: OpenAIUser, seeds: SeededPlan
     return {"object": "list", "data": data}
 
 
-@router.get("/models/{model_id:path}", responses=_ERRORS, summary="One model this Parley offers (OpenAI format)")
-async def get_model(model_id: str, request: Request, principal: OpenAIUser, seeds: SeededPlans) -> dict[str, Any]:
-    """A model of the caller's plan, as in the list; another name is 404 `model_not_found`."""
+@router.get(
+    "/models/{model_id:path}", responses=_ERRORS, summary="One model this Parley offers (OpenAI or Anthropic format)"
+)
+async def get_model(model_id: str, request: Request, principal: AnthropicUser, seeds: SeededPlans) -> dict[str, Any]:
+    """A model of the caller's plan, as in the list; another name is 404 `model_not_found` (`not_found_error`
+    for Anthropic's clients)."""
     created = request.app.state.router.registry.created
+    shape = anthropic_models.model_info if anthropic_models.is_anthropic_client(request.headers) else _model_object
     if model_id == AUTO_MODEL:
-        return _model_object(None, AUTO_MODEL, created)
+        return shape(None, AUTO_MODEL, created)
     for config in await _usable(request, principal, seeds):
         if config.name == model_id:
-            return _model_object(config, model_id, created)
+            return shape(config, model_id, created)
     raise NotFound(f"The model '{model_id}' does not exist or you do not have access to it.", param="model")
 
 

@@ -255,7 +255,7 @@ async def hybrid_search(
     session: AsyncSession,
     where: Filter,
     *,
-    query_vector: Sequence[float],
+    query_vector: Sequence[float] | None,
     keyword_tokens: QueryTokens,
     candidates: int,
     rrf_k: int,
@@ -270,7 +270,7 @@ async def hybrid_search(
         hybrid_search_statement(),
         {
             **where.parameters(),
-            "query_vector": list(query_vector),
+            "query_vector": list(query_vector) if query_vector is not None else None,
             **keyword_parameters(keyword_tokens),
             "candidates": candidates,
             "rrf_k": rrf_k,

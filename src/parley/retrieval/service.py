@@ -135,12 +135,13 @@ async def search_by_vector(
     user_id: uuid.UUID,
     role: str,
     query: str,
-    query_vector: Sequence[float],
+    query_vector: Sequence[float] | None,
     scope: RetrievalScope,
     top_k: int,
     settings: RagSettings,
 ) -> list[RetrievedChunk]:
-    """`search` with the question already embedded (benchmarks, and callers that embed in batches)."""
+    """`search` with the question already embedded (benchmarks, and callers that embed in batches); without a
+    vector (`PARLEY_RAG__VECTORS=false`) by keyword only."""
     if scope.is_empty or top_k < 1:
         return []
     await repository.tune_vector_search(session, ef_search=max(settings.hnsw_ef_search, settings.candidates))
@@ -158,7 +159,7 @@ async def search_by_vector(
         keyword_tokens=tokens,
         candidates=max(settings.candidates, top_k),
         rrf_k=settings.rrf_k,
-        vector_weight=settings.vector_weight,
+        vector_weight=settings.vector_weight if query_vector is not None else 0.0,
         keyword_weight=settings.keyword_weight,
         top_k=top_k,
     )
@@ -180,7 +181,7 @@ async def search(
     if scope.is_empty or top_k < 1 or not query.strip():
         return []
     with tracing.span("retrieval.search", {"parley.top_k": top_k}) as span:
-        query_vector = await embedder.embed_query(query)
+        query_vector = await embedder.embed_query(query) if settings.vectors else None
         chunks = await search_by_vector(
             session,
             user_id=user_id,
