@@ -1245,9 +1245,12 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The models this Parley offers (OpenAI format)
+         * The models this Parley offers (OpenAI or Anthropic format)
          * @description The models the caller's plan includes (the web app's model picker reads this list too), each with its
          *     capabilities (`tools`, `json_schema`, `vision`, `logprobs`) and context window; `auto` first.
+         *
+         *     With an `anthropic-version` header (Anthropic's SDKs, which send the key in `x-api-key`): Anthropic's shape,
+         *     paged by `limit`, `after_id` and `before_id` (which OpenAI's format ignores: it lists every model).
          */
         get: operations["list_models_v1_models_get"];
         put?: never;
@@ -1266,8 +1269,9 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * One model this Parley offers (OpenAI format)
-         * @description A model of the caller's plan, as in the list; another name is 404 `model_not_found`.
+         * One model this Parley offers (OpenAI or Anthropic format)
+         * @description A model of the caller's plan, as in the list; another name is 404 `model_not_found` (`not_found_error`
+         *     for Anthropic's clients).
          */
         get: operations["get_model_v1_models__model_id__get"];
         put?: never;
@@ -1325,6 +1329,67 @@ export interface paths {
         put?: never;
         /** Create embeddings (OpenAI format) */
         post: operations["create_embeddings_v1_embeddings_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/responses": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create a response (OpenAI Responses format; streams with stream=true) */
+        post: operations["create_response_v1_responses_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/responses/{response_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A stored response (OpenAI Responses format)
+         * @description One of the caller's stored responses (`store: true`); another user's, or a deleted one, is 404.
+         */
+        get: operations["get_response_v1_responses__response_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a stored response
+         * @description Removes it from Parley's storage; a response that continued it keeps its own input and output.
+         */
+        delete: operations["delete_response_v1_responses__response_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/responses/{response_id}/input_items": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The input items of a stored response
+         * @description The items the response was given (not those of the responses it continued), in one page.
+         */
+        get: operations["list_input_items_v1_responses__response_id__input_items_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2255,6 +2320,25 @@ export interface components {
             /** Strict */
             strict?: boolean | null;
         };
+        /**
+         * FunctionToolIn
+         * @description A tool, in the Responses API's flat shape (`{"type": "function", "name": …}`); any other `type` is a
+         *     built-in tool Parley does not run, refused by name.
+         */
+        FunctionToolIn: {
+            /** Type */
+            type: string;
+            /** Name */
+            name?: string | null;
+            /** Description */
+            description?: string | null;
+            /** Parameters */
+            parameters?: {
+                [key: string]: unknown;
+            } | null;
+            /** Strict */
+            strict?: boolean | null;
+        };
         /** Grant */
         Grant: {
             /**
@@ -2930,6 +3014,13 @@ export interface components {
             type: "function";
             function: components["schemas"]["NamedFunction"];
         };
+        /** NamedToolChoiceIn */
+        NamedToolChoiceIn: {
+            /** Type */
+            type: string;
+            /** Name */
+            name?: string | null;
+        };
         /** OutputConfig */
         OutputConfig: {
             format?: components["schemas"]["OutputFormat"] | null;
@@ -3186,6 +3277,60 @@ export interface components {
              */
             resets_at: string;
         };
+        /** ResponseCreateRequest */
+        ResponseCreateRequest: {
+            /** Model */
+            model: string;
+            /** Input */
+            input: string | {
+                [key: string]: unknown;
+            }[];
+            /** Instructions */
+            instructions?: string | null;
+            /** Tools */
+            tools?: components["schemas"]["FunctionToolIn"][] | null;
+            /** Tool Choice */
+            tool_choice?: ("auto" | "none" | "required") | components["schemas"]["NamedToolChoiceIn"] | null;
+            /** Parallel Tool Calls */
+            parallel_tool_calls?: boolean | null;
+            text?: components["schemas"]["TextConfigIn"] | null;
+            /** Temperature */
+            temperature?: number | null;
+            /** Top P */
+            top_p?: number | null;
+            /** Max Output Tokens */
+            max_output_tokens?: number | null;
+            /**
+             * Store
+             * @default true
+             */
+            store: boolean;
+            /** Previous Response Id */
+            previous_response_id?: string | null;
+            /** Metadata */
+            metadata?: {
+                [key: string]: string;
+            } | null;
+            /**
+             * Stream
+             * @default false
+             */
+            stream: boolean;
+            /** Truncation */
+            truncation?: ("auto" | "disabled") | null;
+            /** Background */
+            background?: boolean | null;
+            /** Conversation */
+            conversation?: unknown;
+            /** Include */
+            include?: string[] | null;
+            /** Prompt */
+            prompt?: unknown;
+            /** Max Tool Calls */
+            max_tool_calls?: number | null;
+            /** Top Logprobs */
+            top_logprobs?: number | null;
+        };
         /** ResponseFormatIn */
         ResponseFormatIn: {
             /**
@@ -3405,6 +3550,33 @@ export interface components {
             type: "text";
             /** Text */
             text: string;
+        };
+        /** TextConfigIn */
+        TextConfigIn: {
+            format?: components["schemas"]["TextFormatIn"] | null;
+            /** Verbosity */
+            verbosity?: string | null;
+        };
+        /** TextFormatIn */
+        TextFormatIn: {
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "text" | "json_object" | "json_schema";
+            /**
+             * Name
+             * @default response
+             */
+            name: string;
+            /** Description */
+            description?: string | null;
+            /** Schema */
+            schema?: {
+                [key: string]: unknown;
+            } | null;
+            /** Strict */
+            strict?: boolean | null;
         };
         /** ThinkingBlock */
         ThinkingBlock: {
@@ -11621,7 +11793,11 @@ export interface operations {
     };
     list_models_v1_models_get: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                after_id?: string | null;
+                before_id?: string | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -11673,6 +11849,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
             /** @description The plan's requests per minute (per user, per API key) are used up, or the models are rate-limited */
@@ -11940,6 +12125,357 @@ export interface operations {
                 };
             };
             /** @description The embedding model failed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    create_response_v1_responses_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResponseCreateRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Invalid request, naming the parameter (OpenAI error shape), or a parameter Parley does not support */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Invalid API key (OpenAI error shape) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description The key lacks the `chat` scope, the account is suspended, or the plan does not include the model */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Unknown model, or a response that is not one of the caller's stored responses */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description The plan's requests per minute or a quota are used up */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description No configured model could answer (also when streaming: the status comes with the first token) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    get_response_v1_responses__response_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                response_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Invalid request, naming the parameter (OpenAI error shape), or a parameter Parley does not support */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Invalid API key (OpenAI error shape) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description The key lacks the `chat` scope, the account is suspended, or the plan does not include the model */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Unknown model, or a response that is not one of the caller's stored responses */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description The plan's requests per minute or a quota are used up */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description No configured model could answer (also when streaming: the status comes with the first token) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    delete_response_v1_responses__response_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                response_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Invalid request, naming the parameter (OpenAI error shape), or a parameter Parley does not support */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Invalid API key (OpenAI error shape) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description The key lacks the `chat` scope, the account is suspended, or the plan does not include the model */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Unknown model, or a response that is not one of the caller's stored responses */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description The plan's requests per minute or a quota are used up */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description No configured model could answer (also when streaming: the status comes with the first token) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    list_input_items_v1_responses__response_id__input_items_get: {
+        parameters: {
+            query?: {
+                order?: "asc" | "desc";
+            };
+            header?: never;
+            path: {
+                response_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Invalid request, naming the parameter (OpenAI error shape), or a parameter Parley does not support */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Invalid API key (OpenAI error shape) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description The key lacks the `chat` scope, the account is suspended, or the plan does not include the model */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Unknown model, or a response that is not one of the caller's stored responses */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description The plan's requests per minute or a quota are used up */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description No configured model could answer (also when streaming: the status comes with the first token) */
             502: {
                 headers: {
                     [name: string]: unknown;
