@@ -76,6 +76,7 @@ from parley.llm.response_cache import MemoryResponseCache, ResponseCache
 from parley.llm.router import Router
 from parley.metrics import runtime as metrics_runtime
 from parley.migrations.runner import upgrade_to_head
+from parley.openai_api.completions import router as openai_completions_router
 from parley.openai_api.embeddings import router as openai_embeddings_router
 from parley.openai_api.endpoints import router as openai_router
 from parley.openai_api.errors import openai_error_response
@@ -360,6 +361,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
         usage_router,
         openai_router,
         openai_embeddings_router,
+        openai_completions_router,
         responses_router,
         anthropic_router,
         api_docs_router,

@@ -62,7 +62,7 @@ class RoutedAnswer:
         """The user was suspended: the events end at the next one, and `stopped` says why."""
         self.stopped = reason
 
-    async def open(self) -> None:
+    async def open(self) -> RoutedAnswer:
         """Wait for the first token (fallbacks included). Raises `ProviderError`, with the attempt recorded, when
         no model could start the answer."""
         try:
@@ -74,7 +74,7 @@ class RoutedAnswer:
                     self.accounting.cache_hit = True
                     continue
                 self._first = event
-                return
+                return self
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._events.aclose()
