@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from parley import __version__
 from parley.analytics.endpoints import router as analytics_router
 from parley.anthropic_api.endpoints import router as anthropic_router
-from parley.anthropic_api.errors import anthropic_error_response
+from parley.anthropic_api.errors import anthropic_error_response, for_anthropic_clients
 from parley.api_keys.endpoints import router as api_keys_router
 from parley.audit.checkpoints import CheckpointSchedule
 from parley.audit.endpoints import router as audit_router
@@ -328,6 +328,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
         app,
         surfaces={
             "/v1/messages": anthropic_error_response,
+            "/v1/models": for_anthropic_clients(openai_error_response),
             "/v1/": openai_error_response,
             SCIM_PREFIX: scim_error_response,
         },
