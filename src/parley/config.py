@@ -175,6 +175,18 @@ class FileSettings(BaseModel):
     max_chunks_per_file: int = Field(default=2000, ge=1)
 
 
+class ImageSettings(BaseModel):
+    """Images in chat (README, "Images"): the largest image read, and how http(s) image URLs are fetched."""
+
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+    max_per_request: int = Field(default=20, ge=1, le=500)
+    fetch_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    max_redirects: int = Field(default=3, ge=0, le=10)
+    # Host names (or addresses) that may be fetched although they resolve to a private, loopback or link-local
+    # address: an internal image server of the deployment. Everything else must resolve to public addresses.
+    allowed_private_hosts: list[str] = Field(default_factory=list)
+
+
 def _half_the_cores() -> int:
     return max(1, min(64, (os.cpu_count() or 2) // 2))
 
@@ -529,6 +541,7 @@ class Settings(BaseSettings):
     rabbitmq_url: str | None = Field(default=None, validation_alias=AliasChoices("RABBITMQ_URL", "PARLEY_RABBITMQ_URL"))
     s3: S3Settings = S3Settings()
     files: FileSettings = FileSettings()
+    images: ImageSettings = ImageSettings()
     embeddings: EmbeddingSettings = EmbeddingSettings()
     rag: RagSettings = RagSettings()
     jobs: JobSettings = JobSettings()

@@ -383,7 +383,7 @@ class TestErrors:
                         }
                     ],
                 },
-                "messages.0.content.1: images are not supported yet for this model",
+                "messages.0.content.1: the image is not a PNG, JPEG, WebP or GIF image",
             ),
             ({"model": "echo", "max_tokens": 10, "messages": HI, "top_k": 5}, "top_k"),
             (

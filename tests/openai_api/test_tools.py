@@ -55,6 +55,10 @@ WEATHER = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
     },
 }
+# A 1x1 PNG.
+PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+)
 TIME = {
     "type": "function",
     "function": {"name": "get_time", "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}}},
@@ -290,6 +294,7 @@ class TestCapabilities:
         assert raised.value.body["param"] == param
 
     async def test_image_parts_are_refused_not_dropped(self, tool_client, tool_app, tool_url):
+        # `echo` lacks vision (README, "Images"): the image is refused, naming the messages, never ignored.
         _, sdk = await _sdk(tool_client, tool_app, tool_url)
         with pytest.raises(openai.BadRequestError) as raised:
             await sdk.chat.completions.create(
@@ -299,12 +304,13 @@ class TestCapabilities:
                         "role": "user",
                         "content": [
                             {"type": "text", "text": "what is this?"},
-                            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
                         ],
                     }
                 ],
             )
-        assert raised.value.body["param"] == "messages.0.content.1"
+        assert raised.value.body["param"] == "messages"
+        assert "does not support vision" in raised.value.body["message"]
 
     async def test_ignored_parameters_are_accepted(self, tool_client, tool_app, tool_url):
         _, sdk = await _sdk(tool_client, tool_app, tool_url)

@@ -17,6 +17,7 @@ from parley.anthropic_api.auth import AnthropicUser
 from parley.anthropic_api.errors import upstream_failure_response
 from parley.anthropic_api.schemas import CountTokensRequest, MessageRequest
 from parley.anthropic_api.translate import to_chat_request
+from parley.images.dependencies import ImageLoaderDep
 from parley.kit.sse import EventStreamResponse
 from parley.llm.base import ChatRequest, ProviderError
 from parley.llm.router import Router
@@ -60,9 +61,10 @@ async def create_message(
     seeds: SeededPlans,
     limiter: RateLimiterDep,
     ledger: QuotaLedgerDep,
+    images: ImageLoaderDep,
 ) -> Response:
     llm_router: Router = request.app.state.router
-    chat_request = to_chat_request(body)
+    chat_request = await to_chat_request(body, images)
     database = request.app.state.database
     plan = await completions.plan_of(database, principal, seeds)
     async with quotas_service.refusals_counted(database, principal.user_id):
@@ -130,12 +132,13 @@ async def count_tokens(
     principal: AnthropicUser,
     seeds: SeededPlans,
     limiter: RateLimiterDep,
+    images: ImageLoaderDep,
 ) -> JSONResponse:
     """`{"input_tokens": N}`: the messages (system prompt included) counted by the model's own tokenizer, as
     Parley counts a prompt's tokens in usage, plus an estimate for the tools' schemas. Counted against the plan's
     requests per minute (a remote model's count is a call to its API); no usage is recorded."""
     llm_router: Router = request.app.state.router
-    chat_request = to_chat_request(body)
+    chat_request = await to_chat_request(body, images)
     plan = await completions.plan_of(request.app.state.database, principal, seeds)
     async with quotas_service.refusals_counted(request.app.state.database, principal.user_id):
         limit_headers = await plans_service.admit_request(limiter, principal, plan)

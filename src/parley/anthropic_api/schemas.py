@@ -6,7 +6,9 @@ What Parley does with each Messages parameter (README, "Anthropic-compatible API
   `max_tokens`, and structured output (`output_config.format`, a JSON schema, for models that support it);
 - `thinking` of type `adaptive` (the model decides whether to think: Parley's models answer without) or
   `disabled` is accepted;
-- refused with a 400 naming it, because Parley cannot honour it yet: `image` and `document` blocks, `top_k`,
+- `image` blocks of user turns with a `base64` or `url` source (README, "Images"), for models with `vision`;
+- refused with a 400 naming it, because Parley cannot honour it yet: `document` blocks, images inside
+  `tool_result` blocks, `top_k`,
   extended `thinking` (`enabled`, `between_tools`), server tools (`web_search_…`, `bash_…`: a tool with a `type`
   other than `custom`);
 - deliberately ignored: `metadata` (Parley knows the caller from the key and keeps its own usage records),
@@ -35,6 +37,8 @@ class TextBlock(_Block):
 
 class ImageBlock(_Block):
     type: Literal["image"]
+    # `{"type": "base64", "media_type", "data"}` or `{"type": "url", "url"}` (README, "Images").
+    source: dict[str, Any] | None = None
 
 
 class DocumentBlock(_Block):

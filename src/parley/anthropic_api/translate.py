@@ -19,10 +19,12 @@ from parley.anthropic_api.schemas import (
     ToolUseBlock,
 )
 from parley.errors import BadRequest
+from parley.images.loader import ImageLoader, ImageRefused
 from parley.llm.base import (
     ChatMessage,
     ChatRequest,
     GenerationParams,
+    ImagePart,
     ResponseFormat,
     Tool,
     ToolCall,
@@ -39,8 +41,9 @@ _EMPTY_OBJECT_SCHEMA = {"type": "object", "properties": {}}
 _THINKING_ACCEPTED = frozenset({"adaptive", "disabled"})
 
 
-def to_chat_request(body: CountTokensRequest) -> ChatRequest:
-    """The request to route; `body` may be a token count's (no generation options)."""
+async def to_chat_request(body: CountTokensRequest, images: ImageLoader) -> ChatRequest:
+    """The request to route; `body` may be a token count's (no generation options). Its `image` blocks are read
+    by `images` (a `url` source fetched), each failure a 400 naming the block."""
     if body.thinking is not None and body.thinking.get("type") not in _THINKING_ACCEPTED:
         raise BadRequest(
             f"thinking: '{body.thinking.get('type')}' thinking is not supported by Parley's models yet "
@@ -57,7 +60,7 @@ def to_chat_request(body: CountTokensRequest) -> ChatRequest:
         if system:
             messages.append(ChatMessage("system", system))
     for index, message in enumerate(body.messages):
-        messages.extend(_messages(index, message))
+        messages.extend(await _messages(index, message, images))
     output = body.output_config.format if body.output_config is not None else None
     response_format = ResponseFormat("json_schema", schema=output.json_schema) if output is not None else None
     params = GenerationParams(response_format=response_format)
@@ -109,17 +112,20 @@ def _tool_choice(body: CountTokensRequest, tools: Sequence[Tool]) -> tuple[ToolC
     return choice.type, parallel
 
 
-def _messages(index: int, message: MessageParam) -> list[ChatMessage]:
+async def _messages(index: int, message: MessageParam, loader: ImageLoader) -> list[ChatMessage]:
     """One Anthropic turn as Parley messages: a user turn's tool results become tool messages."""
     if isinstance(message.content, str):
         return [ChatMessage(message.role, message.content)]
     texts: list[str] = []
     calls: list[ToolCall] = []
     results: list[ChatMessage] = []
+    images: list[ImagePart] = []
     for part, block in enumerate(message.content):
         where = f"messages.{index}.content.{part}"
         if isinstance(block, TextBlock):
             texts.append(block.text)
+        elif isinstance(block, ImageBlock) and message.role == "user":
+            images.append(await _image(block, where, loader))
         elif isinstance(block, ImageBlock | DocumentBlock):
             _refuse_media(block, where)
         elif isinstance(block, ThinkingBlock):
@@ -133,9 +139,29 @@ def _messages(index: int, message: MessageParam) -> list[ChatMessage]:
                 raise BadRequest(f"{where}: tool_result blocks belong in user messages")
             results.append(ChatMessage("tool", _result_text(block, where), tool_call_id=block.tool_use_id))
     turn: list[ChatMessage] = list(results)
-    if texts or calls or not results:
-        turn.append(ChatMessage(message.role, BLOCK_SEPARATOR.join(texts), tool_calls=tuple(calls)))
+    if texts or calls or images or not results:
+        turn.append(
+            ChatMessage(message.role, BLOCK_SEPARATOR.join(texts), tool_calls=tuple(calls), images=tuple(images))
+        )
     return turn
+
+
+async def _image(block: ImageBlock, where: str, loader: ImageLoader) -> ImagePart:
+    source = block.source or {}
+    try:
+        if source.get("type") == "base64":
+            media_type, data = source.get("media_type"), source.get("data")
+            if not isinstance(media_type, str) or not isinstance(data, str):
+                raise BadRequest(f"{where}.source: a base64 source needs media_type and data")
+            return loader.image(loader.decode_base64(media_type, data))
+        if source.get("type") == "url":
+            url = source.get("url")
+            if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
+                raise BadRequest(f"{where}.source.url: an http(s) URL is needed")
+            return await loader.load(url)
+    except ImageRefused as exc:
+        raise BadRequest(f"{where}: {exc}") from exc
+    raise BadRequest(f"{where}.source: image sources of type 'base64' or 'url' are supported")
 
 
 def _result_text(block: ToolResultBlock, where: str) -> str:
@@ -155,5 +181,6 @@ def _result_text(block: ToolResultBlock, where: str) -> str:
 
 
 def _refuse_media(block: ImageBlock | DocumentBlock, where: str) -> None:
-    kind = "images" if isinstance(block, ImageBlock) else "documents"
-    raise BadRequest(f"{where}: {kind} are not supported yet for this model (text, tool_use and tool_result only)")
+    if isinstance(block, ImageBlock):
+        raise BadRequest(f"{where}: images are accepted in user turns only (not in tool results or assistant turns)")
+    raise BadRequest(f"{where}: documents are not supported yet (text, images, tool_use and tool_result only)")

@@ -170,7 +170,8 @@ class Shield:
 
     async def messages(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
         protected = await self.texts([m.content for m in messages])
-        return [ChatMessage(m.role, text) for m, text in zip(messages, protected, strict=True)]
+        # Only the text changes: tool calls and images stay as they were.
+        return [replace(m, content=text) for m, text in zip(messages, protected, strict=True)]
 
     async def inputs(
         self, system_prompt: str | None, snapshot: ConversationSnapshot, sources: ChatMessage | None

@@ -29,6 +29,21 @@ class ToolCall:
 
 
 @dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image a user message shows the model (README, "Images"): its bytes exactly as the client sent them,
+    their media type (`image/png`, `image/jpeg`, `image/webp`, `image/gif`), and the prompt tokens it counts for
+    (worked out from its size when it was read, `parley.images`)."""
+
+    media_type: str
+    data: bytes = field(repr=False)
+    width: int = 0
+    height: int = 0
+    # Chat Completions' `detail` hint, passed to OpenAI-compatible models.
+    detail: Literal["auto", "low", "high"] = "auto"
+    tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ChatMessage:
     role: Role
     content: str
@@ -36,6 +51,9 @@ class ChatMessage:
     tool_calls: tuple[ToolCall, ...] = ()
     # A `tool` message: the call it answers.
     tool_call_id: str | None = None
+    # A user message's images, in the order they came; providers send them before the message's text (as
+    # Anthropic advises), so interleaving of text and images within one message is not kept.
+    images: tuple[ImagePart, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +123,8 @@ class ChatRequest:
             needed.add("json_schema")
         if self.params.logprobs:
             needed.add("logprobs")
+        if any(m.images for m in self.messages):
+            needed.add("vision")
         return frozenset(needed)
 
     def sampling_options(self) -> tuple[str, ...]:

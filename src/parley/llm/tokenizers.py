@@ -99,6 +99,8 @@ def count_chat_tokens(messages: Sequence[ChatMessage]) -> int:
     for message in messages:
         # encode_ordinary: text that looks like a special token is counted as the text it is.
         total += _TOKENS_PER_MESSAGE + _TOKENS_PER_ROLE + len(encoding.encode_ordinary(message.content))
+        # Images: what their size costs (`ImagePart.tokens`, README "Images").
+        total += sum(image.tokens for image in message.images)
     return total
 
 

@@ -11,6 +11,7 @@ from parley.anthropic_api import models as anthropic_models
 from parley.anthropic_api.auth import AnthropicUser
 from parley.auth.principal import Principal
 from parley.errors import NotFound
+from parley.images.dependencies import ImageLoaderDep
 from parley.kit.sse import EventStreamResponse
 from parley.llm.base import ProviderError
 from parley.llm.config import AUTO_MODEL, ModelConfig
@@ -152,9 +153,10 @@ async def chat_completions(
     seeds: SeededPlans,
     limiter: RateLimiterDep,
     ledger: QuotaLedgerDep,
+    images: ImageLoaderDep,
 ) -> Response:
     llm_router: Router = request.app.state.router
-    chat_request = to_chat_request(body)
+    chat_request = await to_chat_request(body, images)
     database = request.app.state.database
     plan = await service.plan_of(database, principal, seeds)
     async with quotas_service.refusals_counted(database, principal.user_id):

@@ -9,8 +9,10 @@ What Parley does with each Chat Completions parameter (README, "Function calling
 - `n` (1 to 8): each choice is a generation of its own, run concurrently (one provider call per choice, even
   to an OpenAI-compatible upstream), streamed interleaved with each chunk's choice `index`; `usage` sums them,
   the prompt counted once per choice;
-- refused with a 400 naming the parameter, because Parley cannot honour it yet: `image_url` and other non-text
-  content parts, `audio` / `modalities` other than text, `prediction`, `web_search_options`, the legacy
+- `image_url` parts of user messages (README, "Images"): data URLs or http(s) URLs, for models whose capabilities
+  include `vision` (another model is a 400 naming `messages`);
+- refused with a 400 naming the parameter, because Parley cannot honour it yet: other non-text content parts
+  (audio, files), `audio` / `modalities` other than text, `prediction`, `web_search_options`, the legacy
   `functions` / `function_call` (send `tools`);
 - deliberately ignored (`IGNORED_PARAMETERS`): `user`, `metadata`, `store`, `service_tier`, `safety_identifier`,
   `prompt_cache_key`, `reasoning_effort`, `verbosity`; and, as other compatible servers do, any option Parley
@@ -53,11 +55,19 @@ MAX_KNOWLEDGE_BASE_IDS = 10
 MAX_CHOICES = 8
 
 
+class ImageUrl(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    url: str = Field(min_length=1)
+    detail: Literal["auto", "low", "high"] = "auto"
+
+
 class ContentPart(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     type: str
     text: str | None = None
+    image_url: ImageUrl | None = None
 
 
 class FunctionCall(BaseModel):
@@ -101,10 +111,10 @@ class ChatCompletionMessage(BaseModel):
         return TEXT_PART_SEPARATOR.join(part.text or "" for part in self.content if part.type == "text")
 
     def unsupported_part(self) -> tuple[int, str] | None:
-        """The first content part that is not text (an image, audio, a file), with its index."""
+        """The first content part that is neither text nor an image (audio, a file), with its index."""
         if isinstance(self.content, list):
             for index, part in enumerate(self.content):
-                if part.type not in ("text", "refusal"):
+                if part.type not in ("text", "refusal", "image_url"):
                     return index, part.type
         return None
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from parley.chat.grounding import Attachments
 from parley.errors import BadRequest
+from parley.images.loader import ImageLoader, ImageRefused
 from parley.llm.base import (
     ChatMessage,
     ChatRequest,
     GenerationParams,
+    ImagePart,
     ResponseFormat,
     Role,
     Tool,
@@ -27,8 +29,10 @@ _ROLES: dict[str, Role] = {
 _EMPTY_OBJECT_SCHEMA = {"type": "object", "properties": {}}
 
 
-def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
-    _refuse_unsupported(body)
+async def to_chat_request(body: ChatCompletionRequest, images: ImageLoader) -> ChatRequest:
+    """The request to route; its images read (data URLs decoded, URLs fetched) by `images`, each failure a 400
+    naming the part."""
+    _refuse_unsupported(body, max_images=images.settings.max_per_request)
     tools = tuple(
         Tool(
             name=tool.function.name,
@@ -60,8 +64,9 @@ def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
         logprobs=bool(body.logprobs),
         top_logprobs=body.top_logprobs if body.logprobs else None,
     )
+    messages = [_message(m, await _images(index, m, images)) for index, m in enumerate(body.messages)]
     return ChatRequest(
-        messages=[_message(m) for m in body.messages],
+        messages=messages,
         params=params,
         tools=tools,
         tool_choice=tool_choice if tools else None,
@@ -78,12 +83,34 @@ def documents_of(body: ChatCompletionRequest) -> Attachments:
     )
 
 
-def _message(message: ChatCompletionMessage) -> ChatMessage:
+def _message(message: ChatCompletionMessage, images: tuple[ImagePart, ...]) -> ChatMessage:
     calls = tuple(
         ToolCall(id=call.id, name=call.function.name, arguments=call.function.arguments)
         for call in message.tool_calls or ()
     )
-    return ChatMessage(_ROLES[message.role], message.text(), tool_calls=calls, tool_call_id=message.tool_call_id)
+    return ChatMessage(
+        _ROLES[message.role], message.text(), tool_calls=calls, tool_call_id=message.tool_call_id, images=images
+    )
+
+
+async def _images(index: int, message: ChatCompletionMessage, loader: ImageLoader) -> tuple[ImagePart, ...]:
+    """The message's `image_url` parts, read in order (one at a time: a request rarely has more than a few)."""
+    if not isinstance(message.content, list):
+        return ()
+    read: list[ImagePart] = []
+    for part, content in enumerate(message.content):
+        if content.type != "image_url":
+            continue
+        where = f"messages.{index}.content.{part}"
+        if message.role != "user":
+            raise BadRequest("images are accepted in user messages only", param=where)
+        if content.image_url is None:
+            raise BadRequest("an image_url part needs image_url.url", param=where)
+        try:
+            read.append(await loader.load(content.image_url.url, detail=content.image_url.detail))
+        except ImageRefused as exc:
+            raise BadRequest(str(exc), param=where) from exc
+    return tuple(read)
 
 
 def _response_format(body: ChatCompletionRequest) -> ResponseFormat | None:
@@ -97,7 +124,7 @@ def _response_format(body: ChatCompletionRequest) -> ResponseFormat | None:
     return ResponseFormat("json_schema", name=spec.name, schema=spec.json_schema, strict=spec.strict)
 
 
-def _refuse_unsupported(body: ChatCompletionRequest) -> None:
+def _refuse_unsupported(body: ChatCompletionRequest, *, max_images: int) -> None:
     """A 400 naming the first parameter Parley cannot honour (never an answer that silently ignored it)."""
     if body.top_logprobs is not None and not body.logprobs:
         # As OpenAI answers: alternatives are only given beside the chosen tokens' own log probabilities.
@@ -112,11 +139,16 @@ def _refuse_unsupported(body: ChatCompletionRequest) -> None:
     for name in ("prediction", "web_search_options"):
         if getattr(body, name) is not None:
             raise BadRequest(f"the parameter '{name}' is not supported", param=name)
+    images = sum(
+        1 for m in body.messages if isinstance(m.content, list) for part in m.content if part.type == "image_url"
+    )
+    if images > max_images:
+        raise BadRequest(f"at most {max_images} images per request (images.max_per_request)", param="messages")
     for index, message in enumerate(body.messages):
         unsupported = message.unsupported_part()
         if unsupported is not None:
             part, kind = unsupported
             raise BadRequest(
-                f"content parts of type '{kind}' are not supported on /v1/chat/completions yet (text only)",
+                f"content parts of type '{kind}' are not supported on /v1/chat/completions yet (text and images only)",
                 param=f"messages.{index}.content.{part}",
             )

@@ -14,6 +14,7 @@ blocks (`input_json_delta`) become `ToolCallDelta`s and `stop_reason: tool_use` 
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -281,6 +282,13 @@ def _blocks(turn: Turn) -> list[Any]:
         {"type": "tool_result", "tool_use_id": result.tool_call_id, "content": result.content}
         for result in turn.tool_results
     ]
+    blocks.extend(
+        {
+            "type": "image",
+            "source": {"type": "base64", "media_type": image.media_type, "data": base64.b64encode(image.data).decode()},
+        }
+        for image in turn.images
+    )
     if turn.text:
         blocks.append({"type": "text", "text": turn.text})
     blocks.extend(
@@ -292,7 +300,7 @@ def _blocks(turn: Turn) -> list[Any]:
 def _message_params(conversation: Conversation) -> list[MessageParam]:
     params: list[MessageParam] = []
     for index, turn in enumerate(conversation.turns):
-        if turn.tool_calls or turn.tool_results:
+        if turn.tool_calls or turn.tool_results or turn.images:
             params.append(cast(MessageParam, {"role": turn.role, "content": _blocks(turn)}))
         elif turn.role == "user":
             params.append({"role": "user", "content": turn.text})

@@ -224,6 +224,11 @@ def _blocks(turn: Turn) -> list[Any]:
         {"toolResult": {"toolUseId": result.tool_call_id, "content": [{"text": result.content}]}}
         for result in turn.tool_results
     ]
+    # Converse names the format without the `image/` prefix (png, jpeg, gif, webp) and takes the raw bytes.
+    blocks.extend(
+        {"image": {"format": image.media_type.removeprefix("image/"), "source": {"bytes": image.data}}}
+        for image in turn.images
+    )
     if turn.text or (not blocks and not turn.tool_calls):
         blocks.append({"text": turn.text})
     blocks.extend(

@@ -14,6 +14,7 @@ still the SDK's), and the chunks arrive as the decoded JSON objects.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -28,6 +29,7 @@ from parley.llm.base import (
     ChatRequest,
     Finish,
     FinishReason,
+    ImagePart,
     ProviderError,
     TextDelta,
     TokenLogprob,
@@ -204,6 +206,12 @@ class OpenAICompatibleModel:
 def openai_message(message: ChatMessage) -> dict[str, Any]:
     """One message in Chat Completions' form: an assistant's tool calls and a tool result as such."""
     body: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.images:
+        # Content parts: the images (as base64 data URLs, so the server needs no access to where they came from)
+        # then the text.
+        body["content"] = [*(openai_image(image) for image in message.images)]
+        if message.content:
+            body["content"].append({"type": "text", "text": message.content})
     if message.tool_calls:
         body["tool_calls"] = [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
@@ -214,6 +222,14 @@ def openai_message(message: ChatMessage) -> dict[str, Any]:
     if message.tool_call_id is not None:
         body["tool_call_id"] = message.tool_call_id
     return body
+
+
+def openai_image(image: ImagePart) -> dict[str, Any]:
+    encoded = base64.b64encode(image.data).decode("ascii")
+    return {
+        "type": "image_url",
+        "image_url": {"url": f"data:{image.media_type};base64,{encoded}", "detail": image.detail},
+    }
 
 
 def openai_options(request: ChatRequest, *, max_output_tokens: int) -> dict[str, Any]:

@@ -7,6 +7,7 @@ an OpenAI-compatible upstream. Its "tokens" are words with their leading white s
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 from collections.abc import AsyncIterator, Sequence
@@ -18,6 +19,7 @@ from parley.llm.base import (
     ChatRequest,
     Finish,
     FinishReason,
+    ImagePart,
     ProviderError,
     TextDelta,
     TokenLogprob,
@@ -39,9 +41,19 @@ def split_tokens(text: str) -> list[str]:
 
 def count_message_tokens(messages: Sequence[ChatMessage]) -> int:
     return sum(
-        len(split_tokens(m.content)) + sum(len(split_tokens(c.arguments)) + 1 for c in m.tool_calls) + _MESSAGE_OVERHEAD
+        len(split_tokens(m.content))
+        + sum(len(split_tokens(c.arguments)) + 1 for c in m.tool_calls)
+        + sum(image.tokens for image in m.images)
+        + _MESSAGE_OVERHEAD
         for m in messages
     )
+
+
+def describe_image(image: ImagePart) -> str:
+    """How the scripted model "sees" an image: what tests compare with the bytes they sent (type, size in bytes
+    and pixels, the start of its SHA-256)."""
+    digest = hashlib.sha256(image.data).hexdigest()[:16]
+    return f"[image {image.media_type} {len(image.data)} bytes {image.width}x{image.height} sha256:{digest}]"
 
 
 def scripted_logprob(token: str, top: int | None) -> TokenLogprob:
@@ -111,6 +123,9 @@ class ScriptedModel:
         if self.config.reply != "echo":
             return self.config.reply
         for message in reversed(request.messages):
+            if message.role == "user" and message.images:
+                # The images it was shown, then the text.
+                return " ".join([*(describe_image(image) for image in message.images), message.content]).strip()
             if message.role == "user":
                 return message.content
             if message.role == "tool":
@@ -201,6 +216,8 @@ def _shown(message: ChatMessage) -> str:
     text = f"{message.role}: {message.content}"
     if message.tool_call_id:
         text = f"{message.role} ({message.tool_call_id}): {message.content}"
+    for image in message.images:
+        text += f"\n{describe_image(image)}"
     for call in message.tool_calls:
         text += f"\n[call {call.id} {call.name}({call.arguments})]"
     return text

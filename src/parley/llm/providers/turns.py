@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from parley.llm.base import ChatMessage, ProviderError, ToolCall
+from parley.llm.base import ChatMessage, ImagePart, ProviderError, ToolCall
 
 TurnRole = Literal["user", "assistant"]
 _JOINER = "\n\n"
@@ -34,6 +34,8 @@ class Turn:
     tool_calls: tuple[ToolCall, ...] = ()
     # A user turn's results, which both APIs want before its text (`tool_result`, `toolResult`).
     tool_results: tuple[ToolResult, ...] = ()
+    # A user turn's images, in order (both APIs take them as blocks before the text).
+    images: tuple[ImagePart, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,7 @@ class _Gathering:
     texts: list[str]
     calls: list[ToolCall]
     results: list[ToolResult]
+    images: list[ImagePart]
 
 
 def split_conversation(messages: Sequence[ChatMessage]) -> Conversation:
@@ -69,19 +72,22 @@ def split_conversation(messages: Sequence[ChatMessage]) -> Conversation:
             continue
         role: TurnRole = "assistant" if message.role == "assistant" else "user"
         result = ToolResult(message.tool_call_id or "", message.content) if message.role == "tool" else None
-        if blank and not message.tool_calls and result is None:
+        if blank and not message.tool_calls and result is None and not message.images:
             continue
         if not gathered and role == "assistant":
             continue
         if not gathered or gathered[-1].role != role:
-            gathered.append(_Gathering(role, [], [], []))
+            gathered.append(_Gathering(role, [], [], [], []))
         turn = gathered[-1]
         if result is not None:
             turn.results.append(result)
         elif not blank:
             turn.texts.append(message.content)
         turn.calls.extend(message.tool_calls)
+        turn.images.extend(message.images)
     if not gathered:
         raise ProviderError("the conversation has no user message to answer", retryable=False)
-    turns = tuple(Turn(g.role, _JOINER.join(g.texts), tuple(g.calls), tuple(g.results)) for g in gathered)
+    turns = tuple(
+        Turn(g.role, _JOINER.join(g.texts), tuple(g.calls), tuple(g.results), tuple(g.images)) for g in gathered
+    )
     return Conversation(system=_JOINER.join(system_parts) if system_parts else None, turns=turns)

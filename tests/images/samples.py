@@ -1,0 +1,109 @@
+"""Real images made in a few lines (no imaging library), and a small image server on 127.0.0.1 for fetch tests."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import struct
+import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+
+
+def png(width: int = 2, height: int = 2, rgb: tuple[int, int, int] = (220, 40, 40)) -> bytes:
+    """A valid PNG of one colour (browsers render it)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + bytes(rgb) * width
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )
+
+
+def gif_header(width: int, height: int) -> bytes:
+    return b"GIF89a" + struct.pack("<HH", width, height) + b"\x00\x00\x00"
+
+
+def jpeg_header(width: int, height: int) -> bytes:
+    """SOI, an APP0 segment, then a baseline SOF0 with the size (enough to identify the image)."""
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + app0 + sof0 + b"\xff\xd9"
+
+
+def webp_lossless_header(width: int, height: int) -> bytes:
+    bits = (width - 1) | ((height - 1) << 14)
+    payload = b"\x2f" + struct.pack("<I", bits)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 4 + 8 + len(payload))
+        + b"WEBP"
+        + b"VP8L"
+        + struct.pack("<I", len(payload))
+        + payload
+    )
+
+
+def described(data: bytes, media_type: str, width: int, height: int) -> str:
+    """What the scripted model says of an image (`scripted.describe_image`)."""
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    return f"[image {media_type} {len(data)} bytes {width}x{height} sha256:{digest}]"
+
+
+PICTURE = png(3, 2)
+
+
+@asynccontextmanager
+async def image_server() -> AsyncIterator[str]:
+    """Serves `/picture.png`, `/text` (not an image), `/huge` (streamed, no length), `/to-loopback` (a redirect to
+    127.0.0.1), `/loop` (redirects to itself), `/slow` (never answers); yields its base URL."""
+
+    async def picture(request: web.Request) -> web.Response:
+        return web.Response(body=PICTURE, content_type="image/png", headers={"X-Seen-Host": request.host})
+
+    async def text(request: web.Request) -> web.Response:
+        return web.Response(text="not an image", content_type="text/plain")
+
+    async def huge(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "image/png"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for _ in range(64):
+            await response.write(b"\0" * 65536)
+        await response.write_eof()
+        return response
+
+    async def to_loopback(request: web.Request) -> web.Response:
+        raise web.HTTPFound(f"http://127.0.0.1:{request.url.port}/picture.png")
+
+    async def loop(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/loop")
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.Event().wait()
+        raise AssertionError
+
+    app = web.Application()
+    app.router.add_get("/picture.png", picture)
+    app.router.add_get("/text", text)
+    app.router.add_get("/huge", huge)
+    app.router.add_get("/to-loopback", to_loopback)
+    app.router.add_get("/loop", loop)
+    app.router.add_get("/slow", slow)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()

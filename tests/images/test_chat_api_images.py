@@ -1,0 +1,196 @@
+"""Images on the /v1 surfaces (README, "Images"): `image_url` parts on /v1/chat/completions and `image` blocks on
+/v1/messages reach a vision model byte for byte (the scripted model describes each image it receives: type, size
+and the start of its SHA-256), count as prompt tokens, and every refusal is a 400 naming the part."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+
+from parley.config import ImageSettings, Settings
+from tests.conftest import running_app
+from tests.factories import signed_in_user
+from tests.images.samples import PICTURE, described, image_server, png
+
+MODELS_YAML = """
+default: eyes
+models:
+  - name: eyes
+    provider: scripted
+    reply: echo
+    capabilities: {vision: true}
+  - name: blind
+    provider: scripted
+    reply: echo
+  - name: flaky-eyes
+    provider: scripted
+    fail: "status:500"
+    max_retries: 0
+    capabilities: {vision: true}
+    fallbacks: [blind, eyes]
+"""
+PICTURE_URL = f"data:image/png;base64,{base64.b64encode(PICTURE).decode()}"
+SEEN = described(PICTURE, "image/png", 3, 2)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def pictures() -> AsyncIterator[str]:
+    async with image_server() as url:
+        yield url
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def vision_app(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FastAPI]:
+    """Vision and text-only models; image URLs on 127.0.0.1 may be fetched (the test image server's address)."""
+    models_file = tmp_path_factory.mktemp("vision-models") / "models.yaml"
+    models_file.write_text(MODELS_YAML)
+    images = ImageSettings(allowed_private_hosts=["127.0.0.1"], max_bytes=200_000)
+    async with running_app(settings.model_copy(update={"models_file": models_file, "images": images})) as app:
+        yield app
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def api(vision_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app with a fresh user's API key."""
+    transport = httpx.ASGITransport(app=vision_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        me = await signed_in_user(vision_app, http)
+        created = await http.post("/api/v1/users/me/api-keys", json={"name": "images"}, headers=me.headers)
+        key = created.json()["key"]
+        http.headers.update({"Authorization": f"Bearer {key}", "x-api-key": key})
+        yield http
+
+
+def ask(*parts: dict[str, Any], model: str = "eyes") -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": [{"type": "text", "text": "what?"}, *parts]}]}
+
+
+def image_part(url: str, **extra: str) -> dict[str, Any]:
+    return {"type": "image_url", "image_url": {"url": url, **extra}}
+
+
+def refused(response: httpx.Response, param: str) -> str:
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == param, error
+    return str(error["message"])
+
+
+class TestChatCompletions:
+    async def test_a_data_url_image_reaches_the_model_unchanged_and_counts(self, api: httpx.AsyncClient) -> None:
+        answer = await api.post("/v1/chat/completions", json=ask(image_part(PICTURE_URL)))
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["choices"][0]["message"]["content"] == f"{SEEN} what?"
+        # 255 tokens for the image (OpenAI's tile formula) beside the text's few.
+        assert answer.json()["usage"]["prompt_tokens"] > 255
+
+    async def test_an_http_image_is_fetched_and_streamed_answers_see_it(
+        self, api: httpx.AsyncClient, pictures: str
+    ) -> None:
+        body = {**ask(image_part(f"{pictures}/picture.png"), image_part(PICTURE_URL, detail="low")), "stream": True}
+        async with api.stream("POST", "/v1/chat/completions", json=body) as streamed:
+            assert streamed.status_code == 200
+            lines = [line async for line in streamed.aiter_lines() if line.startswith("data: {")]
+        chunks = [json.loads(line.removeprefix("data: ")) for line in lines]
+        text = "".join(chunk["choices"][0]["delta"].get("content") or "" for chunk in chunks if chunk["choices"])
+        assert text == f"{SEEN} {SEEN} what?"
+
+    async def test_a_text_only_model_is_a_400_naming_messages(self, api: httpx.AsyncClient) -> None:
+        message = refused(
+            await api.post("/v1/chat/completions", json=ask(image_part(PICTURE_URL), model="blind")), "messages"
+        )
+        assert "does not support vision" in message
+
+    async def test_fallbacks_go_to_vision_models_only(self, api: httpx.AsyncClient) -> None:
+        answer = await api.post("/v1/chat/completions", json=ask(image_part(PICTURE_URL), model="flaky-eyes"))
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["model"] == "eyes"
+        assert answer.json()["choices"][0]["message"]["content"] == f"{SEEN} what?"
+
+    async def test_auto_picks_a_vision_model(self, api: httpx.AsyncClient) -> None:
+        answer = await api.post("/v1/chat/completions", json=ask(image_part(PICTURE_URL), model="auto"))
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["model"] == "eyes"
+
+    @pytest.mark.parametrize(
+        ("url", "says"),
+        [
+            ("data:image/png;base64,AAAA", "not a PNG, JPEG, WebP or GIF"),
+            ("data:text/plain;base64,aGk=", "images must be one of"),
+            ("http://localhost:1/x.png", "not a public address"),
+            ("http://169.254.169.254/latest/meta-data/", "not a public address"),
+            ("gopher://example.com/", "data: URL"),
+        ],
+    )
+    async def test_bad_images_are_a_400_naming_the_part(self, api: httpx.AsyncClient, url: str, says: str) -> None:
+        assert says in refused(
+            await api.post("/v1/chat/completions", json=ask(image_part(url))), "messages.0.content.1"
+        )
+
+    async def test_fetch_failures_are_a_400_naming_the_part(self, api: httpx.AsyncClient, pictures: str) -> None:
+        for path, says in (("/text", "content type is 'text/plain'"), ("/huge", "larger than 200000 bytes")):
+            response = await api.post("/v1/chat/completions", json=ask(image_part(f"{pictures}{path}")))
+            assert says in refused(response, "messages.0.content.1")
+
+    async def test_images_belong_in_user_messages(self, api: httpx.AsyncClient) -> None:
+        body = {
+            "model": "eyes",
+            "messages": [
+                {"role": "system", "content": [image_part(PICTURE_URL)]},
+                {"role": "user", "content": "hi"},
+            ],
+        }
+        assert "user messages only" in refused(
+            await api.post("/v1/chat/completions", json=body), "messages.0.content.0"
+        )
+
+
+class TestAnthropicMessages:
+    @staticmethod
+    def ask(source: dict[str, Any], model: str = "eyes") -> dict[str, Any]:
+        block = {"type": "image", "source": source}
+        return {
+            "model": model,
+            "max_tokens": 200,
+            "messages": [{"role": "user", "content": [block, {"type": "text", "text": "what?"}]}],
+        }
+
+    async def test_base64_and_url_sources_reach_the_model(self, api: httpx.AsyncClient, pictures: str) -> None:
+        encoded = base64.b64encode(PICTURE).decode()
+        for source in (
+            {"type": "base64", "media_type": "image/png", "data": encoded},
+            {"type": "url", "url": f"{pictures}/picture.png"},
+        ):
+            answer = await api.post("/v1/messages", json=self.ask(source))
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["content"][0]["text"] == f"{SEEN} what?"
+            assert answer.json()["usage"]["input_tokens"] > 255
+
+    async def test_counting_tokens_counts_the_image(self, api: httpx.AsyncClient) -> None:
+        big = base64.b64encode(png(1024, 1024)).decode()
+        body = self.ask({"type": "base64", "media_type": "image/png", "data": big})
+        del body["max_tokens"]
+        counted = await api.post("/v1/messages/count_tokens", json=body)
+        assert counted.status_code == 200, counted.text
+        assert counted.json()["input_tokens"] > 765
+
+    async def test_refusals_name_the_block(self, api: httpx.AsyncClient) -> None:
+        blind = await api.post(
+            "/v1/messages",
+            json=self.ask(
+                {"type": "base64", "media_type": "image/png", "data": base64.b64encode(PICTURE).decode()}, "blind"
+            ),
+        )
+        assert blind.status_code == 400 and "does not support vision" in blind.json()["error"]["message"]
+        loopback = await api.post("/v1/messages", json=self.ask({"type": "url", "url": "http://127.0.0.2/x.png"}))
+        assert loopback.status_code == 400
+        assert loopback.json()["error"]["message"].startswith("messages.0.content.0: the image URL's host")
+        files = await api.post("/v1/messages", json=self.ask({"type": "file", "file_id": "file_1"}))
+        assert files.status_code == 400 and "'base64' or 'url'" in files.json()["error"]["message"]
