@@ -699,6 +699,7 @@ SCOPED_ROUTES = (
         {"model": "echo", "messages": [{"role": "user", "content": "hi"}]},
     ),
     ScopedRoute("POST", "/v1/embeddings", frozenset({"chat"}), {"input": "hi"}),
+    ScopedRoute("POST", "/v1/completions", frozenset({"chat"}), {"model": "echo", "prompt": "hi"}),
     # The Anthropic-compatible surface: the same `chat` scope (its own x-api-key header is tested beside it).
     ScopedRoute(
         "POST",
