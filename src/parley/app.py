@@ -204,7 +204,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
                 app.state.rate_limiter = RateLimiter(app.state.security.login_throttle.storage)
             # The models file seeds the catalogue; admins' entries in the database lie over it, and every replica
             # follows their changes within seconds (README, "Models").
-            model_catalogue = CatalogueSync(database, settings.load_model_catalog())
+            model_catalogue = CatalogueSync(database, settings.load_model_catalog(), crypto=crypto)
             registry = ModelRegistry(await model_catalogue.load(), data_dir=settings.resolved_data_dir)
             await registry.start()
             await model_catalogue.start(registry)

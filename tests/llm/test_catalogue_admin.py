@@ -14,8 +14,10 @@ from fastapi import FastAPI
 from sqlalchemy import delete, select
 
 from parley.auth.permissions import Role
+from parley.llm.catalogue_sync import CatalogueSync
 from parley.models import AuditEvent, ModelCatalogueEntry
 from tests.factories import assert_problem, signed_in_user
+from tests.llm.test_openai_provider import answer, streaming
 
 MODELS = "/api/v1/admin/models"
 PLANS = "/api/v1/admin/plans"
@@ -98,7 +100,7 @@ class TestAdd:
             ({"name": "echo", "provider": "scripted"}, 409, "already exists"),
             ({"name": "x5", "provider": "openai", "api_key_env": "PARLEY_CRYPTO__KEYS"}, 422, "api_key_env"),
             ({"name": "x6", "provider": "openai", "api_key_env": "DATABASE_URL"}, 422, "api_key_env"),
-            ({"name": "x7", "provider": "scripted", "api_key": "sk-inline"}, 422, "api_key"),
+            ({"name": "x7", "provider": "openai", "api_key": ""}, 422, "api_key"),
         ]
         for body, status, mentioned in cases:
             problem = assert_problem(await admin_client.post(MODELS, json=body), status)
@@ -216,6 +218,55 @@ class TestSecrets:
         assert details and not [d for d in details if secret in d]
         stored = [str(c) for c in await session.scalars(select(ModelCatalogueEntry.config))]
         assert stored and not [c for c in stored if secret in c]
+
+
+class TestStoredKeys:
+    async def test_a_stored_key_is_sealed_sent_to_the_provider_and_never_shown(
+        self, app, admin_client, session, upstream
+    ):
+        secret, replaced = "sk-stored-key-first-0123456789", "sk-stored-key-second-9876543210"
+        upstream.handler = streaming(answer("pong"))
+        created = await admin_client.post(
+            MODELS,
+            json={"name": "keyed", "provider": "openai", "base_url": f"{upstream.url}/v1", "api_key": secret},
+        )
+        assert created.status_code == 201, created.text
+        body = created.json()
+        assert (body["api_key_set"], body["api_key_stored"], body["api_key_last4"]) == (True, True, "6789")
+        assert "api_key" not in body and body["api_key_env"] is None
+        listed = await admin_client.get(MODELS)
+        assert _listed(listed)["keyed"]["api_key_stored"] is True
+        assert secret not in created.text and secret not in listed.text
+        # Sealed in the database: neither the column's bytes nor the entry's fields hold the key.
+        row = await session.scalar(select(ModelCatalogueEntry).where(ModelCatalogueEntry.name == "keyed"))
+        assert row.api_key_sealed and secret.encode() not in row.api_key_sealed and secret not in str(row.config)
+        # The provider built from the entry sends it.
+        key = await _api_key(app, admin_client)
+        answered = await _chat(admin_client, key, "keyed")
+        assert answered.status_code == 200, answered.text
+        assert upstream.requests[-1].headers["authorization"] == f"Bearer {secret}"
+
+        changed = await admin_client.patch(f"{MODELS}/keyed", json={"api_key": replaced})
+        assert changed.status_code == 200 and changed.json()["api_key_last4"] == "3210", changed.text
+        assert (await _chat(admin_client, key, "keyed")).status_code == 200
+        assert upstream.requests[-1].headers["authorization"] == f"Bearer {replaced}"
+        # Another replica opens it from the database as it syncs.
+        replica = CatalogueSync(app.state.database, app.state.model_catalogue.seed, crypto=app.state.crypto)
+        served = (await replica.load()).get("keyed")
+        assert served is not None and served.api_key.get_secret_value() == replaced
+
+        cleared = await admin_client.patch(f"{MODELS}/keyed", json={"api_key": None})
+        assert cleared.status_code == 200, cleared.text
+        assert (cleared.json()["api_key_stored"], cleared.json()["api_key_set"]) == (False, False)
+        row = await session.scalar(select(ModelCatalogueEntry).where(ModelCatalogueEntry.name == "keyed"))
+        await session.refresh(row)
+        assert row.api_key_sealed is None
+        assert (await _chat(admin_client, key, "keyed")).status_code == 200
+        assert upstream.requests[-1].headers["authorization"] == "Bearer not-needed"
+        # Audited as changed, never with its value.
+        events = list(await session.scalars(select(AuditEvent).where(AuditEvent.target_id == "keyed")))
+        assert [e.details.get("changed") for e in events if e.action == "model.update"] == [["api_key"]] * 2
+        assert not [e for e in events if secret in str(e.details) or replaced in str(e.details)]
 
 
 class TestOtherReplicas:

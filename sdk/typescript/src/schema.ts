@@ -1335,6 +1335,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/completions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create a text completion (OpenAI's legacy format; streams with stream=true) */
+        post: operations["create_completion_v1_completions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/responses": {
         parameters: {
             query?: never;
@@ -1774,10 +1791,21 @@ export interface components {
             api_key_env?: string | null;
             /**
              * Api Key Set
-             * @description whether api_key_env names a variable that is set
+             * @description whether the model has an API key (stored, or api_key_env's)
              * @default false
              */
             api_key_set: boolean;
+            /**
+             * Api Key Stored
+             * @description whether an administrator stored its API key
+             * @default false
+             */
+            api_key_stored: boolean;
+            /**
+             * Api Key Last4
+             * @description a stored key's last 4 characters (keys of 16+)
+             */
+            api_key_last4?: string | null;
             /** Api Version */
             api_version?: string | null;
             /** Region */
@@ -2040,6 +2068,53 @@ export interface components {
              */
             cited: boolean;
         };
+        /** CompletionRequest */
+        CompletionRequest: {
+            /** Model */
+            model: string;
+            /** Prompt */
+            prompt: string | unknown[];
+            /**
+             * Max Tokens
+             * @default 16
+             */
+            max_tokens: number | null;
+            /** Temperature */
+            temperature?: number | null;
+            /** Top P */
+            top_p?: number | null;
+            /** Stop */
+            stop?: string | string[] | null;
+            /**
+             * N
+             * @default 1
+             */
+            n: number;
+            /** Seed */
+            seed?: number | null;
+            /** Presence Penalty */
+            presence_penalty?: number | null;
+            /** Frequency Penalty */
+            frequency_penalty?: number | null;
+            /**
+             * Stream
+             * @default false
+             */
+            stream: boolean;
+            stream_options?: components["schemas"]["StreamOptionsIn"] | null;
+            /** Echo */
+            echo?: boolean | null;
+            /** Suffix */
+            suffix?: string | null;
+            /** Best Of */
+            best_of?: number | null;
+            /** Logprobs */
+            logprobs?: number | null;
+            /** Logit Bias */
+            logit_bias?: {
+                [key: string]: number;
+            } | null;
+        };
         /** ConcurrentAnswersRead */
         ConcurrentAnswersRead: {
             /**
@@ -2056,6 +2131,7 @@ export interface components {
             type: string;
             /** Text */
             text?: string | null;
+            image_url?: components["schemas"]["ImageUrl"] | null;
         };
         /** Conversation */
         Conversation: {
@@ -2550,6 +2626,21 @@ export interface components {
              * @enum {string}
              */
             type: "image";
+            /** Source */
+            source?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** ImageUrl */
+        ImageUrl: {
+            /** Url */
+            url: string;
+            /**
+             * Detail
+             * @default auto
+             * @enum {string}
+             */
+            detail: "auto" | "low" | "high";
         };
         /** JsonSchemaFormat */
         JsonSchemaFormat: {
@@ -2868,6 +2959,11 @@ export interface components {
              */
             api_key_env?: string | null;
             /**
+             * Api Key
+             * @description the provider's API key itself, stored sealed with Parley's keyring and never returned (it takes precedence over api_key_env)
+             */
+            api_key?: string | null;
+            /**
              * Api Version
              * @description Azure OpenAI
              */
@@ -2945,6 +3041,11 @@ export interface components {
             base_url?: string | null;
             /** Api Key Env */
             api_key_env?: string | null;
+            /**
+             * Api Key
+             * @description the provider's API key itself, stored sealed with Parley's keyring and never returned (it takes precedence over api_key_env); null clears the stored key (api_key_env's, if named, applies again)
+             */
+            api_key?: string | null;
             /** Api Version */
             api_version?: string | null;
             /** Region */
@@ -3535,6 +3636,14 @@ export interface components {
         };
         /** StreamOptions */
         StreamOptions: {
+            /**
+             * Include Usage
+             * @default false
+             */
+            include_usage: boolean;
+        };
+        /** StreamOptionsIn */
+        StreamOptionsIn: {
             /**
              * Include Usage
              * @default false
@@ -12125,6 +12234,94 @@ export interface operations {
                 };
             };
             /** @description The embedding model failed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    create_completion_v1_completions_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompletionRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Invalid request, or a parameter Parley does not support, naming it (OpenAI error shape) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Invalid API key (OpenAI error shape) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description The key lacks the `chat` scope, the account is suspended, or the plan does not include the model */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Unknown model */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description The plan's requests per minute or a quota are used up */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description No configured model could answer (also when streaming: the status comes with the first token) */
             502: {
                 headers: {
                     [name: string]: unknown;

@@ -1,7 +1,8 @@
 """The model catalogue as administrators keep it (README, "Models"): every model, whatever their own plan allows
 (the plans and limits pages offer these names); models added, edited (prices, fallbacks, capabilities),
 disabled and deleted at run time. Every change is audited and reaches every replica within seconds
-(`parley.llm.catalogue_sync`). API keys are never returned: entries name the variable that holds one."""
+(`parley.llm.catalogue_sync`). API keys are never returned: entries name the variable that holds one, or store
+one sealed (`api_key`, write-only)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def _apply_after_commit(session: SessionDep, sync: CatalogueSync) -> None:
     summary="Every model of the catalogue, enabled or not (the names plans and limit overrides may list)",
 )
 async def list_catalogue(principal: ModelsAdmin, session: SessionDep, sync: CatalogueSyncDep) -> list[CatalogueModel]:
-    catalogue = await service.load(session, sync.seed, environ=sync.environ)
+    catalogue = await service.load(session, sync.seed, environ=sync.environ, crypto=sync.crypto)
     return [service.to_schema(entry) for entry in catalogue.entries]
 
 
@@ -62,7 +63,13 @@ async def create_model(
     body: ModelCreate, request: Request, principal: ModelsAdmin, session: SessionDep, sync: CatalogueSyncDep
 ) -> CatalogueModel:
     entry = await service.create(
-        session, seed=sync.seed, environ=sync.environ, body=body, admin_id=principal.user_id, ip=client_ip(request)
+        session,
+        seed=sync.seed,
+        environ=sync.environ,
+        crypto=sync.crypto,
+        body=body,
+        admin_id=principal.user_id,
+        ip=client_ip(request),
     )
     _apply_after_commit(session, sync)
     return service.to_schema(entry)
@@ -86,6 +93,7 @@ async def update_model(
         session,
         seed=sync.seed,
         environ=sync.environ,
+        crypto=sync.crypto,
         name=name,
         body=body,
         admin_id=principal.user_id,
@@ -113,6 +121,7 @@ async def delete_model(
         session,
         seed=sync.seed,
         environ=sync.environ,
+        crypto=sync.crypto,
         name=name,
         plan_seeds=plan_seeds,
         admin_id=principal.user_id,

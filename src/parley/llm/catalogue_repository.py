@@ -45,16 +45,26 @@ async def get(session: AsyncSession, name: str) -> ModelCatalogueEntry | None:
     return await session.scalar(select(ModelCatalogueEntry).where(ModelCatalogueEntry.name == name))
 
 
-async def insert(session: AsyncSession, name: str, config: dict[str, Any], *, enabled: bool) -> None:
-    session.add(ModelCatalogueEntry(name=name, config=config, enabled=enabled))
+async def insert(
+    session: AsyncSession, name: str, config: dict[str, Any], *, enabled: bool, api_key_sealed: bytes | None = None
+) -> None:
+    session.add(ModelCatalogueEntry(name=name, config=config, enabled=enabled, api_key_sealed=api_key_sealed))
     await session.flush()
 
 
-async def replace(session: AsyncSession, name: str, config: dict[str, Any], *, enabled: bool) -> None:
+async def replace(
+    session: AsyncSession, name: str, config: dict[str, Any], *, enabled: bool, api_key_sealed: bytes | None
+) -> None:
     await session.execute(
         update(ModelCatalogueEntry)
         .where(ModelCatalogueEntry.name == name)
-        .values(config=config, enabled=enabled, revision=func.nextval(REVISION_SEQUENCE), updated_at=func.now())
+        .values(
+            config=config,
+            enabled=enabled,
+            api_key_sealed=api_key_sealed,
+            revision=func.nextval(REVISION_SEQUENCE),
+            updated_at=func.now(),
+        )
     )
 
 

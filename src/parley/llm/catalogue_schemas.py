@@ -1,12 +1,13 @@
-"""The model catalogue's admin API in and out (`/api/v1/admin/models`). API keys never appear: an entry names the
-environment variable that holds its key (`api_key_env`), and the response says only whether it is set."""
+"""The model catalogue's admin API in and out (`/api/v1/admin/models`). API keys never come back: an entry names the
+environment variable that holds its key (`api_key_env`) or stores the key sent once (`api_key`, sealed), and the
+response says only whether it is set (and a stored key's last 4 characters)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from parley.llm.base import Capability
 from parley.llm.config import Capabilities, ProviderName
@@ -14,6 +15,10 @@ from parley.privacy.settings import PiiMode
 
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$"
 API_KEY_ENV_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+_API_KEY_DESCRIPTION = (
+    "the provider's API key itself, stored sealed with Parley's keyring and never returned (it takes precedence "
+    "over api_key_env)"
+)
 
 
 class ModelCreate(BaseModel):
@@ -29,6 +34,7 @@ class ModelCreate(BaseModel):
     api_key_env: str | None = Field(
         default=None, pattern=API_KEY_ENV_PATTERN, description="the environment variable holding the API key"
     )
+    api_key: SecretStr | None = Field(default=None, min_length=1, max_length=4000, description=_API_KEY_DESCRIPTION)
     api_version: str | None = Field(default=None, max_length=50, description="Azure OpenAI")
     region: str | None = Field(default=None, max_length=50, description="Bedrock")
     endpoint_url: str | None = Field(default=None, max_length=2000, description="Bedrock")
@@ -55,6 +61,12 @@ class ModelUpdate(BaseModel):
     model: str | None = Field(default=None, max_length=200)
     base_url: str | None = Field(default=None, max_length=2000)
     api_key_env: str | None = Field(default=None, pattern=API_KEY_ENV_PATTERN)
+    api_key: SecretStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4000,
+        description=_API_KEY_DESCRIPTION + "; null clears the stored key (api_key_env's, if named, applies again)",
+    )
     api_version: str | None = Field(default=None, max_length=50)
     region: str | None = Field(default=None, max_length=50)
     endpoint_url: str | None = Field(default=None, max_length=2000)
@@ -80,7 +92,9 @@ class CatalogueModel(BaseModel):
     model: str | None = None
     base_url: str | None = None
     api_key_env: str | None = None
-    api_key_set: bool = Field(default=False, description="whether api_key_env names a variable that is set")
+    api_key_set: bool = Field(default=False, description="whether the model has an API key (stored, or api_key_env's)")
+    api_key_stored: bool = Field(default=False, description="whether an administrator stored its API key")
+    api_key_last4: str | None = Field(default=None, description="a stored key's last 4 characters (keys of 16+)")
     api_version: str | None = None
     region: str | None = None
     endpoint_url: str | None = None

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 import structlog
 
+from parley.crypto.keyring import Crypto
 from parley.db import Database
 from parley.llm import catalogue_repository, catalogue_service
 from parley.llm.catalogue_service import Catalogue
@@ -38,8 +39,11 @@ class CatalogueSync:
         *,
         poll_seconds: float = POLL_SECONDS,
         environ: Mapping[str, str] | None = None,
+        crypto: Crypto | None = None,
     ) -> None:
         self.database = database
+        # Opens the API keys administrators stored (sealed with the system's data key).
+        self.crypto = crypto
         self.seed = seed
         self.poll_seconds = poll_seconds
         # API keys are read where the catalogue is resolved: entries added at run time name variables the
@@ -54,7 +58,7 @@ class CatalogueSync:
         """The catalogue to serve at start-up (the seed with the stored entries over it)."""
         async with self.database.session() as session:
             fingerprint = await catalogue_repository.fingerprint(session)
-            catalogue = await catalogue_service.load(session, self.seed, environ=self.environ)
+            catalogue = await catalogue_service.load(session, self.seed, environ=self.environ, crypto=self.crypto)
         self._seen = fingerprint
         return catalogue.served
 
@@ -79,7 +83,9 @@ class CatalogueSync:
                 fingerprint = await catalogue_repository.fingerprint(session)
                 if fingerprint == self._seen:
                     return False
-                catalogue: Catalogue = await catalogue_service.load(session, self.seed, environ=self.environ)
+                catalogue: Catalogue = await catalogue_service.load(
+                    session, self.seed, environ=self.environ, crypto=self.crypto
+                )
             changed = registry.apply(catalogue.served)
             self._seen = fingerprint
         if changed:
