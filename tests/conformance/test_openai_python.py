@@ -77,3 +77,25 @@ class TestOpenAIPython:
                 model="text-only", messages=[{"role": "user", "content": "hi"}], tools=[WEATHER]
             )
         assert raised.value.body["param"] == "tools"
+
+    async def test_responses_tool_round_and_stream_helper(self, parley_url, api_key):
+        sdk = _client(parley_url, api_key)
+        tool = {"type": "function", **WEATHER["function"]}
+        first = sdk.responses.create(model="echo", input="Weather in Paris?", tools=[tool])
+        [call] = first.output
+        assert call.type == "function_call" and json.loads(call.arguments) == {"city": "city 1"}
+        with sdk.responses.stream(
+            model="echo",
+            previous_response_id=first.id,
+            input=[{"type": "function_call_output", "call_id": call.call_id, "output": "18 degrees"}],
+            tools=[tool],
+        ) as stream:
+            text = "".join(event.delta for event in stream if event.type == "response.output_text.delta")
+            final = stream.get_final_response()
+        assert text == final.output_text == "18 degrees"
+        assert sdk.responses.retrieve(final.id).previous_response_id == first.id
+
+    async def test_legacy_completions(self, parley_url, api_key):
+        sdk = _client(parley_url, api_key)
+        completion = sdk.completions.create(model="echo", prompt="say this", max_tokens=5)
+        assert completion.choices[0].text == "say this" and completion.usage.completion_tokens == 2

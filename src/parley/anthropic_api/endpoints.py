@@ -4,10 +4,8 @@ reuses)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
@@ -18,6 +16,7 @@ from parley.anthropic_api.errors import upstream_failure_response
 from parley.anthropic_api.schemas import CountTokensRequest, MessageRequest
 from parley.anthropic_api.translate import to_chat_request
 from parley.images.dependencies import ImageLoaderDep
+from parley.kit.client_hangup import unless_the_client_leaves
 from parley.kit.sse import EventStreamResponse
 from parley.llm.base import ChatRequest, ProviderError
 from parley.llm.router import Router
@@ -29,7 +28,6 @@ from parley.quotas import service as quotas_service
 from parley.quotas.dependencies import QuotaLedgerDep
 
 router = APIRouter(prefix="/v1/messages", tags=["anthropic-compatible"])
-T = TypeVar("T")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"description": description, "content": {"application/json": {}}}
@@ -98,13 +96,13 @@ async def create_message(
                 shield=shield,
             )
             # The status waits for the first token: when no model can start the answer, it is an error status.
-            opened = await _unless_the_client_leaves(request, stream.open())
+            opened = await unless_the_client_leaves(request, stream.open())
             if opened is None:
                 return Response(status_code=_CLIENT_CLOSED_REQUEST)
             streamed = EventStreamResponse(opened.events())
             streamed.headers.update(limit_headers)
             return streamed
-        completion = await _unless_the_client_leaves(
+        completion = await unless_the_client_leaves(
             request,
             completions.complete(
                 llm_router,
@@ -166,29 +164,3 @@ def _prompt_estimate(request: ChatRequest) -> int:
             *_tool_texts(request),
         ]
     )
-
-
-async def _unless_the_client_leaves(request: Request, work: Awaitable[T]) -> T | None:
-    """`work`'s result, or None when the client hung up first: then `work` is cancelled, which closes the
-    upstream call at once (as `openai_api.endpoints` does while nothing is sent yet)."""
-    task = asyncio.current_task()
-    assert task is not None  # an endpoint always runs in a task
-    gone = False
-
-    async def watch() -> None:
-        nonlocal gone
-        # The body was read already: what comes next is the disconnect.
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-        gone = True
-        task.cancel()
-
-    watcher = asyncio.create_task(watch())
-    try:
-        return await work
-    except asyncio.CancelledError:
-        if gone and task.uncancel() == 0:
-            return None
-        raise
-    finally:
-        watcher.cancel()

@@ -5,12 +5,10 @@ Stateless like `/v1`: no conversation is stored."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
-
-import anyio
 
 from parley.anthropic_api.errors import anthropic_error_body, failure_status
 from parley.auth.principal import Principal
@@ -18,10 +16,10 @@ from parley.chat.privacy import Shield
 from parley.db import Database
 from parley.llm.base import ChatRequest, Finish, ProviderError, TextDelta, ToolCallDelta, Usage
 from parley.llm.registry import RegisteredModel
-from parley.llm.response_cache import CacheHit
-from parley.llm.router import ModelSwitch, RoutedEvent, Router
+from parley.llm.router import Router
 from parley.openai_api.open_streams import OpenStreams
-from parley.openai_api.service import Accounting, final_usage, record_usage, switched
+from parley.openai_api.routed_answer import RoutedAnswer
+from parley.openai_api.service import final_usage
 from parley.privacy.redaction import StreamRestorer
 from parley.quotas.ledger import Ledger
 from parley.quotas.service import Reservation
@@ -117,18 +115,20 @@ class MessageStream:
         capped: bool = False,
         shield: Shield | None = None,
     ) -> None:
-        self._router = router
-        self._database = database
-        self._ledger = ledger
-        self._principal = principal
-        self._request = request
         self._prompt_estimate = prompt_estimate
-        self._open_streams = open_streams
         self._shield = shield
-        self._accounting = Accounting(model=model.config.name, reservation=reservation, capped=capped)
-        self._events = router.answer(model, request, user_id=principal.user_id, allowed=_plan_models(reservation))
-        self._first: RoutedEvent | None = None
-        self._stopped: str | None = None
+        # The router's events and the usage they add up to: the bookkeeping every /v1 stream shares.
+        self._answer = RoutedAnswer(
+            router,
+            database,
+            ledger,
+            principal,
+            model,
+            request,
+            open_streams=open_streams,
+            reservation=reservation,
+            capped=capped,
+        )
         # The content blocks: the one open now (-1: none), and its kind.
         self._block = -1
         self._block_kind: str | None = None
@@ -139,30 +139,13 @@ class MessageStream:
 
     def stop(self, reason: str) -> None:
         """The user was suspended: the stream ends at its next token with `reason` as an error."""
-        self._stopped = reason
+        self._answer.stop(reason)
 
     async def open(self) -> MessageStream:
         """Wait for the first token (fallbacks included). Raises `ProviderError`, with the attempt recorded, when
         no model could start the answer."""
-        try:
-            async for event in self._events:
-                if isinstance(event, ModelSwitch):
-                    switched(self._accounting, event)
-                    continue
-                if isinstance(event, CacheHit):
-                    self._accounting.cache_hit = True
-                    continue
-                self._first = event
-                return self
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._events.aclose()
-                await self._record()
-            raise
-        raise ProviderError("the model's stream ended without a finish", retryable=True)
-
-    async def _record(self) -> None:
-        await record_usage(self._database, self._ledger, self._router, self._principal, self._request, self._accounting)
+        await self._answer.open()
+        return self
 
     def _close_block(self) -> list[bytes]:
         if self._block < 0 or self._block_kind is None:
@@ -246,87 +229,46 @@ class MessageStream:
 
     async def events(self) -> AsyncGenerator[bytes, None]:
         """The body of the 200 response, after a successful `open()`."""
-        accounting = self._accounting
-        parts = 0
-        user_id = self._principal.user_id
-        if self._open_streams is not None:
-            self._open_streams.track(user_id, self)
+        answer = self._answer
+        accounting = answer.accounting
+        start: dict[str, Any] = {
+            "id": message_id(),
+            "type": "message",
+            "role": "assistant",
+            "model": accounting.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": usage_body(Usage(self._prompt_estimate, 0)),
+        }
+        yield _event("message_start", {"type": "message_start", "message": start})
+        yield _event("ping", {"type": "ping"})
         try:
-            start: dict[str, Any] = {
-                "id": message_id(),
-                "type": "message",
-                "role": "assistant",
-                "model": accounting.model,
-                "content": [],
-                "stop_reason": None,
-                "stop_sequence": None,
-                "usage": usage_body(Usage(self._prompt_estimate, 0)),
-            }
-            yield _event("message_start", {"type": "message_start", "message": start})
-            yield _event("ping", {"type": "ping"})
-            pending: RoutedEvent | None = self._first
-            events = self._events
-            while True:
-                if pending is not None:
-                    event, pending = pending, None
-                else:
-                    try:
-                        event = await anext(events)
-                    except StopAsyncIteration:
-                        break
-                if self._stopped is not None:
-                    break
-                if type(event) is TextDelta:
-                    if accounting.ttft_ms is None:
-                        accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
-                    parts += 1
-                    for chunk in self._on_text(event):
-                        yield chunk
-                elif type(event) is ToolCallDelta:
-                    if accounting.ttft_ms is None:
-                        accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
-                    parts += 1
-                    for chunk in self._on_call(event):
-                        yield chunk
-                elif isinstance(event, ModelSwitch):
-                    switched(accounting, event)
-                    parts = 0  # what the abandoned model generated is in its own record
-                elif isinstance(event, CacheHit):
-                    accounting.cache_hit = True
-                elif isinstance(event, Finish):
-                    for chunk in self._close_block():
-                        yield chunk
-                    accounting.usage = event.usage
-                    accounting.completion_parts = parts
-                    usage = final_usage(accounting)
-                    delta: dict[str, Any] = {
-                        "type": "message_delta",
-                        "delta": {
-                            "stop_reason": stop_reason(event.reason, event.stop_sequence),
-                            "stop_sequence": event.stop_sequence,
-                        },
-                        "usage": usage_body(usage),
-                    }
-                    notice = accounting.notice("length" if event.reason == "length" else None)
-                    if notice is not None:
-                        delta["limit"] = notice
-                    yield _event("message_delta", delta)
-                    yield _event("message_stop", {"type": "message_stop"})
-            accounting.completion_parts = parts
-            if self._stopped is not None:
-                yield _event("error", anthropic_error_body(403, self._stopped))
+            async with aclosing(answer.events()) as events:
+                async for event in events:
+                    if type(event) is TextDelta:
+                        for chunk in self._on_text(event):
+                            yield chunk
+                    elif type(event) is ToolCallDelta:
+                        for chunk in self._on_call(event):
+                            yield chunk
+                    elif isinstance(event, Finish):
+                        for chunk in self._close_block():
+                            yield chunk
+                        delta: dict[str, Any] = {
+                            "type": "message_delta",
+                            "delta": {
+                                "stop_reason": stop_reason(event.reason, event.stop_sequence),
+                                "stop_sequence": event.stop_sequence,
+                            },
+                            "usage": usage_body(final_usage(accounting)),
+                        }
+                        notice = accounting.notice("length" if event.reason == "length" else None)
+                        if notice is not None:
+                            delta["limit"] = notice
+                        yield _event("message_delta", delta)
+                        yield _event("message_stop", {"type": "message_stop"})
+            if answer.stopped is not None:
+                yield _event("error", anthropic_error_body(403, answer.stopped))
         except ProviderError as exc:
             yield _event("error", anthropic_error_body(failure_status(exc), str(exc)))
-        finally:
-            if self._open_streams is not None:
-                self._open_streams.untrack(user_id, self)
-            accounting.completion_parts = parts
-            # Shielded: a client that hung up still gets its tokens counted.
-            with anyio.CancelScope(shield=True):
-                await self._events.aclose()
-                await self._record()
-
-
-def _plan_models(reservation: Reservation | None) -> list[str] | None:
-    """The models the caller's plan includes (None: any), which a fallback must stay among."""
-    return reservation.plan.plan.models if reservation is not None else None

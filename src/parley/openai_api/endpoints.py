@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import JSONResponse, Response
@@ -12,6 +10,7 @@ from parley.anthropic_api.auth import AnthropicUser
 from parley.auth.principal import Principal
 from parley.errors import NotFound
 from parley.images.dependencies import ImageLoaderDep
+from parley.kit.client_hangup import unless_the_client_leaves
 from parley.kit.sse import EventStreamResponse
 from parley.llm.base import ProviderError
 from parley.llm.config import AUTO_MODEL, ModelConfig
@@ -29,7 +28,6 @@ from parley.quotas import service as quotas_service
 from parley.quotas.dependencies import QuotaLedgerDep
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
-T = TypeVar("T")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"description": description, "content": {"application/json": {}}}
@@ -202,13 +200,13 @@ async def chat_completions(
                 sources=sources,
             )
             # The status waits for the first token: when no model can start the answer, it is an error status.
-            opened = await _unless_the_client_leaves(request, completion.open())
+            opened = await unless_the_client_leaves(request, completion.open())
             if opened is None:
                 return Response(status_code=_CLIENT_CLOSED_REQUEST)
             streamed = EventStreamResponse(opened.chunks())
             streamed.headers.update(limit_headers)
             return streamed
-        whole = await _unless_the_client_leaves(
+        whole = await unless_the_client_leaves(
             request,
             service.complete(
                 llm_router,
@@ -232,30 +230,3 @@ async def chat_completions(
 
 # Nobody reads it: the status nginx logs for a client that hung up before the answer.
 _CLIENT_CLOSED_REQUEST = 499
-
-
-async def _unless_the_client_leaves(request: Request, work: Awaitable[T]) -> T | None:
-    """`work`'s result, or None when the client hung up first: then `work` is cancelled, which closes the upstream
-    call at once, as the event stream does once it runs. Needed while nothing is sent yet (a whole completion, or
-    a stream waiting for its first token), when no response is there to notice the hang-up."""
-    task = asyncio.current_task()
-    assert task is not None  # an endpoint always runs in a task
-    gone = False
-
-    async def watch() -> None:
-        nonlocal gone
-        # The body was read already: what comes next is the disconnect.
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-        gone = True
-        task.cancel()
-
-    watcher = asyncio.create_task(watch())
-    try:
-        return await work
-    except asyncio.CancelledError:
-        if gone and task.uncancel() == 0:
-            return None
-        raise
-    finally:
-        watcher.cancel()
