@@ -662,6 +662,8 @@ class ScopedRoute:
     path: str
     needs: frozenset[str]
     body: Any = None
+    # Sent as a multipart upload (`file`, and `body` as the form's fields) rather than as JSON.
+    upload: bool = False
     # The URL requested, for a path with parameters (the path as the app declares it otherwise).
     url: str | None = None
     # The URL names an object that does not exist: a scope that opens the route gets a 404 (it was looked for).
@@ -699,6 +701,27 @@ SCOPED_ROUTES = (
         {"model": "echo", "messages": [{"role": "user", "content": "hi"}]},
     ),
     ScopedRoute("POST", "/v1/embeddings", frozenset({"chat"}), {"input": "hi"}),
+    # OpenAI's Batch API: the same `chat` scope; files and batches are the key owner's own.
+    ScopedRoute("POST", "/v1/files", frozenset({"chat"}), {"purpose": "batch"}, upload=True),
+    ScopedRoute("GET", "/v1/files", frozenset({"chat"})),
+    ScopedRoute("GET", "/v1/batches", frozenset({"chat"})),
+    ScopedRoute(
+        "POST",
+        "/v1/batches",
+        frozenset({"chat"}),
+        {"input_file_id": "file-" + "0" * 32, "endpoint": "/v1/chat/completions", "completion_window": "24h"},
+        missing=True,
+    ),
+    *(
+        ScopedRoute(method, path, frozenset({"chat"}), url=path.replace(name, prefix + "0" * 32), missing=True)
+        for method, path, name, prefix in (
+            ("GET", "/v1/files/{file_id}", "{file_id}", "file-"),
+            ("GET", "/v1/files/{file_id}/content", "{file_id}", "file-"),
+            ("DELETE", "/v1/files/{file_id}", "{file_id}", "file-"),
+            ("GET", "/v1/batches/{batch_id}", "{batch_id}", "batch_"),
+            ("POST", "/v1/batches/{batch_id}/cancel", "{batch_id}", "batch_"),
+        )
+    ),
     ScopedRoute("POST", "/v1/completions", frozenset({"chat"}), {"model": "echo", "prompt": "hi"}),
     # The Anthropic-compatible surface: the same `chat` scope (its own x-api-key header is tested beside it).
     ScopedRoute(
@@ -753,9 +776,10 @@ class TestEachScopeOpensItsRoutes:
         key = await _api_key(client, owner.headers, scopes=[scope])
         problems = []
         for route in SCOPED_ROUTES:
-            response = await client.request(
-                route.method, route.url or route.path, json=route.body, headers=_bearer(key["key"])
+            sent: dict[str, Any] = (
+                {"files": {"file": ("a.jsonl", b"{}\n")}, "data": route.body} if route.upload else {"json": route.body}
             )
+            response = await client.request(route.method, route.url or route.path, headers=_bearer(key["key"]), **sent)
             opened = route.needs <= {scope}
             if opened and route.missing:
                 if response.status_code != 404:

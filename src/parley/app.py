@@ -23,6 +23,9 @@ from parley.audit.signing import configured_signer
 from parley.auth.endpoints import router as auth_router
 from parley.auth.security import Security
 from parley.auth.throttle import LoginThrottle, redis_storage
+from parley.batches import tasks as batch_tasks
+from parley.batches.endpoints import router as batches_router
+from parley.batches.lines import LineRunner
 from parley.bootstrap import ensure_first_admin
 from parley.chat.drain import Drain
 from parley.chat.endpoints import router as chat_router
@@ -60,6 +63,7 @@ from parley.identity.endpoints import router as identity_router
 from parley.identity.oidc import OIDCProviders
 from parley.identity.saml import SAMLProviders, key_pair_if_needed
 from parley.identity.saml_endpoints import router as saml_router
+from parley.images.loader import ImageLoader
 from parley.ingestion.tasks import JOB_KIND as INGEST_FILE_JOB
 from parley.ingestion.tasks import IngestionTask
 from parley.jobs import JobWorker
@@ -242,6 +246,20 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
             # GDPR (README, "Your data"): exports built and expired, erased accounts' zips deleted, retention.
             gdpr_tasks.register_jobs(jobs, database, storage, settings.gdpr, seeds=app.state.plan_seeds)
             await gdpr_tasks.schedule_retention(database)
+            # The Batch API's lines (README, "Batches"): through the same objects as the /v1 endpoints.
+            batch_lines = LineRunner(
+                database,
+                app.state.router,
+                engine,
+                app.state.rate_limiter,
+                quota_ledger,
+                app.state.plan_seeds,
+                embedder,
+                settings.embeddings,
+                settings.limits,
+                ImageLoader(settings.images),
+            )
+            batch_tasks.register_jobs(jobs, database, storage, crypto, batch_lines, settings.batches)
             await jobs.start()
             # Signed checkpoints of the audit chain (README, "Audit trail").
             checkpoints = CheckpointSchedule(
@@ -362,6 +380,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
         usage_router,
         openai_router,
         openai_embeddings_router,
+        batches_router,
         openai_completions_router,
         responses_router,
         anthropic_router,
@@ -414,6 +433,7 @@ def _body_limits(settings: Settings) -> BodyLimits:
             "/api/v1/chat": settings.http.max_chat_body_kib * kib,
             "/v1/": settings.http.max_openai_body_kib * kib,
             "/api/v1/chat/upload": None,
+            "/v1/files": None,  # read as a stream against its own limit (`batches.max_file_mib`)
         },
     )
 

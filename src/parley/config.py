@@ -264,6 +264,21 @@ class JobSettings(BaseModel):
     max_running_per_owner: int = Field(default=1, ge=0, le=1000)
 
 
+class BatchSettings(BaseModel):
+    """OpenAI's Batch API on /v1 (`parley.batches`; README, "Batches"): lines run by the job workers, behind chat."""
+
+    # Largest file /v1/files takes (a batch's input), in MiB.
+    max_file_mib: int = Field(default=100, ge=1, le=1024)
+    # Most lines (requests) one batch may hold.
+    max_lines: int = Field(default=50_000, ge=1, le=1_000_000)
+    # Batch lines running at once in one process, all batches together: the rest of the models' capacity is left
+    # to chat, which never waits for a batch.
+    concurrent_lines: int = Field(default=2, ge=1, le=64)
+    # A batch's job runs its lines for about this long, then hands the worker back and is queued again (behind
+    # the other users' jobs): one batch never holds a worker for long.
+    slice_seconds: float = Field(default=20.0, gt=0, le=600)
+
+
 class HttpSettings(BaseModel):
     """What one request may cost before it is authenticated and validated (`kit.request_guard`)."""
 
@@ -545,6 +560,7 @@ class Settings(BaseSettings):
     embeddings: EmbeddingSettings = EmbeddingSettings()
     rag: RagSettings = RagSettings()
     jobs: JobSettings = JobSettings()
+    batches: BatchSettings = BatchSettings()
     http: HttpSettings = HttpSettings()
     limits: LimitsSettings = LimitsSettings()
     scim: SCIMSettings = SCIMSettings()

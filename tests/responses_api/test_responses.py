@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from parley.models import Conversation, Message, UsageLog
 from tests.factories import signed_in_user
+from tests.gdpr.helpers import downloaded_zip, export_when_done, start_export
 from tests.plans.arrange import user_on_plan
 
 WEATHER = {
@@ -164,6 +165,15 @@ class TestStorage:
         await sdk.responses.delete(created.id)
         with pytest.raises(openai.NotFoundError):
             await sdk.responses.retrieve(created.id)
+
+    async def test_a_data_export_holds_stored_responses(self, client, app, live_url):
+        me, sdk = await _sdk(client, app, live_url)
+        await sdk.responses.create(model="echo", input="export canary-r1")
+        started = await start_export(client, me)
+        export = await export_when_done(client, me, started["id"])
+        archive = await downloaded_zip(client, me, export)
+        [markdown] = [n for n in archive.namelist() if n.startswith("conversations/") and n.endswith(".md")]
+        assert "export canary-r1" in archive.read(markdown).decode()
 
     async def test_store_false_keeps_nothing(self, client, app, live_url):
         _, sdk = await _sdk(client, app, live_url)

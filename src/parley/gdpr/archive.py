@@ -23,6 +23,7 @@ profile.json              your account as Parley holds it
 conversations/*.json      every conversation with all its messages (timestamps, models, token counts, sources)
 conversations/*.md        the same conversations, readable
 files/                    the files you uploaded, as you uploaded them (files.json lists them)
+batch-files/              your Batch API files (/v1/files): batch inputs and results (files.json lists them)
 usage.json                every request counted against you: model, tokens, cost, time
 """
 

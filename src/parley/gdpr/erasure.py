@@ -6,6 +6,7 @@ are deleted, and the user's data key is destroyed (crypto-erase: copies of their
 can no longer be read). Usage records are kept for billing under a tombstone account: a row named by a keyed hash
 of the account id, with no email, name or password, keeping only the plan and cost centre the spend is charged
 to. The audit trail records the erasure under the same keyed hash. Answers being written for the user stop.
+The user's Batch API files and batches go too (the files' bytes by jobs as well).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from parley.auth import sessions as auth_sessions
 from parley.auth.passwords import Passwords
 from parley.auth.permissions import Role
 from parley.auth.principal import Principal
+from parley.batches import service as batches_service
 from parley.conversations import service as conversation_service
 from parley.db import after_commit
 from parley.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -106,6 +108,8 @@ async def erase(
     await auth_sessions.revoke_user_sessions(session, user.id)
     conversations = await conversation_service.delete_all_of(session, user_id=user.id)
     files = await files_service.delete_all_of(session, user_id=user.id)
+    # Batch API files' bytes (their rows, and the batches, go with the account row).
+    await batches_service.delete_all_of(session, user_id=user.id)
     for export_id in await repository.export_ids_of(session, user.id):
         key = exports.storage_key(user.id, export_id)
         await jobs.enqueue(session, exports.DELETE_ZIP_JOB, {"storage_key": key})

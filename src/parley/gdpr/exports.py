@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley import jobs
 from parley.audit.service import AuditAction, record
+from parley.batches import service as batches_service
 from parley.config import GdprSettings
 from parley.conversations import service as conversation_service
 from parley.db import Database
@@ -148,6 +149,7 @@ class ExportBuilder:
             await run(writer.json, "profile.json", archive.profile_document(user))
             await self._conversations(session, writer, user_id)
             files = await self._files(session, user_id)
+            batch_files = await batches_service.exported_files(session, user_id=user_id)
             usage = [archive.usage_document(row) for row in await repository.usage_of(session, user_id)]
         listed = []
         for file in files:
@@ -155,6 +157,12 @@ class ExportBuilder:
             document["included"] = await self._file_bytes(writer, file)
             listed.append(document)
         await run(writer.json, "files/files.json", listed)
+        batch_listed = []
+        for exported in batch_files:
+            path = f"batch-files/{exported.document['id']}.jsonl"
+            included = await self._stored_bytes(writer, exported.storage_key, path)
+            batch_listed.append({**exported.document, "path": path, "included": included})
+        await run(writer.json, "batch-files/files.json", batch_listed)
         await run(writer.json, "usage.json", usage)
         await run(writer.close)
 
@@ -188,14 +196,17 @@ class ExportBuilder:
             cursor = page.next_cursor
 
     async def _file_bytes(self, writer: archive.ZipWriter, file: File) -> bool:
-        """Copy a file's bytes into the zip chunk by chunk, through the storage layer; False when they are gone."""
-        chunks = self.storage.stream(file.storage_key)
+        return await self._stored_bytes(writer, file.storage_key, archive.file_entry_name(file))
+
+    async def _stored_bytes(self, writer: archive.ZipWriter, key: str, name: str) -> bool:
+        """Copy stored bytes into the zip chunk by chunk, through the storage layer; False when they are gone."""
+        chunks = self.storage.stream(key)
         try:
             first = await anext(chunks, b"")
         except StorageNotFound:
-            _logger.warning("user_export_file_missing", file_id=str(file.id))
+            _logger.warning("user_export_file_missing", storage_key=key)
             return False
-        entry = await anyio.to_thread.run_sync(writer.open, archive.file_entry_name(file))
+        entry = await anyio.to_thread.run_sync(writer.open, name)
         try:
             await anyio.to_thread.run_sync(entry.write, first)
             async for chunk in chunks:

@@ -26,6 +26,8 @@ const BASE = {
   base_url: null,
   api_key_env: null,
   api_key_set: false,
+  api_key_stored: false,
+  api_key_last4: null as string | null,
   api_version: null,
   region: null,
   endpoint_url: null,
@@ -124,6 +126,53 @@ describe("ModelsPage", () => {
     expect(JSON.stringify(createModel.mock.calls[0])).not.toMatch(/"api_key"/);
     expect(await screen.findByRole("status")).toHaveTextContent("Model “mistral” saved.");
     expect(within(await row("mistral")).getByText("Added here")).toBeInTheDocument();
+  });
+
+  it("a key typed when adding is sent once to be stored, and the list says a stored key is set", async () => {
+    renderPage();
+    const form = await screen.findByRole("form", { name: "Add model" });
+    await userEvent.type(within(form).getByRole("textbox", { name: "Name" }), "keyed");
+    const key = within(form).getByLabelText("API key (stored encrypted)");
+    expect(key).toHaveAttribute("type", "password");
+    await userEvent.type(key, "sk-typed-secret-1234");
+    createModel.mockImplementationOnce((body: object) =>
+      Promise.resolve({ ...BASE, capabilities: {}, ...body, api_key: undefined, api_key_stored: true, api_key_last4: "1234", source: "admin" }),
+    );
+    await userEvent.click(within(form).getByRole("button", { name: "Add model" }));
+
+    expect(createModel).toHaveBeenCalledWith(expect.objectContaining({ name: "keyed", api_key: "sk-typed-secret-1234" }));
+    expect(within(await row("keyed")).getByText("Stored key set")).toBeInTheDocument();
+    // the form is empty again: the key is not kept on the page
+    expect(within(form).getByLabelText("API key (stored encrypted)")).toHaveValue("");
+  });
+
+  it("editing a model with a stored key says so, never shows it, and can replace or remove it", async () => {
+    const stored = { ...GPT, api_key_env: null, api_key_stored: true, api_key_last4: "9xyz" };
+    models.mockResolvedValue([stored, CLAUDE]);
+    updateModel.mockImplementation((_name: string, { api_key, ...body }: { api_key?: string | null }) =>
+      Promise.resolve({ ...stored, ...body, api_key_stored: api_key !== null }),
+    );
+    renderPage();
+    expect(within(await row("gpt")).getByText("Stored key set")).toBeInTheDocument();
+    await userEvent.click(within(await row("gpt")).getByRole("button", { name: "Edit the model gpt" }));
+    const form = screen.getByRole("form", { name: "Edit the model “gpt”" });
+    expect(within(form).getByText(/Stored key set, ending 9xyz/)).toBeInTheDocument();
+    expect(within(form).getByLabelText("API key (stored encrypted)")).toHaveValue("");
+    // saving other fields leaves the key alone
+    await userEvent.clear(within(form).getByRole("spinbutton", { name: "USD per 1k answer tokens" }));
+    await userEvent.type(within(form).getByRole("spinbutton", { name: "USD per 1k answer tokens" }), "2");
+    await userEvent.click(within(form).getByRole("button", { name: "Save model" }));
+    expect(updateModel).toHaveBeenLastCalledWith("gpt", { price_per_1k_output: "2" });
+
+    await userEvent.click(within(await row("gpt")).getByRole("button", { name: "Edit the model gpt" }));
+    await userEvent.type(within(form).getByLabelText("API key (stored encrypted)"), "sk-replacement");
+    await userEvent.click(within(form).getByRole("button", { name: "Save model" }));
+    expect(updateModel).toHaveBeenLastCalledWith("gpt", { api_key: "sk-replacement" });
+
+    await userEvent.click(within(await row("gpt")).getByRole("button", { name: "Edit the model gpt" }));
+    await userEvent.click(within(form).getByRole("checkbox", { name: "Remove the stored key" }));
+    await userEvent.click(within(form).getByRole("button", { name: "Save model" }));
+    expect(updateModel).toHaveBeenLastCalledWith("gpt", { api_key: null });
   });
 
   it("editing a model's prices and fallbacks sends them and shows the new values", async () => {

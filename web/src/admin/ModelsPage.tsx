@@ -25,6 +25,9 @@ interface Draft {
   model: string;
   base_url: string;
   api_key_env: string;
+  // a key to store (sealed by the server, never shown again): typed, never loaded
+  api_key: string;
+  clear_key: boolean;
   context_window: string;
   max_output_tokens: string;
   price_per_1k_input: string;
@@ -49,6 +52,8 @@ const EMPTY: Draft = {
   model: "",
   base_url: "",
   api_key_env: "",
+  api_key: "",
+  clear_key: false,
   context_window: "8192",
   max_output_tokens: "1024",
   price_per_1k_input: "0",
@@ -65,6 +70,8 @@ function draftOf(model: CatalogueModel): Draft {
     model: model.model ?? "",
     base_url: model.base_url ?? "",
     api_key_env: model.api_key_env ?? "",
+    api_key: "",
+    clear_key: false,
     context_window: String(model.context_window ?? 8192),
     max_output_tokens: String(model.max_output_tokens ?? 1024),
     price_per_1k_input: String(model.price_per_1k_input ?? "0"),
@@ -90,6 +97,12 @@ function bodyOf(draft: Draft): ModelUpdate {
     fallbacks: draft.fallbacks,
     capabilities: { ...draft.capabilities },
   };
+}
+
+/** The stored key's change: a typed key replaces it, "remove" clears it (null); nothing typed leaves it as it is. */
+function keyChangeOf(draft: Draft): Pick<ModelUpdate, "api_key"> {
+  if (draft.api_key.trim() !== "") return { api_key: draft.api_key.trim() };
+  return draft.clear_key ? { api_key: null } : {};
 }
 
 /** Of `body`, the fields that differ from `before`'s: an edit stores only what the admin changed, so a model of the
@@ -157,8 +170,8 @@ export default function ModelsPage() {
       const body = bodyOf(draft);
       const saved =
         editing === null
-          ? await api.admin.createModel({ ...body, name: draft.name.trim(), provider: draft.provider } as ModelCreate)
-          : await api.admin.updateModel(editing, changesOf(body, bodyOf(original)));
+          ? await api.admin.createModel({ ...body, ...keyChangeOf(draft), name: draft.name.trim(), provider: draft.provider } as ModelCreate)
+          : await api.admin.updateModel(editing, { ...changesOf(body, bodyOf(original)), ...keyChangeOf(draft) });
       put(saved);
       setMessage(t("models.saved", { name: saved.name }));
       setEditing(null);
@@ -198,6 +211,7 @@ export default function ModelsPage() {
 
   const field = (key: keyof Draft) => (event: { target: { value: string } }) =>
     setDraft((current) => ({ ...current, [key]: event.target.value }));
+  const edited = editing === null ? null : (models ?? []).find((model) => model.name === editing);
   const others = (models ?? []).filter((model) => model.name !== (editing ?? draft.name) && model.enabled);
 
   return (
@@ -249,6 +263,35 @@ export default function ModelsPage() {
               <input pattern={KEY_VARIABLE_PATTERN} aria-describedby="model-key-rule" value={draft.api_key_env} onChange={field("api_key_env")} autoComplete="off" />
             </label>
             <small id="model-key-rule">{t("models.keyVariableRule")}</small>
+          </div>
+          <div className="field field-wide">
+            <label className="field">
+              <span>{t("models.storedKey")}</span>
+              <input
+                type="password"
+                maxLength={4000}
+                aria-describedby="model-stored-key-rule"
+                value={draft.api_key}
+                onChange={(event) => setDraft((current) => ({ ...current, api_key: event.target.value, clear_key: false }))}
+                autoComplete="new-password"
+              />
+            </label>
+            <small id="model-stored-key-rule">
+              {edited?.api_key_stored
+                ? `${edited.api_key_last4 ? t("models.storedKeySetEnding", { last4: edited.api_key_last4 }) : t("models.storedKeySet")}. ${t("models.storedKeyReplace")}`
+                : t("models.storedKeyRule")}
+            </small>
+            {edited?.api_key_stored && (
+              <label className="checkbox-field">
+                <input
+                  type="checkbox"
+                  checked={draft.clear_key}
+                  disabled={draft.api_key.trim() !== ""}
+                  onChange={(event) => setDraft((current) => ({ ...current, clear_key: event.target.checked }))}
+                />
+                <span>{t("models.clearStoredKey")}</span>
+              </label>
+            )}
           </div>
           <label className="field">
             <span>{t("models.contextWindow")}</span>
@@ -354,6 +397,7 @@ export default function ModelsPage() {
                   <td>
                     {model.enabled ? t("models.enabled") : t("models.disabled")}
                     <div className="muted small-text">{t(model.source === "admin" ? "models.fromAdmin" : model.edited ? "models.fromFileEdited" : "models.fromFile")}</div>
+                    {model.api_key_stored && <div className="muted small-text">{t("models.storedKeySet")}</div>}
                   </td>
                   <td>
                     <div className="row-actions">
