@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -25,6 +26,14 @@ from parley.responses_api.objects import ResponseRecord, function_call_item, mes
 from parley.responses_api.translate import item_id
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+@dataclass
+class _Writing:
+    """An output item being streamed: its text (or arguments) so far, and its pseudonym restorer."""
+
+    restorer: StreamRestorer | None
+    pieces: list[str] = field(default_factory=list)
 
 
 class ResponseStream:
@@ -44,10 +53,11 @@ class ResponseStream:
         self._shield = shield
         self._keep = keep
         self._sequence = 0
-        # The output item being written: its index in `record.output`, kind and the pieces so far.
-        self._kind: str | None = None
-        self._pieces: list[str] = []
-        self._restorer: StreamRestorer | None = None
+        # The output items being written, by output index: their pieces so far and pseudonym restorer. A message
+        # is open until a call begins; calls stay open until the answer ends, since a provider may interleave the
+        # pieces of several calls.
+        self._open: dict[int, _Writing] = {}
+        self._message: int | None = None
         self._calls: dict[int, int] = {}
 
     async def open(self) -> ResponseStream:
@@ -59,64 +69,54 @@ class ResponseStream:
         self._sequence += 1
         return b"event: " + kind.encode() + b"\ndata: " + _dumps(payload).encode() + b"\n\n"
 
-    @property
-    def _index(self) -> int:
-        return len(self._record.output) - 1
-
-    def _item(self) -> dict[str, Any]:
-        return self._record.output[-1]
-
-    def _open_item(self, item: dict[str, Any]) -> list[bytes]:
-        out = self._close_item()
+    def _open_item(self, item: dict[str, Any]) -> tuple[int, list[bytes]]:
+        index = len(self._record.output)
         self._record.output.append(item)
-        self._kind = item["type"]
-        self._pieces = []
-        self._restorer = self._shield.restorer() if self._shield is not None else None
-        out.append(self._event("response.output_item.added", output_index=self._index, item=item))
-        if self._kind == "message":
+        self._open[index] = _Writing(self._shield.restorer() if self._shield is not None else None)
+        out = [self._event("response.output_item.added", output_index=index, item=item)]
+        if item["type"] == "message":
             out.append(
                 self._event(
                     "response.content_part.added",
                     item_id=item["id"],
-                    output_index=self._index,
+                    output_index=index,
                     content_index=0,
                     part=output_text(""),
                 )
             )
-        return out
+        return index, out
 
-    def _piece(self, text: str) -> list[bytes]:
-        if self._restorer is not None:
-            text = self._restorer.feed(text)
+    def _piece(self, index: int, text: str, *, restore: bool = True) -> list[bytes]:
+        writing = self._open[index]
+        if restore and writing.restorer is not None:
+            text = writing.restorer.feed(text)
         if not text:
             return []
-        self._pieces.append(text)
-        item = self._item()
-        if self._kind == "message":
+        writing.pieces.append(text)
+        item = self._record.output[index]
+        if item["type"] == "message":
             return [
                 self._event(
                     "response.output_text.delta",
                     item_id=item["id"],
-                    output_index=self._index,
+                    output_index=index,
                     content_index=0,
                     delta=text,
                     logprobs=[],
                 )
             ]
         return [
-            self._event(
-                "response.function_call_arguments.delta", item_id=item["id"], output_index=self._index, delta=text
-            )
+            self._event("response.function_call_arguments.delta", item_id=item["id"], output_index=index, delta=text)
         ]
 
-    def _close_item(self) -> list[bytes]:
-        if self._kind is None:
-            return []
+    def _close_item(self, index: int) -> list[bytes]:
+        writing = self._open[index]
         out: list[bytes] = []
-        if self._restorer is not None and (tail := self._restorer.flush()):
-            out += self._piece_unrestored(tail)
-        item, index, whole = self._item(), self._index, "".join(self._pieces)
-        if self._kind == "message":
+        if writing.restorer is not None and (tail := writing.restorer.flush()):
+            out += self._piece(index, tail, restore=False)
+        del self._open[index]
+        item, whole = self._record.output[index], "".join(writing.pieces)
+        if item["type"] == "message":
             done = message_item(whole, item=item["id"])
             out.append(
                 self._event(
@@ -150,25 +150,30 @@ class ResponseStream:
             )
         self._record.output[index] = done
         out.append(self._event("response.output_item.done", output_index=index, item=done))
-        self._kind = None
         return out
 
-    def _piece_unrestored(self, text: str) -> list[bytes]:
-        restorer, self._restorer = self._restorer, None
-        try:
-            return self._piece(text)
-        finally:
-            self._restorer = restorer
+    def _close_all(self) -> list[bytes]:
+        out: list[bytes] = []
+        for index in sorted(self._open):
+            out += self._close_item(index)
+        self._message = None
+        return out
 
     def _on_text(self, event: TextDelta) -> list[bytes]:
         out: list[bytes] = []
-        if self._kind != "message":
-            out += self._open_item({**message_item("", status="in_progress"), "content": []})
-        return out + self._piece(event.text)
+        if self._message is None:
+            out += self._close_all()  # text after calls: a message of its own, after them
+            self._message, opened = self._open_item({**message_item("", status="in_progress"), "content": []})
+            out += opened
+        return out + self._piece(self._message, event.text)
 
     def _on_call(self, event: ToolCallDelta) -> list[bytes]:
         out: list[bytes] = []
-        if event.index not in self._calls:
+        index = self._calls.get(event.index)
+        if index is None or index not in self._open:
+            if self._message is not None:
+                out += self._close_item(self._message)
+                self._message = None
             item = {
                 "id": item_id("fc"),
                 "type": "function_call",
@@ -177,9 +182,10 @@ class ResponseStream:
                 "name": event.name or "",
                 "arguments": "",
             }
-            out += self._open_item(item)
-            self._calls[event.index] = self._index
-        return out + self._piece(event.arguments)
+            index, opened = self._open_item(item)
+            self._calls[event.index] = index
+            out += opened
+        return out + self._piece(index, event.arguments)
 
     async def events(self) -> AsyncGenerator[bytes, None]:
         """The body of the 200 response, after a successful `open()`."""
@@ -197,7 +203,7 @@ class ResponseStream:
                         for chunk in self._on_call(event):
                             yield chunk
                     elif isinstance(event, Finish):
-                        for chunk in self._close_item():
+                        for chunk in self._close_all():
                             yield chunk
                         record.finish(event.reason, final_usage(answer.accounting), model=answer.accounting.model)
                         record.limit = answer.accounting.notice(event.reason)
