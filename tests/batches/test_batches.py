@@ -8,8 +8,10 @@ import asyncio
 import io
 import json
 import time
+import uuid
 import zipfile
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -17,14 +19,15 @@ import openai
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from parley.batches.service import BATCH_JOB
 from parley.config import JobSettings, Settings
-from parley.models import Batch, BatchFile, UsageLog
+from parley.models import Batch, BatchFile, Job, UsageLog
 from parley.storage import StorageNotFound
 from tests.conftest import _empty_tables, running_app, serve
 from tests.factories import PASSWORD, signed_in_user
+from tests.plans.arrange import user_on_plan
 
 FINAL = ("completed", "failed", "expired", "cancelled")
 
@@ -338,3 +341,60 @@ class TestYourData:
         for key in keys:
             with pytest.raises(StorageNotFound):
                 await app.state.storage.get(key)
+
+
+class TestLimits:
+    async def test_a_used_up_quota_gives_the_line_the_429s_body(self, world):
+        app, url, client = world
+        user = await user_on_plan(app, client, "batch-quota", {"tokens_per_day": 0})
+        # A batch created with a signed-in session's token runs as that user (no API key).
+        sdk = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=user.access_token, max_retries=0)
+        batch = await sdk.batches.create(
+            input_file_id=(await _upload(sdk, _jsonl(_chat_line("a", "hi")))).id,
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+        )
+        done = await _run(app, sdk, batch.id)
+        assert done.status == "completed" and done.request_counts.failed == 1 and done.output_file_id is None
+        [line] = await _lines(sdk, done.error_file_id)
+        assert line["response"]["status_code"] == 429
+        assert line["response"]["body"]["error"]["code"] == "insufficient_quota"
+
+    async def test_a_rate_limited_line_waits_instead_of_failing(self, world):
+        app, url, client = world
+        user = await user_on_plan(app, client, "batch-rpm", {"requests_per_minute": 1})
+        sdk = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=user.access_token, max_retries=0)
+        batch = await sdk.batches.create(
+            input_file_id=(await _upload(sdk, _jsonl(_chat_line("a", "hi"), _chat_line("b", "hi")))).id,
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+        )
+        await app.state.jobs.run_pending()
+        waiting = await sdk.batches.retrieve(batch.id)
+        assert waiting.status == "in_progress"
+        assert (waiting.request_counts.completed, waiting.request_counts.failed) == (1, 0)
+        async with app.state.database.session() as session:
+            queued = await session.scalar(
+                select(func.count())
+                .select_from(Job)
+                .where(Job.kind == BATCH_JOB, Job.status == "queued", Job.run_after > func.now() + timedelta(seconds=5))
+            )
+        assert queued == 1
+
+    async def test_past_its_window_a_batch_expires_with_the_results_so_far(self, world):
+        app, url, client = world
+        _, sdk = await _sdk(app, url, client)
+        batch = await sdk.batches.create(
+            input_file_id=(await _upload(sdk, _jsonl(_chat_line("a", "hi"), _chat_line("b", "hi")))).id,
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+        )
+        row_id = uuid.UUID(hex=batch.id.removeprefix("batch_"))
+        async with app.state.database.session() as session:
+            await session.execute(
+                update(Batch).where(Batch.id == row_id).values(expires_at=func.now() - timedelta(hours=1))
+            )
+        done = await _run(app, sdk, batch.id)
+        assert done.status == "expired" and done.expired_at is not None
+        errors = await _lines(sdk, done.error_file_id)
+        assert [line["error"]["code"] for line in errors] == ["batch_expired", "batch_expired"]
