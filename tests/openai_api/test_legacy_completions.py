@@ -56,22 +56,20 @@ class TestLegacyCompletions:
         assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
         assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 3
 
-    @pytest.mark.parametrize(
-        ("extra", "param"),
-        [
+    async def test_what_parley_cannot_honour_is_a_400_naming_it(self, client, app, live_url):
+        _, sdk = await _sdk(client, app, live_url)
+        refused = [
             ({"echo": True}, "echo"),
             ({"suffix": "end"}, "suffix"),
             ({"best_of": 2}, "best_of"),
             ({"logprobs": 2}, "logprobs"),
             ({"prompt": [[1, 2, 3]]}, "prompt.0"),
             ({"stream": True, "n": 2}, "stream"),
-        ],
-    )
-    async def test_what_parley_cannot_honour_is_a_400_naming_it(self, client, app, live_url, extra, param):
-        _, sdk = await _sdk(client, app, live_url)
-        with pytest.raises(openai.BadRequestError) as caught:
-            await sdk.completions.create(**{"model": "echo", "prompt": "hi", **extra})
-        assert caught.value.body["param"] == param
+        ]
+        for extra, param in refused:
+            with pytest.raises(openai.BadRequestError) as caught:
+                await sdk.completions.create(**{"model": "echo", "prompt": "hi", **extra})
+            assert caught.value.body["param"] == param
 
     async def test_an_unknown_model_is_model_not_found(self, client, app, live_url):
         _, sdk = await _sdk(client, app, live_url)
