@@ -236,7 +236,10 @@ class BatchRunner:
             row = await repository.batch_for_update(session, snapshot.id)
             if row is None or row.status not in ACTIVE:
                 return
-            row.status, row.finalizing_at = "finalizing", utcnow()
+            if status == "completed":
+                # Only a batch that ran to its end shows `finalizing` (as OpenAI's do): a worker that dies now
+                # leaves a status the next attempt reads the same way (cancelling stays cancelling).
+                row.status, row.finalizing_at = "finalizing", utcnow()
         outputs, errors = await self._result_lines(snapshot, status)
         name = public_batch_id(snapshot.id)
         async with self.database.session() as session:
