@@ -76,6 +76,8 @@ class TestCreate:
         )
         assert response.output_text == "a b"
         assert response.status == "incomplete" and response.incomplete_details.reason == "max_output_tokens"
+        long = "y" * 11_000  # a long string is one message, whatever its length
+        assert (await sdk.responses.create(model="echo", input=long)).output_text == long
 
     async def test_the_stream_helper_assembles_the_response(self, client, app, live_url):
         _, sdk = await _sdk(client, app, live_url)

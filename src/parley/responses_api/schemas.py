@@ -19,6 +19,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 _NAME = r"^[A-Za-z0-9_-]{1,64}$"
+# Items of one request at most (as many messages as /v1/chat/completions takes).
+MAX_INPUT_ITEMS = 10_000
 # Refused when set (see the module's docstring): declared so that they are not silently ignored.
 REFUSED_PARAMETERS = ("background", "conversation", "include", "prompt", "max_tool_calls", "top_logprobs")
 
@@ -66,7 +68,7 @@ class ResponseCreateRequest(BaseModel):
     model: str = Field(min_length=1, max_length=100)
     # A string (one user message) or a list of items, each checked where it is translated (`translate`), so that
     # an item type Parley does not take is a 400 naming it, not a validation error about a union.
-    input: str | list[dict[str, Any]] = Field(max_length=10_000)
+    input: str | list[dict[str, Any]]
     instructions: str | None = Field(default=None, max_length=1_000_000)
     tools: list[FunctionToolIn] | None = Field(default=None, max_length=128)
     tool_choice: Literal["auto", "none", "required"] | NamedToolChoiceIn | None = None

@@ -9,7 +9,7 @@ from typing import Any
 
 from parley.errors import BadRequest
 from parley.llm.base import ChatMessage, ChatRequest, GenerationParams, ResponseFormat, Role, Tool, ToolCall, ToolChoice
-from parley.responses_api.schemas import REFUSED_PARAMETERS, ResponseCreateRequest
+from parley.responses_api.schemas import MAX_INPUT_ITEMS, REFUSED_PARAMETERS, ResponseCreateRequest
 
 _ROLES: dict[str, Role] = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text", "refusal"})
@@ -25,6 +25,8 @@ def input_items(body: ResponseCreateRequest) -> list[dict[str, Any]]:
     an item or content part Parley does not take is a 400 naming it (`input.2.content.0`)."""
     if isinstance(body.input, str):
         return [_message_item("user", [{"type": "input_text", "text": body.input}])]
+    if not body.input or len(body.input) > MAX_INPUT_ITEMS:
+        raise BadRequest(f"input holds 1 to {MAX_INPUT_ITEMS} items", param="input")
     return [_checked_item(item, f"input.{index}") for index, item in enumerate(body.input)]
 
 
@@ -223,4 +225,3 @@ def text_body(body: ResponseCreateRequest) -> dict[str, Any]:
             "strict": requested.strict,
         }
     }
-
