@@ -34,11 +34,13 @@ CHROMIUM_ARGS = [
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "admin-password-e2e"
 # echo: repeats the question word by word (fast); slow: the same at a pace that leaves time to press Stop;
-# flaky: always fails, so echo answers instead; markdown: a fixed answer with code, a table and LaTeX.
+# flaky: always fails, so echo answers instead; markdown: a fixed answer with code, a table and LaTeX; eyes:
+# echo that reads images (it describes each one it receives before the question).
 MODELS_YAML = """\
 default: echo
 models:
   - {name: echo, provider: scripted, reply: echo, first_token_ms: 100, tokens_per_second: 25}
+  - {name: eyes, provider: scripted, reply: echo, tokens_per_second: 200, capabilities: {vision: true}}
   - {name: slow, provider: scripted, reply: echo, first_token_ms: 100, tokens_per_second: 4}
   - {name: flaky, provider: scripted, reply: echo, fail: "status:500", max_retries: 0, fallbacks: [echo]}
   - name: markdown

@@ -29,6 +29,10 @@ models:
   - name: blind
     provider: scripted
     reply: echo
+  - name: eyes-prompt
+    provider: scripted
+    reply: prompt
+    capabilities: {vision: true}
   - name: flaky-eyes
     provider: scripted
     fail: "status:500"
@@ -194,3 +198,89 @@ class TestAnthropicMessages:
         assert loopback.json()["error"]["message"].startswith("messages.0.content.0: the image URL's host")
         files = await api.post("/v1/messages", json=self.ask({"type": "file", "file_id": "file_1"}))
         assert files.status_code == 400 and "'base64' or 'url'" in files.json()["error"]["message"]
+
+
+class TestWebChat:
+    """The web app's path: an image uploaded through the files API, named in `file_ids` on POST /api/v1/chat."""
+
+    @staticmethod
+    async def upload(http: httpx.AsyncClient, headers: dict[str, str], data: bytes = PICTURE) -> dict[str, Any]:
+        response = await http.post(
+            "/api/v1/chat/upload", files={"file": ("screenshot.png", data, "image/png")}, headers=headers
+        )
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    async def test_an_uploaded_image_is_shown_to_the_model_again_on_regenerate_and_later_turns(
+        self, vision_app: FastAPI
+    ) -> None:
+        transport = httpx.ASGITransport(app=vision_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            me = await signed_in_user(vision_app, http)
+            image = await self.upload(http, me.headers)
+            # Stored (sealed) as any upload, but not read into chunks: ready at once.
+            assert (image["file_type"], image["status"], image["chunk_count"]) == ("image", "ready", 0)
+            content = await http.get(f"/api/v1/files/{image['id']}/content", headers=me.headers)
+            assert (content.content, content.headers["content-type"]) == (PICTURE, "image/png")
+
+            first = await http.post(
+                "/api/v1/chat",
+                json={"message": "what is this?", "file_ids": [image["id"]], "model": "eyes", "stream": False},
+                headers=me.headers,
+            )
+            assert first.status_code == 200, first.text
+            assert first.json()["content"] == f"{SEEN} what is this?"
+            assert first.json()["citations"] == []  # an image is not a document to cite
+            conversation_id = first.json()["conversation_id"]
+
+            again = await http.post(
+                f"/api/v1/chat/{conversation_id}/regenerate", json={"stream": False}, headers=me.headers
+            )
+            assert again.status_code == 200, again.text
+            assert again.json()["content"] == f"{SEEN} what is this?"
+
+            # A later question without images: the model still sees the first one's image in the history.
+            later = await http.post(
+                "/api/v1/chat",
+                json={
+                    "conversation_id": conversation_id,
+                    "message": "and now?",
+                    "model": "eyes-prompt",
+                    "stream": False,
+                },
+                headers=me.headers,
+            )
+            assert later.status_code == 200, later.text
+            assert f"user: what is this?\n{SEEN}" in later.json()["content"]
+            assert "user: and now?" in later.json()["content"]
+
+            stored = (await http.get(f"/api/v1/conversations/{conversation_id}", headers=me.headers)).json()
+            question = stored["messages"][0]
+            assert question["metadata"]["attachments"]["image_file_ids"] == [image["id"]]
+
+    async def test_a_model_without_vision_is_refused_before_anything_is_saved(self, vision_app: FastAPI) -> None:
+        transport = httpx.ASGITransport(app=vision_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            me = await signed_in_user(vision_app, http)
+            image = await self.upload(http, me.headers)
+            refused = await http.post(
+                "/api/v1/chat",
+                json={"message": "what is this?", "file_ids": [image["id"]], "model": "blind", "stream": False},
+                headers=me.headers,
+            )
+            assert refused.status_code == 400, refused.text
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert "does not support vision" in refused.json()["detail"]
+            listed = await http.get("/api/v1/conversations", headers=me.headers)
+            assert listed.json()["items"] == []
+
+    async def test_images_over_the_limit_and_in_knowledge_bases_are_refused(self, vision_app: FastAPI) -> None:
+        transport = httpx.ASGITransport(app=vision_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            me = await signed_in_user(vision_app, http)
+            big = png(300, 300) + b"\0" * 200_000
+            response = await http.post(
+                "/api/v1/chat/upload", files={"file": ("big.png", big, "image/png")}, headers=me.headers
+            )
+            assert response.status_code == 413, response.text
+            assert "images.max_bytes" in response.json()["detail"]

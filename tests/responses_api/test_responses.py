@@ -101,6 +101,16 @@ class TestCreate:
         deltas = "".join(event.delta for event in events if event.type == "response.output_text.delta")
         assert deltas == "hello there" and events[-1].response.status == "completed"
 
+    async def test_a_fallback_answers_and_is_named_whole_or_streamed(self, client, app, live_url, session):
+        me, sdk = await _sdk(client, app, live_url)
+        whole = await sdk.responses.create(model="failing", input="hi")
+        assert whole.output_text == "hi" and whole.model == "echo"
+        async with sdk.responses.stream(model="failing", input="hi again") as stream:
+            final = await stream.get_final_response()
+        assert final.output_text == "hi again" and final.model == "echo"
+        models = (await session.scalars(select(UsageLog.model).where(UsageLog.user_id == me.id))).all()
+        assert models.count("echo") == 2
+
     async def test_structured_output_through_text_format(self, client, app, live_url):
         _, sdk = await _sdk(client, app, live_url)
         parsed = await sdk.responses.parse(model="echo", input="forecast", text_format=Forecast)

@@ -916,7 +916,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Upload a document (PDF, Word, Excel, PowerPoint, text, Markdown, CSV, HTML, JSON, code) */
+        /** Upload a document (PDF, Word, Excel, PowerPoint, text, Markdown, CSV, HTML, JSON, code) or an image */
         post: operations["upload_file_api_v1_chat_upload_post"];
         delete?: never;
         options?: never;
@@ -2146,7 +2146,7 @@ export interface components {
         ChatCreate: {
             /**
              * File Ids
-             * @description files to draw on for this message (yours or shared)
+             * @description files to draw on for this message (yours or shared); your images among them are shown to the model (vision models only)
              */
             file_ids?: string[];
             /**
@@ -3458,7 +3458,7 @@ export interface components {
         Regenerate: {
             /**
              * File Ids
-             * @description files to draw on for this message (yours or shared)
+             * @description files to draw on for this message (yours or shared); your images among them are shown to the model (vision models only)
              */
             file_ids?: string[];
             /**
@@ -3938,7 +3938,7 @@ export interface components {
              * File Type
              * @enum {string}
              */
-            file_type: "pdf" | "docx" | "xlsx" | "pptx" | "txt" | "md" | "csv" | "html" | "json" | "code";
+            file_type: "pdf" | "docx" | "xlsx" | "pptx" | "txt" | "md" | "csv" | "html" | "json" | "code" | "image";
             /** Mime Type */
             mime_type: string;
             /** File Size */

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from parley.chat.generation import Said
 from parley.errors import PayloadTooLarge
 from parley.kit.clock import utcnow
-from parley.llm.base import ChatMessage, ChatRequest, GenerationParams, ProviderError, Usage
+from parley.llm.base import ChatMessage, ChatRequest, GenerationParams, ImagePart, ProviderError, Usage
 from parley.llm.registry import RegisteredModel
 from parley.llm.router import Router
 from parley.quotas.service import estimate_prompt_tokens
@@ -81,8 +81,10 @@ async def build_prompt(
     summary: str | None,
     summary_through: uuid.UUID | None,
     sources: ChatMessage | None = None,
+    images: Mapping[uuid.UUID, tuple[ImagePart, ...]] | None = None,
 ) -> Prompt:
-    """`sources` (numbered document excerpts) go right after the system prompt and always stay in."""
+    """`sources` (numbered document excerpts) go right after the system prompt and always stay in; `images`
+    (message id → its images, `chat.images`) go with their questions."""
     config = model.config
     budget = prompt_budget(model)
     system = system_message(system_prompt)
@@ -90,13 +92,14 @@ async def build_prompt(
     head = _with_summary(system, summary)
     if sources is not None:
         head.append(sources)
-    messages = [*head, *(ChatMessage(m.role, m.content) for m in turns)]  # type: ignore[arg-type]
+    shown = images or {}
+    as_messages = [ChatMessage(m.role, m.content, images=shown.get(m.id, ())) for m in turns]  # type: ignore[arg-type]
+    messages = [*head, *as_messages]
     total = await model.model.count_tokens(messages)
     if total <= budget:
         return Prompt(messages=messages, prompt_tokens=total)
 
     # Too long: keep the newest turns that fit beside the system prompt and a summary of the rest.
-    as_messages = [ChatMessage(m.role, m.content) for m in turns]  # type: ignore[arg-type]
     counts = await asyncio.gather(*(model.model.count_tokens([m]) for m in as_messages))
     head_tokens = await model.model.count_tokens(
         [system, ChatMessage("system", "x" * 1200), *([sources] if sources is not None else [])]

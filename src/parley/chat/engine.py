@@ -18,6 +18,7 @@ import structlog
 from parley.chat import context, finalisation, handover, repository
 from parley.chat.generation import ConversationSnapshot, Generation
 from parley.chat.grounding import Grounder, Grounding
+from parley.chat.images import ChatImages
 from parley.chat.privacy import PromptPrivacy, Shield
 from parley.chat.relay import InProcessRelay, RunRelay
 from parley.chat.runs import FENCED, Run, RunRegistry
@@ -57,8 +58,11 @@ class ChatEngine:
         grounder: Grounder | None = None,
         reservation_seconds: float = 900.0,
         privacy: PromptPrivacy | None = None,
+        images: ChatImages | None = None,
     ) -> None:
         self.database = database
+        # Reads the images questions name (README, "Images"); None: questions are sent without them.
+        self.images = images
         # Personal data in prompts (README, "PII"): masked or pseudonymised before the provider, restored after.
         self.privacy = privacy or PromptPrivacy(PrivacySettings())
         # Where answers are admitted against their users' quotas and settle what they spent.
@@ -230,6 +234,7 @@ class ChatEngine:
         try:
             snapshot = job.snapshot or await self._read_conversation(job)
             job.snapshot = None
+            images = await self.images.of_history(job.user_id, snapshot.history) if self.images is not None else None
             shield = job.shield = await self._shield(job)  # what the model may see of personal data
             if self.grounder is not None and job.grounded:
                 grounding = await self.grounder.ground(
@@ -255,8 +260,9 @@ class ChatEngine:
                 summary=snapshot.summary,
                 summary_through=snapshot.summary_through_message_id,
                 sources=sources,
+                images=images,
             )
-            del snapshot  # the history need not stay in memory while the answer streams
+            del snapshot, images  # the history need not stay in memory while the answer streams
             prompt_tokens = prompt.prompt_tokens
             grounding.spent.extend(prompt.spent)
             if prompt.new_summary is not None:

@@ -62,15 +62,21 @@ class Attachments:
 
     file_ids: tuple[uuid.UUID, ...] = ()
     knowledge_base_ids: tuple[uuid.UUID, ...] = ()
+    # The user's images the message shows the model (README, "Images"): not documents, so not grounding.
+    image_file_ids: tuple[uuid.UUID, ...] = ()
 
     def __bool__(self) -> bool:
+        """Whether the message names documents (what grounding is about; images are not)."""
         return bool(self.file_ids or self.knowledge_base_ids)
 
     def as_json(self) -> dict[str, list[str]]:
-        return {
+        data = {
             "file_ids": [str(i) for i in self.file_ids],
             "knowledge_base_ids": [str(i) for i in self.knowledge_base_ids],
         }
+        if self.image_file_ids:
+            data["image_file_ids"] = [str(i) for i in self.image_file_ids]
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> Attachments:
@@ -79,6 +85,7 @@ class Attachments:
         return cls(
             file_ids=tuple(uuid.UUID(i) for i in data.get("file_ids") or ()),
             knowledge_base_ids=tuple(uuid.UUID(i) for i in data.get("knowledge_base_ids") or ()),
+            image_file_ids=tuple(uuid.UUID(i) for i in data.get("image_file_ids") or ()),
         )
 
 

@@ -24,7 +24,10 @@ class GenerationOptions(Input):
 
 class SourceOptions(Input):
     file_ids: list[uuid.UUID] = Field(
-        default_factory=list, max_length=20, description="files to draw on for this message (yours or shared)"
+        default_factory=list,
+        max_length=20,
+        description="files to draw on for this message (yours or shared); your images among them are shown to the "
+        "model (vision models only)",
     )
     knowledge_base_ids: list[uuid.UUID] = Field(
         default_factory=list, max_length=10, description="knowledge bases to draw on for this message"

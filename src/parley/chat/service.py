@@ -13,6 +13,7 @@ from parley.chat import context, repository
 from parley.chat.engine import ChatEngine
 from parley.chat.generation import ConversationSnapshot, Generation
 from parley.chat.grounding import Attachments
+from parley.chat.images import vision_probe
 from parley.chat.repository import Turn
 from parley.chat.runs import STILL_ANSWERING, Run, RunFeed
 from parley.conversations import service as conversation_service
@@ -66,8 +67,12 @@ async def send(
     else:
         # Read once, here: the engine builds the prompt from it rather than reading it again.
         conversation, history, has_documents = await _open_for_answer(session, engine, principal, conversation_id)
+    attachments = await _separate_images(session, principal, attachments)
     registered = engine.router.resolve(
-        model or conversation.model, [ChatMessage("user", message)], allowed=plan.plan.models
+        model or conversation.model,
+        [ChatMessage("user", message)],
+        allowed=plan.plan.models,
+        request=vision_probe(message, attachments),
     )
     plans_service.require_model_access(plan, registered.config.name)
     # Before anything is saved: a message the PII policy blocks is refused (422), not stored (README, "PII").
@@ -76,7 +81,7 @@ async def send(
         conversation.system_prompt = system_prompt
     conversation.model = registered.config.name
     user_message = repository.new_message(conversation_id=conversation.id, role="user", content=message)
-    if attachments:
+    if attachments or attachments.image_file_ids:
         await _check_attachments(session, principal, conversation_id=conversation.id, attachments=attachments)
         user_message.extra = {"attachments": attachments.as_json()}
     reservation = await _reserve(
@@ -112,7 +117,7 @@ async def send(
             system_prompt if conversation_id is None else conversation.system_prompt,
             None if conversation_id is None else conversation.summary,
             None if conversation_id is None else conversation.summary_through_message_id,
-            [*history, Turn(user_message.id, "user", message)],
+            [*history, Turn(user_message.id, "user", message, user_message.extra.get("attachments"))],
         ),
     )
 
@@ -138,6 +143,7 @@ async def regenerate(
     last_user = history[last_user_index]
     await repository.delete_messages(session, [m.id for m in history[last_user_index + 1 :]])
     if attachments is not None:
+        attachments = await _separate_images(session, principal, attachments)
         await _check_attachments(session, principal, conversation_id=conversation.id, attachments=attachments)
     await repository.restate_question(
         session,
@@ -151,8 +157,13 @@ async def regenerate(
         history[last_user_index] = last_user
     if attachments is None:
         attachments = Attachments.from_json(last_user.attachments)
+    else:  # the prompt shows the images it names now
+        history[last_user_index] = replace(history[last_user_index], attachments=attachments.as_json())
     registered = engine.router.resolve(
-        model or conversation.model, [ChatMessage("user", last_user.content)], allowed=plan.plan.models
+        model or conversation.model,
+        [ChatMessage("user", last_user.content)],
+        allowed=plan.plan.models,
+        request=vision_probe(last_user.content, attachments),
     )
     plans_service.require_model_access(plan, registered.config.name)
     await engine.privacy.refuse_blocked(registered, plan.plan, last_user.content, registry=engine.router.registry)
@@ -312,6 +323,20 @@ def _abandon(engine: ChatEngine, run: Run, reservation: Reservation) -> None:
     """The request's unit of work failed after the answer was admitted: nothing runs, nothing stays held."""
     engine.runs.release(run)
     quotas_service.release_in_background(engine.quota_ledger, reservation)
+
+
+async def _separate_images(session: AsyncSession, principal: Principal, attachments: Attachments) -> Attachments:
+    """The named files that are the caller's images (README, "Images") moved from the documents to the images the
+    message shows the model."""
+    images = await file_service.own_images(session, user_id=principal.user_id, file_ids=attachments.file_ids)
+    if not images:
+        return attachments
+    image_ids = {file.id for file in images}
+    return replace(
+        attachments,
+        file_ids=tuple(i for i in attachments.file_ids if i not in image_ids),
+        image_file_ids=tuple(i for i in attachments.file_ids if i in image_ids),
+    )
 
 
 async def _check_attachments(

@@ -88,7 +88,7 @@ def _optional_uuid(fields: dict[str, str], name: str) -> uuid.UUID | None:
     response_model=UploadedFile,
     responses=problem_responses(401, 403, 404, 413, 415, 422),
     openapi_extra=_UPLOAD_BODY,
-    summary="Upload a document (PDF, Word, Excel, PowerPoint, text, Markdown, CSV, HTML, JSON, code)",
+    summary="Upload a document (PDF, Word, Excel, PowerPoint, text, Markdown, CSV, HTML, JSON, code) or an image",
 )
 async def upload_file(
     stored: StoredBytesDep, request: Request, principal: FileWrite, session: SessionDep, seeds: SeededPlans
@@ -113,6 +113,7 @@ async def upload_file(
         settings=settings.files,
         conversation_id=_optional_uuid(form.fields, "conversation_id"),
         knowledge_base_id=_optional_uuid(form.fields, "knowledge_base_id"),
+        images=settings.images,
     )
     return UploadedFile.model_validate(file)
 

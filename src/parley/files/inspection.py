@@ -17,10 +17,12 @@ import filetype  # type: ignore[import-untyped]
 from parley.config import FileSettings
 from parley.errors import Unprocessable
 from parley.files.errors import UnsupportedFileType
+from parley.images.formats import NotAnImage, identify
 
 MIB = 1024 * 1024
 
 PDF, DOCX, XLSX, PPTX = "pdf", "docx", "xlsx", "pptx"
+IMAGE = "image"
 TXT, MD, CSV, HTML, JSON, CODE = "txt", "md", "csv", "html", "json", "code"
 
 MIME_TYPES = {
@@ -87,6 +89,11 @@ def inspect_upload(data: bytes, filename: str, limits: FileSettings) -> Detected
     if not data:
         raise Unprocessable("file: the file is empty")
     suffix = PurePosixPath(filename.lower()).suffix
+    try:
+        # An image for vision models (README, "Images"); its real format, whatever its name says.
+        return Detected(file_type=IMAGE, mime_type=identify(data).media_type)
+    except NotAnImage:
+        pass
     if data.startswith(b"%PDF-"):
         return _detected(PDF)
     if data.startswith(b"PK\x03\x04"):
@@ -105,7 +112,8 @@ def inspect_upload(data: bytes, filename: str, limits: FileSettings) -> Detected
 
 
 _SUPPORTED = (
-    "supported: PDF, Word (.docx), Excel (.xlsx), PowerPoint (.pptx) and UTF-8 text (txt, md, csv, html, json, code)"
+    "supported: PDF, Word (.docx), Excel (.xlsx), PowerPoint (.pptx), UTF-8 text (txt, md, csv, html, json, code) "
+    "and images (PNG, JPEG, WebP, GIF)"
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Select, delete, or_, select
@@ -31,6 +32,14 @@ def readable_by(user_id: uuid.UUID, role: str) -> Select[File]:
 
 async def get_readable(session: AsyncSession, *, user_id: uuid.UUID, role: str, file_id: uuid.UUID) -> File | None:
     return await session.scalar(readable_by(user_id, role).where(File.id == file_id))
+
+
+async def own_images(session: AsyncSession, *, user_id: uuid.UUID, file_ids: Sequence[uuid.UUID]) -> list[File]:
+    """Of `file_ids`, the user's own image files (README, "Images")."""
+    if not file_ids:
+        return []
+    query = select(File).where(File.id.in_(file_ids), File.user_id == user_id, File.file_type == "image")
+    return list((await session.scalars(query)).all())
 
 
 async def list_slice(

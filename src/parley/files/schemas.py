@@ -7,7 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 FileStatus = Literal["pending", "processing", "ready", "failed"]
-FileType = Literal["pdf", "docx", "xlsx", "pptx", "txt", "md", "csv", "html", "json", "code"]
+# `image`: a PNG, JPEG, WebP or GIF for vision models (README, "Images"): stored, never read into chunks.
+FileType = Literal["pdf", "docx", "xlsx", "pptx", "txt", "md", "csv", "html", "json", "code", "image"]
 
 
 class UploadedFile(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -15,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley import jobs
 from parley.audit import service as audit_service
 from parley.audit.service import AuditAction
-from parley.config import FileSettings
+from parley.config import FileSettings, ImageSettings
 from parley.conversations import service as conversation_service
-from parley.errors import NotFound
+from parley.errors import BadRequest, NotFound, PayloadTooLarge
 from parley.files import repository
-from parley.files.inspection import Detected, inspect_upload
+from parley.files.inspection import IMAGE, Detected, inspect_upload
 from parley.files.names import sanitize_filename
 from parley.kit.pagination import decode_cursor, encode_cursor
 from parley.knowledge_bases import service as knowledge_base_service
@@ -76,9 +77,11 @@ async def upload(
     settings: FileSettings,
     conversation_id: uuid.UUID | None = None,
     knowledge_base_id: uuid.UUID | None = None,
+    images: ImageSettings | None = None,
 ) -> File:
     """Check, store and record one upload and queue its ingestion. The caller's unit of work must discard
-    `stored` if it does not commit."""
+    `stored` if it does not commit. An image (README, "Images") is stored the same way but not read: it is
+    ready at once, in no conversation's documents, for a chat message to show to a vision model."""
     if conversation_id is not None:
         await conversation_service.get(session, user_id=user_id, conversation_id=conversation_id)
     if knowledge_base_id is not None:
@@ -87,6 +90,15 @@ async def upload(
         )
     name = sanitize_filename(filename)
     detected, sha256 = await anyio.to_thread.run_sync(_inspect_and_hash, data, name, settings)
+    image = detected.file_type == IMAGE
+    if image:
+        max_bytes = (images or ImageSettings()).max_bytes
+        if len(data) > max_bytes:
+            raise PayloadTooLarge(f"file: images may be at most {max_bytes} bytes (images.max_bytes)")
+        if knowledge_base_id is not None:
+            raise BadRequest("file: images cannot be added to a knowledge base (send them in a chat message)")
+        # Not a document of the conversation: its answers are not grounded on it.
+        conversation_id = None
 
     file_id = uuid.uuid4()
     key = storage_key_for(file_id)
@@ -103,13 +115,15 @@ async def upload(
             file_size=len(data),
             storage_key=key,
             sha256=sha256,
-            status="pending",
+            status="ready" if image else "pending",
         ),
     )
     if knowledge_base_id is not None:
         await knowledge_base_service.add_file(
             session, user_id=user_id, role=role, knowledge_base_id=knowledge_base_id, file_id=file_id
         )
+    if image:
+        return file
     # Owned by the uploader: one user's uploads are read one (or a few) at a time, never all workers at once.
     await jobs.enqueue(session, INGEST_JOB, {"file_id": str(file_id)}, owner=str(user_id))
     return file
@@ -135,6 +149,11 @@ async def get_readable(session: AsyncSession, *, user_id: uuid.UUID, role: str, 
             details={"owner_id": str(file.user_id)},
         )
     return file
+
+
+async def own_images(session: AsyncSession, *, user_id: uuid.UUID, file_ids: Sequence[uuid.UUID]) -> list[File]:
+    """Of `file_ids`, the user's own image files: what a chat message shows a vision model."""
+    return await repository.own_images(session, user_id=user_id, file_ids=file_ids)
 
 
 async def list_for(

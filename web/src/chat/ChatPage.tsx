@@ -1,4 +1,4 @@
-import { ParleyApiError } from "@parley/sdk";
+import { type ModelInfo, ParleyApiError } from "@parley/sdk";
 import { type DragEvent, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { useNavigate, useParams } from "react-router-dom";
@@ -23,6 +23,10 @@ export function ChatPage() {
   const navigate = useNavigate();
   const conversations = useConversations();
   const [model, setModel] = useState(savedModel);
+  const [models, setModels] = useState<ModelInfo[]>([]);
+  // A chosen model known not to read images (the default and `auto` are the server's to choose).
+  const chosen = models.find((entry) => entry.id === model);
+  const modelWithoutVision = chosen?.capabilities && !chosen.capabilities.vision ? chosen.id : null;
   const { refresh: refreshLimits } = useLimits();
 
   const callbacks = useMemo(
@@ -60,7 +64,7 @@ export function ChatPage() {
       pin();
       const files = attachments.uploads
         .filter((upload) => upload.file && upload.state !== "failed" && upload.state !== "rejected")
-        .map((upload) => ({ id: upload.file!.id, filename: upload.file!.filename }));
+        .map((upload) => ({ id: upload.file!.id, filename: upload.file!.filename, image: upload.file!.file_type === "image" }));
       chat.send(text, { files, knowledgeBaseIds: selectedBases });
       attachments.clear();
     },
@@ -136,7 +140,7 @@ export function ChatPage() {
         </div>
       )}
       <header className="chat-header">
-        <ModelPicker value={model} onChange={setModel} />
+        <ModelPicker value={model} onChange={setModel} onModels={setModels} />
         {id && !notFound && <ConversationKnowledgeBases conversationId={id} available={knowledgeBases.items} />}
         {id && !notFound && <ContextGauge conversationId={id} version={answersEnded} />}
         {chat.connection === "reconnecting" && (
@@ -203,6 +207,7 @@ export function ChatPage() {
           knowledgeBases={knowledgeBases.items}
           selectedKnowledgeBases={selectedBases}
           onKnowledgeBasesChange={setSelectedBases}
+          modelWithoutVision={modelWithoutVision}
         />
       </div>
     </div>

@@ -98,6 +98,24 @@ describe("Composer attachments", () => {
     expect(box).toHaveValue("");
   });
 
+  it("says a model without vision cannot read an attached image, and sends once it is removed", async () => {
+    const onSend = vi.fn();
+    const image = { ...upload("ready", "screenshot.png") };
+    const props = { streaming: false, onSend, onStop: vi.fn(), onAttach: vi.fn(), onRemoveAttachment: vi.fn() };
+    const { rerender } = render(<Composer {...props} attachments={[image]} modelWithoutVision="local" />);
+    expect(screen.getByRole("alert")).toHaveTextContent("local cannot read images");
+    const box = screen.getByRole("textbox", { name: "Message" });
+    await userEvent.type(box, "What is this?{Enter}");
+    expect(onSend).not.toHaveBeenCalled();
+    expect(screen.getByRole("button", { name: "Send" })).toBeDisabled();
+    // A document is no reason to stop; neither is an image once the model can read it.
+    rerender(<Composer {...props} attachments={[upload("ready", "notes.txt")]} modelWithoutVision="local" />);
+    expect(screen.queryByRole("alert")).toBeNull();
+    rerender(<Composer {...props} attachments={[image]} modelWithoutVision={null} />);
+    await userEvent.type(box, "{Enter}");
+    expect(onSend).toHaveBeenCalledWith("What is this?");
+  });
+
   it("chooses knowledge bases and shows them as removable chips", async () => {
     const onChange = vi.fn();
     const bases = [{ id: "k1", name: "Handbook", description: "", access: "owner" as const, file_count: 2, owner_id: "u1", created_at: "", updated_at: "" }];

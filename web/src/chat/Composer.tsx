@@ -21,6 +21,15 @@ interface Props {
   onKnowledgeBasesChange?(ids: string[]): void;
   /** Text to put back in the box: a message that never reached the server. A new `id` puts it back again. */
   restore?: { id: number; text?: string } | null;
+  /** The chosen model, when it is known not to read images: a message with images waits, saying so. */
+  modelWithoutVision?: string | null;
+}
+
+const IMAGE_NAME = /\.(png|jpe?g|webp|gif)$/i;
+
+/** An attachment that is (or, still uploading, will be) an image for the model. */
+export function isImage(upload: Upload): boolean {
+  return upload.file ? upload.file.file_type === "image" : IMAGE_NAME.test(upload.name);
 }
 
 /** The message box: Enter sends, Shift+Enter adds a line, Esc stops the answer being written. Files can be
@@ -37,12 +46,15 @@ export function Composer({
   selectedKnowledgeBases = [],
   onKnowledgeBasesChange,
   restore = null,
+  modelWithoutVision = null,
 }: Props) {
   const { t } = useTranslation();
   const [text, setText] = useState("");
   const area = useRef<HTMLTextAreaElement>(null);
   const picker = useRef<HTMLInputElement>(null);
   const uploading = attachments.some((upload) => upload.state === "uploading");
+  const blind = !!modelWithoutVision && attachments.some((upload) => upload.state !== "rejected" && isImage(upload));
+  const blocked = uploading || blind;
   const chosenBases = (knowledgeBases ?? []).filter((base) => selectedKnowledgeBases.includes(base.id));
 
   // A message that was not sent comes back; whatever was typed since stays after it.
@@ -63,7 +75,7 @@ export function Composer({
   }, [text]);
 
   function submit() {
-    if (streaming || disabled || uploading || !text.trim()) return;
+    if (streaming || disabled || blocked || !text.trim()) return;
     onSend(text);
     setText("");
   }
@@ -94,6 +106,11 @@ export function Composer({
   const showChips = attachments.length > 0 || chosenBases.length > 0;
   return (
     <form className="composer" onSubmit={onSubmit}>
+      {blind && (
+        <p className="composer-warning" role="alert">
+          {t("chat.noVision", { model: modelWithoutVision })}
+        </p>
+      )}
       {showChips && (
         <ul className="attachment-list" aria-label={t("chat.attachments")} aria-live="polite">
           {chosenBases.map((base) => (
@@ -183,8 +200,14 @@ export function Composer({
             type="submit"
             className="composer-button"
             aria-label={t("chat.send")}
-            title={uploading ? t("chat.waitForUploads") : `${t("chat.send")} (Enter)`}
-            disabled={disabled || uploading || !text.trim()}
+            title={
+              blind
+                ? t("chat.noVision", { model: modelWithoutVision })
+                : uploading
+                  ? t("chat.waitForUploads")
+                  : `${t("chat.send")} (Enter)`
+            }
+            disabled={disabled || blocked || !text.trim()}
           >
             <Icon name="send" />
           </button>

@@ -6,6 +6,7 @@ import { Icon } from "../components/Icon";
 import { Notice } from "../components/Notice";
 import { reloadableLazy } from "../components/reloadableLazy";
 import { Feedback } from "./Feedback";
+import { ImageThumbnail } from "./ImageThumbnail";
 import { LimitNoticeView } from "./LimitNoticeView";
 import { ProgressLine } from "./ProgressLine";
 import { SourcePanel, SourcesList } from "./Sources";
@@ -85,12 +86,18 @@ export function MessageView({ message, canEdit = false, canRegenerate = false, o
           <>
             {message.attachments?.length ? (
               <ul className="message-attachments" aria-label={t("chat.attachments")}>
-                {message.attachments.map((file) => (
-                  <li key={file.id} className="attachment-chip sent">
-                    <Icon name="file" size={14} />
-                    <span className="attachment-name">{file.filename}</span>
-                  </li>
-                ))}
+                {message.attachments.map((file) =>
+                  file.image ? (
+                    <li key={file.id} className="message-image-item">
+                      <ImageThumbnail id={file.id} filename={file.filename} />
+                    </li>
+                  ) : (
+                    <li key={file.id} className="attachment-chip sent">
+                      <Icon name="file" size={14} />
+                      <span className="attachment-name">{file.filename}</span>
+                    </li>
+                  ),
+                )}
               </ul>
             ) : null}
             <p className="user-text">{message.content}</p>

@@ -14,7 +14,16 @@ export function savedModel(): string {
 }
 
 /** The models this account may use (from /v1/models, `auto` included); the choice is remembered. */
-export function ModelPicker({ value, onChange }: { value: string; onChange(model: string): void }) {
+export function ModelPicker({
+  value,
+  onChange,
+  onModels,
+}: {
+  value: string;
+  onChange(model: string): void;
+  /** The list once loaded (what each model can do). */
+  onModels?(models: ModelInfo[]): void;
+}) {
   const { t } = useTranslation();
   const [models, setModels] = useState<ModelInfo[]>([]);
 
@@ -25,6 +34,7 @@ export function ModelPicker({ value, onChange }: { value: string; onChange(model
       .then((list) => {
         if (cancelled) return;
         setModels(list.data);
+        onModels?.(list.data);
         if (value && !list.data.some((model) => model.id === value)) onChange("");
       })
       .catch(() => undefined);

@@ -20,6 +20,11 @@ export function fromServer(items: Message[]): ChatMessage[] {
         status: problem ? "error" : "done",
       };
       if (message.citations?.length) view.citations = message.citations;
+      // The images a question showed the model (README, "Images"), as thumbnails after a reload too.
+      const attached = message.metadata?.["attachments"] as { image_file_ids?: string[] } | undefined;
+      if (attached?.image_file_ids?.length) {
+        view.attachments = attached.image_file_ids.map((imageId) => ({ id: imageId, filename: "", image: true }));
+      }
       if (message.feedback) view.feedback = message.feedback;
       if (limit) view.limit = limit;
       if (problem) view.error = problem.detail || problem.title || "error";

@@ -17,8 +17,8 @@ export interface ChatMessage {
   progress?: StatusEventData;
   /** The sources of a grounded answer; `[n]` in the content refers to them. */
   citations?: Citation[];
-  /** Files sent with a question (shown on it). */
-  attachments?: { id: string; filename: string }[];
+  /** Files sent with a question (shown on it); images as thumbnails. */
+  attachments?: { id: string; filename: string; image?: boolean }[];
   /** The user's thumbs up / down on a saved answer. */
   feedback?: MessageFeedback | null;
   /** The answer stopped at a used-up quota: which, and when it comes back. */

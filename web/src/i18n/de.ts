@@ -149,6 +149,8 @@ const de: Translations = {
     dropFiles: "Dateien hier ablegen, um sie anzuhängen",
     removeAttachment: "{{name}} entfernen",
     waitForUploads: "Warten Sie, bis die Uploads fertig sind",
+    noVision: "{{model}} kann keine Bilder lesen: Wählen Sie ein Modell, das es kann, oder entfernen Sie die Bilder.",
+    image: "Mit der Nachricht gesendetes Bild",
     useKnowledgeBases: "Wissensdatenbanken verwenden",
     knowledgeBasesForMessage: "Wissensdatenbanken für diese Nachricht",
     noKnowledgeBases: "Noch keine Wissensdatenbanken.",

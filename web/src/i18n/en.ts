@@ -147,6 +147,8 @@ const en = {
     dropFiles: "Drop files to attach them",
     removeAttachment: "Remove {{name}}",
     waitForUploads: "Wait until the uploads finish",
+    noVision: "{{model}} cannot read images: choose a model that can, or remove the images.",
+    image: "Image sent with the message",
     useKnowledgeBases: "Use knowledge bases",
     knowledgeBasesForMessage: "Knowledge bases for this message",
     noKnowledgeBases: "No knowledge bases yet.",

@@ -148,6 +148,8 @@ const es: Translations = {
     dropFiles: "Suelta los archivos para adjuntarlos",
     removeAttachment: "Quitar {{name}}",
     waitForUploads: "Espera a que terminen las subidas",
+    noVision: "{{model}} no puede leer imágenes: elige un modelo que pueda o quita las imágenes.",
+    image: "Imagen enviada con el mensaje",
     useKnowledgeBases: "Usar bases de conocimiento",
     knowledgeBasesForMessage: "Bases de conocimiento para este mensaje",
     noKnowledgeBases: "Aún no hay bases de conocimiento.",
