@@ -181,6 +181,16 @@ class TestStorage:
         listed = await client.get("/api/v1/conversations", headers=me.headers)
         assert listed.json()["items"] == []
 
+    async def test_a_deleted_response_leaves_only_its_own_turn_out_of_the_context(self, client, app, live_url):
+        _, sdk = await _sdk(client, app, live_url)
+        first = await sdk.responses.create(model="echo", input="alpha")
+        second = await sdk.responses.create(model="echo", input="bravo", previous_response_id=first.id)
+        third = await sdk.responses.create(model="echo", input="charlie", previous_response_id=second.id)
+        await sdk.responses.delete(second.id)
+        fourth = await sdk.responses.create(model="show-prompt", input="delta", previous_response_id=third.id)
+        shown = fourth.output_text
+        assert "alpha" in shown and "charlie" in shown and "delta" in shown and "bravo" not in shown
+
     async def test_retrieve_input_items_and_delete(self, client, app, live_url):
         _, sdk = await _sdk(client, app, live_url)
         created = await sdk.responses.create(model="echo", input="keep me")

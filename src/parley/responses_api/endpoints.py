@@ -150,7 +150,8 @@ async def get_response(response_id: str, session: SessionDep, principal: OpenAIU
 
 @router.delete("/{response_id}", responses=_ERRORS, summary="Delete a stored response")
 async def delete_response(response_id: str, session: SessionDep, principal: OpenAIUser) -> dict[str, Any]:
-    """Removes it from Parley's storage; a response that continued it keeps its own input and output."""
+    """Removes it from Parley's storage; the responses that continued it lose its turn from their context, and
+    keep the rest."""
     return await service.delete(session, principal, response_id)
 
 

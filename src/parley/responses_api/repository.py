@@ -6,6 +6,7 @@ first response's conversation. Each query is scoped to the owner: another user's
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import cast
 
 from sqlalchemy import Table, delete, func, insert, select, update
@@ -34,7 +35,7 @@ async def insert_record(
     text: str,
     model: str,
     status: str,
-    previous: uuid.UUID | None,
+    ancestors: tuple[uuid.UUID, ...],
     prompt_tokens: int,
     completion_tokens: int,
 ) -> None:
@@ -52,7 +53,8 @@ async def insert_record(
             finish_reason=status,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
-            metadata={"response": {"previous": str(previous) if previous is not None else None}},
+            # The responses it continues, oldest first: its context, even once one of them is deleted.
+            metadata={"response": {"ancestors": [str(ancestor) for ancestor in ancestors]}},
         )
     )
     await session.execute(
@@ -69,10 +71,10 @@ async def record_of(session: AsyncSession, *, user_id: uuid.UUID, record_id: uui
     )
 
 
-async def records_in(session: AsyncSession, conversation_id: uuid.UUID) -> list[Message]:
-    """Every stored response of a chain's conversation, oldest first."""
+async def records(session: AsyncSession, conversation_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> list[Message]:
+    """Those of `ids` still stored in a chain's conversation."""
     rows = await session.scalars(
-        select(Message).where(Message.conversation_id == conversation_id).order_by(Message.seq)
+        select(Message).where(Message.conversation_id == conversation_id, Message.id.in_(list(ids)))
     )
     return list(rows)
 

@@ -31,7 +31,8 @@ class Chain:
     """The stored responses a new one continues: their conversation, the last one, and the context they make."""
 
     conversation_id: uuid.UUID
-    previous: uuid.UUID
+    # The responses it continues, oldest first (the last one is `previous_response_id`).
+    ancestors: tuple[uuid.UUID, ...]
     history: Sequence[ChatMessage]
 
 
@@ -58,18 +59,15 @@ async def chain_of(database: Database, principal: Principal, previous_response_i
     oldest first. 404 when it is not one of the caller's stored responses."""
     async with database.session() as session:
         last = await _owned(session, principal, previous_response_id, param="previous_response_id")
-        records = {message.id: message for message in await repository.records_in(session, last.conversation_id)}
-    chain: list[ResponseRecord] = []
-    current: Message | None = last
-    while current is not None:
-        chain.append(_record(current))
-        previous = (current.extra.get("response") or {}).get("previous")
-        # A response deleted from the middle of a chain takes its turn out of the context.
-        current = records.get(uuid.UUID(previous)) if previous else None
+        ancestors = (*(uuid.UUID(value) for value in (last.extra.get("response") or {}).get("ancestors", ())), last.id)
+        # A response deleted from the chain takes only its own turn out of the context.
+        found = {message.id: message for message in await repository.records(session, last.conversation_id, ancestors)}
     history: list[ChatMessage] = []
-    for record in reversed(chain):
-        history += messages_of([*record.input, *record.output])
-    return Chain(conversation_id=last.conversation_id, previous=last.id, history=history)
+    for record_id in ancestors:
+        if record_id in found:
+            record = _record(found[record_id])
+            history += messages_of([*record.input, *record.output])
+    return Chain(conversation_id=last.conversation_id, ancestors=ancestors, history=history)
 
 
 async def store(database: Database, principal: Principal, record: ResponseRecord, chain: Chain | None) -> None:
@@ -89,7 +87,7 @@ async def store(database: Database, principal: Principal, record: ResponseRecord
             text=record.stored_text(),
             model=record.model,
             status=record.status,
-            previous=chain.previous if chain is not None else None,
+            ancestors=chain.ancestors if chain is not None else (),
             prompt_tokens=usage.prompt_tokens if usage is not None else 0,
             completion_tokens=usage.completion_tokens if usage is not None else 0,
         )
