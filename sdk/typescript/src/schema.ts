@@ -1498,7 +1498,8 @@ export interface paths {
         post?: never;
         /**
          * Delete a stored response
-         * @description Removes it from Parley's storage; a response that continued it keeps its own input and output.
+         * @description Removes it from Parley's storage; the responses that continued it lose its turn from their context, and
+         *     keep the rest.
          */
         delete: operations["delete_response_v1_responses__response_id__delete"];
         options?: never;
