@@ -143,6 +143,10 @@ class TestChatCompletions:
             response = await api.post("/v1/chat/completions", json=ask(image_part(f"{pictures}{path}")))
             assert says in refused(response, "messages.0.content.1")
 
+    async def test_too_many_images_are_refused_before_any_is_read(self, api: httpx.AsyncClient) -> None:
+        body = ask(*[image_part("http://127.0.0.2/x.png")] * 21)  # images.max_per_request is 20
+        assert "at most 20 images" in refused(await api.post("/v1/chat/completions", json=body), "messages")
+
     async def test_images_belong_in_user_messages(self, api: httpx.AsyncClient) -> None:
         body = {
             "model": "eyes",
@@ -196,6 +200,10 @@ class TestAnthropicMessages:
         loopback = await api.post("/v1/messages", json=self.ask({"type": "url", "url": "http://127.0.0.2/x.png"}))
         assert loopback.status_code == 400
         assert loopback.json()["error"]["message"].startswith("messages.0.content.0: the image URL's host")
+        many = self.ask({"type": "url", "url": "http://127.0.0.2/x.png"})
+        many["messages"][0]["content"] *= 21  # more than images.max_per_request (20): refused before any fetch
+        too_many = await api.post("/v1/messages", json=many)
+        assert too_many.status_code == 400 and "at most 20 images" in too_many.json()["error"]["message"]
         files = await api.post("/v1/messages", json=self.ask({"type": "file", "file_id": "file_1"}))
         assert files.status_code == 400 and "'base64' or 'url'" in files.json()["error"]["message"]
 

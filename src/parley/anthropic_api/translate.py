@@ -59,6 +59,13 @@ async def to_chat_request(body: CountTokensRequest, images: ImageLoader) -> Chat
         system = body.system if isinstance(body.system, str) else BLOCK_SEPARATOR.join(b.text for b in body.system)
         if system:
             messages.append(ChatMessage("system", system))
+    shown = sum(
+        1 for m in body.messages if not isinstance(m.content, str) for b in m.content if isinstance(b, ImageBlock)
+    )
+    if shown > images.settings.max_per_request:
+        raise BadRequest(
+            f"messages: at most {images.settings.max_per_request} images per request (images.max_per_request)"
+        )
     for index, message in enumerate(body.messages):
         messages.extend(await _messages(index, message, images))
     output = body.output_config.format if body.output_config is not None else None
