@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import hashlib
+import ssl
 import struct
 import zlib
 from collections.abc import AsyncIterator
@@ -61,8 +63,36 @@ def described(data: bytes, media_type: str, width: int, height: int) -> str:
 PICTURE = png(3, 2)
 
 
+def self_signed(hostname: str) -> tuple[bytes, bytes]:
+    """A certificate for `hostname` (PEM) and its key (PEM), valid for a day."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+
+
 @asynccontextmanager
-async def image_server() -> AsyncIterator[str]:
+async def image_server(tls: ssl.SSLContext | None = None) -> AsyncIterator[str]:
     """Serves `/picture.png`, `/text` (not an image), `/huge` (streamed, no length), `/to-loopback` (a redirect to
     127.0.0.1), `/loop` (redirects to itself), `/slow` (never answers); yields its base URL."""
 
@@ -100,10 +130,10 @@ async def image_server() -> AsyncIterator[str]:
     app.router.add_get("/slow", slow)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
     await site.start()
     port = runner.addresses[0][1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         await runner.cleanup()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import ssl
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
@@ -13,7 +14,15 @@ import pytest_asyncio
 from parley.config import ImageSettings
 from parley.images.formats import NotAnImage, identify, image_tokens
 from parley.images.loader import ImageLoader, ImageRefused, is_public
-from tests.images.samples import PICTURE, gif_header, image_server, jpeg_header, png, webp_lossless_header
+from tests.images.samples import (
+    PICTURE,
+    gif_header,
+    image_server,
+    jpeg_header,
+    png,
+    self_signed,
+    webp_lossless_header,
+)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -22,7 +31,26 @@ async def server() -> AsyncIterator[str]:
         yield url
 
 
-def loader(*, allowed: Sequence[str] = (), names: dict[str, str] | None = None, **limits: object) -> ImageLoader:
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def tls_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[str, ssl.SSLContext]]:
+    """An HTTPS image server whose certificate names `pictures.test`, and a client context trusting it."""
+    certificate, key = self_signed("pictures.test")
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(certificate)
+    (folder / "key.pem").write_bytes(key)
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    async with image_server(served) as url:
+        yield url, ssl.create_default_context(cadata=certificate.decode())
+
+
+def loader(
+    *,
+    allowed: Sequence[str] = (),
+    names: dict[str, str] | None = None,
+    verify: ssl.SSLContext | bool = True,
+    **limits: object,
+) -> ImageLoader:
     """A loader whose resolver knows `names` (host → address) besides the real one."""
 
     async def resolve(host: str, port: int) -> Sequence[str]:
@@ -33,7 +61,7 @@ def loader(*, allowed: Sequence[str] = (), names: dict[str, str] | None = None, 
         return await system_resolver(host, port)
 
     settings = ImageSettings(allowed_private_hosts=list(allowed), **limits)  # type: ignore[arg-type]
-    return ImageLoader(settings, resolver=resolve)
+    return ImageLoader(settings, resolver=resolve, verify=verify)
 
 
 def data_url(data: bytes, media_type: str = "image/png") -> str:
@@ -141,6 +169,18 @@ class TestFetching:
             f"http://pictures.test:{port}/picture.png"
         )
         assert image.data == PICTURE
+
+    async def test_https_is_verified_against_the_name_on_the_checked_address(
+        self, tls_server: tuple[str, ssl.SSLContext]
+    ) -> None:
+        url, trusted = tls_server
+        port = url.rsplit(":", 1)[1]
+        fetching = loader(allowed=["pictures.test"], names={"pictures.test": "127.0.0.1"}, verify=trusted)
+        assert (await fetching.load(f"https://pictures.test:{port}/picture.png")).data == PICTURE
+        # The same server under a name its certificate does not carry: the TLS check fails.
+        other = loader(allowed=["other.test"], names={"other.test": "127.0.0.1"}, verify=trusted)
+        with pytest.raises(ImageRefused, match="fetching the image failed: ConnectError"):
+            await other.load(f"https://other.test:{port}/picture.png")
 
     @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]", "127.1"])
     async def test_loopback_is_refused_unless_allowed(self, server: str, host: str) -> None:

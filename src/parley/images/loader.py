@@ -22,6 +22,7 @@ import base64
 import binascii
 import ipaddress
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import urlsplit
 
@@ -79,9 +80,13 @@ def is_public(address: IPAddress) -> bool:
 class ImageLoader:
     """Reads images for requests under the deployment's `ImageSettings`."""
 
-    def __init__(self, settings: ImageSettings, *, resolver: Resolver = system_resolver) -> None:
+    def __init__(
+        self, settings: ImageSettings, *, resolver: Resolver = system_resolver, verify: ssl.SSLContext | bool = True
+    ) -> None:
         self.settings = settings
         self._resolver = resolver
+        # Certificates are checked against the URL's host name (tests pass a context trusting their own CA).
+        self._verify = verify
         self._allowed = {host.lower().strip("[]") for host in settings.allowed_private_hosts}
 
     async def load(self, url: str, *, detail: Detail = "auto") -> ImagePart:
@@ -147,7 +152,7 @@ class ImageLoader:
         # trust_env=False: an HTTP(S)_PROXY variable would otherwise route the request through a proxy that
         # resolves the name again, undoing the address check.
         async with httpx.AsyncClient(
-            follow_redirects=False, trust_env=False, timeout=self.settings.fetch_timeout_seconds
+            follow_redirects=False, trust_env=False, timeout=self.settings.fetch_timeout_seconds, verify=self._verify
         ) as client:
             for _ in range(self.settings.max_redirects + 1):
                 request = await self._request_to_checked_address(client, url)
