@@ -16,12 +16,9 @@ from parley.anthropic_api.errors import upstream_failure_response
 from parley.anthropic_api.schemas import CountTokensRequest, MessageRequest
 from parley.anthropic_api.translate import to_chat_request
 from parley.images.dependencies import ImageLoaderDep
-from parley.kit.client_hangup import unless_the_client_leaves
-from parley.kit.sse import EventStreamResponse
+from parley.kit.client_hangup import client_closed, event_stream_once_open, unless_the_client_leaves
 from parley.llm.base import ChatRequest, ProviderError
-from parley.llm.router import Router
-from parley.openai_api import service as completions
-from parley.plans import service as plans_service
+from parley.openai_api.admission import Parts, admission
 from parley.plans.dependencies import SeededPlans
 from parley.policy.rates import RateLimiterDep
 from parley.quotas import service as quotas_service
@@ -42,8 +39,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (529, "No configured model could answer now (also when streaming: the status comes with the first token)"),
     )
 }
-# Nobody reads it: the status nginx logs for a client that hung up before the answer.
-_CLIENT_CLOSED_REQUEST = 499
 
 
 @router.post(
@@ -61,66 +56,23 @@ async def create_message(
     ledger: QuotaLedgerDep,
     images: ImageLoaderDep,
 ) -> Response:
-    llm_router: Router = request.app.state.router
     chat_request = await to_chat_request(body, images)
-    database = request.app.state.database
-    plan = await completions.plan_of(database, principal, seeds)
-    async with quotas_service.refusals_counted(database, principal.user_id):
-        limit_headers = await plans_service.admit_request(limiter, principal, plan)
-        model = llm_router.resolve(body.model, chat_request.messages, allowed=plan.plan.models, request=chat_request)
-        plans_service.require_model_access(plan, model.config.name)
-        chat_request, shield = await completions.protect(
-            request.app.state.chat_engine.privacy, model, plan.plan, chat_request, registry=llm_router.registry
-        )
-        chat_request, reservation, capped = await completions.reserve(
-            ledger,
-            principal,
-            plan,
-            model,
-            chat_request,
-            ttl_seconds=request.app.state.settings.limits.reservation_seconds,
-        )
+    async with admission(Parts.of(request, ledger), principal, seeds, limiter) as gate:
+        admitted = await gate.admit(body.model, chat_request)
     try:
         if body.stream:
             stream = service.MessageStream(
-                llm_router,
-                database,
-                ledger,
-                principal,
-                model,
-                chat_request,
-                prompt_estimate=_prompt_estimate(chat_request),
-                open_streams=request.app.state.open_streams,
-                reservation=reservation,
-                capped=capped,
-                shield=shield,
+                gate.routed_answer(admitted, open_streams=request.app.state.open_streams),
+                prompt_estimate=_prompt_estimate(admitted.request),
+                shield=admitted.shield,
             )
-            # The status waits for the first token: when no model can start the answer, it is an error status.
-            opened = await unless_the_client_leaves(request, stream.open())
-            if opened is None:
-                return Response(status_code=_CLIENT_CLOSED_REQUEST)
-            streamed = EventStreamResponse(opened.events())
-            streamed.headers.update(limit_headers)
-            return streamed
-        completion = await unless_the_client_leaves(
-            request,
-            completions.complete(
-                llm_router,
-                database,
-                ledger,
-                principal,
-                model,
-                chat_request,
-                reservation=reservation,
-                capped=capped,
-                shield=shield,
-            ),
-        )
+            return await event_stream_once_open(request, stream, service.MessageStream.events, gate.limit_headers)
+        completion = await unless_the_client_leaves(request, gate.complete(admitted))
     except ProviderError as exc:
         return upstream_failure_response(exc)
     if completion is None:
-        return Response(status_code=_CLIENT_CLOSED_REQUEST)
-    return JSONResponse(service.whole_message(completion), headers=limit_headers)
+        return client_closed()
+    return JSONResponse(service.whole_message(completion), headers=gate.limit_headers)
 
 
 @router.post("/count_tokens", responses=_ERRORS, summary="Count the tokens of a message's prompt (Anthropic format)")
@@ -130,24 +82,21 @@ async def count_tokens(
     principal: AnthropicUser,
     seeds: SeededPlans,
     limiter: RateLimiterDep,
+    ledger: QuotaLedgerDep,
     images: ImageLoaderDep,
 ) -> JSONResponse:
     """`{"input_tokens": N}`: the messages (system prompt included) counted by the model's own tokenizer, as
     Parley counts a prompt's tokens in usage, plus an estimate for the tools' schemas. Counted against the plan's
     requests per minute (a remote model's count is a call to its API); no usage is recorded."""
-    llm_router: Router = request.app.state.router
     chat_request = await to_chat_request(body, images)
-    plan = await completions.plan_of(request.app.state.database, principal, seeds)
-    async with quotas_service.refusals_counted(request.app.state.database, principal.user_id):
-        limit_headers = await plans_service.admit_request(limiter, principal, plan)
-    model = llm_router.resolve(body.model, chat_request.messages, allowed=plan.plan.models, request=chat_request)
-    plans_service.require_model_access(plan, model.config.name)
+    async with admission(Parts.of(request, ledger), principal, seeds, limiter) as gate:
+        model = gate.resolve(body.model, chat_request)
     try:
         counted = await model.model.count_tokens(chat_request.messages)
     except ProviderError as exc:
         return upstream_failure_response(exc)
     tools = quotas_service.estimate_prompt_tokens(_tool_texts(chat_request)) if chat_request.tools else 0
-    return JSONResponse({"input_tokens": counted + tools}, headers=limit_headers)
+    return JSONResponse({"input_tokens": counted + tools}, headers=gate.limit_headers)
 
 
 def _tool_texts(request: ChatRequest) -> list[str]:

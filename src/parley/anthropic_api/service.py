@@ -11,18 +11,11 @@ from contextlib import aclosing
 from typing import Any
 
 from parley.anthropic_api.errors import anthropic_error_body, failure_status
-from parley.auth.principal import Principal
 from parley.chat.privacy import Shield
-from parley.db import Database
-from parley.llm.base import ChatRequest, Finish, ProviderError, TextDelta, ToolCallDelta, Usage
-from parley.llm.registry import RegisteredModel
-from parley.llm.router import Router
-from parley.openai_api.open_streams import OpenStreams
+from parley.llm.base import Finish, ProviderError, TextDelta, ToolCallDelta, Usage
 from parley.openai_api.routed_answer import RoutedAnswer
 from parley.openai_api.service import final_usage
 from parley.privacy.redaction import StreamRestorer
-from parley.quotas.ledger import Ledger
-from parley.quotas.service import Reservation
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _quote = json.encoder.encode_basestring
@@ -100,35 +93,11 @@ class MessageStream:
     ping, per content block content_block_start / _delta… / _stop, message_delta with the stop reason and usage,
     message_stop). A failure after that is an `error` event, as Anthropic sends it."""
 
-    def __init__(
-        self,
-        router: Router,
-        database: Database,
-        ledger: Ledger,
-        principal: Principal,
-        model: RegisteredModel,
-        request: ChatRequest,
-        *,
-        prompt_estimate: int,
-        open_streams: OpenStreams | None = None,
-        reservation: Reservation | None = None,
-        capped: bool = False,
-        shield: Shield | None = None,
-    ) -> None:
+    def __init__(self, answer: RoutedAnswer, *, prompt_estimate: int, shield: Shield | None = None) -> None:
         self._prompt_estimate = prompt_estimate
         self._shield = shield
         # The router's events and the usage they add up to: the bookkeeping every /v1 stream shares.
-        self._answer = RoutedAnswer(
-            router,
-            database,
-            ledger,
-            principal,
-            model,
-            request,
-            open_streams=open_streams,
-            reservation=reservation,
-            capped=capped,
-        )
+        self._answer = answer
         # The content blocks: the one open now (-1: none), and its kind.
         self._block = -1
         self._block_kind: str | None = None

@@ -25,15 +25,14 @@ from parley.errors import ParleyError, QuotaExceeded, RateLimited
 from parley.images.loader import ImageLoader
 from parley.llm.base import ProviderError
 from parley.llm.router import Router
-from parley.openai_api import documents, service
+from parley.openai_api import documents
+from parley.openai_api.admission import Parts, admission
 from parley.openai_api.embeddings import EmbeddingRequest, create_embeddings
 from parley.openai_api.errors import failure_status, openai_error_body
 from parley.openai_api.schemas import ChatCompletionRequest
-from parley.openai_api.translate import documents_of, to_chat_request
-from parley.plans import service as plans_service
+from parley.openai_api.translate import to_chat_request
 from parley.policy.plans import Plan
 from parley.policy.rates import RateLimiter
-from parley.quotas import service as quotas_service
 from parley.quotas.ledger import Ledger
 
 _DEFAULT_WAIT_SECONDS = 10.0
@@ -118,45 +117,23 @@ class LineRunner:
         if request.stream:
             raise _Refused("a batch line cannot stream: leave 'stream' out or false", param="stream")
         chat_request = await to_chat_request(request, self.images)
-        database = self.database
-        plan = await service.plan_of(database, principal, self.seeds)
-        async with quotas_service.refusals_counted(database, principal.user_id):
-            await plans_service.admit_request(self.limiter, principal, plan)
-            model = self.router.resolve(
-                request.model, chat_request.messages, allowed=plan.plan.models, request=chat_request
-            )
-            plans_service.require_model_access(plan, model.config.name)
-            sources = documents.document_sources(self.chat_engine.grounder, principal, documents_of(request))
-            if sources is not None:
-                await documents.check_documents(
-                    database,
-                    principal,
-                    file_ids=request.file_ids or (),
-                    knowledge_base_ids=request.knowledge_base_ids or (),
-                )
-            chat_request, shield = await service.protect(
-                self.chat_engine.privacy,
-                model,
-                plan.plan,
-                chat_request,
-                registry=self.router.registry,
-                sources=sources,
-            )
-            chat_request, reservation, capped = await service.reserve(
-                self.ledger, principal, plan, model, chat_request, ttl_seconds=self.limits.reservation_seconds
-            )
-        return await service.complete(
-            self.router,
-            database,
-            self.ledger,
-            principal,
-            model,
-            chat_request,
-            reservation=reservation,
-            capped=capped,
-            shield=shield,
-            sources=sources,
+        parts = Parts(
+            database=self.database,
+            router=self.router,
+            ledger=self.ledger,
+            privacy=self.chat_engine.privacy,
+            reservation_seconds=self.limits.reservation_seconds,
         )
+        async with admission(parts, principal, self.seeds, self.limiter) as gate:
+            sources = await documents.readable_sources(
+                self.chat_engine.grounder,
+                parts.database,
+                principal,
+                file_ids=request.file_ids,
+                knowledge_base_ids=request.knowledge_base_ids,
+            )
+            admitted = await gate.admit(request.model, chat_request, sources=sources)
+        return await gate.complete(admitted, sources=sources)
 
     async def _embeddings(self, principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
         """`POST /v1/embeddings` itself, in a unit of work of its own (its usage row commits with it)."""

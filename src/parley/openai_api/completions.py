@@ -22,19 +22,16 @@ from starlette.responses import JSONResponse, Response
 
 from parley.chat.privacy import Shield
 from parley.errors import BadRequest
-from parley.kit.client_hangup import unless_the_client_leaves
-from parley.kit.sse import EventStreamResponse
+from parley.kit.client_hangup import client_closed, event_stream_once_open, unless_the_client_leaves
 from parley.llm.base import ChatMessage, ChatRequest, Finish, GenerationParams, ProviderError, TextDelta, Usage
-from parley.llm.router import Router
 from parley.openai_api import service
+from parley.openai_api.admission import Parts, admission
 from parley.openai_api.auth import OpenAIUser
 from parley.openai_api.errors import failure_status, openai_error_body, upstream_failure_response
 from parley.openai_api.routed_answer import RoutedAnswer
 from parley.openai_api.schemas import MAX_CHOICES
-from parley.plans import service as plans_service
 from parley.plans.dependencies import SeededPlans
 from parley.policy.rates import RateLimiterDep
-from parley.quotas import service as quotas_service
 from parley.quotas.dependencies import QuotaLedgerDep
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -42,7 +39,6 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 # OpenAI's default length of a legacy completion.
 DEFAULT_MAX_TOKENS = 16
 MAX_PROMPTS = 20
-_CLIENT_CLOSED_REQUEST = 499
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"description": description, "content": {"application/json": {}}}
@@ -155,74 +151,29 @@ async def create_completion(
     limiter: RateLimiterDep,
     ledger: QuotaLedgerDep,
 ) -> Response:
-    llm_router: Router = request.app.state.router
-    database = request.app.state.database
     prompts = _prompts(body)
     _refuse_unsupported(body, prompts)
-    plan = await service.plan_of(database, principal, seeds)
-    admitted = []
-    async with quotas_service.refusals_counted(database, principal.user_id):
-        limit_headers = await plans_service.admit_request(limiter, principal, plan)
-        for prompt in prompts:
-            chat_request = _chat_request(body, prompt)
-            model = llm_router.resolve(
-                body.model, chat_request.messages, allowed=plan.plan.models, request=chat_request
-            )
-            plans_service.require_model_access(plan, model.config.name)
-            chat_request, shield = await service.protect(
-                request.app.state.chat_engine.privacy, model, plan.plan, chat_request, registry=llm_router.registry
-            )
-            chat_request, reservation, capped = await service.reserve(
-                ledger,
-                principal,
-                plan,
-                model,
-                chat_request,
-                ttl_seconds=request.app.state.settings.limits.reservation_seconds,
-            )
-            admitted.append((model, chat_request, shield, reservation, capped))
+    async with admission(Parts.of(request, ledger), principal, seeds, limiter) as gate:
+        admitted = [await gate.admit(body.model, _chat_request(body, prompt)) for prompt in prompts]
+    limit_headers = gate.limit_headers
     completion_id, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
     try:
         if body.stream:
-            [(model, chat_request, shield, reservation, capped)] = admitted
-            answer = RoutedAnswer(
-                llm_router,
-                database,
-                ledger,
-                principal,
-                model,
-                chat_request,
-                open_streams=request.app.state.open_streams,
-                reservation=reservation,
-                capped=capped,
-            )
-            # The status waits for the first token: when no model can start the answer, it is an error status.
-            if await unless_the_client_leaves(request, answer.open()) is None:
-                return Response(status_code=_CLIENT_CLOSED_REQUEST)
+            [only] = admitted
+            answer = gate.routed_answer(only, open_streams=request.app.state.open_streams)
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            streamed = EventStreamResponse(_chunks(answer, shield, completion_id, created, include_usage=include_usage))
-            streamed.headers.update(limit_headers)
-            return streamed
+
+            def chunks(opened: RoutedAnswer) -> AsyncGenerator[bytes, None]:
+                return _chunks(opened, only.shield, completion_id, created, include_usage=include_usage)
+
+            return await event_stream_once_open(request, answer, chunks, limit_headers)
         choices: list[dict[str, Any]] = []
         usages: list[Usage] = []
         model_name = ""
-        for model, chat_request, shield, reservation, capped in admitted:
-            whole = await unless_the_client_leaves(
-                request,
-                service.complete(
-                    llm_router,
-                    database,
-                    ledger,
-                    principal,
-                    model,
-                    chat_request,
-                    reservation=reservation,
-                    capped=capped,
-                    shield=shield,
-                ),
-            )
+        for each in admitted:
+            whole = await unless_the_client_leaves(request, gate.complete(each))
             if whole is None:
-                return Response(status_code=_CLIENT_CLOSED_REQUEST)
+                return client_closed()
             model_name = model_name or whole["model"]
             usages.append(Usage(whole["usage"]["prompt_tokens"], whole["usage"]["completion_tokens"]))
             for choice in whole["choices"]:

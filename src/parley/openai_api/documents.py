@@ -117,3 +117,23 @@ def document_sources(grounder: Grounder | None, principal: Principal, documents:
             param="knowledge_base_ids" if documents.knowledge_base_ids else "file_ids",
         )
     return DocumentSources(grounder, principal, documents)
+
+
+async def readable_sources(
+    grounder: Grounder | None,
+    database: Database,
+    principal: Principal,
+    *,
+    file_ids: Sequence[uuid.UUID] | None,
+    knowledge_base_ids: Sequence[uuid.UUID] | None,
+) -> DocumentSources | None:
+    """The sources of a completion naming these documents (None: it names none), each checked to be one the
+    caller may read (`check_documents`: a 404 naming the parameter, else)."""
+    named = Attachments(
+        file_ids=tuple(dict.fromkeys(file_ids or ())),
+        knowledge_base_ids=tuple(dict.fromkeys(knowledge_base_ids or ())),
+    )
+    sources = document_sources(grounder, principal, named)
+    if sources is not None:
+        await check_documents(database, principal, file_ids=file_ids or (), knowledge_base_ids=knowledge_base_ids or ())
+    return sources

@@ -10,21 +10,19 @@ from parley.anthropic_api.auth import AnthropicUser
 from parley.auth.principal import Principal
 from parley.errors import NotFound
 from parley.images.dependencies import ImageLoaderDep
-from parley.kit.client_hangup import unless_the_client_leaves
-from parley.kit.sse import EventStreamResponse
+from parley.kit.client_hangup import client_closed, event_stream_once_open, unless_the_client_leaves
 from parley.llm.base import ProviderError
 from parley.llm.config import AUTO_MODEL, ModelConfig
 from parley.llm.router import Router
 from parley.openai_api import documents, service
+from parley.openai_api.admission import Parts, admission
 from parley.openai_api.auth import OpenAIUser
 from parley.openai_api.errors import upstream_failure_response
 from parley.openai_api.schemas import ChatCompletionRequest
-from parley.openai_api.translate import documents_of, to_chat_request
-from parley.plans import service as plans_service
+from parley.openai_api.translate import to_chat_request
 from parley.plans.dependencies import SeededPlans
 from parley.policy.plans import usable_models
 from parley.policy.rates import RateLimiterDep
-from parley.quotas import service as quotas_service
 from parley.quotas.dependencies import QuotaLedgerDep
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -153,80 +151,39 @@ async def chat_completions(
     ledger: QuotaLedgerDep,
     images: ImageLoaderDep,
 ) -> Response:
-    llm_router: Router = request.app.state.router
     chat_request = await to_chat_request(body, images)
-    database = request.app.state.database
-    plan = await service.plan_of(database, principal, seeds)
-    async with quotas_service.refusals_counted(database, principal.user_id):
-        limit_headers = await plans_service.admit_request(limiter, principal, plan)
-        model = llm_router.resolve(body.model, chat_request.messages, allowed=plan.plan.models, request=chat_request)
-        plans_service.require_model_access(plan, model.config.name)
-        sources = documents.document_sources(request.app.state.chat_engine.grounder, principal, documents_of(body))
-        if sources is not None:
-            await documents.check_documents(
-                database, principal, file_ids=body.file_ids or (), knowledge_base_ids=body.knowledge_base_ids or ()
-            )
-        chat_request, shield = await service.protect(
-            request.app.state.chat_engine.privacy,
-            model,
-            plan.plan,
-            chat_request,
-            registry=llm_router.registry,
-            sources=sources,
-        )
-        chat_request, reservation, capped = await service.reserve(
-            ledger,
+    parts = Parts.of(request, ledger)
+    async with admission(parts, principal, seeds, limiter) as gate:
+        sources = await documents.readable_sources(
+            request.app.state.chat_engine.grounder,
+            parts.database,
             principal,
-            plan,
-            model,
-            chat_request,
-            ttl_seconds=request.app.state.settings.limits.reservation_seconds,
+            file_ids=body.file_ids,
+            knowledge_base_ids=body.knowledge_base_ids,
         )
+        admitted = await gate.admit(body.model, chat_request, sources=sources)
     try:
         if body.stream:
-            include_usage = bool(body.stream_options and body.stream_options.include_usage)
             completion = service.CompletionStream(
-                llm_router,
-                database,
-                ledger,
+                parts.router,
+                parts.database,
+                parts.ledger,
                 principal,
-                model,
-                chat_request,
-                include_usage=include_usage,
+                admitted.model,
+                admitted.request,
+                include_usage=bool(body.stream_options and body.stream_options.include_usage),
                 open_streams=request.app.state.open_streams,
-                reservation=reservation,
-                capped=capped,
-                shield=shield,
+                reservation=admitted.reservation,
+                capped=admitted.capped,
+                shield=admitted.shield,
                 sources=sources,
             )
-            # The status waits for the first token: when no model can start the answer, it is an error status.
-            opened = await unless_the_client_leaves(request, completion.open())
-            if opened is None:
-                return Response(status_code=_CLIENT_CLOSED_REQUEST)
-            streamed = EventStreamResponse(opened.chunks())
-            streamed.headers.update(limit_headers)
-            return streamed
-        whole = await unless_the_client_leaves(
-            request,
-            service.complete(
-                llm_router,
-                database,
-                ledger,
-                principal,
-                model,
-                chat_request,
-                reservation=reservation,
-                capped=capped,
-                shield=shield,
-                sources=sources,
-            ),
-        )
+            return await event_stream_once_open(
+                request, completion, service.CompletionStream.chunks, gate.limit_headers
+            )
+        whole = await unless_the_client_leaves(request, gate.complete(admitted, sources=sources))
     except ProviderError as exc:
         return upstream_failure_response(exc)
     if whole is None:
-        return Response(status_code=_CLIENT_CLOSED_REQUEST)
-    return JSONResponse(whole, headers=limit_headers)
-
-
-# Nobody reads it: the status nginx logs for a client that hung up before the answer.
-_CLIENT_CLOSED_REQUEST = 499
+        return client_closed()
+    return JSONResponse(whole, headers=gate.limit_headers)

@@ -3,7 +3,6 @@ cannot honour rather than dropping it (the list is in `schemas`' docstring and t
 
 from __future__ import annotations
 
-from parley.chat.grounding import Attachments
 from parley.errors import BadRequest
 from parley.images.loader import ImageLoader, ImageRefused
 from parley.llm.base import (
@@ -72,14 +71,6 @@ async def to_chat_request(body: ChatCompletionRequest, images: ImageLoader) -> C
         tool_choice=tool_choice if tools else None,
         parallel_tool_calls=body.parallel_tool_calls if tools else None,
         choices=body.n or 1,
-    )
-
-
-def documents_of(body: ChatCompletionRequest) -> Attachments:
-    """The documents the request names (Parley's `file_ids` / `knowledge_base_ids` extensions), each once."""
-    return Attachments(
-        file_ids=tuple(dict.fromkeys(body.file_ids or ())),
-        knowledge_base_ids=tuple(dict.fromkeys(body.knowledge_base_ids or ())),
     )
 
 

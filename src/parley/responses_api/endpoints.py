@@ -11,18 +11,13 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import JSONResponse, Response
 
 from parley.db import SessionDep
-from parley.kit.client_hangup import unless_the_client_leaves
-from parley.kit.sse import EventStreamResponse
+from parley.kit.client_hangup import client_closed, event_stream_once_open, unless_the_client_leaves
 from parley.llm.base import ProviderError, Usage
-from parley.llm.router import Router
-from parley.openai_api import service as completions
+from parley.openai_api.admission import Parts, admission
 from parley.openai_api.auth import OpenAIUser
 from parley.openai_api.errors import upstream_failure_response
-from parley.openai_api.routed_answer import RoutedAnswer
-from parley.plans import service as plans_service
 from parley.plans.dependencies import SeededPlans
 from parley.policy.rates import RateLimiterDep
-from parley.quotas import service as quotas_service
 from parley.quotas.dependencies import QuotaLedgerDep
 from parley.responses_api import service
 from parley.responses_api.objects import ResponseRecord, output_of, settings_of
@@ -43,8 +38,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (502, "No configured model could answer (also when streaming: the status comes with the first token)"),
     )
 }
-# Nobody reads it: the status nginx logs for a client that hung up before the answer.
-_CLIENT_CLOSED_REQUEST = 499
 
 
 @router.post(
@@ -61,73 +54,31 @@ async def create_response(
     limiter: RateLimiterDep,
     ledger: QuotaLedgerDep,
 ) -> Response:
-    llm_router: Router = request.app.state.router
-    database = request.app.state.database
+    parts = Parts.of(request, ledger)
     items = input_items(body)
     chain = (
-        await service.chain_of(database, principal, body.previous_response_id) if body.previous_response_id else None
+        await service.chain_of(parts.database, principal, body.previous_response_id)
+        if body.previous_response_id
+        else None
     )
     chat_request = to_chat_request(body, items, chain.history if chain is not None else ())
-    plan = await completions.plan_of(database, principal, seeds)
-    async with quotas_service.refusals_counted(database, principal.user_id):
-        limit_headers = await plans_service.admit_request(limiter, principal, plan)
-        model = llm_router.resolve(body.model, chat_request.messages, allowed=plan.plan.models, request=chat_request)
-        plans_service.require_model_access(plan, model.config.name)
-        chat_request, shield = await completions.protect(
-            request.app.state.chat_engine.privacy, model, plan.plan, chat_request, registry=llm_router.registry
-        )
-        chat_request, reservation, capped = await completions.reserve(
-            ledger,
-            principal,
-            plan,
-            model,
-            chat_request,
-            ttl_seconds=request.app.state.settings.limits.reservation_seconds,
-        )
-    record = ResponseRecord(id=uuid.uuid4(), model=model.config.name, settings=settings_of(body), input=items)
+    async with admission(parts, principal, seeds, limiter) as gate:
+        admitted = await gate.admit(body.model, chat_request)
+    record = ResponseRecord(id=uuid.uuid4(), model=admitted.model.config.name, settings=settings_of(body), input=items)
 
     async def keep(finished: ResponseRecord) -> None:
-        await service.store(database, principal, finished, chain)
+        await service.store(parts.database, principal, finished, chain)
 
     try:
         if body.stream:
-            answer = RoutedAnswer(
-                llm_router,
-                database,
-                ledger,
-                principal,
-                model,
-                chat_request,
-                open_streams=request.app.state.open_streams,
-                reservation=reservation,
-                capped=capped,
-            )
-            stream = ResponseStream(answer, record, shield=shield, keep=keep if body.store else None)
-            # The status waits for the first token: when no model can start the answer, it is an error status.
-            opened = await unless_the_client_leaves(request, stream.open())
-            if opened is None:
-                return Response(status_code=_CLIENT_CLOSED_REQUEST)
-            streamed = EventStreamResponse(opened.events())
-            streamed.headers.update(limit_headers)
-            return streamed
-        completion = await unless_the_client_leaves(
-            request,
-            completions.complete(
-                llm_router,
-                database,
-                ledger,
-                principal,
-                model,
-                chat_request,
-                reservation=reservation,
-                capped=capped,
-                shield=shield,
-            ),
-        )
+            answer = gate.routed_answer(admitted, open_streams=request.app.state.open_streams)
+            stream = ResponseStream(answer, record, shield=admitted.shield, keep=keep if body.store else None)
+            return await event_stream_once_open(request, stream, ResponseStream.events, gate.limit_headers)
+        completion = await unless_the_client_leaves(request, gate.complete(admitted))
     except ProviderError as exc:
         return upstream_failure_response(exc)
     if completion is None:
-        return Response(status_code=_CLIENT_CLOSED_REQUEST)
+        return client_closed()
     choice = completion["choices"][0]
     usage = completion["usage"]
     record.output = output_of(completion)
@@ -139,7 +90,7 @@ async def create_response(
     record.limit = completion.get("limit")
     if body.store:
         await keep(record)
-    return JSONResponse(record.body(), headers=limit_headers)
+    return JSONResponse(record.body(), headers=gate.limit_headers)
 
 
 @router.get("/{response_id}", responses=_ERRORS, summary="A stored response (OpenAI Responses format)")
