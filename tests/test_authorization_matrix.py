@@ -272,6 +272,20 @@ PATH_PARAMETERS["name"] = _new_plan
 PATH_PARAMETERS["role_id"] = _new_role
 
 
+async def _new_report_of_a(world: World) -> str:
+    """A's report of one of A's answers (for the Review queue's routes)."""
+    headers = world.auth("user_a")
+    answer = await world.client.post(f"{API}/chat", json={"message": "hello", "stream": False}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    url = f"{API}/chat/messages/{answer.json()['message_id']}/report"
+    response = await world.client.post(url, json={"reason": "other"}, headers=headers)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+PATH_PARAMETERS["report_id"] = _new_report_of_a
+
+
 async def _fresh_model(world: World) -> dict[str, str]:
     return {"name": f"model-{uuid.uuid4().hex[:10]}", "provider": "scripted"}
 
@@ -433,6 +447,28 @@ CASES: list[Case] = [
         "DELETE",
         f"{API}/messages/{{message_id}}/feedback",
         Allowed(user_a=422, user_b=404, admin=404, read_key=403, full_key=422),
+    ),
+    # The same rating under /chat/messages; reporting an answer (A's question here: 422 once past the checks).
+    Case(
+        "POST",
+        f"{API}/chat/messages/{{message_id}}/feedback",
+        Allowed(user_a=422, user_b=404, admin=404, read_key=403, full_key=422),
+        body=_fixed({"rating": "up"}),
+    ),
+    Case(
+        "POST",
+        f"{API}/chat/messages/{{message_id}}/report",
+        Allowed(user_a=422, user_b=404, admin=404, read_key=403, full_key=422),
+        body=_fixed({"reason": "other"}),
+    ),
+    # The Review queue (`admin:reports`).
+    Case("GET", f"{API}/admin/reports", ADMIN_ONLY),
+    Case("GET", f"{API}/admin/reports/{{report_id}}", ADMIN_ONLY),
+    Case(
+        "POST",
+        f"{API}/admin/reports/{{report_id}}/actions",
+        ADMIN_ONLY,
+        body=_fixed({"action": "note", "note": "seen"}),
     ),
     Case("GET", f"{API}/users/me/usage", Allowed(200, 200, 200, read_key=403, full_key=200)),
     Case("GET", f"{API}/users/me/limits", Allowed(200, 200, 200, read_key=403, full_key=200)),
@@ -653,6 +689,7 @@ DOCUMENTED_SCOPES = (
     "admin:plans",
     "admin:groups",
     "admin:roles",
+    "admin:reports",
 )
 
 
@@ -692,6 +729,7 @@ SCOPED_ROUTES = (
     ScopedRoute("GET", f"{API}/admin/plans", frozenset({"admin:plans"})),
     ScopedRoute("GET", f"{API}/admin/groups", frozenset({"admin:groups"})),
     ScopedRoute("GET", f"{API}/admin/roles", frozenset({"admin:roles"})),
+    ScopedRoute("GET", f"{API}/admin/reports", frozenset({"admin:reports"})),
     ScopedRoute("GET", "/v1/models", frozenset({"chat"})),
     ScopedRoute("GET", "/v1/models/{model_id:path}", frozenset({"chat"}), url="/v1/models/echo"),
     ScopedRoute(

@@ -93,6 +93,8 @@ from parley.policy.rates import RateLimiter
 from parley.quotas import service as quotas_service
 from parley.quotas.ledger import Ledger, MemoryLedger
 from parley.read_replica import ReadReplica
+from parley.reports.endpoints import admin_router as admin_reports_router
+from parley.reports.endpoints import router as reports_router
 from parley.responses_api.endpoints import router as responses_router
 from parley.roles.endpoints import router as admin_roles_router
 from parley.scim.admin_endpoints import router as admin_scim_router
@@ -367,6 +369,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
         admin_plans_router,
         admin_models_router,
         admin_roles_router,
+        admin_reports_router,
         admin_scim_router,
         admin_sso_router,
         scim_router,
@@ -379,6 +382,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
         knowledge_bases_router,
         conversation_knowledge_bases_router,
         chat_router,
+        reports_router,
         usage_router,
         openai_router,
         openai_embeddings_router,

@@ -29,6 +29,7 @@ from parley.identity.saml_config import SAMLSettings
 from parley.kit.postgres_url import libpq_spelling
 from parley.llm.config import ModelCatalog, bundled_catalog
 from parley.privacy.settings import PrivacySettings
+from parley.reports.settings import ReportSettings
 
 
 def _postgres_url(value: str | None, name: str = "DATABASE_URL") -> str | None:
@@ -570,6 +571,8 @@ class Settings(BaseSettings):
     saml: SAMLSettings = SAMLSettings()
     # Personal data in prompts to models (README, "PII"); log lines are masked whatever this says.
     privacy: PrivacySettings = PrivacySettings()
+    # What reviewers see of a reported answer (README, "Reports and review").
+    reports: ReportSettings = ReportSettings()
     # The tamper-evident audit trail's checkpoint signing (README, "Audit trail").
     audit: AuditSettings = AuditSettings()
     # HTTPS served by Parley itself (README, "TLS").

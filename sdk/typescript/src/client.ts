@@ -13,6 +13,13 @@ import {
 } from "./errors.js";
 import { type RefreshOutcome, Session, type SessionMode } from "./session.js";
 import type {
+  AdminReport,
+  AdminReportPage,
+  AnswerReport,
+  AnswerReportCreate,
+  ReportActionCreate,
+  ReportReason,
+  ReportStatus,
   AdminUserUpdate,
   ApiKey,
   ApiKeyCreate,
@@ -167,6 +174,18 @@ export interface UserListQuery {
   /** `user`, `admin` or a custom role's name. */
   role?: Role | (string & {});
   is_active?: boolean;
+  page?: number;
+  page_size?: number;
+}
+
+export interface ReportListQuery {
+  status?: ReportStatus;
+  reason?: ReportReason;
+  model?: string;
+  user_id?: string;
+  /** Reported at or after / before; ISO strings or Dates. */
+  since?: string | Date;
+  until?: string | Date;
   page?: number;
   page_size?: number;
 }
@@ -537,6 +556,10 @@ export class ParleyClient {
       this.request("PUT", `/api/v1/messages/${messageId}/feedback`, { body }),
     /** Withdraws your rating of an answer. */
     deleteFeedback: (messageId: string): Promise<void> => this.request("DELETE", `/api/v1/messages/${messageId}/feedback`),
+    /** Reports one of your answers to the administrators (a reason, optional text). While an earlier report of it
+     * is open: 409. Someone else's message is a 404, a question a 422. */
+    reportAnswer: (messageId: string, body: AnswerReportCreate): Promise<AnswerReport> =>
+      this.request("POST", `/api/v1/chat/messages/${messageId}/report`, { body }),
   };
 
   // ---- files and knowledge bases -------------------------------------------------------------------------
@@ -617,6 +640,21 @@ export class ParleyClient {
       this.request("POST", `/api/v1/admin/users/${id}/legal-hold`, { body: { hold, reason: reason ?? null } }),
     updateUser: (id: string, body: AdminUserUpdate): Promise<User> =>
       this.request("PATCH", `/api/v1/admin/users/${id}`, { body }),
+    /** The Review queue (`admin:reports`): reports of answers, newest first, filtered. */
+    reports: (query: ReportListQuery = {}, options: StreamOptions = {}): Promise<AdminReportPage> =>
+      this.request("GET", "/api/v1/admin/reports", {
+        query: {
+          ...query,
+          since: query.since instanceof Date ? query.since.toISOString() : query.since,
+          until: query.until instanceof Date ? query.until.toISOString() : query.until,
+        },
+        signal: options.signal,
+      }),
+    /** One report: the reported exchange, the detectors' scores and its history (reading it is audited). */
+    report: (id: string): Promise<AdminReport> => this.request("GET", `/api/v1/admin/reports/${id}`),
+    /** Dismiss or confirm a report, suspend its user, block a phrase, or add a note; returns the report. */
+    actOnReport: (id: string, body: ReportActionCreate): Promise<AdminReport> =>
+      this.request("POST", `/api/v1/admin/reports/${id}/actions`, { body }),
     /** The audit trail, newest first, filtered by action, actor and time. */
     auditEvents: (query: AuditQuery & { page?: number; page_size?: number } = {}, options: StreamOptions = {}): Promise<AuditEventPage> =>
       this.request("GET", "/api/v1/admin/audit-events", {

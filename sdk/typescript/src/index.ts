@@ -9,6 +9,7 @@ export type {
   AnalyticsQuery,
   AuditQuery,
   UserListQuery,
+  ReportListQuery,
   GroupListQuery,
   GroupSummaryQuery,
   PageQuery,

@@ -24,6 +24,17 @@ export type MessagePage = Schemas["MessagePage"];
 export type MessageFeedback = Schemas["Feedback"];
 export type MessageFeedbackPut = Schemas["FeedbackPut"];
 export type MessageRating = MessageFeedback["rating"];
+/** A user's report of one of their answers ("Report this answer"), as they see it. */
+export type AnswerReport = Schemas["Report"];
+export type AnswerReportCreate = Schemas["ReportCreate"];
+export type ReportReason = AnswerReportCreate["reason"];
+export type ReportStatus = AnswerReport["status"];
+/** The admin Review queue: a row, one report with its exchange and history, and what a reviewer can do. */
+export type AdminReportSummary = Schemas["AdminReportSummary"];
+export type AdminReportPage = Schemas["Page_AdminReportSummary_"];
+export type AdminReport = Schemas["AdminReport"];
+export type ReportAction = Schemas["ReportActionRead"];
+export type ReportActionCreate = Schemas["ReportActionCreate"];
 export type ChatCreate = Schemas["ChatCreate"];
 export type Regenerate = Schemas["Regenerate"];
 export type StopResult = Schemas["StopResult"];

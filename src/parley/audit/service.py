@@ -85,6 +85,16 @@ class AuditAction(StrEnum):
     USER_ERASE = "user.erase"
     USER_LEGAL_HOLD = "user.legal_hold"
     RETENTION_DELETE = "retention.delete"
+    # Reports of answers (issue 16): a user reported one of their answers; a reviewer read a report (its exchange
+    # is the reporter's data), dismissed or confirmed it, suspended the reporting user (the one whose conversation
+    # it was), added a block-list phrase from it, or wrote a note.
+    REPORT_CREATE = "report.create"
+    REPORT_READ = "report.read"
+    REPORT_DISMISS = "report.dismiss"
+    REPORT_CONFIRM = "report.confirm"
+    REPORT_SUSPEND_USER = "report.suspend_user"
+    REPORT_BLOCK_PHRASE = "report.block_phrase"
+    REPORT_NOTE = "report.note"
 
 
 def record(

@@ -38,6 +38,8 @@ class Permission(StrEnum):
     ADMIN_GROUPS = "admin:groups"
     # Custom roles.
     ADMIN_ROLES = "admin:roles"
+    # The Review queue: reports of answers (suspending the reporter's account also needs `admin:users`).
+    ADMIN_REPORTS = "admin:reports"
 
 
 class Role(StrEnum):

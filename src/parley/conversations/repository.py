@@ -116,6 +116,16 @@ async def message_of(session: AsyncSession, *, user_id: uuid.UUID, message_id: u
     )
 
 
+async def question_before(session: AsyncSession, answer: Message) -> Message | None:
+    """The user's message an answer answers: the last one before it in its conversation."""
+    return await session.scalar(
+        select(Message)
+        .where(Message.conversation_id == answer.conversation_id, Message.role == "user", Message.seq < answer.seq)
+        .order_by(Message.seq.desc())
+        .limit(1)
+    )
+
+
 async def flush_message(session: AsyncSession, message: Message) -> Message:
     await session.flush()
     await session.refresh(message)

@@ -146,6 +146,17 @@ async def clear_feedback(session: AsyncSession, *, user_id: uuid.UUID, message_i
     await repository.flush_message(session, message)
 
 
+async def finished_exchange(
+    session: AsyncSession, *, user_id: uuid.UUID, message_id: uuid.UUID
+) -> tuple[Message, Message | None]:
+    """One of the user's finished answers and the question it answers (None if there is none), for a report of
+    the answer: someone else's is a 404, a question a 422, an answer still being written a 409."""
+    answer = await _rateable_answer(session, user_id=user_id, message_id=message_id)
+    if answer.finish_reason is None:
+        raise Conflict("this answer is still being generated; report it when it is finished")
+    return answer, await repository.question_before(session, answer)
+
+
 @dataclass(frozen=True)
 class ContextUse:
     """How full a conversation's context window is and what the conversation has cost."""

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, attributes
 
 from parley.crypto import content
 from parley.kit.languages import text_search_language
-from parley.models import Conversation, File, FileChunk, KnowledgeBase, Message
+from parley.models import AnswerReport, Conversation, File, FileChunk, KnowledgeBase, Message
 
 # The title every conversation starts with: not the user's words, kept readable so `set_default_title` can tell
 # a conversation nobody titled yet.
@@ -111,7 +111,13 @@ _SEALED_NAMES = (
     _SealedName(KnowledgeBase, "name", "name_sealed", "owner_id"),
 )
 # Longer texts sealed in place behind the marker (`content.seal_with`), with the same owners.
-_SEALED_TEXTS = ((KnowledgeBase, "description", "owner_id"),)
+_SEALED_TEXTS = (
+    (KnowledgeBase, "description", "owner_id"),
+    # A report of an answer: the reporter's text and the exchange it copies (parley.reports).
+    (AnswerReport, "comment", "user_id"),
+    (AnswerReport, "question", "user_id"),
+    (AnswerReport, "answer", "user_id"),
+)
 
 
 def _open_names(target: Any) -> None:
@@ -128,7 +134,7 @@ def _open_names(target: Any) -> None:
             attributes.set_committed_value(target, column, opened_text)
 
 
-for _model in {spec.model for spec in _SEALED_NAMES}:
+for _model in {spec.model for spec in _SEALED_NAMES} | {model for model, _, _ in _SEALED_TEXTS}:
     event.listen(_model, "load", lambda target, _context: _open_names(target))
     event.listen(_model, "refresh", lambda target, _context, _attrs: _open_names(target))
 

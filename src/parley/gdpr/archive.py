@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import IO, Any
 
-from parley.models import Conversation, File, Message, UsageLog, User
+from parley.models import AnswerReport, Conversation, File, Message, UsageLog, User
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _ROLE_HEADINGS = {"user": "You", "assistant": "Assistant", "system": "System"}
@@ -25,6 +25,7 @@ conversations/*.md        the same conversations, readable
 files/                    the files you uploaded, as you uploaded them (files.json lists them)
 batch-files/              your Batch API files (/v1/files): batch inputs and results (files.json lists them)
 usage.json                every request counted against you: model, tokens, cost, time
+reports.json              the answers you reported: reason, your text, the exchange, status
 """
 
 
@@ -130,6 +131,21 @@ def file_document(file: File) -> dict[str, Any]:
         "sha256": file.sha256,
         "conversation_id": str(file.conversation_id) if file.conversation_id else None,
         "uploaded_at": _when(file.created_at),
+    }
+
+
+def report_document(report: AnswerReport) -> dict[str, Any]:
+    return {
+        "id": str(report.id),
+        "message_id": str(report.message_id) if report.message_id else None,
+        "model": report.model,
+        "reason": report.reason,
+        "comment": report.comment,
+        "question": report.question,
+        "answer": report.answer,
+        "status": report.status,
+        "created_at": _when(report.created_at),
+        "resolved_at": _when(report.resolved_at),
     }
 
 

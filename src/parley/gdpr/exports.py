@@ -24,6 +24,7 @@ from parley.gdpr import archive, repository
 from parley.jobs import PermanentJobError
 from parley.kit.clock import utcnow
 from parley.models import File, User, UserExport
+from parley.reports import service as reports_service
 from parley.storage import Storage, StorageNotFound
 
 _logger = structlog.get_logger("parley.gdpr")
@@ -151,6 +152,7 @@ class ExportBuilder:
             files = await self._files(session, user_id)
             batch_files = await batches_service.exported_files(session, user_id=user_id)
             usage = [archive.usage_document(row) for row in await repository.usage_of(session, user_id)]
+            reports = [archive.report_document(row) for row in await reports_service.reports_of(session, user_id)]
         listed = []
         for file in files:
             document = archive.file_document(file)
@@ -164,6 +166,7 @@ class ExportBuilder:
             batch_listed.append({**exported.document, "path": path, "included": included})
         await run(writer.json, "batch-files/files.json", batch_listed)
         await run(writer.json, "usage.json", usage)
+        await run(writer.json, "reports.json", reports)
         await run(writer.close)
 
     async def _conversations(self, session: AsyncSession, writer: archive.ZipWriter, user_id: uuid.UUID) -> None:

@@ -1,5 +1,6 @@
 """ORM models, one file per table. Importing this package registers every table on `Base.metadata`."""
 
+from parley.models.answer_report import AnswerReport, BlockListEntry, ReportAction
 from parley.models.api_key import ApiKey
 from parley.models.audit_event import AuditEvent
 from parley.models.base import Base
@@ -32,12 +33,14 @@ from parley.models.user_export import UserExport
 
 __all__ = [
     "EMBEDDING_DIMENSIONS",
+    "AnswerReport",
     "ApiKey",
     "AuditEvent",
     "Base",
     "Batch",
     "BatchFile",
     "BatchResult",
+    "BlockListEntry",
     "Conversation",
     "ConversationKnowledgeBase",
     "CustomRole",
@@ -60,6 +63,7 @@ __all__ = [
     "QuotaAlert",
     "QuotaCounter",
     "RefreshToken",
+    "ReportAction",
     "SamlAssertion",
     "ScimState",
     "SsoLoginRequest",
