@@ -208,6 +208,37 @@ class TestAnthropicMessages:
         assert files.status_code == 400 and "'base64' or 'url'" in files.json()["error"]["message"]
 
 
+class TestResponses:
+    @staticmethod
+    def ask(*parts: dict[str, Any], model: str = "eyes", **extra: Any) -> dict[str, Any]:
+        content = [{"type": "input_text", "text": "what?"}, *parts]
+        return {"model": model, "input": [{"role": "user", "content": content}], **extra}
+
+    async def test_an_image_reaches_the_model_and_a_later_response_still_shows_it(
+        self, api: httpx.AsyncClient, pictures: str
+    ) -> None:
+        image = {"type": "input_image", "image_url": f"{pictures}/picture.png", "detail": "low"}
+        first = await api.post("/v1/responses", json=self.ask(image))
+        assert first.status_code == 200, first.text
+        assert first.json()["output"][0]["content"][0]["text"] == f"{SEEN} what?"
+        assert first.json()["usage"]["input_tokens"] > 85  # the image's tokens (low detail) and the text's
+        # The continuation replays the image it was asked about (kept with the stored response, not fetched again).
+        then = {"model": "eyes-prompt", "input": "and now?", "previous_response_id": first.json()["id"]}
+        second = await api.post("/v1/responses", json=then)
+        assert second.status_code == 200, second.text
+        shown = second.json()["output"][0]["content"][0]["text"]
+        assert shown.startswith(f"user: what?\n{SEEN}") and shown.endswith("user: and now?")
+
+    async def test_refusals_name_the_part(self, api: httpx.AsyncClient) -> None:
+        image = {"type": "input_image", "image_url": PICTURE_URL}
+        blind = await api.post("/v1/responses", json=self.ask(image, model="blind"))
+        assert blind.status_code == 400 and "vision" in blind.json()["error"]["message"]
+        by_file = {"type": "input_image", "file_id": "file-123"}
+        refused(await api.post("/v1/responses", json=self.ask(by_file)), "input.0.content.1")
+        broken = {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}
+        refused(await api.post("/v1/responses", json=self.ask(broken)), "input.0.content.1")
+
+
 class TestWebChat:
     """The web app's path: an image uploaded through the files API, named in `file_ids` on POST /api/v1/chat."""
 

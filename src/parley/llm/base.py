@@ -6,6 +6,7 @@ Pydantic, no per-token validation) because one is created for every token on the
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -41,6 +42,10 @@ class ImagePart:
     # Chat Completions' `detail` hint, passed to OpenAI-compatible models.
     detail: Literal["auto", "low", "high"] = "auto"
     tokens: int = 0
+
+    def data_url(self) -> str:
+        """The image as a base64 `data:` URL (how OpenAI's API carries image bytes)."""
+        return f"data:{self.media_type};base64,{base64.b64encode(self.data).decode('ascii')}"
 
 
 @dataclass(frozen=True, slots=True)

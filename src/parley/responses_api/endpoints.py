@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import JSONResponse, Response
 
 from parley.db import SessionDep
+from parley.images.dependencies import ImageLoaderDep
 from parley.kit.client_hangup import client_closed, event_stream_once_open, unless_the_client_leaves
 from parley.llm.base import ProviderError, Usage
 from parley.openai_api.admission import Parts, admission
@@ -23,7 +24,7 @@ from parley.responses_api import service
 from parley.responses_api.objects import ResponseRecord, output_of, settings_of
 from parley.responses_api.schemas import ResponseCreateRequest
 from parley.responses_api.stream import ResponseStream
-from parley.responses_api.translate import input_items, to_chat_request
+from parley.responses_api.translate import input_items, read_images, to_chat_request
 
 router = APIRouter(prefix="/v1/responses", tags=["openai-compatible"])
 
@@ -53,15 +54,18 @@ async def create_response(
     seeds: SeededPlans,
     limiter: RateLimiterDep,
     ledger: QuotaLedgerDep,
+    images: ImageLoaderDep,
 ) -> Response:
     parts = Parts.of(request, ledger)
     items = input_items(body)
     chain = (
-        await service.chain_of(parts.database, principal, body.previous_response_id)
+        await service.chain_of(parts.database, principal, body.previous_response_id, images)
         if body.previous_response_id
         else None
     )
-    chat_request = to_chat_request(body, items, chain.history if chain is not None else ())
+    chat_request = to_chat_request(
+        body, items, chain.history if chain is not None else (), await read_images(items, images)
+    )
     async with admission(parts, principal, seeds, limiter) as gate:
         admitted = await gate.admit(body.model, chat_request)
     record = ResponseRecord(id=uuid.uuid4(), model=admitted.model.config.name, settings=settings_of(body), input=items)

@@ -1,15 +1,15 @@
 """Request bodies of `/v1/responses` (OpenAI's Responses API).
 
 What Parley does with each parameter (README, "Responses API"):
-- honoured: `model`, `input` (a string, or items: messages with `input_text` / `output_text` parts,
-  `function_call` and `function_call_output`), `instructions`, `tools` (function tools), `tool_choice`,
-  `parallel_tool_calls`, `text.format` (`text`, `json_object`, `json_schema`), `temperature`, `top_p`,
-  `max_output_tokens`, `store`, `previous_response_id`, `metadata`, `stream`;
+- honoured: `model`, `input` (a string, or items: messages with `input_text` / `output_text` parts and, in user
+  messages, `input_image` parts by URL; `function_call` and `function_call_output`), `instructions`, `tools`
+  (function tools), `tool_choice`, `parallel_tool_calls`, `text.format` (`text`, `json_object`, `json_schema`),
+  `temperature`, `top_p`, `max_output_tokens`, `store`, `previous_response_id`, `metadata`, `stream`;
 - accepted and not acted on: `user`, `safety_identifier`, `prompt_cache_key`, `service_tier`, `reasoning`,
   `text.verbosity`, `truncation: "disabled"`, `stream_options`;
-- refused with a 400 naming them: built-in tools (`web_search`, `file_search`, `code_interpreter`…), images and
-  files in the input, other item types (`reasoning`, `item_reference`…), `background`, `conversation`, `include`,
-  `prompt`, `max_tool_calls`, `top_logprobs`, `truncation: "auto"`.
+- refused with a 400 naming them: built-in tools (`web_search`, `file_search`, `code_interpreter`…), images by
+  `file_id` and files in the input, other item types (`reasoning`, `item_reference`…), `background`,
+  `conversation`, `include`, `prompt`, `max_tool_calls`, `top_logprobs`, `truncation: "auto"`.
 """
 
 from __future__ import annotations

@@ -19,11 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.auth.principal import Principal
 from parley.db import Database
 from parley.errors import NotFound
+from parley.images.loader import ImageLoader
 from parley.llm.base import ChatMessage
 from parley.models import Message
 from parley.responses_api import repository
 from parley.responses_api.objects import ResponseRecord, record_id_of, response_id
-from parley.responses_api.translate import messages_of
+from parley.responses_api.translate import messages_of, read_images
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,10 @@ async def _owned(session: AsyncSession, principal: Principal, value: str, *, par
     return found
 
 
-async def chain_of(database: Database, principal: Principal, previous_response_id: str) -> Chain:
+async def chain_of(database: Database, principal: Principal, previous_response_id: str, images: ImageLoader) -> Chain:
     """The context `previous_response_id` gives: the input and output of it and of every response it continues,
-    oldest first. 404 when it is not one of the caller's stored responses."""
+    oldest first, with the images they were asked about (kept as data URLs). 404 when it is not one of the
+    caller's stored responses."""
     async with database.session() as session:
         last = await _owned(session, principal, previous_response_id, param="previous_response_id")
         ancestors = (*(uuid.UUID(value) for value in (last.extra.get("response") or {}).get("ancestors", ())), last.id)
@@ -66,7 +68,8 @@ async def chain_of(database: Database, principal: Principal, previous_response_i
     for record_id in ancestors:
         if record_id in found:
             record = _record(found[record_id])
-            history += messages_of([*record.input, *record.output])
+            items = [*record.input, *record.output]
+            history += messages_of(items, await read_images(items, images))
     return Chain(conversation_id=last.conversation_id, ancestors=ancestors, history=history)
 
 

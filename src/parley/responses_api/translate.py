@@ -8,11 +8,23 @@ from collections.abc import Sequence
 from typing import Any
 
 from parley.errors import BadRequest
-from parley.llm.base import ChatMessage, ChatRequest, GenerationParams, ResponseFormat, Role, Tool, ToolCall, ToolChoice
+from parley.images.loader import ImageLoader, ImageRefused
+from parley.llm.base import (
+    ChatMessage,
+    ChatRequest,
+    GenerationParams,
+    ImagePart,
+    ResponseFormat,
+    Role,
+    Tool,
+    ToolCall,
+    ToolChoice,
+)
 from parley.responses_api.schemas import MAX_INPUT_ITEMS, REFUSED_PARAMETERS, ResponseCreateRequest
 
 _ROLES: dict[str, Role] = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text", "refusal"})
+_DETAILS = ("auto", "low", "high")
 _EMPTY_OBJECT_SCHEMA = {"type": "object", "properties": {}}
 
 
@@ -55,6 +67,9 @@ def _checked_item(item: dict[str, Any], param: str) -> dict[str, Any]:
             for index, part in enumerate(content):
                 where = f"{param}.content.{index}"
                 kind_of_part = part.get("type") if isinstance(part, dict) else None
+                if kind_of_part == "input_image" and role == "user":
+                    parts.append(_image_part(part, where))
+                    continue
                 if kind_of_part not in _TEXT_PARTS:
                     raise BadRequest(
                         f"content parts of type '{kind_of_part}' are not supported on /v1/responses (text only)",
@@ -93,15 +108,56 @@ def _checked_item(item: dict[str, Any], param: str) -> dict[str, Any]:
     raise BadRequest(f"input items of type '{kind}' are not supported on /v1/responses", param=f"{param}.type")
 
 
-def messages_of(items: Sequence[dict[str, Any]]) -> list[ChatMessage]:
+def _image_part(part: dict[str, Any], where: str) -> dict[str, Any]:
+    """An `input_image` part as given (its URL is read with the others, `read_images`)."""
+    if part.get("file_id") is not None:
+        raise BadRequest("images by file_id are not supported on /v1/responses: send image_url", param=where)
+    url = part.get("image_url")
+    if not isinstance(url, str) or not url:
+        raise BadRequest("an input_image part needs image_url (a data: URL or an http(s) URL)", param=where)
+    detail = part.get("detail") or "auto"
+    if detail not in _DETAILS:
+        raise BadRequest("detail is one of auto, low, high", param=f"{where}.detail")
+    return {"type": "input_image", "image_url": url, "detail": detail}
+
+
+async def read_images(items: Sequence[dict[str, Any]], loader: ImageLoader) -> dict[str, ImagePart]:
+    """Every `input_image` of `items` read (fetched, checked) once, by URL; each part's URL becomes the data URL of
+    the bytes read, so a stored response replays the image it was asked about (an http URL may be gone or changed
+    by the time a later response continues it). A refusal is a 400 naming the part (`input.0.content.1`)."""
+    read: dict[str, ImagePart] = {}
+    count = 0
+    for index, item in enumerate(items):
+        for number, part in enumerate(item.get("content") or () if item["type"] == "message" else ()):
+            if part.get("type") != "input_image":
+                continue
+            count += 1
+            if count > loader.settings.max_per_request:
+                raise BadRequest(
+                    f"at most {loader.settings.max_per_request} images per request (images.max_per_request)",
+                    param="input",
+                )
+            try:
+                image = await loader.load(part["image_url"], detail=part["detail"])
+            except ImageRefused as exc:
+                raise BadRequest(str(exc), param=f"input.{index}.content.{number}") from exc
+            part["image_url"] = image.data_url()
+            read[part["image_url"]] = image
+    return read
+
+
+def messages_of(items: Sequence[dict[str, Any]], images: dict[str, ImagePart] | None = None) -> list[ChatMessage]:
     """Items (input or output, checked or stored) as chat messages: a function call joins the assistant message
-    before it (or opens one), its output is a `tool` message."""
+    before it (or opens one), its output is a `tool` message; `input_image` parts are the images `images` holds
+    by (data) URL."""
     messages: list[ChatMessage] = []
     for item in items:
         kind = item["type"]
         if kind == "message":
-            text = "\n".join(part.get("text", "") for part in item["content"])
-            messages.append(ChatMessage(_ROLES[item["role"]], text))
+            parts = item["content"]
+            text = "\n".join(part.get("text", "") for part in parts if part.get("type") != "input_image")
+            shown = tuple((images or {})[part["image_url"]] for part in parts if part.get("type") == "input_image")
+            messages.append(ChatMessage(_ROLES[item["role"]], text, images=shown))
         elif kind == "function_call":
             call = ToolCall(id=item["call_id"], name=item["name"], arguments=item["arguments"])
             last = messages[-1] if messages else None
@@ -115,7 +171,10 @@ def messages_of(items: Sequence[dict[str, Any]]) -> list[ChatMessage]:
 
 
 def to_chat_request(
-    body: ResponseCreateRequest, items: Sequence[dict[str, Any]], history: Sequence[ChatMessage] = ()
+    body: ResponseCreateRequest,
+    items: Sequence[dict[str, Any]],
+    history: Sequence[ChatMessage] = (),
+    images: dict[str, ImagePart] | None = None,
 ) -> ChatRequest:
     """The request for the model: the instructions (this request's only: a previous response's are not carried
     over, as OpenAI does), the earlier responses' input and output (`history`), then this input."""
@@ -130,7 +189,7 @@ def to_chat_request(
     )
     instructions = [ChatMessage("system", body.instructions)] if body.instructions else []
     return ChatRequest(
-        messages=[*instructions, *history, *messages_of(items)],
+        messages=[*instructions, *history, *messages_of(items, images)],
         params=params,
         tools=tools,
         tool_choice=tool_choice if tools else None,

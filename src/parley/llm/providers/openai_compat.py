@@ -14,7 +14,6 @@ still the SDK's), and the chunks arrive as the decoded JSON objects.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -225,11 +224,7 @@ def openai_message(message: ChatMessage) -> dict[str, Any]:
 
 
 def openai_image(image: ImagePart) -> dict[str, Any]:
-    encoded = base64.b64encode(image.data).decode("ascii")
-    return {
-        "type": "image_url",
-        "image_url": {"url": f"data:{image.media_type};base64,{encoded}", "detail": image.detail},
-    }
+    return {"type": "image_url", "image_url": {"url": image.data_url(), "detail": image.detail}}
 
 
 def openai_options(request: ChatRequest, *, max_output_tokens: int) -> dict[str, Any]:
