@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import signal
 import time
@@ -27,7 +26,6 @@ from parley.llm.base import (
     Finish,
     GenerationParams,
     ProviderError,
-    ResponseFormat,
     TextDelta,
     Tool,
     complete,
@@ -271,47 +269,6 @@ WEATHER = Tool(
     "Get the current weather in a city",
     {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 )
-CITY = ResponseFormat(
-    "json_schema",
-    "city",
-    {
-        "type": "object",
-        "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
-        "required": ["city", "population"],
-    },
-)
-
-
-class TestToolsAndStructuredOutput:
-    """Issue 15 on the bundled model, for real: a required call is forced by a schema and comes back as a call,
-    a response format as JSON matching its schema, one after the other (two grammars in a row once crashed the
-    llama.cpp server), and a plain answer after them."""
-
-    async def test_a_required_call_then_a_schema_then_plain_text(self, model: LocalModel) -> None:
-        question = [ChatMessage("user", "What is the weather in Paris? Use the tool.")]
-        called = await complete(
-            model,
-            ChatRequest(
-                question, GenerationParams(temperature=0, max_tokens=60), tools=(WEATHER,), tool_choice="required"
-            ),
-        )
-        assert called.finish_reason == "tool_calls" and called.text == ""
-        [call] = called.tool_calls
-        assert call.name == "get_weather" and call.id.startswith("call_")
-        assert json.loads(call.arguments)["city"] == "Paris"
-
-        structured = await complete(
-            model,
-            ChatRequest(
-                [ChatMessage("user", "Give me a city and its population.")],
-                GenerationParams(temperature=0, max_tokens=60, response_format=CITY),
-            ),
-        )
-        answer = json.loads(structured.text)
-        assert isinstance(answer["city"], str) and isinstance(answer["population"], int)
-
-        plain = await complete(model, ChatRequest([ChatMessage("user", "Say hi.")], GenerationParams(max_tokens=10)))
-        assert plain.text.strip() and not plain.tool_calls
 
 
 class TestReadingACall:

@@ -277,7 +277,7 @@ models:
     provider: local
     parallel: 2
     context_window: 2048
-    max_output_tokens: 16
+    max_output_tokens: 64
     capabilities: {logprobs: true}
 """
 
@@ -318,3 +318,50 @@ class TestBundledModelLogprobs:
         assert len(content) == answer.usage.completion_tokens
         assert all(t.logprob <= 0 and len(t.top_logprobs) == 3 for t in content)
         assert all(t.top_logprobs[0].logprob >= t.logprob for t in content)
+
+
+class TestBundledModelToolsAndStructuredOutput:
+    """Issue 15 on the bundled model, for real, through the official SDK: a required call is forced by a grammar
+    and comes back as a call, a response format as JSON matching its schema, one after the other (two grammars in
+    a row once crashed the llama.cpp server), and a plain answer after them."""
+
+    async def test_a_required_call_then_a_schema_then_plain_text(self, local_app):
+        weather_described = "Get the current weather in a city"
+        city = {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
+            "required": ["city", "population"],
+        }
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=local_app), base_url="http://testserver") as http,
+            serve(local_app) as url,
+        ):
+            _, sdk = await _sdk(http, local_app, url)
+            called = await sdk.chat.completions.create(
+                model="local",
+                messages=[{"role": "user", "content": "What is the weather in Paris? Use the tool."}],
+                tools=[{"type": "function", "function": {**WEATHER["function"], "description": weather_described}}],
+                tool_choice="required",
+                temperature=0,
+                max_tokens=60,
+                timeout=120,
+            )
+            structured = await sdk.chat.completions.create(
+                model="local",
+                messages=[{"role": "user", "content": "Give me a city and its population."}],
+                response_format={"type": "json_schema", "json_schema": {"name": "city", "schema": city}},
+                temperature=0,
+                max_tokens=60,
+                timeout=120,
+            )
+            plain = await sdk.chat.completions.create(
+                model="local", messages=[{"role": "user", "content": "Say hi."}], max_tokens=10, timeout=120
+            )
+        choice = called.choices[0]
+        assert choice.finish_reason == "tool_calls" and not choice.message.content
+        [call] = choice.message.tool_calls
+        assert call.function.name == "get_weather" and call.id.startswith("call_")
+        assert json.loads(call.function.arguments)["city"] == "Paris"
+        answer = json.loads(structured.choices[0].message.content)
+        assert isinstance(answer["city"], str) and isinstance(answer["population"], int)
+        assert plain.choices[0].message.content.strip() and not plain.choices[0].message.tool_calls
