@@ -23,6 +23,7 @@ const ModelsPage = lazyPage(() => import("./admin/ModelsPage"));
 const ProvisioningPage = lazyPage(() => import("./admin/ProvisioningPage"));
 const RolesPage = lazyPage(() => import("./admin/RolesPage"));
 const AuditPage = lazyPage(() => import("./admin/AuditPage"));
+const ReviewPage = lazyPage(() => import("./admin/ReviewPage"));
 const FilesPage = lazyPage(() => import("./files/FilesPage"));
 const KnowledgeBasesPage = lazyPage(() => import("./knowledge/KnowledgeBasesPage"));
 const KnowledgeBasePage = lazyPage(() => import("./knowledge/KnowledgeBasePage"));
@@ -86,6 +87,7 @@ export function AppRoutes() {
         <Route path="/admin/models" element={<AdminOnly permission="admin:models"><ModelsPage /></AdminOnly>} />
         <Route path="/admin/provisioning" element={<AdminOnly permission="admin:users"><ProvisioningPage /></AdminOnly>} />
         <Route path="/admin/audit" element={<AdminOnly permission="admin:audit"><AuditPage /></AdminOnly>} />
+        <Route path="/admin/review" element={<AdminOnly permission="admin:reports"><ReviewPage /></AdminOnly>} />
       </Route>
       <Route path="*" element={<Navigate to="/chat" replace />} />
     </Routes>

@@ -10,6 +10,7 @@ export const ADMIN_SECTIONS = [
   { path: "/admin/analytics", permission: "admin:analytics", label: "admin.analyticsTab" },
   { path: "/admin/provisioning", permission: "admin:users", label: "admin.provisioningTab" },
   { path: "/admin/audit", permission: "admin:audit", label: "audit.tab" },
+  { path: "/admin/review", permission: "admin:reports", label: "review.tab" },
 ] as const satisfies readonly { path: string; permission: Permission; label: string }[];
 
 /** Whether the signed-in user holds `permission` (an admin holds every administration permission). */
@@ -41,6 +42,7 @@ export const PERMISSION_DESCRIPTIONS: Record<Permission, string> = {
   "admin:plans": "adminPlans",
   "admin:groups": "adminGroups",
   "admin:roles": "adminRoles",
+  "admin:reports": "adminReports",
 };
 
 export const ALL_PERMISSIONS = Object.keys(PERMISSION_DESCRIPTIONS) as Permission[];

@@ -9,6 +9,7 @@ import { Feedback } from "./Feedback";
 import { ImageThumbnail } from "./ImageThumbnail";
 import { LimitNoticeView } from "./LimitNoticeView";
 import { ProgressLine } from "./ProgressLine";
+import { ReportAnswer } from "./ReportAnswer";
 import { SourcePanel, SourcesList } from "./Sources";
 import type { ChatMessage } from "./types";
 
@@ -150,7 +151,10 @@ export function MessageView({ message, canEdit = false, canRegenerate = false, o
           )}
           {/* a finished answer the server has saved (not one still known only by its local id) */}
           {!isUser && message.status === "done" && message.finishReason && !message.id.startsWith("local-") && (
-            <Feedback key={message.id} messageId={message.id} initial={message.feedback} />
+            <>
+              <Feedback key={message.id} messageId={message.id} initial={message.feedback} />
+              <ReportAnswer key={`report-${message.id}`} messageId={message.id} />
+            </>
           )}
           {!isUser && message.model && <span className="message-model">{message.model}</span>}
         </div>
