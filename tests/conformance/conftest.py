@@ -1,5 +1,6 @@
 """A running `parley serve` (its own process, real HTTP) for the conformance tests: real client libraries talk to
-it as a company's tools would, over scripted models (README, "Function calling and structured output")."""
+it as a company's tools would, over scripted models (README, "Function calling and structured output"; `eyes`
+describes the images it is shown, README "Images")."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ models:
     provider: scripted
     reply: "plain text"
     capabilities: {tools: false, json_schema: false}
+  - name: eyes
+    provider: scripted
+    reply: echo
+    capabilities: {vision: true}
 """
 
 
@@ -46,6 +51,8 @@ def parley_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
         PARLEY_LOG_LEVEL="warning",
         PARLEY_AUTH__JWT_SECRET="test-signing-key-" + "x" * 32,
         PARLEY_CRYPTO__KEYS=TEST_CRYPTO_KEYS,
+        # The image-URL tests serve their picture on 127.0.0.1, which Parley refuses to fetch otherwise.
+        PARLEY_IMAGES__ALLOWED_PRIVATE_HOSTS='["127.0.0.1"]',
     )
     with log.open("w") as output:
         process = subprocess.Popen(

@@ -3,9 +3,13 @@ with a Parley API key as its `api_key`: what a tool built on it (a coding assist
 
 from __future__ import annotations
 
+import base64
+
 import anthropic
 import httpx
 import pytest
+
+from tests.images.samples import PICTURE, described, image_server, jpeg_header
 
 WEATHER = {
     "name": "get_weather",
@@ -17,6 +21,11 @@ WEATHER = {
 def _client(parley_url: str, api_key: str) -> anthropic.Anthropic:
     # The SDK adds `/v1/messages` itself; the key goes out in `x-api-key`, with `anthropic-version`.
     return anthropic.Anthropic(base_url=parley_url, api_key=api_key, max_retries=0)
+
+
+def _looking_at(source: dict[str, str], text: str = "what is this?") -> list[dict[str, object]]:
+    """A user message with an `image` block then the question, as Anthropic's vision guide writes it."""
+    return [{"role": "user", "content": [{"type": "image", "source": source}, {"type": "text", "text": text}]}]
 
 
 class TestAnthropicPython:
@@ -100,12 +109,32 @@ class TestAnthropicPython:
         plain = sdk.messages.create(model="echo", max_tokens=64, messages=messages, stop_sequences=["never"])
         assert (plain.stop_reason, plain.stop_sequence) == ("end_turn", None)
 
+    async def test_images_by_base64_streamed_and_by_url(self, parley_url, api_key):
+        # `eyes` answers with what it was shown (README, "Images"): the bytes sent, their real type and size.
+        photo = jpeg_header(640, 480)
+        source = {"type": "base64", "media_type": "image/jpeg", "data": base64.b64encode(photo).decode()}
+        sdk = _client(parley_url, api_key)
+        with sdk.messages.stream(model="eyes", max_tokens=64, messages=_looking_at(source)) as stream:
+            streamed = stream.get_final_message()
+        assert streamed.content[0].text == f"{described(photo, 'image/jpeg', 640, 480)} what is this?"
+        async with image_server() as images:
+            fetched = await anthropic.AsyncAnthropic(
+                base_url=parley_url, api_key=api_key, max_retries=0
+            ).messages.create(
+                model="eyes", max_tokens=64, messages=_looking_at({"type": "url", "url": f"{images}/picture.png"})
+            )
+        assert fetched.content[0].text == f"{described(PICTURE, 'image/png', 3, 2)} what is this?"
+        # A model that cannot read images refuses them rather than answering without.
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            sdk.messages.create(model="text-only", max_tokens=8, messages=_looking_at(source))
+        assert refused.value.body["error"]["type"] == "invalid_request_error"
+
 
 class TestAnthropicModels:
     async def test_listing_and_retrieving_models_in_anthropics_shape(self, parley_url, api_key):
         sdk = _client(parley_url, api_key)
         listed = list(sdk.models.list())
-        assert [m.id for m in listed] == ["auto", "echo", "text-only"]
+        assert [m.id for m in listed] == ["auto", "echo", "text-only", "eyes"]
         echo = listed[1]
         assert (echo.type, echo.display_name, echo.lifecycle) == ("model", "echo", "active")
         assert echo.created_at.tzinfo is not None
@@ -119,7 +148,7 @@ class TestAnthropicModels:
         first = sdk.models.list(limit=2)
         assert [m.id for m in first.data] == ["auto", "echo"] and first.has_more and first.last_id == "echo"
         # The SDK's iterator follows `last_id` as `after_id` to the end.
-        assert [m.id for m in first] == ["auto", "echo", "text-only"]
+        assert [m.id for m in first] == ["auto", "echo", "text-only", "eyes"]
         before = sdk.models.list(before_id="text-only", limit=1)
         assert ([m.id for m in before.data], before.has_more, before.first_id) == (["echo"], True, "echo")
         with pytest.raises(anthropic.BadRequestError) as unknown:

@@ -1,13 +1,17 @@
 """LangChain's `langchain-openai` (`ChatOpenAI`) against `parley serve`: `with_structured_output` both ways it
 asks (a JSON schema response format, and a forced function call), `bind_tools` with whole and streamed calls, and
-the tool's result sent back as a `ToolMessage`."""
+the tool's result sent back as a `ToolMessage`; images in a `HumanMessage`."""
 
 from __future__ import annotations
+
+import base64
 
 from langchain_core.messages import AIMessageChunk, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
+
+from tests.images.samples import described, png
 
 
 class Weather(BaseModel):
@@ -54,3 +58,15 @@ class TestLangChain:
             whole += chunk
         assert isinstance(whole, AIMessageChunk)
         assert [(c["name"], c["args"]) for c in whole.tool_calls] == [("get_weather", {"city": "city 1"})]
+
+    async def test_images_in_a_human_message(self, parley_url, api_key):
+        # OpenAI's `image_url` part as it is, and LangChain's own `image` block (which langchain-openai turns into
+        # one); `eyes` answers with what it was shown (README, "Images").
+        llm = ChatOpenAI(model="eyes", base_url=f"{parley_url}/v1", api_key=api_key, max_retries=0)
+        picture = png(4, 4, (0, 0, 255))
+        encoded = base64.b64encode(picture).decode()
+        openai_part = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{encoded}"}}
+        langchain_block = {"type": "image", "base64": encoded, "mime_type": "image/png"}
+        for image in (openai_part, langchain_block):
+            answer = await llm.ainvoke([HumanMessage(content=[{"type": "text", "text": "what is this?"}, image])])
+            assert answer.content == f"{described(picture, 'image/png', 4, 4)} what is this?"

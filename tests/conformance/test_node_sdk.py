@@ -4,6 +4,7 @@ against `parley serve` (one server for the suite)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import shutil
@@ -12,17 +13,18 @@ from typing import Any
 import pytest
 
 from tests.conformance.conftest import NODE_DIR
+from tests.images.samples import described, png
 
 
-async def _run(script: str, package: str, parley_url: str, api_key: str) -> dict[str, Any]:
-    """What `script` (of tests/conformance/node) printed, run by node against `parley_url`."""
+async def _run(script: str, package: str, parley_url: str, api_key: str, **env: str) -> dict[str, Any]:
+    """What `script` (of tests/conformance/node) printed, run by node against `parley_url` (`env` added)."""
     node = shutil.which("node")
     if node is None or not (NODE_DIR / "node_modules" / package).is_dir():
         pytest.fail("node and tests/conformance/node/node_modules are needed: run `make install`")
     process = await asyncio.create_subprocess_exec(
         node,
         str(NODE_DIR / script),
-        env={**os.environ, "PARLEY_URL": parley_url, "PARLEY_KEY": api_key},
+        env={**os.environ, "PARLEY_URL": parley_url, "PARLEY_KEY": api_key, **env},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -63,3 +65,11 @@ async def test_vercel_ai_sdk_text_streams_tool_steps_and_objects(parley_url, api
     }
     # A JSON schema instance (the scripted model answers with its minimum), validated by zod.
     assert result["object"] == {"city": "city 1", "degrees": -40}
+
+
+async def test_node_sdk_and_vercel_ai_sdk_send_images(parley_url, api_key):
+    # `eyes` answers with what it was shown (README, "Images"): the bytes sent, their real type and size.
+    picture = png(6, 2, (250, 200, 0))
+    result = await _run("images.mjs", "ai", parley_url, api_key, PARLEY_IMAGE=base64.b64encode(picture).decode())
+    seen = described(picture, "image/png", 6, 2)
+    assert result == {"openai": f"{seen} what is this?", "aiSdk": f"{seen} and this?"}

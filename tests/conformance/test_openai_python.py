@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import openai
 import pytest
 from pydantic import BaseModel
+
+from tests.images.samples import PICTURE, described, image_server, png
 
 WEATHER = {
     "type": "function",
@@ -26,6 +29,12 @@ class Forecast(BaseModel):
 
 def _client(parley_url: str, api_key: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{parley_url}/v1", api_key=api_key, max_retries=0)
+
+
+def _looking_at(url: str, text: str = "what is this?", detail: str = "low") -> list[dict[str, object]]:
+    """A user message with text and one `image_url` part, as OpenAI's vision guide writes it."""
+    image = {"type": "image_url", "image_url": {"url": url, "detail": detail}}
+    return [{"role": "user", "content": [{"type": "text", "text": text}, image]}]
 
 
 class TestOpenAIPython:
@@ -99,3 +108,30 @@ class TestOpenAIPython:
         sdk = _client(parley_url, api_key)
         completion = sdk.completions.create(model="echo", prompt="say this", max_tokens=5)
         assert completion.choices[0].text == "say this" and completion.usage.completion_tokens == 2
+
+    async def test_images_by_data_url_and_by_http_url(self, parley_url, api_key):
+        # `eyes` answers with what it was shown (README, "Images"): the bytes sent, their real type and size.
+        picture = png(5, 3, (10, 200, 30))
+        data_url = "data:image/png;base64," + base64.b64encode(picture).decode()
+        sdk = _client(parley_url, api_key)
+        answer = sdk.chat.completions.create(model="eyes", messages=_looking_at(data_url))
+        assert answer.choices[0].message.content == f"{described(picture, 'image/png', 5, 3)} what is this?"
+        # A `low` image costs 85 prompt tokens (README, "Images"), on top of the text's; `original` (a detail the
+        # SDK offers) counts as `high`: 85 + 170 for its one tile.
+        assert answer.usage is not None and answer.usage.prompt_tokens > 85
+        original = sdk.chat.completions.create(model="eyes", messages=_looking_at(data_url, detail="original"))
+        assert original.usage is not None and original.usage.prompt_tokens == answer.usage.prompt_tokens + 170
+        # An http URL, fetched by Parley (127.0.0.1 is allowed by the module's server settings); the async client,
+        # since the image server runs on this test's event loop.
+        async with image_server() as images:
+            client = openai.AsyncOpenAI(base_url=f"{parley_url}/v1", api_key=api_key, max_retries=0)
+            fetched = await client.chat.completions.create(
+                model="eyes", messages=_looking_at(f"{images}/picture.png", "and this?")
+            )
+        assert fetched.choices[0].message.content == f"{described(PICTURE, 'image/png', 3, 2)} and this?"
+
+    async def test_an_image_for_a_model_without_vision_is_a_bad_request(self, parley_url, api_key):
+        data_url = "data:image/png;base64," + base64.b64encode(PICTURE).decode()
+        with pytest.raises(openai.BadRequestError) as raised:
+            _client(parley_url, api_key).chat.completions.create(model="text-only", messages=_looking_at(data_url))
+        assert raised.value.body["param"] == "messages" and "vision" in raised.value.body["message"]

@@ -106,6 +106,21 @@ class TestChatCompletions:
         text = "".join(chunk["choices"][0]["delta"].get("content") or "" for chunk in chunks if chunk["choices"])
         assert text == f"{SEEN} {SEEN} what?"
 
+    async def test_the_original_detail_of_openais_sdks_is_taken_and_counted_as_high(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        # OpenAI's SDKs offer `detail: "original"` (Python 2.x, Node 6): it was refused as an invalid `content`.
+        tokens = {}
+        for detail in ("high", "original"):
+            answer = await api.post("/v1/chat/completions", json=ask(image_part(PICTURE_URL, detail=detail)))
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["choices"][0]["message"]["content"] == f"{SEEN} what?"
+            tokens[detail] = answer.json()["usage"]["prompt_tokens"]
+            image = {"type": "input_image", "image_url": PICTURE_URL, "detail": detail}
+            response = await api.post("/v1/responses", json=TestResponses.ask(image))
+            assert response.status_code == 200, response.text
+        assert tokens["original"] == tokens["high"] > 255
+
     async def test_a_text_only_model_is_a_400_naming_messages(self, api: httpx.AsyncClient) -> None:
         message = refused(
             await api.post("/v1/chat/completions", json=ask(image_part(PICTURE_URL), model="blind")), "messages"

@@ -2968,7 +2968,7 @@ export interface components {
              * @default auto
              * @enum {string}
              */
-            detail: "auto" | "low" | "high";
+            detail: "auto" | "low" | "high" | "original";
         };
         /** JsonSchemaFormat */
         JsonSchemaFormat: {

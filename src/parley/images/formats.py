@@ -10,7 +10,9 @@ from typing import Literal
 
 # The formats every vision provider takes (OpenAI, Anthropic, Bedrock Converse, Gemini).
 MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
-Detail = Literal["auto", "low", "high"]
+# `original` (offered by OpenAI's SDKs for models that read images at full size) is passed on as given and counted
+# as `high` is: one formula keeps quotas predictable, and billing uses the provider's own count.
+Detail = Literal["auto", "low", "high", "original"]
 
 # OpenAI's published accounting for images (GPT-4o class models): 85 tokens for a low-detail image; otherwise the
 # image is scaled to fit in 2048x2048, then so that its shortest side is at most 768, and each 512-pixel tile

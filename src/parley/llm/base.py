@@ -40,7 +40,7 @@ class ImagePart:
     width: int = 0
     height: int = 0
     # Chat Completions' `detail` hint, passed to OpenAI-compatible models.
-    detail: Literal["auto", "low", "high"] = "auto"
+    detail: Literal["auto", "low", "high", "original"] = "auto"
     tokens: int = 0
 
     def data_url(self) -> str:

@@ -30,6 +30,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from parley.images.formats import Detail
+
 # Accepted and not acted on. `user` / `safety_identifier` / `metadata`: Parley knows the caller from the API key
 # and keeps its own usage records; `store`: Parley never stores /v1 completions; `service_tier`,
 # `prompt_cache_key`, `reasoning_effort`, `verbosity`: OpenAI-only hints with no counterpart in other providers.
@@ -59,7 +61,7 @@ class ImageUrl(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     url: str = Field(min_length=1)
-    detail: Literal["auto", "low", "high"] = "auto"
+    detail: Detail = "auto"
 
 
 class ContentPart(BaseModel):

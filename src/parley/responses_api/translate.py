@@ -24,7 +24,7 @@ from parley.responses_api.schemas import MAX_INPUT_ITEMS, REFUSED_PARAMETERS, Re
 
 _ROLES: dict[str, Role] = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text", "refusal"})
-_DETAILS = ("auto", "low", "high")
+_DETAILS = ("auto", "low", "high", "original")
 _EMPTY_OBJECT_SCHEMA = {"type": "object", "properties": {}}
 
 
@@ -117,7 +117,7 @@ def _image_part(part: dict[str, Any], where: str) -> dict[str, Any]:
         raise BadRequest("an input_image part needs image_url (a data: URL or an http(s) URL)", param=where)
     detail = part.get("detail") or "auto"
     if detail not in _DETAILS:
-        raise BadRequest("detail is one of auto, low, high", param=f"{where}.detail")
+        raise BadRequest("detail is one of auto, low, high, original", param=f"{where}.detail")
     return {"type": "input_image", "image_url": url, "detail": detail}
 
 
