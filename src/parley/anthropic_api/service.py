@@ -12,12 +12,12 @@ from typing import Any
 
 from parley.anthropic_api.errors import anthropic_error_body, failure_status
 from parley.chat.privacy import Shield
+from parley.kit.sse import encode_event
 from parley.llm.base import Finish, ProviderError, TextDelta, ToolCallDelta, Usage
 from parley.openai_api.routed_answer import RoutedAnswer
 from parley.openai_api.service import final_usage
 from parley.privacy.redaction import StreamRestorer
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _quote = json.encoder.encode_basestring
 # Parley's finish reasons as Anthropic's stop reasons. A stop is a `stop_sequence` when the model says which of
 # the request's sequences it met (`Finish.stop_sequence`), else an `end_turn`.
@@ -83,7 +83,7 @@ def whole_message(completion: dict[str, Any]) -> dict[str, Any]:
 
 
 def _event(name: str, data: dict[str, Any]) -> bytes:
-    return b"event: " + name.encode() + b"\ndata: " + _dumps(data).encode() + b"\n\n"
+    return encode_event(name, data)
 
 
 class MessageStream:

@@ -16,7 +16,6 @@ of purpose `batch_output`."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -40,11 +39,11 @@ from parley.crypto.keyring import Crypto
 from parley.db import Database
 from parley.jobs import JobWorker, PermanentJobError
 from parley.kit.clock import utcnow
+from parley.kit.sse import compact_json
 from parley.models import Batch
 from parley.storage import Storage, StorageNotFound
 
 _logger = structlog.get_logger("parley.batches")
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _NOT_RUN = {
     "cancelled": ("batch_cancelled", "This request was not run: the batch was cancelled."),
     "expired": ("batch_expired", "This request could not be executed before the completion window expired."),
@@ -217,7 +216,7 @@ class BatchRunner:
             "error": None,
         }
         sealed = await self.crypto.seal(
-            snapshot.user_id, _dumps(result).encode(), context=_result_context(snapshot.id, line.number)
+            snapshot.user_id, compact_json(result).encode(), context=_result_context(snapshot.id, line.number)
         )
         async with self.database.session() as session:
             await repository.add_result(
@@ -298,7 +297,7 @@ class BatchRunner:
     async def _not_run(self, snapshot: _Snapshot, done: set[int], code: str, message: str) -> list[bytes]:
         lines = await self._input_quietly(snapshot)
         return [
-            _dumps(
+            compact_json(
                 {
                     "id": f"batch_req_{uuid.uuid4().hex}",
                     "custom_id": line.custom_id,

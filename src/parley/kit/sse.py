@@ -13,21 +13,27 @@ from starlette.types import Receive, Scope, Send
 
 from parley.kit.http1 import DISCONNECT_HOOK, DisconnectHook
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-# What `_dumps` does to a string (C code): the one piece of a token's event that depends on the token.
+# JSON on one line, non-ASCII as is: what every event's data is written with.
+compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# What `compact_json` does to a string (C code): the one piece of a token's event that depends on the token.
 _quote = json.encoder.encode_basestring
 
 
 def encode_event(event: str, data: dict[str, Any], *, event_id: str | None = None) -> bytes:
     """`id:`, `event:` and a single-line JSON `data:` (JSON escapes newlines, so one line is always enough)."""
     head = f"id: {event_id}\nevent: {event}\n" if event_id is not None else f"event: {event}\n"
-    return f"{head}data: {_dumps(data)}\n\n".encode()
+    return f"{head}data: {compact_json(data)}\n\n".encode()
 
 
 def encode_delta(text: str, event_id: int) -> bytes:
     """The `delta` event of one token, `data: {"text":…}`: the same bytes as `encode_event("delta", {"text":
     text}, event_id=…)` for a fraction of the work, since it runs once per token of every stream."""
     return f'id: {event_id}\nevent: delta\ndata: {{"text":{_quote(text)}}}\n\n'.encode()
+
+
+def data_event(payload: Any) -> bytes:
+    """An event of `data:` only (OpenAI's streams: no `event:` line)."""
+    return b"data: " + compact_json(payload).encode() + b"\n\n"
 
 
 def encode_comment(text: str) -> bytes:

@@ -9,7 +9,6 @@ or `n` > 1 with `stream` is a 400 naming `stream`."""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import AsyncGenerator
@@ -23,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from parley.chat.privacy import Shield
 from parley.errors import BadRequest
 from parley.kit.client_hangup import client_closed, event_stream_once_open, unless_the_client_leaves
+from parley.kit.sse import data_event
 from parley.llm.base import ChatMessage, ChatRequest, Finish, GenerationParams, ProviderError, TextDelta, Usage
 from parley.openai_api import service
 from parley.openai_api.admission import Parts, admission
@@ -35,7 +35,6 @@ from parley.policy.rates import RateLimiterDep
 from parley.quotas.dependencies import QuotaLedgerDep
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 # OpenAI's default length of a legacy completion.
 DEFAULT_MAX_TOKENS = 16
 MAX_PROMPTS = 20
@@ -129,14 +128,6 @@ def _chat_request(body: CompletionRequest, prompt: str) -> ChatRequest:
     return ChatRequest(messages=[ChatMessage("user", prompt)], params=params, choices=body.n)
 
 
-def _usage_body(usage: Usage) -> dict[str, int]:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-    }
-
-
 @router.post(
     "/completions",
     responses={200: {"content": {"application/json": {}, "text/event-stream": {}}}, **_ERRORS},
@@ -196,7 +187,7 @@ async def create_completion(
             "model": model_name,
             "system_fingerprint": None,
             "choices": choices,
-            "usage": _usage_body(usage),
+            "usage": service.usage_body(usage),
         },
         headers=limit_headers,
     )
@@ -217,7 +208,7 @@ async def _chunks(
             "model": answer.accounting.model,
             "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish_reason}],
         }
-        return b"data: " + _dumps(payload).encode() + b"\n\n"
+        return data_event(payload)
 
     try:
         async with aclosing(answer.events()) as events:
@@ -230,7 +221,7 @@ async def _chunks(
                     tail = restorer.flush() if restorer is not None else ""
                     yield chunk(tail, event.reason)
         if answer.stopped is not None:
-            yield b"data: " + _dumps(openai_error_body(403, answer.stopped)).encode() + b"\n\n"
+            yield data_event(openai_error_body(403, answer.stopped))
         elif include_usage:
             payload = {
                 "id": completion_id,
@@ -238,9 +229,9 @@ async def _chunks(
                 "created": created,
                 "model": answer.accounting.model,
                 "choices": [],
-                "usage": _usage_body(service.final_usage(answer.accounting)),
+                "usage": service.usage_body(service.final_usage(answer.accounting)),
             }
-            yield b"data: " + _dumps(payload).encode() + b"\n\n"
+            yield data_event(payload)
     except ProviderError as exc:
-        yield b"data: " + _dumps(openai_error_body(failure_status(exc), str(exc))).encode() + b"\n\n"
+        yield data_event(openai_error_body(failure_status(exc), str(exc)))
     yield b"data: [DONE]\n\n"

@@ -19,6 +19,7 @@ from parley.openai_api.admission import Parts, admission
 from parley.openai_api.auth import OpenAIUser
 from parley.openai_api.errors import upstream_failure_response
 from parley.openai_api.schemas import ChatCompletionRequest
+from parley.openai_api.streaming import CompletionStream
 from parley.openai_api.translate import to_chat_request
 from parley.plans.dependencies import SeededPlans
 from parley.policy.plans import usable_models
@@ -164,7 +165,7 @@ async def chat_completions(
         admitted = await gate.admit(body.model, chat_request, sources=sources)
     try:
         if body.stream:
-            completion = service.CompletionStream(
+            completion = CompletionStream(
                 parts.router,
                 parts.database,
                 parts.ledger,
@@ -178,9 +179,7 @@ async def chat_completions(
                 shield=admitted.shield,
                 sources=sources,
             )
-            return await event_stream_once_open(
-                request, completion, service.CompletionStream.chunks, gate.limit_headers
-            )
+            return await event_stream_once_open(request, completion, CompletionStream.chunks, gate.limit_headers)
         whole = await unless_the_client_leaves(request, gate.complete(admitted, sources=sources))
     except ProviderError as exc:
         return upstream_failure_response(exc)

@@ -1,6 +1,6 @@
 """Chat completions for OpenAI clients: stateless (no conversation is stored), routed like any chat, counted
-in usage. Streaming happens inside the HTTP response, so a client that disconnects cancels the upstream call
-at once."""
+in usage. Whole answers here; streamed ones in `streaming` (inside the HTTP response, so a client that
+disconnects cancels the upstream call at once). The usage and quota bookkeeping of every /v1 surface is here."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,11 +31,9 @@ from parley.llm.base import (
 )
 from parley.llm.registry import ModelRegistry, RegisteredModel
 from parley.llm.response_cache import CacheHit
-from parley.llm.router import ModelSwitch, RoutedEvent, Router
+from parley.llm.router import ModelSwitch, Router
 from parley.openai_api.documents import DocumentSources
-from parley.openai_api.errors import failure_status, openai_error_body
-from parley.openai_api.open_streams import OpenStreams
-from parley.openai_api.tool_chunks import ToolCallChunks, tool_calls_body
+from parley.openai_api.tool_chunks import tool_calls_body
 from parley.plans import service as plans_service
 from parley.plans.service import NamedPlan
 from parley.policy.plans import Plan
@@ -45,7 +43,6 @@ from parley.quotas.service import Reservation
 from parley.usage import service as usage_service
 
 _logger = structlog.get_logger("parley.openai_api")
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @dataclass
@@ -160,12 +157,12 @@ async def reserve(
     return replace(request, params=replace(request.params, max_tokens=allowance)), reservation, True
 
 
-def _plan_models(reservation: Reservation | None) -> list[str] | None:
+def plan_models(reservation: Reservation | None) -> list[str] | None:
     """The models the caller's plan includes (None: any), which a fallback must stay among."""
     return reservation.plan.plan.models if reservation is not None else None
 
 
-def _completion_id() -> str:
+def completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
@@ -224,7 +221,7 @@ async def complete(
         raise
     finally:
         with anyio.CancelScope(shield=True):
-            await _settle(database, ledger, reservation)
+            await settle(database, ledger, reservation)
     return _completion_body([c for c, _ in done], [a for _, a in done])
 
 
@@ -235,17 +232,17 @@ def _completion_body(choices: dict[str, Any] | list[dict[str, Any]], accountings
     notice = next((n for a, c in zip(accountings, listed, strict=True) if (n := a.notice(c["finish_reason"]))), None)
     return {
         **({"limit": notice} if notice else {}),
-        "id": _completion_id(),
+        "id": completion_id(),
         "object": "chat.completion",
         "created": int(time.time()),
         "model": accountings[0].model,
         "system_fingerprint": None,
         "choices": listed,
-        "usage": _usage_body(usage),
+        "usage": usage_body(usage),
     }
 
 
-async def _settle(database: Database, ledger: Ledger, reservation: Reservation | None) -> None:
+async def settle(database: Database, ledger: Ledger, reservation: Reservation | None) -> None:
     """End the hold of a request whose choices were recorded one by one."""
     if reservation is None:
         return
@@ -287,7 +284,7 @@ async def _complete_choice(
             model,
             request,
             user_id=principal.user_id,
-            allowed=_plan_models(reservation),
+            allowed=plan_models(reservation),
             grounded=sources is not None,
             fresh=request.params.logprobs,
         )
@@ -315,7 +312,7 @@ async def _complete_choice(
     finally:
         accounting.completion_parts = len(parts) - parts_before_model + call_parts
         await record_usage(database, ledger, router, principal, request, accounting)
-    message: dict[str, Any] = {"role": "assistant", "content": _restored(shield, "".join(parts)), "refusal": None}
+    message: dict[str, Any] = {"role": "assistant", "content": restored(shield, "".join(parts)), "refusal": None}
     made = calls.calls()
     if made:
         message["tool_calls"] = tool_calls_body(made, restore=shield.restore if shield is not None else None)
@@ -326,7 +323,7 @@ async def _complete_choice(
     choice = {
         "index": index,
         "message": message,
-        "logprobs": _logprobs_body(logprobs) if request.params.logprobs else None,
+        "logprobs": logprobs_body(logprobs) if request.params.logprobs else None,
         "finish_reason": finish,
     }
     if stop_sequence is not None:
@@ -334,7 +331,7 @@ async def _complete_choice(
     return choice, accounting
 
 
-def _logprobs_body(tokens: list[TokenLogprob] | tuple[TokenLogprob, ...]) -> dict[str, Any]:
+def logprobs_body(tokens: list[TokenLogprob] | tuple[TokenLogprob, ...]) -> dict[str, Any]:
     """Chat Completions' `logprobs` of a choice (or of a chunk's tokens)."""
     return {
         "content": [
@@ -352,368 +349,7 @@ def _logprobs_body(tokens: list[TokenLogprob] | tuple[TokenLogprob, ...]) -> dic
     }
 
 
-class _ChoiceStream:
-    """One choice of a streamed completion, whose HTTP status waits for the first thing worth sending.
-
-    `open()` reads the router until the first token (or the finish of an empty answer), so a request whose every
-    model fails before anything was sent raises there and gets a real error status (429, 502…) that SDKs turn
-    into their status errors and retry; only once something is ready does `chunks()` answer 200 and stream
-    `chat.completion.chunk` events in OpenAI's exact format, then `data: [DONE]`. A failure after that can
-    only be told in the stream, as OpenAI does. With `sources`, a chunk whose delta holds only `citations`
-    comes right before the one with the finish reason."""
-
-    def __init__(
-        self,
-        router: Router,
-        database: Database,
-        ledger: Ledger,
-        principal: Principal,
-        model: RegisteredModel,
-        request: ChatRequest,
-        *,
-        include_usage: bool,
-        open_streams: OpenStreams | None = None,
-        reservation: Reservation | None = None,
-        capped: bool = False,
-        shield: Shield | None = None,
-        sources: DocumentSources | None = None,
-        index: int = 0,
-        stream_id: str | None = None,
-        created: int | None = None,
-        trailer: bool = True,
-    ) -> None:
-        self._router = router
-        # The choice's index in every chunk; `trailer`: this stream ends the response (the usage chunk and
-        # `[DONE]`, the reservation settled), else the `CompletionStream` gathering the choices does.
-        self._index = index
-        self._trailer = trailer
-        # Puts pseudonyms back into the deltas (README, "PII"); None: the text goes out as the model wrote it.
-        self._restorer = shield.restorer() if shield is not None else None
-        self._tool_chunks = ToolCallChunks(shield)
-        self._database = database
-        self._ledger = ledger
-        self._principal = principal
-        self._request = request
-        self._include_usage = include_usage
-        self._accounting = Accounting(model=model.config.name, reservation=reservation, capped=capped, settles=trailer)
-        self._sources = sources
-        self._logprobs = request.params.logprobs
-        # The answer's text, kept only to see which sources it cites (`[n]`).
-        self._said: list[str] | None = None
-        if sources is not None:
-            self._said = []
-        if sources is not None and index == 0:  # the documents' summaries are counted once
-            self._accounting.abandoned.extend(sources.grounding.spent)
-            self._said = []
-        self._events = router.answer(
-            model,
-            request,
-            user_id=principal.user_id,
-            allowed=_plan_models(reservation),
-            grounded=sources is not None,
-            fresh=request.params.logprobs,  # a stored answer has no log probabilities
-        )
-        self._first: RoutedEvent | None = None
-        self._id = stream_id or _completion_id()
-        self._created = created or int(time.time())
-        self._open_streams = open_streams
-        # Set by `stop` (the user was suspended): the stream ends at its next token with this as an error.
-        self._stopped: str | None = None
-
-    def stop(self, reason: str) -> None:
-        self._stopped = reason
-
-    async def open(self) -> _ChoiceStream:
-        """Wait for the first token (fallbacks included); returns this stream, ready for `chunks()`. Raises
-        `ProviderError`, with the attempt recorded, when no model could start the answer."""
-        try:
-            async for event in self._events:
-                if isinstance(event, ModelSwitch):
-                    switched(self._accounting, event)
-                    continue
-                if isinstance(event, CacheHit):
-                    self._accounting.cache_hit = True
-                    continue
-                self._first = event
-                return self
-        except BaseException:
-            # Nothing will be streamed: close the upstream call now and count what was spent (nothing, unless
-            # a fallback broke after generating).
-            with anyio.CancelScope(shield=True):
-                await self._events.aclose()
-                await record_usage(
-                    self._database, self._ledger, self._router, self._principal, self._request, self._accounting
-                )
-            raise
-        raise ProviderError("the model's stream ended without a finish", retryable=True)
-
-    async def discard(self) -> None:
-        """Close an opened choice that will not be streamed (another choice of the request could not start),
-        counting what it spent."""
-        with anyio.CancelScope(shield=True):
-            await self._events.aclose()
-            await record_usage(
-                self._database, self._ledger, self._router, self._principal, self._request, self._accounting
-            )
-
-    def _chunk(
-        self, delta: dict[str, Any], finish_reason: str | None = None, logprobs: dict[str, Any] | None = None
-    ) -> bytes:
-        payload = {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self._accounting.model,
-            "system_fingerprint": None,
-            "choices": [{"index": self._index, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}],
-        }
-        notice = self._accounting.notice(finish_reason)
-        if notice is not None:
-            # Beside OpenAI's fields (clients ignore it): why a `length` finish came early.
-            payload["limit"] = notice
-        return b"data: " + _dumps(payload).encode() + b"\n\n"
-
-    def _citations_chunk(self) -> bytes:
-        """The answer's citations (Parley's extension), in a chunk of their own before the finish."""
-        assert self._sources is not None
-        return self._chunk({"citations": self._sources.citations("".join(self._said or ()))})
-
-    def _frame(self) -> tuple[bytes, bytes]:
-        """Text chunks share everything but the text: the frame is encoded once per model, the text spliced in."""
-        head, _, tail = self._chunk({"content": "\x00"}).partition(b'"\\u0000"')
-        return head, tail
-
-    async def chunks(self) -> AsyncGenerator[bytes, None]:
-        """The body of the 200 response, after a successful `open()`."""
-        accounting = self._accounting
-        parts = 0
-        user_id = self._principal.user_id
-        if self._open_streams is not None:
-            self._open_streams.track(user_id, self)
-        try:
-            yield self._chunk({"role": "assistant", "content": ""})
-            prefix, suffix = self._frame()
-            first = self._first
-            restorer = self._restorer
-            said = self._said
-            if type(first) is TextDelta:
-                accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
-                parts += 1
-                text = first.text if restorer is None else restorer.feed(first.text)
-                if self._logprobs:
-                    if said is not None:
-                        said.append(text)
-                    yield self._chunk({"content": text}, logprobs=_logprobs_body(first.logprobs))
-                elif text:
-                    if said is not None:
-                        said.append(text)
-                    yield prefix + _dumps(text).encode() + suffix
-            elif type(first) is ToolCallDelta:
-                accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
-                parts += 1
-                yield self._chunk(self._tool_chunks.delta(first))
-            elif isinstance(first, Finish):
-                accounting.usage = first.usage
-                if self._sources is not None:
-                    yield self._citations_chunk()
-                yield self._chunk({}, first.reason)
-            async for event in self._events:
-                if self._stopped is not None:
-                    break
-                if type(event) is TextDelta:
-                    if accounting.ttft_ms is None:
-                        accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
-                    parts += 1
-                    text = event.text if restorer is None else restorer.feed(event.text)
-                    if self._logprobs:
-                        if said is not None:
-                            said.append(text)
-                        yield self._chunk({"content": text}, logprobs=_logprobs_body(event.logprobs))
-                    elif text:
-                        if said is not None:
-                            said.append(text)
-                        yield prefix + _dumps(text).encode() + suffix
-                elif type(event) is ToolCallDelta:
-                    if accounting.ttft_ms is None:
-                        accounting.ttft_ms = int((time.monotonic() - accounting.started) * 1000)
-                    parts += 1
-                    yield self._chunk(self._tool_chunks.delta(event))
-                elif isinstance(event, ModelSwitch):
-                    switched(accounting, event)
-                    parts = 0  # what the abandoned model generated is in its own record
-                    prefix, suffix = self._frame()
-                elif isinstance(event, Finish):
-                    if restorer is not None and (tail := restorer.flush()):
-                        if said is not None:
-                            said.append(tail)
-                        yield prefix + _dumps(tail).encode() + suffix
-                    for delta in self._tool_chunks.flush():
-                        yield self._chunk(delta)
-                    accounting.usage = event.usage
-                    accounting.completion_parts = parts
-                    if self._sources is not None:
-                        yield self._citations_chunk()
-                    yield self._chunk({}, event.reason)
-            accounting.completion_parts = parts
-            if self._stopped is not None:
-                yield b"data: " + _dumps(openai_error_body(403, self._stopped)).encode() + b"\n\n"
-            elif self._include_usage and self._trailer:
-                payload = {
-                    "id": self._id,
-                    "object": "chat.completion.chunk",
-                    "created": self._created,
-                    "model": accounting.model,
-                    "system_fingerprint": None,
-                    "choices": [],
-                    "usage": _usage_body(final_usage(accounting)),
-                }
-                yield b"data: " + _dumps(payload).encode() + b"\n\n"
-        except ProviderError as exc:
-            yield b"data: " + _dumps(openai_error_body(failure_status(exc), str(exc))).encode() + b"\n\n"
-        finally:
-            if self._open_streams is not None:
-                self._open_streams.untrack(user_id, self)
-            accounting.completion_parts = parts
-            # Shielded: a client that hung up still gets its tokens counted.
-            with anyio.CancelScope(shield=True):
-                await self._events.aclose()
-                await record_usage(
-                    self._database, self._ledger, self._router, self._principal, self._request, accounting
-                )
-        if self._trailer:
-            yield b"data: [DONE]\n\n"
-
-    @property
-    def accounting(self) -> Accounting:
-        return self._accounting
-
-
-class CompletionStream:
-    """A streamed completion of `request.choices` choices whose HTTP status waits for the first thing worth
-    sending (see `_ChoiceStream`). Several choices are generations of their own, run concurrently: their chunks
-    come interleaved as they are generated, each carrying its choice's `index` (as OpenAI streams them), then one
-    usage chunk summing them all (the prompt once per choice: each call was billed for it) and `[DONE]`. The
-    status waits until every choice has started; one that cannot start fails the request."""
-
-    def __init__(
-        self,
-        router: Router,
-        database: Database,
-        ledger: Ledger,
-        principal: Principal,
-        model: RegisteredModel,
-        request: ChatRequest,
-        *,
-        include_usage: bool,
-        open_streams: OpenStreams | None = None,
-        reservation: Reservation | None = None,
-        capped: bool = False,
-        shield: Shield | None = None,
-        sources: DocumentSources | None = None,
-    ) -> None:
-        count = request.choices
-        stream_id, created = _completion_id(), int(time.time())
-        single = replace(request, choices=1)
-        self._database = database
-        self._ledger = ledger
-        self._reservation = reservation
-        self._include_usage = include_usage
-        self._id, self._created = stream_id, created
-        self._choices = [
-            _ChoiceStream(
-                router,
-                database,
-                ledger,
-                principal,
-                model,
-                single,
-                include_usage=include_usage,
-                open_streams=open_streams,
-                reservation=reservation,
-                capped=capped,
-                shield=shield,
-                sources=sources,
-                index=index,
-                stream_id=stream_id,
-                created=created,
-                trailer=count == 1,
-            )
-            for index in range(count)
-        ]
-
-    def stop(self, reason: str) -> None:
-        for choice in self._choices:
-            choice.stop(reason)
-
-    async def open(self) -> CompletionStream:
-        """Wait for every choice's first token; raises `ProviderError` (what was spent recorded) when one of them
-        cannot start."""
-        if len(self._choices) == 1:
-            await self._choices[0].open()
-            return self
-        opening = [asyncio.create_task(choice.open()) for choice in self._choices]
-        try:
-            await asyncio.gather(*opening)
-        except BaseException:
-            for task in opening:
-                task.cancel()
-            with anyio.CancelScope(shield=True):
-                await asyncio.gather(*opening, return_exceptions=True)
-                for choice, task in zip(self._choices, opening, strict=True):
-                    if not task.cancelled() and task.exception() is None:
-                        await choice.discard()
-                await _settle(self._database, self._ledger, self._reservation)
-            raise
-        return self
-
-    async def chunks(self) -> AsyncGenerator[bytes, None]:
-        """The body of the 200 response, after a successful `open()`."""
-        if len(self._choices) == 1:
-            async for piece in self._choices[0].chunks():
-                yield piece
-            return
-        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-
-        async def pump(choice: _ChoiceStream) -> None:
-            try:
-                async for chunk in choice.chunks():
-                    await queue.put(chunk)
-            finally:
-                queue.put_nowait(None)
-
-        pumps = [asyncio.create_task(pump(choice)) for choice in self._choices]
-        try:
-            running = len(pumps)
-            while running:
-                chunk = await queue.get()
-                if chunk is None:
-                    running -= 1
-                else:
-                    yield chunk
-            if self._include_usage:
-                usages = [final_usage(choice.accounting) for choice in self._choices]
-                payload = {
-                    "id": self._id,
-                    "object": "chat.completion.chunk",
-                    "created": self._created,
-                    "model": self._choices[0].accounting.model,
-                    "system_fingerprint": None,
-                    "choices": [],
-                    "usage": _usage_body(
-                        Usage(sum(u.prompt_tokens for u in usages), sum(u.completion_tokens for u in usages))
-                    ),
-                }
-                yield b"data: " + _dumps(payload).encode() + b"\n\n"
-        finally:
-            for task in pumps:
-                task.cancel()
-            with anyio.CancelScope(shield=True):
-                await asyncio.gather(*pumps, return_exceptions=True)
-                await _settle(self._database, self._ledger, self._reservation)
-        yield b"data: [DONE]\n\n"
-
-
-def _restored(shield: Shield | None, text: str) -> str:
+def restored(shield: Shield | None, text: str) -> str:
     return text if shield is None else shield.restore(text)
 
 
@@ -728,7 +364,7 @@ def final_usage(accounting: Accounting) -> Usage:
     return accounting.usage or Usage(prompt_tokens=0, completion_tokens=accounting.completion_parts)
 
 
-def _usage_body(usage: Usage) -> dict[str, int]:
+def usage_body(usage: Usage) -> dict[str, int]:
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,

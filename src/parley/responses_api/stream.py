@@ -9,7 +9,6 @@ the request gets an error status: see `RoutedAnswer`)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -18,14 +17,13 @@ from typing import Any
 import anyio
 
 from parley.chat.privacy import Shield
+from parley.kit.sse import encode_event
 from parley.llm.base import Finish, ProviderError, TextDelta, ToolCallDelta
 from parley.openai_api.routed_answer import RoutedAnswer
 from parley.openai_api.service import final_usage
 from parley.privacy.redaction import StreamRestorer
 from parley.responses_api.objects import ResponseRecord, function_call_item, message_item, output_text
 from parley.responses_api.translate import item_id
-
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @dataclass
@@ -67,7 +65,7 @@ class ResponseStream:
     def _event(self, kind: str, **data: Any) -> bytes:
         payload = {"type": kind, "sequence_number": self._sequence, **data}
         self._sequence += 1
-        return b"event: " + kind.encode() + b"\ndata: " + _dumps(payload).encode() + b"\n\n"
+        return encode_event(kind, payload)
 
     def _open_item(self, item: dict[str, Any]) -> tuple[int, list[bytes]]:
         index = len(self._record.output)
