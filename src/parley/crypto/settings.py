@@ -1,7 +1,7 @@
 """Settings of encryption at rest (README, "Encryption at rest"), nested in `Settings.crypto`
 (`PARLEY_CRYPTO__<FIELD>`).
 
-Kept beside the crypto code rather than in `config.py` (which imports this module, as it does `saml_config`) so
+Kept beside the crypto code rather than in `parley.config` (which imports this module, as it does `saml_config`) so
 the settings file stays small; it imports nothing of Parley's.
 """
 

@@ -1,6 +1,6 @@
 """Settings of SAML 2.0 single sign-on (README, "Single sign-on (SAML 2.0)"), nested in `Settings.saml`.
 
-Kept beside the SAML code rather than in `config.py` (which imports this module, as it does `llm.config`) so the
+Kept beside the SAML code rather than in `parley.config` (which imports this module, as it does `llm.config`) so the
 settings file stays small; it imports only the mapping every identity provider shares (`identity.mapping`).
 """
 
