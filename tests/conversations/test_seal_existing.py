@@ -130,7 +130,14 @@ class TestRowsFromBeforeEncryption:
         assert await found("heron") and await found("egrets") and await found("egr")
         # A second run finds nothing left.
         again = await seal_existing(app.state.database.engine, app.state.crypto)
-        assert again.counts == {"messages": 0, "conversations": 0, "chunks": 0, "file names": 0, "knowledge bases": 0}
+        assert again.counts == {
+            "messages": 0,
+            "conversations": 0,
+            "chunks": 0,
+            "file names": 0,
+            "knowledge bases": 0,
+            "reports": 0,
+        }
 
 
 class TestSealingOffForARollingUpgrade:

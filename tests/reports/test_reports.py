@@ -9,10 +9,11 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 
 from parley.auth.permissions import Role
 from parley.crypto import content as sealed
+from parley.crypto.seal_existing import seal_existing
 from parley.kit.clock import utcnow
 from parley.models import AnswerReport, AuditEvent, BlockListEntry, Job, Message
 from tests.factories import PASSWORD, assert_problem, create_user, sign_in, signed_in_user
@@ -342,3 +343,34 @@ class TestPrivacy:
         remaining = (await session.scalars(select(AnswerReport.id))).all()
         assert [str(r) for r in remaining] == [kept["id"]]
         assert_problem(await client.get(f"{REPORTS}/{gone['id']}", headers=admin.headers), 404)
+
+
+class TestSealExisting:
+    async def test_a_report_written_while_sealing_was_off_is_sealed_in_place_and_still_read(self, app, client, session):
+        admin = await signed_in_user(app, client, role=Role.ADMIN)
+        user = await signed_in_user(app, client)
+        report_id = uuid.uuid4()
+        # as a replica with PARLEY_CRYPTO__SEAL_CONTENT off (a rolling upgrade) stores it: plain text
+        await session.execute(
+            insert(AnswerReport).values(
+                id=report_id,
+                user_id=user.id,
+                reason="other",
+                comment="plain note",
+                question="plain q",
+                answer="plain a",
+            )
+        )
+        await session.commit()
+
+        done = await seal_existing(app.state.database.engine, app.state.crypto)
+        assert done.counts["reports"] == 1
+        raw = (
+            await session.execute(
+                text("SELECT comment, question, answer FROM answer_reports WHERE id = :id"), {"id": report_id}
+            )
+        ).one()
+        assert all(sealed.is_sealed(value) for value in raw)
+        shown = (await client.get(f"{REPORTS}/{report_id}", headers=admin.headers)).json()
+        assert (shown["comment"], shown["exchange"]) == ("plain note", {"question": "plain q", "answer": "plain a"})
+        assert (await seal_existing(app.state.database.engine, app.state.crypto)).counts["reports"] == 0

@@ -1,11 +1,11 @@
 """`parley keys seal-existing`: seal the rows written before encryption at rest (README, "Encryption at rest").
 
-Messages (text, feedback comment), conversation titles and summaries, document chunks, file names and knowledge
-bases' names and descriptions that still hold plaintext are sealed with their owner's data key and given their
-blind-index tokens, in batches of `batch` rows, each batch its own short transaction (rows another transaction
-holds are skipped and taken by a later pass), so it runs beside a live deployment. An answer still being written
-is left to its writer, which seals its next checkpoint itself. Run it again until it reports nothing left; it is
-idempotent.
+Messages (text, feedback comment), conversation titles and summaries, document chunks, file names, knowledge
+bases' names and descriptions, and reports of answers (the reporter's text and the exchange) that still hold
+plaintext are sealed with their owner's data key and given their blind-index tokens, in batches of `batch` rows,
+each batch its own short transaction (rows another transaction holds are skipped and taken by a later pass), so it
+runs beside a live deployment. An answer still being written is left to its writer, which seals its next
+checkpoint itself. Run it again until it reports nothing left; it is idempotent.
 """
 
 from __future__ import annotations
@@ -66,13 +66,32 @@ _UPDATE_KNOWLEDGE_BASE = text(
     "description = :description WHERE id = :id"
 ).bindparams(bindparam("sealed", type_=LargeBinary()))
 
+_REPORTS = text(
+    "SELECT id, user_id, comment, question, answer FROM answer_reports "
+    "WHERE (comment <> '' AND NOT starts_with(comment, :marker)) "
+    "   OR (question <> '' AND NOT starts_with(question, :marker)) "
+    "   OR (answer <> '' AND NOT starts_with(answer, :marker)) "
+    "ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED"
+)
+_UPDATE_REPORT = text(
+    "UPDATE answer_reports SET comment = :comment, question = :question, answer = :answer WHERE id = :id"
+)
+_REPORT_TEXTS = ("comment", "question", "answer")
+
 
 @dataclass
 class Sealed:
     """How many rows of each kind this run sealed."""
 
     counts: dict[str, int] = field(
-        default_factory=lambda: {"messages": 0, "conversations": 0, "chunks": 0, "file names": 0, "knowledge bases": 0}
+        default_factory=lambda: {
+            "messages": 0,
+            "conversations": 0,
+            "chunks": 0,
+            "file names": 0,
+            "knowledge bases": 0,
+            "reports": 0,
+        }
     )
 
     def __str__(self) -> str:
@@ -97,6 +116,8 @@ async def seal_existing(engine: AsyncEngine, crypto: Crypto, *, batch: int = 500
         sealed.counts["file names"] += n
     while n := await _knowledge_bases(engine, crypto, batch):
         sealed.counts["knowledge bases"] += n
+    while n := await _reports(engine, crypto, batch):
+        sealed.counts["reports"] += n
     return sealed
 
 
@@ -192,4 +213,24 @@ async def _knowledge_bases(engine: AsyncEngine, crypto: Crypto, batch: int) -> i
                 description = content.seal_with(key, description, context=place)
             values.append({"id": row.id, "name": name, "sealed": sealed_name, "description": description})
         await connection.execute(_UPDATE_KNOWLEDGE_BASE, values)
+        return len(rows)
+
+
+async def _reports(engine: AsyncEngine, crypto: Crypto, batch: int) -> int:
+    async with engine.begin() as connection:
+        rows = (await connection.execute(_REPORTS, {"batch": batch, "marker": content.MARKER})).all()
+        if not rows:
+            return 0
+        keys = await crypto.keys_for({row.user_id for row in rows})
+        values: list[dict[str, Any]] = []
+        for row in rows:
+            sealed: dict[str, Any] = {"id": row.id}
+            for column in _REPORT_TEXTS:
+                value = getattr(row, column)
+                if value and not content.is_sealed(value):
+                    place = content.context_of("answer_reports", column, row.id)
+                    value = content.seal_with(keys[row.user_id], value, context=place)
+                sealed[column] = value
+            values.append(sealed)
+        await connection.execute(_UPDATE_REPORT, values)
         return len(rows)
