@@ -166,17 +166,10 @@ async def chat_completions(
     try:
         if body.stream:
             completion = CompletionStream(
-                parts.router,
-                parts.database,
-                parts.ledger,
-                principal,
-                admitted.model,
-                admitted.request,
+                gate,
+                admitted,
                 include_usage=bool(body.stream_options and body.stream_options.include_usage),
                 open_streams=request.app.state.open_streams,
-                reservation=admitted.reservation,
-                capped=admitted.capped,
-                shield=admitted.shield,
                 sources=sources,
             )
             return await event_stream_once_open(request, completion, CompletionStream.chunks, gate.limit_headers)

@@ -12,29 +12,23 @@ from typing import Any
 
 import anyio
 
-from parley.auth.principal import Principal
-from parley.chat.privacy import Shield
-from parley.db import Database
 from parley.kit.sse import compact_json, data_event
 from parley.llm.base import (
-    ChatRequest,
     Finish,
     ProviderError,
     TextDelta,
     ToolCallDelta,
     Usage,
 )
-from parley.llm.registry import RegisteredModel
 from parley.llm.response_cache import CacheHit
-from parley.llm.router import ModelSwitch, RoutedEvent, Router
+from parley.llm.router import ModelSwitch, RoutedEvent
 from parley.openai_api import service
+from parley.openai_api.admission import Admitted, Gate
 from parley.openai_api.documents import DocumentSources
 from parley.openai_api.errors import failure_status, openai_error_body
 from parley.openai_api.open_streams import OpenStreams
 from parley.openai_api.service import Accounting
 from parley.openai_api.tool_chunks import ToolCallChunks
-from parley.quotas.ledger import Ledger
-from parley.quotas.service import Reservation
 
 
 class _ChoiceStream:
@@ -49,24 +43,20 @@ class _ChoiceStream:
 
     def __init__(
         self,
-        router: Router,
-        database: Database,
-        ledger: Ledger,
-        principal: Principal,
-        model: RegisteredModel,
-        request: ChatRequest,
+        gate: Gate,
+        admitted: Admitted,
         *,
         include_usage: bool,
         open_streams: OpenStreams | None = None,
-        reservation: Reservation | None = None,
-        capped: bool = False,
-        shield: Shield | None = None,
         sources: DocumentSources | None = None,
         index: int = 0,
         stream_id: str | None = None,
         created: int | None = None,
         trailer: bool = True,
     ) -> None:
+        router, database, ledger = gate.parts.router, gate.parts.database, gate.parts.ledger
+        principal, model, request = gate.principal, admitted.model, admitted.request
+        reservation, shield = admitted.reservation, admitted.shield
         self._router = router
         # The choice's index in every chunk; `trailer`: this stream ends the response (the usage chunk and
         # `[DONE]`, the reservation settled), else the `CompletionStream` gathering the choices does.
@@ -80,7 +70,9 @@ class _ChoiceStream:
         self._principal = principal
         self._request = request
         self._include_usage = include_usage
-        self._accounting = Accounting(model=model.config.name, reservation=reservation, capped=capped, settles=trailer)
+        self._accounting = Accounting(
+            model=model.config.name, reservation=reservation, capped=admitted.capped, settles=trailer
+        )
         self._sources = sources
         self._logprobs = request.params.logprobs
         # The answer's text, kept only to see which sources it cites (`[n]`).
@@ -282,41 +274,27 @@ class CompletionStream:
 
     def __init__(
         self,
-        router: Router,
-        database: Database,
-        ledger: Ledger,
-        principal: Principal,
-        model: RegisteredModel,
-        request: ChatRequest,
+        gate: Gate,
+        admitted: Admitted,
         *,
         include_usage: bool,
         open_streams: OpenStreams | None = None,
-        reservation: Reservation | None = None,
-        capped: bool = False,
-        shield: Shield | None = None,
         sources: DocumentSources | None = None,
     ) -> None:
-        count = request.choices
+        count = admitted.request.choices
         stream_id, created = service.completion_id(), int(time.time())
-        single = replace(request, choices=1)
-        self._database = database
-        self._ledger = ledger
-        self._reservation = reservation
+        single = replace(admitted, request=replace(admitted.request, choices=1))
+        self._database = gate.parts.database
+        self._ledger = gate.parts.ledger
+        self._reservation = admitted.reservation
         self._include_usage = include_usage
         self._id, self._created = stream_id, created
         self._choices = [
             _ChoiceStream(
-                router,
-                database,
-                ledger,
-                principal,
-                model,
+                gate,
                 single,
                 include_usage=include_usage,
                 open_streams=open_streams,
-                reservation=reservation,
-                capped=capped,
-                shield=shield,
                 sources=sources,
                 index=index,
                 stream_id=stream_id,
