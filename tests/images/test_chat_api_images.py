@@ -162,6 +162,16 @@ class TestChatCompletions:
         body = ask(*[image_part("http://127.0.0.2/x.png")] * 21)  # images.max_per_request is 20
         assert "at most 20 images" in refused(await api.post("/v1/chat/completions", json=body), "messages")
 
+    async def test_a_mistake_inside_a_part_is_named_where_it_is(self, api: httpx.AsyncClient) -> None:
+        # The content was said not to be a string (pydantic's first try of `str | list[part]`), naming `content`.
+        for part, param, says in (
+            (image_part(PICTURE_URL, detail="ultra"), "messages.0.content.1.image_url.detail", "'original'"),
+            ({"type": "image_url", "image_url": PICTURE_URL}, "messages.0.content.1.image_url", "dictionary"),
+            ({"type": "image_url", "image_url": {}}, "messages.0.content.1.image_url.url", "Field required"),
+        ):
+            message = refused(await api.post("/v1/chat/completions", json=ask(part)), param)
+            assert message.startswith(f"{param}: ") and says in message
+
     async def test_images_belong_in_user_messages(self, api: httpx.AsyncClient) -> None:
         body = {
             "model": "eyes",
@@ -203,6 +213,13 @@ class TestAnthropicMessages:
         counted = await api.post("/v1/messages/count_tokens", json=body)
         assert counted.status_code == 200, counted.text
         assert counted.json()["input_tokens"] > 765
+
+    async def test_a_mistake_inside_a_block_is_named_where_it_is(self, api: httpx.AsyncClient) -> None:
+        # Not "messages.0.content: Input should be a valid string" (pydantic's first try of `str | list[block]`).
+        answer = await api.post("/v1/messages", json=self.ask("data:image/png;base64,AAAA"))  # type: ignore[arg-type]
+        assert answer.status_code == 400, answer.text
+        message = answer.json()["error"]["message"]
+        assert message.startswith("messages.0.content.0.image.source: ") and "dictionary" in message
 
     async def test_refusals_name_the_block(self, api: httpx.AsyncClient) -> None:
         blind = await api.post(

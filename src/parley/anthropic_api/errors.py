@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 from parley.errors import ErrorRenderer
 from parley.llm.base import ProviderError
 from parley.metrics import instruments as metrics
+from parley.openai_api.errors import telling_error
 
 _TYPES = {
     400: "invalid_request_error",
@@ -72,7 +73,9 @@ def _where(location: list[Any] | tuple[Any, ...]) -> str:
     """`messages.0.content` from pydantic's `("body", "messages", 0, "content", "str")`."""
     path: list[str] = []
     for part in location[1:] if location and location[0] == "body" else location:
-        if isinstance(part, str) and (part in _TYPE_TAGS or not part.isidentifier()):
+        if isinstance(part, str) and (part in _TYPE_TAGS or "[" in part):
+            continue
+        if isinstance(part, str) and not part.isidentifier():
             break
         path.append(str(part))
     return ".".join(path)
@@ -85,7 +88,7 @@ def anthropic_error_response(
     errors = extra.get("errors")
     if status == 422:
         status = 400
-        first = errors[0] if isinstance(errors, list) and errors else {}
+        first = telling_error(errors) if isinstance(errors, list) and errors else {}
         if first.get("type") == "json_invalid":
             message = "We could not parse the JSON body of your request: it is not valid JSON."
         elif first:

@@ -70,13 +70,38 @@ def upstream_failure_response(exc: ProviderError) -> JSONResponse:
 
 
 def _param(location: list[Any] | tuple[Any, ...]) -> str | None:
-    """`messages.0.content` from pydantic's `("body", "messages", 0, "content", "str")`."""
+    """`messages.0.content` from pydantic's `("body", "messages", 0, "content", "str")`, and
+    `messages.0.content.0.image_url.detail` from `(..., "content", "list[ContentPart]", 0, "image_url", "detail")`."""
     path: list[str] = []
     for part in location[1:] if location and location[0] == "body" else location:
-        if isinstance(part, str) and (part in _TYPE_TAGS or not part.isidentifier()):
+        if isinstance(part, str) and (part in _TYPE_TAGS or "[" in part):
+            continue
+        if isinstance(part, str) and not part.isidentifier():
             break
         path.append(str(part))
     return ".".join(path) or None
+
+
+def telling_error(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """The error that says what is wrong. Pydantic tries each member of a union (a message's `content`: a string
+    or a list of parts) and reports the value is not a string before what is wrong inside the list it is: the
+    first error is that mismatch, and a later one deeper in the same field is the one to name, when the value fits
+    only one other member (with several, as `input` of /v1/embeddings can be, the first error stands)."""
+    first = errors[0]
+    location = list(first.get("loc", ()))
+    if not location or location[-1] not in _TYPE_TAGS or not str(first.get("type", "")).endswith("_type"):
+        return first
+    field = location[:-1]
+    deeper = [
+        other
+        for other in errors[1:]
+        if len(other.get("loc", ())) > len(location)
+        and list(other["loc"][: len(field)]) == field
+        and other["loc"][len(field)] != location[-1]
+    ]
+    if len({other["loc"][len(field)] for other in deeper}) != 1:
+        return first
+    return deeper[0]
 
 
 def openai_error_response(
@@ -92,7 +117,10 @@ def openai_error_response(
         if first.get("type") == "json_invalid":
             message, param = "We could not parse the JSON body of your request: it is not valid JSON.", None
         elif param is None:
-            param = _param(first.get("loc", ()))
+            telling = telling_error(errors)
+            param = _param(telling.get("loc", ()))
+            if telling is not first:
+                message = f"{param}: {telling.get('msg', 'invalid value')}"
     elif status == 422:
         status = 400
     if status == 404 and param == "model":
