@@ -128,6 +128,7 @@ class TestAnthropicPython:
         with pytest.raises(anthropic.BadRequestError) as refused:
             sdk.messages.create(model="text-only", max_tokens=8, messages=_looking_at(source))
         assert refused.value.body["error"]["type"] == "invalid_request_error"
+        assert "does not support vision" in refused.value.body["error"]["message"]
 
 
 class TestAnthropicModels:
