@@ -739,6 +739,7 @@ SCOPED_ROUTES = (
         {"model": "echo", "messages": [{"role": "user", "content": "hi"}]},
     ),
     ScopedRoute("POST", "/v1/embeddings", frozenset({"chat"}), {"input": "hi"}),
+    ScopedRoute("POST", "/v1/completions", frozenset({"chat"}), {"model": "echo", "prompt": "hi"}),
     # OpenAI's Batch API: the same `chat` scope; files and batches are the key owner's own.
     ScopedRoute("POST", "/v1/files", frozenset({"chat"}), {"purpose": "batch"}, upload=True),
     ScopedRoute("GET", "/v1/files", frozenset({"chat"})),
@@ -760,7 +761,6 @@ SCOPED_ROUTES = (
             ("POST", "/v1/batches/{batch_id}/cancel", "{batch_id}", "batch_"),
         )
     ),
-    ScopedRoute("POST", "/v1/completions", frozenset({"chat"}), {"model": "echo", "prompt": "hi"}),
     # The Anthropic-compatible surface: the same `chat` scope (its own x-api-key header is tested beside it).
     ScopedRoute(
         "POST",
@@ -789,6 +789,21 @@ SCOPED_ROUTES = (
 )
 
 
+async def send(client: httpx.AsyncClient, route: ScopedRoute, headers: dict[str, str]) -> httpx.Response:
+    """A scoped route's request as the matrices send it: a multipart upload, or its JSON body."""
+    sent: dict[str, Any] = (
+        {"files": {"file": ("a.jsonl", b"{}\n")}, "data": route.body} if route.upload else {"json": route.body}
+    )
+    return await client.request(route.method, route.url or route.path, headers=headers, **sent)
+
+
+def answered_as_expected(route: ScopedRoute, opened: bool, status: int) -> bool:
+    """An opened route answers 2xx (404 for a route naming an object that does not exist); a closed one 403."""
+    if opened:
+        return status == 404 if route.missing else 200 <= status < 300
+    return status == 403
+
+
 class TestEachScopeOpensItsRoutes:
     def test_the_table_names_every_scope_and_every_v1_route(self, app):
         from parley.auth.permissions import Permission
@@ -814,10 +829,7 @@ class TestEachScopeOpensItsRoutes:
         key = await _api_key(client, owner.headers, scopes=[scope])
         problems = []
         for route in SCOPED_ROUTES:
-            sent: dict[str, Any] = (
-                {"files": {"file": ("a.jsonl", b"{}\n")}, "data": route.body} if route.upload else {"json": route.body}
-            )
-            response = await client.request(route.method, route.url or route.path, headers=_bearer(key["key"]), **sent)
+            response = await send(client, route, _bearer(key["key"]))
             opened = route.needs <= {scope}
             if opened and route.missing:
                 if response.status_code != 404:

@@ -8,7 +8,14 @@ import pytest
 
 from parley.auth.permissions import Role
 from tests.factories import signed_in_user
-from tests.test_authorization_matrix import API, DOCUMENTED_SCOPES, SCOPED_ROUTES, ScopedRoute
+from tests.test_authorization_matrix import (
+    API,
+    DOCUMENTED_SCOPES,
+    SCOPED_ROUTES,
+    ScopedRoute,
+    answered_as_expected,
+    send,
+)
 
 
 class TestEachRoleOpensItsRoutes:
@@ -66,19 +73,12 @@ _BUILT_IN = {
 
 
 async def _call_scoped_routes(client: httpx.AsyncClient, headers: dict[str, str]) -> list[tuple[ScopedRoute, int]]:
-    return [
-        (
-            route,
-            (await client.request(route.method, route.url or route.path, json=route.body, headers=headers)).status_code,
-        )
-        for route in SCOPED_ROUTES
-    ]
+    return [(route, (await send(client, route, headers)).status_code) for route in SCOPED_ROUTES]
 
 
 def _mismatched_routes(held: set[str], statuses: list[tuple[ScopedRoute, int]]) -> list[str]:
-    problems = []
-    for route, status in statuses:
-        opened = route.needs <= held
-        if opened != (200 <= status < 300) or (not opened and status != 403):
-            problems.append(f"{route.id}: needs {sorted(route.needs)}, holder of {sorted(held)} got {status}")
-    return problems
+    return [
+        f"{route.id}: needs {sorted(route.needs)}, holder of {sorted(held)} got {status}"
+        for route, status in statuses
+        if not answered_as_expected(route, route.needs <= held, status)
+    ]
