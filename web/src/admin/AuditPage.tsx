@@ -4,6 +4,7 @@ import { useTranslation } from "react-i18next";
 import { api } from "../api/client";
 import { describeError } from "../api/errors";
 import { Notice } from "../components/Notice";
+import { ResultsCard } from "../components/ResultsCard";
 import { formatNumber } from "../format";
 import { PageHeader } from "../layout/PageHeader";
 import { AdminNav } from "./AdminNav";
@@ -145,67 +146,61 @@ export default function AuditPage() {
         </button>
       </form>
       {error && <Notice kind="error">{error}</Notice>}
-      {found === null ? (
-        !error && (
-          <p className="muted" role="status">
-            {t("app.loading")}
-          </p>
-        )
-      ) : found.items.length === 0 ? (
-        <p className="muted">{t("audit.none")}</p>
-      ) : (
-        <section className="card">
-          <p className="muted">{t("audit.count", { formatted: formatNumber(found.total), count: found.total })}</p>
-          <div className="table-wrap">
-            <table className="data-table audit-table" aria-label={t("audit.tableLabel")}>
-              <thead>
-                <tr>
-                  <th scope="col">{t("audit.seq")}</th>
-                  <th scope="col">{t("audit.time")}</th>
-                  <th scope="col">{t("audit.action")}</th>
-                  <th scope="col">{t("audit.actor")}</th>
-                  <th scope="col">{t("audit.target")}</th>
-                  <th scope="col">
-                    <span className="visually-hidden">{t("audit.details")}</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {found.items.map((event) => (
-                  <tr key={event.id} aria-selected={selected?.id === event.id}>
-                    <td>{event.seq ?? "–"}</td>
-                    <td>{when(event.created_at)}</td>
-                    <th scope="row">
-                      <code>{event.action}</code>
-                    </th>
-                    <td>{event.actor_id ? <code>{event.actor_id}</code> : t("audit.system")}</td>
-                    <td>{event.target_type ? `${event.target_type} ${event.target_id ?? ""}`.trim() : "–"}</td>
-                    <td>
-                      <button
-                        type="button"
-                        className="button small subtle"
-                        onClick={() => setSelected(event)}
-                        aria-label={t("audit.showDetails", { action: event.action, seq: event.seq ?? "–" })}
-                      >
-                        {t("audit.details")}
-                      </button>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+      <ResultsCard
+        found={found}
+        error={error}
+        none={t("audit.none")}
+        count={t("audit.count", { formatted: formatNumber(found?.total ?? 0), count: found?.total ?? 0 })}
+        footer={
           <nav className="audit-pages" aria-label={t("audit.pages")}>
-            <button type="button" className="button" disabled={page <= 1} onClick={() => setPage(page - 1)}>
-              {t("audit.previous")}
-            </button>
-            <span>{t("audit.pageOf", { page, pages })}</span>
-            <button type="button" className="button" disabled={page >= pages} onClick={() => setPage(page + 1)}>
-              {t("audit.next")}
-            </button>
-          </nav>
-        </section>
-      )}
+      <button type="button" className="button" disabled={page <= 1} onClick={() => setPage(page - 1)}>
+        {t("audit.previous")}
+      </button>
+      <span>{t("audit.pageOf", { page, pages })}</span>
+      <button type="button" className="button" disabled={page >= pages} onClick={() => setPage(page + 1)}>
+        {t("audit.next")}
+      </button>
+    </nav>
+        }
+      >
+        <table className="data-table audit-table" aria-label={t("audit.tableLabel")}>
+          <thead>
+            <tr>
+              <th scope="col">{t("audit.seq")}</th>
+              <th scope="col">{t("audit.time")}</th>
+              <th scope="col">{t("audit.action")}</th>
+              <th scope="col">{t("audit.actor")}</th>
+              <th scope="col">{t("audit.target")}</th>
+              <th scope="col">
+                <span className="visually-hidden">{t("audit.details")}</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {found?.items.map((event) => (
+              <tr key={event.id} aria-selected={selected?.id === event.id}>
+                <td>{event.seq ?? "–"}</td>
+                <td>{when(event.created_at)}</td>
+                <th scope="row">
+                  <code>{event.action}</code>
+                </th>
+                <td>{event.actor_id ? <code>{event.actor_id}</code> : t("audit.system")}</td>
+                <td>{event.target_type ? `${event.target_type} ${event.target_id ?? ""}`.trim() : "–"}</td>
+                <td>
+                  <button
+                    type="button"
+                    className="button small subtle"
+                    onClick={() => setSelected(event)}
+                    aria-label={t("audit.showDetails", { action: event.action, seq: event.seq ?? "–" })}
+                  >
+                    {t("audit.details")}
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </ResultsCard>
       {selected && <EventDetails event={selected} onClose={() => setSelected(null)} />}
     </div>
   );

@@ -6,6 +6,7 @@ import { describeError } from "../api/errors";
 import { useAuthIfAny } from "../auth/AuthProvider";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { Notice } from "../components/Notice";
+import { ResultsCard } from "../components/ResultsCard";
 import { Pager } from "../components/Pager";
 import { formatNumber } from "../format";
 import { PageHeader } from "../layout/PageHeader";
@@ -126,57 +127,51 @@ export default function ReviewPage() {
         </button>
       </form>
       {error && <Notice kind="error">{error}</Notice>}
-      {found === null ? (
-        !error && (
-          <p className="muted" role="status">
-            {t("app.loading")}
-          </p>
-        )
-      ) : found.items.length === 0 ? (
-        <p className="muted">{t("review.none")}</p>
-      ) : (
-        <section className="card">
-          <p className="muted">{t("review.count", { formatted: formatNumber(found.total), count: found.total })}</p>
-          <div className="table-wrap">
-            <table className="data-table" aria-label={t("review.tableLabel")}>
-              <thead>
-                <tr>
-                  <th scope="col">{t("review.reported")}</th>
-                  <th scope="col">{t("review.user")}</th>
-                  <th scope="col">{t("review.reason")}</th>
-                  <th scope="col">{t("review.model")}</th>
-                  <th scope="col">{t("review.status")}</th>
-                  <th scope="col">
-                    <span className="visually-hidden">{t("review.open")}</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {found.items.map((report) => (
-                  <tr key={report.id} aria-selected={selected === report.id}>
-                    <td>{when(report.created_at)}</td>
-                    <th scope="row">{report.user_email}</th>
-                    <td>{t(`report.reasons.${report.reason}`)}</td>
-                    <td>{report.model ?? "–"}</td>
-                    <td>{t(`review.statuses.${report.status}`)}</td>
-                    <td>
-                      <button
-                        type="button"
-                        className="button small subtle"
-                        onClick={() => setSelected(report.id)}
-                        aria-label={t("review.openReport", { user: report.user_email })}
-                      >
-                        {t("review.open")}
-                      </button>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+      <ResultsCard
+        found={found}
+        error={error}
+        none={t("review.none")}
+        count={t("review.count", { formatted: formatNumber(found?.total ?? 0), count: found?.total ?? 0 })}
+        footer={
           <Pager page={page} pages={pages} onPage={setPage} />
-        </section>
-      )}
+        }
+      >
+        <table className="data-table" aria-label={t("review.tableLabel")}>
+          <thead>
+            <tr>
+              <th scope="col">{t("review.reported")}</th>
+              <th scope="col">{t("review.user")}</th>
+              <th scope="col">{t("review.reason")}</th>
+              <th scope="col">{t("review.model")}</th>
+              <th scope="col">{t("review.status")}</th>
+              <th scope="col">
+                <span className="visually-hidden">{t("review.open")}</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {found?.items.map((report) => (
+              <tr key={report.id} aria-selected={selected === report.id}>
+                <td>{when(report.created_at)}</td>
+                <th scope="row">{report.user_email}</th>
+                <td>{t(`report.reasons.${report.reason}`)}</td>
+                <td>{report.model ?? "–"}</td>
+                <td>{t(`review.statuses.${report.status}`)}</td>
+                <td>
+                  <button
+                    type="button"
+                    className="button small subtle"
+                    onClick={() => setSelected(report.id)}
+                    aria-label={t("review.openReport", { user: report.user_email })}
+                  >
+                    {t("review.open")}
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </ResultsCard>
       {selected && (
         <ReportDetail key={selected} reportId={selected} onChanged={() => setReload((n) => n + 1)} onClose={() => setSelected(null)} />
       )}
