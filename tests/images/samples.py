@@ -94,7 +94,20 @@ def self_signed(hostname: str) -> tuple[bytes, bytes]:
 @asynccontextmanager
 async def image_server(tls: ssl.SSLContext | None = None) -> AsyncIterator[str]:
     """Serves `/picture.png`, `/text` (not an image), `/huge` (streamed, no length), `/to-loopback` (a redirect to
-    127.0.0.1), `/loop` (redirects to itself), `/slow` (never answers); yields its base URL."""
+        127.0.0.1), `/loop` (redirects to itself), `/slow` (never answers), `/pair?group=G&i=N` (answers only once two
+    requests of group G are waiting: fetched one after the other, the first never gets its image); yields its base
+    URL."""
+    pairs: dict[str, list[asyncio.Event]] = {}
+
+    async def pair(request: web.Request) -> web.Response:
+        waiting = pairs.setdefault(request.query["group"], [])
+        arrived = asyncio.Event()
+        waiting.append(arrived)
+        if len(waiting) >= 2:
+            for event in waiting:
+                event.set()
+        await arrived.wait()
+        return web.Response(body=PICTURE, content_type="image/png")
 
     async def picture(request: web.Request) -> web.Response:
         return web.Response(body=PICTURE, content_type="image/png", headers={"X-Seen-Host": request.host})
@@ -128,6 +141,7 @@ async def image_server(tls: ssl.SSLContext | None = None) -> AsyncIterator[str]:
     app.router.add_get("/to-loopback", to_loopback)
     app.router.add_get("/loop", loop)
     app.router.add_get("/slow", slow)
+    app.router.add_get("/pair", pair)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)

@@ -227,3 +227,21 @@ class TestFetching:
     async def test_credentials_in_the_url_are_refused(self, server: str) -> None:
         with pytest.raises(ImageRefused, match="user name or password"):
             await loader(allowed=["127.0.0.1"]).load(server.replace("http://", "http://me:secret@") + "/picture.png")
+
+    async def test_the_urls_of_one_request_are_fetched_side_by_side(self, server: str) -> None:
+        """Two images of one request: the server answers neither until both are asked for, so reading them one
+        after the other would time out on the first."""
+        images = loader(allowed=["127.0.0.1"], fetch_timeout_seconds=5)
+        urls = [f"{server}/pair?group=side-by-side&i={i}" for i in (1, 2)]
+        async with images.fetching(urls) as fetching:
+            read = [await fetching.load(url) for url in urls]
+        assert [image.data for image in read] == [PICTURE, PICTURE]
+
+    async def test_the_first_bad_part_is_named_and_the_rest_are_cancelled(self, server: str) -> None:
+        images = loader(allowed=["127.0.0.1"], fetch_timeout_seconds=5)
+        urls = [f"{server}/text", f"{server}/slow", f"{server}/picture.png"]
+        async with images.fetching(urls) as fetching:
+            with pytest.raises(ImageRefused, match="content type is 'text/plain'"):
+                await fetching.load(urls[0])
+        # Leaving cancelled the fetch of /slow rather than waiting out its timeout.
+        assert fetching._tasks[urls[1]].cancelled()  # type: ignore[attr-defined]

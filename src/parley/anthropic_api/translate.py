@@ -66,8 +66,16 @@ async def to_chat_request(body: CountTokensRequest, images: ImageLoader) -> Chat
         raise BadRequest(
             f"messages: at most {images.settings.max_per_request} images per request (images.max_per_request)"
         )
-    for index, message in enumerate(body.messages):
-        messages.extend(await _messages(index, message, images))
+    named = [
+        str(b.source.get("url"))
+        for m in body.messages
+        if not isinstance(m.content, str)
+        for b in m.content
+        if isinstance(b, ImageBlock) and b.source and b.source.get("type") == "url"
+    ]
+    async with images.fetching(named) as loader:
+        for index, message in enumerate(body.messages):
+            messages.extend(await _messages(index, message, loader))
     output = body.output_config.format if body.output_config is not None else None
     response_format = ResponseFormat("json_schema", schema=output.json_schema) if output is not None else None
     params = GenerationParams(response_format=response_format)

@@ -20,10 +20,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import ipaddress
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import httpx
@@ -40,6 +41,8 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _CARRIER_GRADE_NAT = ipaddress.IPv4Network("100.64.0.0/10")
 _USER_AGENT = "Parley image fetcher"
+# Image URLs of one request fetched at the same time.
+_FETCHES_AT_ONCE = 4
 
 
 class ImageRefused(ValueError):
@@ -93,21 +96,50 @@ class ImageLoader:
         """The image at `url` (a `data:` URL or an http(s) URL), or `ImageRefused`."""
         if url[:5].lower() == "data:":
             data = self.decode_data_url(url)
-        elif url[:7].lower() == "http://" or url[:8].lower() == "https://":
-            try:
-                async with asyncio.timeout(self.settings.fetch_timeout_seconds):
-                    data = await self._fetch(url)
-            except TimeoutError as exc:
-                raise ImageRefused(
-                    f"fetching the image took longer than {self.settings.fetch_timeout_seconds:g} s"
-                ) from exc
-            except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
-                if isinstance(exc, ImageRefused):
-                    raise
-                raise ImageRefused(f"fetching the image failed: {type(exc).__name__}") from exc
+        elif _fetchable(url):
+            data = await self._fetched(url)
         else:
             raise ImageRefused("an image URL must be a data: URL (base64) or an http(s) URL")
         return self.image(data, detail=detail)
+
+    @contextlib.asynccontextmanager
+    async def fetching(self, urls: Iterable[str]) -> AsyncIterator[ImageLoader]:
+        """This loader with the http(s) images among `urls` being fetched side by side (at most
+        `_FETCHES_AT_ONCE` at a time) while the caller reads the request in order: `load` of one of them waits
+        for its fetch instead of starting it, so a request naming several image URLs waits about as long as its
+        slowest, not their sum, and a refusal still names the first bad part. What nobody awaited is cancelled
+        on leaving."""
+        wanted = list(dict.fromkeys(url for url in urls if _fetchable(url)))
+        if len(wanted) < 2:
+            yield self
+            return
+        turns = asyncio.Semaphore(_FETCHES_AT_ONCE)
+
+        async def fetch(url: str) -> bytes:
+            async with turns:
+                return await self._fetched(url)
+
+        tasks = {url: asyncio.ensure_future(fetch(url)) for url in wanted}
+        try:
+            yield _Prefetched(self, tasks)
+        finally:
+            for task in tasks.values():
+                task.cancel()
+            # Collected, so a fetch that failed unawaited is not reported as never retrieved.
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+    async def _fetched(self, url: str) -> bytes:
+        try:
+            async with asyncio.timeout(self.settings.fetch_timeout_seconds):
+                return await self._fetch(url)
+        except TimeoutError as exc:
+            raise ImageRefused(
+                f"fetching the image took longer than {self.settings.fetch_timeout_seconds:g} s"
+            ) from exc
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+            if isinstance(exc, ImageRefused):
+                raise
+            raise ImageRefused(f"fetching the image failed: {type(exc).__name__}") from exc
 
     def image(self, data: bytes, *, detail: Detail = "auto") -> ImagePart:
         """`data` as a checked image: its real format and size read from its header."""
@@ -223,3 +255,19 @@ class ImageLoader:
         except httpx.HTTPError as exc:
             raise ImageRefused(f"fetching the image failed: {type(exc).__name__}") from exc
         return bytes(received)
+
+
+class _Prefetched(ImageLoader):
+    """A loader whose http(s) images are already being fetched (`ImageLoader.fetching`)."""
+
+    def __init__(self, loader: ImageLoader, tasks: Mapping[str, asyncio.Future[bytes]]) -> None:
+        self.__dict__.update(loader.__dict__)
+        self._tasks = tasks
+
+    async def _fetched(self, url: str) -> bytes:
+        task = self._tasks.get(url)
+        return await (task if task is not None else super()._fetched(url))
+
+
+def _fetchable(url: str) -> bool:
+    return url[:7].lower() == "http://" or url[:8].lower() == "https://"

@@ -125,22 +125,24 @@ async def read_images(items: Sequence[dict[str, Any]], loader: ImageLoader) -> d
     """Every `input_image` of `items` read (fetched, checked) once, by URL; each part's URL becomes the data URL of
     the bytes read, so a stored response replays the image it was asked about (an http URL may be gone or changed
     by the time a later response continues it). A refusal is a 400 naming the part (`input.0.content.1`)."""
+    parts = [
+        (f"input.{index}.content.{number}", part)
+        for index, item in enumerate(items)
+        if item["type"] == "message"
+        for number, part in enumerate(item.get("content") or ())
+        if part.get("type") == "input_image"
+    ]
+    if len(parts) > loader.settings.max_per_request:
+        raise BadRequest(
+            f"at most {loader.settings.max_per_request} images per request (images.max_per_request)", param="input"
+        )
     read: dict[str, ImagePart] = {}
-    count = 0
-    for index, item in enumerate(items):
-        for number, part in enumerate(item.get("content") or () if item["type"] == "message" else ()):
-            if part.get("type") != "input_image":
-                continue
-            count += 1
-            if count > loader.settings.max_per_request:
-                raise BadRequest(
-                    f"at most {loader.settings.max_per_request} images per request (images.max_per_request)",
-                    param="input",
-                )
+    async with loader.fetching(part["image_url"] for _, part in parts) as fetching:
+        for where, part in parts:
             try:
-                image = await loader.load(part["image_url"], detail=part["detail"])
+                image = await fetching.load(part["image_url"], detail=part["detail"])
             except ImageRefused as exc:
-                raise BadRequest(str(exc), param=f"input.{index}.content.{number}") from exc
+                raise BadRequest(str(exc), param=where) from exc
             part["image_url"] = image.data_url()
             read[part["image_url"]] = image
     return read
