@@ -32,6 +32,7 @@ from parley.chat.endpoints import router as chat_router
 from parley.chat.engine import ChatEngine
 from parley.chat.grounding import Grounder
 from parley.chat.images import ChatImages
+from parley.chat.injection import InjectionScreen
 from parley.chat.privacy import PromptPrivacy
 from parley.chat.relay import RunRelay
 from parley.config import Settings
@@ -235,6 +236,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
                 reservation_seconds=settings.limits.reservation_seconds,
                 privacy=prompt_privacy,
                 images=ChatImages(database, storage, settings.images),
+                injection=InjectionScreen(settings.safety),
             )
             app.state.chat_engine = engine
             await engine.start()

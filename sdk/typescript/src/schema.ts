@@ -2890,6 +2890,11 @@ export interface components {
              */
             pii_policy?: ("off" | "mask" | "pseudonymise" | "block") | null;
             /**
+             * Injection Policy
+             * @description Prompt injections in users' messages: allow, flag (answer and record) or block; null: flag
+             */
+            injection_policy?: ("allow" | "flag" | "block") | null;
+            /**
              * Shared Usd Budget Per Month
              * @description USD the members may spend together per calendar month (UTC)
              */
@@ -3142,6 +3147,11 @@ export interface components {
              * @description Personal data in prompts: off, pseudonymise, mask or block; null: each model's own policy
              */
             pii_policy?: ("off" | "mask" | "pseudonymise" | "block") | null;
+            /**
+             * Injection Policy
+             * @description Prompt injections in users' messages: allow, flag (answer and record) or block; null: flag
+             */
+            injection_policy?: ("allow" | "flag" | "block") | null;
         };
         /** LoginRequest */
         LoginRequest: {
@@ -3579,6 +3589,11 @@ export interface components {
              * @description Personal data in prompts: off, pseudonymise, mask or block; null: each model's own policy
              */
             pii_policy?: ("off" | "mask" | "pseudonymise" | "block") | null;
+            /**
+             * Injection Policy
+             * @description Prompt injections in users' messages: allow, flag (answer and record) or block; null: flag
+             */
+            injection_policy?: ("allow" | "flag" | "block") | null;
         };
         /**
          * PlanChange

@@ -95,6 +95,9 @@ class AuditAction(StrEnum):
     REPORT_SUSPEND_USER = "report.suspend_user"
     REPORT_BLOCK_PHRASE = "report.block_phrase"
     REPORT_NOTE = "report.note"
+    # A user's message the prompt-injection detector flagged (README, "Prompt injection"): score, reasons, the
+    # plan's policy and what was done (answered or refused), never the text.
+    SAFETY_FLAGGED = "safety.flagged"
 
 
 def record(

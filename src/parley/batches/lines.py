@@ -123,6 +123,7 @@ class LineRunner:
             ledger=self.ledger,
             privacy=self.chat_engine.privacy,
             reservation_seconds=self.limits.reservation_seconds,
+            injection=self.chat_engine.injection,
         )
         async with admission(parts, principal, self.seeds, self.limiter) as gate:
             sources = await documents.readable_sources(

@@ -19,6 +19,7 @@ from parley.chat import context, finalisation, handover, repository
 from parley.chat.generation import ConversationSnapshot, Generation
 from parley.chat.grounding import Grounder, Grounding
 from parley.chat.images import ChatImages
+from parley.chat.injection import InjectionScreen
 from parley.chat.privacy import PromptPrivacy, Shield
 from parley.chat.relay import InProcessRelay, RunRelay
 from parley.chat.runs import FENCED, Run, RunRegistry
@@ -59,12 +60,15 @@ class ChatEngine:
         reservation_seconds: float = 900.0,
         privacy: PromptPrivacy | None = None,
         images: ChatImages | None = None,
+        injection: InjectionScreen | None = None,
     ) -> None:
         self.database = database
         # Reads the images questions name (README, "Images"); None: questions are sent without them.
         self.images = images
         # Personal data in prompts (README, "PII"): masked or pseudonymised before the provider, restored after.
         self.privacy = privacy or PromptPrivacy(PrivacySettings())
+        # Prompt injection in users' messages (README, "Prompt injection"), checked by chat.service and /v1.
+        self.injection = injection or InjectionScreen()
         # Where answers are admitted against their users' quotas and settle what they spent.
         self.quota_ledger = quota_ledger
         # How long an answer's quota reservation outlives a process that died writing it.

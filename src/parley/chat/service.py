@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.auth.principal import Principal
-from parley.chat import context, repository
+from parley.chat import context, injection, repository
 from parley.chat.engine import ChatEngine
 from parley.chat.generation import ConversationSnapshot, Generation
 from parley.chat.grounding import Attachments
@@ -77,6 +77,7 @@ async def send(
     plans_service.require_model_access(plan, registered.config.name)
     # Before anything is saved: a message the PII policy blocks is refused (422), not stored (README, "PII").
     await engine.privacy.refuse_blocked(registered, plan.plan, message, registry=engine.router.registry)
+    await _screen(session, engine, principal, plan, registered, message)
     if system_prompt is not None:
         conversation.system_prompt = system_prompt
     conversation.model = registered.config.name
@@ -120,6 +121,22 @@ async def send(
             [*history, Turn(user_message.id, "user", message, user_message.extra.get("attachments"))],
         ),
     )
+
+
+async def _screen(
+    session: AsyncSession,
+    engine: ChatEngine,
+    principal: Principal,
+    plan: NamedPlan,
+    registered: RegisteredModel,
+    message: str,
+) -> None:
+    """The message checked for prompt injection (README, "Prompt injection"): refused (422, not stored) under
+    `block`, recorded with the answer's unit of work under `flag`."""
+    screening = await engine.injection.check(plan.plan, message)
+    origin = injection.Origin(principal.user_id, "chat", registered.config.name)
+    await injection.refuse(engine.database, screening, origin)
+    await injection.record(session, screening, origin)
 
 
 async def regenerate(
@@ -167,6 +184,7 @@ async def regenerate(
     )
     plans_service.require_model_access(plan, registered.config.name)
     await engine.privacy.refuse_blocked(registered, plan.plan, last_user.content, registry=engine.router.registry)
+    await _screen(session, engine, principal, plan, registered, last_user.content)
     conversation.model = registered.config.name
     reservation = await _reserve(
         session,

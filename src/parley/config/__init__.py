@@ -56,6 +56,7 @@ from parley.identity.saml_config import SAMLSettings
 from parley.llm.config import ModelCatalog, bundled_catalog
 from parley.privacy.settings import PrivacySettings
 from parley.reports.settings import ReportSettings
+from parley.safety.settings import SafetySettings
 
 __all__ = [
     "AuthSettings",
@@ -162,6 +163,8 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = PrivacySettings()
     # What reviewers see of a reported answer (README, "Reports and review").
     reports: ReportSettings = ReportSettings()
+    # The prompt-injection check of users' messages (README, "Prompt injection").
+    safety: SafetySettings = SafetySettings()
     # The tamper-evident audit trail's checkpoint signing (README, "Audit trail").
     audit: AuditSettings = AuditSettings()
     # HTTPS served by Parley itself (README, "TLS").

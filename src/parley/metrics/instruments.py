@@ -125,6 +125,14 @@ QUOTA_EXHAUSTED: Final = Counter(
     "parley_quota_exhausted", "Quota or budget exhaustion alerts raised, by scope (user, group)", ["scope"]
 )
 
+# README, "Prompt injection": users' messages checked, by outcome (clean, flagged, blocked, failed: the detector
+# raised or timed out).
+INJECTION_CHECKS: Final = Counter(
+    "parley_prompt_injection_checks", "User messages checked for prompt injection, by outcome", ["outcome"]
+)
+for _outcome in ("clean", "flagged", "blocked", "failed"):
+    INJECTION_CHECKS.labels(outcome=_outcome)
+
 INGESTION_BYTES: Final = Counter("parley_ingestion_bytes", "Bytes of files ingested")
 INGESTION_DOCUMENTS: Final = Counter(
     "parley_ingestion_documents", "Documents ingested, by outcome (ready, failed)", ["outcome"]

@@ -18,6 +18,8 @@ from typing import Any
 from starlette.requests import Request
 
 from parley.auth.principal import Principal
+from parley.chat import injection
+from parley.chat.injection import InjectionScreen
 from parley.chat.privacy import PromptPrivacy, Shield
 from parley.db import Database
 from parley.llm.base import ChatRequest
@@ -46,6 +48,8 @@ class Parts:
     ledger: Ledger
     privacy: PromptPrivacy
     reservation_seconds: float
+    # Prompt injection in the caller's last message (README, "Prompt injection").
+    injection: InjectionScreen = field(default_factory=InjectionScreen)
 
     @classmethod
     def of(cls, request: Request, ledger: Ledger) -> Parts:
@@ -56,6 +60,7 @@ class Parts:
             ledger=ledger,
             privacy=state.chat_engine.privacy,
             reservation_seconds=state.settings.limits.reservation_seconds,
+            injection=state.chat_engine.injection,
         )
 
 
@@ -91,6 +96,7 @@ class Gate:
     async def admit(self, model_name: str, request: ChatRequest, *, sources: DocumentSources | None = None) -> Admitted:
         parts = self.parts
         model = self.resolve(model_name, request)
+        await self.screen(model, request)
         request, shield = await service.protect(
             parts.privacy, model, self.plan.plan, request, registry=parts.router.registry, sources=sources
         )
@@ -98,6 +104,18 @@ class Gate:
             parts.ledger, self.principal, self.plan, model, request, ttl_seconds=parts.reservation_seconds
         )
         return Admitted(model, request, shield, reservation, capped)
+
+    async def screen(self, model: RegisteredModel, request: ChatRequest) -> None:
+        """The caller's last message checked for prompt injection under their plan's policy: refused under
+        `block` (400 `prompt_injection_refused`), recorded under `flag` (a unit of work of its own: /v1 holds no
+        session while answering). Only the user's own words: tool results are data the detector was not made for."""
+        said = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
+        screening = await self.parts.injection.check(self.plan.plan, said)
+        origin = injection.Origin(self.principal.user_id, "api", model.config.name)
+        await injection.refuse(self.parts.database, screening, origin)
+        if screening.to_record:
+            async with self.parts.database.session() as session:
+                await injection.record(session, screening, origin)
 
     def routed_answer(self, admitted: Admitted, *, open_streams: OpenStreams | None) -> RoutedAnswer:
         """The admitted generation's streamed events and their accounting, for the surfaces with event formats of

@@ -109,7 +109,8 @@ def openai_error_response(
 ) -> JSONResponse:
     """The renderer `install_error_handlers` calls for every error under `/v1/`."""
     param = extra.get("param")
-    code: str | None = None
+    # A refusal with a code of OpenAI's kind of its own (`prompt_injection_refused`).
+    code: str | None = extra.get("openai_code")
     errors = extra.get("errors")
     if status == 422 and isinstance(errors, list):
         status = 400

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -24,6 +24,10 @@ FREE_PLAN = "free"
 # Plan names are what users' `subscription_tier` holds (32 characters) and appear in URLs.
 PLAN_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 MIB = 1024 * 1024
+# README, "Prompt injection": what happens to a user's message the detector flags; unset on a plan: `flag`.
+InjectionMode = Literal["allow", "flag", "block"]
+INJECTION_MODES: tuple[InjectionMode, ...] = ("allow", "flag", "block")  # least strict first
+DEFAULT_INJECTION_POLICY: InjectionMode = "flag"
 
 
 class Plan(BaseModel):
@@ -50,6 +54,11 @@ class Plan(BaseModel):
     pii_policy: PiiMode | None = Field(
         default=None,
         description="Personal data in prompts: off, pseudonymise, mask or block; null: each model's own policy",
+    )
+    # README, "Prompt injection": like the PII policy, a group's replaces the plan's (the strictest group's).
+    injection_policy: InjectionMode | None = Field(
+        default=None,
+        description="Prompt injections in users' messages: allow, flag (answer and record) or block; null: flag",
     )
 
 
@@ -142,6 +151,21 @@ def model_access(plan_name: str, plan: Plan, model: str) -> ModelAccess:
 def usable_models(plan: Plan, models: Iterable[str]) -> list[str]:
     """The names among `models` that users of `plan` may use, in the given order (for model lists)."""
     return [name for name in models if plan.models is None or name in plan.models]
+
+
+def injection_policy(plan: Plan | None) -> InjectionMode:
+    """What happens to a flagged message of a user on `plan` (effective: groups and overrides applied)."""
+    if plan is None or plan.injection_policy is None:
+        return DEFAULT_INJECTION_POLICY
+    return plan.injection_policy
+
+
+def group_injection_policy(
+    plan_value: InjectionMode | None, group_values: Iterable[InjectionMode | None]
+) -> InjectionMode | None:
+    """A plan's injection policy as the user's groups leave it: the strictest a group sets, or the plan's."""
+    chosen = [value for value in group_values if value is not None]
+    return max(chosen, key=INJECTION_MODES.index) if chosen else plan_value
 
 
 def max_upload_bytes(plan: Plan) -> int | None:

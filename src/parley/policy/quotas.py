@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from parley.policy.plans import Plan
+from parley.policy.plans import Plan, group_injection_policy
 from parley.policy.privacy import group_pii_policy
 
 TOKENS_DAY = "tokens-day"
@@ -70,6 +70,9 @@ def effective_plan(plan: Plan, *, user: Mapping[str, Any] | None, groups: Sequen
             continue
         if field == "pii_policy":  # not a limit to be generous with: a group's replaces the plan's (README, "PII")
             values[field] = group_pii_policy(values[field], [group.get(field) for group in groups])
+            continue
+        if field == "injection_policy":  # the same: a group's replaces the plan's (README, "Prompt injection")
+            values[field] = group_injection_policy(values[field], [group.get(field) for group in groups])
             continue
         merge = _shortest_set if field in SHORTEST_WINS else _more_generous
         for group in groups:
