@@ -1793,6 +1793,8 @@ export interface components {
             role: string;
             /** Permissions */
             permissions?: string[] | null;
+            /** Image Hosts */
+            image_hosts?: string[] | null;
             /** Subscription Tier */
             subscription_tier: string;
             /** Is Active */
@@ -4321,6 +4323,8 @@ export interface components {
             role: string;
             /** Permissions */
             permissions?: string[] | null;
+            /** Image Hosts */
+            image_hosts?: string[] | null;
             /** Subscription Tier */
             subscription_tier: string;
             /** Is Active */

@@ -29,6 +29,7 @@ from parley.plans.dependencies import SeededPlans
 from parley.policy.rates import RateLimiterDep
 from parley.quotas import service as quotas_service
 from parley.read_session import ReadSessionDep
+from parley.safety.markdown import neutralise_markdown
 
 router = APIRouter(prefix="/api/v1/chat", tags=["chat"])
 
@@ -57,6 +58,8 @@ async def _respond(
     async for _ in started.run.listen(after=0, grace_seconds=grace):
         pass
     result = ChatResult.model_validate(started.generation.result).model_dump(mode="json")
+    if result.get("content"):  # as saved (safety.markdown): no image from a host not allowed, no scripted link
+        result["content"] = neutralise_markdown(result["content"], image_hosts=engine.image_hosts)
     return JSONResponse(result, headers=headers)
 
 

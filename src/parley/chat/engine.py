@@ -91,6 +91,8 @@ class ChatEngine:
         self._stopping: set[asyncio.Task[None]] = set()
         # Stopping (chat.drain): this replica lets its answers go and takes over none of the others'.
         self.draining = False
+        # Hosts a saved answer's Markdown images may load from (safety.markdown; README, "Prompt injection").
+        self.image_hosts: tuple[str, ...] = ()
 
     # Lifecycle ---------------------------------------------------------------------------------------
     async def start(self) -> None:

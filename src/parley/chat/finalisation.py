@@ -17,6 +17,7 @@ from parley.chat.generation import Generation
 from parley.conversations.service import DEFAULT_TITLE
 from parley.llm.base import Usage
 from parley.quotas import service as quotas_service
+from parley.safety.markdown import neutralise_markdown
 from parley.usage import service as usage_service
 
 if TYPE_CHECKING:
@@ -73,7 +74,8 @@ async def finalise(
             writer=job.run.writer,
             owner=job.user_id,
             conversation_id=job.conversation_id,
-            content=content,
+            # Images from hosts not allowed and scripted links never reach the API, exports or other clients.
+            content=neutralise_markdown(content, image_hosts=engine.image_hosts),
             finish_reason="error" if problem is not None else finish_reason,
             model=model_name,
             prompt_tokens=usage.prompt_tokens,

@@ -29,9 +29,10 @@ router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
 
 @router.get("/me", response_model=UserRead, responses=problem_responses(401, 403), summary="Your profile")
-async def read_me(principal: ProfileReader) -> UserRead:
+async def read_me(principal: ProfileReader, request: Request) -> UserRead:
     me = UserRead.model_validate(principal.user)
     me.permissions = sorted(principal.permissions)
+    me.image_hosts = list(request.app.state.settings.safety.image_hosts)
     return me
 
 

@@ -20,6 +20,8 @@ class UserRead(BaseModel):
     role: str
     # What the caller may do on this call (GET /users/me only): their roles' permissions, or an API key's scopes.
     permissions: list[str] | None = None
+    # GET /users/me only: the hosts answers' Markdown images may load from besides this app (safety.image_hosts).
+    image_hosts: list[str] | None = None
     subscription_tier: str
     is_active: bool
     cost_centre: str | None = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import mimetypes
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -40,16 +41,18 @@ _NOT_BUILT = """<!doctype html><html lang="en"><meta charset="utf-8"><title>Parl
 which builds it), then reload. The API is available: see <a href="/docs">/docs</a>.</p></body></html>"""
 
 
-def content_security_policy(cdn_url: str | None = None) -> str:
+def content_security_policy(cdn_url: str | None = None, image_hosts: Sequence[str] = ()) -> str:
     """The app needs nothing from elsewhere: scripts, styles, fonts and API calls all come from this origin, or
-    the static files from the CDN when one is configured."""
+    the static files from the CDN when one is configured. Answers' images may also come from the allowed image
+    hosts (`safety.image_hosts`), and from no other: the browser refuses what the web app would not load."""
     assets = "'self'"
     if cdn_url:
         parts = urlsplit(cdn_url)
         assets = f"'self' {parts.scheme}://{parts.netloc}"
+    images = "".join(f" https://{host} http://{host}" for host in image_hosts)
     return (
         f"default-src 'self'; script-src {assets}; style-src {assets} 'unsafe-inline'; "
-        f"img-src {assets} data: blob:; font-src {assets} data:; connect-src 'self'; worker-src 'self'; "
+        f"img-src {assets}{images} data: blob:; font-src {assets} data:; connect-src 'self'; worker-src 'self'; "
         "manifest-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
     )
 
@@ -89,10 +92,12 @@ class _RewrittenIndex:
 
 
 class SinglePageApp:
-    def __init__(self, directory: Path = STATIC_DIR, *, cdn_url: str | None = None) -> None:
+    def __init__(
+        self, directory: Path = STATIC_DIR, *, cdn_url: str | None = None, image_hosts: Sequence[str] = ()
+    ) -> None:
         self.directory = directory.resolve()
         self.cdn_url = cdn_url.rstrip("/") if cdn_url else None
-        self._policy = content_security_policy(self.cdn_url)
+        self._policy = content_security_policy(self.cdn_url, image_hosts)
         self._index: _RewrittenIndex | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

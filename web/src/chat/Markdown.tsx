@@ -1,15 +1,17 @@
 import "katex/dist/katex.min.css";
 import type { Citation } from "@parley/sdk";
-import { memo, useContext, useMemo } from "react";
+import { type ComponentProps, memo, useContext, useMemo } from "react";
 import { useTranslation } from "react-i18next";
 import ReactMarkdown, { type Components } from "react-markdown";
 import rehypeHighlight from "rehype-highlight";
 import rehypeKatex from "rehype-katex";
 import remarkGfm from "remark-gfm";
 import remarkMath from "remark-math";
+import { useAuthIfAny } from "../auth/AuthProvider";
 import { CitationContext, type CitationHandlers } from "./CitationContext";
 import { remarkCitations } from "./citations";
 import { CodeBlock } from "./CodeBlock";
+import { imageSource, runsScript } from "./linkSafety";
 
 /** A `[n]` marker: a small button that opens its source. */
 function CitationRef({ n }: { n: number }) {
@@ -33,10 +35,30 @@ function CitationRef({ n }: { n: number }) {
   );
 }
 
+type ImageProps = ComponentProps<"img"> & { node?: unknown };
+
+/** An answer's image, only from this app or an allowed host; otherwise a note naming the host, and no request. */
+function AnswerImage({ node: _node, src, ...props }: ImageProps) {
+  const { t } = useTranslation();
+  const hosts = useAuthIfAny()?.user?.image_hosts ?? [];
+  const source = imageSource(typeof src === "string" ? src : null, hosts);
+  if (source.allowed) return <img {...props} src={src} />;
+  const note = source.host ? t("chat.imageNotLoaded", { host: source.host }) : t("chat.imageNotLoadedNoHost");
+  return <span className="image-not-loaded">{note}</span>;
+}
+
 const components: Components = {
   pre: CodeBlock,
-  // links from an answer open elsewhere and pass no referrer
-  a: ({ node: _node, ...props }) => <a {...props} target="_blank" rel="noopener noreferrer" />,
+  // links from an answer open elsewhere and pass no referrer; one that would run script is only its text
+  a: ({ node: _node, href, children, ...props }) =>
+    runsScript(href) ? (
+      <span>{children}</span>
+    ) : (
+      <a {...props} href={href} target="_blank" rel="noopener noreferrer">
+        {children}
+      </a>
+    ),
+  img: AnswerImage,
   table: ({ node: _node, ...props }) => (
     <div className="table-wrap">
       <table {...props} />
@@ -64,7 +86,7 @@ interface Props {
 
 /** An answer's markdown: GitHub tables and lists, highlighted code with a copy button, LaTeX with KaTeX, and
  * citation markers. Raw HTML in the text is not rendered (react-markdown escapes it), so an answer cannot inject
- * markup. */
+ * markup; images load only from allowed hosts and scripted links are text (linkSafety). */
 export const Markdown = memo(function Markdown({ text, citations, onCite }: Props) {
   const handlers = useMemo<CitationHandlers | null>(() => {
     if (!citations?.length || !onCite) return null;

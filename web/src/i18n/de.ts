@@ -164,6 +164,8 @@ const de: Translations = {
     sources: "Quellen",
     citation: "Quelle {{n}}: {{filename}}",
     citationNotCited: "Ebenfalls herangezogen",
+    imageNotLoaded: "[Bild von {{host}} nicht geladen]",
+    imageNotLoadedNoHost: "[Bild nicht geladen]",
     page: "Seite {{page}}",
     sheet: "Blatt {{sheet}}",
     openFile: "Datei öffnen",

@@ -162,6 +162,8 @@ const en = {
     sources: "Sources",
     citation: "Source {{n}}: {{filename}}",
     citationNotCited: "Also consulted",
+    imageNotLoaded: "[image from {{host}} not loaded]",
+    imageNotLoadedNoHost: "[image not loaded]",
     page: "page {{page}}",
     sheet: "sheet {{sheet}}",
     openFile: "Open file",

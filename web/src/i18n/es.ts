@@ -163,6 +163,8 @@ const es: Translations = {
     sources: "Fuentes",
     citation: "Fuente {{n}}: {{filename}}",
     citationNotCited: "También consultada",
+    imageNotLoaded: "[imagen de {{host}} no cargada]",
+    imageNotLoadedNoHost: "[imagen no cargada]",
     page: "página {{page}}",
     sheet: "hoja {{sheet}}",
     openFile: "Abrir archivo",
