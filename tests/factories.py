@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import openai
 from fastapi import FastAPI
 
 from parley.auth.permissions import Role
@@ -146,6 +147,22 @@ async def signed_in_user(
     user_id = await create_user(app, email=email, role=role)
     tokens = await sign_in(client, email)
     return SignedIn(id=user_id, email=email, access_token=tokens["access_token"], refresh_token=tokens["refresh_token"])
+
+
+async def user_with_api_key(app: FastAPI, client: httpx.AsyncClient, **key_body: Any) -> tuple[SignedIn, str]:
+    """A new signed-in user and an API key of theirs (`key_body`: the key's `scopes`, `name`…)."""
+    me = await signed_in_user(app, client)
+    created = await client.post("/api/v1/users/me/api-keys", json={"name": "sdk", **key_body}, headers=me.headers)
+    assert created.status_code == 201, created.text
+    return me, str(created.json()["key"])
+
+
+async def openai_sdk(
+    app: FastAPI, client: httpx.AsyncClient, live_url: str, **key_body: Any
+) -> tuple[SignedIn, str, openai.AsyncOpenAI]:
+    """A new user, their API key, and the official OpenAI SDK pointed at `live_url`'s /v1 with it (no retries)."""
+    me, key = await user_with_api_key(app, client, **key_body)
+    return me, key, openai.AsyncOpenAI(base_url=f"{live_url}/v1", api_key=key, max_retries=0)
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from parley.auth.permissions import Role
 from parley.models import UsageLog
-from tests.factories import signed_in_user
+from tests.factories import signed_in_user, user_with_api_key
 from tests.plans.arrange import user_on_plan
 from tests.sse import parse_events
 
@@ -30,10 +30,7 @@ LONG = " ".join(f"word{n}" for n in range(400))
 
 
 async def _key(client, app, **key_body) -> tuple[object, str]:
-    me = await signed_in_user(app, client)
-    created = await client.post("/api/v1/users/me/api-keys", json={"name": "claude", **key_body}, headers=me.headers)
-    assert created.status_code == 201, created.text
-    return me, str(created.json()["key"])
+    return await user_with_api_key(app, client, **{"name": "claude", **key_body})
 
 
 async def _sdk(client, app, live_url, **key_body) -> tuple[object, str, anthropic.AsyncAnthropic]:

@@ -26,7 +26,7 @@ from parley.config import JobSettings, Settings
 from parley.models import Batch, BatchFile, Job, UsageLog
 from parley.storage import StorageNotFound
 from tests.conftest import _empty_tables, running_app, serve
-from tests.factories import PASSWORD, signed_in_user
+from tests.factories import PASSWORD, openai_sdk
 from tests.plans.arrange import user_on_plan
 
 FINAL = ("completed", "failed", "expired", "cancelled")
@@ -50,10 +50,8 @@ async def world(batch_app: tuple[FastAPI, str]) -> AsyncIterator[tuple[FastAPI, 
 
 
 async def _sdk(app: FastAPI, url: str, client: httpx.AsyncClient) -> tuple[Any, openai.AsyncOpenAI]:
-    me = await signed_in_user(app, client)
-    created = await client.post("/api/v1/users/me/api-keys", json={"name": "batch"}, headers=me.headers)
-    assert created.status_code == 201, created.text
-    return me, openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=created.json()["key"], max_retries=0)
+    me, _, sdk = await openai_sdk(app, client, url, name="batch")
+    return me, sdk
 
 
 def _jsonl(*requests: dict[str, Any]) -> bytes:

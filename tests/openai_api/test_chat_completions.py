@@ -10,14 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from parley.models import UsageLog
-from tests.factories import signed_in_user
+from tests.factories import openai_sdk, signed_in_user
 
 
 async def _sdk(client, app, live_url, **key_body):
-    me = await signed_in_user(app, client)
-    created = await client.post("/api/v1/users/me/api-keys", json={"name": "sdk", **key_body}, headers=me.headers)
-    key = created.json()["key"]
-    return me, key, openai.AsyncOpenAI(base_url=f"{live_url}/v1", api_key=key, max_retries=0)
+    return await openai_sdk(app, client, live_url, **key_body)
 
 
 class TestChatCompletions:

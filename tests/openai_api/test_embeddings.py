@@ -20,7 +20,7 @@ from parley.config import EmbeddingSettings, Settings
 from parley.llm.tokenizers import chat_encoding
 from parley.models import UsageLog
 from tests.conftest import running_app, serve
-from tests.factories import signed_in_user
+from tests.factories import openai_sdk, signed_in_user
 from tests.llm.fake_upstream import FakeUpstream, ReceivedRequest, Response
 
 PROTEIN = "Adults need about 0.8 grams of protein per kilogram of body weight every day."
@@ -28,10 +28,7 @@ TOWER = "The Eiffel Tower was completed in 1889 for the World's Fair in Paris."
 
 
 async def _sdk(client, app, live_url, **key_body):
-    me = await signed_in_user(app, client)
-    created = await client.post("/api/v1/users/me/api-keys", json={"name": "sdk", **key_body}, headers=me.headers)
-    key = created.json()["key"]
-    return me, key, openai.AsyncOpenAI(base_url=f"{live_url}/v1", api_key=key, max_retries=0)
+    return await openai_sdk(app, client, live_url, **key_body)
 
 
 class TestEmbeddings:

@@ -8,13 +8,12 @@ import pytest
 from sqlalchemy import select
 
 from parley.models import UsageLog
-from tests.factories import signed_in_user
+from tests.factories import openai_sdk
 
 
-async def _sdk(client, app, live_url):
-    me = await signed_in_user(app, client)
-    created = await client.post("/api/v1/users/me/api-keys", json={"name": "sdk"}, headers=me.headers)
-    return me, openai.AsyncOpenAI(base_url=f"{live_url}/v1", api_key=created.json()["key"], max_retries=0)
+async def _sdk(client, app, live_url, **key_body):
+    me, _, sdk = await openai_sdk(app, client, live_url, **key_body)
+    return me, sdk
 
 
 class TestLegacyCompletions:

@@ -25,7 +25,7 @@ from parley.config import Settings
 from parley.llm.local_model import ensure_model_file
 from parley.models import UsageLog
 from tests.conftest import running_app, serve
-from tests.factories import signed_in_user
+from tests.factories import openai_sdk
 
 # The upstream's port is filled in once it listens.
 MODELS_YAML = """
@@ -120,10 +120,9 @@ async def n_client(n_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def _sdk(client: httpx.AsyncClient, app: FastAPI, live_url: str) -> tuple[Any, openai.AsyncOpenAI]:
-    me = await signed_in_user(app, client)
-    created = await client.post("/api/v1/users/me/api-keys", json={"name": "sdk"}, headers=me.headers)
-    return me, openai.AsyncOpenAI(base_url=f"{live_url}/v1", api_key=created.json()["key"], max_retries=0)
+async def _sdk(client, app, live_url, **key_body):
+    me, _, sdk = await openai_sdk(app, client, live_url, **key_body)
+    return me, sdk
 
 
 class TestSeveralChoices:

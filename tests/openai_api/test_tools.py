@@ -18,7 +18,7 @@ from sqlalchemy import select
 from parley.config import Settings
 from parley.models import UsageLog
 from tests.conftest import running_app, serve
-from tests.factories import signed_in_user
+from tests.factories import openai_sdk
 
 MODELS_YAML = """
 default: echo
@@ -84,10 +84,9 @@ async def tool_client(tool_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def _sdk(client: httpx.AsyncClient, app: FastAPI, live_url: str) -> tuple[object, openai.AsyncOpenAI]:
-    me = await signed_in_user(app, client)
-    created = await client.post("/api/v1/users/me/api-keys", json={"name": "sdk"}, headers=me.headers)
-    return me, openai.AsyncOpenAI(base_url=f"{live_url}/v1", api_key=created.json()["key"], max_retries=0)
+async def _sdk(client, app, live_url, **key_body):
+    me, _, sdk = await openai_sdk(app, client, live_url, **key_body)
+    return me, sdk
 
 
 class TestToolCalls:

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from parley.models import Conversation, Message, UsageLog
-from tests.factories import signed_in_user
+from tests.factories import openai_sdk
 from tests.gdpr.helpers import downloaded_zip, export_when_done, start_export
 from tests.plans.arrange import user_on_plan
 
@@ -42,10 +42,9 @@ class Forecast(BaseModel):
     degrees: int
 
 
-async def _sdk(client, app, live_url):
-    me = await signed_in_user(app, client)
-    created = await client.post("/api/v1/users/me/api-keys", json={"name": "sdk"}, headers=me.headers)
-    return me, openai.AsyncOpenAI(base_url=f"{live_url}/v1", api_key=created.json()["key"], max_retries=0)
+async def _sdk(client, app, live_url, **key_body):
+    me, _, sdk = await openai_sdk(app, client, live_url, **key_body)
+    return me, sdk
 
 
 class TestCreate:
