@@ -397,9 +397,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
     ):
         app.include_router(router)
     # Last: everything no API route matched is the web app (or a 404 for API paths).
-    app.mount(
-        "/", SinglePageApp(cdn_url=settings.web.cdn_url, image_hosts=settings.safety.image_hosts), name="web"
-    )
+    app.mount("/", SinglePageApp(cdn_url=settings.web.cdn_url, image_hosts=settings.safety.image_hosts), name="web")
     # Inside the request-id middleware, so its refusals carry the id; before anything reads a body.
     app.add_middleware(RequestGuardMiddleware, body_limits=_body_limits(settings))
     app.add_middleware(RequestContextMiddleware)
