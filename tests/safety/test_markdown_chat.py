@@ -37,9 +37,14 @@ async def test_the_stored_and_returned_answer_is_rewritten(client, app, monkeypa
     assert plain.json()["content"] == CLEANED
 
 
-async def test_the_web_app_is_told_the_allowed_image_hosts(client, app, monkeypatch):
+async def test_the_web_app_is_told_the_allowed_image_hosts(client, app):
     me = await signed_in_user(app, client)
     assert (await client.get("/api/v1/users/me", headers=me.headers)).json()["image_hosts"] == []
-    configured = app.state.settings.model_copy(update={"safety": SafetySettings(image_hosts=["Images.Example.com"])})
-    monkeypatch.setattr(app.state, "settings", configured)
-    assert (await client.get("/api/v1/users/me", headers=me.headers)).json()["image_hosts"] == ["images.example.com"]
+    original = app.state.settings
+    # Set and put back by hand: the app's state is shared by the whole session's tests.
+    app.state.settings = original.model_copy(update={"safety": SafetySettings(image_hosts=["Images.Example.com"])})
+    try:
+        shown = (await client.get("/api/v1/users/me", headers=me.headers)).json()["image_hosts"]
+    finally:
+        app.state.settings = original
+    assert shown == ["images.example.com"]
