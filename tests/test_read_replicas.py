@@ -112,7 +112,8 @@ async def caught_up(app: FastAPI, *, within: float = 120.0) -> None:
             replayed = await on_standby(app, "SELECT pg_last_wal_replay_lsn() - '0/0'::pg_lsn")
         except (OSError, SQLAlchemyError):  # restarting
             replayed = None
-        if replayed is not None and int(str(replayed)) >= target and replica_of(app).serving:
+        # A numeric (Decimal): str() may write it as '5.419E+7', which int() cannot read; int() of it is exact.
+        if replayed is not None and int(Decimal(str(replayed))) >= target and replica_of(app).serving:
             return
         assert time.monotonic() < deadline, "the standby did not catch up"
         await asyncio.sleep(0.1)
